@@ -1,0 +1,90 @@
+"""The sandbox protocol every backend implements, and the spec that configures one.
+
+A sandbox is a running, isolated place to execute commands: ``start`` it, ``exec``
+commands in it (each with its own timeout, environment and working folder), move
+files in and out with ``put``/``get``, and ``stop`` it, which kills every process
+it holds. Agents, verifiers and the lab only ever talk to this protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+DEFAULT_OUTPUT_LIMIT = 1 << 20  # bytes kept of each of stdout and stderr
+
+
+@dataclass
+class ExecResult:
+    """What one command did: exit code (-signal when killed), captured output, timing."""
+
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+    timed_out: bool = False
+    duration_s: float = 0.0
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+@dataclass
+class SandboxSpec:
+    """How to build one sandbox.
+
+    ``root`` is the host folder seen as ``/``: read-only except the paths in
+    ``writable`` (sandbox paths whose host folders are ``root/<path>`` unless given
+    in ``binds``). With ``root_writable`` the whole root is writable (build steps,
+    and the verifier's private copy). Host system folders (/usr, /etc, ...) are
+    always bound read-only on top.
+    """
+
+    root: Path
+    writable: list[str] = field(default_factory=list)
+    root_writable: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/app"
+    network: bool = False
+    cpus: list[int] | None = None  # cores this sandbox is pinned to
+    cpu_quota: float | None = None  # CPU-seconds per second, e.g. 1.5
+    memory_mb: int | None = None
+    pids_max: int | None = 4096
+    ro_binds: list[tuple[Path, str]] = field(default_factory=list)  # (host path, sandbox path)
+    binds: list[tuple[Path, str]] = field(default_factory=list)  # writable (host path, sandbox path)
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
+    name: str = "sandbox"
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """A running isolated environment."""
+
+    spec: SandboxSpec
+
+    def start(self) -> None: ...
+
+    def exec(
+        self,
+        command: str | list[str],
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: str | None = None,
+    ) -> ExecResult: ...
+
+    def put(self, host_path: Path, sandbox_path: str) -> None: ...
+
+    def get(self, sandbox_path: str, host_path: Path) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def host_path(self, sandbox_path: str) -> Path | None:
+        """The host folder behind a writable sandbox path, if it has one."""
+        ...
+
+    def usage(self) -> dict[str, float]:
+        """Resource use so far: cpu_s (from the cgroup where one exists), max_rss_mb."""
+        ...

@@ -1,0 +1,367 @@
+"""The bubblewrap sandbox: no daemon, default deny.
+
+Layout inside: a fresh tmpfs root, the task's environment layer bound read-only
+entry by entry, the host's system folders (/usr, /etc, /lib...) read-only on top,
+declared paths writable, private /tmp, /dev/shm and /proc, no network (a new
+network namespace holds only a downed loopback) unless asked, and the root
+remounted read-only. Processes run as an unprivileged uid (``setpriv`` before
+``bwrap``), so even host-root-owned files that are bound stay protected. A cgroup
+(where the host allows) caps memory, processes and CPU and pins the cores; the
+sandbox dies with its parent, and ``stop`` kills its whole process tree.
+
+Commands run through a small exec server (``looplab.sandbox.server``) that is the
+sandbox's first process, so background processes survive between ``exec`` calls
+the way they do in a container.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import posixpath
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from looplab.errors import LooplabError
+from looplab.fsutil import chown_tree
+from looplab.sandbox.base import ExecResult, SandboxSpec
+from looplab.sandbox.cgroups import Cgroup
+from looplab.sandbox.server import SERVER_SOURCE
+
+SANDBOX_UID = int(os.environ.get("LOOPLAB_SANDBOX_UID", "65534"))
+SANDBOX_GID = int(os.environ.get("LOOPLAB_SANDBOX_GID", "65534"))
+HOST_SYSTEM_ENTRIES = ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+SANDBOX_MANAGED = {"proc", "dev", "tmp", *HOST_SYSTEM_ENTRIES}
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+START_TIMEOUT_S = 20.0
+
+
+def bwrap_path() -> str:
+    path = shutil.which("bwrap")
+    if not path:
+        raise LooplabError("bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap")
+    return path
+
+
+def sandbox_uid() -> tuple[int, int]:
+    """The uid/gid sandboxed processes run as: unprivileged when looplab runs as root."""
+    if os.geteuid() == 0:
+        return SANDBOX_UID, SANDBOX_GID
+    return os.geteuid(), os.getegid()
+
+
+def server_python() -> str:
+    for cand in ("/usr/bin/python3", "/bin/python3"):
+        if os.access(cand, os.X_OK):
+            return cand
+    return os.path.realpath(sys.executable)
+
+
+def looplab_runtime_paths() -> list[Path]:
+    """Host folders a sandbox needs to run looplab's own tools (venv, package source)."""
+    import looplab
+
+    paths = [Path(sys.prefix).resolve()]
+    pkg_root = Path(looplab.__file__).resolve().parent.parent
+    if not str(pkg_root).startswith(str(paths[0])):
+        paths.append(pkg_root)
+    return paths
+
+
+def runtime_env_path() -> str:
+    return f"{Path(sys.prefix).resolve()}/bin:{DEFAULT_PATH}"
+
+
+def _safe_host_path(base: Path, rel: str) -> Path:
+    """Join ``rel`` onto ``base`` refusing any symlink on the way (no escapes to the host)."""
+    cur = base
+    for part in [p for p in rel.split("/") if p and p != "."]:
+        if part == "..":
+            raise LooplabError(f"sandbox path may not contain '..': {rel}")
+        cur = cur / part
+        if cur.is_symlink():
+            raise LooplabError(f"sandbox path goes through a symlink: {rel}")
+    return cur
+
+
+class BwrapSandbox:
+    """A bubblewrap sandbox implementing the ``Sandbox`` protocol."""
+
+    def __init__(self, spec: SandboxSpec):
+        self.spec = spec
+        self.id = f"{spec.name}-{uuid.uuid4().hex[:10]}"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._cgroup: Cgroup | None = None
+        self._pending: dict[int, tuple[threading.Event, dict]] = {}
+        self._ids = itertools.count(1)
+        self._write_lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self._stderr_file: tempfile._TemporaryFileWrapper | None = None
+        self._dead = threading.Event()
+        self._stopped = False
+        self.uid, self.gid = sandbox_uid()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def bwrap_argv(self) -> list[str]:
+        s = self.spec
+        root = Path(s.root)
+        argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session"]
+        if s.network:
+            argv.append("--share-net")
+        argv += ["--hostname", "looplab"]
+        if s.root_writable:
+            argv += ["--bind", str(root), "/"]
+        else:
+            for entry in sorted(os.listdir(root)):
+                if entry in SANDBOX_MANAGED:
+                    continue
+                p = root / entry
+                if p.is_symlink():
+                    argv += ["--symlink", os.readlink(p), f"/{entry}"]
+                else:
+                    argv += ["--ro-bind", str(p), f"/{entry}"]
+        for entry in HOST_SYSTEM_ENTRIES:
+            host = Path("/") / entry
+            if host.is_symlink():
+                if not s.root_writable:
+                    argv += ["--symlink", os.readlink(host), f"/{entry}"]
+                elif not (root / entry).exists() and not (root / entry).is_symlink():
+                    os.symlink(os.readlink(host), root / entry)
+            elif host.is_dir():
+                argv += ["--ro-bind", str(host), f"/{entry}"]
+        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+        for host, dest in s.ro_binds:
+            argv += ["--ro-bind", str(host), dest]
+        for w in s.writable:
+            argv += ["--bind", str(_safe_host_path(root, w)), posixpath.normpath("/" + w)]
+        for host, dest in s.binds:
+            argv += ["--bind", str(host), dest]
+        if not s.root_writable:
+            argv += ["--remount-ro", "/"]
+        argv += ["--chdir", s.workdir or "/", "--clearenv", "--setenv", "PATH", DEFAULT_PATH]
+        argv += ["--", server_python(), "-I", "-S", "-c", SERVER_SOURCE]
+        return argv
+
+    def start(self) -> None:
+        if self._proc is not None:
+            return
+        s = self.spec
+        for host, _dest in s.binds:
+            Path(host).mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                chown_tree(Path(host), self.uid, self.gid)
+        if os.geteuid() == 0:
+            if s.root_writable:
+                chown_tree(Path(s.root), self.uid, self.gid)
+            for w in s.writable:
+                chown_tree(_safe_host_path(Path(s.root), w), self.uid, self.gid)
+        self._cgroup = Cgroup.create(
+            self.id, cpus=s.cpus, cpu_quota=s.cpu_quota, memory_mb=s.memory_mb, pids_max=s.pids_max
+        )
+        cmd = self.bwrap_argv()
+        if os.geteuid() == 0:
+            cmd = [
+                "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                "--inh-caps=-all", "--no-new-privs", "--", *cmd,
+            ]  # fmt: skip
+        if self._cgroup is not None:
+            files = [str(f) for f in self._cgroup.procs_files()]
+            script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"'
+            cmd = ["/bin/sh", "-c", script, "sh", str(len(files)), *files, *cmd]
+        else:
+            prefix: list[str] = []
+            if s.cpus and shutil.which("taskset"):
+                prefix += ["taskset", "-c", ",".join(map(str, s.cpus))]
+            if s.memory_mb and shutil.which("prlimit"):
+                prefix += ["prlimit", f"--as={int(s.memory_mb) * 2**20 * 2}", "--"]
+            cmd = prefix + cmd
+        self._stderr_file = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr_file, start_new_session=True
+        )
+        ready = threading.Event()
+        self._pending[0] = (ready, {})
+        self._reader = threading.Thread(target=self._read_loop, daemon=True, name=f"{self.id}-reader")
+        self._reader.start()
+        if not ready.wait(START_TIMEOUT_S) or self._dead.is_set() and not self._pending[0][1].get("ready"):
+            err = self._bwrap_stderr()
+            self.stop()
+            raise LooplabError(f"sandbox failed to start: {err or 'no answer from the exec server'}")
+        self._pending.pop(0, None)
+
+    def _bwrap_stderr(self) -> str:
+        if self._stderr_file is None:
+            return ""
+        try:
+            self._stderr_file.seek(0)
+            return self._stderr_file.read(4000).decode("utf-8", "replace").strip().replace("\n", " | ")
+        except (OSError, ValueError):
+            return ""
+
+    def _read_loop(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(msg, dict):
+                continue
+            rid = 0 if msg.get("ready") else msg.get("id")
+            waiter = self._pending.get(rid) if isinstance(rid, int) else None
+            if waiter is not None:
+                waiter[1].update(msg)
+                waiter[0].set()
+        self._dead.set()
+        for ev, _ in list(self._pending.values()):
+            ev.set()
+
+    def exec(
+        self,
+        command: str | list[str],
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: str | None = None,
+    ) -> ExecResult:
+        if self._proc is None:
+            raise LooplabError("sandbox is not started")
+        argv = ["/bin/bash", "-c", command] if isinstance(command, str) else list(command)
+        full_env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "TERM": "dumb"}
+        full_env.update(self.spec.env)
+        full_env.update(env or {})
+        rid = next(self._ids)
+        ev = threading.Event()
+        box: dict = {}
+        self._pending[rid] = (ev, box)
+        req = {
+            "id": rid, "argv": argv, "env": full_env, "cwd": cwd or self.spec.workdir or "/",
+            "timeout": timeout, "stdin": stdin, "limit": self.spec.output_limit,
+        }  # fmt: skip
+        t0 = time.monotonic()
+        try:
+            if self._dead.is_set():
+                return ExecResult(-1, "", "sandbox is not running\n", duration_s=0.0)
+            with self._write_lock:
+                assert self._proc.stdin is not None
+                self._proc.stdin.write((json.dumps(req) + "\n").encode())
+                self._proc.stdin.flush()
+            wait = None if timeout is None else timeout + 15.0
+            if not ev.wait(wait):
+                return ExecResult(-9, "", "no answer from sandbox (killed)\n", True, time.monotonic() - t0)
+        except (BrokenPipeError, OSError):
+            return ExecResult(-1, "", "sandbox is not running\n", duration_s=time.monotonic() - t0)
+        finally:
+            self._pending.pop(rid, None)
+        if "exit_code" not in box:
+            return ExecResult(-1, "", "sandbox stopped while the command ran\n", duration_s=time.monotonic() - t0)
+        return ExecResult(
+            exit_code=int(box["exit_code"]),
+            stdout=str(box.get("stdout", "")),
+            stderr=str(box.get("stderr", "")),
+            timed_out=bool(box.get("timed_out")),
+            duration_s=float(box.get("duration_s", time.monotonic() - t0)),
+            truncated=bool(box.get("truncated")),
+        )
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
+        if self._proc is not None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            for stream in (self._proc.stdin, self._proc.stdout):
+                try:
+                    if stream:
+                        stream.close()
+                except OSError:
+                    pass
+        if self._cgroup is not None:
+            self._final_usage = self.usage()
+            self._cgroup.remove()
+            self._cgroup = None
+        if self._stderr_file is not None:
+            self._stderr_file.close()
+            self._stderr_file = None
+        self._dead.set()
+
+    def __enter__(self) -> BwrapSandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- files -----------------------------------------------------------------------------
+    def host_path(self, sandbox_path: str) -> Path | None:
+        p = posixpath.normpath("/" + sandbox_path)
+        best: tuple[int, Path] | None = None
+        for host, dest in self.spec.binds:
+            d = posixpath.normpath(dest)
+            if p == d or p.startswith(d.rstrip("/") + "/"):
+                if best is None or len(d) > best[0]:
+                    best = (len(d), _safe_host_path(Path(host), p[len(d) :]))
+        if best:
+            return best[1]
+        writable = self.spec.root_writable or any(
+            p == posixpath.normpath("/" + w) or p.startswith(posixpath.normpath("/" + w) + "/")
+            for w in self.spec.writable
+        )
+        return _safe_host_path(Path(self.spec.root), p) if writable else None
+
+    def put(self, host_path: Path, sandbox_path: str) -> None:
+        target = self.host_path(sandbox_path)
+        if target is None:
+            raise LooplabError(f"cannot put into read-only sandbox path {sandbox_path}")
+        host_path = Path(host_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if host_path.is_dir():
+            shutil.copytree(host_path, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(host_path, target, follow_symlinks=False)
+        if os.geteuid() == 0:
+            chown_tree(target, self.uid, self.gid)
+
+    def get(self, sandbox_path: str, host_path: Path) -> None:
+        src = self.host_path(sandbox_path)
+        if src is None:
+            src = _safe_host_path(Path(self.spec.root), posixpath.normpath("/" + sandbox_path))
+        host_path = Path(host_path)
+        host_path.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir() and not src.is_symlink():
+            shutil.copytree(src, host_path, symlinks=True, dirs_exist_ok=True)
+        elif src.is_file() or src.is_symlink():
+            shutil.copy2(src, host_path, follow_symlinks=False)
+        else:
+            raise LooplabError(f"no such file in sandbox: {sandbox_path}")
+
+    def usage(self) -> dict[str, float]:
+        if self._cgroup is None:
+            return dict(getattr(self, "_final_usage", {}))
+        out: dict[str, float] = {}
+        cpu = self._cgroup.cpu_seconds()
+        if cpu is not None:
+            out["cpu_s"] = cpu
+        rss = self._cgroup.max_rss_mb()
+        if rss is not None:
+            out["max_rss_mb"] = rss
+        if self._cgroup.oom_killed():
+            out["memory_limit_hit"] = 1.0
+        return out

@@ -1,0 +1,106 @@
+"""The exec server that runs as the first process inside a sandbox (stdlib only).
+
+It reads one JSON request per line on stdin and answers one JSON line per request
+on stdout: ``{"id", "argv", "env", "cwd", "timeout", "stdin", "limit"}`` in,
+``{"id", "exit_code", "stdout", "stderr", "timed_out", "duration_s", "truncated"}``
+out. Each command gets its own session; at its timeout the whole process group is
+sent SIGTERM, then SIGKILL after a short grace. Requests run concurrently. The
+server marks itself non-dumpable so sandboxed code running as the same user cannot
+open its pipes through /proc.
+
+This file is shipped into the sandbox as source text (``python3 -c``), so it must
+not import anything from looplab.
+"""
+
+SERVER_SOURCE = r'''
+import ctypes, json, os, signal, subprocess, sys, threading, time
+try:
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
+except Exception:
+    pass
+out_lock = threading.Lock()
+out = sys.stdout.buffer
+GRACE = 2.0
+
+def reply(msg):
+    data = (json.dumps(msg) + "\n").encode()
+    with out_lock:
+        out.write(data)
+        out.flush()
+
+def reader(stream, buf, limit, state):
+    total = 0
+    while True:
+        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+        if not chunk:
+            break
+        total += len(chunk)
+        room = limit - sum(len(c) for c in buf)
+        if room > 0:
+            buf.append(chunk[:room])
+        if total > limit:
+            state["truncated"] = True
+
+def kill_group(pid, sig):
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+def run(req):
+    rid = req.get("id")
+    t0 = time.monotonic()
+    limit = int(req.get("limit") or 1048576)
+    state = {"truncated": False}
+    try:
+        proc = subprocess.Popen(
+            req["argv"], cwd=req.get("cwd") or "/", env=req.get("env") or {},
+            stdin=subprocess.PIPE if req.get("stdin") is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )
+    except Exception as exc:
+        reply({"id": rid, "exit_code": 127, "stdout": "", "stderr": "exec failed: %s\n" % exc,
+               "timed_out": False, "duration_s": time.monotonic() - t0, "truncated": False})
+        return
+    obuf, ebuf = [], []
+    ts = [threading.Thread(target=reader, args=(proc.stdout, obuf, limit, state), daemon=True),
+          threading.Thread(target=reader, args=(proc.stderr, ebuf, limit, state), daemon=True)]
+    for t in ts:
+        t.start()
+    if req.get("stdin") is not None:
+        try:
+            proc.stdin.write(req["stdin"].encode())
+            proc.stdin.close()
+        except Exception:
+            pass
+    timeout = req.get("timeout")
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        kill_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=GRACE)
+        except subprocess.TimeoutExpired:
+            pass
+        kill_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if timed_out:
+        kill_group(proc.pid, signal.SIGKILL)
+    join_until = time.monotonic() + 0.5
+    for t in ts:
+        t.join(timeout=max(0.0, join_until - time.monotonic()))
+    reply({"id": rid, "exit_code": proc.returncode, "timed_out": timed_out,
+           "stdout": b"".join(obuf).decode("utf-8", "replace"),
+           "stderr": b"".join(ebuf).decode("utf-8", "replace"),
+           "duration_s": time.monotonic() - t0, "truncated": state["truncated"]})
+
+reply({"id": None, "ready": True, "pid": os.getpid()})
+for line in sys.stdin.buffer:
+    try:
+        req = json.loads(line)
+    except ValueError:
+        continue
+    threading.Thread(target=run, args=(req,), daemon=True).start()
+'''

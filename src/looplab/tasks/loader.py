@@ -1,0 +1,110 @@
+"""Load and validate a task directory (Harbor/AutoLab layout) into a ``Task``.
+
+Errors are one line naming the file, the field and the problem; unknown keys are
+kept on the model and listed in ``Task.warnings``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from looplab.errors import LooplabError
+from looplab.tasks.model import TaskConfig, unknown_keys
+
+
+@dataclass
+class Task:
+    name: str
+    path: Path
+    config: TaskConfig
+    instruction: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def environment_dir(self) -> Path:
+        return self.path / "environment"
+
+    @property
+    def tests_dir(self) -> Path:
+        return self.path / "tests"
+
+    @property
+    def solution_dir(self) -> Path:
+        return self.path / "solution"
+
+    @property
+    def dockerfile(self) -> Path | None:
+        p = self.environment_dir / "Dockerfile"
+        return p if p.is_file() else None
+
+
+def format_validation_error(file: Path, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err.get("loc", ())) or "(top level)"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{file}: field {loc}: {err.get('msg', 'invalid')}{more}"
+
+
+def load_task_config(toml_path: Path) -> tuple[TaskConfig, list[str]]:
+    try:
+        raw = tomllib.loads(toml_path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise LooplabError(f"{toml_path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise LooplabError(f"{toml_path}: not UTF-8 text") from None
+    try:
+        cfg = TaskConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise LooplabError(format_validation_error(toml_path, exc)) from None
+    warnings = [f"{toml_path}: unknown key '{k}' (kept, ignored)" for k in unknown_keys(cfg)]
+    return cfg, warnings
+
+
+def load_task(path: str | Path) -> Task:
+    path = Path(path).resolve()
+    if not path.is_dir():
+        raise LooplabError(f"{path}: not a task directory")
+    toml_path = path / "task.toml"
+    if not toml_path.is_file():
+        raise LooplabError(f"{path}: missing task.toml")
+    cfg, warnings = load_task_config(toml_path)
+    instr_path = path / "instruction.md"
+    if not instr_path.is_file():
+        raise LooplabError(f"{path}: missing instruction.md")
+    test_sh = path / "tests" / "test.sh"
+    if not test_sh.is_file():
+        raise LooplabError(f"{path}: missing tests/test.sh (the verifier entry point)")
+    env_dir = path / "environment"
+    if env_dir.exists() and not (env_dir / "Dockerfile").is_file():
+        warnings.append(f"{env_dir}: no Dockerfile; the environment is the host plus this folder's files")
+    for glob in cfg.looplab.editable:
+        if not glob.strip() or ".." in Path(glob).parts:
+            raise LooplabError(f"{toml_path}: field looplab.editable: bad glob {glob!r}")
+    return Task(
+        name=path.name,
+        path=path,
+        config=cfg,
+        instruction=instr_path.read_text(errors="replace"),
+        warnings=warnings,
+    )
+
+
+def discover_tasks(paths: list[Path]) -> list[Path]:
+    """Task folders named by ``paths``: a task folder itself, or a folder of task folders."""
+    found: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if (p / "task.toml").is_file():
+            found.append(p)
+        elif p.is_dir():
+            kids = sorted(c for c in p.iterdir() if (c / "task.toml").is_file())
+            if not kids:
+                raise LooplabError(f"{p}: neither a task folder nor a folder of tasks")
+            found += kids
+        else:
+            raise LooplabError(f"{p}: no such task folder")
+    return found

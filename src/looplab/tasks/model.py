@@ -1,0 +1,129 @@
+"""pydantic models of ``task.toml`` as Harbor and AutoLab write it, plus our ``[looplab]`` section.
+
+Every section tolerates keys it does not know: they are kept (``extra="allow"``)
+and reported as warnings by the loader, never rejected, so tasks written for other
+harnesses load unmodified.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class AgentSection(_Section):
+    timeout_sec: float = Field(default=3600.0, gt=0)
+
+
+class VerifierSection(_Section):
+    timeout_sec: float = Field(default=600.0, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _stringify(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): str(x) for k, x in v.items()}
+        return v
+
+
+class EnvironmentSection(_Section):
+    cpus: float = Field(default=1, gt=0)
+    memory_mb: int | None = Field(default=None, gt=0)
+    storage_mb: int | None = Field(default=None, gt=0)
+    gpus: int = Field(default=0, ge=0)
+    allow_internet: bool = False
+    network_mode: str | None = None
+    build_timeout_sec: float = Field(default=1800.0, gt=0)
+
+    @field_validator("memory_mb", "storage_mb", mode="before")
+    @classmethod
+    def _parse_size(cls, v: Any) -> Any:
+        """Harbor also writes sizes as strings like "4G" or "512M"."""
+        if isinstance(v, str):
+            s = v.strip().upper().removesuffix("B")
+            mult = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
+            if s and s[-1] in mult:
+                return int(float(s[:-1]) * mult[s[-1]])
+            return int(float(s))
+        return v
+
+    @property
+    def network_allowed(self) -> bool:
+        if self.network_mode is not None:
+            return self.network_mode.lower() not in ("none", "no", "disabled", "off", "isolated")
+        return self.allow_internet
+
+
+class ScoreRef(_Section):
+    score: float | None = None
+    method: str | None = None
+
+
+class OptimizationSection(_Section):
+    metric: str | None = None
+    direction: Literal["lower", "higher"] | None = None
+    baseline: ScoreRef | None = None
+    reference: ScoreRef | None = None
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _direction(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            s = v.strip().lower()
+            aliases = {
+                "minimize": "lower", "min": "lower", "lower_is_better": "lower", "lower": "lower",
+                "maximize": "higher", "max": "higher", "higher_is_better": "higher", "higher": "higher",
+            }  # fmt: skip
+            if s not in aliases:
+                raise ValueError(f"must be 'lower' or 'higher', got {v!r}")
+            return aliases[s]
+        return v
+
+
+class PairedMeasure(_Section):
+    baseline: str  # command timing the pristine program
+    candidate: str  # command timing the agent's program
+    build: str | None = None  # optional build command run before timing
+
+
+class LooplabSection(_Section):
+    editable: list[str] = Field(default_factory=list)
+    writable: list[str] = Field(default_factory=list)
+    measure: Literal["reported", "paired", "instructions"] = "reported"
+    reward: str | None = None
+    dev_check: str | None = None
+    paired: PairedMeasure | None = None
+
+
+class TaskConfig(_Section):
+    version: str | None = None
+    schema_version: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    agent: AgentSection = Field(default_factory=AgentSection)
+    verifier: VerifierSection = Field(default_factory=VerifierSection)
+    environment: EnvironmentSection = Field(default_factory=EnvironmentSection)
+    optimization: OptimizationSection | None = None
+    looplab: LooplabSection = Field(default_factory=LooplabSection)
+
+    @field_validator("version", "schema_version", mode="before")
+    @classmethod
+    def _version_str(cls, v: Any) -> Any:
+        return None if v is None else str(v)
+
+
+def unknown_keys(model: BaseModel, prefix: str = "") -> list[str]:
+    """Dotted names of keys the models did not declare (kept, but worth a warning)."""
+    found: list[str] = []
+    for k in (model.model_extra or {}).keys():
+        found.append(f"{prefix}{k}")
+    for name in type(model).model_fields:
+        val = getattr(model, name)
+        if isinstance(val, BaseModel):
+            found += unknown_keys(val, f"{prefix}{name}.")
+    return found

@@ -90,6 +90,27 @@ class PairedMeasure(_Section):
     baseline: str  # command timing the pristine program
     candidate: str  # command timing the agent's program
     build: str | None = None  # optional build command run before timing
+    build_timeout_sec: float = Field(default=600.0, gt=0)
+    cwd: str | None = None  # folder the commands run in (default: the environment's workdir)
+    time_source: Literal["wall", "stdout"] = "wall"  # stdout: the command prints its own seconds
+    target: float = Field(default=0.02, gt=0)  # stop at this relative CI half-width
+    warmup: int = Field(default=1, ge=0)
+    min_pairs: int = Field(default=5, ge=2)
+    max_pairs: int = Field(default=60, ge=2)
+    max_seconds: float = Field(default=300.0, gt=0)
+    run_timeout_sec: float | None = Field(default=None, gt=0)
+    function: str | None = None  # measure = "instructions": count only inside this function
+
+
+class Gate(_Section):
+    """A threshold on a reward.json metric; failing it makes the reward 0."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def parse(cls, v: Any) -> Any:
+        return {"min": v} if isinstance(v, int | float) and not isinstance(v, bool) else v
 
 
 class LooplabSection(_Section):
@@ -99,6 +120,12 @@ class LooplabSection(_Section):
     reward: str | None = None
     dev_check: str | None = None
     paired: PairedMeasure | None = None
+    gates: dict[str, Gate] = Field(default_factory=dict)  # metric = min, or {min = .., max = ..}
+
+    @field_validator("gates", mode="before")
+    @classmethod
+    def _gates(cls, v: Any) -> Any:
+        return {k: Gate.parse(x) for k, x in v.items()} if isinstance(v, dict) else v
 
 
 class TaskConfig(_Section):

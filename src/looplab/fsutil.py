@@ -89,7 +89,7 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
 
 def make_world_readable(root: Path) -> None:
     """chmod a+rX on a tree so an unprivileged sandbox user can read it."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, _dirnames, filenames in os.walk(root, followlinks=False):
         os.chmod(dirpath, os.stat(dirpath).st_mode | 0o555)
         for name in filenames:
             p = os.path.join(dirpath, name)

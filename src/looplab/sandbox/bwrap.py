@@ -16,6 +16,7 @@ the way they do in a container.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -183,9 +184,13 @@ class BwrapSandbox:
             if s.memory_mb and shutil.which("prlimit"):
                 prefix += ["prlimit", f"--as={int(s.memory_mb) * 2**20 * 2}", "--"]
             cmd = prefix + cmd
-        self._stderr_file = tempfile.TemporaryFile()
+        self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the sandbox
         self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr_file, start_new_session=True
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr_file,
+            start_new_session=True,
         )
         ready = threading.Event()
         self._pending[0] = (ready, {})
@@ -262,7 +267,9 @@ class BwrapSandbox:
         finally:
             self._pending.pop(rid, None)
         if "exit_code" not in box:
-            return ExecResult(-1, "", "sandbox stopped while the command ran\n", duration_s=time.monotonic() - t0)
+            return ExecResult(
+                -1, "", "sandbox stopped while the command ran\n", duration_s=time.monotonic() - t0
+            )
         return ExecResult(
             exit_code=int(box["exit_code"]),
             stdout=str(box.get("stdout", "")),
@@ -279,14 +286,10 @@ class BwrapSandbox:
         if self._cgroup is not None:
             self._cgroup.kill_all()
         if self._proc is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
             for stream in (self._proc.stdin, self._proc.stdout):
                 try:
                     if stream:
@@ -315,9 +318,9 @@ class BwrapSandbox:
         best: tuple[int, Path] | None = None
         for host, dest in self.spec.binds:
             d = posixpath.normpath(dest)
-            if p == d or p.startswith(d.rstrip("/") + "/"):
-                if best is None or len(d) > best[0]:
-                    best = (len(d), _safe_host_path(Path(host), p[len(d) :]))
+            inside = p == d or p.startswith(d.rstrip("/") + "/")
+            if inside and (best is None or len(d) > best[0]):
+                best = (len(d), _safe_host_path(Path(host), p[len(d) :]))
         if best:
             return best[1]
         writable = self.spec.root_writable or any(

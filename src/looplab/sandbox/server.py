@@ -12,7 +12,7 @@ This file is shipped into the sandbox as source text (``python3 -c``), so it mus
 not import anything from looplab.
 """
 
-SERVER_SOURCE = r'''
+SERVER_SOURCE = r"""
 import ctypes, json, os, signal, subprocess, sys, threading, time
 try:
     ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
@@ -103,4 +103,4 @@ for line in sys.stdin.buffer:
     except ValueError:
         continue
     threading.Thread(target=run, args=(req,), daemon=True).start()
-'''
+"""

@@ -147,7 +147,7 @@ class TaskConfig(_Section):
 def unknown_keys(model: BaseModel, prefix: str = "") -> list[str]:
     """Dotted names of keys the models did not declare (kept, but worth a warning)."""
     found: list[str] = []
-    for k in (model.model_extra or {}).keys():
+    for k in model.model_extra or {}:
         found.append(f"{prefix}{k}")
     for name in type(model).model_fields:
         val = getattr(model, name)

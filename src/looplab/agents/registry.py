@@ -1,0 +1,40 @@
+"""Agent names to agent classes. ``make_agent("oracle")``, ``make_agent("replay", {"script": F})``.
+
+Entries are import paths, so an agent's dependencies load only when it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from looplab.agents.base import Agent
+from looplab.errors import LooplabError
+
+AGENTS: dict[str, str] = {
+    "nop": "looplab.agents.simple:NopAgent",
+    "oracle": "looplab.agents.simple:OracleAgent",
+    "replay": "looplab.agents.replay:ReplayAgent",
+}
+
+
+def make_agent(name: str, kwargs: dict[str, Any] | None = None, model: str | None = None) -> Agent:
+    if name not in AGENTS:
+        raise LooplabError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
+    module, _, cls_name = AGENTS[name].partition(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    kwargs = dict(kwargs or {})
+    if model is not None:
+        kwargs["model"] = model
+    params = inspect.signature(cls).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in kwargs if k not in params and not accepts_any]
+    if unknown:
+        raise LooplabError(
+            f"agent {name!r} does not take {', '.join(unknown)} (it takes: {', '.join(params) or 'nothing'})"
+        )
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise LooplabError(f"agent {name!r}: {exc}") from None

@@ -1,0 +1,56 @@
+"""The trajectory: every agent step appended to ``agent/trajectory.jsonl`` as it happens.
+
+Each line is one JSON event with its step number, wall time and seconds since the
+agent phase began; the file is flushed per event so a killed trial keeps what it did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+class Trajectory:
+    def __init__(self, path: Path, started: float | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.started = started if started is not None else time.monotonic()
+        self._lock = threading.Lock()
+        self._fh = open(self.path, "a", buffering=1)  # noqa: SIM115 - kept open for streaming
+        self.step = 0
+
+    def event(self, type: str, **fields: Any) -> dict:
+        with self._lock:
+            self.step += 1
+            ev = {
+                "step": self.step,
+                "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                "elapsed_s": round(time.monotonic() - self.started, 3),
+                "type": type,
+                **fields,
+            }
+            self._fh.write(json.dumps(ev, default=str) + "\n")
+            self._fh.flush()
+            return ev
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.close()
+
+
+def read_trajectory(path: Path) -> list[dict]:
+    """Events of a trajectory file; a torn last line (a killed writer) is skipped."""
+    out = []
+    if not Path(path).exists():
+        return out
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out

@@ -1,0 +1,266 @@
+"""The ``looplab`` command line (typer + rich). Thin: parsing and display only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from looplab.errors import LooplabError
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="looplab: autonomous research loops, measured."
+)
+tasks_app = typer.Typer(no_args_is_help=True, help="List and check benchmark tasks.")
+app.add_typer(tasks_app, name="tasks")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise LooplabError(f"{flag} takes KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def _fmt_reward(r: Any) -> str:
+    return "—" if r is None else f"{float(r):.3f}"
+
+
+@app.command()
+def run(
+    path: Annotated[
+        list[str], typer.Option("--path", "-p", help="Task folder, folder of tasks, or catalog task name")
+    ],
+    agent: Annotated[list[str], typer.Option("--agent", "-a", help="Agent name (repeatable)")] = ["oracle"],  # noqa: B006
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model, e.g. anthropic/NAME or openai/NAME")
+    ] = None,
+    agent_kwarg: Annotated[
+        list[str] | None, typer.Option("--ak", help="Agent argument KEY=VALUE (repeatable)")
+    ] = None,
+    attempts: Annotated[int, typer.Option("--attempts", "-k", min=1, help="Attempts per task and agent")] = 1,
+    concurrent: Annotated[int, typer.Option("--concurrent", "-n", min=1, help="Trials run at once")] = 1,
+    editable: Annotated[
+        list[str] | None,
+        typer.Option("--editable", help="Editable glob for tasks that declare none (repeatable)"),
+    ] = None,
+    jobs_dir: Annotated[Path, typer.Option("--jobs-dir", help="Where job folders go")] = Path("jobs"),
+    job_name: Annotated[str | None, typer.Option("--job-name", help="Job name (re-use it to resume)")] = None,
+    timeout_multiplier: Annotated[float, typer.Option("--timeout-multiplier", min=0.0001)] = 1.0,
+    agent_timeout: Annotated[
+        float | None, typer.Option("--agent-timeout", help="Agent budget in seconds (overrides the task)")
+    ] = None,
+    max_turns: Annotated[int | None, typer.Option("--max-turns")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens")] = None,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Per-trial dollar cap")] = None,
+    executor: Annotated[str, typer.Option("--executor", help="local or ray")] = "local",
+) -> None:
+    """Run agents on tasks: build, agent phase in a sandbox, sealed verification, records."""
+    from looplab.job.runner import JobSpec, run_job
+    from looplab.tasks.catalog import resolve_task_path
+    from looplab.tasks.loader import discover_tasks, load_task
+
+    if executor not in ("local", "ray"):
+        raise LooplabError(f"--executor must be 'local' or 'ray', got {executor!r}")
+    paths = discover_tasks([resolve_task_path(p) for p in path])
+    tasks = [load_task(p) for p in paths]
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise LooplabError(f"two tasks share a folder name: {sorted(n for n in names if names.count(n) > 1)}")
+    for t in tasks:
+        for w in t.warnings:
+            err_console.print(f"[yellow]warning:[/] {w}")
+        if not t.config.looplab.editable and not editable:
+            err_console.print(
+                f"[yellow]warning:[/] {t.name}: no editable globs ([looplab] editable or --editable): "
+                "the whole working folder is carried to the verifier and the trial is marked sealed: false"
+            )
+    budget = {
+        k: v
+        for k, v in {"max_turns": max_turns, "max_tokens": max_tokens, "max_cost_usd": max_cost}.items()
+        if v is not None
+    }
+    spec = JobSpec(
+        job_name=job_name or dt.datetime.now().strftime("%Y-%m-%d__%H-%M-%S"), jobs_dir=jobs_dir,
+        task_paths=[str(p.resolve()) for p in paths], agents=agent, attempts=attempts, concurrency=concurrent,
+        model=model, agent_kwargs=_parse_kv(agent_kwarg, "--ak"), editable=editable or None,
+        timeout_multiplier=timeout_multiplier, agent_timeout_sec=agent_timeout, budget=budget,
+    )  # fmt: skip
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=False,
+    )  # fmt: skip
+    bar: dict[str, Any] = {}
+
+    def on_event(kind: str, info: dict[str, Any]) -> None:
+        if kind == "build":
+            err_console.print(f"building environment of [bold]{info['task']}[/]…")
+        elif kind == "built":
+            for w in info["warnings"]:
+                err_console.print(f"[yellow]warning:[/] {info['task']}: {w}")
+        elif kind == "plan":
+            if info["skipped"]:
+                err_console.print(f"resuming: {info['skipped']} finished trial(s) skipped")
+            bar["id"] = progress.add_task(f"job {spec.job_name}", total=info["pending"])
+            progress.start()
+        elif kind == "start":
+            progress.console.print(f"[dim]start[/] {info['slot']} → {info['trial']} (cores {info['cores']})")
+        elif kind == "done":
+            r = info
+            status = "[green]ok[/]" if r["status"] == "completed" else f"[red]{r['status']}[/]"
+            why = ""
+            vr = r.get("verifier_result") or {}
+            if vr.get("reason"):
+                why = f" [dim]({vr['reason']})[/]"
+            if r.get("exception_info"):
+                why = f" [red]{r['exception_info']['type']}: {r['exception_info']['message']}[/]"
+            progress.console.print(f"{status} {r['slot']} reward={_fmt_reward(r.get('reward'))}{why}")
+            progress.advance(bar["id"])
+
+    try:
+        summary = run_job(spec, tasks, on_event=on_event, executor=executor)
+    finally:
+        progress.stop()
+    _print_job_table(summary)
+    console.print(f"job folder: {spec.job_dir}")
+    if any(t["status"] != "completed" for t in summary["trials"]):
+        raise typer.Exit(code=1)
+
+
+def _print_job_table(summary: dict[str, Any]) -> None:
+    table = Table(title=f"Results: {summary['job_name']}")
+    for col in ("task", "agent", "attempt", "status", "reward"):
+        table.add_column(col, justify="right" if col in ("attempt", "reward") else "left")
+    for t in summary["trials"]:
+        table.add_row(t["task_name"], t["agent"] + (f" ({t['model']})" if t.get("model") else ""), str(t["attempt"]),
+                      t["status"], _fmt_reward(t.get("reward")))  # fmt: skip
+    console.print(table)
+    agg = Table(title="Mean reward per agent")
+    for col in ("agent", "trials", "errors", "mean reward"):
+        agg.add_column(col)
+    for name, s in summary["stats"]["agents"].items():
+        agg.add_row(name, str(s["n_trials"]), str(s["n_errors"]), _fmt_reward(s["mean_reward"]))
+    console.print(agg)
+
+
+@tasks_app.command("list")
+def tasks_list(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Task folders (default: the catalog)")] = None,
+) -> None:
+    """List tasks with their domain, metric and budget."""
+    from looplab.tasks.catalog import catalog_task_paths
+    from looplab.tasks.loader import discover_tasks, load_task
+
+    found = discover_tasks(paths) if paths else catalog_task_paths()
+    table = Table(title="Tasks")
+    for col in ("task", "domain", "metric", "direction", "measure", "agent budget", "editable"):
+        table.add_column(col)
+    for p in found:
+        t = load_task(p)
+        c = t.config
+        opt = c.optimization
+        table.add_row(
+            t.name, str(c.metadata.get("domain", "—")), (opt.metric if opt and opt.metric else "—"),
+            (opt.direction if opt and opt.direction else "—"), c.looplab.measure,
+            f"{c.agent.timeout_sec / 60:g} min", ", ".join(c.looplab.editable) or "(all of /app)",
+        )  # fmt: skip
+    console.print(table)
+
+
+@tasks_app.command("check")
+def tasks_check(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Task folders")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Check the whole catalog")] = False,
+    build: Annotated[bool, typer.Option("--build/--no-build", help="Also build each environment")] = True,
+    run_agents: Annotated[
+        bool, typer.Option("--run", help="Also run nop and oracle and report rewards")
+    ] = False,
+    jobs_dir: Annotated[Path, typer.Option("--jobs-dir")] = Path("jobs"),
+) -> None:
+    """Validate tasks: task.toml, layout, environment build, packages missing on this host."""
+    from looplab.environment.build import build_environment
+    from looplab.tasks.catalog import catalog_task_paths
+    from looplab.tasks.loader import discover_tasks, load_task
+
+    if all_:
+        found = catalog_task_paths()
+    elif paths:
+        found = discover_tasks(paths)
+    else:
+        raise LooplabError("name task folders to check, or --all for the catalog")
+    failures = 0
+    loaded = []
+    for p in found:
+        try:
+            t = load_task(p)
+            notes = list(t.warnings)
+            if not (t.solution_dir / "solve.sh").is_file():
+                notes.append("no solution/solve.sh (the oracle agent cannot run)")
+            if not t.config.looplab.editable:
+                notes.append(
+                    "no [looplab] editable globs: trials will be unsealed unless --editable is given"
+                )
+            if build:
+                env = build_environment(t)
+                notes += env.warnings
+            console.print(f"[green]ok[/] {t.name}" + ("" if not notes else ""))
+            for n in notes:
+                console.print(f"   [yellow]warning:[/] {n}")
+            loaded.append(t)
+        except LooplabError as exc:
+            failures += 1
+            console.print(f"[red]error[/] {p.name}: {exc}")
+    if run_agents and loaded:
+        from looplab.catalog_check import check_rewards
+
+        check_rewards(loaded, jobs_dir, console)
+    if failures:
+        raise typer.Exit(code=1)
+
+
+def _mount_optional() -> None:
+    """Sub-commands that live in their own modules."""
+    try:
+        from looplab.measure.cli import app as measure_app
+
+        app.add_typer(measure_app, name="measure", help="Paired timing and instruction counts.")
+    except ImportError:
+        pass
+    try:
+        from looplab.measure.cli import calibrate_command
+
+        app.command("calibrate")(calibrate_command)
+    except ImportError:
+        pass
+
+
+_mount_optional()
+
+
+def main() -> None:
+    try:
+        app()
+    except LooplabError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/]")
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Jobs: tasks × agents × attempts, run into one job folder, resumable."""

@@ -1,0 +1,204 @@
+"""Run a job: build every environment first, then run the trials on a local pool.
+
+The job folder ``<jobs_dir>/<job_name>/`` holds ``config.json``, one folder per
+trial (``<task>__<id>/``) and the job's ``result.json`` with per-agent mean
+rewards. A trial slot is (task, agent, attempt number). Re-running the same job
+name skips slots that have a completed trial and runs the others again as new
+attempts, keeping the folders of failed or interrupted ones.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from looplab.environment.build import Environment, build_environment
+from looplab.errors import LooplabError
+from looplab.fsutil import atomic_write_json, read_json
+from looplab.job.cores import CoreAllocator
+from looplab.tasks.loader import Task
+from looplab.trial import TrialConfig, new_trial_name, now_iso, run_trial
+
+
+@dataclass
+class JobSpec:
+    job_name: str
+    jobs_dir: Path
+    task_paths: list[str]
+    agents: list[str]
+    attempts: int = 1
+    concurrency: int = 1
+    model: str | None = None
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    editable: list[str] | None = None
+    timeout_multiplier: float = 1.0
+    agent_timeout_sec: float | None = None
+    budget: dict[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for a re-run to resume this job."""
+        return {
+            "task_paths": sorted(self.task_paths), "agents": self.agents, "attempts": self.attempts,
+            "model": self.model, "agent_kwargs": self.agent_kwargs, "editable": self.editable,
+        }  # fmt: skip
+
+    @property
+    def job_dir(self) -> Path:
+        return Path(self.jobs_dir) / self.job_name
+
+
+@dataclass
+class Slot:
+    task: Task
+    agent: str
+    attempt: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.task.name}/{self.agent}/{self.attempt}"
+
+
+def existing_trials(job_dir: Path) -> list[dict[str, Any]]:
+    out = []
+    for d in sorted(Path(job_dir).iterdir()) if Path(job_dir).is_dir() else []:
+        rp = d / "result.json"
+        if d.is_dir() and rp.is_file():
+            try:
+                out.append(read_json(rp))
+            except (ValueError, OSError):
+                continue
+    return out
+
+
+def completed_slots(job_dir: Path) -> set[str]:
+    return {r["slot"] for r in existing_trials(job_dir) if r.get("status") == "completed" and r.get("slot")}
+
+
+def prepare_job(spec: JobSpec, tasks: list[Task]) -> tuple[list[Slot], set[str]]:
+    job_dir = spec.job_dir
+    cfg_path = job_dir / "config.json"
+    ident = spec.identity()
+    if cfg_path.exists():
+        old = read_json(cfg_path)
+        if old.get("identity") != ident:
+            raise LooplabError(
+                f"{cfg_path}: job '{spec.job_name}' exists with a different configuration; "
+                "use another --job-name to start a new job"
+            )
+    else:
+        atomic_write_json(cfg_path, {"job_name": spec.job_name, "created_at": now_iso(), "identity": ident,
+                                     "spec": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}})  # fmt: skip
+    slots = [Slot(t, a, k) for t in tasks for a in spec.agents for k in range(spec.attempts)]
+    return slots, completed_slots(job_dir)
+
+
+def run_job(
+    spec: JobSpec,
+    tasks: list[Task],
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    executor: str = "local",
+) -> dict[str, Any]:
+    """Run all pending slots; ``on_event(kind, info)`` reports progress (build, start, done)."""
+    emit = on_event or (lambda kind, info: None)
+    envs: dict[str, Environment] = {}
+    for t in tasks:  # build first: a broken environment stops the job before any trial exists
+        emit("build", {"task": t.name})
+        envs[t.name] = build_environment(t)
+        emit("built", {"task": t.name, "cached": envs[t.name].cached, "warnings": envs[t.name].warnings})
+    slots, done = prepare_job(spec, tasks)
+    pending = [s for s in slots if s.key not in done]
+    emit("plan", {"total": len(slots), "pending": len(pending), "skipped": len(slots) - len(pending)})
+    job_dir = spec.job_dir
+    if executor == "local":
+        alloc = CoreAllocator()
+
+        def one(slot: Slot) -> dict[str, Any]:
+            cores = alloc.acquire(slot.task.config.environment.cpus)
+            try:
+                cfg = TrialConfig(
+                    agent=slot.agent, agent_kwargs=spec.agent_kwargs, model=spec.model, attempt=slot.attempt,
+                    editable=spec.editable, cores=cores, timeout_multiplier=spec.timeout_multiplier,
+                    agent_timeout_sec=spec.agent_timeout_sec, budget=spec.budget,
+                )  # fmt: skip
+                trial_dir = job_dir / new_trial_name(slot.task)
+                emit("start", {"slot": slot.key, "trial": trial_dir.name, "cores": cores})
+                return run_trial(slot.task, envs[slot.task.name], cfg, trial_dir, spec.job_name, slot.key)
+            finally:
+                alloc.release(cores)
+
+        with ThreadPoolExecutor(max_workers=max(1, spec.concurrency)) as pool:
+            futures = {pool.submit(one, s): s for s in pending}
+            for fut in as_completed(futures):
+                emit("done", fut.result())
+    else:
+        from looplab.job.ray_executor import run_slots_on_ray  # optional dependency
+
+        for res in run_slots_on_ray(spec, pending, envs):
+            emit("done", res)
+    summary = summarize_job(job_dir, spec.job_name)
+    atomic_write_json(job_dir / "result.json", summary)
+    return summary
+
+
+def summarize_job(job_dir: Path, job_name: str) -> dict[str, Any]:
+    trials = existing_trials(job_dir)
+    latest: dict[str, dict[str, Any]] = {}
+    for r in sorted(trials, key=lambda r: r.get("finished_at") or ""):
+        key = r.get("slot") or r.get("trial_name")
+        if key not in latest or r.get("status") == "completed" or latest[key].get("status") != "completed":
+            latest[key] = r
+    agents: dict[str, dict[str, Any]] = {}
+    for r in latest.values():
+        name = r["agent"] + (f" ({r['model']})" if r.get("model") else "")
+        a = agents.setdefault(name, {"rewards": [], "n_trials": 0, "n_errors": 0, "by_task": {}})
+        a["n_trials"] += 1
+        if r.get("status") != "completed":
+            a["n_errors"] += 1
+            continue
+        a["rewards"].append(float(r.get("reward") or 0.0))
+        a["by_task"].setdefault(r["task_name"], []).append(float(r.get("reward") or 0.0))
+    stats = {}
+    for name, a in agents.items():
+        rw = a["rewards"]
+        stats[name] = {
+            "mean_reward": statistics.fmean(rw) if rw else None,
+            "n_trials": a["n_trials"],
+            "n_completed": len(rw),
+            "n_errors": a["n_errors"],
+            "mean_reward_by_task": {t: statistics.fmean(v) for t, v in sorted(a["by_task"].items())},
+        }
+    return {
+        "job_name": job_name,
+        "updated_at": now_iso(),
+        "n_trials": len(latest),
+        "n_trial_dirs": len(trials),
+        "stats": {"agents": stats},
+        "trials": sorted(
+            [
+                {
+                    k: r.get(k)
+                    for k in (
+                        "trial_name",
+                        "slot",
+                        "task_name",
+                        "agent",
+                        "model",
+                        "attempt",
+                        "status",
+                        "reward",
+                    )
+                }
+                for r in latest.values()
+            ],
+            key=lambda x: x["slot"] or "",
+        ),  # fmt: skip
+    }
+
+
+def load_job_result(job_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(job_dir) / "result.json").read_text())

@@ -1,0 +1,231 @@
+"""Paired A/B timing: interleaved runs of baseline and candidate, adaptive stopping.
+
+After ``warmup`` unrecorded runs of each side, baseline (A) and candidate (B) run
+in interleaved pairs, alternating the order (A B, B A, A B, ...) so slow drift and
+any first-or-second position effect hit both sides alike. Each pair gives a ratio
+t_A / t_B; the speedup is the median ratio with a bootstrap confidence interval.
+From ``min_pairs`` on, pairs continue until the interval's relative half-width is
+within ``target`` (default ±2%), or ``max_pairs`` or ``max_seconds`` is reached;
+the result says which. A time is either the command's wall time (``time_source =
+"wall"``) or the seconds the command prints itself on its last output line
+(``"stdout"``, a bare number or a JSON object with a ``seconds`` key) for programs
+that time their own kernel. The whole measurement runs under the host-wide
+measurement lock when one is given. A run that fails raises ``MeasurementFailed``
+naming the side.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from looplab.errors import LooplabError
+from looplab.measure.lock import LockRecord, MeasurementLock
+from looplab.measure.runners import CommandRunner
+from looplab.measure.stats import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_CONFIDENCE,
+    RatioCI,
+    median_ratio_ci,
+    speedup_ratios,
+    summarize,
+)
+from looplab.sandbox.base import ExecResult
+
+TimeSource = Literal["wall", "stdout"]
+
+
+class MeasurementFailed(LooplabError):
+    """A measured command failed (non-zero exit, timeout, or no time on its output)."""
+
+    def __init__(self, side: str, message: str):
+        super().__init__(message)
+        self.side = side
+
+
+class PairedSettings(BaseModel):
+    """How long and how precisely to measure."""
+
+    warmup: int = Field(default=1, ge=0)
+    min_pairs: int = Field(default=5, ge=2)
+    max_pairs: int = Field(default=60, ge=2)
+    max_seconds: float = Field(default=300.0, gt=0)
+    target: float = Field(default=0.02, gt=0)  # relative CI half-width to stop at
+    confidence: float = Field(default=DEFAULT_CONFIDENCE, gt=0, lt=1)
+    time_source: TimeSource = "wall"
+    run_timeout: float | None = Field(default=None, gt=0)  # seconds per run
+    n_boot: int = Field(default=DEFAULT_BOOTSTRAP, ge=100)
+    seed: int | None = 0
+
+
+class SideStats(BaseModel):
+    """One side's times (seconds) over the recorded runs."""
+
+    command: str
+    times_s: list[float]
+    median_s: float
+    mean_s: float
+    min_s: float
+    max_s: float
+    cv: float
+
+
+class PairedResult(BaseModel):
+    """A finished paired measurement: the speedup, how sure it is, and what it cost."""
+
+    speedup: float  # median of per-pair baseline/candidate time ratios
+    ci_low: float
+    ci_high: float
+    confidence: float
+    rel_half_width: float
+    target: float
+    precision_reached: bool
+    stop_reason: Literal["precision", "max_pairs", "max_seconds"]
+    pairs: int
+    warmup: int
+    ratios: list[float]
+    baseline: SideStats
+    candidate: SideStats
+    time_source: TimeSource
+    elapsed_s: float  # wall time of the whole measurement, warm-up included, lock wait excluded
+    lock: LockRecord | None = None
+    seed: int | None = 0
+
+    def summary(self) -> str:
+        reached = "reached" if self.precision_reached else f"NOT reached ({self.stop_reason})"
+        return (
+            f"speedup {self.speedup:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}] "
+            f"({self.confidence:.0%} CI, ±{self.rel_half_width:.2%}, target ±{self.target:.2%} {reached}); "
+            f"{self.pairs} pairs, baseline {self.baseline.median_s:.4g} s (CV {self.baseline.cv:.1%}), "
+            f"candidate {self.candidate.median_s:.4g} s (CV {self.candidate.cv:.1%})"
+        )
+
+
+def parse_reported_seconds(stdout: str) -> float:
+    """The seconds a command printed on its last non-empty line (number or JSON ``seconds``)."""
+    lines = [ln.strip() for ln in stdout.splitlines() if ln.strip()]
+    if not lines:
+        raise ValueError("no output; expected the elapsed seconds on the last line")
+    last = lines[-1]
+    try:
+        value = float(json.loads(last)["seconds"]) if last.startswith("{") else float(last.split()[-1])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"last line {last[:80]!r} is not a number of seconds ({exc})") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"reported time {value!r} is not a positive number of seconds")
+    return value
+
+
+def _tail(text: str, n: int = 400) -> str:
+    text = text.strip().replace("\n", " | ")
+    return text if len(text) <= n else "…" + text[-n:]
+
+
+def timed_run(runner: CommandRunner, side: str, command: str, settings: PairedSettings) -> float:
+    """Run ``command`` once and return its time in seconds, or raise ``MeasurementFailed``."""
+    res: ExecResult = runner.run(command, timeout=settings.run_timeout)
+    if res.timed_out:
+        raise MeasurementFailed(side, f"{side} command timed out after {settings.run_timeout} s: {command}")
+    if res.exit_code != 0:
+        raise MeasurementFailed(
+            side,
+            f"{side} command exited {res.exit_code}: {command}; stderr: {_tail(res.stderr) or '(empty)'}",
+        )
+    if settings.time_source == "wall":
+        if res.duration_s <= 0:
+            raise MeasurementFailed(side, f"{side} command took no measurable time: {command}")
+        return res.duration_s
+    try:
+        return parse_reported_seconds(res.stdout)
+    except ValueError as exc:
+        raise MeasurementFailed(side, f"{side} command {command!r}: {exc}") from None
+
+
+def _side(command: str, times: list[float]) -> SideStats:
+    s = summarize(times)
+    return SideStats(
+        command=command,
+        times_s=times,
+        median_s=s["median"],
+        mean_s=s["mean"],
+        min_s=s["min"],
+        max_s=s["max"],
+        cv=s["cv"],
+    )
+
+
+def measure_pair(
+    baseline: str,
+    candidate: str,
+    runner: CommandRunner,
+    settings: PairedSettings | None = None,
+    lock: MeasurementLock | None = None,
+) -> PairedResult:
+    """Time ``baseline`` against ``candidate`` in interleaved pairs until precise enough."""
+    st = settings or PairedSettings()
+    if st.max_pairs < st.min_pairs:
+        raise LooplabError(f"max_pairs ({st.max_pairs}) is below min_pairs ({st.min_pairs})")
+    record = lock.acquire() if lock is not None else None
+    try:
+        t0 = time.monotonic()
+        for _ in range(st.warmup):
+            timed_run(runner, "baseline", baseline, st)
+            timed_run(runner, "candidate", candidate, st)
+        base_t: list[float] = []
+        cand_t: list[float] = []
+        ci: RatioCI | None = None
+        reason: Literal["precision", "max_pairs", "max_seconds"] = "max_pairs"
+        while True:
+            p0 = time.monotonic()
+            if len(base_t) % 2 == 0:
+                b = timed_run(runner, "baseline", baseline, st)
+                c = timed_run(runner, "candidate", candidate, st)
+            else:
+                c = timed_run(runner, "candidate", candidate, st)
+                b = timed_run(runner, "baseline", baseline, st)
+            base_t.append(b)
+            cand_t.append(c)
+            pair_s = time.monotonic() - p0
+            n = len(base_t)
+            if n >= st.min_pairs:
+                ci = median_ratio_ci(
+                    speedup_ratios(base_t, cand_t), confidence=st.confidence, n_boot=st.n_boot, seed=st.seed
+                )
+                if ci.rel_half_width <= st.target:
+                    reason = "precision"
+                    break
+            if n >= st.max_pairs:
+                reason = "max_pairs"
+                break
+            if n >= st.min_pairs and time.monotonic() - t0 + pair_s > st.max_seconds:
+                reason = "max_seconds"
+                break
+        elapsed = time.monotonic() - t0
+    finally:
+        if lock is not None:
+            record = lock.release()
+    assert ci is not None
+    ratios = speedup_ratios(base_t, cand_t)
+    return PairedResult(
+        speedup=ci.median,
+        ci_low=ci.low,
+        ci_high=ci.high,
+        confidence=ci.confidence,
+        rel_half_width=ci.rel_half_width,
+        target=st.target,
+        precision_reached=reason == "precision",
+        stop_reason=reason,
+        pairs=len(base_t),
+        warmup=st.warmup,
+        ratios=[float(r) for r in ratios],
+        baseline=_side(baseline, base_t),
+        candidate=_side(candidate, cand_t),
+        time_source=st.time_source,
+        elapsed_s=elapsed,
+        lock=record,
+        seed=st.seed,
+    )

@@ -1,0 +1,267 @@
+"""One trial: an agent works on a task in a sandbox, then the sealed verifier scores it.
+
+Phases: agent (a sandbox on the built environment, the agent run in a worker
+thread under its time budget; at the deadline, or when the agent returns, the
+sandbox is stopped and every process in it dies), then verification (a fresh
+sandbox, see ``verify.verifier``). Everything lands in the trial folder in
+Harbor's layout: ``config.json``, ``result.json`` (written last, atomically),
+``agent/`` (trajectory, logs), ``verifier/`` (test output, reward file) and
+``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResult
+from looplab.agents.registry import make_agent
+from looplab.agents.trajectory import Trajectory
+from looplab.checkpoints import CheckpointStore
+from looplab.environment.build import Environment, runtime_dir
+from looplab.fsutil import atomic_write_json, remove_tree
+from looplab.hostinfo import host_info
+from looplab.sandbox.base import SandboxSpec
+from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.tasks.loader import Task
+from looplab.verify import editable as editable_mod
+from looplab.verify.verifier import editable_globs, verify
+
+KILL_GRACE_S = 5.0
+MAX_LOG_COPY = 64 << 20
+
+
+@dataclass
+class TrialConfig:
+    agent: str
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    attempt: int = 0
+    editable: list[str] | None = None
+    cores: list[int] | None = None
+    timeout_multiplier: float = 1.0
+    agent_timeout_sec: float | None = None  # overrides the task's [agent] timeout_sec
+    budget: dict[str, Any] = field(default_factory=dict)  # max_turns, max_tokens, max_cost_usd
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def new_trial_name(task: Task) -> str:
+    return f"{task.name}__{uuid.uuid4().hex[:8]}"
+
+
+class _Phase:
+    def __init__(self, timing: dict[str, Any], name: str):
+        self.timing, self.name = timing, name
+
+    def __enter__(self) -> None:
+        self.t0 = time.monotonic()
+        self.timing[self.name] = {"started_at": now_iso()}
+
+    def __exit__(self, *exc: object) -> None:
+        self.timing[self.name].update(finished_at=now_iso(), duration_s=round(time.monotonic() - self.t0, 3))
+
+
+def run_trial(
+    task: Task,
+    env: Environment,
+    cfg: TrialConfig,
+    trial_dir: Path,
+    job_name: str = "",
+    slot: str | None = None,
+) -> dict[str, Any]:
+    """Run one trial into ``trial_dir`` and return its result record (also written to result.json)."""
+    trial_dir = Path(trial_dir)
+    (trial_dir / "agent").mkdir(parents=True, exist_ok=True)
+    (trial_dir / "verifier").mkdir(parents=True, exist_ok=True)
+    timing: dict[str, Any] = {}
+    result: dict[str, Any] = {
+        "id": uuid.uuid4().hex,
+        "trial_name": trial_dir.name,
+        "job_name": job_name,
+        "slot": slot,
+        "task_name": task.name,
+        "task_path": str(task.path),
+        "agent": cfg.agent,
+        "model": cfg.model,
+        "attempt": cfg.attempt,
+        "status": "running",
+        "started_at": now_iso(),
+        "finished_at": None,
+        "sealed": editable_globs(task, cfg.editable) is not None,
+        "editable": editable_globs(task, cfg.editable),
+        "verifier_result": None,
+        "agent_result": None,
+        "timing": timing,
+        "exception_info": None,
+        "host": host_info(),
+        "resources": {
+            "cores": cfg.cores,
+            "cpus": task.config.environment.cpus,
+            "memory_mb": task.config.environment.memory_mb,
+        },
+        "environment": {"key": env.key, "cached": env.cached, "warnings": env.warnings},
+    }
+    atomic_write_json(
+        trial_dir / "config.json", {"task": str(task.path), **asdict(cfg), "job_name": job_name}
+    )
+    box_dir = runtime_dir() / "sandboxes" / f"agent-{trial_dir.name}-{uuid.uuid4().hex[:6]}"
+    try:
+        box_dir.mkdir(parents=True)
+        os.chmod(box_dir, 0o711)
+        with _Phase(timing, "agent_execution"):
+            work_dir, outcome, usage = _agent_phase(task, env, cfg, trial_dir, box_dir)
+        result["agent_result"] = {
+            "stop_reason": outcome.stop_reason,
+            "error": outcome.error,
+            "notes": outcome.notes,
+            "usage": asdict(outcome.usage),
+            "sandbox_usage": usage,
+            **outcome.extra,
+        }
+        with _Phase(timing, "verifier"):
+            vr = verify(task, env, work_dir, trial_dir / "verifier", cfg.editable, cfg.cores)
+        result["verifier_result"] = vr.to_json()
+        result["reward"] = vr.reward
+        result["status"] = "completed"
+    except Exception as exc:  # a harness failure is recorded, never lost
+        result["status"] = "error"
+        result["exception_info"] = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": traceback.format_exc()[-8000:],
+        }
+        result["reward"] = None
+    finally:
+        remove_tree(box_dir)
+    result["finished_at"] = now_iso()
+    atomic_write_json(trial_dir / "result.json", result)
+    return result
+
+
+def _agent_phase(
+    task: Task, env: Environment, cfg: TrialConfig, trial_dir: Path, box_dir: Path
+) -> tuple[Path, AgentOutcome, dict[str, float]]:
+    agent = make_agent(cfg.agent, cfg.agent_kwargs, cfg.model)
+    wd = env.workdir
+    work_dir = box_dir / "work"
+    pristine_wd = env.root / wd.lstrip("/")
+    if pristine_wd.is_dir():
+        shutil.copytree(pristine_wd, work_dir, symlinks=True)
+    else:
+        work_dir.mkdir(parents=True)
+    binds: list[tuple[Path, str]] = [(work_dir, wd)]
+    logs = box_dir / "logs"
+    (logs / "agent").mkdir(parents=True)
+    binds.append((logs, "/logs"))
+    for i, extra in enumerate(task.config.looplab.writable):
+        host = box_dir / f"writable{i}"
+        src = env.root / extra.lstrip("/")
+        if src.is_dir():
+            shutil.copytree(src, host, symlinks=True)
+        binds.append((host, "/" + extra.strip("/")))
+    solution_path = None
+    if getattr(agent, "needs_solution", False) and task.solution_dir.is_dir():
+        shutil.copytree(task.solution_dir, box_dir / "solution", symlinks=True)
+        binds.append((box_dir / "solution", "/solution"))
+        solution_path = "/solution"
+    ecfg = task.config.environment
+    cpus = ecfg.cpus
+    quota = cpus if cfg.cores and cpus < len(cfg.cores) else None
+    spec = SandboxSpec(
+        root=env.root, binds=binds, env={"PATH": runtime_env_path(), **env.env}, workdir=wd,
+        network=ecfg.network_allowed, cpus=cfg.cores, cpu_quota=quota, memory_mb=ecfg.memory_mb,
+        ro_binds=[(p, str(p)) for p in looplab_runtime_paths()], name=f"agent-{task.name}"[:40],
+    )  # fmt: skip
+    timeout = (cfg.agent_timeout_sec or task.config.agent.timeout_sec) * cfg.timeout_multiplier
+    budget = Budget(timeout_sec=timeout, **cfg.budget)
+    trajectory = Trajectory(trial_dir / "agent" / "trajectory.jsonl", started=budget.started)
+    globs = editable_globs(task, cfg.editable)
+    norm = editable_mod.normalize_globs(globs, wd) if globs else None
+    store = CheckpointStore(trial_dir)
+    sandbox = BwrapSandbox(spec)
+    dev_lock = threading.Lock()
+
+    def dev_check() -> DevCheckResult:
+        cmd = task.config.looplab.dev_check
+        with dev_lock:
+            if not cmd:
+                n = store.record(work_dir, norm, budget.elapsed(), {"dev_exit_code": None})
+                trajectory.event("dev_check", checkpoint=n, note="task has no dev check; files snapshotted")
+                from looplab.sandbox.base import ExecResult
+
+                return DevCheckResult(ExecResult(0), n)
+            trajectory.event("command", tool="dev_check", command=cmd)
+            r = sandbox.exec(cmd, timeout=max(1.0, min(budget.remaining(), 1800.0)), cwd=wd)
+            n = store.record(
+                work_dir, norm, budget.elapsed(),
+                {"dev_exit_code": r.exit_code, "dev_output_tail": (r.stdout + r.stderr)[-2000:]},
+            )  # fmt: skip
+            trajectory.event(
+                "observation", tool="dev_check", checkpoint=n, exit_code=r.exit_code,
+                stdout=r.stdout[-8000:], stderr=r.stderr[-8000:],
+            )  # fmt: skip
+            return DevCheckResult(r, n)
+
+    ctx = AgentContext(
+        task=task, logs_dir=trial_dir / "agent", trajectory=trajectory, workdir=wd,
+        editable=globs or [], dev_check=dev_check, solution_path=solution_path,
+    )  # fmt: skip
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["outcome"] = agent.run(task.instruction, sandbox, budget, ctx)
+        except Exception as exc:
+            box["outcome"] = AgentOutcome(stop_reason="error", error=f"{type(exc).__name__}: {exc}")
+            box["traceback"] = traceback.format_exc()
+
+    trajectory.event("start", agent=cfg.agent, model=cfg.model, timeout_sec=timeout)
+    try:
+        sandbox.start()
+        worker = threading.Thread(target=target, daemon=True, name=f"agent-{trial_dir.name}")
+        worker.start()
+        worker.join(timeout=budget.remaining() + KILL_GRACE_S)
+        timed_out = worker.is_alive()
+        sandbox.stop()  # the agent phase is over: every process in the sandbox dies now
+        if timed_out:
+            worker.join(timeout=30)
+        outcome: AgentOutcome = box.get("outcome") or AgentOutcome(stop_reason="timeout")
+        if timed_out:
+            outcome.stop_reason = "timeout"
+        usage = sandbox.usage()
+        if "traceback" in box:
+            (trial_dir / "agent" / "exception.txt").write_text(box["traceback"])
+        trajectory.event("stop", stop_reason=outcome.stop_reason, error=outcome.error)
+        store.record(work_dir, norm, budget.elapsed(), {"final": True})
+    finally:
+        sandbox.stop()
+        trajectory.close()
+    _copy_logs(logs / "agent", trial_dir / "agent" / "sandbox-logs")
+    return work_dir, outcome, usage
+
+
+def _copy_logs(src: Path, dst: Path) -> None:
+    """Copy what the agent left in /logs/agent: regular files only, bounded in size."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(src, followlinks=False):
+        for name in files:
+            p = Path(dirpath) / name
+            if p.is_symlink() or not p.is_file():
+                continue
+            total += p.stat().st_size
+            if total > MAX_LOG_COPY:
+                return
+            out = dst / p.relative_to(src)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, out)

@@ -1,0 +1,1 @@
+"""Verification: the sealed verifier, reward-file parsing, reward formulas, measured rewards."""

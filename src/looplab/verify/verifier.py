@@ -1,0 +1,192 @@
+"""The sealed verifier: score only what the agent was allowed to change.
+
+A fresh sandbox is made from a private copy of the *pristine* environment layer.
+Only the files matching the task's editable globs are copied in from the agent's
+working folder; the task's ``tests/`` are merged into ``/tests``; ``/logs/verifier``
+starts empty. ``/tests/test.sh`` runs under ``[verifier] timeout_sec`` with
+``[verifier.env]`` set; then the reward file is read, measured rewards and reward
+formulas are applied where the task asks for them, and every process is killed.
+No reward file, a crash or a timeout is reward 0 with the reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from looplab.environment.build import Environment, runtime_dir
+from looplab.errors import LooplabError
+from looplab.fsutil import atomic_write_json, remove_tree
+from looplab.sandbox.base import SandboxSpec
+from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.tasks.loader import Task
+from looplab.verify import editable as editable_mod
+from looplab.verify.reward_file import ParsedReward, parse_reward_dir
+
+LOCK_DIR_IN_SANDBOX = "/run/looplab-locks"
+
+
+@dataclass
+class VerifierResult:
+    reward: float
+    rewards: dict[str, Any]  # {"reward": r, **numeric metrics}
+    reason: str | None = None
+    sealed: bool = True
+    exit_code: int | None = None
+    timed_out: bool = False
+    duration_s: float = 0.0
+    reward_source: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    measurement: dict[str, Any] | None = None
+    carried_files: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+    usage: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def editable_globs(task: Task, override: list[str] | None) -> list[str] | None:
+    """The globs that decide what is carried (None: everything, the trial is unsealed)."""
+    globs = list(override) if override else list(task.config.looplab.editable)
+    return globs or None
+
+
+def measurement_lock_dir() -> Path:
+    """Host folder of per-core lock files, shared read-only with verifier sandboxes."""
+    d = runtime_dir() / "locks"
+    d.mkdir(exist_ok=True)
+    os.chmod(d, 0o755)
+    for i in [*range(os.cpu_count() or 1), "host"]:
+        f = d / f"cpu{i}.lock" if i != "host" else d / "host.lock"
+        if not f.exists():
+            f.touch()
+        os.chmod(f, 0o644)
+    return d
+
+
+def verify(
+    task: Task,
+    env: Environment,
+    work_dir: Path,
+    log_dir: Path,
+    editable_override: list[str] | None = None,
+    cores: list[int] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> VerifierResult:
+    """Verify the agent's work found in host folder ``work_dir`` (its /app)."""
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    globs = editable_globs(task, editable_override)
+    norm = editable_mod.normalize_globs(globs, env.workdir) if globs else None
+    box_dir = runtime_dir() / "sandboxes" / f"verify-{task.name}-{uuid.uuid4().hex[:8]}"
+    box_dir.mkdir(parents=True)
+    os.chmod(box_dir, 0o711)
+    root = box_dir / "root"
+    sandbox: BwrapSandbox | None = None
+    result: VerifierResult | None = None
+    try:
+        shutil.copytree(env.root, root, symlinks=True)
+        carried = editable_mod.collect(Path(work_dir), norm)
+        wd_host = root / env.workdir.lstrip("/")
+        editable_mod.overlay(wd_host, carried, norm)
+        tests_host = root / "tests"
+        if tests_host.is_symlink():
+            tests_host.unlink()
+        shutil.copytree(task.tests_dir, tests_host, symlinks=True, dirs_exist_ok=True)
+        verifier_logs = root / "logs" / "verifier"
+        remove_tree(verifier_logs)
+        verifier_logs.mkdir(parents=True)
+        cfg = task.config
+        run_env = dict(env.env)
+        run_env.update(cfg.verifier.env)
+        run_env.update(extra_env or {})
+        run_env.update(
+            {
+                "PATH": run_env.get("PATH", runtime_env_path()),
+                "LOOPLAB_VERIFIER": "1",
+                "LOOPLAB_CORES": ",".join(map(str, cores or sorted(os.sched_getaffinity(0)))),
+                "LOOPLAB_LOCK_DIR": LOCK_DIR_IN_SANDBOX,
+            }
+        )
+        spec = SandboxSpec(
+            root=root, root_writable=True, env=run_env, workdir=env.workdir, network=False,
+            cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40],
+            ro_binds=[(p, str(p)) for p in looplab_runtime_paths()]
+            + [(measurement_lock_dir(), LOCK_DIR_IN_SANDBOX)],
+        )  # fmt: skip
+        sandbox = BwrapSandbox(spec)
+        sandbox.start()
+        r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir)
+        (log_dir / "test-stdout.txt").write_text(r.stdout)
+        (log_dir / "test-stderr.txt").write_text(r.stderr)
+        parsed = parse_reward_dir(verifier_logs)
+        for name in ("reward.json", "reward.txt"):
+            p = verifier_logs / name
+            if p.is_file() and not p.is_symlink() and p.stat().st_size <= 1 << 20:
+                shutil.copyfile(p, log_dir / name)
+        result = _result_from(parsed, r.exit_code, r.timed_out, cfg.verifier.timeout_sec)
+        result.sealed = globs is not None
+        result.carried_files = sorted(carried.files)
+        result.skipped_files = carried.skipped
+        if not r.timed_out:
+            _apply_task_scoring(task, sandbox, parsed, result, log_dir)
+        result.usage = sandbox.usage()
+    except LooplabError:
+        raise
+    except OSError as exc:
+        result = VerifierResult(reward=0.0, rewards={"reward": 0.0}, reason=f"verifier set-up failed: {exc}")
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+            if result is not None and not result.usage:
+                result.usage = sandbox.usage()
+        remove_tree(box_dir)
+    assert result is not None
+    result.duration_s = round(time.monotonic() - t0, 3)
+    atomic_write_json(log_dir / "result.json", result.to_json())
+    return result
+
+
+def _result_from(parsed: ParsedReward, exit_code: int, timed_out: bool, timeout: float) -> VerifierResult:
+    if timed_out:
+        return VerifierResult(
+            reward=0.0, rewards={"reward": 0.0}, reason=f"verifier timed out after {timeout:g} s",
+            exit_code=exit_code, timed_out=True, reward_source=parsed.source, extra=parsed.extra,
+        )  # fmt: skip
+    reason = parsed.reason
+    if parsed.source is None and exit_code != 0:
+        reason = f"test.sh exited {exit_code} without writing a reward"
+    return VerifierResult(
+        reward=parsed.reward, rewards={"reward": parsed.reward, **parsed.metrics}, reason=reason,
+        exit_code=exit_code, reward_source=parsed.source, extra=parsed.extra,
+    )  # fmt: skip
+
+
+def _apply_task_scoring(task: Task, sandbox: BwrapSandbox, parsed: ParsedReward, result: VerifierResult, log_dir: Path) -> None:  # fmt: skip
+    """Measured rewards (paired timing, instruction counts) and reward formulas, per [looplab]."""
+    lcfg = task.config.looplab
+    if parsed.source is None:
+        return
+    if lcfg.measure != "reported":
+        from looplab.verify.measured import measure_in_verifier
+
+        m = measure_in_verifier(task, sandbox, parsed.data(), log_dir)
+        result.reward = float(m.reward)
+        result.rewards = {"reward": result.reward, **result.rewards, **m.metrics}
+        result.measurement = m.details
+        result.reason = m.reason
+    elif lcfg.reward:
+        from looplab.verify.rewards import reward_from_config
+
+        reward, reason = reward_from_config(task.config, parsed.data())
+        result.rewards["reported_reward"] = result.reward
+        result.reward = float(reward)
+        result.rewards["reward"] = result.reward
+        result.reason = reason

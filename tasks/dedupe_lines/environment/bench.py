@@ -1,0 +1,16 @@
+"""Time dedupe() on N generated lines: python3 bench.py MODULE_DIR N SEED -> seconds, checksum."""
+import hashlib
+import random
+import sys
+import time
+
+sys.path.insert(0, sys.argv[1])
+from dedupe import dedupe  # noqa: E402
+
+n, seed = int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(seed)
+lines = [f"line-{rng.randrange(n // 2)}" for _ in range(n)]
+t0 = time.perf_counter()
+out = dedupe(lines)
+dt = time.perf_counter() - t0
+print(f"{dt:.6f} {hashlib.sha256(chr(10).join(out).encode()).hexdigest()}")

@@ -236,20 +236,36 @@ def tasks_check(
         raise typer.Exit(code=1)
 
 
+# Sub-commands that live in their own modules: (module, attribute, name, kind).
+SUBCOMMANDS = [
+    ("looplab.measure.cli", "app", "measure", "group"),
+    ("looplab.measure.cli", "calibrate_command", "calibrate", "command"),
+    ("looplab.agents.commands", "export_app", "export", "group"),
+    ("looplab.agents.commands", "rescore_command", "rescore", "command"),
+    ("looplab.lab.cli", "app", "lab", "group"),
+    ("looplab.report.cli", "report_command", "report", "command"),
+    ("looplab.report.cli", "view_command", "view", "command"),
+]
+
+
 def _mount_optional() -> None:
-    """Sub-commands that live in their own modules."""
-    try:
-        from looplab.measure.cli import app as measure_app
+    """Mount each sub-command whose module exists (a module that fails to import for another reason raises)."""
+    import importlib
 
-        app.add_typer(measure_app, name="measure", help="Paired timing and instruction counts.")
-    except ImportError:
-        pass
-    try:
-        from looplab.measure.cli import calibrate_command
-
-        app.command("calibrate")(calibrate_command)
-    except ImportError:
-        pass
+    for module, attr, name, kind in SUBCOMMANDS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        obj = getattr(mod, attr, None)
+        if obj is None:
+            continue
+        if kind == "group":
+            app.add_typer(obj, name=name)
+        else:
+            app.command(name)(obj)
 
 
 _mount_optional()

@@ -115,7 +115,7 @@ def callgrind_argv(
     return ["env", "-i", *envs, *vg, "--", *target], not simple
 
 
-TOTALS_RE = re.compile(r"^(?P<file>[^:]*\.cg\.(?P<pid>\d+)):(?P<key>cmd|totals|summary):\s*(?P<val>.*)$")
+TOTALS_RE = re.compile(r"^(?P<file>[^:]*/cg\.(?P<pid>\d+)):(?P<key>cmd|totals|summary):\s*(?P<val>.*)$")
 
 
 def parse_totals(grep_output: str) -> list[ProcessCount]:

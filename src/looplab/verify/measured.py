@@ -1,0 +1,207 @@
+"""Measured rewards: time (or count) the candidate against the pristine baseline inside the verifier.
+
+Called by the sealed verifier after ``test.sh`` for tasks with ``[looplab] measure
+= "paired"`` or ``"instructions"``. Gates first (``correct`` from reward.json, then
+``[looplab.gates]``): a failing solution is never measured and scores 0 with the
+reason. Then, in the same verifier sandbox, the optional ``[looplab.paired] build``
+command runs, and the ``baseline`` command (the task's pristine copy, e.g. /orig)
+and the ``candidate`` command (/app) are measured: interleaved paired timing under
+the host-wide measurement lock of the sandbox's cores, or callgrind instruction
+counts. The speedup becomes a reward through the ``[looplab] reward`` formula
+(default ``log_speedup``) with ``s_ref`` from this machine's calibration when one
+is cached, else from the ``[optimization]`` constants. Everything measured — CI,
+pairs, CV, lock wait, precision reached, where ``s_ref`` came from — goes into the
+returned details and ``measurement.json`` in the verifier's log folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from looplab.errors import LooplabError
+from looplab.fsutil import atomic_write_json
+from looplab.measure.calibrate import CalibrationRecord, lookup_calibration
+from looplab.measure.instructions import count_instructions
+from looplab.measure.lock import MeasurementLock
+from looplab.measure.runners import SandboxRunner
+from looplab.measure.stats import InvalidMeasurement
+from looplab.measure.timing import MeasurementFailed, PairedSettings, measure_pair
+from looplab.sandbox.base import Sandbox
+from looplab.tasks.loader import Task
+from looplab.tasks.model import PairedMeasure
+from looplab.verify.rewards import gate_reason, normalize_formula, reward_from_speedup, s_ref_from_constants
+
+
+class MeasuredReward(BaseModel):
+    """The reward of a measured task, its metrics, and how it was measured."""
+
+    reward: float
+    reason: str | None = None  # why the reward is 0 (gate, failed run, no s_ref), else None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+def settings_from(pm: PairedMeasure) -> PairedSettings:
+    return PairedSettings(
+        warmup=pm.warmup,
+        min_pairs=pm.min_pairs,
+        max_pairs=max(pm.max_pairs, pm.min_pairs),
+        max_seconds=pm.max_seconds,
+        target=pm.target,
+        time_source=pm.time_source,
+        run_timeout=pm.run_timeout_sec,
+    )
+
+
+def resolve_s_ref(task: Task) -> tuple[float | None, str | None, CalibrationRecord | None, list[str]]:
+    """``s_ref``, where it came from ("calibration" | "constants" | None), the record, and notes."""
+    notes: list[str] = []
+    rec = lookup_calibration(task)
+    if rec is not None:
+        if rec.s_ref > 1.0:
+            return rec.s_ref, "calibration", rec, notes
+        notes.append(f"calibration s_ref {rec.s_ref:.4g} <= 1 ignored (reference not faster on this machine)")
+    try:
+        s_ref = s_ref_from_constants(task.config)
+    except LooplabError as exc:
+        notes.append(str(exc))
+        s_ref = None
+    if s_ref is not None:
+        return s_ref, "constants", None, notes
+    return None, None, None, notes
+
+
+def _finish(out: MeasuredReward, log_dir: Path) -> MeasuredReward:
+    atomic_write_json(Path(log_dir) / "measurement.json", out.model_dump(mode="json"))
+    return out
+
+
+def _tail(text: str, n: int = 400) -> str:
+    text = text.strip().replace("\n", " | ")
+    return text if len(text) <= n else "…" + text[-n:]
+
+
+def measure_in_verifier(
+    task: Task, sandbox: Sandbox, reward_data: dict[str, Any], log_dir: Path
+) -> MeasuredReward:
+    """Measure the candidate against the pristine baseline in ``sandbox`` and score it."""
+    cfg = task.config
+    lcfg = cfg.looplab
+    mode = lcfg.measure
+    toml = task.path / "task.toml"
+    if mode == "reported":
+        raise LooplabError(
+            f"{toml}: field looplab.measure: 'reported' tasks are not measured by the verifier"
+        )
+    pm = lcfg.paired
+    if pm is None:
+        raise LooplabError(
+            f"{toml}: field looplab.paired: measure = {mode!r} needs baseline and candidate commands"
+        )
+    formula = normalize_formula(lcfg.reward or "log_speedup")
+    details: dict[str, Any] = {
+        "mode": mode,
+        "formula": formula,
+        "baseline": pm.baseline,
+        "candidate": pm.candidate,
+    }
+
+    reason = gate_reason(cfg, reward_data)
+    if reason:
+        details["skipped"] = "not measured: the solution failed a gate"
+        return _finish(MeasuredReward(reward=0.0, reason=reason, details=details), log_dir)
+
+    runner = SandboxRunner(sandbox, cwd=pm.cwd)
+    if pm.build:
+        b = sandbox.exec(pm.build, timeout=pm.build_timeout_sec, cwd=pm.cwd)
+        details["build"] = {
+            "command": pm.build,
+            "exit_code": b.exit_code,
+            "duration_s": round(b.duration_s, 3),
+        }
+        if not b.ok:
+            why = "timed out" if b.timed_out else f"exited {b.exit_code}"
+            details["build"]["stderr_tail"] = _tail(b.stderr, 2000)
+            reason = f"build command {why}: {_tail(b.stderr) or '(no stderr)'}"
+            return _finish(MeasuredReward(reward=0.0, reason=reason, details=details), log_dir)
+
+    metrics: dict[str, float] = {}
+    try:
+        if mode == "paired":
+            lock = MeasurementLock(cores=sandbox.spec.cpus, label=f"verify {task.name}")
+            res = measure_pair(pm.baseline, pm.candidate, runner, settings_from(pm), lock=lock)
+            speedup = res.speedup
+            details["paired"] = res.model_dump(mode="json")
+            details.update(
+                speedup_ci_low=res.ci_low,
+                speedup_ci_high=res.ci_high,
+                confidence=res.confidence,
+                rel_half_width=res.rel_half_width,
+                precision_reached=res.precision_reached,
+                pairs=res.pairs,
+                lock_waited_s=res.lock.waited_s if res.lock else None,
+            )
+            metrics.update(
+                speedup_ci_low=res.ci_low,
+                speedup_ci_high=res.ci_high,
+                baseline_s=res.baseline.median_s,
+                candidate_s=res.candidate.median_s,
+                baseline_cv=res.baseline.cv,
+                candidate_cv=res.candidate.cv,
+                pairs=float(res.pairs),
+                rel_half_width=res.rel_half_width,
+                precision_reached=float(res.precision_reached),
+                lock_waited_s=res.lock.waited_s if res.lock else 0.0,
+            )
+        else:
+            base = count_instructions(
+                pm.baseline, function=pm.function, runner=runner, timeout=pm.run_timeout_sec
+            )
+            try:
+                cand = count_instructions(
+                    pm.candidate, function=pm.function, runner=runner, timeout=pm.run_timeout_sec
+                )
+            except LooplabError as exc:
+                raise MeasurementFailed("candidate", str(exc)) from None
+            if cand.instructions <= 0:
+                raise MeasurementFailed("candidate", "candidate executed no counted instructions")
+            speedup = base.instructions / cand.instructions
+            details["instructions"] = {
+                "baseline": base.model_dump(mode="json"),
+                "candidate": cand.model_dump(mode="json"),
+            }
+            metrics.update(
+                baseline_instructions=float(base.instructions),
+                candidate_instructions=float(cand.instructions),
+            )
+    except MeasurementFailed as exc:
+        details["failed_side"] = exc.side
+        return _finish(
+            MeasuredReward(reward=0.0, reason=f"measurement failed: {exc}", details=details), log_dir
+        )
+
+    s_ref, source, rec, notes = resolve_s_ref(task)
+    details.update(speedup=speedup, s_ref=s_ref, s_ref_source=source, notes=notes)
+    if rec is not None:
+        details["calibration"] = {
+            "fingerprint": rec.fingerprint.key,
+            "measured_at": rec.measured_at,
+            "runs": rec.runs,
+            "ci_low": rec.ci_low,
+            "ci_high": rec.ci_high,
+        }
+    metrics["speedup"] = speedup
+    if s_ref is not None:
+        metrics["s_ref"] = s_ref
+    reason = None
+    try:
+        reward = reward_from_speedup(formula, speedup, s_ref)
+    except (LooplabError, InvalidMeasurement) as exc:
+        reward, reason = 0.0, f"no reward from speedup {speedup:.4g}: {exc}"
+        if s_ref is None:
+            reason += " (run `looplab calibrate TASK` or set [optimization] baseline/reference scores)"
+    details["reward"] = reward
+    return _finish(MeasuredReward(reward=reward, reason=reason, metrics=metrics, details=details), log_dir)

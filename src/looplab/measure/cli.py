@@ -64,7 +64,10 @@ def pair(
     ] = 300.0,
     confidence: Annotated[float, typer.Option(help="Confidence level of the interval")] = 0.95,
     time_source: Annotated[
-        str, typer.Option(help="wall: the command's wall time; stdout: seconds it prints on its last line")
+        str,
+        typer.Option(
+            help="wall: wall time; cpu: user+system CPU time; stdout: seconds printed on the last line"
+        ),
     ] = "wall",
     run_timeout: Annotated[float | None, typer.Option(help="Seconds allowed per run")] = None,
     cwd: Annotated[Path | None, typer.Option(help="Folder the commands run in")] = None,
@@ -85,8 +88,8 @@ def pair(
     from looplab.measure.runners import SubprocessRunner
     from looplab.measure.timing import PairedSettings, measure_pair
 
-    if time_source not in ("wall", "stdout"):
-        raise LooplabError(f"--time-source must be 'wall' or 'stdout', got {time_source!r}")
+    if time_source not in ("wall", "cpu", "stdout"):
+        raise LooplabError(f"--time-source must be wall, cpu or stdout, got {time_source!r}")
     settings = PairedSettings(
         warmup=warmup,
         min_pairs=min_pairs,

@@ -1,10 +1,14 @@
 """Where measured commands run: as host subprocesses, or inside a ``Sandbox``.
 
-Both runners take a shell command line and return a ``looplab.sandbox.ExecResult``
-whose ``duration_s`` is the command's wall time, measured as tightly around the
-process as the runner allows (the subprocess runner sends output to temporary files
-instead of pipes, so no reader competes with the timed process). Paired timing and
-instruction counting are written against the ``CommandRunner`` protocol, so the
+Both runners take a shell command line and return a ``TimedResult`` (an
+``ExecResult`` plus ``cpu_s``): ``duration_s`` is the command's wall time, measured
+as tightly around the process as the runner allows (the subprocess runner sends
+output to temporary files instead of pipes, so no reader competes with the timed
+process), and ``cpu_s`` is the user+system CPU time of the command and every
+descendant it waited for (``wait4`` rusage, microsecond resolution). In a sandbox
+the CPU time comes from a tiny stdlib-only wrapper (``CPU_WRAPPER``) run with the
+host's /usr/bin/python3, which reports it on its last stderr line. Paired timing
+and instruction counting are written against the ``CommandRunner`` protocol, so the
 same code measures on the host, in a test script inside a sandbox, or from the
 verifier through ``sandbox.exec``.
 """
@@ -13,19 +17,47 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shlex
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, Sandbox
+
+CPU_MARK = "LOOPLAB_CPU_S="
+CPU_LINE_RE = re.compile(r"\n?" + CPU_MARK + r"([0-9.]+)\n?\Z")
+CPU_WRAPPER = r"""
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv("/bin/bash", ["/bin/bash", "-c", sys.argv[1]])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+sys.stderr.write("\nLOOPLAB_CPU_S=%.9f\n" % (ru.ru_utime + ru.ru_stime))
+sys.stderr.flush()
+code = os.waitstatus_to_exitcode(status)
+os._exit(code if code >= 0 else 128 - code)
+"""
+
+
+@dataclass
+class TimedResult(ExecResult):
+    """An ``ExecResult`` with the command's CPU time (user + system), when it was measured."""
+
+    cpu_s: float | None = None
 
 
 class CommandRunner(Protocol):
     """Runs one shell command line and reports what it did and how long it took."""
 
-    def run(self, command: str, timeout: float | None = None) -> ExecResult: ...
+    def run(self, command: str, timeout: float | None = None, measure_cpu: bool = False) -> TimedResult: ...
 
 
 def _read_limited(fh: tempfile._TemporaryFileWrapper, limit: int) -> tuple[str, bool]:
@@ -35,8 +67,13 @@ def _read_limited(fh: tempfile._TemporaryFileWrapper, limit: int) -> tuple[str, 
     return fh.read().decode("utf-8", "replace"), size > limit
 
 
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 class SubprocessRunner:
-    """Runs commands with ``/bin/bash -c`` as children of this process."""
+    """Runs commands with ``/bin/bash -c`` as children of this process (CPU time always measured)."""
 
     def __init__(
         self,
@@ -50,7 +87,7 @@ class SubprocessRunner:
         self.env.update(env or {})
         self.output_limit = output_limit
 
-    def run(self, command: str, timeout: float | None = None) -> ExecResult:
+    def run(self, command: str, timeout: float | None = None, measure_cpu: bool = False) -> TimedResult:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             t0 = time.perf_counter()
             proc = subprocess.Popen(
@@ -62,34 +99,63 @@ class SubprocessRunner:
                 stderr=err,
                 start_new_session=True,
             )
-            timed_out = False
+            fired = threading.Event()
+
+            def on_timeout() -> None:
+                fired.set()
+                _kill_group(proc.pid)
+
+            timer = threading.Timer(timeout, on_timeout) if timeout is not None else None
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
             try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                if timer is not None:
+                    timer.cancel()
             duration = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if fired.is_set():
+                _kill_group(proc.pid)  # descendants that outlived the shell
             stdout, t1 = _read_limited(out, self.output_limit)
             stderr, t2 = _read_limited(err, self.output_limit)
-        return ExecResult(
+        return TimedResult(
             exit_code=proc.returncode,
             stdout=stdout,
             stderr=stderr,
-            timed_out=timed_out,
+            timed_out=fired.is_set(),
             duration_s=duration,
             truncated=t1 or t2,
+            cpu_s=usage.ru_utime + usage.ru_stime,
         )
 
 
 class SandboxRunner:
-    """Runs commands through ``sandbox.exec``; the time is the sandbox's own measure."""
+    """Runs commands through ``sandbox.exec``; the wall time is the sandbox's own measure."""
 
-    def __init__(self, sandbox: Sandbox, cwd: str | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        python: str = "/usr/bin/python3",
+    ):
         self.sandbox = sandbox
         self.cwd = cwd
         self.env = dict(env or {})
+        self.python = python
 
-    def run(self, command: str, timeout: float | None = None) -> ExecResult:
-        return self.sandbox.exec(command, timeout=timeout, env=self.env, cwd=self.cwd)
+    def run(self, command: str, timeout: float | None = None, measure_cpu: bool = False) -> TimedResult:
+        if not measure_cpu:
+            r = self.sandbox.exec(command, timeout=timeout, env=self.env, cwd=self.cwd)
+            return TimedResult(**vars(r))
+        wrapped = (
+            f"exec {shlex.quote(self.python)} -I -S -c {shlex.quote(CPU_WRAPPER)} {shlex.quote(command)}"
+        )
+        r = self.sandbox.exec(wrapped, timeout=timeout, env=self.env, cwd=self.cwd)
+        m = CPU_LINE_RE.search(r.stderr)
+        fields = vars(r)
+        if m:
+            fields["stderr"] = r.stderr[: m.start()]
+        return TimedResult(**fields, cpu_s=float(m.group(1)) if m else None)

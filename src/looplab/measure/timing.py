@@ -6,10 +6,12 @@ any first-or-second position effect hit both sides alike. Each pair gives a rati
 t_A / t_B; the speedup is the median ratio with a bootstrap confidence interval.
 From ``min_pairs`` on, pairs continue until the interval's relative half-width is
 within ``target`` (default ±2%), or ``max_pairs`` or ``max_seconds`` is reached;
-the result says which. A time is either the command's wall time (``time_source =
-"wall"``) or the seconds the command prints itself on its last output line
-(``"stdout"``, a bare number or a JSON object with a ``seconds`` key) for programs
-that time their own kernel. The whole measurement runs under the host-wide
+the result says which. A time is the command's wall time (``time_source =
+"wall"``), its CPU time, user + system, over all the processes it waited for
+(``"cpu"``: far less sensitive to other load on the machine, but blind to
+parallelism and waiting), or the seconds the command prints itself on its last
+output line (``"stdout"``, a bare number or a JSON object with a ``seconds`` key)
+for programs that time their own kernel. The whole measurement runs under the host-wide
 measurement lock when one is given. A run that fails raises ``MeasurementFailed``
 naming the side.
 """
@@ -34,9 +36,8 @@ from looplab.measure.stats import (
     speedup_ratios,
     summarize,
 )
-from looplab.sandbox.base import ExecResult
 
-TimeSource = Literal["wall", "stdout"]
+TimeSource = Literal["wall", "cpu", "stdout"]
 
 
 class MeasurementFailed(LooplabError):
@@ -127,7 +128,7 @@ def _tail(text: str, n: int = 400) -> str:
 
 def timed_run(runner: CommandRunner, side: str, command: str, settings: PairedSettings) -> float:
     """Run ``command`` once and return its time in seconds, or raise ``MeasurementFailed``."""
-    res: ExecResult = runner.run(command, timeout=settings.run_timeout)
+    res = runner.run(command, timeout=settings.run_timeout, measure_cpu=settings.time_source == "cpu")
     if res.timed_out:
         raise MeasurementFailed(side, f"{side} command timed out after {settings.run_timeout} s: {command}")
     if res.exit_code != 0:
@@ -135,14 +136,17 @@ def timed_run(runner: CommandRunner, side: str, command: str, settings: PairedSe
             side,
             f"{side} command exited {res.exit_code}: {command}; stderr: {_tail(res.stderr) or '(empty)'}",
         )
-    if settings.time_source == "wall":
-        if res.duration_s <= 0:
-            raise MeasurementFailed(side, f"{side} command took no measurable time: {command}")
-        return res.duration_s
-    try:
-        return parse_reported_seconds(res.stdout)
-    except ValueError as exc:
-        raise MeasurementFailed(side, f"{side} command {command!r}: {exc}") from None
+    if settings.time_source == "stdout":
+        try:
+            return parse_reported_seconds(res.stdout)
+        except ValueError as exc:
+            raise MeasurementFailed(side, f"{side} command {command!r}: {exc}") from None
+    value = res.duration_s if settings.time_source == "wall" else res.cpu_s
+    if value is None or value <= 0:
+        raise MeasurementFailed(
+            side, f"{side} command took no measurable {settings.time_source} time: {command}"
+        )
+    return value
 
 
 def _side(command: str, times: list[float]) -> SideStats:

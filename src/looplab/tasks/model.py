@@ -92,7 +92,7 @@ class PairedMeasure(_Section):
     build: str | None = None  # optional build command run before timing
     build_timeout_sec: float = Field(default=600.0, gt=0)
     cwd: str | None = None  # folder the commands run in (default: the environment's workdir)
-    time_source: Literal["wall", "stdout"] = "wall"  # stdout: the command prints its own seconds
+    time_source: Literal["wall", "cpu", "stdout"] = "wall"  # cpu: user+sys; stdout: printed seconds
     target: float = Field(default=0.02, gt=0)  # stop at this relative CI half-width
     warmup: int = Field(default=1, ge=0)
     min_pairs: int = Field(default=5, ge=2)

@@ -26,8 +26,8 @@ app = typer.Typer(
 )
 tasks_app = typer.Typer(no_args_is_help=True, help="List and check benchmark tasks.")
 app.add_typer(tasks_app, name="tasks")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import sys
 import time
 
 base, cand, n = sys.argv[1], sys.argv[2], sys.argv[3]
+NOISE_FLOOR = 1.10
 REF_SPEEDUP = 68.0  # the reference solution's speedup over the baseline, measured side by side
 
 
@@ -22,6 +23,7 @@ for _ in range(5):
     b, c = t(base), t(cand)
     tb.append(b), tc.append(c), ratios.append(b / c)
 s = statistics.median(ratios)
-reward = 0.0 if s <= 1 else min(1.0, 0.5 * math.log(s) / math.log(REF_SPEEDUP))
+# a speedup within timing noise (< 10%) is no speedup: the untouched program must score 0
+reward = 0.0 if s < NOISE_FLOOR else min(1.0, 0.5 * math.log(s) / math.log(REF_SPEEDUP))
 print(json.dumps({"reward": round(reward, 4), "correct": True, "speedup": round(s, 3),
                   "baseline_s": round(statistics.median(tb), 4), "time_s": round(statistics.median(tc), 4)}))

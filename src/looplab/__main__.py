@@ -1,0 +1,5 @@
+"""``python -m looplab`` runs the CLI."""
+
+from looplab.cli import main
+
+main()

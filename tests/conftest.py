@@ -1,0 +1,46 @@
+"""Shared test helpers: the looplab CLI as a real subprocess, fixture tasks copied to tmp dirs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+LOOPLAB = [sys.executable, "-m", "looplab"]
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [*LOOPLAB, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=full_env, check=False
+    )
+
+
+def trial_results(job_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(job_dir).glob("*/result.json"))]
+
+
+@pytest.fixture
+def tiny_task(tmp_path: Path) -> Path:
+    dst = tmp_path / "tiny_task"
+    shutil.copytree(FIXTURES / "tiny_task", dst, symlinks=True)
+    return dst
+
+
+@pytest.fixture
+def write_script(tmp_path: Path):
+    import yaml
+
+    def _write(steps: list[dict], name: str = "script.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(yaml.safe_dump(steps))
+        return p
+
+    return _write

@@ -74,7 +74,25 @@ def looplab_runtime_paths() -> list[Path]:
     pkg_root = Path(looplab.__file__).resolve().parent.parent
     if not str(pkg_root).startswith(str(paths[0])):
         paths.append(pkg_root)
+    if os.geteuid() == 0:
+        for p in paths:
+            _check_traversable(p)
     return paths
+
+
+def _check_traversable(path: Path) -> None:
+    """The sandbox user must be able to reach ``path``: every parent needs o+x."""
+    for parent in [*reversed(path.parents), path]:
+        try:
+            mode = parent.stat().st_mode
+        except OSError:
+            return
+        if not mode & 0o001:
+            raise LooplabError(
+                f"{path} is not reachable by the sandbox user (uid {SANDBOX_UID}): {parent} is not "
+                f"world-traversable; install looplab under a world-readable path (e.g. /opt or /work) "
+                f"or chmod o+x {parent}"
+            )
 
 
 def runtime_env_path() -> str:

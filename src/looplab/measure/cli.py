@@ -57,7 +57,7 @@ def pair(
         float, typer.Option(help="Stop when the CI half-width is within ±target (relative)")
     ] = 0.02,
     warmup: Annotated[int, typer.Option(min=0, help="Unrecorded runs of each side first")] = 1,
-    min_pairs: Annotated[int, typer.Option(min=2)] = 5,
+    min_pairs: Annotated[int, typer.Option(min=2)] = 10,
     max_pairs: Annotated[int, typer.Option(min=2)] = 60,
     max_seconds: Annotated[
         float, typer.Option(help="Stop after this long (checked once min-pairs are done)")

@@ -137,12 +137,13 @@ class MeasurementLock:
             return self.record
         t0 = time.monotonic()
         try:
-            for core, (fd, _) in zip(self.cores, fds, strict=True):
-                self._fds.append((fd, _))
-                self._lock_one(core, fd, t0)
+            for core, entry in zip(self.cores, fds, strict=True):
+                self._fds.append(entry)
+                self._lock_one(core, entry[0], t0)
         except BaseException:
+            taken = len(self._fds)
             self._release_fds()
-            for fd, _ in fds[len(self._fds) :]:
+            for fd, _ in fds[taken:]:
                 os.close(fd)
             raise
         self.record.waited_s = time.monotonic() - t0

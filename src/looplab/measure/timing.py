@@ -52,7 +52,7 @@ class PairedSettings(BaseModel):
     """How long and how precisely to measure."""
 
     warmup: int = Field(default=1, ge=0)
-    min_pairs: int = Field(default=5, ge=2)
+    min_pairs: int = Field(default=10, ge=2)
     max_pairs: int = Field(default=60, ge=2)
     max_seconds: float = Field(default=300.0, gt=0)
     target: float = Field(default=0.02, gt=0)  # relative CI half-width to stop at

@@ -95,7 +95,7 @@ class PairedMeasure(_Section):
     time_source: Literal["wall", "cpu", "stdout"] = "wall"  # cpu: user+sys; stdout: printed seconds
     target: float = Field(default=0.02, gt=0)  # stop at this relative CI half-width
     warmup: int = Field(default=1, ge=0)
-    min_pairs: int = Field(default=5, ge=2)
+    min_pairs: int = Field(default=10, ge=2)
     max_pairs: int = Field(default=60, ge=2)
     max_seconds: float = Field(default=300.0, gt=0)
     run_timeout_sec: float | None = Field(default=None, gt=0)

@@ -72,6 +72,9 @@ def run(
     max_tokens: Annotated[int | None, typer.Option("--max-tokens")] = None,
     max_cost: Annotated[float | None, typer.Option("--max-cost", help="Per-trial dollar cap")] = None,
     executor: Annotated[str, typer.Option("--executor", help="local or ray")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster to join (default: start a local one)")
+    ] = None,
 ) -> None:
     """Run agents on tasks: build, agent phase in a sandbox, sealed verification, records."""
     from looplab.job.runner import JobSpec, run_job
@@ -103,6 +106,7 @@ def run(
         task_paths=[str(p.resolve()) for p in paths], agents=agent, attempts=attempts, concurrency=concurrent,
         model=model, agent_kwargs=_parse_kv(agent_kwarg, "--ak"), editable=editable or None,
         timeout_multiplier=timeout_multiplier, agent_timeout_sec=agent_timeout, budget=budget,
+        ray_address=ray_address,
     )  # fmt: skip
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -194,6 +198,9 @@ def tasks_check(
         bool, typer.Option("--run", help="Also run nop and oracle and report rewards")
     ] = False,
     jobs_dir: Annotated[Path, typer.Option("--jobs-dir")] = Path("jobs"),
+    write: Annotated[
+        Path | None, typer.Option("--write", help="With --run: write the table as Markdown")
+    ] = None,
 ) -> None:
     """Validate tasks: task.toml, layout, environment build, packages missing on this host."""
     from looplab.environment.build import build_environment
@@ -221,7 +228,7 @@ def tasks_check(
             if build:
                 env = build_environment(t)
                 notes += env.warnings
-            console.print(f"[green]ok[/] {t.name}" + ("" if not notes else ""))
+            console.print(f"[green]ok[/] {t.name}")
             for n in notes:
                 console.print(f"   [yellow]warning:[/] {n}")
             loaded.append(t)
@@ -231,7 +238,8 @@ def tasks_check(
     if run_agents and loaded:
         from looplab.catalog_check import check_rewards
 
-        check_rewards(loaded, jobs_dir, console)
+        rows = check_rewards(loaded, jobs_dir, console, write)
+        failures += sum(1 for r in rows if not r["ok"])
     if failures:
         raise typer.Exit(code=1)
 

@@ -1,0 +1,107 @@
+"""``looplab tasks check --run``: run ``nop`` and ``oracle`` on tasks and tabulate rewards.
+
+The table (reward of each agent, verification time, and whether the task meets the catalog's
+calibration targets: nop scores 0, oracle scores clearly above it) is printed and, with
+``--write``, written as Markdown (the catalog's ``docs/catalog.md``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from looplab.fsutil import atomic_write_text
+from looplab.hostinfo import host_info
+from looplab.job.runner import JobSpec, existing_trials, run_job
+from looplab.tasks.loader import Task
+
+SPEED_TARGET = 0.45  # log-scaled speedup tasks: the reference is designed to score 0.5
+OTHER_TARGET = 0.9  # ratio / linear tasks: at least 0.9 of the reference
+
+
+def oracle_target(task: Task) -> float:
+    """The reward the oracle must reach for the task to count as calibrated."""
+    lc = task.config.looplab
+    speed = (lc.reward or "").replace("-", "_") == "log_speedup" or lc.measure != "reported"
+    if lc.reward is None and task.config.metadata.get("domain") == "systems":
+        speed = True
+    return SPEED_TARGET if speed else OTHER_TARGET
+
+
+def check_rewards(
+    tasks: list[Task], jobs_dir: Path, console: Console, write: Path | None = None
+) -> list[dict[str, Any]]:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    rows: list[dict[str, Any]] = []
+    for task in tasks:
+        spec = JobSpec(
+            job_name=f"catalog-check-{stamp}-{task.name}", jobs_dir=jobs_dir, task_paths=[str(task.path)],
+            agents=["nop", "oracle"], attempts=1, concurrency=1,
+        )  # fmt: skip
+        console.print(f"running nop and oracle on [bold]{task.name}[/]…")
+        run_job(spec, [task])
+        by_agent = {r["agent"]: r for r in existing_trials(spec.job_dir)}
+        row: dict[str, Any] = {"task": task.name, "domain": task.config.metadata.get("domain", "—")}
+        for agent in ("nop", "oracle"):
+            r = by_agent.get(agent, {})
+            row[f"{agent}_reward"] = r.get("reward")
+            row[f"{agent}_status"] = r.get("status")
+            row[f"{agent}_verify_s"] = ((r.get("timing") or {}).get("verifier") or {}).get("duration_s")
+            row[f"{agent}_reason"] = (r.get("verifier_result") or {}).get("reason")
+        target = oracle_target(task)
+        row["oracle_target"] = target
+        row["ok"] = (
+            row["nop_reward"] == 0.0
+            and row["oracle_reward"] is not None
+            and row["oracle_reward"] >= target
+            and (row["oracle_verify_s"] or 0) <= 180
+        )
+        rows.append(row)
+    table = Table(title="Catalog check: nop and oracle")
+    for col in ("task", "domain", "nop", "oracle", "oracle target", "verify (s)", "ok"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["task"], str(r["domain"]), _f(r["nop_reward"]), _f(r["oracle_reward"]), f"≥ {r['oracle_target']:g}",
+            _f(r["oracle_verify_s"], 1), "yes" if r["ok"] else "[red]no[/]",
+        )  # fmt: skip
+    console.print(table)
+    if write is not None:
+        atomic_write_text(write, markdown(rows))
+        console.print(f"written: {write}")
+    return rows
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    return "—" if v is None else f"{float(v):.{digits}f}"
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    h = host_info()
+    lines = [
+        "# The catalog, checked",
+        "",
+        f"`looplab tasks check --all --run --write docs/catalog.md`, run on {dt.date.today().isoformat()} on "
+        f"{h['cpu_model']} ({h['cpu_count']} cores, kernel {h['kernel']}). Each task ran once with `nop` "
+        "and once with `oracle`, one trial at a time.",
+        "",
+        "| task | domain | nop reward | oracle reward | oracle target | oracle verification (s) | meets targets |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['task']} | {r['domain']} | {_f(r['nop_reward'])} | {_f(r['oracle_reward'])} | "
+            f"≥ {r['oracle_target']:g} | {_f(r['oracle_verify_s'], 1)} | {'yes' if r['ok'] else 'no'} |"
+        )
+    notes = [r for r in rows if not r["ok"]]
+    if notes:
+        lines += ["", "Tasks that missed a target, and why:", ""]
+        for r in notes:
+            lines.append(
+                f"- {r['task']}: nop {r['nop_reason'] or ''}; oracle {r['oracle_reason'] or r['oracle_status']}"
+            )
+    return "\n".join(lines) + "\n"

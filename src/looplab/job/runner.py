@@ -39,6 +39,7 @@ class JobSpec:
     timeout_multiplier: float = 1.0
     agent_timeout_sec: float | None = None
     budget: dict[str, Any] = field(default_factory=dict)
+    ray_address: str | None = None  # --executor ray: an existing cluster (None: a local Ray instance)
 
     def identity(self) -> dict[str, Any]:
         """What must match for a re-run to resume this job."""
@@ -118,31 +119,40 @@ def run_job(
         alloc = CoreAllocator()
 
         def one(slot: Slot) -> dict[str, Any]:
-            cores = alloc.acquire(slot.task.config.environment.cpus)
+            ecfg = slot.task.config.environment
+            grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
             try:
-                cfg = TrialConfig(
-                    agent=slot.agent, agent_kwargs=spec.agent_kwargs, model=spec.model, attempt=slot.attempt,
-                    editable=spec.editable, cores=cores, timeout_multiplier=spec.timeout_multiplier,
-                    agent_timeout_sec=spec.agent_timeout_sec, budget=spec.budget,
-                )  # fmt: skip
                 trial_dir = job_dir / new_trial_name(slot.task)
-                emit("start", {"slot": slot.key, "trial": trial_dir.name, "cores": cores})
+                emit("start", {"slot": slot.key, "trial": trial_dir.name, "cores": grant.cores,
+                               "memory_mb": grant.memory_mb, "waited_s": grant.waited_s})  # fmt: skip
+                cfg = trial_config(spec, slot, grant.cores)
                 return run_trial(slot.task, envs[slot.task.name], cfg, trial_dir, spec.job_name, slot.key)
             finally:
-                alloc.release(cores)
+                alloc.release(grant)
 
         with ThreadPoolExecutor(max_workers=max(1, spec.concurrency)) as pool:
             futures = {pool.submit(one, s): s for s in pending}
             for fut in as_completed(futures):
                 emit("done", fut.result())
-    else:
+    elif executor == "ray":
         from looplab.job.ray_executor import run_slots_on_ray  # optional dependency
 
-        for res in run_slots_on_ray(spec, pending, envs):
+        for res in run_slots_on_ray(spec, pending, envs, on_event=emit):
             emit("done", res)
+    else:
+        raise LooplabError(f"executor must be 'local' or 'ray', got {executor!r}")
     summary = summarize_job(job_dir, spec.job_name)
     atomic_write_json(job_dir / "result.json", summary)
     return summary
+
+
+def trial_config(spec: JobSpec, slot: Slot, cores: list[int] | None) -> TrialConfig:
+    """The trial configuration of ``slot`` under ``spec``, on ``cores``."""
+    return TrialConfig(
+        agent=slot.agent, agent_kwargs=spec.agent_kwargs, model=spec.model, attempt=slot.attempt,
+        editable=spec.editable, cores=cores, timeout_multiplier=spec.timeout_multiplier,
+        agent_timeout_sec=spec.agent_timeout_sec, budget=spec.budget,
+    )  # fmt: skip
 
 
 def summarize_job(job_dir: Path, job_name: str) -> dict[str, Any]:

@@ -1,0 +1,247 @@
+"""Run a job's trials as Ray tasks, on a local Ray instance or an existing cluster.
+
+Each pending slot becomes one Ray task that asks for the task's ``cpus``, ``gpus``
+and ``memory_mb`` as Ray resources. On its worker the task loads the task folder,
+builds (or reuses) its environment, claims cores with the same host-wide
+``CoreAllocator`` the local executor uses (so Ray trials on one node never share a
+core) and runs the trial. Results come back as they finish. When the worker can
+see the job folder (the driver leaves a token file there and the worker checks it)
+the trial writes straight into it, so a live viewer sees it grow; otherwise it runs
+into a scratch folder that is shipped back as a tar archive and unpacked into the
+job folder. A trial whose worker dies (killed, node lost, out of memory) keeps its
+folder, gets a ``result.json`` with status ``error`` and cause ``WorkerLost``, and
+its slot is run again as a new trial folder, up to ``max_lost_retries`` times.
+Workers need looplab installed (``pip install looplab[ray]``) and bubblewrap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from looplab.environment.build import Environment
+from looplab.errors import LooplabError
+from looplab.fsutil import atomic_write_json, read_json
+from looplab.job.runner import JobSpec, Slot, trial_config
+from looplab.trial import new_trial_name, now_iso
+
+TOKEN_FILE = ".ray-token"
+MAX_LOST_RETRIES = 2
+LOST_ERRORS = (
+    "WorkerCrashedError",
+    "NodeDiedError",
+    "LocalRayletDiedError",
+    "OwnerDiedError",
+    "ObjectLostError",
+    "ObjectReconstructionFailedError",
+    "OutOfMemoryError",
+    "TaskCancelledError",
+)
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise LooplabError("--executor ray needs Ray: pip install 'looplab[ray]'") from None
+    return ray
+
+
+def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
+    """Body of one Ray task (runs on a worker): one trial, into the job folder or a scratch folder."""
+    from looplab.environment.build import build_environment
+    from looplab.job.cores import CoreAllocator
+    from looplab.tasks.loader import load_task
+    from looplab.trial import TrialConfig, run_trial
+
+    job_dir = Path(payload["job_dir"])
+    token_path = job_dir / TOKEN_FILE
+    shared = token_path.is_file() and token_path.read_text().strip() == payload["token"]
+    base = job_dir if shared else Path(tempfile.mkdtemp(prefix="looplab-ray-"))
+    trial_dir = base / payload["trial_name"]
+    task = load_task(Path(payload["task_path"]))
+    env = build_environment(task)
+    ecfg = task.config.environment
+    alloc = CoreAllocator()
+    grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+    try:
+        cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores})
+        result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
+    finally:
+        alloc.release(grant)
+    result["executor"] = _worker_info(payload, grant.waited_s)
+    atomic_write_json(trial_dir / "result.json", result)
+    out: dict[str, Any] = {"result": result, "archive": None}
+    if not shared:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(trial_dir, arcname=payload["trial_name"])
+        out["archive"] = buf.getvalue()
+        shutil.rmtree(base, ignore_errors=True)
+    return out
+
+
+def _worker_info(payload: dict[str, Any], waited_s: float) -> dict[str, Any]:
+    import ray
+
+    ctx = ray.get_runtime_context()
+    return {
+        "kind": "ray",
+        "node_id": ctx.get_node_id(),
+        "node_ip": ray.util.get_node_ip_address(),
+        "worker_pid": os.getpid(),
+        "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+        "core_wait_s": waited_s,
+        "try": payload["try"],
+    }
+
+
+def run_slots_on_ray(
+    spec: JobSpec,
+    pending: list[Slot],
+    envs: dict[str, Environment],
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    max_lost_retries: int = MAX_LOST_RETRIES,
+) -> Iterator[dict[str, Any]]:
+    """Submit every pending slot to Ray and yield each trial's result record as it finishes."""
+    ray = _ray()
+    emit = on_event or (lambda kind, info: None)
+    job_dir = Path(spec.job_dir).resolve()
+    started_here = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"configure_logging": False, "log_to_driver": False}
+        if spec.ray_address:
+            ray.init(address=spec.ray_address, **kwargs)
+        else:
+            ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, **kwargs)
+        started_here = True
+    token = uuid.uuid4().hex
+    (job_dir / TOKEN_FILE).write_text(token)
+    try:
+        yield from _run(ray, spec, pending, job_dir, token, emit, max_lost_retries)
+    finally:
+        (job_dir / TOKEN_FILE).unlink(missing_ok=True)
+        if started_here:
+            ray.shutdown()
+
+
+def _run(
+    ray: Any,
+    spec: JobSpec,
+    pending: list[Slot],
+    job_dir: Path,
+    token: str,
+    emit: Callable[[str, dict[str, Any]], None],
+    max_lost_retries: int,
+) -> Iterator[dict[str, Any]]:
+    _check_fits(ray, pending)
+    remote = ray.remote(looplab_trial)
+    in_flight: dict[Any, tuple[Slot, str, int]] = {}
+
+    def submit(slot: Slot, tries: int) -> None:
+        name = new_trial_name(slot.task)
+        ecfg = slot.task.config.environment
+        cfg = trial_config(spec, slot, None)
+        payload = {
+            "job_dir": str(job_dir), "token": token, "trial_name": name, "task_path": str(slot.task.path),
+            "job_name": spec.job_name, "slot": slot.key, "try": tries,
+            "trial_config": {k: v for k, v in vars(cfg).items() if k != "cores"},
+        }  # fmt: skip
+        opts: dict[str, Any] = {"num_cpus": ecfg.cpus, "num_gpus": ecfg.gpus, "max_retries": 0}
+        if ecfg.memory_mb:
+            opts["memory"] = ecfg.memory_mb * 1024 * 1024
+        ref = remote.options(name=f"looplab:{name}", **opts).remote(payload)
+        in_flight[ref] = (slot, name, tries)
+        emit("submitted", {"slot": slot.key, "trial": name, "try": tries})
+
+    for slot in pending:
+        submit(slot, 0)
+    while in_flight:
+        ready, _ = ray.wait(list(in_flight), num_returns=1)
+        ref = ready[0]
+        slot, name, tries = in_flight.pop(ref)
+        try:
+            out = ray.get(ref)
+        except Exception as exc:  # a Ray error: lost worker (retried) or a failure outside the trial
+            lost = type(exc).__name__ in LOST_ERRORS
+            record = _error_record(spec, slot, job_dir / name, exc, lost)
+            if record["status"] == "completed":  # it finished writing before its worker went away
+                yield record
+                continue
+            if lost and tries < max_lost_retries:
+                emit("lost", {"slot": slot.key, "trial": name, "error": type(exc).__name__})
+                submit(slot, tries + 1)
+                continue
+            yield record
+            continue
+        if out.get("archive"):
+            _unpack(out["archive"], job_dir, name)
+        yield out["result"]
+
+
+def _check_fits(ray: Any, pending: list[Slot]) -> None:
+    """Refuse a trial no node of the cluster could ever schedule (Ray would wait forever)."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    for slot in pending:
+        e = slot.task.config.environment
+        need = {"CPU": e.cpus, "GPU": float(e.gpus)}
+        if not any(all(n.get(k, 0.0) >= v for k, v in need.items() if v > 0) for n in nodes):
+            have = ", ".join(f"{n.get('CPU', 0):g} CPU/{n.get('GPU', 0):g} GPU" for n in nodes) or "no nodes"
+            raise LooplabError(
+                f"{slot.task.path / 'task.toml'}: [environment] asks for {e.cpus:g} CPU and {e.gpus} GPU; "
+                f"no Ray node has that ({have})"
+            )
+
+
+def _error_record(
+    spec: JobSpec, slot: Slot, trial_dir: Path, exc: BaseException, lost: bool
+) -> dict[str, Any]:
+    """Record a trial the executor lost (or that failed outside ``run_trial``) in its folder."""
+    old = trial_dir / "result.json"
+    if old.is_file():  # the trial wrote its record before the worker went away: keep it
+        try:
+            return read_json(old)
+        except ValueError:
+            pass
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = trial_dir / "config.json"
+    started = None
+    if cfg_path.is_file():
+        started = dt.datetime.fromtimestamp(cfg_path.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
+    ecfg = slot.task.config.environment
+    record: dict[str, Any] = {
+        "id": uuid.uuid4().hex, "trial_name": trial_dir.name, "job_name": spec.job_name, "slot": slot.key,
+        "task_name": slot.task.name, "task_path": str(slot.task.path), "agent": slot.agent, "model": spec.model,
+        "attempt": slot.attempt, "status": "error", "started_at": started, "finished_at": now_iso(),
+        "verifier_result": None, "agent_result": None, "reward": None,
+        "exception_info": {
+            "type": "WorkerLost" if lost else type(exc).__name__,
+            "message": f"{type(exc).__name__}: {str(exc)[:2000]}",
+            "traceback": "".join(traceback.format_exception(exc))[-8000:],
+        },
+        "resources": {"cores": None, "cpus": ecfg.cpus, "memory_mb": ecfg.memory_mb},
+        "executor": {"kind": "ray", "lost": lost},
+    }  # fmt: skip
+    atomic_write_json(old, record)
+    return record
+
+
+def _unpack(archive: bytes, job_dir: Path, name: str) -> None:
+    """Unpack a trial folder shipped back from a worker without the job folder; refuse odd paths."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for m in tar.getmembers():
+            parts = Path(m.name).parts
+            if not parts or parts[0] != name or ".." in parts or m.name.startswith("/"):
+                raise LooplabError(f"trial archive from a Ray worker has an unexpected path: {m.name!r}")
+            if not (m.isreg() or m.isdir()):
+                raise LooplabError(f"trial archive from a Ray worker has a link or device: {m.name!r}")
+        tar.extractall(job_dir)  # noqa: S202 - every member checked above

@@ -1,0 +1,116 @@
+"""The Ray executor with real Ray in local mode: same results and layout as local, lost workers retried."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from looplab.fsutil import read_json
+from looplab.job.runner import JobSpec, run_job
+from looplab.tasks.loader import load_task
+
+ray = pytest.importorskip("ray")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CLIMB = FIXTURES / "climb"
+SCRIPTS = FIXTURES / "climb_scripts"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _layout(job_dir: Path) -> dict[str, tuple[str, list[str]]]:
+    """slot → (status, sorted relative paths of the trial folder), plus the job-level entries."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    for d in sorted(job_dir.iterdir()):
+        if d.is_dir() and (d / "result.json").is_file():
+            r = read_json(d / "result.json")
+            files = sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
+            out[r["slot"]] = (r["status"], files)
+    out["<job>"] = ("", sorted(p.name for p in job_dir.iterdir() if p.is_file()))
+    return out
+
+
+def test_ray_matches_local(tmp_path: Path, local_ray: None) -> None:
+    task = load_task(CLIMB)
+    results = {}
+    for executor in ("local", "ray"):
+        spec_plain = JobSpec(job_name=f"plain-{executor}", jobs_dir=tmp_path, task_paths=[str(CLIMB)],
+                             agents=["oracle", "nop"], concurrency=2)  # fmt: skip
+        spec = JobSpec(job_name=f"replay-{executor}", jobs_dir=tmp_path, task_paths=[str(CLIMB)],
+                       agents=["replay"], agent_kwargs={"script": str(SCRIPTS / "premature.yaml")})  # fmt: skip
+        s1 = run_job(spec_plain, [task], executor=executor)
+        s2 = run_job(spec, [task], executor=executor)
+        rewards = {t["slot"]: t["reward"] for t in s1["trials"] + s2["trials"]}
+        results[executor] = (rewards, _layout(spec_plain.job_dir), _layout(spec.job_dir))
+    assert results["local"][0] == results["ray"][0] == {
+        "climb/oracle/0": 1.0, "climb/nop/0": 0.0, "climb/replay/0": 0.3,
+    }  # fmt: skip
+    assert results["local"][1] == results["ray"][1]
+    assert results["local"][2] == results["ray"][2]
+    for d in (tmp_path / "plain-ray").iterdir():
+        if d.is_dir():
+            r = read_json(d / "result.json")
+            assert r["executor"]["kind"] == "ray" and len(r["resources"]["cores"]) == 1
+
+
+def _worker_pid(trial_prefix: str, deadline: float) -> int | None:
+    """The pid of the Ray worker running the task named ``looplab:<trial_prefix>...``."""
+    while time.monotonic() < deadline:
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if cmd.startswith("ray::looplab:" + trial_prefix):
+                return int(pid)
+        time.sleep(0.1)
+    return None
+
+
+def test_lost_worker_is_retried_as_a_new_trial(tmp_path: Path, local_ray: None) -> None:
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("- {at: 0.2, write: {path: /app/value.txt, content: \"2\\n\"}}\n- {dev_check: true}\n"
+                    "- {at: 4.0, finish: true}\n")  # fmt: skip
+    spec = JobSpec(job_name="lost", jobs_dir=tmp_path, task_paths=[str(CLIMB)], agents=["replay"],
+                   agent_kwargs={"script": str(slow)})  # fmt: skip
+    events: list[tuple[str, dict]] = []
+    killed: dict = {}
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(k == "submitted" for k, _ in events):
+            time.sleep(0.05)
+        first = next(i for k, i in events if k == "submitted")
+        # wait until the trial is under way (its first checkpoint exists), then kill its worker
+        while time.monotonic() < deadline and not (spec.job_dir / first["trial"] / "checkpoints" / "index.jsonl").exists():  # fmt: skip
+            time.sleep(0.05)
+        pid = _worker_pid(first["trial"], deadline)
+        if pid:
+            killed["pid"], killed["trial"] = pid, first["trial"]
+            os.kill(pid, signal.SIGKILL)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    summary = run_job(spec, [load_task(CLIMB)], on_event=lambda k, i: events.append((k, i)), executor="ray")
+    t.join(5)
+    assert killed, "did not find the Ray worker to kill"
+    assert [k for k, _ in events].count("lost") == 1
+    assert summary["n_trials"] == 1 and summary["n_trial_dirs"] == 2
+    assert summary["trials"][0]["status"] == "completed" and summary["trials"][0]["reward"] == 0.2
+    old = read_json(spec.job_dir / killed["trial"] / "result.json")
+    assert old["status"] == "error" and old["exception_info"]["type"] == "WorkerLost"
+    assert (spec.job_dir / killed["trial"] / "checkpoints" / "index.jsonl").is_file()  # kept as it was
+    new = [d for d in spec.job_dir.iterdir() if d.is_dir() and d.name != killed["trial"]]
+    assert len(new) == 1 and read_json(new[0] / "result.json")["executor"]["try"] == 1

@@ -15,6 +15,7 @@ verify.py, which imports everything it needs *before* the candidate starts):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -113,10 +114,8 @@ def run_candidate(argv: list[str], stdin_bytes: bytes | None, timeout_s: float, 
             code: int | None = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             timed_out, code = True, None
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         if timed_out:
             proc.wait()
     seconds = time.monotonic() - t0

@@ -16,6 +16,7 @@ AGENTS: dict[str, str] = {
     "nop": "looplab.agents.simple:NopAgent",
     "oracle": "looplab.agents.simple:OracleAgent",
     "replay": "looplab.agents.replay:ReplayAgent",
+    "llm": "looplab.agents.llm.loop:LLMAgent",
 }
 
 

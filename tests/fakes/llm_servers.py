@@ -1,0 +1,255 @@
+"""Scripted model servers on 127.0.0.1 speaking the Anthropic Messages and OpenAI Chat Completions wire formats.
+
+A ``ScriptedLLMServer`` answers each POST with the next scripted reply (``reply``:
+text, tool calls, usage; or ``error``: an HTTP status with the provider's error
+body and optional headers). It records every request (path, headers, JSON body)
+and checks that each conversation is well formed the way the real APIs do (tool
+results answer the previous turn's tool calls, roles alternate for Anthropic),
+answering 400 otherwise, so a client that sends a broken history fails here too.
+With ``repeat_last`` the last reply is served forever (an agent that never finishes).
+
+    with ScriptedLLMServer("openai", [reply(tool("shell", command="ls")), reply(tool("finish"))]) as srv:
+        ... base_url=srv.base_url ...
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_ids = itertools.count(1)
+
+
+def tool(name: str, **arguments: Any) -> dict[str, Any]:
+    return {"name": name, "arguments": arguments}
+
+
+def reply(
+    *calls: dict[str, Any],
+    text: str = "",
+    input_tokens: int = 100,
+    output_tokens: int = 20,
+    cache_read: int = 0,
+    cache_write: int = 0,
+    delay: float = 0.0,
+) -> dict[str, Any]:
+    """A successful model turn. Token counts are the uncached input, output, cache read and cache write."""
+    return {
+        "text": text, "tool_calls": list(calls), "delay": delay,
+        "usage": {"input": input_tokens, "output": output_tokens, "cache_read": cache_read, "cache_write": cache_write},
+    }  # fmt: skip
+
+
+def error(
+    status: int, message: str = "scripted error", headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {"status": status, "message": message, "headers": headers or {}}
+
+
+class ScriptedLLMServer:
+    def __init__(
+        self,
+        flavor: str,
+        script: list[dict[str, Any]] | Callable[[int, dict[str, Any]], dict[str, Any]],
+        repeat_last: bool = False,
+        api_key: str | None = None,
+    ):
+        assert flavor in ("openai", "anthropic")
+        self.flavor = flavor
+        self.script = script
+        self.repeat_last = repeat_last
+        self.api_key = api_key
+        self.requests: list[dict[str, Any]] = []
+        self.problems: list[str] = []
+        self._lock = threading.Lock()
+        self._n = 0
+        self._server: ThreadingHTTPServer | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self) -> ScriptedLLMServer:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                n = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(n)
+                status, body, headers = owner._answer(self.path, dict(self.headers), raw)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> ScriptedLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """What the SDK takes as base_url (the OpenAI SDK wants the /v1 prefix in it)."""
+        return f"http://127.0.0.1:{self.port}" + ("/v1" if self.flavor == "openai" else "")
+
+    @property
+    def n_model_calls(self) -> int:
+        return len(self.requests)
+
+    # ---- answering ----------------------------------------------------------------------
+    def _next(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            i = self._n
+            self._n += 1
+        if callable(self.script):
+            return self.script(i, body)
+        if i < len(self.script):
+            return self.script[i]
+        if self.repeat_last and self.script:
+            return self.script[-1]
+        return reply(text="(script exhausted)")
+
+    def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict, dict]:
+        want = "/v1/chat/completions" if self.flavor == "openai" else "/v1/messages"
+        if path.rstrip("/") != want:
+            return 404, self._error_body(404, f"no route {path}"), {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return 400, self._error_body(400, "body is not JSON"), {}
+        lower = {k.lower(): v for k, v in headers.items()}
+        bearer = lower.get("authorization", "")
+        key = bearer[7:] if bearer.lower().startswith("bearer ") else lower.get("x-api-key")
+        with self._lock:
+            self.requests.append({"path": path, "headers": lower, "body": body})
+        if self.api_key is not None and key != self.api_key:
+            return 401, self._error_body(401, "invalid x-api-key"), {}
+        problem = self._check(body)
+        if problem:
+            self.problems.append(problem)
+            return 400, self._error_body(400, problem), {}
+        step = self._next(body)
+        if step.get("delay"):
+            time.sleep(step["delay"])
+        if "status" in step:
+            return step["status"], self._error_body(step["status"], step["message"]), step["headers"]
+        return 200, (self._openai(step, body) if self.flavor == "openai" else self._anthropic(step, body)), {}
+
+    def _error_body(self, status: int, message: str) -> dict[str, Any]:
+        kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")  # fmt: skip
+        if self.flavor == "anthropic":
+            return {"type": "error", "error": {"type": kind, "message": message}}
+        return {"error": {"message": message, "type": kind, "code": None, "param": None}}
+
+    def _openai(self, step: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        u = step["usage"]
+        calls = [
+            {"id": c.get("id") or f"call_{next(_ids)}", "type": "function",
+             "function": {"name": c["name"], "arguments": c.get("raw") or json.dumps(c["arguments"])}}
+            for c in step["tool_calls"]
+        ]  # fmt: skip
+        msg: dict[str, Any] = {"role": "assistant", "content": step["text"] or None}
+        if calls:
+            msg["tool_calls"] = calls
+        prompt = u["input"] + u["cache_read"]
+        return {
+            "id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "scripted"),
+            "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if calls else "stop", "logprobs": None}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": u["output"], "total_tokens": prompt + u["output"],
+                      "prompt_tokens_details": {"cached_tokens": u["cache_read"]}},
+        }  # fmt: skip
+
+    def _anthropic(self, step: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        u = step["usage"]
+        content: list[dict[str, Any]] = []
+        if step["text"]:
+            content.append({"type": "text", "text": step["text"]})
+        for c in step["tool_calls"]:
+            content.append({"type": "tool_use", "id": c.get("id") or f"toolu_{next(_ids)}", "name": c["name"],
+                            "input": c["arguments"]})  # fmt: skip
+        return {
+            "id": f"msg_{next(_ids)}", "type": "message", "role": "assistant", "model": body.get("model", "scripted"),
+            "content": content, "stop_reason": "tool_use" if step["tool_calls"] else "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": u["input"], "output_tokens": u["output"],
+                      "cache_read_input_tokens": u["cache_read"], "cache_creation_input_tokens": u["cache_write"]},
+        }  # fmt: skip
+
+    # ---- request checks (what the real APIs reject) --------------------------------------
+    def _check(self, body: dict[str, Any]) -> str | None:
+        msgs = body.get("messages")
+        if not isinstance(msgs, list) or not msgs:
+            return "messages must be a non-empty list"
+        return self._check_openai(msgs) if self.flavor == "openai" else self._check_anthropic(body, msgs)
+
+    @staticmethod
+    def _check_openai(msgs: list[dict[str, Any]]) -> str | None:
+        pending: set[str] = set()
+        for i, m in enumerate(msgs):
+            role = m.get("role")
+            if role == "tool":
+                if m.get("tool_call_id") not in pending:
+                    return f"messages[{i}]: tool message answers no pending tool call"
+                pending.discard(m["tool_call_id"])
+                continue
+            if pending:
+                return f"messages[{i}]: tool calls {sorted(pending)} were not answered"
+            if role == "assistant":
+                pending = {c["id"] for c in m.get("tool_calls") or []}
+                for c in m.get("tool_calls") or []:
+                    json.loads(c["function"]["arguments"])
+            elif role not in ("system", "user"):
+                return f"messages[{i}]: unknown role {role!r}"
+        return None
+
+    @staticmethod
+    def _check_anthropic(body: dict[str, Any], msgs: list[dict[str, Any]]) -> str | None:
+        if not isinstance(body.get("max_tokens"), int):
+            return "max_tokens is required"
+        if msgs[0].get("role") != "user":
+            return "the first message must be from the user"
+        pending: set[str] = set()
+        for i, m in enumerate(msgs):
+            want = "user" if i % 2 == 0 else "assistant"
+            if m.get("role") != want:
+                return f"messages[{i}]: roles must alternate user/assistant"
+            content = m.get("content")
+            blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+            if not blocks:
+                return f"messages[{i}]: content may not be empty"
+            results = {b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"}
+            if pending and results != pending:
+                return f"messages[{i}]: tool_use ids {sorted(pending)} need tool_result blocks, got {sorted(results)}"
+            if not pending and results:
+                return f"messages[{i}]: tool_result without a preceding tool_use"
+            pending = {b["id"] for b in blocks if b.get("type") == "tool_use"}
+        return None

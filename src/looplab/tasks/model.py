@@ -94,6 +94,7 @@ class PairedMeasure(_Section):
     cwd: str | None = None  # folder the commands run in (default: the environment's workdir)
     time_source: Literal["wall", "cpu", "stdout"] = "wall"  # cpu: user+sys; stdout: printed seconds
     target: float = Field(default=0.02, gt=0)  # stop at this relative CI half-width
+    confidence: float = Field(default=0.95, gt=0, lt=1)  # of the speedup's interval
     warmup: int = Field(default=1, ge=0)
     min_pairs: int = Field(default=10, ge=2)
     max_pairs: int = Field(default=60, ge=2)

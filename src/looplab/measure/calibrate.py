@@ -104,7 +104,8 @@ def calibrate_task(
     t0 = dt.datetime.now(dt.UTC)
     env = build_environment(task)
     alloc = CoreAllocator()
-    cores = alloc.acquire(task.config.environment.cpus)
+    grant = alloc.acquire(task.config.environment.cpus, task.config.environment.memory_mb)
+    cores = grant.cores
     speedups: list[float] = []
     details: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix=f"looplab-calibrate-{task.name}-"))
@@ -120,7 +121,7 @@ def calibrate_task(
             details.append(measurement)
             say(f"  reference speedup {speedup:.4f}")
     finally:
-        alloc.release(cores)
+        alloc.release(grant)
         shutil.rmtree(work, ignore_errors=True)
     s_ref = statistics.median(speedups)
     mid = min(range(len(speedups)), key=lambda i: abs(speedups[i] - s_ref))

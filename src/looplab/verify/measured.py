@@ -51,6 +51,7 @@ def settings_from(pm: PairedMeasure) -> PairedSettings:
         max_pairs=max(pm.max_pairs, pm.min_pairs),
         max_seconds=pm.max_seconds,
         target=pm.target,
+        confidence=pm.confidence,
         time_source=pm.time_source,
         run_timeout=pm.run_timeout_sec,
     )

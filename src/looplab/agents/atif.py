@@ -369,8 +369,8 @@ def trajectory_to_atif(events: list[dict[str, Any]], result: dict[str, Any] | No
     return doc
 
 
-def export_trial(trial_dir: Path, out: Path | None = None) -> tuple[Path, ATIFTrajectory]:
-    """Convert ``TRIAL_DIR/agent/trajectory.jsonl`` to ATIF, validate it, write it (default: agent/trajectory.json)."""
+def trial_atif(trial_dir: Path) -> ATIFTrajectory:
+    """The validated ATIF document of ``TRIAL_DIR/agent/trajectory.jsonl`` (with result.json when present)."""
     trial_dir = Path(trial_dir)
     src = trial_dir / "agent" / "trajectory.jsonl"
     if not src.is_file():
@@ -382,8 +382,12 @@ def export_trial(trial_dir: Path, out: Path | None = None) -> tuple[Path, ATIFTr
             result = json.loads(rp.read_text())
         except ValueError:
             result = None
-    doc = trajectory_to_atif(read_trajectory(src), result)
-    model = validate_atif(doc)
-    out = Path(out) if out else trial_dir / "agent" / "trajectory.json"
+    return validate_atif(trajectory_to_atif(read_trajectory(src), result))
+
+
+def export_trial(trial_dir: Path, out: Path | None = None) -> tuple[Path, ATIFTrajectory]:
+    """Write the trial's ATIF document (default: ``TRIAL_DIR/agent/trajectory.json``, Harbor's place for it)."""
+    model = trial_atif(trial_dir)
+    out = Path(out) if out else Path(trial_dir) / "agent" / "trajectory.json"
     atomic_write_json(out, model.model_dump(mode="json", exclude_none=True))
     return out, model

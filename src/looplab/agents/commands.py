@@ -1,0 +1,88 @@
+"""CLI commands for agent records: ``looplab export atif TRIAL_DIR`` and ``looplab rescore TRIAL_DIR``.
+
+Mounted by ``looplab.cli`` (``export_app`` as the ``export`` group, ``rescore_command``
+as ``rescore``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+export_app = typer.Typer(help="Export trial records to other formats.", no_args_is_help=True)
+
+
+@export_app.callback()
+def _export() -> None:
+    """Export trial records to other formats."""
+
+
+@export_app.command("atif")
+def export_atif(
+    trial_dir: Annotated[Path, typer.Argument(help="A trial folder (jobs/<job>/<task>__<id>)")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Output file ('-' for stdout; default: TRIAL_DIR/agent/trajectory.json)"
+        ),
+    ] = None,
+) -> None:
+    """Write the trial's trajectory as ATIF (Harbor's Agent Trajectory Interchange Format), validated."""
+    from looplab.agents.atif import export_trial, trial_atif
+
+    if output is not None and str(output) == "-":
+        model = trial_atif(trial_dir)
+        sys.stdout.write(json.dumps(model.model_dump(mode="json", exclude_none=True), indent=2) + "\n")
+        return
+    out, model = export_trial(trial_dir, output)
+    fm = model.final_metrics
+    cost = f", ${fm.total_cost_usd:.4f}" if fm and fm.total_cost_usd else ""
+    console.print(f"wrote {out}: {len(model.steps)} steps{cost} ({model.schema_version}, valid)")
+
+
+def rescore_command(
+    trial_dir: Annotated[Path, typer.Argument(help="A trial folder with checkpoints/index.jsonl")],
+    every: Annotated[int | None, typer.Option("--every", min=1, help="Score every K-th checkpoint")] = None,
+    best_per_window: Annotated[
+        float | None,
+        typer.Option("--best-per-window", min=0.001, help="Score one checkpoint per window of SECONDS"),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-verify checkpoints already scored")] = False,
+) -> None:
+    """Score a trial's checkpoints with the sealed verifier: its anytime curve (checkpoints/scores.jsonl)."""
+    from looplab.agents.rescore import anytime_curve, rescore_trial
+
+    def show(row: dict[str, Any]) -> None:
+        err_console.print(
+            f"[dim]checkpoint {row['n']} at {row['elapsed_s']:.1f} s:[/] reward {_fmt(row.get('reward'))}"
+            + (f" [dim]({row['reason']})[/]" if row.get("reason") else "")
+        )
+
+    rows = rescore_trial(trial_dir, every=every, best_per_window=best_per_window, force=force, on_row=show)
+    table = Table(title=f"Anytime curve: {trial_dir.name}")
+    for col in ("checkpoint", "elapsed", "reward", "best so far", "note"):
+        table.add_column(col, justify="right" if col != "note" else "left")
+    for row, (_t, best) in zip(sorted(rows, key=lambda r: r["elapsed_s"]), anytime_curve(rows), strict=True):
+        note = "final" if row.get("final") else ""
+        if row.get("same_files_as"):
+            note += f" same files as {row['same_files_as']}"
+        if row.get("reason"):
+            note += f" {row['reason']}"
+        table.add_row(
+            str(row["n"]), f"{row['elapsed_s']:.1f} s", _fmt(row.get("reward")), _fmt(best), note.strip()
+        )
+    console.print(table)
+    console.print(f"scores: {trial_dir / 'checkpoints' / 'scores.jsonl'}")
+
+
+def _fmt(v: Any) -> str:
+    return "—" if v is None else f"{float(v):.3f}"

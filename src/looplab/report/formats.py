@@ -1,0 +1,106 @@
+"""A report as text: rich tables for the terminal, Markdown, CSV (one row per trial) or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from looplab.report.failure_modes import MODES
+
+CSV_COLUMNS = [
+    "job", "trial", "task", "agent", "attempt", "status", "counted", "reward", "correct", "stop_reason",
+    "used_s", "budget_s", "tokens", "cost_usd", "n_checkpoints", "n_scored", "final_score", "best_score",
+    "auc_time", "auc_cost", "t50_s", "t90_s", "failure_mode", "error_cause",
+]  # fmt: skip
+
+
+def _f(x: Any, nd: int = 3) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.0f}%"
+
+
+def _ci(r: dict[str, Any]) -> str:
+    return "—" if r["ci95_low"] is None else f"[{r['ci95_low']:.3f}, {r['ci95_high']:.3f}]"
+
+
+def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The report's tables as (title, header, rows) — shared by the terminal and Markdown forms."""
+    board = [
+        [str(i), r["agent"], _f(r["mean_reward"]), _ci(r), str(r["n_tasks"]), str(r["n_attempts"]),
+         f"{r['n_completed']}/{r['n_trials']}", str(r["n_errors"]), _pct(r["pass_rate"]), f"{r['tokens']:,}",
+         f"${r['cost_usd'] or 0:.2f}", _f(r["mean_auc_time"])]
+        for i, r in enumerate(rep["leaderboard"], 1)
+    ]  # fmt: skip
+    out = [("Leaderboard", ["#", "agent (model)", "mean reward", "95% CI", "tasks", "attempts", "completed", "errors", "gates passed", "tokens", "cost", "mean AUC"], board)]  # fmt: skip
+    agents = [r["agent"] for r in rep["leaderboard"]]
+    task_rows = []
+    for task, cells in rep["tasks"].items():
+        row = [task]
+        for a in agents:
+            c = cells.get(a)
+            if not c:
+                row.append("—")
+                continue
+            sd = f" ± {c['sd']:.3f}" if c["sd"] is not None else ""
+            row.append(f"{_f(c['mean_reward'])}{sd} (n={c['n_completed']}, gates {_pct(c['pass_rate'])})")
+        task_rows.append(row)
+    out.append(("Per-task mean reward", ["task", *agents], task_rows))
+    seen = {m for v in rep["failure_modes"].values() for m in v}
+    modes = [*MODES, *sorted(seen - set(MODES))]
+    out.append(("Failure modes", ["agent", *modes], [[a, *(str(v.get(m, 0)) for m in modes)] for a, v in sorted(rep["failure_modes"].items())]))  # fmt: skip
+    err_rows = [[a, c, str(n)] for a, causes in sorted(rep["errors"].items()) for c, n in causes.items()]
+    out.append(("Errors by cause", ["agent", "cause", "trials"], err_rows))
+    return out
+
+
+def to_markdown(rep: dict[str, Any]) -> str:
+    lines = [f"# looplab report: {', '.join(rep['jobs'])}", "", f"Generated {rep['generated_at']}.", ""]
+    for title, head, rows in tables(rep):
+        lines += [f"## {title}", ""]
+        if not rows:
+            lines += ["(none)", ""]
+            continue
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "|".join("---" for _ in head) + "|")
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_csv(rep: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for t in rep["trials"]:
+        w.writerow({k: ("" if t.get(k) is None else t.get(k)) for k in CSV_COLUMNS})
+    return buf.getvalue()
+
+
+def to_json(rep: dict[str, Any]) -> str:
+    return json.dumps(rep, indent=2, default=str)
+
+
+def print_tables(rep: dict[str, Any], console: Console) -> None:
+    for title, head, rows in tables(rep):
+        if not rows:
+            continue
+        t = Table(title=title)
+        for h in head:
+            t.add_column(h)
+        for r in rows:
+            t.add_row(*r)
+        console.print(t)

@@ -121,7 +121,7 @@ def test_instruction_counts_are_exact_across_verifications(paired_task, tmp_path
 def test_calibrate_measures_once_then_reads_the_cache_and_the_verifier_uses_it(
     paired_task, tmp_path, open_dir
 ):
-    env = {"LOOPLAB_CACHE_DIR": str(open_dir)}
+    env = {"LOOPLAB_CALIBRATION_DIR": str(open_dir / "calibration")}
     first = run_cli("calibrate", str(paired_task), "--json", env=env, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
     rec = json.loads(first.stdout)

@@ -4,8 +4,8 @@ AutoLab's speedup rewards divide by a reference speedup ``s_ref`` measured once 
 one particular CPU. ``calibrate_task`` instead runs the task's reference solution
 (the oracle agent) through a normal trial on *this* machine; the verifier's paired
 measurement (or instruction ratio) of that solution is ``s_ref``. The result is
-cached under ``$LOOPLAB_CACHE_DIR/calibration`` (default
-/var/tmp/looplab/calibration), one folder per machine fingerprint and one file per
+cached under ``$LOOPLAB_CALIBRATION_DIR`` (else ``$LOOPLAB_CACHE_DIR/calibration``,
+default /var/tmp/looplab/calibration), one folder per machine fingerprint and one file per
 task content hash, so editing the task invalidates its calibration. Verifiers look
 it up with ``lookup_calibration``; without one they fall back to the task's
 ``[optimization]`` constants and say so.
@@ -48,8 +48,10 @@ class CalibrationRecord(BaseModel):
 
 
 def calibration_dir() -> Path:
-    root = Path(os.environ.get("LOOPLAB_CACHE_DIR") or DEFAULT_CACHE_ROOT)
-    return root / "calibration"
+    """``LOOPLAB_CALIBRATION_DIR``, else ``$LOOPLAB_CACHE_DIR/calibration``, else /var/tmp/looplab/calibration."""
+    if os.environ.get("LOOPLAB_CALIBRATION_DIR"):
+        return Path(os.environ["LOOPLAB_CALIBRATION_DIR"])
+    return Path(os.environ.get("LOOPLAB_CACHE_DIR") or DEFAULT_CACHE_ROOT) / "calibration"
 
 
 def task_hash(task: Task) -> str:

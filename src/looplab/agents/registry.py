@@ -16,7 +16,12 @@ AGENTS: dict[str, str] = {
     "nop": "looplab.agents.simple:NopAgent",
     "oracle": "looplab.agents.simple:OracleAgent",
     "replay": "looplab.agents.replay:ReplayAgent",
+    "command": "looplab.agents.command_agent:CommandAgent",
     "llm": "looplab.agents.llm.loop:LLMAgent",
+    "cli": "looplab.agents.cli_agent:CliAgent",
+    "claude-code": "looplab.agents.cli_agent:ClaudeCodeAgent",
+    "codex": "looplab.agents.cli_agent:CodexAgent",
+    "aider": "looplab.agents.cli_agent:AiderAgent",
 }
 
 

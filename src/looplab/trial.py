@@ -228,6 +228,9 @@ def _agent_phase(
 
     trajectory.event("start", agent=cfg.agent, model=cfg.model, timeout_sec=timeout)
     try:
+        prepare = getattr(agent, "prepare_sandbox", None)  # e.g. cli agents: egress proxy socket, mounts
+        if callable(prepare):
+            prepare(spec, ctx)
         sandbox.start()
         worker = threading.Thread(target=target, daemon=True, name=f"agent-{trial_dir.name}")
         worker.start()
@@ -246,6 +249,9 @@ def _agent_phase(
         store.record(work_dir, norm, budget.elapsed(), {"final": True})
     finally:
         sandbox.stop()
+        cleanup = getattr(agent, "cleanup", None)
+        if callable(cleanup):
+            cleanup()
         trajectory.close()
     _copy_logs(logs / "agent", trial_dir / "agent" / "sandbox-logs")
     return work_dir, outcome, usage

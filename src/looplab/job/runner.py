@@ -165,8 +165,9 @@ def summarize_job(job_dir: Path, job_name: str) -> dict[str, Any]:
     agents: dict[str, dict[str, Any]] = {}
     for r in latest.values():
         name = r["agent"] + (f" ({r['model']})" if r.get("model") else "")
-        a = agents.setdefault(name, {"rewards": [], "n_trials": 0, "n_errors": 0, "by_task": {}})
+        a = agents.setdefault(name, {"rewards": [], "n_trials": 0, "n_errors": 0, "by_task": {}, "usage": {}})
         a["n_trials"] += 1
+        _add_usage(a["usage"], r)
         if r.get("status") != "completed":
             a["n_errors"] += 1
             continue
@@ -181,13 +182,18 @@ def summarize_job(job_dir: Path, job_name: str) -> dict[str, Any]:
             "n_completed": len(rw),
             "n_errors": a["n_errors"],
             "mean_reward_by_task": {t: statistics.fmean(v) for t, v in sorted(a["by_task"].items())},
+            "usage": a["usage"],
         }
+    spent: dict[str, Any] = {}  # every attempt's tokens and dollars, failed ones included
+    for r in trials:
+        _add_usage(spent, r)
     return {
         "job_name": job_name,
         "updated_at": now_iso(),
         "n_trials": len(latest),
         "n_trial_dirs": len(trials),
         "stats": {"agents": stats},
+        "usage": spent,
         "trials": sorted(
             [
                 {
@@ -208,6 +214,14 @@ def summarize_job(job_dir: Path, job_name: str) -> dict[str, Any]:
             key=lambda x: x["slot"] or "",
         ),  # fmt: skip
     }
+
+
+def _add_usage(total: dict[str, Any], r: dict[str, Any]) -> None:
+    """Add a trial's model usage (agent_result.usage: tokens, calls, dollars) into ``total``."""
+    u = (r.get("agent_result") or {}).get("usage") or {}
+    for k, v in u.items():
+        if isinstance(v, int | float):
+            total[k] = round(total.get(k, 0) + v, 10)
 
 
 def load_job_result(job_dir: Path) -> dict[str, Any]:

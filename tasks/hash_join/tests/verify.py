@@ -1,0 +1,125 @@
+"""Sealed correctness check of the hash_join task, run by tests/test.sh inside the verifier sandbox.
+
+Draws a seed from /dev/urandom (the agent never sees it), runs the candidate
+join_bench (built from the agent's join.c with the pristine harness) on small
+generated tables, on table files with arbitrary keys, and on the full timing
+input, and compares every answer with check_join's independent numpy join.
+It leaves the timing input under /tmp/hash_join for the paired timer and writes
+/logs/verifier/reward.json. Outside looplab (LOOPLAB_VERIFIER unset) it also
+times baseline and candidate itself and scores them with the task's constants.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import check_join  # noqa: E402
+
+WORK = "/tmp/hash_join"
+REWARD = "/logs/verifier/reward.json"
+TIMING = (1_000_000, 40_000_000, 500_000, 8_000_000)  # NR NS KR KS of the timed input
+BASELINE_S, REFERENCE_S = 2.8, 0.40  # task.toml's constants, for the plain-Harbor fallback only
+
+
+class Failure(Exception):
+    pass
+
+
+def write_reward(data: dict) -> None:
+    os.makedirs(os.path.dirname(REWARD), exist_ok=True)
+    tmp = REWARD + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, REWARD)
+
+
+def run(binary: str, args: list[str], timeout: float) -> str:
+    try:
+        p = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Failure(f"join_bench {' '.join(args)}: no answer within {timeout:.0f} s") from None
+    if p.returncode != 0:
+        raise Failure(f"join_bench {' '.join(args)}: exit {p.returncode}: {p.stderr.strip()[-300:]}")
+    return p.stdout
+
+
+def check(binary: str, args: list[str], want: str, timeout: float = 30) -> None:
+    got = run(binary, args, timeout)
+    if got != want:
+        raise Failure(f"join_bench {' '.join(args)}: expected {want.split()} but got {got.split()[:4]}")
+
+
+def harbor_reward(work: str) -> dict:
+    """Plain-Harbor fallback: three alternating runs each, best times, the task's fixed s_ref."""
+    times: dict[str, list[float]] = {"base": [], "cand": []}
+    for _ in range(3):
+        for side in ("base", "cand"):
+            t0 = time.perf_counter()
+            r = subprocess.run(["bash", "/orig/run_timed.sh", side], capture_output=True, timeout=120)
+            times[side].append(time.perf_counter() - t0)
+            if r.returncode != 0:
+                raise Failure(f"timed {side} run failed")
+    s = min(times["base"]) / min(times["cand"])
+    reward = max(0.0, min(1.0, 0.5 * math.log(s) / math.log(BASELINE_S / REFERENCE_S)))
+    return {
+        "reward": reward,
+        "time_s": min(times["cand"]),
+        "baseline_time_s": min(times["base"]),
+        "speedup": s,
+    }
+
+
+def main() -> None:
+    cand = os.path.join(WORK, "cand", "join_bench")
+    seed = int.from_bytes(os.urandom(8), "little") >> 1
+    rng = check_join.np.random.default_rng(seed)
+    ncases = 0
+    generated = [  # (NR, NS, KR, KS)
+        (0, 1000, 10, 100),
+        (1000, 0, 10, 100),
+        (1, 5000, 1, 2),
+        (7000, 300_000, 3500, 56_000),
+        (300, 60_000, 3, 6),
+        (20_000, 400_000, 10_000, 10_000),
+        (200_000, 3_000_000, 100_000, 1_600_000),
+    ]
+    for i, (nr, ns, kr, ks) in enumerate(generated):
+        s = (seed + 7919 * (i + 1)) % (1 << 63)
+        check(cand, [str(s), str(nr), str(ns), str(kr), str(ks)], check_join.expected(s, nr, ns, kr, ks))
+        ncases += 1
+    for i, (nr, ns, pool) in enumerate(
+        [(0, 50, 5), (50, 0, 5), (2000, 80_000, 40), (30_000, 200_000, 20_000)]
+    ):
+        r, s = check_join.random_tables(rng, nr, ns, pool)
+        path = os.path.join(WORK, f"tables{i}.bin")
+        check_join.write_tables(path, r, s)
+        check(cand, ["--file", path], check_join.expected_tables(r, s))
+        ncases += 1
+    tseed = int(rng.integers(0, 1 << 62))
+    targs = [str(tseed)] + [str(x) for x in TIMING]
+    want = check_join.expected(tseed, *TIMING)
+    check(cand, targs, want, timeout=120)
+    ncases += 1
+    with open(os.path.join(WORK, "timing.args"), "w") as f:
+        f.write(" ".join(targs) + "\n")
+    with open(os.path.join(WORK, "timing.expected"), "w") as f:
+        f.write(want.rstrip("\n") + "\n")
+    result = {"reward": 0.0, "correct": True, "cases": ncases, "check_seed": seed}
+    if not os.environ.get("LOOPLAB_VERIFIER"):
+        result.update(harbor_reward(WORK))
+    write_reward(result)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Failure as exc:
+        write_reward({"reward": 0.0, "correct": False, "reason": str(exc)})
+    except Exception as exc:  # the verifier must always leave a reward behind
+        write_reward({"reward": 0.0, "correct": False, "reason": f"verifier error: {exc!r}"[:500]})

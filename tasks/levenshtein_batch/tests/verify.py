@@ -1,0 +1,126 @@
+"""Sealed correctness check of the levenshtein_batch task, run by tests/test.sh in the verifier sandbox.
+
+Draws a seed from /dev/urandom (the agent never sees it), runs the candidate
+lev_bench (built from the agent's lev.c with the pristine harness) on fresh
+pairs files checked distance by distance against check_lev's Python Myers, on
+generated batches checked against the pristine baseline, and on the full
+timing input. It leaves the timing input under /tmp/levenshtein_batch for the
+paired timer and writes /logs/verifier/reward.json. Outside looplab
+(LOOPLAB_VERIFIER unset) it also times both programs and scores them with the
+task's constants.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import check_lev  # noqa: E402
+
+WORK = "/tmp/levenshtein_batch"
+REWARD = "/logs/verifier/reward.json"
+TIMING = (120_000, 16, 256)  # N MINLEN MAXLEN of the timed input
+BASELINE_S, REFERENCE_S = 3.0, 0.25  # task.toml's constants, for the plain-Harbor fallback only
+
+
+class Failure(Exception):
+    pass
+
+
+def write_reward(data: dict) -> None:
+    os.makedirs(os.path.dirname(REWARD), exist_ok=True)
+    tmp = REWARD + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, REWARD)
+
+
+def run(binary: str, args: list[str], timeout: float) -> str:
+    try:
+        p = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Failure(f"lev_bench {' '.join(args)}: no answer within {timeout:.0f} s") from None
+    if p.returncode != 0:
+        raise Failure(f"lev_bench {' '.join(args)}: exit {p.returncode}: {p.stderr.strip()[-300:]}")
+    return p.stdout
+
+
+def harbor_reward() -> dict:
+    """Plain-Harbor fallback: three alternating runs each, best times, the task's fixed s_ref."""
+    times: dict[str, list[float]] = {"base": [], "cand": []}
+    for _ in range(3):
+        for side in ("base", "cand"):
+            t0 = time.perf_counter()
+            r = subprocess.run(["bash", "/orig/run_timed.sh", side], capture_output=True, timeout=120)
+            times[side].append(time.perf_counter() - t0)
+            if r.returncode != 0:
+                raise Failure(f"timed {side} run failed")
+    s = min(times["base"]) / min(times["cand"])
+    reward = max(0.0, min(1.0, 0.5 * math.log(s) / math.log(BASELINE_S / REFERENCE_S)))
+    return {
+        "reward": reward,
+        "time_s": min(times["cand"]),
+        "baseline_time_s": min(times["base"]),
+        "speedup": s,
+    }
+
+
+def main() -> None:
+    cand = os.path.join(WORK, "cand", "lev_bench")
+    base = os.path.join(WORK, "base", "lev_bench")
+    seed = int.from_bytes(os.urandom(8), "little") >> 1
+    rng = random.Random(seed)
+    ncases = 0
+    # 1. fresh pairs files, each distance checked against the Python checker
+    for i, (n, max_len) in enumerate([(600, 300), (150, 2000)]):
+        pairs = check_lev.random_pairs(rng, n, max_len)
+        path = os.path.join(WORK, f"pairs{i}.bin")
+        check_lev.write_pairs(path, pairs)
+        got = run(cand, ["--file", path], 60).split()
+        if len(got) != len(pairs):
+            raise Failure(f"pairs file {i}: expected {len(pairs)} distances, got {len(got)} lines")
+        for k, (a, b) in enumerate(pairs):
+            want = check_lev.distance(a, b)
+            if got[k] != str(want):
+                raise Failure(
+                    f"pairs file {i}, pair {k} (lengths {len(a)} and {len(b)}): expected {want}, got {got[k]}"
+                )
+        ncases += 1
+    # 2. generated batches (the harness's generator) against the pristine baseline
+    for n, lo, hi in [(0, 0, 10), (3000, 0, 8), (4000, 16, 256), (500, 60, 70), (60, 600, 1400)]:
+        args = [str(rng.randrange(1 << 62)), str(n), str(lo), str(hi)]
+        want = run(base, args, 120)
+        got = run(cand, args, 60)
+        if got != want:
+            raise Failure(f"lev_bench {' '.join(args)}: expected {want.split()} but got {got.split()[:6]}")
+        ncases += 1
+    # 3. the timing input
+    targs = [str(rng.randrange(1 << 62))] + [str(x) for x in TIMING]
+    want = run(base, targs, 120)
+    got = run(cand, targs, 120)
+    if got != want:
+        raise Failure(f"lev_bench {' '.join(targs)}: expected {want.split()} but got {got.split()[:6]}")
+    ncases += 1
+    with open(os.path.join(WORK, "timing.args"), "w") as f:
+        f.write(" ".join(targs) + "\n")
+    with open(os.path.join(WORK, "timing.expected"), "w") as f:
+        f.write(want.rstrip("\n") + "\n")
+    result = {"reward": 0.0, "correct": True, "cases": ncases, "check_seed": seed}
+    if not os.environ.get("LOOPLAB_VERIFIER"):
+        result.update(harbor_reward())
+    write_reward(result)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Failure as exc:
+        write_reward({"reward": 0.0, "correct": False, "reason": str(exc)})
+    except Exception as exc:  # the verifier must always leave a reward behind
+        write_reward({"reward": 0.0, "correct": False, "reason": f"verifier error: {exc!r}"[:500]})

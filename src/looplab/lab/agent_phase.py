@@ -1,0 +1,269 @@
+"""One iteration's agent phase: a private copy of the pipeline, a sandbox, the agent, a deadline.
+
+The workspace mirrors the repository root at ``/app`` and holds only the pipeline
+(materialized from the branch tip) plus the .gitignore files on the way to it; for
+a catalog task the task's built environment is the sandbox root and its pristine
+``/app`` surrounds the pipeline. ``/app`` and ``/logs`` are the only writable
+paths; ``/lab`` holds read-only copies of the instructions and the history of past
+experiments; ``/data`` the data (read-only, when ``[agent] show_data``). The agent
+runs in a worker thread under its budget; at the deadline or when it returns, the
+sandbox is stopped and every process in it dies. The agent's dev check evaluates
+its current files in a separate evaluation sandbox (or runs the task's own dev
+check) and never touches the log or the branch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResult
+from looplab.agents.registry import make_agent
+from looplab.agents.trajectory import Trajectory
+from looplab.fsutil import make_world_readable
+from looplab.lab import gitops
+from looplab.lab.backend import worst_samples
+from looplab.lab.config import Lab
+from looplab.lab.evaluate import Evaluator, empty_root, new_box
+from looplab.lab.services import ServiceHandle
+from looplab.sandbox.base import ExecResult, SandboxSpec
+from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.tasks.loader import Task
+from looplab.tasks.model import AgentSection as TaskAgentSection
+from looplab.tasks.model import LooplabSection, TaskConfig
+from looplab.verify import editable as editable_mod
+
+KILL_GRACE_S = 5.0
+NOTES_FILE = "/logs/agent/notes.md"
+
+
+@dataclass
+class AgentPhase:
+    box: Path  # the sandbox folder (removed by the caller once the candidate is captured)
+    work_root: Path  # host folder behind /app
+    outcome: AgentOutcome
+    agent_s: float
+    setup_s: float
+    dev_evals: int = 0
+    timed_out: bool = False
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_workspace(lab: Lab, evaluator: Evaluator, head: str, box: Path) -> Path:
+    app = box / "app"
+    if evaluator.env is not None:  # a catalog task: the pristine /app around the pipeline
+        pristine = evaluator.env.root / evaluator.env.workdir.lstrip("/")
+        if pristine.is_dir():
+            shutil.copytree(pristine, app, symlinks=True)
+        globs = lab.pipeline_globs()
+        for dirpath, _dirs, files in os.walk(app):
+            for name in files:
+                p = Path(dirpath) / name
+                if editable_mod.matches(p.relative_to(app).as_posix(), globs):
+                    p.unlink()
+    app.mkdir(exist_ok=True)
+    gitops.materialize(lab.repo, head, lab.pipeline, app)
+    ignores = gitops.ignore_files(lab.repo, head, lab.pipeline)
+    if ignores:
+        gitops.materialize(lab.repo, head, ignores, app)
+    (app / lab.rel).mkdir(parents=True, exist_ok=True)
+    return app
+
+
+def instruction_for(lab: Lab, task_instruction: str | None, experiment: int, summary: str) -> str:
+    parts = []
+    if task_instruction:
+        parts.append(task_instruction.strip())
+    parts.append(lab.instructions_text().strip())
+    parts.append(f"## This iteration\n\nExperiment {experiment}.\n{summary}".strip())
+    return "\n\n".join(parts) + "\n"
+
+
+def run_agent_phase(
+    lab: Lab,
+    evaluator: Evaluator,
+    head: str,
+    experiment: int,
+    history: list[dict[str, Any]],
+    summary: str,
+    exp_dir: Path,
+    data_host: Path | None,
+    time_left_s: float | None,
+    next_eval_index: Callable[[], int],
+    service: ServiceHandle | None = None,
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+) -> AgentPhase:
+    t0 = time.monotonic()
+    acfg = lab.config.agent
+    agent = make_agent(acfg.name, acfg.kwargs, acfg.model)
+    box = new_box(lab, f"agent{experiment}")
+    app = prepare_workspace(lab, evaluator, head, box)
+    logs = box / "logs"
+    (logs / "agent").mkdir(parents=True)
+    ro_lab = box / "lab"
+    ro_lab.mkdir()
+    task_instruction = evaluator.task.instruction if evaluator.task is not None else None
+    instruction = instruction_for(lab, task_instruction, experiment, summary)
+    (ro_lab / "AGENT.md").write_text(instruction)
+    (ro_lab / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+    make_world_readable(ro_lab)
+    workdir = lab.sandbox_dir() if evaluator.env is None else evaluator.env.workdir
+    env = {
+        "PATH": runtime_env_path(), "LOOPLAB_LAB": lab.name, "LOOPLAB_EXPERIMENT": str(experiment),
+        "LOOPLAB_HISTORY": "/lab/history.jsonl", "LOOPLAB_INSTRUCTIONS": "/lab/AGENT.md",
+        "LOOPLAB_PIPELINE_DIR": lab.sandbox_dir(), "LOOPLAB_NOTES": NOTES_FILE,
+        "LOOPLAB_USAGE": "/logs/agent/usage.json",
+    }  # fmt: skip
+    ro = [(p, str(p)) for p in looplab_runtime_paths()] + [(ro_lab, "/lab")]
+    if data_host is not None and acfg.show_data:
+        ro.append((data_host, "/data"))
+        env["LOOPLAB_DATA_DIR"] = "/data"
+    fwd = service if service and "agent" in service.cfg.forward_to else None
+    if fwd:
+        ro.append(fwd.ro_bind())
+    root = empty_root(lab)
+    if evaluator.env is not None:
+        root = evaluator.env.root
+        env = {**evaluator.env.env, **env}
+    spec = SandboxSpec(
+        root=root, binds=[(app, "/app"), (logs, "/logs")], ro_binds=ro, env=env, workdir=workdir,
+        network=acfg.network, memory_mb=acfg.memory_mb, name=f"lab-agent-{lab.name}"[:40],
+    )  # fmt: skip
+    timeout = acfg.timeout_sec if time_left_s is None else max(1.0, min(acfg.timeout_sec, time_left_s))
+    budget_kw = {
+        "max_turns": acfg.max_turns,
+        "max_tokens": acfg.max_tokens,
+        "max_cost_usd": acfg.max_cost_usd,
+    }
+    budget = Budget(timeout_sec=timeout, **{k: v for k, v in budget_kw.items() if v is not None})
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    trajectory = Trajectory(exp_dir / "agent" / "trajectory.jsonl", started=budget.started)
+    sandbox = BwrapSandbox(spec)
+    dev_count = [0]
+    dev_lock = threading.Lock()
+    task_dev = evaluator.task.config.looplab.dev_check if evaluator.task is not None else None
+
+    def dev_check() -> DevCheckResult:
+        with dev_lock:
+            dev_count[0] += 1
+            if task_dev:
+                trajectory.event("command", tool="dev_check", command=task_dev)
+                r = sandbox.exec(task_dev, timeout=max(1.0, min(budget.remaining(), 1800.0)), cwd=workdir)
+            else:
+                trajectory.event("command", tool="dev_check", command="lab evaluation")
+                r = _dev_eval(lab, evaluator, head, app, next_eval_index(), exp_dir)
+            trajectory.event(
+                "observation",
+                tool="dev_check",
+                exit_code=r.exit_code,
+                stdout=r.stdout[-8000:],
+                stderr=r.stderr[-4000:],
+            )
+            return DevCheckResult(r, None)
+
+    synthetic = Task(
+        name=lab.name, path=lab.dir, instruction=instruction,
+        config=TaskConfig(agent=TaskAgentSection(timeout_sec=timeout), looplab=LooplabSection(editable=lab.pipeline_globs())),
+    )  # fmt: skip
+    ctx = AgentContext(
+        task=synthetic, logs_dir=exp_dir / "agent", trajectory=trajectory, workdir=workdir,
+        editable=lab.pipeline_globs(), dev_check=dev_check,
+    )  # fmt: skip
+    box_out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box_out["outcome"] = agent.run(instruction, sandbox, budget, ctx)
+        except Exception as exc:
+            box_out["outcome"] = AgentOutcome(stop_reason="error", error=f"{type(exc).__name__}: {exc}")
+            box_out["traceback"] = traceback.format_exc()
+
+    trajectory.event("start", agent=acfg.name, model=acfg.model, timeout_sec=timeout, experiment=experiment)
+    setup_s = 0.0
+    agent_s = 0.0
+    timed_out = False
+    try:
+        sandbox.start()
+        if fwd:
+            fwd.attach(sandbox)
+        setup_s = time.monotonic() - t0
+        if on_event:
+            on_event("agent", {"experiment": experiment, "agent": acfg.name})
+        ta = time.monotonic()
+        worker = threading.Thread(target=target, daemon=True, name=f"lab-agent-{experiment}")
+        worker.start()
+        worker.join(timeout=budget.remaining() + KILL_GRACE_S)
+        timed_out = worker.is_alive()
+        agent_s = time.monotonic() - ta
+        sandbox.stop()
+        if timed_out:
+            worker.join(timeout=30)
+        outcome: AgentOutcome = box_out.get("outcome") or AgentOutcome(stop_reason="timeout")
+        if timed_out:
+            outcome.stop_reason = "timeout"
+        if "traceback" in box_out:
+            (exp_dir / "agent" / "exception.txt").write_text(box_out["traceback"])
+        trajectory.event("stop", stop_reason=outcome.stop_reason, error=outcome.error)
+    finally:
+        sandbox.stop()
+        trajectory.close()
+    _absorb_usage(logs / "agent" / "usage.json", outcome)
+    notes = outcome.notes.strip()
+    notes_file = logs / "agent" / "notes.md"
+    if not notes and notes_file.is_file() and not notes_file.is_symlink():
+        notes = notes_file.read_text(errors="replace")[:4000].strip()
+    return AgentPhase(
+        box=box, work_root=app, outcome=outcome, agent_s=agent_s, setup_s=setup_s, dev_evals=dev_count[0],
+        timed_out=timed_out, notes=notes,
+    )  # fmt: skip
+
+
+def _absorb_usage(path: Path, outcome: AgentOutcome) -> None:
+    """Spend reported by an agent that works through files (e.g. a command wrapping another tool)."""
+    if not path.is_file() or path.is_symlink() or path.stat().st_size > 65536:
+        return
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return
+    if not isinstance(data, dict):
+        return
+    u = outcome.usage
+    for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "n_calls"):
+        v = data.get(k)
+        if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 and getattr(u, k) == 0:
+            setattr(u, k, int(v))
+    c = data.get("cost_usd")
+    if isinstance(c, int | float) and not isinstance(c, bool) and c >= 0 and u.cost_usd == 0:
+        u.cost_usd = float(c)
+
+
+def _dev_eval(lab: Lab, evaluator: Evaluator, head: str, app: Path, index: int, exp_dir: Path) -> ExecResult:
+    from looplab.lab.decide import EvalFailed
+
+    t0 = time.monotonic()
+    try:
+        tree = gitops.candidate_tree(lab.repo, head, app, lab.pipeline)
+        copy = evaluator.materialize(tree)
+        try:
+            res, _rec = evaluator.evaluate(copy, index, "dev", log_dir=exp_dir / "evals")
+        finally:
+            evaluator.forget(tree)
+    except EvalFailed as exc:
+        rec = getattr(exc, "record", None)
+        tail = rec.output_tail[-3000:] if rec is not None else ""
+        return ExecResult(1, "", f"evaluation failed: {exc}\n{tail}\n", duration_s=time.monotonic() - t0)
+    body = {
+        "score": res.score, "direction": lab.direction, "metrics": res.metrics,
+        "worst_samples": [s.model_dump() for s in worst_samples(res, lab.direction, 10)],
+    }  # fmt: skip
+    return ExecResult(0, json.dumps(body, indent=1) + "\n", "", duration_s=time.monotonic() - t0)

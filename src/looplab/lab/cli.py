@@ -1,0 +1,299 @@
+"""``looplab lab``: init, run, eval, diagnose, results, plot. Thin: parsing and display only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from looplab.errors import LooplabError
+
+app = typer.Typer(
+    no_args_is_help=True, help="The research loop on your own code: change, evaluate, keep or revert."
+)
+console = Console()
+err = Console(stderr=True)
+
+LabOpt = Annotated[Path, typer.Option("--lab", "-l", help="The lab folder (holding lab.toml)")]
+DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="Data folder for the backend (read-only)")]
+
+
+def _kv(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise LooplabError(f"--ak takes KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.6g}"
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="The lab folder (created if missing)")] = Path("."),
+    name: Annotated[str | None, typer.Option("--name", help="Lab name (default: the folder's name)")] = None,
+    example: Annotated[
+        bool, typer.Option("--example/--no-example", help="Add a runnable example pipeline")
+    ] = True,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing lab.toml")] = False,
+) -> None:
+    """Create a lab: lab.toml, a backend template, AGENT.md, and a .gitignore entry for its state."""
+    from looplab.lab.init import init_lab
+
+    written = init_lab(folder, name=name, example=example, force=force)
+    for p in written:
+        console.print(f"wrote {p}")
+    console.print(
+        "next: edit lab.toml and backend.py, commit the lab, then "
+        "`looplab lab run --data DIR` (the example: --data example-data)"
+    )
+
+
+def _on_event(kind: str, info: dict[str, Any]) -> None:
+    if kind == "branch":
+        console.print(f"created branch [bold]{info['branch']}[/]")
+    elif kind == "run":
+        lim = {k: v for k, v in info["limits"].items() if v is not None}
+        console.print(f"run {info['run']} starts; limits: {lim}")
+    elif kind == "resume":
+        p = info.get("pending")
+        what = f"; experiment {p['experiment']} was interrupted in its {p['phase']} phase" if p else ""
+        console.print(f"resuming run {info['run']}{what}")
+    elif kind == "recover":
+        console.print(f"  experiment {info['experiment']}: {info['action']}")
+    elif kind == "data_snapshot":
+        err.print(
+            f"[yellow]note:[/] {info['data']} is not readable by the sandbox user; using a snapshot copy"
+        )
+    elif kind == "baseline":
+        console.print(f"baseline: evaluating commit {info['commit'][:10]} (experiment {info['experiment']})")
+    elif kind == "experiment":
+        console.print(f"[bold]experiment {info['experiment']}[/] from {info['head'][:10]}")
+    elif kind == "agent_done":
+        files = ", ".join(info.get("files") or []) or "no change"
+        bad = f" [red]{info['stop_reason']}: {info['error']}[/]" if info.get("error") else ""
+        console.print(f"  agent: {files}{bad}" + (f" — {info['notes'][:80]}" if info.get("notes") else ""))
+    elif kind == "eval":
+        if "error" in info:
+            console.print(f"  [red]{info['role']} evaluation failed[/]: {info['error'][:200]}")
+    elif kind == "logged":
+        colour = {"keep": "green", "discard": "yellow", "crash": "red", "unchanged": "dim"}.get(
+            info["status"], "white"
+        )
+        ci = (
+            f" [{_fmt(info['score_low'])}, {_fmt(info['score_high'])}]"
+            if info.get("score_low") is not None
+            else ""
+        )
+        console.print(
+            f"  [{colour}]{info['status']}[/] score {_fmt(info['score'])}{ci} vs best {_fmt(info['best_before'])}"
+            f" — {info['reason']}"
+        )
+    elif kind == "stop":
+        console.print(f"[bold]stopped[/]: {info['reason']} ({info['message']})")
+
+
+@app.command()
+def run(
+    lab_dir: Annotated[Path | None, typer.Option("--lab", "-l", help="The lab folder (default: .)")] = None,
+    data: DataOpt = None,
+    agent: Annotated[
+        str | None, typer.Option("--agent", "-a", help="Agent (default: lab.toml [agent] name)")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model for LLM agents")] = None,
+    agent_kwarg: Annotated[list[str] | None, typer.Option("--ak", help="Agent argument KEY=VALUE")] = None,
+    max_iterations: Annotated[int | None, typer.Option("--max-iterations", min=1)] = None,
+    max_hours: Annotated[float | None, typer.Option("--max-hours", min=0.0)] = None,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", min=0.0, help="USD")] = None,
+    target_score: Annotated[float | None, typer.Option("--target-score")] = None,
+    plateau: Annotated[int | None, typer.Option("--plateau", min=1)] = None,
+    max_restarts: Annotated[int | None, typer.Option("--max-restarts", min=0)] = None,
+    task: Annotated[str | None, typer.Option("--task", help="Run a catalog task as a lab")] = None,
+) -> None:
+    """Run the loop (or resume an interrupted run) until a stopping condition is met."""
+    from looplab.lab.config import LAB_FILE, load_lab
+    from looplab.lab.loop import LabLoop, RunOptions
+
+    if task is not None:
+        from looplab.lab.init import init_task_lab
+
+        folder = lab_dir or Path(f"lab-{Path(task).name}")
+        if not (folder / LAB_FILE).is_file():
+            init_task_lab(task, folder)
+            console.print(f"created task lab {folder.resolve()}")
+        lab_dir = folder
+    lab = load_lab(lab_dir or Path("."))
+    limits = {
+        k: v
+        for k, v in dict(
+            max_iterations=max_iterations, max_hours=max_hours, max_cost=max_cost, target_score=target_score,
+            plateau=plateau, max_restarts=max_restarts,
+        ).items()
+        if v is not None
+    }  # fmt: skip
+    opts = RunOptions(
+        data_dir=data, agent=agent, model=model, agent_kwargs=_kv(agent_kwarg) or None, limits=limits
+    )
+    summary = LabLoop(lab, opts, _on_event).run()
+    console.print(
+        f"run {summary.run}: {summary.experiments} experiments, {summary.keeps} kept; best score "
+        f"{_fmt(summary.best_score)} at {(summary.best_commit or '')[:10]} on {lab.branch}"
+    )
+    console.print(f"results: {lab.state_dir / 'results.tsv'}")
+
+
+def _evaluate_once(lab_dir: Path, data: Path | None, samples: list[str] | None) -> tuple[Any, dict[str, Any]]:
+    from looplab.lab import gitops
+    from looplab.lab.config import load_lab
+    from looplab.lab.decide import EvalFailed
+    from looplab.lab.evaluate import Evaluator
+    from looplab.lab.services import ServiceHandle
+
+    lab = load_lab(lab_dir)
+    head = gitops.rev(lab.repo, "HEAD")
+    if head is None:
+        raise LooplabError(f"{lab.repo}: no commits yet; commit the lab and its pipeline first")
+    if data is None:
+        state = lab.state_dir / "state.json"
+        if state.exists():
+            run = json.loads(state.read_text()).get("run") or {}
+            data = Path(run["data_dir"]) if run.get("data_dir") else None
+    service = None
+    if lab.config.backend.host_service is not None:
+        from looplab.lab.evaluate import lab_runtime_dir
+
+        service = ServiceHandle(
+            lab.config.backend.host_service, lab.dir, lab_runtime_dir(lab) / "forward-eval",
+            lab.state_dir / "host-service.log",
+        )  # fmt: skip
+        service.start()
+    ev = None
+    try:
+        ev = Evaluator(lab, data, service)
+        tree = gitops.candidate_tree(lab.repo, head, lab.repo, lab.pipeline)
+        copy = ev.materialize(tree)
+        try:
+            res, rec = ev.evaluate(copy, 0, "manual", sample_ids=samples)
+        except EvalFailed as exc:
+            r = getattr(exc, "record", None)
+            raise LooplabError(
+                f"evaluation failed: {exc}" + (f"\n{r.output_tail[-2000:]}" if r else "")
+            ) from None
+        info = {
+            "lab": lab.name, "commit": head, "tree": tree, "dirty": tree != gitops.tree_of(lab.repo, head),
+            "direction": lab.direction, "duration_s": rec.duration_s, "data_dir": str(data) if data else None,
+        }  # fmt: skip
+        return (lab, res), info
+    finally:
+        if ev is not None:
+            ev.close()
+        if service is not None:
+            service.stop()
+
+
+@app.command("eval")
+def eval_(
+    lab_dir: LabOpt = Path("."),
+    data: DataOpt = None,
+    sample: Annotated[list[str] | None, typer.Option("--sample", help="Only these sample ids")] = None,
+) -> None:
+    """Evaluate the pipeline as it is in the working tree, once; print the result as JSON."""
+    (_lab, res), info = _evaluate_once(lab_dir, data, sample)
+    print(json.dumps({**res.model_dump(), **info}, indent=2))
+
+
+@app.command()
+def diagnose(
+    lab_dir: LabOpt = Path("."),
+    data: DataOpt = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Show the N worst samples")] = 20,
+    sample: Annotated[list[str] | None, typer.Option("--sample", help="Only these sample ids")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Per-sample results of one evaluation, worst first."""
+    from looplab.lab.backend import worst_samples
+
+    (lab, res), info = _evaluate_once(lab_dir, data, sample)
+    worst = worst_samples(res, lab.direction, top)
+    if as_json:
+        print(json.dumps({"score": res.score, **info, "samples": [s.model_dump() for s in worst]}, indent=2))
+        return
+    console.print(f"score {_fmt(res.score)} ({lab.direction} is better) on {len(res.samples)} samples")
+    table = Table(title=f"worst {len(worst)} samples")
+    for col in ("sample", "score", "error", "metrics"):
+        table.add_column(col)
+    for s in worst:
+        table.add_row(s.sample_id, _fmt(s.score), s.error or "", json.dumps(s.metrics) if s.metrics else "")
+    console.print(table)
+
+
+@app.command()
+def results(
+    lab_dir: LabOpt = Path("."),
+    best: Annotated[bool, typer.Option("--best", help="Only the current best")] = False,
+    last: Annotated[int | None, typer.Option("--last", min=1, help="Only the last N experiments")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
+) -> None:
+    """The experiment history from the results log."""
+    from looplab.lab.config import load_lab
+    from looplab.lab.log import ResultsLog, to_csv
+
+    if fmt not in ("table", "json", "csv"):
+        raise LooplabError(f"--format must be table, json or csv, got {fmt!r}")
+    lab = load_lab(lab_dir)
+    recs = ResultsLog(lab.state_dir).records()
+    if best:
+        kept = [r for r in recs if r.kept]
+        recs = kept[-1:]
+    if last:
+        recs = recs[-last:]
+    if fmt == "json":
+        print(json.dumps([r.model_dump() for r in recs], indent=2))
+    elif fmt == "csv":
+        print(to_csv(recs), end="")
+    else:
+        table = Table(title=f"lab {lab.name} ({lab.direction} is better)")
+        for col in ("exp", "run", "status", "score", "interval", "best before", "commit", "cost $", "notes"):
+            table.add_column(col)
+        for r in recs:
+            ci = f"[{_fmt(r.score_low)}, {_fmt(r.score_high)}]" if r.score_low is not None else ""
+            colour = {"keep": "green", "baseline": "cyan", "crash": "red"}.get(r.status, "white")
+            table.add_row(
+                str(r.experiment), str(r.run), f"[{colour}]{r.status}[/]", _fmt(r.score), ci, _fmt(r.best_before),
+                r.commit[:10], f"{r.cost_usd:.4f}", (r.notes.splitlines()[0][:60] if r.notes else ""),
+            )  # fmt: skip
+        console.print(table)
+
+
+@app.command()
+def plot(
+    lab_dirs: Annotated[
+        list[Path] | None, typer.Option("--lab", "-l", help="Lab folder (repeat to overlay labs)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (default: the first lab's state)")
+    ] = None,
+) -> None:
+    """Score and running best against experiment number, wall-clock time and cost: PNG and HTML."""
+    from looplab.lab.config import load_lab
+    from looplab.lab.log import ResultsLog
+    from looplab.lab.plot import series, write_html, write_png
+
+    labs = [load_lab(d) for d in (lab_dirs or [Path(".")])]
+    all_series = [series(lab.name, lab.direction, ResultsLog(lab.state_dir).records()) for lab in labs]
+    if not any(s.experiment for s in all_series):
+        raise LooplabError("no experiments logged yet in " + ", ".join(str(lab.dir) for lab in labs))
+    folder = out or labs[0].state_dir
+    png = write_png(all_series, folder / "lab-plot.png")
+    page = write_html(
+        all_series, folder / "lab-plot.html", title="lab " + " vs ".join(lab.name for lab in labs)
+    )
+    console.print(f"wrote {png}\nwrote {page}")

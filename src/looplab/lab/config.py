@@ -1,0 +1,293 @@
+"""``lab.toml``: the pydantic model of a lab's configuration, and loading a lab from its folder.
+
+A lab is a folder inside a git repository holding ``lab.toml``. It names the
+pipeline (the paths, relative to the lab folder, that the agent may change: folders,
+files or globs), the backend (``entry = "backend.py:Class"``, ``command = "..."``
+printing the result JSON, or ``task = "NAME"`` to use a catalog task's sealed
+verifier), the score's direction, the agent, the stopping conditions, the noise
+policy and optional host services. Unknown keys and bad values are errors naming
+the file and the dotted field. ``load_lab`` resolves everything against the repo:
+pipeline paths become git pathspecs relative to the repository root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from looplab.errors import LooplabError
+from looplab.measure.stats import binomial_upper_tail
+
+LAB_FILE = "lab.toml"
+GLOB_CHARS = set("*?[")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LabSection(_Strict):
+    name: str
+    pipeline: list[str] = Field(default_factory=lambda: ["pipeline"])
+    instructions: str = "AGENT.md"
+    branch: str | None = None  # default: lab/<name>
+    state_dir: str = ".looplab"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"{v!r} is not a usable name (letters, digits, '.', '_', '-'; at most 64)")
+        return v
+
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("pipeline")
+    @classmethod
+    def _paths(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("needs at least one path the agent may change")
+        for p in v:
+            if not p.strip() or p.startswith("/") or ":" in p:
+                raise ValueError(f"{p!r}: must be a path relative to the lab folder")
+        return v
+
+
+class HostService(_Strict):
+    command: str
+    port: int = Field(ge=1, le=65535)
+    ready_timeout_sec: float = Field(default=30.0, gt=0)
+    forward_to: list[Literal["agent", "eval"]] = Field(default_factory=lambda: ["agent", "eval"])
+
+
+class BackendSection(_Strict):
+    entry: str | None = (
+        None  # "backend.py:ClassName" (file relative to the lab) or "package.module:ClassName"
+    )
+    command: str | None = None  # prints the EvalResult JSON on stdout
+    task: str | None = None  # a catalog task name or task folder: its sealed verifier is the backend
+    files: list[str] = Field(
+        default_factory=list
+    )  # extra files/folders the backend needs (relative to the lab)
+    direction: Literal["lower", "higher"] = "lower"
+    timeout_sec: float = Field(default=600.0, gt=0)
+    memory_mb: int | None = Field(default=None, gt=0)
+    host_service: HostService | None = None
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _direction(cls, v: Any) -> Any:
+        aliases = {"min": "lower", "minimize": "lower", "max": "higher", "maximize": "higher"}
+        return aliases.get(v.strip().lower(), v.strip().lower()) if isinstance(v, str) else v
+
+    @field_validator("entry")
+    @classmethod
+    def _entry(cls, v: str | None) -> str | None:
+        if v is not None:
+            mod, sep, cls_name = v.rpartition(":")
+            if not sep or not mod or not cls_name.isidentifier():
+                raise ValueError(f"{v!r}: write it as 'backend.py:ClassName' or 'package.module:ClassName'")
+        return v
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BackendSection:
+        kinds = [k for k in ("entry", "command", "task") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError(f"set exactly one of entry, command or task (got {kinds or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("entry", "command", "task") if getattr(self, k))
+
+
+class AgentSection(_Strict):
+    name: str = "command"
+    model: str | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    timeout_sec: float = Field(default=1800.0, gt=0)  # per iteration
+    max_turns: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    max_cost_usd: float | None = Field(default=None, gt=0)  # per iteration
+    memory_mb: int | None = Field(default=None, gt=0)
+    show_data: bool = True  # the data folder is visible (read-only) at /data in the agent's sandbox
+    network: bool = False
+
+
+class StopSection(_Strict):
+    max_iterations: int | None = Field(default=50, ge=1)
+    max_hours: float | None = Field(default=8.0, gt=0)
+    max_cost: float | None = Field(default=None, gt=0)
+    target_score: float | None = None
+    plateau: int | None = Field(default=10, ge=1)
+    max_restarts: int | None = Field(default=3, ge=0)
+
+
+class NoiseSection(_Strict):
+    repeats: int = Field(default=10, ge=1, le=200)  # most (paired) evaluations per decision; 1 = no policy
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    min_effect: float = Field(default=0.0, ge=0.0, lt=1.0)  # fraction of the best score
+    min_effect_abs: float = Field(default=0.0, ge=0.0)  # in score units
+    paired: bool = True  # re-evaluate the best beside each candidate evaluation
+
+    @model_validator(mode="after")
+    def _reachable(self) -> NoiseSection:
+        if self.repeats > 1 and binomial_upper_tail(self.repeats, self.repeats) >= 1.0 - self.confidence:
+            need = 1
+            while binomial_upper_tail(need, need) >= 1.0 - self.confidence:
+                need += 1
+            raise ValueError(
+                f"repeats = {self.repeats} can never show confidence {self.confidence} "
+                f"(a sign test needs at least {need}); raise repeats, or set repeats = 1 for a deterministic backend"
+            )
+        return self
+
+
+class LabConfig(_Strict):
+    lab: LabSection
+    backend: BackendSection
+    agent: AgentSection = Field(default_factory=AgentSection)
+    stop: StopSection = Field(default_factory=StopSection)
+    noise: NoiseSection = Field(default_factory=NoiseSection)
+
+
+def format_error(file: Path, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err.get("loc", ()) if not str(x).startswith("function-")) or "(top level)"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    if err.get("type") == "extra_forbidden":
+        return f"{file}: unknown key '{loc}'{more}"
+    if err.get("type") == "missing":
+        return f"{file}: missing key '{loc}'{more}"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{file}: field {loc}: {msg}{more}"
+
+
+def parse_config(path: Path) -> LabConfig:
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise LooplabError(f"{path}: no lab here (run `looplab lab init`)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LooplabError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return LabConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise LooplabError(format_error(Path(path), exc)) from None
+
+
+@dataclass
+class Lab:
+    """A loaded lab: its configuration and every path resolved against the repository."""
+
+    dir: Path  # the lab folder (holds lab.toml)
+    repo: Path  # the git repository root
+    config: LabConfig
+    pipeline: list[str]  # git pathspecs relative to the repository root
+
+    @property
+    def name(self) -> str:
+        return self.config.lab.name
+
+    @property
+    def branch(self) -> str:
+        return self.config.lab.branch or f"lab/{self.name}"
+
+    @property
+    def rel(self) -> str:
+        """The lab folder relative to the repository root ('' at the root)."""
+        r = self.dir.relative_to(self.repo).as_posix()
+        return "" if r == "." else r
+
+    @property
+    def state_dir(self) -> Path:
+        return self.dir / self.config.lab.state_dir
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(str(self.dir).encode()).hexdigest()[:12]
+
+    @property
+    def direction(self) -> str:
+        return self.config.backend.direction
+
+    def sandbox_dir(self) -> str:
+        """Where the lab folder sits inside the sandboxes (/app mirrors the repository root)."""
+        return "/app" + (f"/{self.rel}" if self.rel else "")
+
+    def instructions_text(self) -> str:
+        p = self.dir / self.config.lab.instructions
+        if not p.is_file():
+            raise LooplabError(f"{self.dir / LAB_FILE}: field lab.instructions: {p} not found")
+        return p.read_text(errors="replace")
+
+    def pipeline_globs(self) -> list[str]:
+        """The pipeline as globs relative to the repository root (= /app in the sandboxes)."""
+        out: list[str] = []
+        for spec in self.pipeline:
+            if spec.startswith(":(glob)"):
+                out.append(spec.removeprefix(":(glob)"))
+            else:
+                out += [spec, f"{spec}/**"]
+        return out
+
+
+def _pathspec(lab_dir: Path, repo: Path, entry: str, where: Path) -> str:
+    import os
+
+    is_glob = any(c in GLOB_CHARS for c in entry)
+    joined = os.path.normpath(os.path.join(str(lab_dir), entry.rstrip("/")))
+    rel = os.path.relpath(joined, str(repo))
+    if rel == "." or rel.startswith("..") or rel.split("/")[0] == ".git":
+        raise LooplabError(f"{where}: field lab.pipeline: {entry!r} is not inside the repository {repo}")
+    return f":(glob){rel}" if is_glob else rel
+
+
+def load_lab(path: str | Path = ".") -> Lab:
+    """Load the lab in folder ``path`` (or the lab.toml file ``path``)."""
+    from looplab.lab.gitops import repo_root
+
+    p = Path(path).resolve()
+    toml = p if p.name == LAB_FILE and p.is_file() else p / LAB_FILE
+    cfg = parse_config(toml)
+    lab_dir = toml.parent
+    repo = repo_root(lab_dir)
+    if repo is None:
+        raise LooplabError(f"{lab_dir}: not inside a git repository (run `git init` or `looplab lab init`)")
+    specs = [_pathspec(lab_dir, repo, e, toml) for e in cfg.lab.pipeline]
+    lab = Lab(dir=lab_dir, repo=repo, config=cfg, pipeline=specs)
+    _check_overlaps(lab, toml)
+    return lab
+
+
+def _check_overlaps(lab: Lab, toml: Path) -> None:
+    """The agent may not change the lab's own files: lab.toml, the backend, the instructions, the state."""
+    from looplab.verify.editable import matches
+
+    protected = [
+        LAB_FILE,
+        lab.config.lab.instructions,
+        lab.config.lab.state_dir + "/x",
+        *lab.config.backend.files,
+    ]
+    entry = lab.config.backend.entry
+    if entry and entry.rpartition(":")[0].endswith(".py"):
+        protected.append(entry.rpartition(":")[0])
+    globs = lab.pipeline_globs()
+    for f in protected:
+        rel = Path(lab.rel, f).as_posix() if lab.rel else Path(f).as_posix()
+        if matches(rel, globs):
+            raise LooplabError(
+                f"{toml}: field lab.pipeline: covers {f!r}, which the agent must not change "
+                "(keep lab.toml, the backend, the instructions and the state folder out of the pipeline)"
+            )

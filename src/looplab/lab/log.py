@@ -1,0 +1,139 @@
+"""The results log: ``results.jsonl`` (one complete record per experiment) and ``results.tsv``.
+
+Both live in the lab's state folder, which no sandbox ever sees. Every append
+rewrites both files through a temp file and a rename, so a kill leaves either the
+old log or the new one, never a torn line; the JSONL file is the source of truth
+(the TSV is derived from it). An experiment is in the log exactly once: appending
+an experiment id that is already there is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from looplab.errors import LooplabError
+from looplab.fsutil import atomic_write_text
+
+STATUSES = ("baseline", "keep", "discard", "crash", "unchanged")
+TSV_COLUMNS = [
+    "experiment", "run", "status", "kept", "score", "score_low", "score_high", "best_before", "commit",
+    "started_at", "finished_at", "agent", "model", "tokens", "cost_usd", "n_evals", "notes", "reason", "metrics",
+]  # fmt: skip
+
+
+class Record(BaseModel):
+    experiment: int
+    run: int
+    status: str
+    kept: bool
+    started_at: str
+    finished_at: str
+    score: float | None = None
+    score_low: float | None = None
+    score_high: float | None = None
+    confidence: float | None = None
+    scores: list[float] = Field(default_factory=list)
+    best_before: float | None = None
+    best_scores: list[float] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    commit: str  # keep/baseline: the commit holding this state; otherwise the commit that stayed
+    candidate: str | None = None  # the candidate's own commit (refs/looplab/<lab>/exp-<n>)
+    files: list[str] = Field(default_factory=list)  # "M path", "A path", "D path"
+    agent: str | None = None
+    model: str | None = None
+    agent_stop: str | None = None
+    agent_error: str | None = None
+    notes: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    reason: str = ""
+    decision: dict[str, Any] = Field(default_factory=dict)
+    n_evals: int = 0
+    dev_evals: int = 0
+    data_dir: str | None = None
+    timing: dict[str, float] = Field(default_factory=dict)
+
+
+class ResultsLog:
+    def __init__(self, state_dir: Path):
+        self.dir = Path(state_dir)
+        self.jsonl = self.dir / "results.jsonl"
+        self.tsv = self.dir / "results.tsv"
+        self._records: list[Record] | None = None
+
+    def records(self) -> list[Record]:
+        if self._records is None:
+            self._records = read_records(self.jsonl)
+        return list(self._records)
+
+    def ids(self) -> set[int]:
+        return {r.experiment for r in self.records()}
+
+    def append(self, rec: Record) -> None:
+        recs = self.records()
+        if rec.experiment in {r.experiment for r in recs}:
+            raise LooplabError(f"{self.jsonl}: experiment {rec.experiment} is already logged")
+        recs.append(rec)
+        lines = "".join(r.model_dump_json() + "\n" for r in recs)
+        atomic_write_text(self.jsonl, lines)
+        atomic_write_text(self.tsv, to_tsv(recs))
+        self._records = recs
+
+
+def read_records(path: Path) -> list[Record]:
+    if not Path(path).exists():
+        return []
+    out = []
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(Record.model_validate(json.loads(line)))
+        except ValueError as exc:
+            raise LooplabError(
+                f"{path}: line {i} is not a valid record: {str(exc).splitlines()[0]}"
+            ) from None
+    return out
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True, default=str)
+    return " ".join(str(v).split())  # no tabs or newlines inside a cell
+
+
+def row(rec: Record) -> dict[str, str]:
+    d = rec.model_dump()
+    return {c: _cell(d.get(c)) for c in TSV_COLUMNS}
+
+
+def to_tsv(recs: list[Record]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(
+        buf, fieldnames=TSV_COLUMNS, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL
+    )
+    w.writeheader()
+    for r in recs:
+        w.writerow(row(r))
+    return buf.getvalue()
+
+
+def to_csv(recs: list[Record]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=TSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in recs:
+        w.writerow(row(r))
+    return buf.getvalue()

@@ -1,0 +1,602 @@
+"""The research loop: change → evaluate → keep or discard → log → check stopping, resumable.
+
+Each experiment: the agent works on a private copy of the branch tip (see
+``agent_phase``); the host turns the copy into a git tree and records it as a
+candidate commit (``refs/looplab/<lab>/exp-<n>``); evaluates it beside the best
+in separate sandboxes and decides (``decide``); a keep becomes a commit on the
+lab's branch and the working tree's pipeline is set to it exactly, a discard
+leaves the branch alone (the working tree was never touched); the record is
+appended to the log; then the stopping conditions are checked.
+
+Crash safety: ``state.json`` (atomic) names the experiment in flight and its
+phase — ``agent`` (redo it), ``evaluate`` (the candidate tree is saved: evaluate
+again), ``commit`` (the decision is saved: finish the commit, idempotently). The
+log is the source of truth for what was counted: an experiment id is logged at
+most once, and run counters (iterations, cost, restarts, plateau) are recomputed
+from it, so a kill at any point loses no experiment and counts none twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from looplab.errors import LooplabError
+from looplab.fsutil import atomic_write_json, read_json, remove_tree
+from looplab.lab import gitops
+from looplab.lab.agent_phase import run_agent_phase
+from looplab.lab.backend import EvalResult
+from looplab.lab.config import Lab
+from looplab.lab.decide import BestFailed, Decision, EvalFailed, decide, interval, median
+from looplab.lab.evaluate import Evaluator, clean_stale_boxes, lab_runtime_dir
+from looplab.lab.log import Record, ResultsLog
+from looplab.lab.services import ServiceHandle
+from looplab.lab.stopping import Limits, Progress, Stop, check, remaining_seconds
+
+AGENT_FAILURES = ("error", "timeout", "killed")
+Event = Callable[[str, dict[str, Any]], None]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class RunState(BaseModel):
+    id: int
+    started_at: str
+    active_s: float = 0.0
+    limits: Limits
+    data_dir: str | None = None
+    agent: dict[str, Any] = Field(default_factory=dict)
+    finished: bool = False
+    stop_reason: str | None = None
+    stop_message: str | None = None
+    finished_at: str | None = None
+    resumes: int = 0
+
+
+class Pending(BaseModel):
+    experiment: int
+    run: int
+    phase: Literal["agent", "evaluate", "commit"]
+    head: str
+    started_at: str
+    candidate_tree: str | None = None
+    candidate_commit: str | None = None
+    agent: dict[str, Any] = Field(default_factory=dict)
+    decision: dict[str, Any] | None = None
+    files: list[str] = Field(default_factory=list)
+    timing: dict[str, float] = Field(default_factory=dict)
+    attempts: int = 1
+
+
+class LabState(BaseModel):
+    run: RunState | None = None
+    pending: Pending | None = None
+    eval_counter: int = 0
+    best_extra: dict[str, list[float]] = Field(default_factory=dict)  # fresh evaluations per best commit
+    runs: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@dataclass
+class RunOptions:
+    data_dir: Path | None = None
+    agent: str | None = None
+    model: str | None = None
+    agent_kwargs: dict[str, Any] | None = None
+    limits: dict[str, Any] | None = None  # only the flags the user gave
+
+
+@dataclass
+class RunSummary:
+    run: int
+    stop_reason: str
+    stop_message: str
+    experiments: int
+    keeps: int
+    best_score: float | None
+    best_commit: str | None
+    resumed: bool
+
+
+class LabLoop:
+    def __init__(self, lab: Lab, options: RunOptions | None = None, on_event: Event | None = None):
+        self.lab = lab
+        self.opts = options or RunOptions()
+        self.emit: Event = on_event or (lambda kind, info: None)
+        self.state_dir = lab.state_dir
+        self.state_path = self.state_dir / "state.json"
+        self.log = ResultsLog(self.state_dir)
+        self.state = LabState()
+        self.evaluator: Evaluator | None = None
+        self.service: ServiceHandle | None = None
+        self._session_t0 = time.monotonic()
+        self._active_base = 0.0
+
+    # ---- state -----------------------------------------------------------------------------
+    def _load_state(self) -> LabState:
+        if self.state_path.exists():
+            try:
+                return LabState.model_validate(read_json(self.state_path))
+            except ValueError as exc:
+                raise LooplabError(
+                    f"{self.state_path}: unreadable lab state: {str(exc).splitlines()[0]}"
+                ) from None
+        return LabState()
+
+    def _save(self) -> None:
+        if self.state.run is not None and not self.state.run.finished:
+            self.state.run.active_s = round(self._active_base + time.monotonic() - self._session_t0, 3)
+        atomic_write_json(self.state_path, self.state.model_dump())
+
+    def _next_eval(self) -> int:
+        self.state.eval_counter += 1
+        return self.state.eval_counter
+
+    # ---- the run ---------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.state_dir / "run.lock", "w")  # noqa: SIM115 - held for the whole run
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise LooplabError(f"{self.lab.dir}: another `lab run` is already running on this lab") from None
+        try:
+            return self._run_locked()
+        finally:
+            if self.evaluator is not None:
+                self.evaluator.close()
+            if self.service is not None:
+                self.service.stop()
+            lock.close()
+
+    def _run_locked(self) -> RunSummary:
+        lab = self.lab
+        self.state = self._load_state()
+        pending = self.state.pending
+        repo = lab.repo
+        if not gitops.has_commits(repo):
+            raise LooplabError(f"{repo}: no commits yet; commit the lab and its pipeline first")
+        if pending is None or pending.phase != "commit":
+            dirty = gitops.dirty_paths(repo, lab.pipeline)
+            if dirty:
+                raise LooplabError(
+                    f"the pipeline has uncommitted changes ({', '.join(dirty[:5])}); commit or discard them first"
+                )
+        created = gitops.checkout_branch(repo, lab.branch)
+        if created:
+            self.emit("branch", {"branch": lab.branch, "created": True})
+        stale = clean_stale_boxes(lab)
+        resumed = self.state.run is not None and not self.state.run.finished
+        if resumed:
+            assert self.state.run is not None
+            run = self.state.run
+            run.resumes += 1
+            run.limits = run.limits.model_copy(update=self.opts.limits or {})
+            if self.opts.data_dir is not None:
+                run.data_dir = str(Path(self.opts.data_dir).resolve())
+            if self.opts.agent or self.opts.model or self.opts.agent_kwargs:
+                run.agent = self._agent_settings()
+            self._active_base = run.active_s
+            self.emit(
+                "resume",
+                {"run": run.id, "pending": pending.model_dump() if pending else None, "stale": stale},
+            )
+        else:
+            prev = self.state.run
+            if prev is not None:
+                self.state.runs.append(prev.model_dump())
+            limits = Limits(**lab.config.stop.model_dump()).model_copy(update=self.opts.limits or {})
+            run_id = (prev.id + 1) if prev else 1
+            data = str(Path(self.opts.data_dir).resolve()) if self.opts.data_dir else None
+            run = RunState(
+                id=run_id, started_at=now_iso(), limits=limits, data_dir=data, agent=self._agent_settings()
+            )
+            self.state.run = run
+            self.emit("run", {"run": run.id, "limits": limits.model_dump()})
+        self._session_t0 = time.monotonic()
+        self._apply_agent_settings(run.agent)
+        self._save()
+        if lab.config.backend.host_service is not None:
+            svc = lab.config.backend.host_service
+            rt = lab_runtime_dir(lab)
+            self.service = ServiceHandle(svc, lab.dir, rt / "forward", self.state_dir / "host-service.log")
+            self.service.start()
+            self.emit("service", {"port": svc.port})
+        self.evaluator = Evaluator(lab, Path(run.data_dir) if run.data_dir else None, self.service)
+        if self.evaluator.data_snapshot:
+            self.emit("data_snapshot", {"data": run.data_dir})
+        if self.state.pending is not None:
+            self._recover(self.state.pending)
+        gitops.restore(repo, lab.pipeline)
+        self._ensure_baseline()
+        while True:
+            stop = check(run.limits, self._progress(), lab.direction)
+            if stop is not None:
+                return self._finish(stop, resumed)
+            self._experiment()
+
+    def _agent_settings(self) -> dict[str, Any]:
+        a = self.lab.config.agent
+        name = self.opts.agent or a.name
+        kwargs = dict(a.kwargs) if name == a.name else {}
+        kwargs.update(self.opts.agent_kwargs or {})
+        return {
+            "name": name,
+            "model": self.opts.model or (a.model if name == a.name else None),
+            "kwargs": kwargs,
+        }
+
+    def _apply_agent_settings(self, s: dict[str, Any]) -> None:
+        a = self.lab.config.agent
+        if s:
+            a.name, a.model, a.kwargs = s["name"], s.get("model"), dict(s.get("kwargs") or {})
+        for key in ("script", "prices"):  # file arguments are relative to the lab folder
+            v = a.kwargs.get(key)
+            if isinstance(v, str) and v and not Path(v).is_absolute() and (self.lab.dir / v).exists():
+                a.kwargs[key] = str(self.lab.dir / v)
+
+    def _finish(self, stop: Stop, resumed: bool) -> RunSummary:
+        run = self.state.run
+        assert run is not None
+        self._save()
+        run.finished, run.stop_reason, run.stop_message, run.finished_at = (
+            True,
+            stop.reason,
+            stop.message,
+            now_iso(),
+        )
+        atomic_write_json(self.state_path, self.state.model_dump())
+        recs = [r for r in self.log.records() if r.run == run.id and r.status != "baseline"]
+        best = self._best()
+        self.emit("stop", {"reason": stop.reason, "message": stop.message})
+        return RunSummary(
+            run=run.id, stop_reason=stop.reason, stop_message=stop.message, experiments=len(recs),
+            keeps=sum(r.kept for r in recs), best_score=best.score if best else None,
+            best_commit=best.commit if best else None, resumed=resumed,
+        )  # fmt: skip
+
+    # ---- bookkeeping from the log ----------------------------------------------------------
+    def _best(self) -> Record | None:
+        kept = [r for r in self.log.records() if r.kept]
+        return kept[-1] if kept else None
+
+    def _progress(self) -> Progress:
+        run = self.state.run
+        assert run is not None
+        recs = [r for r in self.log.records() if r.run == run.id and r.status != "baseline"]
+        since = 0
+        for r in reversed(recs):
+            if r.kept:
+                break
+            since += 1
+        best = self._best()
+        return Progress(
+            iterations=len(recs), active_s=self._active_base + time.monotonic() - self._session_t0,
+            cost_usd=sum(r.cost_usd for r in recs), best_score=best.score if best else None,
+            since_keep=since, restarts=sum(r.agent_stop in AGENT_FAILURES for r in recs),
+        )  # fmt: skip
+
+    def _next_id(self) -> int:
+        ids = self.log.ids()
+        return (max(ids) + 1) if ids else 0
+
+    # ---- baseline --------------------------------------------------------------------------
+    def _ensure_baseline(self) -> None:
+        lab, repo = self.lab, self.lab.repo
+        tip = gitops.rev(repo, f"refs/heads/{lab.branch}")
+        assert tip is not None
+        best = self._best()
+        if best is not None and best.commit == tip:
+            return
+        assert self.evaluator is not None and self.state.run is not None
+        n = self._next_id()
+        started = now_iso()
+        self.emit("baseline", {"experiment": n, "commit": tip})
+        tree = gitops.tree_of(repo, tip)
+        copy = self.evaluator.materialize(tree)
+        pol = lab.config.noise
+        reps = 1 if pol.repeats == 1 else (pol.repeats if not pol.paired else min(pol.repeats, 3))
+        scores: list[float] = []
+        results: list[EvalResult] = []
+        exp_dir = self.state_dir / "experiments" / f"{n:05d}"
+        t0 = time.monotonic()
+        for _ in range(reps):
+            try:
+                res, rec = self.evaluator.evaluate(
+                    copy, self._next_eval(), "baseline", log_dir=exp_dir / "evals"
+                )
+            except EvalFailed as exc:
+                self._save()
+                raise LooplabError(
+                    f"the baseline (commit {tip[:10]}) does not evaluate: {exc}; fix the pipeline or the backend "
+                    f"(details in {exp_dir / 'evals'})"
+                ) from None
+            scores.append(res.score)
+            results.append(res)
+            self.emit("eval", {"experiment": n, "role": "baseline", "score": res.score})
+        low, high = interval(scores, pol.confidence)
+        why = "first evaluation of this lab" if best is None else "the branch moved outside the lab"
+        self.log.append(
+            Record(
+                experiment=n,
+                run=self.state.run.id,
+                status="baseline",
+                kept=True,
+                started_at=started,
+                finished_at=now_iso(),
+                score=median(scores),
+                score_low=low,
+                score_high=high,
+                confidence=pol.confidence,
+                scores=scores,
+                metrics=_closest(results, median(scores)).metrics,
+                commit=tip,
+                reason=why,
+                n_evals=len(scores),
+                data_dir=self.state.run.data_dir,
+                timing={"eval_s": round(time.monotonic() - t0, 4)},
+            )  # fmt: skip
+        )
+        self._save()
+
+    # ---- one experiment --------------------------------------------------------------------
+    def _experiment(self) -> None:
+        lab, repo = self.lab, self.lab.repo
+        assert self.evaluator is not None and self.state.run is not None
+        run = self.state.run
+        n = self._next_id()
+        head = gitops.rev(repo, f"refs/heads/{lab.branch}")
+        assert head is not None
+        t0 = time.monotonic()
+        pending = Pending(experiment=n, run=run.id, phase="agent", head=head, started_at=now_iso())
+        self.state.pending = pending
+        self._save()
+        self.emit("experiment", {"experiment": n, "head": head})
+        exp_dir = self.state_dir / "experiments" / f"{n:05d}"
+        best = self._best()
+        records = self.log.records()
+        history = [_history_entry(r) for r in records]
+        summary = _summary(lab, best, records)
+        data_host = self.evaluator.data_host
+        left = remaining_seconds(run.limits, self._progress())
+        phase = run_agent_phase(
+            lab, self.evaluator, head, n, history, summary, exp_dir, data_host, left, self._next_eval,
+            self.service, self.emit,
+        )  # fmt: skip
+        tg = time.monotonic()
+        try:
+            tree = gitops.candidate_tree(repo, head, phase.work_root, lab.pipeline)
+        finally:
+            remove_tree(phase.box)
+        head_tree = gitops.tree_of(repo, head)
+        files = [f"{s} {p}" for s, p in gitops.changed_files(repo, head_tree, tree, lab.pipeline)]
+        o = phase.outcome
+        msg = f"lab {lab.name}: candidate of experiment {n}\n\n{phase.notes[:2000]}\n"
+        cand_commit = gitops.commit(repo, tree, head, msg) if tree != head_tree else None
+        if cand_commit:
+            gitops.set_ref(repo, f"refs/looplab/{lab.name}/exp-{n}", cand_commit)
+        pending.phase = "evaluate"
+        pending.candidate_tree, pending.candidate_commit, pending.files = tree, cand_commit, files
+        pending.agent = {
+            "name": lab.config.agent.name, "model": lab.config.agent.model, "stop_reason": o.stop_reason,
+            "error": o.error, "notes": phase.notes, "input_tokens": o.usage.input_tokens,
+            "output_tokens": o.usage.output_tokens, "tokens": o.usage.total_tokens, "cost_usd": o.usage.cost_usd,
+            "dev_evals": phase.dev_evals,
+        }  # fmt: skip
+        pending.timing = {
+            "agent_setup_s": round(phase.setup_s, 4), "agent_s": round(phase.agent_s, 4),
+            "capture_s": round(time.monotonic() - tg, 4), "before_eval_s": round(time.monotonic() - t0, 4),
+        }  # fmt: skip
+        self._save()
+        self.emit("agent_done", {"experiment": n, **pending.agent, "files": files})
+        self._evaluate_and_finish(pending)
+
+    def _evaluate_and_finish(self, pending: Pending) -> None:
+        lab, repo = self.lab, self.lab.repo
+        assert self.evaluator is not None and pending.candidate_tree is not None
+        t0 = time.monotonic()
+        head_tree = gitops.tree_of(repo, pending.head)
+        best = self._best()
+        exp_dir = self.state_dir / "experiments" / f"{pending.experiment:05d}"
+        results: list[EvalResult] = []
+        eval_time = [0.0, 0.0]
+        if pending.candidate_tree == head_tree:
+            decision = Decision(False, "no change to the pipeline")
+        else:
+            cand_copy = self.evaluator.materialize(pending.candidate_tree)
+            best_copy = self.evaluator.materialize(head_tree)
+            n = pending.experiment
+
+            def run_eval(copy: Path, role: str) -> float:
+                try:
+                    res, rec = self.evaluator.evaluate(
+                        copy, self._next_eval(), role, log_dir=exp_dir / "evals"
+                    )  # type: ignore[union-attr]
+                except EvalFailed as exc:
+                    r = getattr(exc, "record", None)
+                    if r is not None:
+                        eval_time[0] += r.duration_s
+                        eval_time[1] += r.exec_s
+                    self.emit("eval", {"experiment": n, "role": role, "error": str(exc)})
+                    if role == "best":
+                        raise BestFailed(str(exc)) from None
+                    raise
+                eval_time[0] += rec.duration_s
+                eval_time[1] += rec.exec_s
+                if role == "candidate":
+                    results.append(res)
+                self.emit("eval", {"experiment": n, "role": role, "score": res.score})
+                return res.score
+
+            recorded = list(best.scores) + self.state.best_extra.get(pending.head, []) if best else []
+            decision = decide(
+                lambda: run_eval(cand_copy, "candidate"), lambda: run_eval(best_copy, "best"),
+                recorded, lab.direction, lab.config.noise,
+            )  # fmt: skip
+            if decision.new_best_scores and not lab.config.noise.paired:
+                self.state.best_extra.setdefault(pending.head, []).extend(decision.new_best_scores)
+            self.evaluator.forget(pending.candidate_tree)
+        pending.timing.update(
+            eval_s=round(eval_time[0], 4), eval_exec_s=round(eval_time[1], 4),
+            decide_s=round(time.monotonic() - t0, 4),
+        )  # fmt: skip
+        djson = decision.to_json()
+        if results:
+            djson["metrics"] = _closest(results, median(decision.cand_scores)).metrics
+        pending.decision = djson
+        self.emit("decision", {"experiment": pending.experiment, **djson})
+        if decision.keep:
+            pending.phase = "commit"
+            self._save()
+            self._commit(pending)
+        else:
+            status = (
+                "unchanged"
+                if pending.candidate_tree == head_tree
+                else "crash"
+                if decision.crashed
+                else "discard"
+            )
+            self._log_experiment(pending, status, pending.head)
+
+    def _commit(self, pending: Pending) -> None:
+        lab, repo = self.lab, self.lab.repo
+        assert pending.candidate_tree is not None and pending.decision is not None
+        tg = time.monotonic()
+        tip = gitops.rev(repo, f"refs/heads/{lab.branch}")
+        if tip == pending.head:
+            d = pending.decision
+            score = median(d["cand_scores"]) if d.get("cand_scores") else None
+            best_before = median(d["best_scores"]) if d.get("best_scores") else None
+            notes = str(pending.agent.get("notes") or "").strip()
+            title = notes.splitlines()[0][:72] if notes else "keep"
+            body = (
+                f"lab {lab.name}: experiment {pending.experiment}: {title}\n\n"
+                f"score {_fmt(score)} (best before {_fmt(best_before)}, {lab.direction} is better)\n"
+                f"{d.get('reason', '')}\n\n{notes[:4000]}\n\n"
+                f"Looplab-Lab: {lab.name}\nLooplab-Experiment: {pending.experiment}\n"
+            )
+            new = gitops.commit(repo, pending.candidate_tree, pending.head, body)
+            gitops.advance_branch(
+                repo, lab.branch, new, pending.head, f"lab keep experiment {pending.experiment}"
+            )
+        elif (
+            tip is not None
+            and gitops.parent_of(repo, tip) == pending.head
+            and gitops.tree_of(repo, tip) == pending.candidate_tree
+        ):
+            new = tip  # committed before the interruption
+        else:
+            raise LooplabError(
+                f"branch {lab.branch} moved during experiment {pending.experiment} (now {tip}); "
+                f"expected {pending.head}: resolve by hand (see {self.state_path})"
+            )
+        gitops.restore(repo, lab.pipeline)
+        pending.timing["git_s"] = round(time.monotonic() - tg, 4)
+        self._log_experiment(pending, "keep", new)
+
+    def _log_experiment(self, pending: Pending, status: str, commit: str) -> None:
+        lab = self.lab
+        assert self.state.run is not None
+        d = pending.decision or {}
+        cs = list(d.get("cand_scores") or [])
+        conf = lab.config.noise.confidence
+        low, high = interval(cs, conf) if cs else (None, None)
+        best = self._best()
+        a = pending.agent
+        t = dict(pending.timing)
+        started = dt.datetime.fromisoformat(pending.started_at)
+        total = (dt.datetime.now(dt.UTC) - started).total_seconds()
+        t["total_s"] = round(total, 4)
+        t["overhead_s"] = round(total - t.get("agent_s", 0.0) - t.get("eval_s", 0.0), 4)
+        rec = Record(
+            experiment=pending.experiment, run=pending.run, status=status, kept=status == "keep",
+            started_at=pending.started_at, finished_at=now_iso(), score=median(cs) if cs else None,
+            score_low=low, score_high=high, confidence=conf if cs else None, scores=cs,
+            best_before=best.score if best else None, best_scores=list(d.get("best_scores") or []),
+            metrics=dict(d.get("metrics") or {}), commit=commit, candidate=pending.candidate_commit,
+            files=pending.files, agent=a.get("name"), model=a.get("model"), agent_stop=a.get("stop_reason"),
+            agent_error=a.get("error"), notes=str(a.get("notes") or ""), input_tokens=int(a.get("input_tokens") or 0),
+            output_tokens=int(a.get("output_tokens") or 0), tokens=int(a.get("tokens") or 0),
+            cost_usd=float(a.get("cost_usd") or 0.0), reason=str(d.get("reason", "")),
+            decision={k: d.get(k) for k in ("wins", "pairs", "needed", "p_value", "error")},
+            n_evals=len(cs) + len(d.get("new_best_scores") or []), dev_evals=int(a.get("dev_evals") or 0),
+            data_dir=self.state.run.data_dir, timing=t,
+        )  # fmt: skip
+        self.log.append(rec)
+        self.state.pending = None
+        self._save()
+        self.emit("logged", rec.model_dump())
+
+    # ---- recovery --------------------------------------------------------------------------
+    def _recover(self, pending: Pending) -> None:
+        lab, repo = self.lab, self.lab.repo
+        if pending.experiment in self.log.ids():
+            self.emit("recover", {"experiment": pending.experiment, "action": "already logged"})
+            self.state.pending = None
+            self._save()
+            return
+        if pending.phase == "commit":
+            self.emit("recover", {"experiment": pending.experiment, "action": "finishing the keep"})
+            self._commit(pending)
+            return
+        tip = gitops.rev(repo, f"refs/heads/{lab.branch}")
+        if tip != pending.head:
+            raise LooplabError(
+                f"branch {lab.branch} is at {tip}, but interrupted experiment {pending.experiment} started "
+                f"from {pending.head}: resolve by hand (see {self.state_path})"
+            )
+        tree = pending.candidate_tree
+        if pending.phase == "evaluate" and tree and gitops.object_exists(repo, tree):
+            self.emit(
+                "recover",
+                {"experiment": pending.experiment, "action": "evaluating the saved candidate again"},
+            )
+            pending.attempts += 1
+            self._save()
+            self._evaluate_and_finish(pending)
+            return
+        self.emit(
+            "recover",
+            {"experiment": pending.experiment, "action": "the agent phase was interrupted: redo it"},
+        )
+        self.state.pending = None
+        self._save()
+
+
+def _closest(results: list[EvalResult], target: float) -> EvalResult:
+    return min(results, key=lambda r: abs(r.score - target))
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.6g}"
+
+
+def _history_entry(r: Record) -> dict[str, Any]:
+    return {
+        "experiment": r.experiment, "status": r.status, "kept": r.kept, "score": r.score,
+        "score_low": r.score_low, "score_high": r.score_high, "best_before": r.best_before,
+        "notes": r.notes, "reason": r.reason, "files": r.files, "metrics": r.metrics,
+    }  # fmt: skip
+
+
+def _summary(lab: Lab, best: Record | None, records: list[Record]) -> str:
+    lines = [f"The score is {'lower' if lab.direction == 'lower' else 'higher'} is better."]
+    if best is not None:
+        lines.append(f"Best score so far: {_fmt(best.score)} (experiment {best.experiment}).")
+    recent = [r for r in records if r.status != "baseline"][-10:]
+    if recent:
+        lines.append("Recent experiments (the full history is in /lab/history.jsonl):")
+        for r in recent:
+            note = (r.notes.splitlines()[0][:100] if r.notes else "") or "-"
+            lines.append(f"- {r.experiment}: {r.status} score {_fmt(r.score)} — {note}")
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""Forward a host TCP port into a sandbox that has no network, through a Unix socket.
+
+A sandbox's network namespace holds only its own loopback, so a host service is
+unreachable from inside. ``UnixForwarder`` runs on the host: it listens on a Unix
+socket in a folder that is bound into the sandbox and relays every connection to
+a host TCP address. ``start_relay`` starts, inside the sandbox, a small stdlib
+relay (``RELAY_SOURCE``) that listens on 127.0.0.1:PORT and relays each connection
+to that Unix socket. Code in the sandbox then talks to ``127.0.0.1:PORT`` as if the
+service were local; nothing else of the host network is reachable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import socket
+import threading
+from pathlib import Path
+
+from looplab.errors import LooplabError
+from looplab.sandbox.base import Sandbox
+
+SOCKET_DIR_IN_SANDBOX = "/run/looplab-forward"
+CHUNK = 65536
+
+RELAY_SOURCE = r"""
+import os, socket, sys, threading
+port, path, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def pump(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def serve(conn):
+    up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        up.connect(path)
+    except OSError:
+        conn.close()
+        return
+    threading.Thread(target=pump, args=(conn, up), daemon=True).start()
+    pump(up, conn)
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(64)
+open(ready, "w").close()
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+
+def _pump(a: socket.socket, b: socket.socket) -> None:
+    try:
+        while True:
+            data = a.recv(CHUNK)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        with contextlib.suppress(OSError):
+            s.shutdown(socket.SHUT_RDWR)
+
+
+class UnixForwarder:
+    """Host side: accept on Unix socket ``path`` and relay each connection to ``(host, port)``."""
+
+    def __init__(self, path: Path, port: int, host: str = "127.0.0.1"):
+        self.path = Path(path)
+        self.target = (host, port)
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path.parent, 0o755)
+        self.path.unlink(missing_ok=True)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(str(self.path))
+        os.chmod(self.path, 0o666)  # the unprivileged sandbox user must be able to connect
+        s.listen(64)
+        self._sock = s
+        self._thread = threading.Thread(target=self._accept, daemon=True, name=f"forward-{self.target[1]}")
+        self._thread.start()
+
+    def _accept(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            up = socket.create_connection(self.target, timeout=10)
+            up.settimeout(None)
+        except OSError:
+            conn.close()
+            return
+        with self._lock:
+            self._conns += [conn, up]
+        threading.Thread(target=_pump, args=(conn, up), daemon=True).start()
+        _pump(up, conn)
+        for s in (conn, up):
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        with self._lock:
+            for c in self._conns:
+                with contextlib.suppress(OSError):
+                    c.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> UnixForwarder:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_relay(sandbox: Sandbox, port: int, socket_path: str, timeout: float = 10.0) -> None:
+    """Start the in-sandbox relay for ``port`` (detached) and wait until it listens."""
+    ready = f"/tmp/.looplab-relay-{port}.ready"
+    cmd = (
+        f"rm -f {ready}; setsid python3 -I -S -c {shlex.quote(RELAY_SOURCE)} {port} "
+        f"{shlex.quote(socket_path)} {ready} </dev/null >/tmp/.looplab-relay-{port}.log 2>&1 & "
+        f"for i in $(seq {int(timeout * 20)}); do [ -e {ready} ] && exit 0; sleep 0.05; done; "
+        f"cat /tmp/.looplab-relay-{port}.log >&2; exit 1"
+    )
+    r = sandbox.exec(cmd, timeout=timeout + 5)
+    if not r.ok:
+        raise LooplabError(f"could not forward port {port} into the sandbox: {r.stderr.strip()[-300:]}")

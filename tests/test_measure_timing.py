@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -11,7 +12,7 @@ import pytest
 
 from looplab.fsutil import remove_tree
 from looplab.measure.lock import MeasurementLock
-from looplab.measure.runners import SandboxRunner, SubprocessRunner, TimedResult
+from looplab.measure.runners import CPU_LINE_RE, CPU_WRAPPER, SandboxRunner, SubprocessRunner, TimedResult
 from looplab.measure.timing import MeasurementFailed, PairedSettings, measure_pair, parse_reported_seconds
 from looplab.sandbox.base import SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox
@@ -174,3 +175,30 @@ def test_sandbox_runner_times_inside_a_sandbox(open_dir, loop_bin):
         )
         res = measure_pair(f"/opt/loop/loop {2 * N}", f"/opt/loop/loop {N}", runner, st)
         assert res.ci_low <= 2.0 <= res.ci_high, res.summary()
+
+
+BUSY = "python3 -c 'import time; t=time.process_time(); exec(\"while time.process_time()-t<0.2: pass\")'"
+
+
+def test_sandbox_cpu_time_counts_work_handed_to_an_orphan(open_dir):
+    """A double-forked worker escapes wait4 accounting, but not the sandbox's cgroup."""
+    root = open_dir / "root-orphan"
+    (root / "app").mkdir(parents=True)
+    spec = SandboxSpec(root=root, writable=["app"], cpus=[0], name="orphan-test")
+    with BwrapSandbox(spec) as box:
+        if "cpu_s" not in box.usage():
+            pytest.skip("no cgroup CPU accounting on this host")
+        escaped = SandboxRunner(box).run(f"( {BUSY} & ); sleep 0.5", measure_cpu=True)
+        assert escaped.ok and escaped.cpu_s is not None and escaped.cpu_s >= 0.15, escaped
+    host = SubprocessRunner().run(f"( {BUSY} & ); sleep 0.5", measure_cpu=True)
+    assert host.cpu_s is not None and host.cpu_s < 0.1  # what wait4 alone would have reported
+
+
+def test_cpu_wrapper_reports_rusage_and_passes_the_exit_code_through():
+    r = SubprocessRunner().run(
+        f"/usr/bin/python3 -I -S -c {shlex.quote(CPU_WRAPPER)} {shlex.quote(BUSY + '; echo hi >&2; exit 5')}"
+    )
+    assert r.exit_code == 5
+    m = CPU_LINE_RE.search(r.stderr)
+    assert m and float(m.group(1)) >= 0.18
+    assert r.stderr[: m.start()].strip() == "hi"

@@ -6,8 +6,11 @@ as tightly around the process as the runner allows (the subprocess runner sends
 output to temporary files instead of pipes, so no reader competes with the timed
 process), and ``cpu_s`` is the user+system CPU time of the command and every
 descendant it waited for (``wait4`` rusage, microsecond resolution). In a sandbox
-the CPU time comes from a tiny stdlib-only wrapper (``CPU_WRAPPER``) run with the
-host's /usr/bin/python3, which reports it on its last stderr line. Paired timing
+with a cgroup the CPU time is the cgroup's usage before and after the command, so
+work handed to a process the command does not wait for (a double fork) still
+counts; without a cgroup it comes from a tiny stdlib-only wrapper (``CPU_WRAPPER``)
+run with the host's /usr/bin/python3, which reports ``wait4`` rusage on its last
+stderr line. Paired timing
 and instruction counting are written against the ``CommandRunner`` protocol, so the
 same code measures on the host, in a test script inside a sandbox, or from the
 verifier through ``sandbox.exec``.
@@ -146,10 +149,20 @@ class SandboxRunner:
         self.env = dict(env or {})
         self.python = python
 
+    def _cgroup_cpu(self) -> float | None:
+        try:
+            value = self.sandbox.usage().get("cpu_s")
+        except (AttributeError, OSError):
+            return None
+        return float(value) if isinstance(value, int | float) else None
+
     def run(self, command: str, timeout: float | None = None, measure_cpu: bool = False) -> TimedResult:
-        if not measure_cpu:
+        before = self._cgroup_cpu() if measure_cpu else None
+        if not measure_cpu or before is not None:
             r = self.sandbox.exec(command, timeout=timeout, env=self.env, cwd=self.cwd)
-            return TimedResult(**vars(r))
+            after = self._cgroup_cpu() if measure_cpu else None
+            cpu = after - before if after is not None and before is not None else None
+            return TimedResult(**vars(r), cpu_s=cpu)
         wrapped = (
             f"exec {shlex.quote(self.python)} -I -S -c {shlex.quote(CPU_WRAPPER)} {shlex.quote(command)}"
         )

@@ -149,7 +149,7 @@ def svg_chart(
     def sy(y: float) -> float:
         return mt + ph * (1 - max(0.0, min(y, y_max)) / y_max)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">']  # fmt: skip
+    parts = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">']  # fmt: skip
     for i in range(5):
         y = y_max * i / 4
         parts.append(f'<line class="grid" x1="{ml}" x2="{ml + pw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}"/>')

@@ -6,10 +6,13 @@ Called by the sealed verifier after ``test.sh`` for tasks with ``[looplab] measu
 reason. Then, in the same verifier sandbox, the optional ``[looplab.paired] build``
 command runs, and the ``baseline`` command (the task's pristine copy, e.g. /orig)
 and the ``candidate`` command (/app) are measured: interleaved paired timing under
-the host-wide measurement lock of the sandbox's cores, or callgrind instruction
-counts. The speedup becomes a reward through the ``[looplab] reward`` formula
-(default ``log_speedup``) with ``s_ref`` from this machine's calibration when one
-is cached, else from the ``[optimization]`` constants. Everything measured — CI,
+the host-wide measurement lock of the sandbox's cores (waiting at most the
+verifier's timeout, then a ``LooplabError``: an infrastructure failure, not the
+agent's), or callgrind instruction counts (``run_timeout_sec`` then bounds each
+valgrind run, which is tens of times slower than the program). The speedup becomes
+a reward through the ``[looplab] reward`` formula (default ``log_speedup``) with
+``s_ref`` from this machine's calibration when one is cached, else from the
+``[optimization]`` constants. Everything measured — CI,
 pairs, CV, lock wait, precision reached, where ``s_ref`` came from — goes into the
 returned details and ``measurement.json`` in the verifier's log folder.
 """
@@ -132,7 +135,9 @@ def measure_in_verifier(
     metrics: dict[str, float] = {}
     try:
         if mode == "paired":
-            lock = MeasurementLock(cores=sandbox.spec.cpus, label=f"verify {task.name}")
+            lock = MeasurementLock(
+                cores=sandbox.spec.cpus, timeout=cfg.verifier.timeout_sec, label=f"verify {task.name}"
+            )
             res = measure_pair(pm.baseline, pm.candidate, runner, settings_from(pm), lock=lock)
             speedup = res.speedup
             details["paired"] = res.model_dump(mode="json")

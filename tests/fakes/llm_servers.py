@@ -32,13 +32,14 @@ def tool(name: str, **arguments: Any) -> dict[str, Any]:
 def reply(
     *calls: dict[str, Any],
     text: str = "",
-    input_tokens: int = 100,
+    input_tokens: int | None = None,
     output_tokens: int = 20,
     cache_read: int = 0,
     cache_write: int = 0,
     delay: float = 0.0,
 ) -> dict[str, Any]:
-    """A successful model turn. Token counts are the uncached input, output, cache read and cache write."""
+    """A successful model turn. Token counts are the uncached input (default: the request's bytes / 4),
+    output, cache read and cache write."""
     return {
         "text": text, "tool_calls": list(calls), "delay": delay,
         "usage": {"input": input_tokens, "output": output_tokens, "cache_read": cache_read, "cache_write": cache_write},
@@ -161,6 +162,8 @@ class ScriptedLLMServer:
             time.sleep(step["delay"])
         if "status" in step:
             return step["status"], self._error_body(step["status"], step["message"]), step["headers"]
+        if step["usage"]["input"] is None:
+            step = {**step, "usage": {**step["usage"], "input": max(1, len(raw) // 4)}}
         return 200, (self._openai(step, body) if self.flavor == "openai" else self._anthropic(step, body)), {}
 
     def _error_body(self, status: int, message: str) -> dict[str, Any]:

@@ -100,8 +100,10 @@ class Conversation:
         return int(self.chars() * self.tokens_per_char)
 
     def observe(self, prompt_tokens: int, chars: int) -> None:
-        if prompt_tokens > 0 and chars > 0:
-            self.tokens_per_char = prompt_tokens / chars
+        if (
+            prompt_tokens > 0 and chars > 0
+        ):  # clamped: a server that misreports usage must not disable compaction
+            self.tokens_per_char = min(2.0, max(0.1, prompt_tokens / chars))
 
     def set_summary(self, summary: str) -> None:
         self.summary = summary
@@ -319,7 +321,7 @@ class LLMAgent:
         if budget.max_tokens:
             parts.append(f"Tokens used: {usage.total_tokens} of {budget.max_tokens}.")
         if budget.max_cost_usd is not None:
-            parts.append(f"Cost so far: ${usage.cost_usd:.4f} of ${budget.max_cost_usd:.2f}.")
+            parts.append(f"Cost so far: ${usage.cost_usd:.4f} of ${budget.max_cost_usd:g}.")
         return "[" + " ".join(parts) + "]"
 
     def _account(self, c: Completion, usage: Usage) -> float:

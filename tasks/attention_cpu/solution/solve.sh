@@ -1,0 +1,5 @@
+#!/bin/bash
+# Reference solution: install the tiled online-softmax AVX2 attention (see reference.md) as /app/solve.c.
+set -eu
+cp "$(dirname "$0")/solve.c" /app/solve.c
+cd /app && make -s prog && bash /app/check.sh --quick

@@ -1,0 +1,15 @@
+#!/bin/bash
+# Sealed verifier for gaussian_blur. Builds the pristine baseline and the
+# candidate (/app/solve.c with the pristine harness from /orig), checks its output
+# against the pristine baseline on images drawn now from a fresh seed, and leaves the
+# timing commands under /tmp/lb for the harness's paired measurement
+# ([looplab.paired] in task.toml). Without LOOPLAB_VERIFIER it times both itself.
+set -u
+mkdir -p /logs/verifier
+python3 /tests/verify.py
+rc=$?
+if [ ! -s /logs/verifier/reward.json ]; then
+    echo "{\"reward\": 0.0, \"correct\": false, \"reason\": \"verify.py exited with $rc without a result\"}" \
+        > /logs/verifier/reward.json
+fi
+exit 0

@@ -32,6 +32,22 @@ def _kv(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _limits(**flags: str | None) -> dict[str, Any]:
+    """The stopping flags the user gave, validated like lab.toml's [stop] ("off" switches one off)."""
+    from pydantic import ValidationError
+
+    from looplab.lab.config import StopSection
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    try:
+        parsed = StopSection.model_validate(given)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        flag = "--" + str(e["loc"][0]).replace("_", "-")
+        raise LooplabError(f"{flag}: {e['msg']}") from None
+    return {k: getattr(parsed, k) for k in given}
+
+
 def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.6g}"
 
@@ -110,12 +126,16 @@ def run(
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model for LLM agents")] = None,
     agent_kwarg: Annotated[list[str] | None, typer.Option("--ak", help="Agent argument KEY=VALUE")] = None,
-    max_iterations: Annotated[int | None, typer.Option("--max-iterations", min=1)] = None,
-    max_hours: Annotated[float | None, typer.Option("--max-hours", min=0.0)] = None,
-    max_cost: Annotated[float | None, typer.Option("--max-cost", min=0.0, help="USD")] = None,
-    target_score: Annotated[float | None, typer.Option("--target-score")] = None,
-    plateau: Annotated[int | None, typer.Option("--plateau", min=1)] = None,
-    max_restarts: Annotated[int | None, typer.Option("--max-restarts", min=0)] = None,
+    max_iterations: Annotated[str | None, typer.Option("--max-iterations", help="N, or off")] = None,
+    max_hours: Annotated[str | None, typer.Option("--max-hours", help="H, or off")] = None,
+    max_cost: Annotated[str | None, typer.Option("--max-cost", help="USD, or off")] = None,
+    target_score: Annotated[str | None, typer.Option("--target-score", help="S, or off")] = None,
+    plateau: Annotated[
+        str | None, typer.Option("--plateau", help="N experiments without a keep, or off")
+    ] = None,
+    max_restarts: Annotated[
+        str | None, typer.Option("--max-restarts", help="N agent failures, or off")
+    ] = None,
     task: Annotated[str | None, typer.Option("--task", help="Run a catalog task as a lab")] = None,
 ) -> None:
     """Run the loop (or resume an interrupted run) until a stopping condition is met."""
@@ -131,14 +151,10 @@ def run(
             console.print(f"created task lab {folder.resolve()}")
         lab_dir = folder
     lab = load_lab(lab_dir or Path("."))
-    limits = {
-        k: v
-        for k, v in dict(
-            max_iterations=max_iterations, max_hours=max_hours, max_cost=max_cost, target_score=target_score,
-            plateau=plateau, max_restarts=max_restarts,
-        ).items()
-        if v is not None
-    }  # fmt: skip
+    limits = _limits(
+        max_iterations=max_iterations, max_hours=max_hours, max_cost=max_cost, target_score=target_score,
+        plateau=plateau, max_restarts=max_restarts,
+    )  # fmt: skip
     opts = RunOptions(
         data_dir=data, agent=agent, model=model, agent_kwargs=_kv(agent_kwarg) or None, limits=limits
     )

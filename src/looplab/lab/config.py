@@ -124,6 +124,13 @@ class AgentSection(_Strict):
     network: bool = False
 
 
+def off_to_none(v: Any) -> Any:
+    """Stopping limits are switched off with "off" (TOML has no null)."""
+    if isinstance(v, str) and v.strip().lower() in ("off", "none", "no", ""):
+        return None
+    return v
+
+
 class StopSection(_Strict):
     max_iterations: int | None = Field(default=50, ge=1)
     max_hours: float | None = Field(default=8.0, gt=0)
@@ -131,6 +138,11 @@ class StopSection(_Strict):
     target_score: float | None = None
     plateau: int | None = Field(default=10, ge=1)
     max_restarts: int | None = Field(default=3, ge=0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _off(cls, v: Any) -> Any:
+        return off_to_none(v)
 
 
 class NoiseSection(_Strict):

@@ -83,7 +83,8 @@ def interval(values: list[float], confidence: float) -> tuple[float, float]:
     arr = np.asarray(values, dtype=float)
     shift = 1.0 - float(arr.min()) if arr.min() <= 0 else 0.0
     ci = median_ratio_ci(arr + shift, confidence=confidence)
-    return ci.low - shift, ci.high - shift
+    lo, hi = float(arr.min()), float(arr.max())  # the shift's rounding must not step outside the data
+    return min(max(ci.low - shift, lo), hi), max(min(ci.high - shift, hi), lo)
 
 
 def decide(

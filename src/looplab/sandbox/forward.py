@@ -3,10 +3,12 @@
 A sandbox's network namespace holds only its own loopback, so a host service is
 unreachable from inside. ``UnixForwarder`` runs on the host: it listens on a Unix
 socket in a folder that is bound into the sandbox and relays every connection to
-a host TCP address. ``start_relay`` starts, inside the sandbox, a small stdlib
-relay (``RELAY_SOURCE``) that listens on 127.0.0.1:PORT and relays each connection
-to that Unix socket. Code in the sandbox then talks to ``127.0.0.1:PORT`` as if the
-service were local; nothing else of the host network is reachable.
+a host TCP address. ``start_relay`` starts, inside the sandbox, the stdlib relay the
+CLI agents' egress proxy already uses (``looplab.agents.proxy.FORWARDER_SOURCE``:
+TCP 127.0.0.1:PORT to a Unix socket) and waits until the port is listening, by
+reading ``/proc/net/tcp`` so that no test connection reaches the service. Code in
+the sandbox then talks to ``127.0.0.1:PORT`` as if the service were local; nothing
+else of the host network is reachable.
 """
 
 from __future__ import annotations
@@ -23,42 +25,6 @@ from looplab.sandbox.base import Sandbox
 
 SOCKET_DIR_IN_SANDBOX = "/run/looplab-forward"
 CHUNK = 65536
-
-RELAY_SOURCE = r"""
-import os, socket, sys, threading
-port, path, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-def pump(a, b):
-    try:
-        while True:
-            data = a.recv(65536)
-            if not data:
-                break
-            b.sendall(data)
-    except OSError:
-        pass
-    for s in (a, b):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-def serve(conn):
-    up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        up.connect(path)
-    except OSError:
-        conn.close()
-        return
-    threading.Thread(target=pump, args=(conn, up), daemon=True).start()
-    pump(up, conn)
-srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(64)
-open(ready, "w").close()
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"""
 
 
 def _pump(a: socket.socket, b: socket.socket) -> None:
@@ -144,11 +110,14 @@ class UnixForwarder:
 
 def start_relay(sandbox: Sandbox, port: int, socket_path: str, timeout: float = 10.0) -> None:
     """Start the in-sandbox relay for ``port`` (detached) and wait until it listens."""
-    ready = f"/tmp/.looplab-relay-{port}.ready"
+    from looplab.agents.proxy import FORWARDER_SOURCE
+
+    listening = f"{port:04X}"
     cmd = (
-        f"rm -f {ready}; setsid python3 -I -S -c {shlex.quote(RELAY_SOURCE)} {port} "
-        f"{shlex.quote(socket_path)} {ready} </dev/null >/tmp/.looplab-relay-{port}.log 2>&1 & "
-        f"for i in $(seq {int(timeout * 20)}); do [ -e {ready} ] && exit 0; sleep 0.05; done; "
+        f"setsid python3 -I -S -c {shlex.quote(FORWARDER_SOURCE)} {port} {shlex.quote(socket_path)} "
+        f"</dev/null >/tmp/.looplab-relay-{port}.log 2>&1 &\n"
+        f"for i in $(seq {int(timeout * 20)}); do "
+        f"grep -q ':{listening} 00000000:0000 0A' /proc/net/tcp && exit 0; sleep 0.05; done\n"
         f"cat /tmp/.looplab-relay-{port}.log >&2; exit 1"
     )
     r = sandbox.exec(cmd, timeout=timeout + 5)

@@ -1,0 +1,104 @@
+"""The lab's git operations on real repositories: candidate trees, exact restore, compare-and-swap keeps."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from lab_helpers import git
+
+from looplab.errors import LooplabError
+from looplab.lab import gitops
+
+
+@pytest.fixture
+def repo(tmp_path):
+    r = tmp_path / "repo"
+    (r / "p" / "d").mkdir(parents=True)
+    git(r, "init", "-q")
+    (r / ".gitignore").write_text("*.o\n")
+    (r / "p" / "a.txt").write_text("a\n")
+    (r / "p" / "d" / "b.txt").write_text("b\n")
+    (r / "other.txt").write_text("other\n")
+    git(r, "add", "-A")
+    git(r, "commit", "-qm", "init")
+    return r
+
+
+def test_candidate_tree_holds_exactly_the_pipeline_changes(repo, tmp_path):
+    head = gitops.rev(repo, "HEAD")
+    ws = tmp_path / "ws"
+    gitops.materialize(repo, head, ["p"], ws)
+    gitops.materialize(repo, head, gitops.ignore_files(repo, head, ["p"]), ws)
+    assert sorted(str(p.relative_to(ws)) for p in ws.rglob("*") if p.is_file()) == [
+        ".gitignore", "p/a.txt", "p/d/b.txt",
+    ]  # fmt: skip
+    (ws / "p" / "a.txt").write_text("changed\n")
+    (ws / "p" / "d" / "b.txt").unlink()
+    (ws / "p" / "new.txt").write_text("new\n")
+    (ws / "p" / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(ws / "p" / "run.sh", 0o755)
+    os.symlink("a.txt", ws / "p" / "link")
+    (ws / "p" / "build.o").write_text("ignored\n")
+    (ws / "outside.txt").write_text("not pipeline\n")
+    tree = gitops.candidate_tree(repo, head, ws, ["p"])
+    changes = gitops.changed_files(repo, gitops.tree_of(repo, head), tree, ["p"])
+    assert sorted(changes) == [
+        ("A", "p/link"), ("A", "p/new.txt"), ("A", "p/run.sh"), ("D", "p/d/b.txt"), ("M", "p/a.txt"),
+    ]  # fmt: skip
+    listing = git(repo, "ls-tree", "-r", tree)
+    assert "120000 blob" in listing.split("p/link")[0].splitlines()[-1]  # a symlink, not its target
+    assert "100755 blob" in listing.split("p/run.sh")[0].splitlines()[-1]
+    assert "other.txt" in listing and "outside.txt" not in listing
+    # the user's index and working tree were not touched
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_globs_and_missing_paths(repo, tmp_path):
+    head = gitops.rev(repo, "HEAD")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "p").mkdir()
+    (ws / "p" / "x.txt").write_text("x\n")
+    # every pipeline file deleted except a new one; a glob that matches nothing is fine
+    tree = gitops.candidate_tree(repo, head, ws, [":(glob)p/*.txt", ":(glob)p/d/**", "nothere"])
+    names = git(repo, "ls-tree", "-r", "--name-only", tree).split()
+    assert names == [".gitignore", "other.txt", "p/x.txt"]
+    out = tmp_path / "out"
+    assert gitops.materialize(repo, tree, ["p", "nothere"], out) == ["p/x.txt"]
+
+
+def test_restore_is_exact_and_leaves_everything_else(repo):
+    (repo / "p" / "a.txt").write_text("dirty\n")
+    (repo / "p" / "d" / "b.txt").unlink()
+    (repo / "p" / "untracked.txt").write_text("u\n")
+    (repo / "p" / "newdir").mkdir()
+    (repo / "p" / "newdir" / "f").write_text("f\n")
+    (repo / "p" / "keep.o").write_text("ignored build output\n")
+    git(repo, "add", "p/untracked.txt")
+    (repo / "other.txt").write_text("user edit outside the pipeline\n")
+    gitops.restore(repo, ["p"])
+    assert (repo / "p" / "a.txt").read_text() == "a\n"
+    assert (repo / "p" / "d" / "b.txt").read_text() == "b\n"
+    assert not (repo / "p" / "untracked.txt").exists() and not (repo / "p" / "newdir").exists()
+    assert (repo / "p" / "keep.o").exists()  # ignored files are the user's, left alone
+    assert (repo / "other.txt").read_text() == "user edit outside the pipeline\n"
+    assert gitops.dirty_paths(repo, ["p"]) == []
+
+
+def test_keep_is_a_compare_and_swap_on_the_branch(repo, tmp_path):
+    gitops.checkout_branch(repo, "lab/x")
+    head = gitops.rev(repo, "HEAD")
+    ws = tmp_path / "ws"
+    gitops.materialize(repo, head, ["p"], ws)
+    (ws / "p" / "a.txt").write_text("kept\n")
+    tree = gitops.candidate_tree(repo, head, ws, ["p"])
+    new = gitops.commit(repo, tree, head, "keep\n")
+    gitops.advance_branch(repo, "lab/x", new, head, "keep")
+    gitops.restore(repo, ["p"])
+    assert (repo / "p" / "a.txt").read_text() == "kept\n"
+    assert gitops.dirty_paths(repo, ["p"]) == []
+    other = gitops.commit(repo, tree, head, "racing keep\n")
+    with pytest.raises(LooplabError):
+        gitops.advance_branch(repo, "lab/x", other, head, "stale")  # the branch is no longer at head
+    assert gitops.rev(repo, "refs/heads/lab/x") == new

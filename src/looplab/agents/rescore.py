@@ -48,10 +48,11 @@ def select_checkpoints(
     if best_per_window:
         windows: dict[int, list[dict[str, Any]]] = {}
         for e in chosen:
-            windows.setdefault(int(e["elapsed_s"] // best_per_window), []).append(e)
+            if not e.get("final"):  # the final checkpoint is added below in any case
+                windows.setdefault(int(e["elapsed_s"] // best_per_window), []).append(e)
         picked = []
         for _w, group in sorted(windows.items()):
-            passing = [e for e in group if e.get("dev_exit_code") in (0, None) and not e.get("final")]
+            passing = [e for e in group if e.get("dev_exit_code") in (0, None)]
             picked.append((passing or group)[-1])
         chosen = picked
     finals = [e for e in entries if e.get("final")]

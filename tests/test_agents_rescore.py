@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from fakes.trials import TINY_TASK, checkpoints, trial
+from fakes.trials import TINY_TASK, checkpoints, events, trial
 
 from looplab.agents.atif import export_trial
 from looplab.agents.rescore import anytime_curve, read_scores, select_checkpoints
@@ -80,3 +80,13 @@ def test_rescore_errors_name_the_problem(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"task": str(TINY_TASK)}))
     r = run_cli("rescore", str(tmp_path))
     assert r.returncode == 2 and "no checkpoints recorded" in r.stderr
+
+
+def test_replay_applies_a_unified_diff(tmp_path: Path, write_script) -> None:
+    diff = "--- a/value.txt\n+++ b/value.txt\n@@ -1 +1 @@\n-0\n+8\n"
+    steps = [{"diff": diff}, {"diff": "--- value.txt\n+++ value.txt\n@@ -1 +1 @@\n-8\n+7\n", "strip": 0},
+             {"diff": diff}]  # fmt: skip
+    res = trial(TINY_TASK, tmp_path / "t", "replay", agent_kwargs={"script": str(write_script(steps))})
+    assert res["reward"] == pytest.approx(0.7)  # 0 -> 8 -> 7; the third no longer applies
+    obs = events(tmp_path / "t", "observation")
+    assert [o["exit_code"] for o in obs] == [0, 0, 1]

@@ -2,9 +2,11 @@
 
 For tests, demos and reproducing a trajectory. Steps (one key each):
 ``run: CMD`` (optional ``timeout``), ``write: {path, content}``, ``patch: {path, old,
-new}`` (replace exactly one occurrence), ``dev_check: true``, ``sleep: SECONDS``,
-``finish: true``. A step may carry ``at: SECONDS`` to wait until that many seconds
-of the budget have passed before it runs.
+new}`` (replace exactly one occurrence), ``diff: UNIFIED_DIFF`` (applied in the
+working folder with ``patch -p1``, or ``-pN`` with ``strip: N``; e.g. the output of
+``git diff``), ``dev_check: true``, ``sleep: SECONDS``, ``finish: true``. A step may
+carry ``at: SECONDS`` to wait until that many seconds of the budget have passed
+before it runs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from looplab.agents.base import AgentContext, AgentOutcome, Budget
 from looplab.errors import LooplabError
 from looplab.sandbox.base import Sandbox
 
-STEP_KINDS = ("run", "write", "patch", "dev_check", "sleep", "finish")
+STEP_KINDS = ("run", "write", "patch", "diff", "dev_check", "sleep", "finish")
 
 
 class Step(BaseModel):
@@ -30,6 +32,8 @@ class Step(BaseModel):
     timeout: float | None = None
     write: dict[str, str] | None = None
     patch: dict[str, str] | None = None
+    diff: str | None = None
+    strip: int | None = None
     dev_check: bool | None = None
     sleep: float | None = None
     finish: bool | None = None
@@ -124,6 +128,17 @@ class ReplayAgent:
                 new = cur.stdout.replace(step.patch["old"], step.patch["new"])
                 r = sandbox.exec(["/bin/sh", "-c", 'cat > "$1"', "sh", step.patch["path"]], stdin=new)
                 traj.event("observation", exit_code=r.exit_code)
+            elif kind == "diff":
+                assert step.diff is not None
+                strip = 1 if step.strip is None else step.strip
+                traj.event("command", tool="apply_patch", strip=strip, diff=step.diff[:8000])
+                r = sandbox.exec(
+                    ["patch", f"-p{strip}", "--batch", "--forward", "--no-backup-if-mismatch"],
+                    stdin=step.diff, cwd=ctx.workdir, timeout=60,
+                )  # fmt: skip
+                traj.event(
+                    "observation", exit_code=r.exit_code, stdout=r.stdout[-4000:], stderr=r.stderr[-2000:]
+                )
             elif kind == "dev_check":
                 if ctx.dev_check is None:
                     traj.event("observation", error="this task has no dev check")

@@ -131,6 +131,11 @@ def _env_pairs(v: Any) -> dict[str, str]:
     return out
 
 
+def _minutes(sec: float) -> str:
+    m = max(1, round(sec / 60))
+    return f"{m} minute" + ("s" if m != 1 else "")
+
+
 def _fill(template: str, values: dict[str, str]) -> str:
     """Replace ``{name}`` placeholders only (shell ``${VAR}`` and other braces are left alone)."""
     out = template
@@ -239,7 +244,7 @@ class CliAgent:
         if dev:
             lines.append(f"Local check: `{dev}` (run it to check your work; hidden tests score the result).")
         lines.append(
-            f"Time budget: {budget.remaining() / 60:.0f} minutes, until {deadline:%H:%M:%S} UTC "
+            f"Time budget: {_minutes(budget.remaining())}, until {deadline:%H:%M:%S} UTC "
             "(`date -u` shows the current time). Keep improving until the deadline approaches; your files "
             "are scored as they are when the time is up."
         )

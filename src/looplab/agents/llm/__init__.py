@@ -1,5 +1,6 @@
-"""The ``llm`` agent: a tool-calling loop over the Anthropic or an OpenAI-compatible API (see ``loop``)."""
+"""The ``llm`` agent: a tool-calling loop over the Anthropic or an OpenAI-compatible API.
 
-from looplab.agents.llm.loop import LLMAgent
-
-__all__ = ["LLMAgent"]
+``loop`` (the agent, ``LLMAgent``), ``providers`` (SDK calls, retries), ``tools`` (what the
+model can do in the sandbox), ``pricing`` (tokens and dollars). Nothing is imported here,
+so using ``pricing`` does not load the SDKs.
+"""

@@ -142,6 +142,10 @@ def run(
     from looplab.lab.config import LAB_FILE, load_lab
     from looplab.lab.loop import LabLoop, RunOptions
 
+    limits = _limits(
+        max_iterations=max_iterations, max_hours=max_hours, max_cost=max_cost, target_score=target_score,
+        plateau=plateau, max_restarts=max_restarts,
+    )  # fmt: skip
     if task is not None:
         from looplab.lab.init import init_task_lab
 
@@ -151,10 +155,6 @@ def run(
             console.print(f"created task lab {folder.resolve()}")
         lab_dir = folder
     lab = load_lab(lab_dir or Path("."))
-    limits = _limits(
-        max_iterations=max_iterations, max_hours=max_hours, max_cost=max_cost, target_score=target_score,
-        plateau=plateau, max_restarts=max_restarts,
-    )  # fmt: skip
     opts = RunOptions(
         data_dir=data, agent=agent, model=model, agent_kwargs=_kv(agent_kwarg) or None, limits=limits
     )

@@ -1,0 +1,124 @@
+"""`looplab lab` end to end through the real CLI: init, run, eval, diagnose, results, plot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from conftest import run_cli
+from lab_helpers import git, records
+
+
+def test_init_in_a_new_folder_makes_a_repo_and_writes_only_there(tmp_path):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = run_cli("lab", "init", str(tmp_path / "mylab"), "--name", "demo")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "mylab"])
+    lab = tmp_path / "mylab"
+    assert (lab / ".git").is_dir()
+    for f in (
+        "lab.toml",
+        "backend.py",
+        "AGENT.md",
+        "pipeline/model.py",
+        "propose.py",
+        "example-data/s00.json",
+    ):
+        assert (lab / f).is_file(), f
+    assert "/.looplab/" in (lab / ".gitignore").read_text().splitlines()
+    assert 'name = "demo"' in (lab / "lab.toml").read_text()
+    again = run_cli("lab", "init", str(lab))
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_init_in_an_existing_repo_touches_nothing_outside_the_lab_folder(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "app.py").write_text("print('hi')\n")
+    (repo / ".gitignore").write_text("*.pyc\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "user project")
+    r = run_cli("lab", "init", "labs/speed", "--no-example", cwd=repo)
+    assert r.returncode == 0, r.stderr
+    status = git(repo, "status", "--porcelain", "--untracked-files=all").splitlines()
+    assert sorted(line[3:] for line in status) == [
+        "labs/speed/.gitignore", "labs/speed/AGENT.md", "labs/speed/backend.py", "labs/speed/lab.toml",
+    ]  # fmt: skip
+    assert (repo / ".gitignore").read_text() == "*.pyc\n"
+
+
+def test_example_lab_end_to_end(tmp_path):
+    lab = tmp_path / "ex"
+    assert run_cli("lab", "init", str(lab)).returncode == 0
+    git(lab, "add", "-A")
+    git(lab, "commit", "-qm", "lab")
+    # the example pipeline is deterministic: one evaluation per decision is enough
+    toml = (lab / "lab.toml").read_text().replace("repeats = 10 ", "repeats = 1 ")
+    (lab / "lab.toml").write_text(toml)
+    git(lab, "commit", "-qam", "deterministic backend")
+
+    e = run_cli("lab", "eval", "--data", "example-data", cwd=lab)
+    assert e.returncode == 0, e.stderr
+    got = json.loads(e.stdout)
+    assert got["score"] == 7.75 and not got["dirty"] and len(got["samples"]) == 12
+
+    d = run_cli("lab", "diagnose", "--data", "example-data", "--top", "3", "--json", cwd=lab)
+    worst = json.loads(d.stdout)["samples"]
+    assert [s["sample_id"] for s in worst] == ["s11", "s10", "s09"]
+    one = run_cli("lab", "eval", "--data", "example-data", "--sample", "s00", cwd=lab)
+    assert [s["sample_id"] for s in json.loads(one.stdout)["samples"]] == ["s00"]
+
+    r = run_cli("lab", "run", "--data", "example-data", "--max-iterations", "6", "--plateau", "off", cwd=lab)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "stopped: max_iterations" in r.stdout
+    recs = records(lab)
+    assert len(recs) == 7 and recs[0].status == "baseline"
+    assert any(x.kept for x in recs[1:]), [x.reason for x in recs]
+    best = [x for x in recs if x.kept][-1]
+    assert best.score < 7.75
+
+    # the working tree now holds the best; eval agrees with the log
+    e2 = json.loads(run_cli("lab", "eval", "--data", "example-data", cwd=lab).stdout)
+    assert abs(e2["score"] - best.score) < 1e-12 and e2["commit"] == best.commit
+    (lab / "pipeline" / "params.json").write_text('{"a": 2.5, "b": -1.0}\n')
+    e3 = json.loads(run_cli("lab", "eval", cwd=lab).stdout)  # --data defaults to the last run's
+    assert e3["dirty"] and e3["score"] == 0.0
+    git(lab, "checkout", "--", "pipeline")
+
+    js = json.loads(run_cli("lab", "results", "--format", "json", cwd=lab).stdout)
+    assert [x["experiment"] for x in js] == list(range(7))
+    b = json.loads(run_cli("lab", "results", "--best", "--format", "json", cwd=lab).stdout)
+    assert [x["experiment"] for x in b] == [best.experiment]
+    rows = list(
+        csv.DictReader(
+            io.StringIO(run_cli("lab", "results", "--last", "2", "--format", "csv", cwd=lab).stdout)
+        )
+    )
+    assert [int(x["experiment"]) for x in rows] == [5, 6]
+    table = run_cli("lab", "results", cwd=lab)
+    assert table.returncode == 0 and "baseline" in table.stdout
+
+    # a second lab to overlay
+    lab2 = tmp_path / "ex2"
+    run_cli("lab", "init", str(lab2), "--name", "other")
+    git(lab2, "add", "-A")
+    git(lab2, "commit", "-qm", "lab")
+    (lab2 / "lab.toml").write_text((lab2 / "lab.toml").read_text().replace("repeats = 10 ", "repeats = 1 "))
+    git(lab2, "commit", "-qam", "deterministic")
+    assert run_cli("lab", "run", "--data", "example-data", "--max-iterations", "2", cwd=lab2).returncode == 0
+    out = tmp_path / "plots"
+    p = run_cli("lab", "plot", "--lab", str(lab), "--lab", str(lab2), "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert (out / "lab-plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out / "lab-plot.html").read_text()
+    assert "<svg" in page and "<script" not in page and 'src="http' not in page and 'href="http' not in page
+    assert "ex" in page and "other" in page
+
+
+def test_bad_flags_and_missing_lab(tmp_path):
+    r = run_cli("lab", "run", "--plateau", "soon", cwd=tmp_path)
+    assert r.returncode == 2 and "--plateau" in r.stderr
+    r = run_cli("lab", "results", cwd=tmp_path)
+    assert r.returncode == 2 and "no lab here" in r.stderr

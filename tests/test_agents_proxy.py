@@ -211,3 +211,23 @@ def test_command_template_agent(tmp_path: Path) -> None:
     assert ar["stop_reason"] == "finished" and res["reward"] == pytest.approx(0.6)
     assert (tmp_path / "t" / "agent" / "sandbox-logs" / "mine.jsonl").exists()
     assert events(tmp_path / "t", "cli_exit")[0]["stdout"].strip().isdigit()
+
+
+def test_cli_agent_is_stopped_at_the_turn_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-cli")
+    script = [
+        reply(tool("Bash", command="echo 3 > /app/value.txt; sleep 0.5")),
+        reply(tool("Bash", command="sleep 0.5")),
+    ]
+    with ScriptedLLMServer("anthropic", script, repeat_last=True) as srv:
+        kwargs = {"base_url": srv.base_url, "bin": "python3 /opt/fake_cli/fake_claude.py",
+                  "mounts": f"{FAKE_CLI}:/opt/fake_cli"}  # fmt: skip
+        res = trial(TINY_TASK, tmp_path / "t", "claude-code", "anthropic/scripted-cli", kwargs, max_turns=2)
+    ar = res["agent_result"]
+    assert ar["stop_reason"] == "max_turns", ar
+    assert 2 <= srv.n_model_calls <= 5  # the tool would have gone on for 20 turns
+    assert events(tmp_path / "t", "cap")[0]["turns"] == 2
+    assert not [
+        e for e in events(tmp_path / "t", "cli_event") if e.get("event") == "result"
+    ]  # killed mid-run
+    assert res["reward"] == pytest.approx(0.3)

@@ -34,12 +34,13 @@ import shlex
 import stat
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from looplab.agents.base import AgentContext, AgentOutcome, Budget
+from looplab.agents.base import AgentContext, AgentOutcome, Budget, Usage
 from looplab.agents.cli_logs import FORMATS, Converter, make_converter
 from looplab.agents.llm.pricing import PriceTable
 from looplab.agents.proxy import (
@@ -57,6 +58,11 @@ from looplab.sandbox.base import Sandbox, SandboxSpec
 
 LOG_DIR = "/logs/agent"
 INSTRUCTION_FILE = f"{LOG_DIR}/instruction.md"
+PID_FILE = "/tmp/looplab-cli.pid"  # the tool's process group (each sandbox command runs in its own session)
+KILL_TOOL = (
+    f'p=$(cat {PID_FILE} 2>/dev/null) || exit 0; kill -TERM -- -"$p" 2>/dev/null; '
+    f'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -"$p" 2>/dev/null || exit 0; sleep 0.2; done; kill -KILL -- -"$p" 2>/dev/null; true'
+)
 
 
 @dataclass(frozen=True)
@@ -307,13 +313,28 @@ class CliAgent:
             traj.event("warning", text="no egress proxy (the agent was not prepared by a trial): no network")
         cmd = self.command(ctx)
         conv = make_converter(self.log_format, self.prices, self.model)
-        tailer = _Tailer(sandbox, f"{LOG_DIR}/{self.log_file}" if self.log_file else None, conv, traj)
+        capped: dict[str, str] = {}
+
+        def check_caps() -> None:
+            """Stop the tool when the usage read from its log reaches a turn, token or dollar cap."""
+            u = conv.totals()
+            reason = _cap_reached(budget, u)
+            if reason and not capped:
+                capped["reason"] = reason
+                traj.event(
+                    "cap", stop_reason=reason, turns=u.n_calls, tokens=u.total_tokens, cost_usd=u.cost_usd
+                )
+                sandbox.exec(KILL_TOOL, timeout=15)
+
+        log = f"{LOG_DIR}/{self.log_file}" if self.log_file else None
+        tailer = _Tailer(sandbox, log, conv, traj, on_update=check_caps)
         traj.event("cli_start", tool=self.tool_name, command=cmd, allowed_hosts=self.allowed)
         tailer.start()
         try:
             r = sandbox.exec(
-                cmd, timeout=max(1.0, budget.remaining()), env=self.environment(), cwd=ctx.workdir
-            )
+                f"echo $$ > {PID_FILE} && exec /bin/bash -c {shlex.quote(cmd)}",
+                timeout=max(1.0, budget.remaining()), env=self.environment(), cwd=ctx.workdir,
+            )  # fmt: skip
         finally:
             tailer.stop()
         if not self.log_file and self.log_format != "none":
@@ -342,6 +363,8 @@ class CliAgent:
                 "allowed": sum(1 for e in ev if e["allowed"]),
                 "refused": sum(1 for e in ev if not e["allowed"]),
             }
+        if capped:
+            return AgentOutcome(stop_reason=capped["reason"], usage=usage, extra=extra)
         if r.timed_out or budget.remaining() < 1.0:
             return AgentOutcome(stop_reason="timeout", usage=usage, extra=extra)
         if r.exit_code != 0:
@@ -350,19 +373,30 @@ class CliAgent:
         return AgentOutcome(stop_reason="finished", usage=usage, extra=extra)
 
 
+def _cap_reached(budget: Budget, u: Usage) -> str | None:
+    if budget.max_cost_usd is not None and u.cost_usd >= budget.max_cost_usd:
+        return "max_cost"
+    if budget.max_tokens is not None and u.total_tokens >= budget.max_tokens:
+        return "max_tokens"
+    if budget.max_turns is not None and u.n_calls >= budget.max_turns:
+        return "max_turns"
+    return None
+
+
 class _Tailer:
     """Follows a log file the tool writes in the sandbox, converting new lines into trajectory events."""
 
     def __init__(
-        self, sandbox: Sandbox, sandbox_path: str | None, conv: Converter, traj: Any, interval: float = 0.25
+        self,
+        sandbox: Sandbox,
+        sandbox_path: str | None,
+        conv: Converter,
+        traj: Any,
+        on_update: Callable[[], None] | None = None,
+        interval: float = 0.25,
     ):
-        self.sandbox, self.path, self.conv, self.traj, self.interval = (
-            sandbox,
-            sandbox_path,
-            conv,
-            traj,
-            interval,
-        )
+        self.sandbox, self.path, self.conv, self.traj = sandbox, sandbox_path, conv, traj
+        self.on_update, self.interval = on_update, interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pos = 0
@@ -414,6 +448,8 @@ class _Tailer:
             events += self.conv.flush()
         for ev in events:
             self.traj.event(ev.pop("type"), **ev)
+        if events and self.on_update is not None and not final:
+            self.on_update()
 
 
 class ClaudeCodeAgent(CliAgent):

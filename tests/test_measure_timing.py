@@ -61,13 +61,21 @@ def test_swapping_sides_inverts_the_speedup(loop_bin):
     assert res.ci_low <= 0.5 <= res.ci_high, res.summary()
 
 
-@pytest.mark.parametrize("source", ["wall", "cpu"])
-def test_process_times_see_the_speedup_diluted_by_start_up(loop_bin, source):
-    """Whole-process times include start-up (shell, exec, loader), so the ratio is a bit under 2."""
-    st = FAST.model_copy(update={"time_source": source})
+def test_cpu_time_sees_the_speedup_diluted_by_start_up(loop_bin):
+    """Whole-process CPU time includes start-up (shell, exec, loader), so the ratio is a bit under 2."""
+    st = FAST.model_copy(update={"time_source": "cpu"})
     res = measure_pair(f"{loop_bin} {2 * N}", f"{loop_bin} {N}", SubprocessRunner(), st)
-    assert 1.3 < res.speedup < 2.1, res.summary()
-    assert res.time_source == source
+    assert 1.5 < res.speedup < 2.05, res.summary()
+    assert res.time_source == "cpu"
+
+
+def test_wall_time_sees_the_speedup(loop_bin):
+    """Wall time also counts other processes' turns on the core: on a busy machine its pairs can
+    be bimodal (one side shared the core, the other did not), so only the direction is certain."""
+    st = FAST.model_copy(update={"time_source": "wall"})
+    res = measure_pair(f"{loop_bin} {2 * N}", f"{loop_bin} {N}", SubprocessRunner(), st)
+    assert res.speedup > 1.1 and res.ci_high > 1.5, res.summary()
+    assert res.baseline.median_s > res.candidate.median_s
 
 
 def test_identical_commands_stop_at_min_pairs_when_the_target_is_loose(loop_bin):

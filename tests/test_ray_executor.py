@@ -114,3 +114,32 @@ def test_lost_worker_is_retried_as_a_new_trial(tmp_path: Path, local_ray: None) 
     assert (spec.job_dir / killed["trial"] / "checkpoints" / "index.jsonl").is_file()  # kept as it was
     new = [d for d in spec.job_dir.iterdir() if d.is_dir() and d.name != killed["trial"]]
     assert len(new) == 1 and read_json(new[0] / "result.json")["executor"]["try"] == 1
+
+
+def test_shipped_trial_archives_are_checked(tmp_path: Path) -> None:
+    """A trial folder shipped back from a worker unpacks only under its own name, as plain files."""
+    import io
+    import tarfile
+
+    from looplab.errors import LooplabError
+    from looplab.job.ray_executor import _unpack
+
+    def archive(members: list[tuple[str, bytes | None]]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                if data is None:
+                    info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                    tar.addfile(info)
+                else:
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    _unpack(archive([("t__1/result.json", b"{}"), ("t__1/agent/trajectory.jsonl", b"")]), tmp_path, "t__1")
+    assert (tmp_path / "t__1" / "result.json").read_bytes() == b"{}"
+    for bad in ([("other/x", b"")], [("t__2/../../x", b"")], [("t__2/link", None)]):
+        with pytest.raises(LooplabError):
+            _unpack(archive(bad), tmp_path, "t__2")
+    assert not (tmp_path / "t__2").exists()

@@ -4,7 +4,7 @@ check.sh builds /app/prog first. This compares attention() with a float64 numpy
 reference on a few fixed inputs (max abs error must be <= 1e-4), then (unless
 --quick) times the pristine baseline /orig/prog and your /app/prog once each on the
 timing workload (n = 4096, d = 64, 3 heads, non-causal and causal), as the verifier
-does (the time of the attention calls, measured by the driver).
+does (the CPU time of the attention calls, measured by the driver).
 """
 
 import json
@@ -63,7 +63,7 @@ def main() -> int:
                 print(f"  {label}: FAILED {r.stderr.strip()}")
                 return 1
             times[label] = json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
-            print(f"  {label}: {times[label]:.3f} s")
+            print(f"  {label}: {times[label]:.3f} s CPU")
     base, mine = times.values()
     print(f"speedup (one unpaired run, noisy): {base / mine:.2f}x")
     return 0

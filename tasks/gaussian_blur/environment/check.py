@@ -3,7 +3,7 @@
 check.sh builds /app/prog first. This compares your output with the pristine
 baseline /orig/prog on a few fixed images (max abs error must be <= 1e-4), then
 (unless --quick) times both once on the 2560x1440, 5-pass timing image, as the
-verifier does (the time of the gaussian_blur call, measured by the driver).
+verifier does (the CPU time of the gaussian_blur call, measured by the driver).
 """
 
 import json
@@ -68,7 +68,7 @@ def main() -> int:
                 print(f"  {label}: FAILED {r.stderr.strip()}")
                 return 1
             times[label] = json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
-            print(f"  {label}: {times[label]:.3f} s")
+            print(f"  {label}: {times[label]:.3f} s CPU")
     base, mine = times.values()
     print(f"speedup (one unpaired run, noisy): {base / mine:.2f}x")
     return 0

@@ -2,8 +2,7 @@
 
 check.sh builds /app/prog first. This checks sort_u32 against numpy on a few fixed
 inputs, then (unless --quick) times the pristine baseline /orig/prog and your
-/app/prog once each on the timing size, as the verifier does (the time of the
-sort_u32 call, measured by the driver).
+/app/prog once each on the timing size, as the verifier does (the CPU time of the sort_u32 call, measured by the driver).
 """
 
 import json
@@ -56,7 +55,7 @@ def main() -> int:
             print(f"  {label}: FAILED {r.stderr.strip()}")
             return 1
         times[label] = json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
-        print(f"  {label}: {times[label]:.3f} s")
+        print(f"  {label}: {times[label]:.3f} s CPU")
     base, mine = times.values()
     print(f"speedup (one unpaired run, noisy): {base / mine:.2f}x")
     return 0

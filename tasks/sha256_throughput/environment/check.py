@@ -3,7 +3,7 @@
 check.sh builds /app/prog first. This compares sha256() against Python's hashlib on
 a few fixed messages (various lengths, unaligned buffers), then (unless --quick)
 times the pristine baseline /orig/prog and your /app/prog once each on the timing
-size, as the verifier does (the time of the sha256 call, measured by the driver).
+size, as the verifier does (the CPU time of the sha256 call, measured by the driver).
 """
 
 import hashlib
@@ -53,7 +53,7 @@ def main() -> int:
                 print(f"  {label}: FAILED {r.stderr.strip()}")
                 return 1
             times[label] = json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
-            print(f"  {label}: {times[label]:.3f} s")
+            print(f"  {label}: {times[label]:.3f} s CPU")
     base, mine = times.values()
     print(f"speedup (one unpaired run, noisy): {base / mine:.2f}x")
     return 0

@@ -122,3 +122,14 @@ def test_output_is_capped(box) -> None:
     sb.spec.output_limit = 1000
     r = sb.exec("head -c 100000 /dev/zero | tr '\\0' a")
     assert r.ok and len(r.stdout) == 1000 and r.truncated
+
+
+def test_kill_processes_keeps_the_sandbox_usable(box) -> None:
+    sb, app = box
+    sb.exec("nohup sh -c 'while true; do echo x >> /app/daemon.txt; sleep 0.05; done' >/dev/null 2>&1 &")
+    time.sleep(0.3)
+    assert sb.kill_processes() >= 1
+    size = (app / "daemon.txt").stat().st_size
+    time.sleep(0.3)
+    assert (app / "daemon.txt").stat().st_size == size
+    assert sb.exec("echo still here").stdout == "still here\n"

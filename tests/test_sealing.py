@@ -60,3 +60,13 @@ def test_unsealed_when_no_editable_globs(tmp_path: Path, tiny_task: Path, write_
     toml.write_text(toml.read_text().replace('editable = ["value.txt"]', ""))
     cheat, res = _reward(tmp_path, tiny_task, HONEST + CHEATS[:1], write_script, "unsealed")
     assert res["sealed"] is False and cheat == 1.0  # without globs the edited script travels: why sealing matters
+
+
+def test_daemon_left_behind_cannot_forge_the_reward(tmp_path: Path, tiny_task: Path, write_script) -> None:
+    # a process left running by test.sh (as a candidate program could) keeps forging the reward file
+    test_sh = tiny_task / "tests" / "test.sh"
+    forger = "sleep 0.3; while true; do echo '{\\\"reward\\\": 1.0}' > /logs/verifier/reward.json; sleep 0.05; done"
+    test_sh.write_text(test_sh.read_text() + f"setsid nohup sh -c \"{forger}\" >/dev/null 2>&1 &\n")
+    reward, res = _reward(tmp_path, tiny_task, HONEST, write_script, "daemon")
+    assert res["verifier_result"]["extra"]["processes_killed_after_test"] >= 1
+    assert reward == 0.7

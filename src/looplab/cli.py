@@ -177,8 +177,14 @@ def tasks_list(
     table = Table(title="Tasks")
     for col in ("task", "domain", "metric", "direction", "measure", "agent budget", "editable"):
         table.add_column(col)
+    broken = 0
     for p in found:
-        t = load_task(p)
+        try:
+            t = load_task(p)
+        except LooplabError as exc:
+            broken += 1
+            table.add_row(p.name, "[red]invalid[/]", str(exc), "", "", "", "")
+            continue
         c = t.config
         opt = c.optimization
         table.add_row(
@@ -187,6 +193,8 @@ def tasks_list(
             f"{c.agent.timeout_sec / 60:g} min", ", ".join(c.looplab.editable) or "(all of /app)",
         )  # fmt: skip
     console.print(table)
+    if broken:
+        raise typer.Exit(code=1)
 
 
 @tasks_app.command("check")

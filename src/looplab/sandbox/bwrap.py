@@ -247,6 +247,15 @@ class BwrapSandbox:
         for ev, _ in list(self._pending.values()):
             ev.set()
 
+    def kill_processes(self) -> int:
+        """Kill every process in the sandbox except its exec server; the sandbox stays usable.
+
+        The verifier calls this as soon as test.sh returns, so nothing the candidate left
+        running can write the reward file after the test wrote it.
+        """
+        r = self._request({"op": "killall"}, 10.0)
+        return int(r.stdout) if r.exit_code == 0 and r.stdout.isdigit() else 0
+
     def exec(
         self,
         command: str | list[str],
@@ -255,20 +264,25 @@ class BwrapSandbox:
         cwd: str | None = None,
         stdin: str | None = None,
     ) -> ExecResult:
-        if self._proc is None:
-            raise LooplabError("sandbox is not started")
         argv = ["/bin/bash", "-c", command] if isinstance(command, str) else list(command)
         full_env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "TERM": "dumb"}
         full_env.update(self.spec.env)
         full_env.update(env or {})
+        req = {
+            "argv": argv, "env": full_env, "cwd": cwd or self.spec.workdir or "/",
+            "timeout": timeout, "stdin": stdin, "limit": self.spec.output_limit,
+        }  # fmt: skip
+        return self._request(req, None if timeout is None else timeout + 15.0)
+
+    def _request(self, req: dict, wait: float | None) -> ExecResult:
+        """Send one request to the exec server and wait (at most ``wait`` s) for its answer."""
+        if self._proc is None:
+            raise LooplabError("sandbox is not started")
         rid = next(self._ids)
         ev = threading.Event()
         box: dict = {}
         self._pending[rid] = (ev, box)
-        req = {
-            "id": rid, "argv": argv, "env": full_env, "cwd": cwd or self.spec.workdir or "/",
-            "timeout": timeout, "stdin": stdin, "limit": self.spec.output_limit,
-        }  # fmt: skip
+        req = {**req, "id": rid}
         t0 = time.monotonic()
         try:
             if self._dead.is_set():
@@ -277,7 +291,6 @@ class BwrapSandbox:
                 assert self._proc.stdin is not None
                 self._proc.stdin.write((json.dumps(req) + "\n").encode())
                 self._proc.stdin.flush()
-            wait = None if timeout is None else timeout + 15.0
             if not ev.wait(wait):
                 return ExecResult(-9, "", "no answer from sandbox (killed)\n", True, time.monotonic() - t0)
         except (BrokenPipeError, OSError):

@@ -1,7 +1,8 @@
 """The exec server that runs as the first process inside a sandbox (stdlib only).
 
 It reads one JSON request per line on stdin and answers one JSON line per request
-on stdout: ``{"id", "argv", "env", "cwd", "timeout", "stdin", "limit"}`` in,
+on stdout: ``{"id", "argv", "env", "cwd", "timeout", "stdin", "limit"}`` in (or ``{"id", "op":
+"killall"}``, which kills every other process in the sandbox),
 ``{"id", "exit_code", "stdout", "stderr", "timed_out", "duration_s", "truncated"}``
 out. Each command gets its own session; at its timeout the whole process group is
 sent SIGTERM, then SIGKILL after a short grace. Requests run concurrently. The
@@ -97,10 +98,28 @@ def run(req):
            "duration_s": time.monotonic() - t0, "truncated": state["truncated"]})
 
 reply({"id": None, "ready": True, "pid": os.getpid()})
+def killall(req):
+    # SIGKILL every process in the sandbox but this server and pid 1, until none is left
+    me, killed = os.getpid(), 0
+    for _ in range(50):
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
+    reply({"id": req.get("id"), "exit_code": 0, "stdout": str(killed), "stderr": "",
+           "timed_out": False, "duration_s": 0.0, "truncated": False})
+
 for line in sys.stdin.buffer:
     try:
         req = json.loads(line)
     except ValueError:
         continue
-    threading.Thread(target=run, args=(req,), daemon=True).start()
+    target = killall if req.get("op") == "killall" else run
+    threading.Thread(target=target, args=(req,), daemon=True).start()
 """

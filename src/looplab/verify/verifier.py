@@ -124,6 +124,8 @@ def verify(
         sandbox = BwrapSandbox(spec)
         sandbox.start()
         r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir)
+        # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
+        leftovers = sandbox.kill_processes()
         (log_dir / "test-stdout.txt").write_text(r.stdout)
         (log_dir / "test-stderr.txt").write_text(r.stderr)
         parsed = parse_reward_dir(verifier_logs)
@@ -133,6 +135,7 @@ def verify(
                 shutil.copyfile(p, log_dir / name)
         result = _result_from(parsed, r.exit_code, r.timed_out, cfg.verifier.timeout_sec)
         result.sealed = globs is not None
+        result.extra["processes_killed_after_test"] = leftovers
         result.carried_files = sorted(carried.files)
         result.skipped_files = carried.skipped
         if not r.timed_out:

@@ -19,9 +19,10 @@ import json
 import math
 import os
 import random
+import resource
+import struct
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -37,6 +38,61 @@ CANDIDATE = "/app/search.py"
 TIMING = {"docs": 10000, "vocab": 50000, "queries": 330, "k": 10}  # the timed input's shape
 BASELINE_S, REFERENCE_S = 3.4, 0.33  # task.toml's constants, for the plain-Harbor fallback only
 BANNED_STDLIB = {"ctypes", "subprocess", "multiprocessing", "concurrent", "threading", "_thread", "socket"}
+
+
+# Every run of the agent's code goes through this nested sandbox: the whole file system
+# read-only (but for an output folder where needed), a private PID namespace whose
+# processes all die with it, and a seccomp filter that refuses fork/vfork/clone of new
+# processes (threads are allowed). So the candidate can change nothing this verifier,
+# the reward, the timing input or the baseline depend on, leave nothing running, and
+# hide no work from the CPU-time measurement in a process nobody waits for.
+JAIL_ARGS = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+JAIL_ARGS += ["--unshare-pid", "--die-with-parent", "--new-session"]
+NOFORK_BPF = os.path.join(WORK, "nofork.bpf")
+jailed = False
+
+
+def nofork_filter() -> bytes:
+    """A classic-BPF seccomp program (x86-64): fork, vfork and non-thread clone fail with EPERM;
+    clone3 fails with ENOSYS so that libc falls back to clone; other architectures are killed."""
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, kill, eperm, enosys = 0x7FFF0000, 0x80000000, 0x00050001, 0x00050026
+    prog = [
+        (ld, 0, 0, 4), (jeq, 0, 11, 0xC000003E),  # arch must be x86-64
+        (ld, 0, 0, 0), (jge, 7, 0, 0x40000000),  # no x32 system calls
+        (jeq, 6, 0, 57), (jeq, 5, 0, 58), (jeq, 5, 0, 435),  # fork, vfork; clone3
+        (jeq, 0, 2, 56), (ld, 0, 0, 16), (jset, 0, 1, 0x10000),  # clone: only CLONE_THREAD
+        (ret, 0, 0, allow), (ret, 0, 0, eperm), (ret, 0, 0, enosys), (ret, 0, 0, kill),
+    ]  # fmt: skip
+    return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+
+
+def run_jailed(
+    argv: list[str], timeout: float, writable: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    if not jailed:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    binds = [x for d in writable for x in ("--bind", d, d)]
+    fd = os.open(NOFORK_BPF, os.O_RDONLY)
+    try:
+        cmd = [*JAIL_ARGS, *binds, "--seccomp", str(fd), "--", *argv]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, pass_fds=(fd,))
+    finally:
+        os.close(fd)
+
+
+def setup_jail() -> None:
+    """Probe the nested sandbox once; run_timed.sh uses it too when jail.ok exists."""
+    global jailed
+    with open(NOFORK_BPF, "wb") as f:
+        f.write(nofork_filter())
+    jailed = True
+    try:
+        jailed = run_jailed(["true"], 30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        jailed = False
+    if jailed:
+        open(os.path.join(WORK, "jail.ok"), "w").close()
 
 
 class Failure(Exception):
@@ -70,12 +126,14 @@ def check_imports(path: str) -> None:
 
 
 def run_candidate(args: list[str], what: str, timeout: float = 120) -> list:
-    out = os.path.join(WORK, "answer.json")
+    outdir = os.path.join(WORK, "out")
+    os.makedirs(outdir, exist_ok=True)
+    out = os.path.join(outdir, "answer.json")
     if os.path.exists(out):
         os.unlink(out)
-    cmd = [sys.executable, "/orig/bench.py", "/app", *args, "--out", out]
+    cmd = ["python3", "/orig/bench.py", "/app", *args, "--out", out]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        p = run_jailed(cmd, timeout, writable=(outdir,))
     except subprocess.TimeoutExpired:
         raise Failure(f"{what}: no answer within {timeout:.0f} s") from None
     if p.returncode != 0:
@@ -140,13 +198,14 @@ def save_npz(path: str, corpus: dict, k: int) -> None:
 
 
 def harbor_reward() -> dict:
-    """Plain-Harbor fallback: three alternating runs each, best times, the task's fixed s_ref."""
+    """Plain-Harbor fallback: three alternating runs each, CPU time of the best, the task's fixed s_ref."""
     times: dict[str, list[float]] = {"base": [], "cand": []}
     for _ in range(3):
         for side in ("base", "cand"):
-            t0 = time.perf_counter()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = subprocess.run(["bash", "/orig/run_timed.sh", side], capture_output=True, timeout=120)
-            times[side].append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            times[side].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             if r.returncode != 0:
                 raise Failure(f"timed {side} run failed")
     s = min(times["base"]) / min(times["cand"])
@@ -161,6 +220,7 @@ def harbor_reward() -> dict:
 
 def main() -> None:
     os.makedirs(WORK, exist_ok=True)
+    setup_jail()
     check_imports(CANDIDATE)
     seed = int.from_bytes(os.urandom(8), "little") >> 1
     rng = random.Random(seed)
@@ -202,7 +262,7 @@ def main() -> None:
         f.write(" ".join(targs) + "\n")
     with open(os.path.join(WORK, "timing.digest"), "w") as f:
         f.write(digest + "\n")
-    result = {"reward": 0.0, "correct": True, "cases": ncases, "check_seed": seed}
+    result = {"reward": 0.0, "correct": True, "cases": ncases, "check_seed": seed, "jailed": jailed}
     if not os.environ.get("LOOPLAB_VERIFIER"):
         result.update(harbor_reward())
     write_reward(result)

@@ -16,9 +16,10 @@ import json
 import math
 import os
 import random
+import resource
+import struct
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_lev  # noqa: E402
@@ -27,6 +28,60 @@ WORK = "/tmp/levenshtein_batch"
 REWARD = "/logs/verifier/reward.json"
 TIMING = (120_000, 16, 256)  # N MINLEN MAXLEN of the timed input
 BASELINE_S, REFERENCE_S = 3.0, 0.25  # task.toml's constants, for the plain-Harbor fallback only
+
+# Every run of the agent's code goes through this nested sandbox: the whole file system
+# read-only (but for an output folder where needed), a private PID namespace whose
+# processes all die with it, and a seccomp filter that refuses fork/vfork/clone of new
+# processes (threads are allowed). So the candidate can change nothing this verifier,
+# the reward, the timing input or the baseline depend on, leave nothing running, and
+# hide no work from the CPU-time measurement in a process nobody waits for.
+JAIL_ARGS = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+JAIL_ARGS += ["--unshare-pid", "--die-with-parent", "--new-session"]
+NOFORK_BPF = os.path.join(WORK, "nofork.bpf")
+jailed = False
+
+
+def nofork_filter() -> bytes:
+    """A classic-BPF seccomp program (x86-64): fork, vfork and non-thread clone fail with EPERM;
+    clone3 fails with ENOSYS so that libc falls back to clone; other architectures are killed."""
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, kill, eperm, enosys = 0x7FFF0000, 0x80000000, 0x00050001, 0x00050026
+    prog = [
+        (ld, 0, 0, 4), (jeq, 0, 11, 0xC000003E),  # arch must be x86-64
+        (ld, 0, 0, 0), (jge, 7, 0, 0x40000000),  # no x32 system calls
+        (jeq, 6, 0, 57), (jeq, 5, 0, 58), (jeq, 5, 0, 435),  # fork, vfork; clone3
+        (jeq, 0, 2, 56), (ld, 0, 0, 16), (jset, 0, 1, 0x10000),  # clone: only CLONE_THREAD
+        (ret, 0, 0, allow), (ret, 0, 0, eperm), (ret, 0, 0, enosys), (ret, 0, 0, kill),
+    ]  # fmt: skip
+    return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+
+
+def run_jailed(
+    argv: list[str], timeout: float, writable: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    if not jailed:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    binds = [x for d in writable for x in ("--bind", d, d)]
+    fd = os.open(NOFORK_BPF, os.O_RDONLY)
+    try:
+        cmd = [*JAIL_ARGS, *binds, "--seccomp", str(fd), "--", *argv]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, pass_fds=(fd,))
+    finally:
+        os.close(fd)
+
+
+def setup_jail() -> None:
+    """Probe the nested sandbox once; run_timed.sh uses it too when jail.ok exists."""
+    global jailed
+    with open(NOFORK_BPF, "wb") as f:
+        f.write(nofork_filter())
+    jailed = True
+    try:
+        jailed = run_jailed(["true"], 30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        jailed = False
+    if jailed:
+        open(os.path.join(WORK, "jail.ok"), "w").close()
 
 
 class Failure(Exception):
@@ -41,9 +96,9 @@ def write_reward(data: dict) -> None:
     os.replace(tmp, REWARD)
 
 
-def run(binary: str, args: list[str], timeout: float) -> str:
+def run(binary: str, args: list[str], timeout: float, writable: tuple[str, ...] = ()) -> str:
     try:
-        p = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+        p = run_jailed([binary, *args], timeout, writable)
     except subprocess.TimeoutExpired:
         raise Failure(f"lev_bench {' '.join(args)}: no answer within {timeout:.0f} s") from None
     if p.returncode != 0:
@@ -52,13 +107,14 @@ def run(binary: str, args: list[str], timeout: float) -> str:
 
 
 def harbor_reward() -> dict:
-    """Plain-Harbor fallback: three alternating runs each, best times, the task's fixed s_ref."""
+    """Plain-Harbor fallback: three alternating runs each, CPU time of the best, the task's fixed s_ref."""
     times: dict[str, list[float]] = {"base": [], "cand": []}
     for _ in range(3):
         for side in ("base", "cand"):
-            t0 = time.perf_counter()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = subprocess.run(["bash", "/orig/run_timed.sh", side], capture_output=True, timeout=120)
-            times[side].append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            times[side].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             if r.returncode != 0:
                 raise Failure(f"timed {side} run failed")
     s = min(times["base"]) / min(times["cand"])
@@ -72,6 +128,7 @@ def harbor_reward() -> dict:
 
 
 def main() -> None:
+    setup_jail()
     cand = os.path.join(WORK, "cand", "lev_bench")
     base = os.path.join(WORK, "base", "lev_bench")
     seed = int.from_bytes(os.urandom(8), "little") >> 1
@@ -111,7 +168,7 @@ def main() -> None:
         f.write(" ".join(targs) + "\n")
     with open(os.path.join(WORK, "timing.expected"), "w") as f:
         f.write(want.rstrip("\n") + "\n")
-    result = {"reward": 0.0, "correct": True, "cases": ncases, "check_seed": seed}
+    result = {"reward": 0.0, "correct": True, "cases": ncases, "check_seed": seed, "jailed": jailed}
     if not os.environ.get("LOOPLAB_VERIFIER"):
         result.update(harbor_reward())
     write_reward(result)

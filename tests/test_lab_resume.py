@@ -24,7 +24,7 @@ python3 -c "import json; json.dump({'x': $x - 1}, open('$f', 'w'))"
 echo "x=$x-1"
 """
 SLOW_BACKEND = (
-    "sleep 1.5; python3 -c \"import json; x = json.load(open('{pipeline_dir}/pipeline/params.json'))['x']; "
+    "sleep 0.8; python3 -c \"import json; x = json.load(open('{pipeline_dir}/pipeline/params.json'))['x']; "
     "print(json.dumps({'score': abs(x - 3)}))\""
 )
 
@@ -77,7 +77,7 @@ def test_kill_9_during_an_evaluation_then_resume(tmp_path):
     proc = subprocess.Popen(cli(lab), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_for_phase(lab, 2, "evaluate", proc)
-        time.sleep(0.7)  # inside the first evaluation of experiment 2
+        time.sleep(0.4)  # inside the first evaluation of experiment 2
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

@@ -59,7 +59,9 @@ class AgentPhase:
 
 
 def prepare_workspace(lab: Lab, evaluator: Evaluator, head: str, box: Path) -> Path:
+    """The agent's /app: a private copy of the best's pipeline (inside the task's pristine /app for a task)."""
     app = box / "app"
+    best = evaluator.materialize(gitops.tree_of(lab.repo, head))
     if evaluator.env is not None:  # a catalog task: the pristine /app around the pipeline
         pristine = evaluator.env.root / evaluator.env.workdir.lstrip("/")
         if pristine.is_dir():
@@ -70,12 +72,7 @@ def prepare_workspace(lab: Lab, evaluator: Evaluator, head: str, box: Path) -> P
                 p = Path(dirpath) / name
                 if editable_mod.matches(p.relative_to(app).as_posix(), globs):
                     p.unlink()
-    app.mkdir(exist_ok=True)
-    gitops.materialize(lab.repo, head, lab.pipeline, app)
-    ignores = gitops.ignore_files(lab.repo, head, lab.pipeline)
-    if ignores:
-        gitops.materialize(lab.repo, head, ignores, app)
-    (app / lab.rel).mkdir(parents=True, exist_ok=True)
+    shutil.copytree(best, app, symlinks=True, dirs_exist_ok=True)
     return app
 
 
@@ -105,7 +102,7 @@ def run_agent_phase(
     t0 = time.monotonic()
     acfg = lab.config.agent
     agent = make_agent(acfg.name, acfg.kwargs, acfg.model)
-    box = new_box(lab, f"agent{experiment}")
+    box = new_box(lab, f"agent{experiment}", evaluator.scope)
     app = prepare_workspace(lab, evaluator, head, box)
     logs = box / "logs"
     (logs / "agent").mkdir(parents=True)
@@ -257,7 +254,8 @@ def _dev_eval(lab: Lab, evaluator: Evaluator, head: str, app: Path, index: int, 
         try:
             res, _rec = evaluator.evaluate(copy, index, "dev", log_dir=exp_dir / "evals")
         finally:
-            evaluator.forget(tree)
+            if tree != gitops.tree_of(lab.repo, head):
+                evaluator.forget(tree)
     except EvalFailed as exc:
         rec = getattr(exc, "record", None)
         tail = rec.output_tail[-3000:] if rec is not None else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -193,7 +194,7 @@ def _evaluate_once(lab_dir: Path, data: Path | None, samples: list[str] | None) 
         service.start()
     ev = None
     try:
-        ev = Evaluator(lab, data, service)
+        ev = Evaluator(lab, data, service, scope=f"cli{os.getpid()}")
         tree = gitops.candidate_tree(lab.repo, head, lab.repo, lab.pipeline)
         copy = ev.materialize(tree)
         try:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import stat
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -63,22 +65,56 @@ def empty_root(lab: Lab) -> Path:
     return d
 
 
-def new_box(lab: Lab, what: str) -> Path:
-    d = runtime_dir() / "sandboxes" / f"lab-{lab.key}-{what}-{uuid.uuid4().hex[:8]}"
+def new_box(lab: Lab, what: str, scope: str = "run") -> Path:
+    """A fresh folder for one sandbox or pipeline copy; ``scope`` 'run' belongs to `lab run`."""
+    d = runtime_dir() / "sandboxes" / f"lab-{lab.key}-{scope}-{what}-{uuid.uuid4().hex[:8]}"
     d.mkdir(parents=True)
     os.chmod(d, 0o711)
     return d
 
 
 def clean_stale_boxes(lab: Lab) -> int:
-    """Remove sandbox folders a killed run of this lab left behind."""
+    """Remove sandbox folders a killed `lab run` of this lab left behind (only one run holds the lab)."""
     n = 0
     base = runtime_dir() / "sandboxes"
     if base.is_dir():
-        for p in base.glob(f"lab-{lab.key}-*"):
+        for p in base.glob(f"lab-{lab.key}-run-*"):
             remove_tree(p)
             n += 1
     return n
+
+
+class Reaper:
+    """Removes finished sandbox folders in a background thread, off the loop's critical path."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue[Path] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def remove(self, path: Path) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, daemon=True, name="lab-reaper")
+                self._thread.start()
+        self._q.put(Path(path))
+
+    def _work(self) -> None:
+        while True:
+            p = self._q.get()
+            try:
+                remove_tree(p)
+            except OSError:
+                pass
+            finally:
+                self._q.task_done()
+
+    def drain(self) -> None:
+        """Wait until everything handed over is removed."""
+        self._q.join()
+
+
+REAPER = Reaper()
 
 
 def readable_by_sandbox(path: Path) -> bool:
@@ -116,8 +152,11 @@ def prepare_data(lab: Lab, data_dir: Path | None) -> tuple[Path, bool]:
 class Evaluator:
     """Runs the lab's backend on pipeline copies; one sandbox per evaluation."""
 
-    def __init__(self, lab: Lab, data_dir: Path | None, service: ServiceHandle | None = None):
+    def __init__(
+        self, lab: Lab, data_dir: Path | None, service: ServiceHandle | None = None, scope: str = "run"
+    ):
         self.lab = lab
+        self.scope = scope
         self.cfg = lab.config.backend
         self.service = service if service and "eval" in service.cfg.forward_to else None
         self.data_host, self.data_snapshot = (
@@ -170,12 +209,16 @@ class Evaluator:
 
     # ---- pipeline copies -----------------------------------------------------------------
     def materialize(self, tree: str) -> Path:
-        """A read-only-to-be copy of ``tree``'s pipeline files (cached per tree for this run)."""
+        """A copy of ``tree``'s pipeline files (and the .gitignore files above them), cached per tree.
+
+        Evaluations bind it read-only; the agent's workspace is a copy of the best's.
+        """
         if tree in self._trees and self._trees[tree].exists():
             return self._trees[tree]
-        d = new_box(self.lab, f"tree-{tree[:10]}")
+        d = new_box(self.lab, f"tree-{tree[:10]}", self.scope)
         app = d / "app"
-        gitops.materialize(self.lab.repo, tree, self.lab.pipeline, app)
+        specs = list(self.lab.pipeline) + gitops.ignore_files(self.lab.repo, tree, self.lab.pipeline)
+        gitops.materialize(self.lab.repo, tree, specs, app)
         (app / self.lab.rel).mkdir(parents=True, exist_ok=True)
         make_world_readable(app)
         self._trees[tree] = app
@@ -184,11 +227,12 @@ class Evaluator:
     def forget(self, tree: str) -> None:
         p = self._trees.pop(tree, None)
         if p is not None:
-            remove_tree(p.parent)
+            REAPER.remove(p.parent)
 
     def close(self) -> None:
         for t in list(self._trees):
             self.forget(t)
+        REAPER.drain()
 
     # ---- one evaluation ------------------------------------------------------------------
     def evaluate(self, app: Path, index: int, role: str, sample_ids: list[str] | None = None,
@@ -209,7 +253,7 @@ class Evaluator:
         return res, rec
 
     def _evaluate_sandboxed(self, app: Path, index: int, role: str, sample_ids: list[str] | None) -> tuple[EvalResult | None, EvalRecord]:  # fmt: skip
-        box = new_box(self.lab, f"eval{index}")
+        box = new_box(self.lab, f"eval{index}", self.scope)
         out = box / "out"
         out.mkdir()
         pipeline_dir = self.lab.sandbox_dir()
@@ -281,13 +325,13 @@ class Evaluator:
             return res, rec
         finally:
             sb.stop()
-            remove_tree(box)
+            REAPER.remove(box)
 
     def _evaluate_task(self, app: Path, index: int, role: str, log_dir: Path | None) -> tuple[EvalResult | None, EvalRecord]:  # fmt: skip
         from looplab.verify.verifier import verify
 
         assert self.task is not None and self.env is not None
-        vdir = new_box(self.lab, f"verify{index}")
+        vdir = new_box(self.lab, f"verify{index}", self.scope)
         rec = EvalRecord(index=index, role=role, ok=False, score=None, duration_s=0.0, exec_s=0.0)
         try:
             vr = verify(self.task, self.env, app, vdir / "logs")
@@ -305,4 +349,4 @@ class Evaluator:
             rec.ok, rec.score, rec.result = True, res.score, {"score": res.score, "metrics": res.metrics}
             return res, rec
         finally:
-            remove_tree(vdir)
+            REAPER.remove(vdir)

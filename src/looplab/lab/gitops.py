@@ -12,7 +12,9 @@ is also what a discard does. Nothing outside the pipeline paths is touched.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +25,7 @@ from looplab.errors import LooplabError
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
 def git(repo: Path, *args: str, input: bytes | None = None, env: dict[str, str] | None = None,
@@ -52,12 +55,18 @@ def init_repo(path: Path) -> None:
 
 def identity_env(repo: Path) -> dict[str, str]:
     """Author/committer for lab commits: the repo's own identity, else 'looplab'."""
+    return dict(_identity_env(str(repo)))
+
+
+@functools.lru_cache(maxsize=64)
+def _identity_env(repo_s: str) -> tuple[tuple[str, str], ...]:
+    repo = Path(repo_s)
     env: dict[str, str] = {}
     if not git(repo, "config", "user.name", check=False).strip() and "GIT_AUTHOR_NAME" not in os.environ:
         env.update(GIT_AUTHOR_NAME="looplab", GIT_COMMITTER_NAME="looplab")
     if not git(repo, "config", "user.email", check=False).strip() and "GIT_AUTHOR_EMAIL" not in os.environ:
         env.update(GIT_AUTHOR_EMAIL="looplab@localhost", GIT_COMMITTER_EMAIL="looplab@localhost")
-    return env
+    return tuple(env.items())
 
 
 def rev(repo: Path, what: str) -> str | None:
@@ -75,7 +84,14 @@ def has_commits(repo: Path) -> bool:
 
 
 def tree_of(repo: Path, commit: str) -> str:
+    if SHA_RE.match(commit):  # a commit's tree never changes: ask git once
+        return _tree_of_sha(str(repo), commit)
     return git(repo, "rev-parse", f"{commit}^{{tree}}").strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _tree_of_sha(repo_s: str, commit: str) -> str:
+    return git(Path(repo_s), "rev-parse", f"{commit}^{{tree}}").strip()
 
 
 def object_exists(repo: Path, sha: str) -> bool:
@@ -104,9 +120,13 @@ def dirty_paths(repo: Path, pathspecs: Sequence[str]) -> list[str]:
     return [e[3:] for e in out.split("\0") if len(e) > 3]
 
 
+@functools.lru_cache(maxsize=64)
+def git_dir(repo_s: str) -> Path:
+    return Path(git(Path(repo_s), "rev-parse", "--absolute-git-dir").strip())
+
+
 def _tmp_index(repo: Path) -> str:
-    git_dir = Path(git(repo, "rev-parse", "--absolute-git-dir").strip())
-    fd, path = tempfile.mkstemp(prefix="looplab-index-", dir=git_dir)
+    fd, path = tempfile.mkstemp(prefix="looplab-index-", dir=git_dir(str(repo)))
     os.close(fd)
     os.unlink(path)  # git wants to create it itself
     return path

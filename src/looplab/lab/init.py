@@ -130,19 +130,30 @@ def predict(x: float) -> float:
 
 EXAMPLE_PROPOSE = '''\
 #!/usr/bin/env python3
-"""A search script for the `command` agent: nudge one parameter of the best pipeline at random."""
+"""A search script for the `command` agent: a tiny hill climber over the parameters.
+
+It reads the lab's history: when the last nudge was discarded it tries the opposite
+direction, otherwise a random parameter and step. The lab decides what is kept.
+"""
 
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 exp = int(os.environ.get("LOOPLAB_EXPERIMENT", "0"))
 rng = random.Random(exp)
 params_file = Path(os.environ.get("LOOPLAB_PIPELINE_DIR", ".")) / "pipeline" / "params.json"
 params = json.loads(params_file.read_text())
-key = rng.choice(sorted(params))
-step = rng.choice([-1, 1]) * rng.choice([0.05, 0.2, 0.5, 1.0])
+history = [json.loads(line) for line in Path(os.environ["LOOPLAB_HISTORY"]).read_text().splitlines() if line]
+last = history[-1] if history else {}
+m = re.fullmatch(r"(\\w+) \\+= (-?[0-9.]+)", (last.get("notes") or "").strip())
+if m and not last.get("kept") and m.group(1) in params:
+    key, step = m.group(1), -float(m.group(2))
+else:
+    key = rng.choice(sorted(params))
+    step = rng.choice([-1, 1]) * rng.choice([0.05, 0.2, 0.5, 1.0])
 params[key] = round(params[key] + step, 4)
 params_file.write_text(json.dumps(params, indent=1) + "\\n")
 Path(os.environ.get("LOOPLAB_NOTES", "/dev/null")).write_text(f"{key} += {step}\\n")

@@ -29,13 +29,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from looplab.errors import LooplabError
-from looplab.fsutil import atomic_write_json, read_json, remove_tree
+from looplab.fsutil import atomic_write_json, read_json
 from looplab.lab import gitops
 from looplab.lab.agent_phase import run_agent_phase
 from looplab.lab.backend import EvalResult
 from looplab.lab.config import Lab
 from looplab.lab.decide import BestFailed, Decision, EvalFailed, decide, interval, median
-from looplab.lab.evaluate import Evaluator, clean_stale_boxes, lab_runtime_dir
+from looplab.lab.evaluate import REAPER, Evaluator, clean_stale_boxes, lab_runtime_dir
 from looplab.lab.log import Record, ResultsLog
 from looplab.lab.services import ServiceHandle
 from looplab.lab.stopping import Limits, Progress, Stop, check, remaining_seconds
@@ -376,7 +376,7 @@ class LabLoop:
         try:
             tree = gitops.candidate_tree(repo, head, phase.work_root, lab.pipeline)
         finally:
-            remove_tree(phase.box)
+            REAPER.remove(phase.box)
         head_tree = gitops.tree_of(repo, head)
         files = [f"{s} {p}" for s, p in gitops.changed_files(repo, head_tree, tree, lab.pipeline)]
         o = phase.outcome
@@ -444,7 +444,8 @@ class LabLoop:
             )  # fmt: skip
             if decision.new_best_scores and not lab.config.noise.paired:
                 self.state.best_extra.setdefault(pending.head, []).extend(decision.new_best_scores)
-            self.evaluator.forget(pending.candidate_tree)
+            # the copy of whichever loses stays no longer: a kept candidate's copy serves as the new best's
+            self.evaluator.forget(head_tree if decision.keep else pending.candidate_tree)
         pending.timing.update(
             eval_s=round(eval_time[0], 4), eval_exec_s=round(eval_time[1], 4),
             decide_s=round(time.monotonic() - t0, 4),

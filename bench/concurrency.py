@@ -59,7 +59,7 @@ def run_once(task_path: Path, agent: str, concurrency: int, jobs_dir: Path, name
     return {
         "concurrency": concurrency,
         "wall_s": round(wall, 3),
-        "rewards": [by_attempt[k]["reward"] for k in sorted(by_attempt)],
+        "rewards": [round(by_attempt[k]["reward"], 4) for k in sorted(by_attempt)],
         "cores": [cores.get(k) for k in sorted(by_attempt)],
     }
 
@@ -151,7 +151,8 @@ def markdown(res: dict) -> str:
         "# Concurrent trials: wall time and reward fidelity",
         "",
         f"Two trials (attempts 0 and 1) of each task as one job with `-n 1` (serial) and with `-n 2` (concurrent, "
-        f"one core each), rounds in alternating order. Host: {h['cpu_model']}, {h['cpu_count']} cores. Other work on "
+        f"one core each), rounds in alternating order. For a `paired` task the verifier takes pairs until its "
+        f"interval is tight enough, so its duration (and the wall-time ratio) depends on the noise it meets. Host: {h['cpu_model']}, {h['cpu_count']} cores. Other work on "
         f"this shared machine runs on the same cores (load averages below); host-wide core claims "
         f"{'on' if res['host_core_claims'] else 'off'}. *Alone noise*: |reward of attempt 0 − attempt 1| when both "
         "ran alone in the same round — the same program measured twice, i.e. the measurement's own noise floor.",

@@ -143,3 +143,38 @@ def test_shipped_trial_archives_are_checked(tmp_path: Path) -> None:
         with pytest.raises(LooplabError):
             _unpack(archive(bad), tmp_path, "t__2")
     assert not (tmp_path / "t__2").exists()
+
+
+def test_unschedulable_trial_is_refused(tmp_path: Path, local_ray: None) -> None:
+    import shutil
+
+    from looplab.errors import LooplabError
+
+    wide = tmp_path / "wide"
+    shutil.copytree(CLIMB, wide)
+    toml = (wide / "task.toml").read_text().replace("cpus = 1", "cpus = 64")
+    (wide / "task.toml").write_text(toml)
+    spec = JobSpec(job_name="wide", jobs_dir=tmp_path / "jobs", task_paths=[str(wide)], agents=["nop"])
+    with pytest.raises(LooplabError, match="asks for 64 CPU"):
+        run_job(spec, [load_task(wide)], executor="ray")
+    assert not (spec.job_dir / ".ray-token").exists()
+
+
+def test_worker_without_the_job_folder_ships_the_trial_back(tmp_path: Path, local_ray: None) -> None:
+    """A worker that cannot see the job folder (wrong token) runs in scratch and returns an archive."""
+    from looplab.job.ray_executor import _unpack, looplab_trial
+
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    (job_dir / ".ray-token").write_text("the driver's token")
+    payload = {
+        "job_dir": str(job_dir), "token": "another cluster's token", "trial_name": "climb__ship0001",
+        "task_path": str(CLIMB), "job_name": "ship", "slot": "climb/oracle/0", "try": 0,
+        "trial_config": {"agent": "oracle"},
+    }  # fmt: skip
+    out = ray.get(ray.remote(looplab_trial).remote(payload))
+    assert not (job_dir / "climb__ship0001").exists() and out["archive"]
+    _unpack(out["archive"], job_dir, "climb__ship0001")
+    r = read_json(job_dir / "climb__ship0001" / "result.json")
+    assert r["status"] == "completed" and r["reward"] == 1.0 and r["executor"]["kind"] == "ray"
+    assert (job_dir / "climb__ship0001" / "checkpoints" / "index.jsonl").is_file()

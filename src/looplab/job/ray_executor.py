@@ -66,28 +66,31 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     job_dir = Path(payload["job_dir"])
     token_path = job_dir / TOKEN_FILE
     shared = token_path.is_file() and token_path.read_text().strip() == payload["token"]
-    base = job_dir if shared else Path(tempfile.mkdtemp(prefix="looplab-ray-"))
-    trial_dir = base / payload["trial_name"]
     task = load_task(Path(payload["task_path"]))
     env = build_environment(task)
     ecfg = task.config.environment
+    base = job_dir if shared else Path(tempfile.mkdtemp(prefix="looplab-ray-"))
+    trial_dir = base / payload["trial_name"]
     alloc = CoreAllocator()
-    grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
     try:
-        cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores})
-        result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
+        grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+        try:
+            cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores})
+            result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
+        finally:
+            alloc.release(grant)
+        result["executor"] = _worker_info(payload, grant.waited_s)
+        atomic_write_json(trial_dir / "result.json", result)
+        out: dict[str, Any] = {"result": result, "archive": None}
+        if not shared:
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+                tar.add(trial_dir, arcname=payload["trial_name"])
+            out["archive"] = buf.getvalue()
+        return out
     finally:
-        alloc.release(grant)
-    result["executor"] = _worker_info(payload, grant.waited_s)
-    atomic_write_json(trial_dir / "result.json", result)
-    out: dict[str, Any] = {"result": result, "archive": None}
-    if not shared:
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            tar.add(trial_dir, arcname=payload["trial_name"])
-        out["archive"] = buf.getvalue()
-        shutil.rmtree(base, ignore_errors=True)
-    return out
+        if not shared:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def _worker_info(payload: dict[str, Any], waited_s: float) -> dict[str, Any]:
@@ -193,12 +196,15 @@ def _check_fits(ray: Any, pending: list[Slot]) -> None:
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     for slot in pending:
         e = slot.task.config.environment
-        need = {"CPU": e.cpus, "GPU": float(e.gpus)}
+        need = {"CPU": e.cpus, "GPU": float(e.gpus), "memory": float((e.memory_mb or 0) * 1024 * 1024)}
         if not any(all(n.get(k, 0.0) >= v for k, v in need.items() if v > 0) for n in nodes):
-            have = ", ".join(f"{n.get('CPU', 0):g} CPU/{n.get('GPU', 0):g} GPU" for n in nodes) or "no nodes"
+            have = ", ".join(
+                f"{n.get('CPU', 0):g} CPU/{n.get('GPU', 0):g} GPU/{n.get('memory', 0) / 2**20:.0f} MiB"
+                for n in nodes
+            )
             raise LooplabError(
-                f"{slot.task.path / 'task.toml'}: [environment] asks for {e.cpus:g} CPU and {e.gpus} GPU; "
-                f"no Ray node has that ({have})"
+                f"{slot.task.path / 'task.toml'}: [environment] asks for {e.cpus:g} CPU, {e.gpus} GPU and "
+                f"{e.memory_mb or 0} MiB; no Ray node has that ({have or 'no nodes'})"
             )
 
 
@@ -224,7 +230,7 @@ def _error_record(
         "attempt": slot.attempt, "status": "error", "started_at": started, "finished_at": now_iso(),
         "verifier_result": None, "agent_result": None, "reward": None,
         "exception_info": {
-            "type": "WorkerLost" if lost else type(exc).__name__,
+            "type": "WorkerLost" if lost else type(getattr(exc, "cause", None) or exc).__name__,
             "message": f"{type(exc).__name__}: {str(exc)[:2000]}",
             "traceback": "".join(traceback.format_exception(exc))[-8000:],
         },

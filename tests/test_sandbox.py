@@ -133,3 +133,15 @@ def test_kill_processes_keeps_the_sandbox_usable(box) -> None:
     time.sleep(0.3)
     assert (app / "daemon.txt").stat().st_size == size
     assert sb.exec("echo still here").stdout == "still here\n"
+
+
+def test_put_get_and_host_path_take_absolute_paths(box, tmp_path: Path) -> None:
+    sb, app = box
+    src = tmp_path / "in.txt"
+    src.write_text("data")
+    sb.put(src, "/app/sub/in.txt")
+    assert sb.exec("cat /app/sub/in.txt").stdout == "data"
+    assert sb.host_path("/app/sub/in.txt") == app / "sub" / "in.txt"
+    assert sb.host_path("/orig/pristine.txt") is None
+    sb.get("/app/sub/in.txt", tmp_path / "out.txt")
+    assert (tmp_path / "out.txt").read_text() == "data"

@@ -146,7 +146,18 @@ def run_trial(
         remove_tree(box_dir)
     result["finished_at"] = now_iso()
     atomic_write_json(trial_dir / "result.json", result)
+    _export_atif(trial_dir)
     return result
+
+
+def _export_atif(trial_dir: Path) -> None:
+    """Write Harbor's ``agent/trajectory.json`` (ATIF) beside the streamed trajectory, best effort."""
+    try:
+        from looplab.agents.atif import export_trial
+
+        export_trial(trial_dir)
+    except Exception as exc:  # the record is complete without it; say why it is missing
+        (trial_dir / "agent" / "trajectory-export-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
 
 
 def _agent_phase(

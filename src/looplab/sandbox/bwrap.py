@@ -160,7 +160,7 @@ class BwrapSandbox:
         for host, dest in s.ro_binds:
             argv += ["--ro-bind", str(host), dest]
         for w in s.writable:
-            argv += ["--bind", str(_safe_host_path(root, w)), posixpath.normpath("/" + w)]
+            argv += ["--bind", str(_safe_host_path(root, w)), posixpath.normpath("/" + w.lstrip("/"))]
         for host, dest in s.binds:
             argv += ["--bind", str(host), dest]
         if not s.root_writable:
@@ -345,7 +345,7 @@ class BwrapSandbox:
 
     # ---- files -----------------------------------------------------------------------------
     def host_path(self, sandbox_path: str) -> Path | None:
-        p = posixpath.normpath("/" + sandbox_path)
+        p = posixpath.normpath("/" + sandbox_path.lstrip("/"))
         best: tuple[int, Path] | None = None
         for host, dest in self.spec.binds:
             d = posixpath.normpath(dest)
@@ -355,7 +355,7 @@ class BwrapSandbox:
         if best:
             return best[1]
         writable = self.spec.root_writable or any(
-            p == posixpath.normpath("/" + w) or p.startswith(posixpath.normpath("/" + w) + "/")
+            p == posixpath.normpath("/" + w.lstrip("/")) or p.startswith(posixpath.normpath("/" + w.lstrip("/")) + "/")
             for w in self.spec.writable
         )
         return _safe_host_path(Path(self.spec.root), p) if writable else None
@@ -376,7 +376,7 @@ class BwrapSandbox:
     def get(self, sandbox_path: str, host_path: Path) -> None:
         src = self.host_path(sandbox_path)
         if src is None:
-            src = _safe_host_path(Path(self.spec.root), posixpath.normpath("/" + sandbox_path))
+            src = _safe_host_path(Path(self.spec.root), posixpath.normpath("/" + sandbox_path.lstrip("/")))
         host_path = Path(host_path)
         host_path.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir() and not src.is_symlink():

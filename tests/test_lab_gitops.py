@@ -102,3 +102,61 @@ def test_keep_is_a_compare_and_swap_on_the_branch(repo, tmp_path):
     with pytest.raises(LooplabError):
         gitops.advance_branch(repo, "lab/x", other, head, "stale")  # the branch is no longer at head
     assert gitops.rev(repo, "refs/heads/lab/x") == new
+
+
+def test_apply_diff_turns_a_linked_copy_into_the_new_tree_without_touching_the_base(repo, tmp_path):
+    from looplab.lab.evaluate import link_copy
+
+    head = gitops.rev(repo, "HEAD")
+    old_tree = gitops.tree_of(repo, head)
+    base = tmp_path / "base"
+    gitops.materialize(repo, old_tree, ["p"], base)
+    ws = tmp_path / "ws"
+    gitops.materialize(repo, old_tree, ["p"], ws)
+    (ws / "p" / "a.txt").write_text("changed\n")
+    import shutil
+
+    shutil.rmtree(ws / "p" / "d")  # a whole folder goes
+    (ws / "p" / "d").write_text("a file where the folder was\n")
+    (ws / "p" / "n" / "m").mkdir(parents=True)
+    (ws / "p" / "n" / "m" / "deep.sh").write_text("#!/bin/sh\n")
+    os.chmod(ws / "p" / "n" / "m" / "deep.sh", 0o755)
+    os.symlink("a.txt", ws / "p" / "ln")
+    new_tree = gitops.candidate_tree(repo, head, ws, ["p"])
+    linked = tmp_path / "linked"
+    link_copy(base, linked)
+    changed = gitops.apply_diff(repo, old_tree, new_tree, ["p"], linked)
+    assert sorted(changed) == ["p/a.txt", "p/d", "p/d/b.txt", "p/ln", "p/n/m/deep.sh"]
+    fresh = tmp_path / "fresh"
+    gitops.materialize(repo, new_tree, ["p"], fresh)
+
+    def snapshot(root):
+        out = {}
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink():
+                out[rel] = ("link", os.readlink(p))
+            elif p.is_file():
+                out[rel] = ("file", p.read_text(), os.stat(p).st_mode & 0o111 != 0)
+            else:
+                out[rel] = ("dir",)
+        return out
+
+    assert snapshot(linked) == snapshot(fresh)
+    assert (base / "p" / "a.txt").read_text() == "a\n" and (base / "p" / "d" / "b.txt").read_text() == "b\n"
+
+
+def test_restore_handles_a_folder_that_became_a_file(repo, tmp_path):
+    head = gitops.rev(repo, "HEAD")
+    ws = tmp_path / "ws"
+    gitops.materialize(repo, head, ["p"], ws)
+    import shutil
+
+    shutil.rmtree(ws / "p" / "d")
+    (ws / "p" / "d").write_text("now a file\n")
+    tree = gitops.candidate_tree(repo, head, ws, ["p"])
+    branch = gitops.current_branch(repo)
+    gitops.advance_branch(repo, branch, gitops.commit(repo, tree, head, "type change\n"), head, "t")
+    gitops.restore(repo, ["p"])
+    assert (repo / "p" / "d").read_text() == "now a file\n"
+    assert gitops.dirty_paths(repo, ["p"]) == []

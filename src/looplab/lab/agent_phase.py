@@ -43,6 +43,7 @@ from looplab.verify import editable as editable_mod
 
 KILL_GRACE_S = 5.0
 NOTES_FILE = "/logs/agent/notes.md"
+LAB_DEV_CHECK = "the lab's evaluation of your current pipeline files (score, metrics, worst samples)"
 
 
 @dataclass
@@ -52,6 +53,7 @@ class AgentPhase:
     outcome: AgentOutcome
     agent_s: float
     setup_s: float
+    teardown_s: float = 0.0
     dev_evals: int = 0
     timed_out: bool = False
     notes: str = ""
@@ -169,7 +171,10 @@ def run_agent_phase(
 
     synthetic = Task(
         name=lab.name, path=lab.dir, instruction=instruction,
-        config=TaskConfig(agent=TaskAgentSection(timeout_sec=timeout), looplab=LooplabSection(editable=lab.pipeline_globs())),
+        config=TaskConfig(
+            agent=TaskAgentSection(timeout_sec=timeout),
+            looplab=LooplabSection(editable=lab.pipeline_globs(), dev_check=task_dev or LAB_DEV_CHECK),
+        ),
     )  # fmt: skip
     ctx = AgentContext(
         task=synthetic, logs_dir=exp_dir / "agent", trajectory=trajectory, workdir=workdir,
@@ -187,6 +192,7 @@ def run_agent_phase(
     trajectory.event("start", agent=acfg.name, model=acfg.model, timeout_sec=timeout, experiment=experiment)
     setup_s = 0.0
     agent_s = 0.0
+    teardown_s = 0.0
     timed_out = False
     try:
         sandbox.start()
@@ -202,6 +208,7 @@ def run_agent_phase(
         timed_out = worker.is_alive()
         agent_s = time.monotonic() - ta
         sandbox.stop()
+        teardown_s = time.monotonic() - ta - agent_s
         if timed_out:
             worker.join(timeout=30)
         outcome: AgentOutcome = box_out.get("outcome") or AgentOutcome(stop_reason="timeout")
@@ -219,7 +226,8 @@ def run_agent_phase(
     if not notes and notes_file.is_file() and not notes_file.is_symlink():
         notes = notes_file.read_text(errors="replace")[:4000].strip()
     return AgentPhase(
-        box=box, work_root=app, outcome=outcome, agent_s=agent_s, setup_s=setup_s, dev_evals=dev_count[0],
+        box=box, work_root=app, outcome=outcome, agent_s=agent_s, setup_s=setup_s, teardown_s=teardown_s,
+        dev_evals=dev_count[0],
         timed_out=timed_out, notes=notes,
     )  # fmt: skip
 
@@ -250,7 +258,7 @@ def _dev_eval(lab: Lab, evaluator: Evaluator, head: str, app: Path, index: int, 
     t0 = time.monotonic()
     try:
         tree = gitops.candidate_tree(lab.repo, head, app, lab.pipeline)
-        copy = evaluator.materialize(tree)
+        copy = evaluator.materialize(tree, base=gitops.tree_of(lab.repo, head))
         try:
             res, _rec = evaluator.evaluate(copy, index, "dev", log_dir=exp_dir / "evals")
         finally:

@@ -149,6 +149,21 @@ def prepare_data(lab: Lab, data_dir: Path | None) -> tuple[Path, bool]:
     return snap, True
 
 
+def link_copy(src: Path, dst: Path) -> None:
+    """Mirror ``src`` at ``dst`` with hard links to its files (symlinks copied as links)."""
+    for dirpath, _dirs, files in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        out = Path(dst) / rel if rel != "." else Path(dst)
+        out.mkdir(parents=True, exist_ok=True)
+        os.chmod(out, os.stat(dirpath).st_mode & 0o7777)
+        for name in files:
+            s = os.path.join(dirpath, name)
+            if os.path.islink(s):
+                os.symlink(os.readlink(s), out / name)
+            else:
+                os.link(s, out / name)
+
+
 class Evaluator:
     """Runs the lab's backend on pipeline copies; one sandbox per evaluation."""
 
@@ -208,19 +223,28 @@ class Evaluator:
         return dest
 
     # ---- pipeline copies -----------------------------------------------------------------
-    def materialize(self, tree: str) -> Path:
+    def materialize(self, tree: str, base: str | None = None) -> Path:
         """A copy of ``tree``'s pipeline files (and the .gitignore files above them), cached per tree.
 
-        Evaluations bind it read-only; the agent's workspace is a copy of the best's.
+        Evaluations bind it read-only; the agent's workspace is a real copy of the best's.
+        With ``base`` (a tree whose copy is cached), the copy is hard links to the base's
+        files with only the differing files written anew — copies are never written to
+        after they are made, so sharing inodes is safe.
         """
         if tree in self._trees and self._trees[tree].exists():
             return self._trees[tree]
         d = new_box(self.lab, f"tree-{tree[:10]}", self.scope)
         app = d / "app"
-        specs = list(self.lab.pipeline) + gitops.ignore_files(self.lab.repo, tree, self.lab.pipeline)
-        gitops.materialize(self.lab.repo, tree, specs, app)
+        base_copy = self._trees.get(base) if base else None
+        if base_copy is not None and base_copy.exists():
+            link_copy(base_copy, app)
+            specs = list(self.lab.pipeline)
+            gitops.apply_diff(self.lab.repo, str(base), tree, specs, app)
+        else:
+            specs = list(self.lab.pipeline) + gitops.ignore_files(self.lab.repo, tree, self.lab.pipeline)
+            gitops.materialize(self.lab.repo, tree, specs, app)
+            make_world_readable(app)
         (app / self.lab.rel).mkdir(parents=True, exist_ok=True)
-        make_world_readable(app)
         self._trees[tree] = app
         return app
 

@@ -147,7 +147,17 @@ def candidate_tree(repo: Path, base: str, work_root: Path, pathspecs: Sequence[s
             repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *pathspecs, env=env
         )
         if listing:
-            git(repo, "update-index", "--add", "--remove", "-z", "--stdin", input=listing.encode(), env=env)
+            git(
+                repo,
+                "update-index",
+                "--add",
+                "--remove",
+                "--replace",
+                "-z",
+                "--stdin",
+                input=listing.encode(),
+                env=env,
+            )
         return git(repo, "write-tree", env=env).strip()
     finally:
         Path(idx).unlink(missing_ok=True)
@@ -167,6 +177,67 @@ def materialize(repo: Path, tree: str, pathspecs: Sequence[str], dest: Path) -> 
         return [p for p in listing.split("\0") if p]
     finally:
         Path(idx).unlink(missing_ok=True)
+
+
+def apply_diff(repo: Path, old_tree: str, new_tree: str, pathspecs: Sequence[str], dest: Path) -> list[str]:
+    """Turn ``dest`` (a materialized copy of ``old_tree``) into a copy of ``new_tree``; return the paths changed.
+
+    Files that change are unlinked first and written anew, never written through,
+    so ``dest`` may share inodes (hard links) with another copy without touching it.
+    """
+    raw = git(repo, "diff-tree", "-r", "-z", "--no-renames", old_tree, new_tree, "--", *pathspecs)
+    parts = raw.split("\0")
+    entries: list[tuple[str, str, str, str]] = []  # (status, new mode, new sha, path)
+    i = 0
+    while i + 1 < len(parts) and parts[i].startswith(":"):
+        _old_mode, new_mode, _old_sha, new_sha, status = parts[i][1:].split(" ")
+        entries.append((status[0], new_mode, new_sha, parts[i + 1]))
+        i += 2
+    dest = Path(dest)
+    for _status, _mode, _sha, rel in entries:  # every changed path goes first (deletions, type changes)
+        p = dest / rel
+        if p.is_symlink() or p.is_file():
+            p.unlink()
+        elif p.is_dir():
+            shutil.rmtree(p)
+        parent = p.parent
+        while parent != dest and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    writes = [(mode, sha, rel) for status, mode, sha, rel in entries if status != "D"]
+    if writes:
+        blobs = _read_blobs(repo, [sha for _m, sha, _r in writes])
+        for mode, sha, rel in writes:
+            p = dest / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if mode == "120000":
+                os.symlink(blobs[sha].decode(errors="surrogateescape"), p)
+            elif mode == "160000":  # a submodule: git checks out an empty folder
+                p.mkdir(exist_ok=True)
+            else:
+                p.write_bytes(blobs[sha])
+                os.chmod(p, 0o755 if mode == "100755" else 0o644)
+    return [rel for _s, _m, _sha, rel in entries]
+
+
+def _read_blobs(repo: Path, shas: list[str]) -> dict[str, bytes]:
+    """Blob contents, all through one ``git cat-file --batch``."""
+    wanted = sorted(set(shas))
+    out = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch"], input=("\n".join(wanted) + "\n").encode(),
+        capture_output=True, check=True, env={**os.environ, **GIT_ENV},
+    ).stdout  # fmt: skip
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    for sha in wanted:
+        nl = out.index(b"\n", pos)
+        header = out[pos:nl].decode().split()
+        if len(header) != 3:
+            raise LooplabError(f"git cat-file: no blob {sha} in {repo}")
+        size = int(header[2])
+        blobs[sha] = out[nl + 1 : nl + 1 + size]
+        pos = nl + 1 + size + 1
+    return blobs
 
 
 def ignore_files(repo: Path, tree: str, pathspecs: Sequence[str]) -> list[str]:

@@ -394,6 +394,7 @@ class LabLoop:
         }  # fmt: skip
         pending.timing = {
             "agent_setup_s": round(phase.setup_s, 4), "agent_s": round(phase.agent_s, 4),
+            "agent_teardown_s": round(phase.teardown_s, 4),
             "capture_s": round(time.monotonic() - tg, 4), "before_eval_s": round(time.monotonic() - t0, 4),
         }  # fmt: skip
         self._save()
@@ -412,8 +413,10 @@ class LabLoop:
         if pending.candidate_tree == head_tree:
             decision = Decision(False, "no change to the pipeline")
         else:
-            cand_copy = self.evaluator.materialize(pending.candidate_tree)
+            tm = time.monotonic()
             best_copy = self.evaluator.materialize(head_tree)
+            cand_copy = self.evaluator.materialize(pending.candidate_tree, base=head_tree)
+            pending.timing["copies_s"] = round(time.monotonic() - tm, 4)
             n = pending.experiment
 
             def run_eval(copy: Path, role: str) -> float:

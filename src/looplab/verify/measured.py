@@ -203,11 +203,24 @@ def measure_in_verifier(
     if s_ref is not None:
         metrics["s_ref"] = s_ref
     reason = None
+    ci_low = details.get("speedup_ci_low") if mode == "paired" else None
     try:
         reward = reward_from_speedup(formula, speedup, s_ref)
     except (LooplabError, InvalidMeasurement) as exc:
         reward, reason = 0.0, f"no reward from speedup {speedup:.4g}: {exc}"
         if s_ref is None:
             reason += " (run `looplab calibrate TASK` or set [optimization] baseline/reference scores)"
+    if (
+        reward > 0
+        and ci_low is not None
+        and ci_low <= 1.0
+        and normalize_formula(formula or "log_speedup") != "ratio"
+    ):
+        # noise is not progress: a speedup whose interval reaches 1 is no speedup
+        reward = 0.0
+        reason = (
+            f"speedup {speedup:.4g} is not distinguishable from 1 "
+            f"({details.get('confidence', 0.95):.0%} CI low {ci_low:.4g} <= 1)"
+        )
     details["reward"] = reward
     return _finish(MeasuredReward(reward=reward, reason=reason, metrics=metrics, details=details), log_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import signal
 import threading
@@ -22,10 +24,18 @@ SCRIPTS = FIXTURES / "climb_scripts"
 
 
 @pytest.fixture(scope="module")
-def local_ray():
+def local_ray(tmp_path_factory: pytest.TempPathFactory):
+    # Ray workers claim cores among themselves (a private claim folder, inherited by the workers),
+    # not against other processes' trials on this machine, which would only make the tests wait.
+    old = os.environ.get("LOOPLAB_CORE_CLAIMS")
+    os.environ["LOOPLAB_CORE_CLAIMS"] = str(tmp_path_factory.mktemp("core-claims"))
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     yield
     ray.shutdown()
+    if old is None:
+        os.environ.pop("LOOPLAB_CORE_CLAIMS", None)
+    else:
+        os.environ["LOOPLAB_CORE_CLAIMS"] = old
 
 
 def _layout(job_dir: Path) -> dict[str, tuple[str, list[str]]]:
@@ -57,10 +67,28 @@ def test_ray_matches_local(tmp_path: Path, local_ray: None) -> None:
     }  # fmt: skip
     assert results["local"][1] == results["ray"][1]
     assert results["local"][2] == results["ray"][2]
-    for d in (tmp_path / "plain-ray").iterdir():
-        if d.is_dir():
-            r = read_json(d / "result.json")
-            assert r["executor"]["kind"] == "ray" and len(r["resources"]["cores"]) == 1
+    dirs = sorted(d for job in ("plain-ray", "replay-ray") for d in (tmp_path / job).iterdir() if d.is_dir())
+    for d in dirs:
+        r = read_json(d / "result.json")
+        assert r["executor"]["kind"] == "ray" and len(r["resources"]["cores"]) == 1
+    # Ray trials that ran at the same time (separate worker processes) never shared a core
+    for i, a in enumerate(dirs):
+        for b in dirs[i + 1 :]:
+            if _overlap(_held(a), _held(b)):
+                ca, cb = (read_json(x / "result.json")["resources"]["cores"] for x in (a, b))
+                assert not set(ca) & set(cb), (a.name, b.name)
+
+
+def _held(trial_dir: Path) -> tuple[float, float]:
+    """A sub-interval of the time a trial held its cores: first trajectory event → verifier record written."""
+    first = json.loads((trial_dir / "agent" / "trajectory.jsonl").read_text().splitlines()[0])["time"]
+    return dt.datetime.fromisoformat(first).timestamp(), (
+        trial_dir / "verifier" / "result.json"
+    ).stat().st_mtime
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
 
 
 def _worker_pid(trial_prefix: str, deadline: float) -> int | None:

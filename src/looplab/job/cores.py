@@ -12,7 +12,8 @@ Cores are also claimed host-wide with ``flock`` on ``<runtime>/core-claims/cpuN.
 so trials of two ``looplab run`` processes, or of Ray workers on one node, never
 share a core either; a claim dies with its process, and processes waiting for
 cores queue on one lock so the oldest waiter is served first. Set ``LOOPLAB_CORE_CLAIMS=0``
-to keep claims inside one process. Memory is accounted per allocator (per job,
+to keep claims inside one process, or to a folder to coordinate only the processes
+that share that folder. Memory is accounted per allocator (per job,
 or per Ray worker process, where Ray's own ``memory`` resource does the job).
 """
 
@@ -42,13 +43,17 @@ def machine_memory_mb() -> int:
 
 
 def claims_dir() -> Path | None:
-    """The host-wide core-claim folder, or None when claims are switched off."""
-    if os.environ.get("LOOPLAB_CORE_CLAIMS", "1") == "0":
+    """The host-wide core-claim folder: ``LOOPLAB_CORE_CLAIMS`` = 0 (off), a folder, or unset (default)."""
+    setting = os.environ.get("LOOPLAB_CORE_CLAIMS", "1")
+    if setting == "0":
         return None
-    from looplab.environment.build import runtime_dir
+    if setting not in ("", "1"):
+        d = Path(setting)
+    else:
+        from looplab.environment.build import runtime_dir
 
-    d = runtime_dir() / "core-claims"
-    d.mkdir(exist_ok=True)
+        d = runtime_dir() / "core-claims"
+    d.mkdir(parents=True, exist_ok=True)
     return d
 
 

@@ -151,7 +151,7 @@ def test_hash_join_matches_the_checker(tmp_path: Path, variant: str) -> None:
 
 def write_empty_tables(tmp_path: Path) -> Path:
     p = tmp_path / "empty.bin"
-    p.write_bytes(b"HJ01" + np.array([0, 0], "<u8").tobytes())
+    p.write_bytes(b"HJ01" + bytes(4) + np.array([0, 0], "<u8").tobytes())
     return p
 
 

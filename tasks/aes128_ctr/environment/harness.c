@@ -24,7 +24,7 @@ static inline uint64_t splitmix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-/* Anonymous memory, backed by huge pages where the kernel allows (fewer page faults). */
+/* Page-aligned anonymous memory (ordinary pages: the cost of faulting them in is steady). */
 static uint8_t *alloc_bytes(size_t n) {
     size_t bytes = (n + 64) & ~(size_t)63;
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -32,7 +32,6 @@ static uint8_t *alloc_bytes(size_t n) {
         fprintf(stderr, "aes_bench: out of memory\n");
         exit(3);
     }
-    madvise(p, bytes, MADV_HUGEPAGE);
     return p;
 }
 

@@ -25,7 +25,7 @@ def main() -> None:
         return t
 
     with open(out, "wb") as f:
-        f.write(b"HJ01")
+        f.write(b"HJ01" + bytes(4))
         f.write(np.array([nr, ns], dtype="<u8").tobytes())
         f.write(rows(r_keys).tobytes())
         f.write(rows(s_keys).tobytes())

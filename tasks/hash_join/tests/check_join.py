@@ -147,7 +147,7 @@ def random_tables(
 
 def write_tables(path: str, r: np.ndarray, s: np.ndarray) -> None:
     with open(path, "wb") as f:
-        f.write(b"HJ01")
+        f.write(b"HJ01" + bytes(4))
         f.write(np.array([len(r), len(s)], dtype="<u8").tobytes())
         f.write(r.astype("<u4").tobytes())
         f.write(s.astype("<u4").tobytes())

@@ -1,6 +1,8 @@
 """The sealed verifier: score only what the agent was allowed to change.
 
-A fresh sandbox is made from a private copy of the *pristine* environment layer.
+A fresh sandbox is made from a private copy of the *pristine* environment layer
+(read-only but for the working folder, /logs and /tmp when the task has a ``[looplab]``
+section; wholly writable for foreign Harbor/AutoLab tasks, as their container would be).
 Only the files matching the task's editable globs are copied in from the agent's
 working folder; the task's ``tests/`` are merged into ``/tests``; ``/logs/verifier``
 starts empty. ``/tests/test.sh`` runs under ``[verifier] timeout_sec`` with
@@ -115,8 +117,15 @@ def verify(
                 "LOOPLAB_LOCK_DIR": LOCK_DIR_IN_SANDBOX,
             }
         )
+        # looplab-native tasks (a [looplab] section) get a read-only pristine root: what the
+        # candidate runs cannot rewrite /orig, /tests or the verifier's helpers. Foreign
+        # Harbor/AutoLab tasks keep a writable private copy, as in their container.
+        locked = "looplab" in cfg.model_fields_set
+        writable = sorted({env.workdir, "/logs", *cfg.looplab.writable}) if locked else []
+        for w in writable:
+            (root / w.lstrip("/")).mkdir(parents=True, exist_ok=True)
         spec = SandboxSpec(
-            root=root, root_writable=True, env=run_env, workdir=env.workdir, network=False,
+            root=root, root_writable=not locked, writable=writable, env=run_env, workdir=env.workdir, network=False,
             cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40],
             ro_binds=[(p, str(p)) for p in looplab_runtime_paths()]
             + [(measurement_lock_dir(), LOCK_DIR_IN_SANDBOX)],
@@ -182,7 +191,12 @@ def _apply_task_scoring(task: Task, sandbox: BwrapSandbox, parsed: ParsedReward,
 
         m = measure_in_verifier(task, sandbox, parsed.data(), log_dir)
         result.reward = float(m.reward)
-        result.rewards = {"reward": result.reward, **result.rewards, **m.metrics}
+        result.rewards = {
+            **result.rewards,
+            "reported_reward": result.rewards.get("reward"),
+            **m.metrics,
+            "reward": result.reward,
+        }
         result.measurement = m.details
         result.reason = m.reason
     elif lcfg.reward:

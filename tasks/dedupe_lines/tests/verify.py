@@ -1,5 +1,6 @@
 """Check dedupe() on fresh inputs, then time it against the original, side by side."""
 import json
+import os
 import math
 import random
 import statistics
@@ -15,6 +16,7 @@ def null(reason):
     sys.exit(0)
 
 
+HARNESS_MEASURES = os.environ.get("LOOPLAB_VERIFIER") == "1"  # looplab times it side by side itself
 sys.path.insert(0, "/app")
 try:
     from dedupe import dedupe
@@ -35,9 +37,22 @@ for _ in range(20):
 
 def run(d, seed):
     out = subprocess.run([sys.executable, "/orig/bench.py", d, "20000", str(seed)], capture_output=True, text=True, timeout=60)
-    t, digest = out.stdout.split()
+    digest, t = out.stdout.split()
     return float(t), digest
 
+
+seed = rng.randrange(1 << 30)
+b, hb = run("/orig", seed)
+c, hc = run("/app", seed)
+if hb != hc:
+    null("output differs from the original on the timing input")
+if HARNESS_MEASURES:
+    with open("/tmp/timing_seed", "w") as fh:
+        fh.write(str(seed))
+    with open("/tmp/timing_digest", "w") as fh:
+        fh.write(hb + "\n")
+    print(json.dumps({"reward": 0.0, "correct": True}))
+    sys.exit(0)
 
 ratios, tc = [], []
 for i in range(5):

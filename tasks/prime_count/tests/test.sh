@@ -1,5 +1,7 @@
 #!/bin/bash
-# Sealed verifier for prime_count: build-file pin, fresh correctness, side-by-side timing.
+# Sealed verifier for prime_count: build-file pin, fresh correctness, then timing.
+# Under looplab (LOOPLAB_VERIFIER=1) the harness times /orig/primes against /app/primes side by
+# side ([looplab.paired] in task.toml); under plain Harbor this script times them itself.
 set -u
 out=/logs/verifier/reward.json
 mkdir -p /logs/verifier
@@ -10,8 +12,8 @@ want=$(cat /tests/Makefile.sha256)
 got=$(sha256sum /app/Makefile | cut -d' ' -f1)
 [ "$want" = "$got" ] || fail "Makefile was modified"
 
-# 2. build both
-make -s -C /orig >/dev/null 2>&1 || fail "pristine build failed"
+# 2. build the candidate (the pristine program was built into /orig with the environment)
+[ -x /orig/primes ] || fail "pristine program missing"
 make -s -C /app >/dev/null 2>/tmp/build.err || fail "candidate build failed: $(head -c 200 /tmp/build.err | tr '\"\n' "' ")"
 
 # 3. correctness on values of n drawn now
@@ -20,6 +22,10 @@ exp=$(python3 /tests/reference_count.py $ns) || fail "reference checker failed"
 act=$(timeout 60 /app/primes $ns 2>/dev/null) || fail "candidate crashed or took over 60 s"
 [ "$(echo $exp)" = "$(echo $act)" ] || fail "wrong count for some n in: $ns"
 
-# 4. side-by-side timing: baseline and candidate interleaved, median of per-pair ratios
-python3 /tests/score.py /orig/primes /app/primes 4000000 > "$out.tmp" && mv "$out.tmp" "$out" || fail "timing failed"
+# 4. timing
+if [ "${LOOPLAB_VERIFIER:-}" = 1 ]; then
+  echo '{"reward": 0.0, "correct": true}' > "$out"
+else
+  python3 /tests/score.py /orig/primes /app/primes 4000000 > /tmp/reward.json && mv /tmp/reward.json "$out" || fail "timing failed"
+fi
 cat "$out"

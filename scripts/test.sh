@@ -5,6 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# the report and live-viewer tests drive Debian's headless Chromium (never a downloaded browser)
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test: installing chromium (for the HTML report and viewer tests)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "test: chromium is missing (apt-get install -y chromium); the browser tests will be skipped" >&2
+  fi
+fi
 if [ "${1:-}" = "slow" ]; then
   shift
   exec .venv/bin/python -m pytest -m slow "$@"

@@ -26,7 +26,7 @@ from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResu
 from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
 from looplab.checkpoints import CheckpointStore
-from looplab.environment.build import Environment, runtime_dir
+from looplab.environment.build import Environment, scratch_dir
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.hostinfo import host_info
 from looplab.sandbox.base import SandboxSpec
@@ -115,10 +115,9 @@ def run_trial(
     atomic_write_json(
         trial_dir / "config.json", {"task": str(task.path), **asdict(cfg), "job_name": job_name}
     )
-    box_dir = runtime_dir() / "sandboxes" / f"agent-{trial_dir.name}-{uuid.uuid4().hex[:6]}"
+    box_dir: Path | None = None
     try:
-        box_dir.mkdir(parents=True)
-        os.chmod(box_dir, 0o711)
+        box_dir = scratch_dir(f"agent-{trial_dir.name}")
         with _Phase(timing, "agent_execution"):
             work_dir, outcome, usage = _agent_phase(task, env, cfg, trial_dir, box_dir)
         result["agent_result"] = {
@@ -143,7 +142,8 @@ def run_trial(
         }
         result["reward"] = None
     finally:
-        remove_tree(box_dir)
+        if box_dir is not None:
+            remove_tree(box_dir)
     result["finished_at"] = now_iso()
     atomic_write_json(trial_dir / "result.json", result)
     _export_atif(trial_dir)

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from looplab.checkpoints import CheckpointStore
-from looplab.environment.build import build_environment, runtime_dir
+from looplab.environment.build import build_environment, scratch_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_text, remove_tree
 from looplab.tasks.loader import load_task
@@ -125,9 +123,7 @@ def rescore_trial(
 
 
 def _score(task: Any, env: Any, store: CheckpointStore, entry: dict[str, Any], cfg: dict[str, Any], trial_dir: Path) -> dict[str, Any]:  # fmt: skip
-    scratch = runtime_dir() / "sandboxes" / f"rescore-{trial_dir.name}-{entry['n']}-{uuid.uuid4().hex[:6]}"
-    scratch.mkdir(parents=True)
-    os.chmod(scratch, 0o711)
+    scratch = scratch_dir(f"rescore-{trial_dir.name}-{entry['n']}")
     t0 = time.monotonic()
     try:
         work = store.materialize(entry, scratch / "work")

@@ -16,6 +16,7 @@ import fcntl
 import fnmatch
 import glob
 import os
+import re
 import shutil
 import tarfile
 import uuid
@@ -56,6 +57,38 @@ def runtime_dir() -> Path:
     with contextlib.suppress(PermissionError):
         os.chmod(base, 0o711)
     return base
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new private scratch folder under the runtime dir, tagged with this process's pid.
+
+    The pid lets ``sweep_stale_scratch`` remove folders left by a looplab process that was
+    killed (kill -9 skips every ``finally``).
+    """
+    d = runtime_dir() / "sandboxes" / f"{prefix}-p{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    d.mkdir(parents=True)
+    os.chmod(d, 0o711)
+    return d
+
+
+def sweep_stale_scratch() -> int:
+    """Remove scratch folders whose looplab process no longer exists; return how many."""
+    base = runtime_dir() / "sandboxes"
+    removed = 0
+    for d in base.iterdir() if base.is_dir() else []:
+        m = re.search(r"-p(\d+)-[0-9a-f]{8}$", d.name)
+        if not m:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # still alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        remove_tree(d)
+        removed += 1
+    return removed
 
 
 @dataclass

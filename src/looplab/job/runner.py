@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from looplab.environment.build import Environment, build_environment
+from looplab.environment.build import Environment, build_environment, sweep_stale_scratch
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, read_json
 from looplab.job.cores import CoreAllocator
@@ -106,6 +106,7 @@ def run_job(
 ) -> dict[str, Any]:
     """Run all pending slots; ``on_event(kind, info)`` reports progress (build, start, done)."""
     emit = on_event or (lambda kind, info: None)
+    sweep_stale_scratch()  # what killed looplab processes left behind
     envs: dict[str, Environment] = {}
     for t in tasks:  # build first: a broken environment stops the job before any trial exists
         emit("build", {"task": t.name})

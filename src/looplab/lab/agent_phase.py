@@ -14,6 +14,7 @@ check) and never touches the log or the branch.
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
@@ -28,11 +29,11 @@ from typing import Any
 from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResult
 from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
-from looplab.fsutil import make_world_readable
+from looplab.fsutil import make_world_readable, remove_tree
 from looplab.lab import gitops
 from looplab.lab.backend import worst_samples
 from looplab.lab.config import Lab
-from looplab.lab.evaluate import Evaluator, empty_root, new_box
+from looplab.lab.evaluate import REAPER, Evaluator, empty_root, new_box
 from looplab.lab.services import ServiceHandle
 from looplab.sandbox.base import ExecResult, SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
@@ -48,8 +49,8 @@ LAB_DEV_CHECK = "the lab's evaluation of your current pipeline files (score, met
 
 @dataclass
 class AgentPhase:
-    box: Path  # the sandbox folder (removed by the caller once the candidate is captured)
-    work_root: Path  # host folder behind /app
+    box: Path  # the sandbox folder of this iteration (logs, /lab), removed by the caller
+    work_root: Path  # host folder behind /app (the workspace, kept for the next iteration)
     outcome: AgentOutcome
     agent_s: float
     setup_s: float
@@ -60,22 +61,101 @@ class AgentPhase:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def prepare_workspace(lab: Lab, evaluator: Evaluator, head: str, box: Path) -> Path:
-    """The agent's /app: a private copy of the best's pipeline (inside the task's pristine /app for a task)."""
-    app = box / "app"
-    best = evaluator.materialize(gitops.tree_of(lab.repo, head))
-    if evaluator.env is not None:  # a catalog task: the pristine /app around the pipeline
-        pristine = evaluator.env.root / evaluator.env.workdir.lstrip("/")
-        if pristine.is_dir():
-            shutil.copytree(pristine, app, symlinks=True)
-        globs = lab.pipeline_globs()
-        for dirpath, _dirs, files in os.walk(app):
-            for name in files:
-                p = Path(dirpath) / name
-                if editable_mod.matches(p.relative_to(app).as_posix(), globs):
-                    p.unlink()
-    shutil.copytree(best, app, symlinks=True, dirs_exist_ok=True)
-    return app
+class Workspace:
+    """The agent's /app, kept from one iteration to the next and made an exact copy of the best each time.
+
+    Writing a fresh copy of every pipeline file per iteration is the slowest part of
+    the loop's overhead on a slow disk, so the folder is reused and ``sync_tree``
+    rewrites only what differs from the best's materialized copy (and removes
+    whatever else the agent left). A catalog task's workspace (the pristine /app
+    around the pipeline) is made fresh each time.
+    """
+
+    def __init__(self, lab: Lab, evaluator: Evaluator):
+        self.lab, self.evaluator = lab, evaluator
+        self.box: Path | None = None
+
+    def prepare(self, head: str) -> Path:
+        best = self.evaluator.materialize(gitops.tree_of(self.lab.repo, head))
+        if self.box is not None and self.evaluator.env is None and (self.box / "app").is_dir():
+            sync_tree(best, self.box / "app")
+            return self.box / "app"
+        self.discard()
+        self.box = new_box(self.lab, "workspace", self.evaluator.scope)
+        app = self.box / "app"
+        if self.evaluator.env is not None:  # a catalog task: the pristine /app around the pipeline
+            pristine = self.evaluator.env.root / self.evaluator.env.workdir.lstrip("/")
+            if pristine.is_dir():
+                shutil.copytree(pristine, app, symlinks=True)
+            globs = self.lab.pipeline_globs()
+            for dirpath, _dirs, files in os.walk(app):
+                for name in files:
+                    p = Path(dirpath) / name
+                    if editable_mod.matches(p.relative_to(app).as_posix(), globs):
+                        p.unlink()
+        shutil.copytree(best, app, symlinks=True, dirs_exist_ok=True)
+        return app
+
+    def discard(self) -> None:
+        if self.box is not None:
+            REAPER.remove(self.box)
+            self.box = None
+
+
+def _kind(e: os.DirEntry) -> str:
+    if e.is_symlink():
+        return "link"
+    if e.is_dir(follow_symlinks=False):
+        return "dir"
+    return "file" if e.is_file(follow_symlinks=False) else "other"
+
+
+def _same_file(src: str, dst: str) -> bool:
+    a, b = os.stat(src), os.lstat(dst)
+    if a.st_size != b.st_size or bool(a.st_mode & 0o111) != bool(b.st_mode & 0o111):
+        return False
+    return filecmp.cmp(src, dst, shallow=False)
+
+
+def sync_tree(src: Path, dst: Path) -> int:
+    """Make ``dst`` hold exactly ``src``'s folders, regular files (content, exec bit) and symlinks.
+
+    Returns how many entries were written or removed. Nothing is followed through a symlink.
+    """
+    changed = 0
+    src_entries = {e.name: e for e in os.scandir(src)}
+    for de in list(os.scandir(dst)):
+        se = src_entries.get(de.name)
+        if se is None or _kind(se) != _kind(de):
+            if _kind(de) == "dir":
+                remove_tree(Path(de.path))
+            else:  # never open it: a fifo would block
+                os.unlink(de.path)
+            changed += 1
+    for name, se in src_entries.items():
+        d = os.path.join(dst, name)
+        kind = _kind(se)
+        if kind == "dir":
+            if not os.path.lexists(d):
+                os.mkdir(d)
+                changed += 1
+            changed += sync_tree(Path(se.path), Path(d))
+        elif kind == "link":
+            target = os.readlink(se.path)
+            if os.path.lexists(d) and os.readlink(d) == target:
+                continue
+            if os.path.lexists(d):
+                os.unlink(d)
+            os.symlink(target, d)
+            changed += 1
+        elif kind == "file":
+            if os.path.lexists(d) and _same_file(se.path, d):
+                continue
+            if os.path.lexists(d):
+                os.unlink(d)
+            shutil.copy2(se.path, d)
+            changed += 1
+    return changed
 
 
 def instruction_for(lab: Lab, task_instruction: str | None, experiment: int, summary: str) -> str:
@@ -98,6 +178,7 @@ def run_agent_phase(
     data_host: Path | None,
     time_left_s: float | None,
     next_eval_index: Callable[[], int],
+    workspace: Workspace,
     service: ServiceHandle | None = None,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> AgentPhase:
@@ -105,7 +186,7 @@ def run_agent_phase(
     acfg = lab.config.agent
     agent = make_agent(acfg.name, acfg.kwargs, acfg.model)
     box = new_box(lab, f"agent{experiment}", evaluator.scope)
-    app = prepare_workspace(lab, evaluator, head, box)
+    app = workspace.prepare(head)
     logs = box / "logs"
     (logs / "agent").mkdir(parents=True)
     ro_lab = box / "lab"

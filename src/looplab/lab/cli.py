@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +32,10 @@ def _kv(items: list[str] | None) -> dict[str, Any]:
         k, v = item.split("=", 1)
         out[k.strip()] = v
     return out
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _limits(**flags: str | None) -> dict[str, Any]:
@@ -76,7 +81,7 @@ def init(
 
 def _on_event(kind: str, info: dict[str, Any]) -> None:
     if kind == "branch":
-        console.print(f"created branch [bold]{info['branch']}[/]")
+        console.print(f"{'created' if info['created'] else 'switched to'} branch [bold]{info['branch']}[/]")
     elif kind == "run":
         lim = {k: v for k, v in info["limits"].items() if v is not None}
         console.print(f"run {info['run']} starts; limits: {lim}")
@@ -159,6 +164,9 @@ def run(
     opts = RunOptions(
         data_dir=data, agent=agent, model=model, agent_kwargs=_kv(agent_kwarg) or None, limits=limits
     )
+    signal.signal(
+        signal.SIGTERM, _terminate
+    )  # a polite kill unwinds: sandboxes and services stop, state is kept
     summary = LabLoop(lab, opts, _on_event).run()
     console.print(
         f"run {summary.run}: {summary.experiments} experiments, {summary.keeps} kept; best score "

@@ -104,14 +104,14 @@ def parent_of(repo: Path, commit: str) -> str | None:
     return rev(repo, f"{commit}^")
 
 
-def checkout_branch(repo: Path, branch: str) -> bool:
-    """Switch the working tree to ``branch``, creating it at HEAD if needed. True when it was created."""
+def checkout_branch(repo: Path, branch: str) -> str | None:
+    """Switch the working tree to ``branch``, creating it at HEAD if needed: 'created', 'switched' or None."""
     if current_branch(repo) == branch:
-        return False
+        return None
     created = rev(repo, f"refs/heads/{branch}") is None
     args = ["checkout", "-q", "-b", branch] if created else ["checkout", "-q", branch]
     git(repo, *args)
-    return created
+    return "created" if created else "switched"
 
 
 def dirty_paths(repo: Path, pathspecs: Sequence[str]) -> list[str]:

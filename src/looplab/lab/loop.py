@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, read_json
 from looplab.lab import gitops
-from looplab.lab.agent_phase import run_agent_phase
+from looplab.lab.agent_phase import Workspace, run_agent_phase
 from looplab.lab.backend import EvalResult
 from looplab.lab.config import Lab
 from looplab.lab.decide import BestFailed, Decision, EvalFailed, decide, interval, median
@@ -116,6 +116,7 @@ class LabLoop:
         self.log = ResultsLog(self.state_dir)
         self.state = LabState()
         self.evaluator: Evaluator | None = None
+        self.workspace: Workspace | None = None
         self.service: ServiceHandle | None = None
         self._session_t0 = time.monotonic()
         self._active_base = 0.0
@@ -152,6 +153,8 @@ class LabLoop:
         try:
             return self._run_locked()
         finally:
+            if self.workspace is not None:
+                self.workspace.discard()
             if self.evaluator is not None:
                 self.evaluator.close()
             if self.service is not None:
@@ -171,9 +174,9 @@ class LabLoop:
                 raise LooplabError(
                     f"the pipeline has uncommitted changes ({', '.join(dirty[:5])}); commit or discard them first"
                 )
-        created = gitops.checkout_branch(repo, lab.branch)
-        if created:
-            self.emit("branch", {"branch": lab.branch, "created": True})
+        switched = gitops.checkout_branch(repo, lab.branch)
+        if switched:
+            self.emit("branch", {"branch": lab.branch, "created": switched == "created"})
         stale = clean_stale_boxes(lab)
         resumed = self.state.run is not None and not self.state.run.finished
         if resumed:
@@ -212,6 +215,7 @@ class LabLoop:
             self.service.start()
             self.emit("service", {"port": svc.port})
         self.evaluator = Evaluator(lab, Path(run.data_dir) if run.data_dir else None, self.service)
+        self.workspace = Workspace(lab, self.evaluator)
         if self.evaluator.data_snapshot:
             self.emit("data_snapshot", {"data": run.data_dir})
         if self.state.pending is not None:
@@ -368,13 +372,21 @@ class LabLoop:
         summary = _summary(lab, best, records)
         data_host = self.evaluator.data_host
         left = remaining_seconds(run.limits, self._progress())
-        phase = run_agent_phase(
-            lab, self.evaluator, head, n, history, summary, exp_dir, data_host, left, self._next_eval,
-            self.service, self.emit,
-        )  # fmt: skip
+        assert self.workspace is not None
+        try:
+            phase = run_agent_phase(
+                lab, self.evaluator, head, n, history, summary, exp_dir, data_host, left, self._next_eval,
+                self.workspace, self.service, self.emit,
+            )  # fmt: skip
+        except BaseException:
+            self.workspace.discard()
+            raise
         tg = time.monotonic()
         try:
             tree = gitops.candidate_tree(repo, head, phase.work_root, lab.pipeline)
+        except BaseException:
+            self.workspace.discard()
+            raise
         finally:
             REAPER.remove(phase.box)
         head_tree = gitops.tree_of(repo, head)

@@ -46,7 +46,27 @@ class ServiceHandle:
     def socket_in_sandbox(self) -> str:
         return f"{SOCKET_DIR_IN_SANDBOX}/port-{self.cfg.port}.sock"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.log_path.with_suffix(".pid")
+
+    def _stop_stale(self) -> None:
+        """Stop the service a killed run left behind (recognized by its pid file and command line)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if cmdline[:3] == [b"/bin/sh", b"-c", self.cfg.command.encode()]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while port_open(self.cfg.port) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+
     def start(self) -> None:
+        self._stop_stale()
         if port_open(self.cfg.port):
             raise LooplabError(
                 f"[backend.host_service] port {self.cfg.port} is already in use on this host; stop what holds it"
@@ -58,6 +78,7 @@ class ServiceHandle:
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         log.close()
+        self.pid_file.write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + self.cfg.ready_timeout_sec
         while not port_open(self.cfg.port):
             if self.proc.poll() is not None:
@@ -91,3 +112,4 @@ class ServiceHandle:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+        self.pid_file.unlink(missing_ok=True)

@@ -16,12 +16,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from looplab.environment.build import Environment, runtime_dir
+from looplab.environment.build import Environment, runtime_dir, scratch_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.sandbox.base import SandboxSpec
@@ -87,9 +86,7 @@ def verify(
     t0 = time.monotonic()
     globs = editable_globs(task, editable_override)
     norm = editable_mod.normalize_globs(globs, env.workdir) if globs else None
-    box_dir = runtime_dir() / "sandboxes" / f"verify-{task.name}-{uuid.uuid4().hex[:8]}"
-    box_dir.mkdir(parents=True)
-    os.chmod(box_dir, 0o711)
+    box_dir = scratch_dir(f"verify-{task.name}")
     root = box_dir / "root"
     sandbox: BwrapSandbox | None = None
     result: VerifierResult | None = None

@@ -1,0 +1,66 @@
+"""Write docs/cli.md from the looplab CLI itself (every command, argument and option).
+
+Run: .venv/bin/python scripts/cli_docs.py  (the tests check docs/cli.md is up to date)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from looplab.cli import app
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+
+
+def _param_row(p) -> str:  # noqa: ANN001 - a click parameter
+    if getattr(p, "param_type_name", "") == "argument":
+        name = f"`{p.name.upper()}`"
+        kind = "argument"
+    else:
+        name = ", ".join(f"`{o}`" for o in [*p.opts, *p.secondary_opts])
+        kind = "flag" if getattr(p, "is_flag", False) else "option"
+    helptext = (getattr(p, "help", None) or "").replace("|", "\\|").replace("\n", " ")
+    default = p.default
+    show = "" if default in (None, False, (), []) or callable(default) else f" (default: `{default}`)"
+    multiple = " (repeatable)" if getattr(p, "multiple", False) and "repeatable" not in helptext else ""
+    return f"| {name} | {kind} | {helptext}{multiple}{show} |"
+
+
+def _walk(cmd, path: list[str], out: list[str]) -> None:  # noqa: ANN001 - a click command
+    if hasattr(cmd, "commands"):
+        for name in sorted(cmd.commands):
+            _walk(cmd.commands[name], [*path, name], out)
+        return
+    out += [f"## `{' '.join(path)}`", ""]
+    doc = (cmd.help or "").strip()
+    if doc:
+        out += [doc.split("\n\n")[0].replace("\n", " "), ""]
+    params = [p for p in cmd.params if p.name != "help"]
+    if params:
+        out += ["| name | kind | meaning |", "|---|---|---|"]
+        out += [_param_row(p) for p in params]
+        out.append("")
+
+
+def render() -> str:
+    root = typer.main.get_command(app)
+    out = [
+        "# CLI reference",
+        "",
+        "Generated from the CLI by `scripts/cli_docs.py`; `looplab COMMAND --help` shows the same.",
+        "Errors are one line on stderr with exit code 2; a job with failed trials exits 1.",
+        "",
+    ]
+    _walk(root, ["looplab"], out)
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    text = render()
+    if "--check" in sys.argv:
+        sys.exit(0 if OUT.exists() and OUT.read_text() == text else 1)
+    OUT.write_text(text)
+    print(f"written: {OUT}")

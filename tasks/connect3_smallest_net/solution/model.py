@@ -32,7 +32,7 @@ class Net(nn.Module):
     def __init__(self, channels: int = 4, layers: int = 3):
         super().__init__()
         sizes = [2] + [channels] * layers
-        self.convs = nn.ModuleList([MirrorConv(a, b) for a, b in zip(sizes, sizes[1:])])
+        self.convs = nn.ModuleList([MirrorConv(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
         self.head = nn.Conv2d(channels, 1, kernel_size=(4, 1))  # one score per column, shared
 
     def forward(self, x):

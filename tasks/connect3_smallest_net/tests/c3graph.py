@@ -97,7 +97,7 @@ METHODS = {
 # operations whose scalar operands are values (an integer literal there counts as a parameter)
 ARITHMETIC = {
     "add", "sub", "mul", "truediv", "pow", "torch.add", "torch.sub", "torch.mul", "torch.div",
-    "torch.clamp", "torch.minimum", "torch.maximum", "clamp", "mul", "div", "F.hardtanh",
+    "torch.clamp", "torch.minimum", "torch.maximum", "clamp", "div", "F.hardtanh",
     "F.leaky_relu", "F.elu", "F.softplus",
 }  # fmt: skip
 PAD_VALUE_ARG = 3  # F.pad(input, pad, mode, value): only the value is a value

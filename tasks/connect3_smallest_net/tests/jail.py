@@ -16,15 +16,19 @@ generates its secret inputs only after the jailed step has finished.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
+import json
 import os
 import resource
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
@@ -33,12 +37,14 @@ HIDDEN = ("/tests", "/logs", "/solution")
 
 @dataclass
 class JailResult:
-    exit_code: int | None  # None when it was killed at the time limit
-    timed_out: bool
-    seconds: float
+    exit_code: int | None  # None when it was killed at a limit
+    timed_out: bool  # killed at the wall-clock or the CPU limit
+    seconds: float  # wall clock
     mode: str  # "bwrap" or "subprocess"
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # CPU time of the whole process tree
+    cpu_limited: bool = False  # killed at the CPU limit
 
 
 def harden_self() -> None:
@@ -107,6 +113,38 @@ def kill_leftovers() -> None:
                 time.sleep(0.01)
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used so far by ``root`` and all its descendants (finished ones included).
+
+    A finished child's time is in its parent's cutime/cstime once reaped, a live
+    one's in its own utime/stime, so summing all four over the live tree counts
+    every process once.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        f = stat[stat.rfind(")") + 2 :].split()
+        pid = int(entry)
+        parent[pid] = int(f[1])
+        ticks[pid] = int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    total = 0
+    for pid, t in ticks.items():
+        p, hops = pid, 0
+        while p not in (0, 1, root) and hops < 64:
+            p, hops = parent.get(p, 0), hops + 1
+        if p == root:
+            total += t
+    return total / tick
+
+
 def _tail(path: str, cap: int = 20_000) -> str:
     try:
         with open(path, "rb") as fh:
@@ -127,8 +165,14 @@ def run_jailed(
     env: dict[str, str] | None = None,
     log_dir: str,
     max_file_bytes: int = 1 << 30,
+    cpu_limit_s: float | None = None,
 ) -> JailResult:
-    """Run argv jailed with a wall-clock limit; stdout/stderr go to files in log_dir (a verifier folder)."""
+    """Run argv jailed; stdout/stderr go to files in log_dir (a verifier folder).
+
+    It is killed at ``timeout_s`` seconds of wall-clock time, or -- with
+    ``cpu_limit_s`` -- as soon as the CPU time of its whole process tree (every
+    thread and child, live or finished) reaches that many seconds.
+    """
     harden_self()
     os.makedirs(log_dir, exist_ok=True)
     out_path, err_path = os.path.join(log_dir, "stdout.txt"), os.path.join(log_dir, "stderr.txt")
@@ -160,21 +204,66 @@ def run_jailed(
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = usage.ru_utime + usage.ru_stime
     t0 = time.monotonic()
     with open(os.devnull, "rb") as fin, open(out_path, "wb") as fout, open(err_path, "wb") as ferr:
         proc = subprocess.Popen(
             cmd, stdin=fin, stdout=fout, stderr=ferr, cwd=cwd, start_new_session=True, close_fds=True,
             env=base_env, preexec_fn=limits,
         )  # fmt: skip
-        timed_out = False
-        try:
-            code: int | None = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out, code = True, None
+        timed_out = cpu_out = False
+        code: int | None = None
+        cpu = 0.0
+        while True:
+            try:
+                code = proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if cpu_limit_s is not None:
+                cpu = max(cpu, tree_cpu_seconds(proc.pid))
+                if cpu >= cpu_limit_s:
+                    cpu_out = True
+                    break
+            if time.monotonic() - t0 >= timeout_s:
+                timed_out = True
+                break
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        if timed_out:
+        if code is None:
             proc.wait()
+            code = None
     seconds = time.monotonic() - t0
     kill_leftovers()
-    return JailResult(code, timed_out, seconds, mode, _tail(out_path), _tail(err_path))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime + after.ru_stime - before
+    return JailResult(
+        code, timed_out or cpu_out, seconds, mode, _tail(out_path), _tail(err_path),
+        cpu_seconds=round(max(used, cpu), 3), cpu_limited=cpu_out,
+    )  # fmt: skip
+
+
+def main() -> None:
+    """``python3 jail.py --cpu 60 --wall 240 --rw /app/out --cwd /app -- CMD...``: run CMD as the verifier does."""
+    ap = argparse.ArgumentParser(description="run a command the way the verifier runs the agent's code")
+    ap.add_argument("--cwd", default=os.getcwd())
+    ap.add_argument("--rw", action="append", default=[], help="a writable folder (repeatable)")
+    ap.add_argument("--wall", type=float, required=True, help="wall-clock limit, seconds")
+    ap.add_argument("--cpu", type=float, default=None, help="CPU-time limit of the process tree, seconds")
+    ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for the command (repeatable)")
+    ap.add_argument("cmd", nargs=argparse.REMAINDER)
+    args = ap.parse_args()
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    env = dict(e.split("=", 1) for e in args.env)
+    with tempfile.TemporaryDirectory() as logs:
+        res = run_jailed(cmd, cwd=args.cwd, rw=args.rw, timeout_s=args.wall, env=env, log_dir=logs,
+                         cpu_limit_s=args.cpu)  # fmt: skip
+    sys.stdout.write(res.stdout)
+    sys.stderr.write(res.stderr)
+    summary = {k: v for k, v in asdict(res).items() if k not in ("stdout", "stderr")}
+    print(json.dumps(summary), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -151,5 +151,13 @@ def disk_files(repo: Path, prefix: str) -> dict[str, str]:
     return out
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def tip(repo: Path, branch: str = "lab/t") -> str:
     return git(repo, "rev-parse", f"refs/heads/{branch}").strip()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 
 import pytest
 from conftest import run_cli
-from lab_helpers import git, make_lab, records, run_lab
+from lab_helpers import free_port, git, make_lab, records, run_lab
 
 from looplab.errors import LooplabError
 from looplab.lab import gitops
@@ -107,12 +106,6 @@ def test_command_backend_timeout_is_a_crash(tmp_path):
     copy = ev.materialize(gitops.tree_of(repo, gitops.rev(repo, "HEAD")))
     with pytest.raises(EvalFailed, match="timed out"):
         ev.evaluate(copy, 1, "candidate")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_host_service_is_forwarded_into_agent_and_evaluation_sandboxes(tmp_path):

@@ -67,12 +67,13 @@ def test_example_lab_end_to_end(tmp_path):
     d = run_cli("lab", "diagnose", "--data", "example-data", "--top", "3", "--json", cwd=lab)
     worst = json.loads(d.stdout)["samples"]
     assert [s["sample_id"] for s in worst] == ["s11", "s10", "s09"]
-    one = run_cli("lab", "eval", "--data", "example-data", "--sample", "s00", cwd=lab)
+    one = run_cli("lab", "diagnose", "--data", "example-data", "--sample", "s00", "--json", cwd=lab)
     assert [s["sample_id"] for s in json.loads(one.stdout)["samples"]] == ["s00"]
 
-    r = run_cli("lab", "run", "--data", "example-data", "--max-iterations", "4", "--plateau", "off", cwd=lab)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "stopped: max_iterations" in r.stdout
+    summary = run_lab(
+        lab, data=lab / "example-data", max_iterations=4, plateau=None
+    )  # the CLI run: resume tests
+    assert summary.stop_reason == "max_iterations"
     recs = records(lab)
     assert [x.status for x in recs] == [
         "baseline",

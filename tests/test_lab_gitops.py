@@ -160,3 +160,52 @@ def test_restore_handles_a_folder_that_became_a_file(repo, tmp_path):
     gitops.restore(repo, ["p"])
     assert (repo / "p" / "d").read_text() == "now a file\n"
     assert gitops.dirty_paths(repo, ["p"]) == []
+
+
+def test_workspace_sync_restores_an_exact_copy_whatever_the_agent_did(tmp_path):
+    import shutil
+
+    from looplab.lab.agent_phase import sync_tree
+
+    src = tmp_path / "best"
+    (src / "p" / "d").mkdir(parents=True)
+    (src / "p" / "a.txt").write_text("a\n")
+    (src / "p" / "d" / "b.txt").write_text("b\n")
+    (src / "p" / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(src / "p" / "run.sh", 0o755)
+    os.symlink("a.txt", src / "p" / "ln")
+    (src / ".gitignore").write_text("*.o\n")
+    ws = tmp_path / "ws"
+    shutil.copytree(src, ws, symlinks=True)
+    # what an agent might leave behind
+    (ws / "p" / "a.txt").write_text("A\n")  # same size, other content
+    shutil.rmtree(ws / "p" / "d")
+    (ws / "p" / "d").write_text("a file where a folder was\n")
+    os.chmod(ws / "p" / "run.sh", 0o644)
+    os.unlink(ws / "p" / "ln")
+    os.symlink("/etc/passwd", ws / "p" / "ln")
+    (ws / "p" / "x.o").write_text("ignored build output\n")
+    (ws / "outside").mkdir()
+    (ws / "outside" / "f").write_text("junk\n")
+    os.symlink("/etc", ws / "p" / "etc")
+    os.mkfifo(ws / "p" / "fifo")
+    (ws / ".gitignore").write_text("*\n")
+    os.chmod(ws / "outside", 0o000)
+
+    def snapshot(root):
+        out = {}
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink():
+                out[rel] = ("link", os.readlink(p))
+            elif p.is_file():
+                out[rel] = ("file", p.read_bytes(), os.stat(p).st_mode & 0o111 != 0)
+            elif p.is_dir():
+                out[rel] = ("dir",)
+            else:
+                out[rel] = ("other",)
+        return out
+
+    assert sync_tree(src, ws) > 0
+    assert snapshot(ws) == snapshot(src)
+    assert sync_tree(src, ws) == 0  # nothing left to do

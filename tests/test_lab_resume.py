@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from lab_helpers import git, make_lab, records, run_lab, tip, tree_files
+from lab_helpers import free_port, git, make_lab, records, run_lab, tip, tree_files
 
 from looplab.lab.config import load_lab
 from looplab.lab.loop import LabLoop, RunOptions
@@ -30,6 +30,8 @@ SLOW_BACKEND = (
 
 
 def cli(lab, *extra):
+    if "--max-iterations" in extra:
+        return [sys.executable, "-m", "looplab", "lab", "run", "--lab", str(lab), *extra]
     return [sys.executable, "-m", "looplab", "lab", "run", "--lab", str(lab), "--max-iterations", "4", *extra]
 
 
@@ -169,3 +171,32 @@ def test_interrupted_working_tree_sync_is_repaired(tmp_path):
     assert s.resumed
     check_consistent(repo, lab, 1, initial)
     assert not (repo / "pipeline" / "stray.txt").exists()
+
+
+def test_a_host_service_left_behind_by_a_kill_is_replaced_on_resume(tmp_path):
+    from looplab.lab.services import port_open
+
+    port = free_port()
+    service = f"""
+[backend.host_service]
+command = "{sys.executable} -m http.server {port} --bind 127.0.0.1"
+port = {port}
+"""
+    agent = '#!/bin/bash\n[ "$LOOPLAB_EXPERIMENT" = 1 ] && sleep 5\necho \'{"x": 4}\' > "$LOOPLAB_PIPELINE_DIR/pipeline/params.json"\n'
+    repo = tmp_path / "r"
+    lab = make_lab(repo, agent_script=agent, extra_toml=service)
+    proc = subprocess.Popen(
+        cli(lab, "--max-iterations", "1"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_for_phase(lab, 1, "agent", proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert port_open(port)  # the orphaned service still holds the port
+    r = subprocess.run(cli(lab, "--max-iterations", "1"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [x.status for x in records(lab)] == ["baseline", "keep"]
+    assert not port_open(port)  # and the run stopped its own service at the end

@@ -116,7 +116,7 @@ def main() -> None:
     ap.add_argument("seed", nargs="?", type=int)
     ap.add_argument("--docs", type=int, default=10000)
     ap.add_argument("--vocab", type=int, default=50000)
-    ap.add_argument("--queries", type=int, default=330)
+    ap.add_argument("--queries", type=int, default=250)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--corpus")
     ap.add_argument("--out")

@@ -26,7 +26,7 @@ import check_lev  # noqa: E402
 
 WORK = "/tmp/levenshtein_batch"
 REWARD = "/logs/verifier/reward.json"
-TIMING = (120_000, 16, 256)  # N MINLEN MAXLEN of the timed input
+TIMING = (100_000, 16, 256)  # N MINLEN MAXLEN of the timed input
 BASELINE_S, REFERENCE_S = 3.0, 0.25  # task.toml's constants, for the plain-Harbor fallback only
 
 # Every run of the agent's code goes through this nested sandbox: the whole file system

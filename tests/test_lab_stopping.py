@@ -134,3 +134,19 @@ def test_a_catalog_task_as_a_lab(tmp_path, tiny_task):
     assert git(lab, "show", "lab/tiny_task-lab:value.txt").strip() == "6"
     assert (lab / "value.txt").read_text().strip() == "6"
     assert json.loads((lab / ".looplab" / "state.json").read_text())["run"]["stop_reason"] == "target_score"
+
+
+def test_a_task_lab_can_optimize_another_verifier_metric(tmp_path, tiny_task):
+    from looplab.lab.init import init_task_lab
+
+    lab = init_task_lab(str(tiny_task), tmp_path / "tl")
+    toml = (lab / "lab.toml").read_text().replace('metric = "reward"', 'metric = "value"')
+    script = tmp_path / "bump.sh"
+    script.write_text("#!/bin/bash\necho $(( $(cat /app/value.txt) + 4 )) > /app/value.txt\n")
+    toml = toml.replace('name = "llm"', f'name = "command"\nkwargs = {{ script = "{script}" }}')
+    (lab / "lab.toml").write_text(toml)
+    git(lab, "commit", "-qam", "optimize the raw value")
+    s = run_lab(lab, max_iterations=5, target_score=7)
+    assert (s.stop_reason, s.best_score) == ("target_score", 8.0)
+    assert [r.score for r in records(lab)] == [0.0, 4.0, 8.0]
+    assert records(lab)[-1].metrics["reward"] == 0.8

@@ -164,9 +164,8 @@ def run(
     opts = RunOptions(
         data_dir=data, agent=agent, model=model, agent_kwargs=_kv(agent_kwarg) or None, limits=limits
     )
-    signal.signal(
-        signal.SIGTERM, _terminate
-    )  # a polite kill unwinds: sandboxes and services stop, state is kept
+    # a polite kill unwinds: sandboxes and services stop, the state is kept for the resume
+    signal.signal(signal.SIGTERM, _terminate)
     summary = LabLoop(lab, opts, _on_event).run()
     console.print(
         f"run {summary.run}: {summary.experiments} experiments, {summary.keeps} kept; best score "

@@ -71,14 +71,13 @@ class HostService(_Strict):
 
 
 class BackendSection(_Strict):
-    entry: str | None = (
-        None  # "backend.py:ClassName" (file relative to the lab) or "package.module:ClassName"
-    )
+    # "backend.py:ClassName" (a file relative to the lab) or "package.module:ClassName"
+    entry: str | None = None
     command: str | None = None  # prints the EvalResult JSON on stdout
     task: str | None = None  # a catalog task name or task folder: its sealed verifier is the backend
-    files: list[str] = Field(
-        default_factory=list
-    )  # extra files/folders the backend needs (relative to the lab)
+    # extra files/folders the backend needs (relative to the lab)
+    files: list[str] = Field(default_factory=list)
+    metric: str = "reward"  # task backends: which number of the verifier's result is the score
     direction: Literal["lower", "higher"] = "lower"
     timeout_sec: float = Field(default=600.0, gt=0)
     memory_mb: int | None = Field(default=None, gt=0)
@@ -104,6 +103,8 @@ class BackendSection(_Strict):
         kinds = [k for k in ("entry", "command", "task") if getattr(self, k)]
         if len(kinds) != 1:
             raise ValueError(f"set exactly one of entry, command or task (got {kinds or 'none'})")
+        if self.metric != "reward" and kinds != ["task"]:
+            raise ValueError("metric selects a number of a task's verifier result: it needs task = ...")
         return self
 
     @property

@@ -369,7 +369,14 @@ class Evaluator:
             metrics = {k: v for k, v in vr.rewards.items() if k != "reward"}
             if vr.reason:
                 metrics["reason"] = vr.reason
-            res = EvalResult(score=float(vr.reward), metrics=metrics)
+            metrics["reward"] = vr.reward
+            value = vr.rewards.get(self.cfg.metric)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                rec.error = (
+                    f"the verifier's result has no number {self.cfg.metric!r} (it has: {sorted(vr.rewards)})"
+                )
+                return None, rec
+            res = EvalResult(score=float(value), metrics=metrics)
             rec.ok, rec.score, rec.result = True, res.score, {"score": res.score, "metrics": res.metrics}
             return res, rec
         finally:

@@ -221,6 +221,7 @@ instructions = "AGENT.md"
 
 [backend]
 task = "{task_path}"
+metric = "reward"              # or another number of the verifier's result (e.g. "speedup")
 direction = "higher"
 timeout_sec = {timeout}
 

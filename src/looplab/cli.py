@@ -233,6 +233,11 @@ def tasks_check(
                 notes.append(
                     "no [looplab] editable globs: trials will be unsealed unless --editable is given"
                 )
+            from looplab.verify.rewards import check_reward_config
+
+            problems = check_reward_config(t.config)
+            if problems:
+                raise LooplabError(f"{t.path / 'task.toml'}: " + "; ".join(problems))
             if build:
                 env = build_environment(t)
                 notes += env.warnings

@@ -92,3 +92,15 @@ def test_not_a_git_repo(tmp_path):
     (d / "lab.toml").write_text(BASE)
     with pytest.raises(LooplabError, match="not inside a git repository"):
         load_lab(d)
+
+
+def test_a_misconfigured_agent_fails_before_any_work(tmp_path):
+    from lab_helpers import make_lab, run_lab
+
+    lab = make_lab(tmp_path / "r", agent={"name": "command", "kwargs": {"scrpit": "x.sh"}})
+    with pytest.raises(LooplabError, match="does not take scrpit"):
+        run_lab(lab)
+    assert not (lab / ".looplab" / "results.jsonl").exists()
+    lab2 = make_lab(tmp_path / "r2", agent={"name": "no-such-agent"})
+    with pytest.raises(LooplabError, match="unknown agent 'no-such-agent'"):
+        run_lab(lab2)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from looplab.agents.registry import make_agent
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, read_json
 from looplab.lab import gitops
@@ -207,6 +208,8 @@ class LabLoop:
             self.emit("run", {"run": run.id, "limits": limits.model_dump()})
         self._session_t0 = time.monotonic()
         self._apply_agent_settings(run.agent)
+        a = lab.config.agent
+        make_agent(a.name, a.kwargs, a.model)  # a misconfigured agent is an error now, not at experiment 1
         self._save()
         if lab.config.backend.host_service is not None:
             svc = lab.config.backend.host_service

@@ -29,7 +29,7 @@ import aes_ref  # noqa: E402
 WORK = "/tmp/aes128_ctr"
 REWARD = "/logs/verifier/reward.json"
 TIMING_LEN = 100_000_007  # bytes of the timed input
-BASELINE_S, REFERENCE_S = 3.0, 0.12  # task.toml's constants, for the plain-Harbor fallback only
+BASELINE_S, REFERENCE_S = 2.15, 0.16  # task.toml's constants, for the plain-Harbor fallback only
 
 # Every run of the agent's code goes through this nested sandbox: the whole file system
 # read-only (but for an output folder where needed), a private PID namespace whose

@@ -67,7 +67,8 @@ def empty_root(lab: Lab) -> Path:
 
 def new_box(lab: Lab, what: str, scope: str = "run") -> Path:
     """A fresh folder for one sandbox or pipeline copy; ``scope`` 'run' belongs to `lab run`."""
-    d = runtime_dir() / "sandboxes" / f"lab-{lab.key}-{scope}-{what}-{uuid.uuid4().hex[:8]}"
+    # the owner's pid in the name lets looplab's scratch sweep remove what a killed process left
+    d = runtime_dir() / "sandboxes" / f"lab-{lab.key}-{scope}-{what}-p{os.getpid()}-{uuid.uuid4().hex[:8]}"
     d.mkdir(parents=True)
     os.chmod(d, 0o711)
     return d

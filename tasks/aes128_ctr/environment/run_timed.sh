@@ -12,7 +12,7 @@ set -u
 W=/tmp/aes128_ctr
 jail() {
     if [ -f "$W/jail.ok" ]; then
-        bwrap --ro-bind / / --dev /dev --proc /proc --unshare-pid --die-with-parent --new-session \
+        bwrap --ro-bind / / --dev /dev --proc /proc --unshare-pid --as-pid-1 --die-with-parent --new-session \
             --seccomp 9 -- "$@" 9<"$W/nofork.bpf"
     else
         "$@"

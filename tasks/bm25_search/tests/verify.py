@@ -19,10 +19,10 @@ import json
 import math
 import os
 import random
+import resource
 import struct
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -42,12 +42,13 @@ BANNED_STDLIB = {"ctypes", "subprocess", "multiprocessing", "concurrent", "threa
 
 # Every run of the agent's code goes through this nested sandbox: the whole file system
 # read-only (but for an output folder where needed), a private PID namespace whose
-# processes all die with it, and a seccomp filter that refuses fork/vfork/clone of new
+# processes all die with it (the command is its PID 1, reaped by bwrap, so its CPU time
+# shows in the caller's rusage), and a seccomp filter that refuses fork/vfork/clone of new
 # processes (threads are allowed). So the candidate can change nothing this verifier,
 # the reward, the timing input or the baseline depend on, leave nothing running, and
 # hide no work from the CPU-time measurement in a process nobody waits for.
 JAIL_ARGS = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-JAIL_ARGS += ["--unshare-pid", "--die-with-parent", "--new-session"]
+JAIL_ARGS += ["--unshare-pid", "--as-pid-1", "--die-with-parent", "--new-session"]
 NOFORK_BPF = os.path.join(WORK, "nofork.bpf")
 jailed = False
 
@@ -198,19 +199,17 @@ def save_npz(path: str, corpus: dict, k: int) -> None:
 
 
 def harbor_reward() -> dict:
-    """Plain-Harbor fallback: three alternating runs each, best wall times, the task's fixed s_ref.
-
-    (Wall time: a jailed run's CPU time is not all reaped back to this process; looplab
-    measures CPU time through the sandbox's cgroup instead.)"""
+    """Plain-Harbor fallback: three alternating runs each, the best CPU times, the task's fixed s_ref."""
     times: dict[str, list[float]] = {"base": [], "cand": []}
     for _ in range(3):
         for side in ("base", "cand"):
-            t0 = time.perf_counter()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = subprocess.run(["bash", "/orig/run_timed.sh", side], capture_output=True, timeout=120)
-            times[side].append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            times[side].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             if r.returncode != 0:
                 raise Failure(f"timed {side} run failed")
-    s = min(times["base"]) / min(times["cand"])
+    s = min(times["base"]) / max(min(times["cand"]), 1e-3)
     reward = max(0.0, min(1.0, 0.5 * math.log(s) / math.log(BASELINE_S / REFERENCE_S)))
     return {
         "reward": reward,

@@ -144,3 +144,20 @@ def test_agent_cannot_reach_the_lab_state_or_the_backend(tmp_path):
     traj = (lab / ".looplab" / "experiments" / "00001" / "agent" / "trajectory.jsonl").read_text()
     listing = traj.split("listing: ")[1].split("\\n")[0]
     assert sorted(listing.split()) == ["AGENT.md", "history.jsonl"]
+
+
+def test_any_agent_can_score_its_files_with_lab_dev_eval(tmp_path):
+    script = """
+    #!/bin/bash
+    looplab lab dev-eval > /tmp/before.json || exit 5
+    echo '{"x": 4}' > "$LOOPLAB_PIPELINE_DIR/pipeline/params.json"
+    looplab lab dev-eval > /tmp/after.json || exit 6
+    python3 -c "import json; print('dev', json.load(open('/tmp/before.json'))['score'], json.load(open('/tmp/after.json'))['score'])"
+    """
+    lab = make_lab(tmp_path / "r", agent_script=script)
+    run_lab(lab)
+    r = records(lab)[-1]
+    assert r.agent_stop == "finished", r.agent_error
+    assert (r.notes, r.dev_evals, r.status, r.score) == ("dev 7.0 1.0", 2, "keep", 1)
+    evals = sorted(p.name for p in (lab / ".looplab" / "experiments" / "00001" / "evals").iterdir())
+    assert sum("-dev.json" in n for n in evals) == 2

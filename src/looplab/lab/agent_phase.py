@@ -14,10 +14,12 @@ check) and never touches the log or the branch.
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import json
 import os
 import shutil
+import socket
 import threading
 import time
 import traceback
@@ -44,7 +46,8 @@ from looplab.verify import editable as editable_mod
 
 KILL_GRACE_S = 5.0
 NOTES_FILE = "/logs/agent/notes.md"
-LAB_DEV_CHECK = "the lab's evaluation of your current pipeline files (score, metrics, worst samples)"
+DEV_EVAL_DIR = "/run/looplab-lab"
+DEV_EVAL_COMMAND = "looplab lab dev-eval"  # scores the agent's current files; see DevEvalServer
 
 
 @dataclass
@@ -210,6 +213,11 @@ def run_agent_phase(
     fwd = service if service and "agent" in service.cfg.forward_to else None
     if fwd:
         ro.append(fwd.ro_bind())
+    dev_dir = box / "dev-eval"
+    dev_dir.mkdir()
+    os.chmod(dev_dir, 0o755)
+    ro.append((dev_dir, DEV_EVAL_DIR))
+    env["LOOPLAB_DEV_EVAL_SOCKET"] = f"{DEV_EVAL_DIR}/dev-eval.sock"
     root = empty_root(lab)
     if evaluator.env is not None:
         root = evaluator.env.root
@@ -254,7 +262,7 @@ def run_agent_phase(
         name=lab.name, path=lab.dir, instruction=instruction,
         config=TaskConfig(
             agent=TaskAgentSection(timeout_sec=timeout),
-            looplab=LooplabSection(editable=lab.pipeline_globs(), dev_check=task_dev or LAB_DEV_CHECK),
+            looplab=LooplabSection(editable=lab.pipeline_globs(), dev_check=task_dev or DEV_EVAL_COMMAND),
         ),
     )  # fmt: skip
     ctx = AgentContext(
@@ -271,11 +279,16 @@ def run_agent_phase(
             box_out["traceback"] = traceback.format_exc()
 
     trajectory.event("start", agent=acfg.name, model=acfg.model, timeout_sec=timeout, experiment=experiment)
+    dev_server = DevEvalServer(dev_dir / "dev-eval.sock", dev_check)
+    prepare = getattr(agent, "prepare_sandbox", None)  # e.g. cli agents: their egress proxy and mounts
     setup_s = 0.0
     agent_s = 0.0
     teardown_s = 0.0
     timed_out = False
     try:
+        dev_server.start()
+        if callable(prepare):
+            prepare(spec, ctx)
         sandbox.start()
         if fwd:
             fwd.attach(sandbox)
@@ -300,6 +313,10 @@ def run_agent_phase(
         trajectory.event("stop", stop_reason=outcome.stop_reason, error=outcome.error)
     finally:
         sandbox.stop()
+        dev_server.stop()
+        cleanup = getattr(agent, "cleanup", None)
+        if callable(cleanup):
+            cleanup()
         trajectory.close()
     _absorb_usage(logs / "agent" / "usage.json", outcome)
     notes = outcome.notes.strip()
@@ -311,6 +328,61 @@ def run_agent_phase(
         dev_evals=dev_count[0],
         timed_out=timed_out, notes=notes,
     )  # fmt: skip
+
+
+class DevEvalServer:
+    """Host side of ``looplab lab dev-eval``: each connection to the Unix socket is one dev check.
+
+    The socket's folder is bound read-only into the agent's sandbox, so any agent —
+    a script, a CLI coding agent — can score its current files the way the lab will.
+    The request carries nothing: what is evaluated is always the agent's own /app.
+    The answer is one JSON line: ``{"exit_code", "stdout", "stderr"}``.
+    """
+
+    def __init__(self, path: Path, handler: Callable[[], DevCheckResult]):
+        self.path, self.handler = Path(path), handler
+        self._sock: socket.socket | None = None
+
+    def start(self) -> None:
+        self.path.unlink(missing_ok=True)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(str(self.path))
+        os.chmod(self.path, 0o666)
+        s.listen(8)
+        self._sock = s
+        threading.Thread(target=self._accept, daemon=True, name="lab-dev-eval").start()
+
+    def _accept(self) -> None:
+        while self._sock is not None:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.settimeout(10)
+                conn.recv(1024)
+                conn.settimeout(None)
+                r = self.handler().exec
+                answer = {"exit_code": r.exit_code, "stdout": r.stdout, "stderr": r.stderr}
+            except Exception as exc:  # the agent gets the error, the loop goes on
+                answer = {
+                    "exit_code": 1,
+                    "stdout": "",
+                    "stderr": f"dev-eval failed: {type(exc).__name__}: {exc}\n",
+                }
+            with contextlib.suppress(OSError):
+                conn.sendall((json.dumps(answer) + "\n").encode())
+
+    def stop(self) -> None:
+        s, self._sock = self._sock, None
+        if s is not None:
+            with contextlib.suppress(OSError):
+                s.close()
+        self.path.unlink(missing_ok=True)
 
 
 def _absorb_usage(path: Path, outcome: AgentOutcome) -> None:

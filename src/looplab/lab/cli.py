@@ -234,6 +234,32 @@ def eval_(
     print(json.dumps({**res.model_dump(), **info}, indent=2))
 
 
+@app.command("dev-eval")
+def dev_eval() -> None:
+    """Inside a lab agent's sandbox: score the current pipeline files the way the lab will (JSON)."""
+    import socket
+    import sys
+
+    path = os.environ.get("LOOPLAB_DEV_EVAL_SOCKET")
+    if not path:
+        raise LooplabError(
+            "LOOPLAB_DEV_EVAL_SOCKET is not set: `lab dev-eval` works inside a lab agent's sandbox"
+        )
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+        except OSError as exc:
+            raise LooplabError(f"{path}: the lab's dev-eval service does not answer ({exc})") from None
+        s.sendall(b"eval\n")
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    answer = json.loads(b"".join(chunks).decode() or "{}")
+    sys.stdout.write(answer.get("stdout", ""))
+    sys.stderr.write(answer.get("stderr", ""))
+    raise typer.Exit(code=int(answer.get("exit_code", 1)))
+
+
 @app.command()
 def diagnose(
     lab_dir: LabOpt = Path("."),

@@ -107,8 +107,8 @@ keeps it only if it is better than the best so far with statistical confidence.
   listed in `lab.toml` count: {pipeline}. Everything else you write is thrown away.
 - The data is read-only at `/data` (when the lab shows it to you).
 - The history of earlier experiments (score, kept, notes) is in `/lab/history.jsonl`.
-- If your harness has a dev-eval tool, it scores your current files the same way
-  the lab will (one evaluation, worst samples first).
+- `looplab lab dev-eval` (or your harness's dev-check tool) scores your current
+  files the same way the lab will: one evaluation, the score and the worst samples.
 - Write one line describing your change to `$LOOPLAB_NOTES` (`/logs/agent/notes.md`).
 - Do not try to change the evaluation: it is not reachable from your sandbox.
 

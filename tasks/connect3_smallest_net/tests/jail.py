@@ -166,12 +166,15 @@ def run_jailed(
     log_dir: str,
     max_file_bytes: int = 1 << 30,
     cpu_limit_s: float | None = None,
+    ro_binds: list[tuple[str, str]] | None = None,
 ) -> JailResult:
     """Run argv jailed; stdout/stderr go to files in log_dir (a verifier folder).
 
     It is killed at ``timeout_s`` seconds of wall-clock time, or -- with
     ``cpu_limit_s`` -- as soon as the CPU time of its whole process tree (every
-    thread and child, live or finished) reaches that many seconds.
+    thread and child, live or finished) reaches that many seconds. ``ro_binds``
+    (outside path, inside path) show a folder read-only at another place, e.g. fresh
+    data over /data; only a bwrap jail can do that (check ``bwrap_works()``).
     """
     harden_self()
     os.makedirs(log_dir, exist_ok=True)
@@ -191,6 +194,8 @@ def run_jailed(
         for h in HIDDEN:
             if os.path.isdir(h):
                 cmd += ["--tmpfs", h]
+        for src, dst in ro_binds or []:
+            cmd += ["--ro-bind", src, dst]
         for p in rw:
             cmd += ["--bind", p, p]
         cmd += ["--chdir", cwd, "--clearenv"]

@@ -191,9 +191,21 @@ def _evaluate_once(lab_dir: Path, data: Path | None, samples: list[str] | None) 
             run = json.loads(state.read_text()).get("run") or {}
             data = Path(run["data_dir"]) if run.get("data_dir") else None
     service = None
+    lock = None
     if lab.config.backend.host_service is not None:
+        import fcntl
+
         from looplab.lab.evaluate import lab_runtime_dir
 
+        lab.state_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(lab.state_dir / "run.lock", "w")  # noqa: SIM115 - held while the service runs
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise LooplabError(
+                f"{lab.dir}: a `lab run` holds this lab and its host service; evaluate when it is done"
+            ) from None
         service = ServiceHandle(
             lab.config.backend.host_service, lab.dir, lab_runtime_dir(lab) / "forward-eval",
             lab.state_dir / "host-service.log",
@@ -221,6 +233,8 @@ def _evaluate_once(lab_dir: Path, data: Path | None, samples: list[str] | None) 
             ev.close()
         if service is not None:
             service.stop()
+        if lock is not None:
+            lock.close()
 
 
 @app.command("eval")

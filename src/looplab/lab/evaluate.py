@@ -131,10 +131,10 @@ def readable_by_sandbox(path: Path) -> bool:
     return bool(st.st_mode & stat.S_IROTH and st.st_mode & stat.S_IXOTH)
 
 
-def prepare_data(lab: Lab, data_dir: Path | None) -> tuple[Path, bool]:
-    """The host folder to bind at /data: the data folder itself, or a readable snapshot of it."""
+def prepare_data(home: Path, data_dir: Path | None) -> tuple[Path, bool]:
+    """The host folder to bind at /data: the data folder itself, or a readable snapshot under ``home``."""
     if data_dir is None:
-        d = lab_runtime_dir(lab) / "no-data"
+        d = home / "no-data"
         d.mkdir(exist_ok=True)
         os.chmod(d, 0o755)
         return d, False
@@ -143,8 +143,7 @@ def prepare_data(lab: Lab, data_dir: Path | None) -> tuple[Path, bool]:
         raise LooplabError(f"--data {data_dir}: not a folder")
     if readable_by_sandbox(data_dir):
         return data_dir, False
-    snap = lab_runtime_dir(lab) / "data-snapshot"
-    remove_tree(snap)
+    snap = home / "data-snapshot"
     shutil.copytree(data_dir, snap, symlinks=True)
     make_world_readable(snap)
     return snap, True
@@ -175,10 +174,11 @@ class Evaluator:
         self.scope = scope
         self.cfg = lab.config.backend
         self.service = service if service and "eval" in service.cfg.forward_to else None
+        # this evaluator's own folder (backend copy, data snapshot): a concurrent `lab eval` has its own
+        self.home = new_box(lab, "evaluator", scope)
         self.data_host, self.data_snapshot = (
-            prepare_data(lab, data_dir) if self.cfg.kind != "task" else (None, False)
+            prepare_data(self.home, data_dir) if self.cfg.kind != "task" else (None, False)
         )
-        self.rt = lab_runtime_dir(lab)
         self.lab_copy = self._copy_backend_files() if self.cfg.kind != "task" else None
         self.task = None
         self.env = None
@@ -199,8 +199,7 @@ class Evaluator:
         return ref
 
     def _copy_backend_files(self) -> Path:
-        dest = self.rt / "backend"
-        remove_tree(dest)
+        dest = self.home / "backend"
         dest.mkdir()
         wanted = list(self.cfg.files)
         if self.cfg.entry:
@@ -257,6 +256,7 @@ class Evaluator:
     def close(self) -> None:
         for t in list(self._trees):
             self.forget(t)
+        REAPER.remove(self.home)
         REAPER.drain()
 
     # ---- one evaluation ------------------------------------------------------------------

@@ -23,7 +23,6 @@ from fakes.trials import REPO, TINY_TASK, events, trial
 
 from looplab.agents.atif import export_trial
 from looplab.agents.proxy import (
-    FORWARDER_SOURCE,
     SANDBOX_PROXY_DIR,
     EgressProxy,
     forwarder_command,
@@ -33,6 +32,7 @@ from looplab.environment.build import runtime_dir
 from looplab.fsutil import remove_tree
 from looplab.sandbox.base import SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.sandbox.relay import FORWARDER_SOURCE
 
 FAKE_CLI = REPO / "tests" / "fixtures" / "fake_cli"
 

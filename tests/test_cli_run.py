@@ -48,8 +48,11 @@ def test_null_reward_on_failure_is_zero_with_reason(tmp_path: Path, write_script
                 "--jobs-dir", str(tmp_path), "--job-name", "broken")  # fmt: skip
     assert r.returncode == 0, r.stderr
     (res,) = trial_results(tmp_path / "broken")
-    assert res["reward"] == 0.0 and "reward is null" in res["verifier_result"]["reason"]
-    assert res["verifier_result"]["extra"]["correct"] is False
+    vr = res["verifier_result"]
+    assert res["reward"] == 0.0 and vr["extra"]["correct"] is False
+    # the null reward is what test.sh wrote; the harness never measured an incorrect program
+    assert json.loads((tmp_path / "broken" / res["trial_name"] / "verifier" / "reward.json").read_text())["reward"] is None
+    assert "correct = false" in vr["reason"] and "not measured" in vr["measurement"]["skipped"]
 
 
 def _bad_task(tmp_path: Path, tiny_task: Path, how: str) -> Path:

@@ -45,7 +45,6 @@ from looplab.agents.cli_logs import FORMATS, Converter, make_converter
 from looplab.agents.llm.pricing import PriceTable
 from looplab.agents.proxy import (
     DEFAULT_PORT,
-    FORWARDER_SOURCE,
     SANDBOX_PROXY_DIR,
     EgressProxy,
     forwarder_command,
@@ -55,6 +54,7 @@ from looplab.environment.build import runtime_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
 from looplab.sandbox.base import Sandbox, SandboxSpec
+from looplab.sandbox.relay import FORWARDER_SOURCE
 
 LOG_DIR = "/logs/agent"
 INSTRUCTION_FILE = f"{LOG_DIR}/instruction.md"

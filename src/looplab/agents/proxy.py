@@ -252,50 +252,6 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
     t.join()
 
 
-# The in-sandbox forwarder: TCP 127.0.0.1:PORT -> the proxy's Unix socket. Stdlib only, run as a file.
-FORWARDER_SOURCE = r"""
-import socket, sys, threading
-port, path = int(sys.argv[1]), sys.argv[2]
-
-def copy(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        try:
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-def serve(client):
-    up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        up.connect(path)
-    except OSError:
-        client.close()
-        return
-    t = threading.Thread(target=copy, args=(up, client), daemon=True)
-    t.start()
-    copy(client, up)
-    t.join()
-    client.close()
-    up.close()
-
-srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(64)
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"""
-
-
 def forwarder_command(port: int = DEFAULT_PORT, proxy_dir: str = SANDBOX_PROXY_DIR) -> str:
     """Shell command (run inside the sandbox) that starts the forwarder in the background and waits for it."""
     return (

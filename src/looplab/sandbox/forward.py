@@ -4,7 +4,7 @@ A sandbox's network namespace holds only its own loopback, so a host service is
 unreachable from inside. ``UnixForwarder`` runs on the host: it listens on a Unix
 socket in a folder that is bound into the sandbox and relays every connection to
 a host TCP address. ``start_relay`` starts, inside the sandbox, the stdlib relay the
-CLI agents' egress proxy already uses (``looplab.agents.proxy.FORWARDER_SOURCE``:
+CLI agents' egress proxy already uses (``looplab.sandbox.relay.FORWARDER_SOURCE``:
 TCP 127.0.0.1:PORT to a Unix socket) and waits until the port is listening, by
 reading ``/proc/net/tcp`` so that no test connection reaches the service. Code in
 the sandbox then talks to ``127.0.0.1:PORT`` as if the service were local; nothing
@@ -110,7 +110,7 @@ class UnixForwarder:
 
 def start_relay(sandbox: Sandbox, port: int, socket_path: str, timeout: float = 10.0) -> None:
     """Start the in-sandbox relay for ``port`` (detached) and wait until it listens."""
-    from looplab.agents.proxy import FORWARDER_SOURCE
+    from looplab.sandbox.relay import FORWARDER_SOURCE
 
     listening = f"{port:04X}"
     cmd = (

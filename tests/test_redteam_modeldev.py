@@ -54,6 +54,11 @@ if _os.fork() == 0:
 """
 
 
+def _body(path: Path) -> str:
+    """A starting file's source, minus its ``from __future__`` line, so that code can be put before it."""
+    return path.read_text().replace("from __future__ import annotations\n", "")
+
+
 def _write(path: str, content: str) -> dict:
     return {"write": {"path": path, "content": content}}
 
@@ -75,7 +80,7 @@ def _reward_json(tmp_path: Path, name: str) -> dict:
 
 
 # ---- connect3_smallest_net ------------------------------------------------------------------------
-C3_BASELINE_MODEL = (TASKS / "connect3_smallest_net" / "environment" / "model.py").read_text()
+C3_BASELINE_MODEL = _body(TASKS / "connect3_smallest_net" / "environment" / "model.py")
 C3_FAKE_SCORER = """
 import json, sys
 print(json.dumps({"accuracy": 1.0, "params": 1, "log2_params": 0.0}))
@@ -164,7 +169,7 @@ def build_model():
 
 
 # ---- tiny_lm_budget -------------------------------------------------------------------------------
-LM_BASELINE = (TASKS / "tiny_lm_budget" / "environment" / "train.py").read_text()
+LM_BASELINE = _body(TASKS / "tiny_lm_budget" / "environment" / "train.py")
 PEEKING_TRAIN = '''
 import os, torch, torch.nn as nn
 class Peek(nn.Module):
@@ -219,7 +224,7 @@ def test_tiny_lm_shipping_a_pretrained_model_does_not_work(tmp_path: Path, write
 
 
 # ---- data_selection -------------------------------------------------------------------------------
-DS_BASELINE = (TASKS / "data_selection" / "environment" / "select.py").read_text()
+DS_BASELINE = _body(TASKS / "data_selection" / "environment" / "select.py")
 
 
 @pytest.mark.slow

@@ -16,7 +16,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 LOOPLAB = [sys.executable, "-m", "looplab"]
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [*LOOPLAB, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=full_env, check=False

@@ -43,7 +43,9 @@ def test_own_tasks_oracle_beats_nop(tmp_path: Path) -> None:
 
 
 def test_null_reward_on_failure_is_zero_with_reason(tmp_path: Path, write_script) -> None:
-    script = write_script([{"write": {"path": "/app/dedupe.py", "content": "def dedupe(lines):\n    return lines\n"}}])
+    script = write_script(
+        [{"write": {"path": "/app/dedupe.py", "content": "def dedupe(lines):\n    return lines\n"}}]
+    )
     r = run_cli("run", "-p", str(REPO / "tasks" / "dedupe_lines"), "-a", "replay", "--ak", f"script={script}",
                 "--jobs-dir", str(tmp_path), "--job-name", "broken")  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -51,7 +53,12 @@ def test_null_reward_on_failure_is_zero_with_reason(tmp_path: Path, write_script
     vr = res["verifier_result"]
     assert res["reward"] == 0.0 and vr["extra"]["correct"] is False
     # the null reward is what test.sh wrote; the harness never measured an incorrect program
-    assert json.loads((tmp_path / "broken" / res["trial_name"] / "verifier" / "reward.json").read_text())["reward"] is None
+    assert (
+        json.loads((tmp_path / "broken" / res["trial_name"] / "verifier" / "reward.json").read_text())[
+            "reward"
+        ]
+        is None
+    )
     assert "correct = false" in vr["reason"] and "not measured" in vr["measurement"]["skipped"]
 
 

@@ -54,7 +54,10 @@ def test_paired_reward_ci_contains_the_true_ratio(paired_task, tmp_path):
     vr = res["verifier_result"]
     m = vr["measurement"]
     assert m["mode"] == "paired"
-    assert m["speedup_ci_low"] <= 2.0 <= m["speedup_ci_high"], m
+    # a 95% interval misses the truth 1 run in 20 by design; on a loaded host the
+    # reported interval must still lie within 5% of the true ratio of 2
+    assert m["speedup_ci_low"] <= 2.1 and m["speedup_ci_high"] >= 1.9, m
+    assert m["speedup"] == pytest.approx(2.0, rel=0.05)
     assert m["pairs"] >= 10 and m["paired"]["time_source"] == "stdout"
     assert m["paired"]["lock"]["available"] and m["paired"]["lock"]["cores"]
     # no calibration in this run's cache: the [optimization] constants (0.04 / 0.01) give s_ref = 4
@@ -70,7 +73,7 @@ def test_paired_reward_ci_contains_the_true_ratio(paired_task, tmp_path):
 def test_an_unchanged_program_scores_no_speedup(paired_task, tmp_path):
     res, _ = verify_with(paired_task, tmp_path, agent="nop")
     m = res["verifier_result"]["measurement"]
-    assert m["speedup_ci_low"] <= 1.0 <= m["speedup_ci_high"], m
+    assert m["speedup_ci_low"] <= 1.05 and m["speedup_ci_high"] >= 0.95, m
     assert res["verifier_result"]["reward"] < 0.05
 
 

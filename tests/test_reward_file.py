@@ -16,7 +16,14 @@ def write(tmp: Path, name: str, text: str) -> Path:
 
 
 def test_reward_json_with_metrics_and_extras(tmp_path: Path) -> None:
-    data = {"reward": 0.75, "speedup": 3.2, "correct": True, "note": "x", "per_case": [1, 2], "nested": {"a": 1}}
+    data = {
+        "reward": 0.75,
+        "speedup": 3.2,
+        "correct": True,
+        "note": "x",
+        "per_case": [1, 2],
+        "nested": {"a": 1},
+    }
     p = parse_reward_dir(write(tmp_path, "reward.json", json.dumps(data)))
     assert p.reward == 0.75 and p.reason is None and p.source == "reward.json"
     assert p.metrics == {"speedup": 3.2}

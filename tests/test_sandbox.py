@@ -25,8 +25,13 @@ def box(tmp_path: Path):
     app = root.parent / "app"
     sb = BwrapSandbox(
         SandboxSpec(
-            root=root, binds=[(app, "/app")], cpus=[0], memory_mb=256, pids_max=256,
-            env={"PATH": runtime_env_path()}, ro_binds=[(p, str(p)) for p in looplab_runtime_paths()],
+            root=root,
+            binds=[(app, "/app")],
+            cpus=[0],
+            memory_mb=256,
+            pids_max=256,
+            env={"PATH": runtime_env_path()},
+            ro_binds=[(p, str(p)) for p in looplab_runtime_paths()],
         )  # fmt: skip
     )
     sb.start()

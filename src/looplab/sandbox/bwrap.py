@@ -355,7 +355,8 @@ class BwrapSandbox:
         if best:
             return best[1]
         writable = self.spec.root_writable or any(
-            p == posixpath.normpath("/" + w.lstrip("/")) or p.startswith(posixpath.normpath("/" + w.lstrip("/")) + "/")
+            p == posixpath.normpath("/" + w.lstrip("/"))
+            or p.startswith(posixpath.normpath("/" + w.lstrip("/")) + "/")
             for w in self.spec.writable
         )
         return _safe_host_path(Path(self.spec.root), p) if writable else None

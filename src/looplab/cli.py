@@ -30,16 +30,6 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-def _parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise LooplabError(f"{flag} takes KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v
-    return out
-
-
 def _fmt_reward(r: Any) -> str:
     return "—" if r is None else f"{float(r):.3f}"
 
@@ -52,6 +42,12 @@ def run(
     agent: Annotated[list[str], typer.Option("--agent", "-a", help="Agent name (repeatable)")] = ["oracle"],  # noqa: B006
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model, e.g. anthropic/NAME or openai/NAME")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url", help="API endpoint for llm/cli agents (OpenAI-compatible servers: vLLM, ollama…)"
+        ),
     ] = None,
     agent_kwarg: Annotated[
         list[str] | None, typer.Option("--ak", help="Agent argument KEY=VALUE (repeatable)")
@@ -77,6 +73,7 @@ def run(
     ] = None,
 ) -> None:
     """Run agents on tasks: build, agent phase in a sandbox, sealed verification, records."""
+    from looplab.agents.registry import agent_args
     from looplab.job.runner import JobSpec, run_job
     from looplab.tasks.catalog import resolve_task_path
     from looplab.tasks.loader import discover_tasks, load_task
@@ -101,10 +98,11 @@ def run(
         for k, v in {"max_turns": max_turns, "max_tokens": max_tokens, "max_cost_usd": max_cost}.items()
         if v is not None
     }
+    agent_kwargs = agent_args(agent_kwarg, base_url)
     spec = JobSpec(
         job_name=job_name or dt.datetime.now().strftime("%Y-%m-%d__%H-%M-%S"), jobs_dir=jobs_dir,
         task_paths=[str(p.resolve()) for p in paths], agents=agent, attempts=attempts, concurrency=concurrent,
-        model=model, agent_kwargs=_parse_kv(agent_kwarg, "--ak"), editable=editable or None,
+        model=model, agent_kwargs=agent_kwargs, editable=editable or None,
         timeout_multiplier=timeout_multiplier, agent_timeout_sec=agent_timeout, budget=budget,
         ray_address=ray_address,
     )  # fmt: skip

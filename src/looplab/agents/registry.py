@@ -44,3 +44,16 @@ def make_agent(name: str, kwargs: dict[str, Any] | None = None, model: str | Non
         return cls(**kwargs)
     except TypeError as exc:
         raise LooplabError(f"agent {name!r}: {exc}") from None
+
+
+def agent_args(items: list[str] | None, base_url: str | None = None) -> dict[str, Any]:
+    """Agent keyword arguments from the command line: ``--ak KEY=VALUE`` items and ``--base-url``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise LooplabError(f"--ak takes KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    if base_url is not None:
+        out["base_url"] = base_url
+    return out

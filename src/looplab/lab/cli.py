@@ -24,16 +24,6 @@ LabOpt = Annotated[Path, typer.Option("--lab", "-l", help="The lab folder (holdi
 DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="Data folder for the backend (read-only)")]
 
 
-def _kv(items: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise LooplabError(f"--ak takes KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v
-    return out
-
-
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -131,6 +121,10 @@ def run(
         str | None, typer.Option("--agent", "-a", help="Agent (default: lab.toml [agent] name)")
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model for LLM agents")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="API endpoint for llm/cli agents (OpenAI-compatible servers)"),
+    ] = None,
     agent_kwarg: Annotated[list[str] | None, typer.Option("--ak", help="Agent argument KEY=VALUE")] = None,
     max_iterations: Annotated[str | None, typer.Option("--max-iterations", help="N, or off")] = None,
     max_hours: Annotated[str | None, typer.Option("--max-hours", help="H, or off")] = None,
@@ -145,6 +139,7 @@ def run(
     task: Annotated[str | None, typer.Option("--task", help="Run a catalog task as a lab")] = None,
 ) -> None:
     """Run the loop (or resume an interrupted run) until a stopping condition is met."""
+    from looplab.agents.registry import agent_args
     from looplab.lab.config import LAB_FILE, load_lab
     from looplab.lab.loop import LabLoop, RunOptions
 
@@ -161,8 +156,9 @@ def run(
             console.print(f"created task lab {folder.resolve()}")
         lab_dir = folder
     lab = load_lab(lab_dir or Path("."))
+    agent_kwargs = agent_args(agent_kwarg, base_url)
     opts = RunOptions(
-        data_dir=data, agent=agent, model=model, agent_kwargs=_kv(agent_kwarg) or None, limits=limits
+        data_dir=data, agent=agent, model=model, agent_kwargs=agent_kwargs or None, limits=limits
     )
     # a polite kill unwinds: sandboxes and services stop, the state is kept for the resume
     signal.signal(signal.SIGTERM, _terminate)

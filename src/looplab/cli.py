@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -87,10 +88,10 @@ def run(
         raise LooplabError(f"two tasks share a folder name: {sorted(n for n in names if names.count(n) > 1)}")
     for t in tasks:
         for w in t.warnings:
-            err_console.print(f"[yellow]warning:[/] {w}")
+            err_console.print(f"[yellow]warning:[/] {escape(w)}")
         if not t.config.looplab.editable and not editable:
             err_console.print(
-                f"[yellow]warning:[/] {t.name}: no editable globs ([looplab] editable or --editable): "
+                f"[yellow]warning:[/] {t.name}: no editable globs (\\[looplab] editable or --editable): "
                 "the whole working folder is carried to the verifier and the trial is marked sealed: false"
             )
     budget = {
@@ -117,7 +118,7 @@ def run(
             err_console.print(f"building environment of [bold]{info['task']}[/]…")
         elif kind == "built":
             for w in info["warnings"]:
-                err_console.print(f"[yellow]warning:[/] {info['task']}: {w}")
+                err_console.print(f"[yellow]warning:[/] {info['task']}: {escape(w)}")
         elif kind == "plan":
             if info["skipped"]:
                 err_console.print(f"resuming: {info['skipped']} finished trial(s) skipped")
@@ -131,9 +132,10 @@ def run(
             why = ""
             vr = r.get("verifier_result") or {}
             if vr.get("reason"):
-                why = f" [dim]({vr['reason']})[/]"
+                why = f" [dim]({escape(vr['reason'])})[/]"
             if r.get("exception_info"):
-                why = f" [red]{r['exception_info']['type']}: {r['exception_info']['message']}[/]"
+                exc_info = r["exception_info"]
+                why = f" [red]{escape(exc_info['type'])}: {escape(exc_info['message'])}[/]"
             progress.console.print(f"{status} {r['slot']} reward={_fmt_reward(r.get('reward'))}{why}")
             progress.advance(bar["id"])
 
@@ -181,7 +183,7 @@ def tasks_list(
             t = load_task(p)
         except LooplabError as exc:
             broken += 1
-            table.add_row(p.name, "[red]invalid[/]", str(exc), "", "", "", "")
+            table.add_row(p.name, "[red]invalid[/]", escape(str(exc)), "", "", "", "")
             continue
         c = t.config
         opt = c.optimization
@@ -241,11 +243,11 @@ def tasks_check(
                 notes += env.warnings
             console.print(f"[green]ok[/] {t.name}")
             for n in notes:
-                console.print(f"   [yellow]warning:[/] {n}")
+                console.print(f"   [yellow]warning:[/] {escape(n)}")
             loaded.append(t)
         except LooplabError as exc:
             failures += 1
-            console.print(f"[red]error[/] {p.name}: {exc}")
+            console.print(f"[red]error[/] {p.name}: {escape(str(exc))}")
     if run_agents and loaded:
         from looplab.catalog_check import check_rewards
 
@@ -294,7 +296,7 @@ def main() -> None:
     try:
         app()
     except LooplabError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")

@@ -23,6 +23,8 @@ from looplab.fsutil import atomic_write_json, read_json
 from looplab.job.cores import CoreAllocator
 from looplab.tasks.loader import Task
 from looplab.trial import TrialConfig, new_trial_name, now_iso, run_trial
+from looplab.verify import editable as editable_mod
+from looplab.verify.verifier import editable_globs
 
 
 @dataclass
@@ -98,6 +100,21 @@ def prepare_job(spec: JobSpec, tasks: list[Task]) -> tuple[list[Slot], set[str]]
     return slots, completed_slots(job_dir)
 
 
+def _unmatched_editable(task: Task, env: Environment, override: list[str] | None) -> list[str]:
+    """A warning for editable globs that match nothing in the starting working folder (a likely typo)."""
+    globs = editable_globs(task, override)
+    wd = env.root / env.workdir.lstrip("/")
+    if not globs or not wd.is_dir():
+        return []
+    missing = editable_mod.unmatched(wd, editable_mod.normalize_globs(globs, env.workdir))
+    if not missing:
+        return []
+    return [
+        f"editable glob(s) {', '.join(missing)} match no file in the starting {env.workdir}: only files "
+        "the agent creates there will reach the verifier"
+    ]
+
+
 def run_job(
     spec: JobSpec,
     tasks: list[Task],
@@ -111,7 +128,8 @@ def run_job(
     for t in tasks:  # build first: a broken environment stops the job before any trial exists
         emit("build", {"task": t.name})
         envs[t.name] = build_environment(t)
-        emit("built", {"task": t.name, "cached": envs[t.name].cached, "warnings": envs[t.name].warnings})
+        warnings = envs[t.name].warnings + _unmatched_editable(t, envs[t.name], spec.editable)
+        emit("built", {"task": t.name, "cached": envs[t.name].cached, "warnings": warnings})
     slots, done = prepare_job(spec, tasks)
     pending = [s for s in slots if s.key not in done]
     emit("plan", {"total": len(slots), "pending": len(pending), "skipped": len(slots) - len(pending)})

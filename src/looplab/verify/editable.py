@@ -56,6 +56,16 @@ class EditableSet:
     skipped: list[str] = field(default_factory=list)  # rel paths not carried, with why
 
 
+def unmatched(src_root: Path, globs: list[str]) -> list[str]:
+    """The globs (already normalized) that match no file under ``src_root``."""
+    rels = [
+        (Path(d) / n).relative_to(src_root).as_posix()
+        for d, _, names in os.walk(src_root, followlinks=False)
+        for n in names
+    ]
+    return [g for g in globs if not any(_glob_regex(g).match(r) for r in rels)]
+
+
 def collect(src_root: Path, globs: list[str] | None) -> EditableSet:
     """Files under ``src_root`` matching ``globs`` (all regular files when globs is None)."""
     out = EditableSet()

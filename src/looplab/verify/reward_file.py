@@ -2,8 +2,9 @@
 
 The ``reward`` key must be a finite number; anything else (null, a string, missing,
 NaN) means reward 0 with the reason recorded, as a failing AutoLab verifier writes
-nulls. Other numeric fields become metrics; booleans, strings, lists and nested
-objects are kept as they are.
+nulls. A reward of 0 with a string ``reason`` (AutoLab's ``build_failed``) records
+that reason. Other numeric fields become metrics; booleans, strings, lists and
+nested objects are kept as they are.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ MAX_REWARD_FILE = 1 << 20
 @dataclass
 class ParsedReward:
     reward: float = 0.0
-    reason: str | None = None  # why the reward is 0 when it was not a clean number
+    reason: str | None = None  # why the reward is 0: not a clean number, or the verifier's own 'reason'
     metrics: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     source: str | None = None  # "reward.json" | "reward.txt" | None
@@ -74,6 +75,8 @@ def parse_reward_json(path: Path) -> ParsedReward:
         out.reason = f"reward is not a finite number: {r!r}"
     else:
         out.reward = float(r)
+        if out.reward == 0 and isinstance(data.get("reason"), str):
+            out.reason = data["reason"]  # AutoLab's failure form: {"reward": 0.0, "reason": "build_failed"}
     return out
 
 

@@ -116,6 +116,12 @@ def test_correctness_gate(value, passes):
     assert (correctness_gate({"correct": value}) is None) == passes
 
 
+def test_autolab_correctness_key_is_the_same_gate():
+    assert correctness_gate({"correctness": True, "reward": 0.7}) is None
+    assert "correctness = false" in correctness_gate({"correctness": False, "reward": 0.7})
+    assert "correctness = null" in correctness_gate({"correctness": None, "reward": None})
+
+
 def test_missing_correct_field_passes():
     assert correctness_gate({"reward": 1.0}) is None
 

@@ -48,9 +48,12 @@ class ScoreRow(BaseModel):
     @property
     def correct(self) -> bool | None:
         """False when the reason says a correctness gate failed; None when unknown."""
+        from looplab.verify.rewards import CORRECTNESS_KEYS
+
         extra = self.model_extra or {}
-        if isinstance(extra.get("correct"), bool):
-            return extra["correct"]
+        for key in CORRECTNESS_KEYS:
+            if isinstance(extra.get(key), bool):
+                return extra[key]
         if self.reason and self.reason.startswith(("incorrect", "gate:")):
             return False
         return None if self.reward is None else True
@@ -150,10 +153,10 @@ class TrialData:
         reason = vr.get("reason") or ""
         if reason.startswith(("incorrect", "gate:")):
             return False
-        for source in (vr.get("extra") or {}, vr.get("rewards") or {}):
-            if "correct" in source:
-                from looplab.verify.rewards import correctness_gate
+        from looplab.verify.rewards import CORRECTNESS_KEYS, correctness_gate
 
+        for source in (vr.get("extra") or {}, vr.get("rewards") or {}):
+            if any(k in source for k in CORRECTNESS_KEYS):
                 return correctness_gate(source) is None
         return None
 

@@ -96,26 +96,31 @@ def reward_from_speedup(formula: str | None, speedup: float, s_ref: float | None
 
 
 # ---- gates -------------------------------------------------------------------------------------
+CORRECTNESS_KEYS = ("correct", "correctness")  # looplab's, AutoLab's
+
+
 def correctness_gate(reward_data: dict[str, Any]) -> str | None:
     """Why the verifier's output fails correctness, or None when it passes.
 
-    A missing ``correct`` passes (the task checks nothing); ``null`` fails (a
-    crashed AutoLab verifier writes nulls); booleans, 0/1 and "true"/"false" count.
+    The flag is ``correct`` (or AutoLab's ``correctness``). A missing flag passes (the
+    task checks nothing); ``null`` fails (a crashed AutoLab verifier writes nulls);
+    booleans, 0/1 and "true"/"false" count.
     """
-    if "correct" not in reward_data:
+    key = next((k for k in CORRECTNESS_KEYS if k in reward_data), None)
+    if key is None:
         return None
-    c = reward_data["correct"]
+    c = reward_data[key]
     if isinstance(c, str):
         word = c.strip().lower()
         if word in ("true", "1", "yes", "pass", "passed"):
             return None
         if word in ("false", "0", "no", "fail", "failed"):
-            return f"incorrect: the verifier reported correct = {c!r}"
+            return f"incorrect: the verifier reported {key} = {c!r}"
     elif isinstance(c, bool) or (isinstance(c, int | float) and c in (0, 1)):
-        return None if c else "incorrect: the verifier reported correct = false"
+        return None if c else f"incorrect: the verifier reported {key} = false"
     elif c is None:
-        return "incorrect: the verifier reported correct = null"
-    return f"incorrect: the verifier's 'correct' field is not a boolean ({c!r})"
+        return f"incorrect: the verifier reported {key} = null"
+    return f"incorrect: the verifier's {key!r} field is not a boolean ({c!r})"
 
 
 def threshold_gates(reward_data: dict[str, Any], gates: dict[str, Gate]) -> str | None:

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from looplab.fsutil import read_regular_under
 from looplab.verify import editable as editable_mod
 
 
@@ -32,8 +33,12 @@ class CheckpointStore:
         files = editable_mod.collect(work_dir, globs).files
         self.objects.mkdir(parents=True, exist_ok=True)
         fmap: dict[str, str] = {}
-        for rel, path in files.items():
-            data = path.read_bytes()
+        for rel in files:
+            # the agent's processes may still run: a file swapped for a symlink or a fifo
+            # since it was listed is left out, never followed to a host file
+            data = read_regular_under(work_dir, rel, editable_mod.MAX_FILE_BYTES)
+            if data is None:
+                continue
             digest = hashlib.sha256(data).hexdigest()
             obj = self.objects / digest
             if not obj.exists():

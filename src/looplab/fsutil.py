@@ -79,6 +79,41 @@ def copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
 
 
+def read_regular_under(root: Path, rel: str, limit: int | None = None) -> bytes | None:
+    """The bytes of regular file ``root/rel``, never following a symlink on the way.
+
+    For folders a sandbox can still write to: each component is opened relative to the
+    last with ``O_NOFOLLOW`` (a path swapped for a symlink mid-way fails instead of
+    leading to a host file) and ``O_NONBLOCK`` (a fifo never blocks). None when the path
+    is not a regular file below ``root`` or is larger than ``limit`` bytes.
+    """
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fds: list[int] = []
+    try:
+        fds.append(os.open(root, flags | os.O_DIRECTORY))
+        for part in parts[:-1]:
+            fds.append(os.open(part, flags | os.O_DIRECTORY, dir_fd=fds[-1]))
+        fds.append(os.open(parts[-1], flags, dir_fd=fds[-1]))
+        st = os.fstat(fds[-1])
+        if not stat.S_ISREG(st.st_mode) or (limit is not None and st.st_size > limit):
+            return None
+        chunks, total = [], 0
+        while chunk := os.read(fds[-1], 1 << 20):
+            total += len(chunk)
+            if limit is not None and total > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def chown_tree(root: Path, uid: int, gid: int) -> None:
     """Give every entry below ``root`` (and root itself) to uid:gid, without following links."""
     os.lchown(root, uid, gid)

@@ -27,9 +27,9 @@ from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
 from looplab.checkpoints import CheckpointStore
 from looplab.environment.build import Environment, scratch_dir
-from looplab.fsutil import atomic_write_json, remove_tree
+from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree
 from looplab.hostinfo import host_info
-from looplab.sandbox.base import SandboxSpec
+from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
@@ -192,6 +192,7 @@ def _agent_phase(
     spec = SandboxSpec(
         root=env.root, binds=binds, env={"PATH": runtime_env_path(), **env.env}, workdir=wd,
         network=ecfg.network_allowed, cpus=cfg.cores, cpu_quota=quota, memory_mb=ecfg.memory_mb,
+        max_file_mb=ecfg.storage_mb or DEFAULT_MAX_FILE_MB,
         ro_binds=[(p, str(p)) for p in looplab_runtime_paths()], name=f"agent-{task.name}"[:40],
     )  # fmt: skip
     timeout = (cfg.agent_timeout_sec or task.config.agent.timeout_sec) * cfg.timeout_multiplier
@@ -269,16 +270,21 @@ def _agent_phase(
 
 
 def _copy_logs(src: Path, dst: Path) -> None:
-    """Copy what the agent left in /logs/agent: regular files only, bounded in size."""
+    """Copy what the agent left in /logs/agent: regular files only, bounded in size.
+
+    The agent owns that folder: a /logs/agent replaced by a symlink (to a host folder,
+    /proc...) is not followed, nor is any link below it.
+    """
+    if src.is_symlink() or not src.is_dir():
+        return
     total = 0
     for dirpath, _dirs, files in os.walk(src, followlinks=False):
         for name in files:
-            p = Path(dirpath) / name
-            if p.is_symlink() or not p.is_file():
+            rel = (Path(dirpath) / name).relative_to(src).as_posix()
+            data = read_regular_under(src, rel, MAX_LOG_COPY - total)
+            if data is None:
                 continue
-            total += p.stat().st_size
-            if total > MAX_LOG_COPY:
-                return
-            out = dst / p.relative_to(src)
+            total += len(data)
+            out = dst / rel
             out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(p, out)
+            out.write_bytes(data)

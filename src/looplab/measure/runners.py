@@ -135,7 +135,11 @@ class SubprocessRunner:
 
 
 class SandboxRunner:
-    """Runs commands through ``sandbox.exec``; the wall time is the sandbox's own measure."""
+    """Runs commands through ``sandbox.exec``; the wall time is the sandbox's own measure.
+
+    Before each command every process left in the sandbox is killed (where the sandbox
+    can, ``kill_processes``), so nothing one run left running can slow the next.
+    """
 
     def __init__(
         self,
@@ -157,6 +161,11 @@ class SandboxRunner:
         return float(value) if isinstance(value, int | float) else None
 
     def run(self, command: str, timeout: float | None = None, measure_cpu: bool = False) -> TimedResult:
+        # every run starts alone: a process an earlier run left behind (the candidate's daemon
+        # stealing the core or stopping the baseline) would bias the other side's time
+        kill = getattr(self.sandbox, "kill_processes", None)
+        if callable(kill):
+            kill()
         before = self._cgroup_cpu() if measure_cpu else None
         if not measure_cpu or before is not None:
             r = self.sandbox.exec(command, timeout=timeout, env=self.env, cwd=self.cwd)

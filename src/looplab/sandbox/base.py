@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 DEFAULT_OUTPUT_LIMIT = 1 << 20  # bytes kept of each of stdout and stderr
+DEFAULT_MAX_FILE_MB = 16384  # largest file an agent or verifier may write where the task sets no storage_mb
 
 
 @dataclass
@@ -52,6 +53,7 @@ class SandboxSpec:
     cpu_quota: float | None = None  # CPU-seconds per second, e.g. 1.5
     memory_mb: int | None = None
     pids_max: int | None = 4096
+    max_file_mb: int | None = None  # largest file a sandboxed process may write (RLIMIT_FSIZE)
     ro_binds: list[tuple[Path, str]] = field(default_factory=list)  # (host path, sandbox path)
     binds: list[tuple[Path, str]] = field(default_factory=list)  # writable (host path, sandbox path)
     output_limit: int = DEFAULT_OUTPUT_LIMIT

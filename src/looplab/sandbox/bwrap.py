@@ -156,7 +156,12 @@ class BwrapSandbox:
                     os.symlink(os.readlink(host), root / entry)
             elif host.is_dir():
                 argv += ["--ro-bind", str(host), f"/{entry}"]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+        argv += ["--proc", "/proc", "--dev", "/dev"]
+        for tmp in ("/tmp", "/dev/shm"):
+            # without a memory cgroup nothing else bounds what a tmpfs holds in the host's RAM
+            if s.memory_mb:
+                argv += ["--size", str(int(s.memory_mb) << 20)]
+            argv += ["--tmpfs", tmp]
         for host, dest in s.ro_binds:
             argv += ["--ro-bind", str(host), dest]
         for w in s.writable:
@@ -186,6 +191,9 @@ class BwrapSandbox:
             self.id, cpus=s.cpus, cpu_quota=s.cpu_quota, memory_mb=s.memory_mb, pids_max=s.pids_max
         )
         cmd = self.bwrap_argv()
+        if s.max_file_mb and shutil.which("prlimit"):
+            # the writable folders are on the host's disk: one file may not fill it
+            cmd = ["prlimit", f"--fsize={int(s.max_file_mb) << 20}", "--", *cmd]
         if os.geteuid() == 0:
             cmd = [
                 "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",

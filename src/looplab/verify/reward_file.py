@@ -81,7 +81,8 @@ def parse_reward_json(path: Path) -> ParsedReward:
 
 
 def parse_reward_txt(path: Path) -> ParsedReward:
-    text = path.read_text(errors="replace")[:1000].strip()
+    with open(path, "rb") as fh:  # only the head: the file may be huge (or sparse)
+        text = fh.read(1000).decode("utf-8", "replace").strip()
     try:
         val = float(text.split()[0]) if text else float("nan")
     except ValueError:

@@ -23,7 +23,7 @@ from typing import Any
 from looplab.environment.build import Environment, runtime_dir, scratch_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
-from looplab.sandbox.base import SandboxSpec
+from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
@@ -124,6 +124,7 @@ def verify(
         spec = SandboxSpec(
             root=root, root_writable=not locked, writable=writable, env=run_env, workdir=env.workdir, network=False,
             cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40],
+            max_file_mb=cfg.environment.storage_mb or DEFAULT_MAX_FILE_MB,
             ro_binds=[(p, str(p)) for p in looplab_runtime_paths()]
             + [(measurement_lock_dir(), LOCK_DIR_IN_SANDBOX)],
         )  # fmt: skip
@@ -134,11 +135,16 @@ def verify(
         leftovers = sandbox.kill_processes()
         (log_dir / "test-stdout.txt").write_text(r.stdout)
         (log_dir / "test-stderr.txt").write_text(r.stderr)
-        parsed = parse_reward_dir(verifier_logs)
-        for name in ("reward.json", "reward.txt"):
-            p = verifier_logs / name
-            if p.is_file() and not p.is_symlink() and p.stat().st_size <= 1 << 20:
-                shutil.copyfile(p, log_dir / name)
+        # the sandbox user could rename /logs/verifier and leave a symlink (to a host folder) in
+        # its place: nothing is read through one
+        if any(d.is_symlink() for d in (root / "logs", verifier_logs)) or not verifier_logs.is_dir():
+            parsed = ParsedReward(reason="/logs/verifier was replaced by a symlink or a file: no reward read")
+        else:
+            parsed = parse_reward_dir(verifier_logs)
+            for name in ("reward.json", "reward.txt"):
+                p = verifier_logs / name
+                if p.is_file() and not p.is_symlink() and p.stat().st_size <= 1 << 20:
+                    shutil.copyfile(p, log_dir / name)
         result = _result_from(parsed, r.exit_code, r.timed_out, cfg.verifier.timeout_sec)
         result.sealed = globs is not None
         result.extra["processes_killed_after_test"] = leftovers

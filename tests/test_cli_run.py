@@ -103,3 +103,26 @@ def test_tasks_check_and_list(tmp_path: Path, tiny_task: Path) -> None:
     assert "likely cause: missing host packages looplab-missing-pkg" in r.stdout
     r = run_cli("tasks", "list", str(REPO / "tasks" / "prime_count"))
     assert r.returncode == 0 and "prime_count" in r.stdout and "time_s" in r.stdout
+
+
+def test_agent_arguments_go_to_the_agents_that_take_them(tmp_path: Path, tiny_task: Path) -> None:
+    script = tmp_path / "steps.yaml"
+    script.write_text("- run: 'true'\n- finish: true\n")
+    jobs = tmp_path / "jobs"
+    r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "-a", "replay", "--ak", f"script={script}",
+                "--jobs-dir", str(jobs), "--job-name", "mix")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    configs = {c["agent"]: c for c in (json.loads(p.read_text()) for p in jobs.glob("mix/*__*/config.json"))}
+    assert configs["replay"]["agent_kwargs"] == {"script": str(script)}
+    assert configs["nop"]["agent_kwargs"] == {}
+    assert all(res["status"] == "completed" for res in trial_results(jobs / "mix"))
+
+    for args, expect in (
+        (["--ak", f"script={script}", "--ak", "bogus=1"], "no agent of this job (nop, replay) takes bogus"),
+        (["--ak", f"script={script}", "-m", "openai/x"], "takes -m/--model"),
+        (["--ak", "script=/nonexistent.yaml"], "nonexistent.yaml"),
+    ):
+        r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "-a", "replay", *args,
+                    "--jobs-dir", str(jobs), "--job-name", "bad")  # fmt: skip
+        assert r.returncode != 0 and expect in r.stderr, (args, r.stderr)
+        assert not any(jobs.glob("bad/*__*")), f"{args}: a trial folder was created"

@@ -25,11 +25,15 @@ AGENTS: dict[str, str] = {
 }
 
 
-def make_agent(name: str, kwargs: dict[str, Any] | None = None, model: str | None = None) -> Agent:
+def _agent_class(name: str) -> type:
     if name not in AGENTS:
         raise LooplabError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
     module, _, cls_name = AGENTS[name].partition(":")
-    cls = getattr(importlib.import_module(module), cls_name)
+    return getattr(importlib.import_module(module), cls_name)
+
+
+def make_agent(name: str, kwargs: dict[str, Any] | None = None, model: str | None = None) -> Agent:
+    cls = _agent_class(name)
     kwargs = dict(kwargs or {})
     if model is not None:
         kwargs["model"] = model
@@ -57,3 +61,29 @@ def agent_args(items: list[str] | None, base_url: str | None = None) -> dict[str
     if base_url is not None:
         out["base_url"] = base_url
     return out
+
+
+def args_for(name: str, kwargs: dict[str, Any], model: str | None) -> tuple[dict[str, Any], str | None]:
+    """The part of a job's ``--ak`` arguments (and ``-m`` model) that agent ``name`` takes."""
+    params = inspect.signature(_agent_class(name)).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    mine = {k: v for k, v in kwargs.items() if takes_any or k in params}
+    return mine, (model if takes_any or "model" in params else None)
+
+
+def check_job_agents(names: list[str], kwargs: dict[str, Any], model: str | None) -> None:
+    """Fail before any trial starts: an unknown agent, an argument (or ``-m``) that no
+    agent of the job takes, or a bad value. A job's arguments go to every agent that
+    takes them, so ``-a nop -a replay --ak script=F`` gives the script to replay only."""
+    used: set[str] = set()
+    for name in dict.fromkeys(names):
+        mine, mine_model = args_for(name, kwargs, model)
+        make_agent(name, mine, mine_model)
+        used |= set(mine) | ({"-m/--model"} if mine_model is not None else set())
+    unused = [k for k in kwargs if k not in used]
+    if model is not None and "-m/--model" not in used:
+        unused.append("-m/--model")
+    if unused:
+        raise LooplabError(
+            f"no agent of this job ({', '.join(dict.fromkeys(names))}) takes {', '.join(unused)}"
+        )

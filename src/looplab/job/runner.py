@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from looplab.agents.registry import args_for, check_job_agents
 from looplab.environment.build import Environment, build_environment, sweep_stale_scratch
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, read_json
@@ -123,6 +124,7 @@ def run_job(
 ) -> dict[str, Any]:
     """Run all pending slots; ``on_event(kind, info)`` reports progress (build, start, done)."""
     emit = on_event or (lambda kind, info: None)
+    check_job_agents(spec.agents, spec.agent_kwargs, spec.model)  # bad agent arguments fail before any trial
     sweep_stale_scratch()  # what killed looplab processes left behind
     envs: dict[str, Environment] = {}
     for t in tasks:  # build first: a broken environment stops the job before any trial exists
@@ -167,8 +169,9 @@ def run_job(
 
 def trial_config(spec: JobSpec, slot: Slot, cores: list[int] | None) -> TrialConfig:
     """The trial configuration of ``slot`` under ``spec``, on ``cores``."""
+    kwargs, model = args_for(slot.agent, spec.agent_kwargs, spec.model)
     return TrialConfig(
-        agent=slot.agent, agent_kwargs=spec.agent_kwargs, model=spec.model, attempt=slot.attempt,
+        agent=slot.agent, agent_kwargs=kwargs, model=model, attempt=slot.attempt,
         editable=spec.editable, cores=cores, timeout_multiplier=spec.timeout_multiplier,
         agent_timeout_sec=spec.agent_timeout_sec, budget=spec.budget,
     )  # fmt: skip

@@ -154,6 +154,21 @@ def test_verifier_logs_replaced_by_a_symlink_to_a_host_folder(
     assert res["verifier_result"]["reward_source"] is None, res["verifier_result"]
 
 
+def test_candidate_can_lock_only_its_own_cores_measurement_locks(tmp_path: Path, write_script) -> None:
+    # holding another trial's core locks while test.sh runs would stall that trial's
+    # measurements: the verifier's lock folder holds the files of its own cores only
+    task = _task_running_candidate(tmp_path)
+    prog = '#!/bin/bash\necho "LOCKS: $(ls "$LOOPLAB_LOCK_DIR" | tr "\\n" " ")"\n'
+    steps = [{"write": {"path": "/app/prog.sh", "content": prog}}]
+    res, trial = _run(tmp_path, task, steps, write_script, "locks")
+    cores = res["resources"]["cores"]
+    assert cores, res["resources"]
+    (line,) = [
+        x for x in (trial / "verifier" / "test-stdout.txt").read_text().splitlines() if x.startswith("LOCKS:")
+    ]
+    assert line.split()[1:] == [f"cpu{c}.lock" for c in cores]
+
+
 def test_huge_sparse_reward_txt_is_read_only_at_its_head(tmp_path: Path, write_script) -> None:
     # reward.json made a folder (so test.sh cannot write it) and a 4 GiB sparse reward.txt:
     # the host reads its head, not 4 GiB into memory

@@ -23,6 +23,7 @@ from typing import Any
 from looplab.environment.build import Environment, runtime_dir, scratch_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
+from looplab.measure.lock import lock_file
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
 from looplab.tasks.loader import Task
@@ -69,6 +70,27 @@ def measurement_lock_dir() -> Path:
             f.touch()
         os.chmod(f, 0o644)
     return d
+
+
+def own_cores_lock_dir(cores: list[int] | None, box_dir: Path) -> Path:
+    """The lock folder a verifier sandbox gets: hard links to the lock files of its own cores only.
+
+    flock locks the inode, so a link locks the host's file; what test.sh runs cannot hold
+    (and so stall) the cores of another trial. Unpinned verifiers, or a scratch folder on
+    another filesystem, get the whole shared folder.
+    """
+    shared = measurement_lock_dir()
+    if cores is None:
+        return shared
+    mine = box_dir / "locks"
+    mine.mkdir()
+    os.chmod(mine, 0o755)
+    try:
+        for c in sorted(set(cores)):
+            os.link(lock_file(shared, c), lock_file(mine, c))
+    except OSError:
+        return shared
+    return mine
 
 
 def verify(
@@ -126,7 +148,7 @@ def verify(
             cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40],
             max_file_mb=cfg.environment.storage_mb or DEFAULT_MAX_FILE_MB,
             ro_binds=[(p, str(p)) for p in looplab_runtime_paths()]
-            + [(measurement_lock_dir(), LOCK_DIR_IN_SANDBOX)],
+            + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
         )  # fmt: skip
         sandbox = BwrapSandbox(spec)
         sandbox.start()

@@ -78,3 +78,52 @@ def test_daemon_left_behind_cannot_forge_the_reward(tmp_path: Path, tiny_task: P
     reward, res = _reward(tmp_path, tiny_task, HONEST, write_script, "daemon")
     assert res["verifier_result"]["extra"]["processes_killed_after_test"] >= 1
     assert reward == 0.7
+
+
+# ---- the catalog's prime_count against the cheats a red-team review found ----------------------
+PRIME_COUNT = Path(__file__).resolve().parents[1] / "tasks" / "prime_count"
+
+
+def _prime_count(tmp_path: Path, write_script, primes_c: str, name: str) -> dict:
+    steps = [{"write": {"path": "/app/primes.c", "content": primes_c}}, {"finish": True}]
+    _, res = _reward(tmp_path, PRIME_COUNT, steps, write_script, name)
+    assert res["status"] == "completed" and res["sealed"] is True, res
+    return res
+
+
+def test_prime_count_answer_hard_coded_for_one_n_scores_zero(tmp_path: Path, write_script) -> None:
+    """`if (n == 4000000) return 283146;` in front of the baseline once scored 0.64 (a 150x
+    speedup on the fixed timing input). The timed n is drawn at verification now."""
+    baseline = (PRIME_COUNT / "environment" / "primes.c").read_text()
+    cheat = baseline.replace(
+        "long count_primes(long n) {", "long count_primes(long n) {\n    if (n == 4000000) return 283146;"
+    )
+    assert cheat != baseline
+    res = _prime_count(tmp_path, write_script, cheat, "hard-coded")
+    vr = res["verifier_result"]
+    assert vr["extra"].get("correct") is True and 3_500_000 <= vr["rewards"]["timed_n"] <= 4_500_000, vr
+    assert res["reward"] <= 0.05, vr  # baseline speed on any other n
+
+
+def test_prime_count_candidate_cannot_forge_the_reward(tmp_path: Path, write_script) -> None:
+    """A program that is wrong but for n = 4,000,000 and, when run by the verifier, writes
+    reward.json itself and makes it and /logs/verifier read-only (it once scored 0.64): the
+    verifier runs it jailed, /logs out of sight."""
+    forger = r"""#include <stdio.h>
+#include <sys/stat.h>
+long count_primes(long n) {
+    FILE *f = fopen("/logs/verifier/reward.json", "w");
+    if (f) {
+        fputs("{\"reward\": 1.0, \"correct\": true, \"forged\": true}\n", f);
+        fclose(f);
+        chmod("/logs/verifier/reward.json", 0444);
+        chmod("/logs/verifier", 0555);
+    }
+    return n == 4000000 ? 283146 : 0;
+}
+"""
+    res = _prime_count(tmp_path, write_script, forger, "forger")
+    vr = res["verifier_result"]
+    assert res["reward"] == 0.0, vr
+    assert "forged" not in vr["extra"] and vr["extra"].get("correct") is False, vr
+    assert vr["extra"].get("jailed") is True and "wrong count" in vr["extra"]["reason"], vr

@@ -12,7 +12,10 @@ left for the timed runs, each of which re-checks its own result. Writes
 import json
 import math
 import os
+import re
 import shutil
+import stat
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -37,18 +40,102 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def build(dst: Path, solve_c: Path) -> Path:
+# Every run of the agent's code goes through a nested sandbox (bubblewrap): the whole file
+# system read-only but for one fresh output folder where a run needs one, a private PID
+# namespace whose processes all die with it (the command is its PID 1), and a new session.
+# The driver is the pristine one, but it links the agent's solve.o, so the agent's code
+# shares its process: jailed, it can change nothing this verifier, the reward, the timing
+# inputs, the baseline or the timing commands (/orig/run_timed.sh) depend on. The
+# compile runs jailed too, and section_check() refuses an object with code the loader
+# would run before main (.init, .fini, init arrays...), outside the harness's seccomp child.
+JAIL_ARGS = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+JAIL_ARGS += ["--unshare-pid", "--as-pid-1", "--die-with-parent", "--new-session"]
+jailed = False
+
+
+def run_jailed(argv: list[str], timeout: float, writable: tuple[Path, ...] = (), env: dict | None = None):
+    cmd = list(argv)
+    if jailed:
+        binds = [x for d in writable for x in ("--bind", str(d), str(d))]
+        cmd = [*JAIL_ARGS, *binds, "--", *argv]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def setup_jail() -> None:
+    """Probe the nested sandbox once; /orig/run_timed.sh uses it too when jail.ok exists."""
+    global jailed
+    (W / "jail.ok").unlink(missing_ok=True)
+    jailed = True
+    try:
+        jailed = run_jailed(["true"], 30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        jailed = False
+    if jailed:
+        (W / "jail.ok").touch()
+    log(f"candidate runs {'jailed (bwrap)' if jailed else 'UNJAILED: bwrap is not available'}")
+
+
+SECTION_OK = re.compile(
+    r"(\.rela)?\.(text|data|rodata|bss|tdata|tbss)(\..*)?|(\.rela)?\.eh_frame|\.comment|\.group"
+    r"|\.note\.GNU-stack|\.note\.gnu\.property|\.symtab|\.strtab|\.shstrtab|(\.rela)?\.debug_\w+"
+)
+SECTION_TYPES = {1, 2, 3, 4, 7, 8, 17, 0x70000001}  # progbits symtab strtab rela note nobits group unwind
+
+
+def section_check(obj: Path) -> None:
+    """Only code, data, relocations, notes and symbols: no section the loader runs by itself."""
+    b = obj.read_bytes()
+    if b[:5] != b"\x7fELF\x02":
+        raise Fail(f"{obj.name} is not a 64-bit ELF object")
+    (shoff,) = struct.unpack_from("<Q", b, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", b, 0x3A)
+    heads = [struct.unpack_from("<IIQQQQ", b, shoff + i * shentsize) for i in range(shnum)]
+    strtab = heads[shstrndx][4]
+    for name_off, typ, *_ in heads[1:]:
+        name = b[strtab + name_off : b.index(b"\0", strtab + name_off)].decode(errors="replace")
+        if typ not in SECTION_TYPES or not SECTION_OK.fullmatch(name):
+            raise Fail(f"solve.o has a section {name!r} (type {typ:#x}): only code and data sections"
+                       " (.text*, .data*, .rodata*, .bss*) may hold the agent's code and data")
+
+
+def build(dst: Path, solve_c: Path, candidate: bool) -> Path:
+    """Build the pristine harness with SOLVE_C in DST; the candidate's build runs jailed,
+    with only DST writable, and its solve.o must pass section_check."""
     shutil.rmtree(dst, ignore_errors=True)
     dst.mkdir(parents=True)
     for f in HARNESS:
         shutil.copy(Path("/orig") / f, dst / f)
-    if not solve_c.is_file():
-        raise Fail(f"{solve_c} is missing")
-    shutil.copy(solve_c, dst / "solve.c")
-    r = subprocess.run(["make", "-s", "-C", str(dst), "prog"], capture_output=True, text=True, timeout=300)
+    if not solve_c.is_file() or solve_c.is_symlink():
+        raise Fail(f"{solve_c} is missing or not a regular file")
+    shutil.copyfile(solve_c, dst / "solve.c")
+    argv = ["make", "-s", "-C", str(dst), "prog"]
+    if candidate:
+        r = run_jailed(argv, 300, writable=(dst,), env={**os.environ, "TMPDIR": str(dst)})
+    else:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
         raise Fail(f"{solve_c} does not build with the fixed Makefile: {(r.stderr or r.stdout).strip()[-600:]}")
+    if candidate:
+        section_check(dst / "solve.o")
     return dst / "prog"
+
+
+def read_output(path: Path, dtype: str) -> np.ndarray:
+    """The array a check run wrote to PATH (a regular file, never through a link), else empty."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return np.zeros(0, dtype)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return np.zeros(0, dtype)
+        return np.frombuffer(f.read(), dtype=dtype)
+
+
+def fresh_dir(d: Path) -> Path:
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    return d
 
 
 def reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool) -> np.ndarray:
@@ -88,20 +175,21 @@ def check_cases(prog: Path, rng: np.random.Generator) -> None:
     for kind, n in todo:
         for causal in (False, True):
             q, k, v = draw(rng, kind, n)
-            inp, out = W / "in.bin", W / "out.bin"
-            out.unlink(missing_ok=True)
+            # the input where no jailed run can write; the output in a fresh folder, the only
+            # one the candidate's run may write to
+            inp, out = fresh_dir(W / "in") / "in.bin", fresh_dir(W / "out") / "out.bin"
             with open(inp, "wb") as f:
                 np.array([n, D, int(causal)], "<i4").tofile(f)
                 for x in (q, k, v):
                     x.astype("<f4").tofile(f)
             what = f"{kind} n={n} {'causal' if causal else 'non-causal'}"
             try:
-                r = subprocess.run([str(prog), "check", str(inp), str(out)], capture_output=True, text=True, timeout=60)
+                r = run_jailed([str(prog), "check", str(inp), str(out)], 60, writable=(out.parent,))
             except subprocess.TimeoutExpired:
                 raise Fail(f"{what}: timed out after 60 s") from None
             if r.returncode != 0:
                 raise Fail(f"{what}: exit status {r.returncode}: {r.stderr.strip()[-300:]}")
-            got = np.fromfile(out, dtype="<f4") if out.exists() else np.zeros(0, np.float32)
+            got = read_output(out, "<f4")
             if got.size != n * D:
                 raise Fail(f"{what}: output has {got.size} values, expected {n * D}")
             err = float(np.max(np.abs(got.reshape(n, D) - reference(q, k, v, causal))))
@@ -114,7 +202,10 @@ def check_cases(prog: Path, rng: np.random.Generator) -> None:
 def run_timed(prog: Path, mode: str, seed: int, target: Path, timeout: float) -> float:
     cmd = [str(prog), mode, str(seed), str(N_T), str(HEADS_T), str(target)]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if mode == "run":  # the pristine baseline only: writes TARGET
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        else:  # read-only, like every timed run (/orig/run_timed.sh)
+            r = run_jailed(cmd, timeout)
     except subprocess.TimeoutExpired:
         raise Fail(f"{prog} {mode}: took longer than {timeout:.0f} s on the timing workload") from None
     if r.returncode != 0:
@@ -134,9 +225,11 @@ def self_time(base: Path, cand: Path, seed: int, expected: Path) -> dict:
 
 
 def main() -> dict:
-    W.mkdir(parents=True, exist_ok=True)
-    base = build(W / "base", Path("/orig/solve.c"))
-    cand = build(W / "cand", Path("/app/solve.c"))
+    shutil.rmtree(W, ignore_errors=True)
+    W.mkdir(parents=True)
+    setup_jail()
+    base = build(W / "base", Path("/orig/solve.c"), candidate=False)
+    cand = build(W / "cand", Path("/app/solve.c"), candidate=True)
     log("built baseline and candidate")
     check_cases(cand, np.random.default_rng(int.from_bytes(os.urandom(8), "little")))
     seed = int.from_bytes(os.urandom(8), "little")
@@ -144,10 +237,9 @@ def main() -> dict:
     tb = run_timed(base, "run", seed, expected, 120)
     tc = run_timed(cand, "bench", seed, expected, 40)
     log(f"candidate matches the baseline on the timing workload ({tc:.3f} s; baseline {tb:.3f} s)")
-    for who, prog in (("base", base), ("cand", cand)):
-        script = W / f"time_{who}.sh"
-        script.write_text(f"exec {prog} bench {seed} {N_T} {HEADS_T} {expected}\n")
-    result = {"reward": 0.0, "correct": True, "n": N_T, "d": D, "heads": HEADS_T}
+    # /orig/run_timed.sh runs W/{base,cand}/prog bench with these arguments, jailed
+    (W / "timing.args").write_text(f"{seed} {N_T} {HEADS_T} {expected}\n")
+    result = {"reward": 0.0, "correct": True, "n": N_T, "d": D, "heads": HEADS_T, "jailed": jailed}
     if not os.environ.get("LOOPLAB_VERIFIER"):
         result.update(self_time(base, cand, seed, expected))
     return result

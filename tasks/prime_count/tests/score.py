@@ -1,26 +1,27 @@
-"""Time baseline vs candidate interleaved; print reward.json (log-scaled speedup, capped at 1)."""
+"""Plain-Harbor fallback: time baseline vs candidate interleaved on the timed n test.sh drew
+(tests/run_timed.sh base|cand, jailed where possible); print reward.json (log-scaled speedup,
+capped at 1)."""
+
 import json
 import math
 import statistics
 import subprocess
-import sys
 import time
 
-base, cand, n = sys.argv[1], sys.argv[2], sys.argv[3]
 NOISE_FLOOR = 1.10
 REF_SPEEDUP = 68.0  # the reference solution's speedup over the baseline, measured side by side
 
 
-def t(cmd):
+def t(side):
     t0 = time.perf_counter()
-    subprocess.run([cmd, n], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["bash", "/tests/run_timed.sh", side], check=True, stdout=subprocess.DEVNULL, timeout=120)
     return time.perf_counter() - t0
 
 
-t(base), t(cand)  # warm-up
+t("base"), t("cand")  # warm-up
 ratios, tb, tc = [], [], []
 for _ in range(5):
-    b, c = t(base), t(cand)
+    b, c = t("base"), t("cand")
     tb.append(b), tc.append(c), ratios.append(b / c)
 s = statistics.median(ratios)
 # a speedup within timing noise (< 10%) is no speedup: the untouched program must score 0

@@ -2,8 +2,9 @@
 # Sealed verifier for sha256_throughput. Builds the pristine baseline and the
 # candidate (/app/solve.c with the pristine harness from /orig), checks digests
 # against Python's hashlib on messages drawn now from a fresh seed, and leaves the
-# timing commands under /tmp/lb for the harness's paired measurement
-# ([looplab.paired] in task.toml). Without LOOPLAB_VERIFIER it times both itself.
+# timing arguments in /tmp/lb for the harness's paired measurement
+# ([looplab.paired] in task.toml; /orig/run_timed.sh). Every build and run of the
+# candidate is jailed (tests/verify.py). Without LOOPLAB_VERIFIER it times both itself.
 set -u
 mkdir -p /logs/verifier
 python3 /tests/verify.py

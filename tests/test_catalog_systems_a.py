@@ -186,6 +186,165 @@ def test_attention_matches_float64(tmp_path: Path, variant: str) -> None:
     assert last_seconds(r.stdout) > 0
 
 
+# ---- red team: code that runs in the driver process, outside the guarded child -----------------
+#
+# A section named .init is concatenated into the executable's _init, which the loader runs
+# before main, in the pristine driver's own process, outside the seccomp child: objcheck.sh
+# lets it through. Such code used to rewrite the baseline's timing script in /tmp
+# (/tmp/lb/time_base.sh: the baseline then "took" 5000 s) and forge a read-only reward.json
+# (reward 0.90 for gaussian_blur, 1.0 for sha256_throughput and attention_cpu, all with
+# baseline-speed code). Now verify.py refuses any section but code and data
+# (section_check), and every build and run of the candidate, in verify.py and in the
+# timed runs (/orig/run_timed.sh), is jailed read-only (bubblewrap).
+
+JAILED_TASKS = ("sha256_throughput", "gaussian_blur", "attention_cpu")
+
+
+def init_hook(writes: dict[str, str], forge_reward: bool) -> str:
+    """C source appended to a solve.c: at load time, before main, overwrite each file of
+    WRITES (path -> content) and, if asked, forge a read-only reward.json."""
+    lines = []
+    for path, content in writes.items():
+        lines.append(f"    lb_put({json.dumps(path)}, {json.dumps(content)}, O_WRONLY | O_CREAT | O_TRUNC);")
+    if forge_reward:
+        forged = '{"reward": 1.0, "correct": true, "forged": true}\n'
+        lines.append(
+            f'    if (lb_put("/logs/verifier/reward.json", {json.dumps(forged)}, O_WRONLY | O_CREAT | O_TRUNC)) {{'
+        )
+        lines.append('        chmod("/logs/verifier/reward.json", 0444);')
+        lines.append('        chmod("/logs/verifier", 0555);')
+        lines.append("    }")
+    body = "\n".join(lines)
+    return f"""
+/* red team: code in .init runs in the driver process before main, outside the guarded child */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static int lb_put(const char *path, const char *text, int flags) {{
+    int fd = open(path, flags, 0755);
+    if (fd < 0) return 0;
+    int ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    close(fd);
+    return ok;
+}}
+__attribute__((used)) static void lb_hook(void) {{
+{body}
+}}
+__asm__(".pushsection .init,\\"ax\\",@progbits\\n\\tcall lb_hook\\n\\t.popsection\\n");
+"""
+
+
+def load_verify(task: str):
+    """The task's tests/verify.py as a module (its jail and section check, not its main)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"verify_{task}", REPO / "tasks" / task / "tests" / "verify.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def any_mode(task: str, prog: Path, tmp_path: Path) -> list[str]:
+    """A short, valid run of PROG (baseline solve.c: the mode does not matter to the hook)."""
+    if task == "sha256_throughput":
+        (tmp_path / "m.bin").write_bytes(b"abc")
+        return [str(prog), "check", str(tmp_path / "m.bin"), "0"]
+    if task == "gaussian_blur":
+        return [str(prog), "run", "1", "40", "30", "1", "/dev/null"]
+    return [str(prog), "run", "1", "64", "1", "/dev/null"]
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+@pytest.mark.parametrize("task", JAILED_TASKS)
+def test_init_section_code_is_refused_and_jailed(tmp_path: Path, task: str) -> None:
+    """The hole is real at the harness level (objcheck passes, the hook writes a file); the
+    verifier's section check refuses the object, and its jail keeps the hook from writing."""
+    target = tmp_path / "victim" / "time_base.sh"
+    target.parent.mkdir()
+    target.write_text("exec /tmp/lb/base/prog bench\n")
+    env = REPO / "tasks" / task / "environment"
+    dst = tmp_path / "cheat"
+    dst.mkdir()
+    for name in HARNESS:
+        shutil.copy(env / name, dst / name)
+    hook = init_hook({str(target): "echo '{\"seconds\": 5000}'\n"}, forge_reward=False)
+    (dst / "solve.c").write_text((env / "solve.c").read_text() + hook)
+    r = subprocess.run(["make", "-s", "prog"], cwd=dst, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr  # objcheck.sh does not see .init
+    v = load_verify(task)
+    with pytest.raises(v.Fail, match=r"section '\.init'"):
+        v.section_check(dst / "solve.o")
+    for variant in ("baseline", "reference"):  # honest objects pass
+        v.section_check(build(tmp_path, task, variant).parent / "solve.o")
+
+    v.jailed = True
+    p = v.run_jailed(any_mode(task, dst / "prog", tmp_path), 60)
+    assert p.returncode == 0, p.stderr
+    assert target.read_text() == "exec /tmp/lb/base/prog bench\n"  # jailed: nothing written
+    p = subprocess.run(any_mode(task, dst / "prog", tmp_path), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "5000" in target.read_text()  # unjailed, the same program rewrites the script
+
+
+def _cheat_steps(task: str) -> list[dict]:
+    """Baseline-speed solve.c whose .init code rewrites the timing commands (old and new) so
+    that the baseline reports 5000 s, and forges a read-only reward.json."""
+    fake_timer = (
+        'case "$1" in\n build) true ;;\n base) echo \'{"seconds": 5000}\' ;;\n'
+        " *) exec /tmp/lb/cand/prog bench $(cat /tmp/lb/timing.args) ;;\nesac\n"
+    )
+    writes = {
+        "/tmp/lb/time_base.sh": "echo '{\"seconds\": 5000}'\n",
+        "/orig/run_timed.sh": fake_timer,
+    }
+    src = (REPO / "tasks" / task / "environment" / "solve.c").read_text() + init_hook(
+        writes, forge_reward=True
+    )
+    return [{"write": {"path": "/app/solve.c", "content": src}}, {"finish": True}]
+
+
+def _run_cheat(tmp_path: Path, write_script, task_dir: Path, name: str) -> dict:
+    script = write_script(_cheat_steps(task_dir.name), f"{name}.yaml")
+    r = run_cli("run", "-p", str(task_dir), "-a", "replay", "--ak", f"script={script}",
+                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", name, timeout=900)  # fmt: skip
+    assert r.returncode == 0, r.stderr + r.stdout
+    (res,) = trial_results(tmp_path / "jobs" / name)
+    assert res["status"] == "completed", res
+    return res
+
+
+@pytest.mark.parametrize("task", JAILED_TASKS)
+def test_init_section_cheat_scores_zero(tmp_path: Path, write_script, task: str) -> None:
+    """The real run (a few seconds): the verifier refuses the object before running any of it."""
+    res = _run_cheat(tmp_path, write_script, REPO / "tasks" / task, f"init-cheat-{task}")
+    vr = res["verifier_result"]
+    assert res["reward"] == 0.0, vr
+    assert "forged" not in vr["extra"], vr
+    assert vr["extra"].get("correct") is False and ".init" in (vr["reason"] or "") + json.dumps(vr["extra"])
+
+
+@pytest.mark.slow
+def test_jail_alone_stops_the_init_cheat(tmp_path: Path, write_script) -> None:
+    """The same cheat against a copy of gaussian_blur whose verifier skips the section check:
+    the jail alone keeps the hook from forging the reward or faking the baseline's time."""
+    task_dir = tmp_path / "gaussian_blur"
+    shutil.copytree(REPO / "tasks" / "gaussian_blur", task_dir)
+    verify = task_dir / "tests" / "verify.py"
+    text = verify.read_text()
+    assert text.count('        section_check(dst / "solve.o")\n') == 1
+    verify.write_text(text.replace('        section_check(dst / "solve.o")\n', "        pass\n"))
+    res = _run_cheat(tmp_path, write_script, task_dir, "jail-only")
+    vr = res["verifier_result"]
+    assert vr["extra"].get("jailed") is True, vr
+    assert "forged" not in vr["extra"], vr
+    assert vr["extra"].get("correct") is True, vr  # the baseline's code, honestly slow
+    assert res["reward"] <= 0.1, vr
+    assert max(vr["measurement"]["paired"]["baseline"]["times_s"]) < 100, vr["measurement"]
+
+
 # ---- int_sort red team: code in .init, forged rewards, rewritten timing commands ---------------
 # Found by review: code the agent places in the .init section runs in the driver's own process
 # before main, outside the guarded child, and objcheck.sh does not see it. Against the old

@@ -23,7 +23,9 @@ def test_own_tasks_oracle_beats_nop(tmp_path: Path) -> None:
     for t in OWN_TASKS:
         o, n = by[(t, "oracle")], by[(t, "nop")]
         assert o["status"] == n["status"] == "completed"
-        assert o["reward"] >= 0.3 and n["reward"] == 0.0, (t, o["reward"], n["reward"])
+        # an unchanged program scores 0 unless its 95% interval misses 1 by chance (2.5% of
+        # runs), and then only by a noise-sized speedup worth about 0.001
+        assert o["reward"] >= 0.3 and n["reward"] < 0.01, (t, o["reward"], n["reward"])
         for key in ("task_name", "agent", "sealed", "timing", "host", "verifier_result", "exception_info"):
             assert key in o
         assert o["verifier_result"]["rewards"]["reward"] == o["reward"]
@@ -34,7 +36,7 @@ def test_own_tasks_oracle_beats_nop(tmp_path: Path) -> None:
         assert (trial / "agent" / "trajectory.jsonl").exists()
         assert o["host"]["cpu_model"] and o["host"]["kernel"]
     job = json.loads((tmp_path / "own" / "result.json").read_text())
-    assert job["stats"]["agents"]["nop"]["mean_reward"] == 0.0
+    assert job["stats"]["agents"]["nop"]["mean_reward"] < 0.01
     assert job["stats"]["agents"]["oracle"]["mean_reward"] > 0.3
     # re-running the same job name resumes: nothing left to do, no new trial folders
     r2 = run_cli(*args)

@@ -32,13 +32,18 @@ def _agent_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls_name)
 
 
+def _takes(cls: type) -> tuple[list[str], bool]:
+    """The keyword arguments an agent class takes, and whether it takes any (``**kwargs``)."""
+    params = inspect.signature(cls).parameters
+    return list(params), any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def make_agent(name: str, kwargs: dict[str, Any] | None = None, model: str | None = None) -> Agent:
     cls = _agent_class(name)
     kwargs = dict(kwargs or {})
     if model is not None:
         kwargs["model"] = model
-    params = inspect.signature(cls).parameters
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    params, accepts_any = _takes(cls)
     unknown = [k for k in kwargs if k not in params and not accepts_any]
     if unknown:
         raise LooplabError(
@@ -65,8 +70,7 @@ def agent_args(items: list[str] | None, base_url: str | None = None) -> dict[str
 
 def args_for(name: str, kwargs: dict[str, Any], model: str | None) -> tuple[dict[str, Any], str | None]:
     """The part of a job's ``--ak`` arguments (and ``-m`` model) that agent ``name`` takes."""
-    params = inspect.signature(_agent_class(name)).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    params, takes_any = _takes(_agent_class(name))
     mine = {k: v for k, v in kwargs.items() if takes_any or k in params}
     return mine, (model if takes_any or "model" in params else None)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResult
+from looplab.agents.phase import run_agent
 from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
 from looplab.checkpoints import CheckpointStore
@@ -35,7 +36,6 @@ from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
 from looplab.verify.verifier import editable_globs, verify
 
-KILL_GRACE_S = 5.0
 MAX_LOG_COPY = 64 << 20
 
 
@@ -182,7 +182,7 @@ def _agent_phase(
             shutil.copytree(src, host, symlinks=True)
         binds.append((host, "/" + extra.strip("/")))
     solution_path = None
-    if getattr(agent, "needs_solution", False) and task.solution_dir.is_dir():
+    if agent.needs_solution and task.solution_dir.is_dir():
         shutil.copytree(task.solution_dir, box_dir / "solution", symlinks=True)
         binds.append((box_dir / "solution", "/solution"))
         solution_path = "/solution"
@@ -226,45 +226,18 @@ def _agent_phase(
             return DevCheckResult(r, n)
 
     ctx = AgentContext(
-        task=task, logs_dir=trial_dir / "agent", trajectory=trajectory, workdir=wd,
-        editable=globs or [], dev_check=dev_check, solution_path=solution_path,
-    )  # fmt: skip
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["outcome"] = agent.run(task.instruction, sandbox, budget, ctx)
-        except Exception as exc:
-            box["outcome"] = AgentOutcome(stop_reason="error", error=f"{type(exc).__name__}: {exc}")
-            box["traceback"] = traceback.format_exc()
-
+        logs_dir=trial_dir / "agent",
+        trajectory=trajectory,
+        workdir=wd,
+        editable=globs or [],
+        dev_check=dev_check,
+        dev_check_command=task.config.looplab.dev_check,
+        solution_path=solution_path,
+    )
     trajectory.event("start", agent=cfg.agent, model=cfg.model, timeout_sec=timeout)
-    try:
-        prepare = getattr(agent, "prepare_sandbox", None)  # e.g. cli agents: egress proxy socket, mounts
-        if callable(prepare):
-            prepare(spec, ctx)
-        sandbox.start()
-        worker = threading.Thread(target=target, daemon=True, name=f"agent-{trial_dir.name}")
-        worker.start()
-        worker.join(timeout=budget.remaining() + KILL_GRACE_S)
-        timed_out = worker.is_alive()
-        sandbox.stop()  # the agent phase is over: every process in the sandbox dies now
-        if timed_out:
-            worker.join(timeout=30)
-        outcome: AgentOutcome = box.get("outcome") or AgentOutcome(stop_reason="timeout")
-        if timed_out:
-            outcome.stop_reason = "timeout"
-        usage = sandbox.usage()
-        if "traceback" in box:
-            (trial_dir / "agent" / "exception.txt").write_text(box["traceback"])
-        trajectory.event("stop", stop_reason=outcome.stop_reason, error=outcome.error)
-        store.record(work_dir, norm, budget.elapsed(), {"final": True})
-    finally:
-        sandbox.stop()
-        cleanup = getattr(agent, "cleanup", None)
-        if callable(cleanup):
-            cleanup()
-        trajectory.close()
+    phase = run_agent(agent, task.instruction, sandbox, budget, ctx, thread_name=f"agent-{trial_dir.name}")
+    outcome, usage = phase.outcome, phase.usage
+    store.record(work_dir, norm, budget.elapsed(), {"final": True})
     _copy_logs(logs / "agent", trial_dir / "agent" / "sandbox-logs")
     return work_dir, outcome, usage
 

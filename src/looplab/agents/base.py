@@ -12,13 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from looplab.agents.trajectory import Trajectory
-from looplab.sandbox.base import ExecResult, Sandbox
-from looplab.tasks.loader import Task
-
-STOP_REASONS = ("finished", "timeout", "max_turns", "max_tokens", "max_cost", "error", "killed")
+from looplab.sandbox.base import ExecResult, Sandbox, SandboxSpec
 
 
 @dataclass
@@ -84,18 +81,33 @@ class DevCheckResult:
 
 @dataclass
 class AgentContext:
-    task: Task
+    """Everything an agent is told besides the instruction and the budget (never the task itself)."""
+
     logs_dir: Path  # host folder for the agent's own logs (trial/agent)
     trajectory: Trajectory
     workdir: str = "/app"
-    editable: list[str] = field(default_factory=list)
+    editable: list[str] = field(default_factory=list)  # the globs that are scored
     dev_check: Callable[[], DevCheckResult] | None = None
+    dev_check_command: str | None = None  # what the dev check runs, shown to the agent
     solution_path: str | None = None  # sandbox path of solution/ (given to the oracle only)
 
 
-@runtime_checkable
-class Agent(Protocol):
-    name: str
-    needs_solution: bool
+class Agent:
+    """The base of every agent: a name, ``run``, and hooks around the sandbox's life (no-ops here).
 
-    def run(self, instruction: str, sandbox: Sandbox, budget: Budget, ctx: AgentContext) -> AgentOutcome: ...
+    ``needs_solution``: mount the task's ``solution/`` at ``/solution`` (the oracle only).
+    ``prepare_sandbox`` may add binds to the spec before the sandbox starts (an egress
+    proxy socket, mounts); ``cleanup`` runs after the sandbox is stopped, always.
+    """
+
+    name: str = "agent"
+    needs_solution: bool = False
+
+    def prepare_sandbox(self, spec: SandboxSpec, ctx: AgentContext) -> None:
+        """Adjust the agent's sandbox before it starts."""
+
+    def run(self, instruction: str, sandbox: Sandbox, budget: Budget, ctx: AgentContext) -> AgentOutcome:
+        raise NotImplementedError(f"agent {self.name!r} does not implement run")
+
+    def cleanup(self) -> None:
+        """Release what ``prepare_sandbox`` set up (the sandbox is already stopped)."""

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from looplab.agents.base import AgentContext, AgentOutcome, Budget, Usage
+from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget, Usage
 from looplab.agents.cli_logs import FORMATS, Converter, make_converter
 from looplab.agents.llm.pricing import PriceTable
 from looplab.agents.proxy import (
@@ -150,9 +150,8 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return out
 
 
-class CliAgent:
+class CliAgent(Agent):
     name = "cli"
-    needs_solution = False
     default_tool: str | None = None
 
     def __init__(
@@ -240,7 +239,7 @@ class CliAgent:
     # ---- the run ----------------------------------------------------------------------------
     def instruction_text(self, instruction: str, budget: Budget, ctx: AgentContext) -> str:
         deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=budget.remaining())
-        dev = ctx.task.config.looplab.dev_check
+        dev = ctx.dev_check_command
         lines = [
             instruction.rstrip(),
             "",

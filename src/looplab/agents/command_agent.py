@@ -19,16 +19,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from looplab.agents.base import AgentContext, AgentOutcome, Budget
+from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
 from looplab.errors import LooplabError
 from looplab.sandbox.base import Sandbox
 
 SCRIPT_IN_SANDBOX = "/tmp/.looplab-command-agent"
 
 
-class CommandAgent:
+class CommandAgent(Agent):
     name = "command"
-    needs_solution = False
 
     def __init__(self, script: str | None = None, command: str | None = None, timeout: float | None = None):
         if bool(script) == bool(command):

@@ -34,6 +34,9 @@ def _agent_class(name: str) -> type:
 
 def _takes(cls: type) -> tuple[list[str], bool]:
     """The keyword arguments an agent class takes, and whether it takes any (``**kwargs``)."""
+    options = getattr(cls, "Options", None)
+    if options is not None:  # a pydantic model of the agent's options
+        return list(options.model_fields), False
     params = inspect.signature(cls).parameters
     return list(params), any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 

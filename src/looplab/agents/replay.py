@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from looplab.agents.base import AgentContext, AgentOutcome, Budget
+from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
 from looplab.errors import LooplabError
 from looplab.sandbox.base import Sandbox
 
@@ -81,9 +81,8 @@ def load_script(path: str | Path) -> list[Step]:
     return steps
 
 
-class ReplayAgent:
+class ReplayAgent(Agent):
     name = "replay"
-    needs_solution = False
 
     def __init__(self, script: str | None = None, steps: list[Step] | None = None):
         if steps is None:

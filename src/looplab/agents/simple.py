@@ -6,20 +6,19 @@ agents whose ``needs_solution`` is true, and for no other.
 
 from __future__ import annotations
 
-from looplab.agents.base import AgentContext, AgentOutcome, Budget
+from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
 from looplab.sandbox.base import Sandbox
 
 
-class NopAgent:
+class NopAgent(Agent):
     name = "nop"
-    needs_solution = False
 
     def run(self, instruction: str, sandbox: Sandbox, budget: Budget, ctx: AgentContext) -> AgentOutcome:
         ctx.trajectory.event("finish", reason="nop agent does nothing")
         return AgentOutcome(stop_reason="finished")
 
 
-class OracleAgent:
+class OracleAgent(Agent):
     name = "oracle"
     needs_solution = True
 

@@ -22,13 +22,13 @@ import shutil
 import socket
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResult
+from looplab.agents.phase import run_agent
 from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
 from looplab.fsutil import make_world_readable, remove_tree
@@ -37,14 +37,10 @@ from looplab.lab.backend import worst_samples
 from looplab.lab.config import Lab
 from looplab.lab.evaluate import REAPER, Evaluator, empty_root, new_box
 from looplab.lab.services import ServiceHandle
-from looplab.sandbox.base import ExecResult, SandboxSpec
+from looplab.sandbox.base import ExecResult, Sandbox, SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
-from looplab.tasks.loader import Task
-from looplab.tasks.model import AgentSection as TaskAgentSection
-from looplab.tasks.model import LooplabSection, TaskConfig
 from looplab.verify import editable as editable_mod
 
-KILL_GRACE_S = 5.0
 NOTES_FILE = "/logs/agent/notes.md"
 DEV_EVAL_DIR = "/run/looplab-lab"
 DEV_EVAL_COMMAND = "looplab lab dev-eval"  # scores the agent's current files; see DevEvalServer
@@ -258,76 +254,54 @@ def run_agent_phase(
             )
             return DevCheckResult(r, None)
 
-    synthetic = Task(
-        name=lab.name, path=lab.dir, instruction=instruction,
-        config=TaskConfig(
-            agent=TaskAgentSection(timeout_sec=timeout),
-            looplab=LooplabSection(editable=lab.pipeline_globs(), dev_check=task_dev or DEV_EVAL_COMMAND),
-        ),
-    )  # fmt: skip
     ctx = AgentContext(
-        task=synthetic, logs_dir=exp_dir / "agent", trajectory=trajectory, workdir=workdir,
-        editable=lab.pipeline_globs(), dev_check=dev_check,
-    )  # fmt: skip
-    box_out: dict[str, Any] = {}
+        logs_dir=exp_dir / "agent",
+        trajectory=trajectory,
+        workdir=workdir,
+        editable=lab.pipeline_globs(),
+        dev_check=dev_check,
+        dev_check_command=task_dev or DEV_EVAL_COMMAND,
+    )
 
-    def target() -> None:
-        try:
-            box_out["outcome"] = agent.run(instruction, sandbox, budget, ctx)
-        except Exception as exc:
-            box_out["outcome"] = AgentOutcome(stop_reason="error", error=f"{type(exc).__name__}: {exc}")
-            box_out["traceback"] = traceback.format_exc()
+    def after_start(started: Sandbox) -> None:
+        if fwd:
+            fwd.attach(started)
+        if on_event:
+            on_event("agent", {"experiment": experiment, "agent": acfg.name})
 
     trajectory.event("start", agent=acfg.name, model=acfg.model, timeout_sec=timeout, experiment=experiment)
     dev_server = DevEvalServer(dev_dir / "dev-eval.sock", dev_check)
-    prepare = getattr(agent, "prepare_sandbox", None)  # e.g. cli agents: their egress proxy and mounts
-    setup_s = 0.0
-    agent_s = 0.0
-    teardown_s = 0.0
-    timed_out = False
+    dev_server.start()
     try:
-        dev_server.start()
-        if callable(prepare):
-            prepare(spec, ctx)
-        sandbox.start()
-        if fwd:
-            fwd.attach(sandbox)
-        setup_s = time.monotonic() - t0
-        if on_event:
-            on_event("agent", {"experiment": experiment, "agent": acfg.name})
-        ta = time.monotonic()
-        worker = threading.Thread(target=target, daemon=True, name=f"lab-agent-{experiment}")
-        worker.start()
-        worker.join(timeout=budget.remaining() + KILL_GRACE_S)
-        timed_out = worker.is_alive()
-        agent_s = time.monotonic() - ta
-        sandbox.stop()
-        teardown_s = time.monotonic() - ta - agent_s
-        if timed_out:
-            worker.join(timeout=30)
-        outcome: AgentOutcome = box_out.get("outcome") or AgentOutcome(stop_reason="timeout")
-        if timed_out:
-            outcome.stop_reason = "timeout"
-        if "traceback" in box_out:
-            (exp_dir / "agent" / "exception.txt").write_text(box_out["traceback"])
-        trajectory.event("stop", stop_reason=outcome.stop_reason, error=outcome.error)
+        before = time.monotonic() - t0
+        phase = run_agent(
+            agent,
+            instruction,
+            sandbox,
+            budget,
+            ctx,
+            thread_name=f"lab-agent-{experiment}",
+            after_start=after_start,
+        )
     finally:
-        sandbox.stop()
         dev_server.stop()
-        cleanup = getattr(agent, "cleanup", None)
-        if callable(cleanup):
-            cleanup()
-        trajectory.close()
+    outcome = phase.outcome
     _absorb_usage(logs / "agent" / "usage.json", outcome)
     notes = outcome.notes.strip()
     notes_file = logs / "agent" / "notes.md"
     if not notes and notes_file.is_file() and not notes_file.is_symlink():
         notes = notes_file.read_text(errors="replace")[:4000].strip()
     return AgentPhase(
-        box=box, work_root=app, outcome=outcome, agent_s=agent_s, setup_s=setup_s, teardown_s=teardown_s,
+        box=box,
+        work_root=app,
+        outcome=outcome,
+        agent_s=phase.agent_s,
+        setup_s=before + phase.setup_s,
+        teardown_s=phase.teardown_s,
         dev_evals=dev_count[0],
-        timed_out=timed_out, notes=notes,
-    )  # fmt: skip
+        timed_out=phase.timed_out,
+        notes=notes,
+    )
 
 
 class DevEvalServer:

@@ -21,9 +21,9 @@ compaction is recorded in the trajectory.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
-from looplab.agents.base import AgentContext, AgentOutcome, Budget, Usage
+from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget, Usage
 from looplab.agents.llm.pricing import PriceTable
 from looplab.agents.llm.providers import (
     Completion,
@@ -35,6 +35,7 @@ from looplab.agents.llm.providers import (
     split_model,
 )
 from looplab.agents.llm.tools import TOOL_SPECS, ToolBox, truncate
+from looplab.agents.options import AgentOptions
 from looplab.agents.trajectory import Trajectory
 from looplab.errors import LooplabError
 from looplab.sandbox.base import Sandbox
@@ -64,22 +65,26 @@ what did not (with measured numbers), the current state of the files, and what t
 DEFAULT_CONTEXT = {"anthropic": 200_000, "openai": 128_000}
 
 
-def _int(v: Any, name: str) -> int | None:
-    if v is None or v == "":
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        raise LooplabError(f"llm agent: {name} must be an integer, got {v!r}") from None
+class LLMOptions(AgentOptions):
+    """The llm agent's options (``--ak KEY=VALUE``); an unset number falls back to its default."""
 
-
-def _float(v: Any, name: str) -> float | None:
-    if v is None or v == "":
-        return None
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        raise LooplabError(f"llm agent: {name} must be a number, got {v!r}") from None
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    prices: str | None = None  # a price file (else $LOOPLAB_PRICES, else the built-in table)
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    context_tokens: int | None = None  # default: the provider's window
+    compact_at: float | None = 0.7  # compact the conversation at this fraction of the window
+    keep_observations: int | None = 6
+    compaction: Literal["summarize", "digest"] = "summarize"
+    shell_timeout: float | None = 600
+    output_limit: int | None = 16000
+    request_timeout: float | None = 600
+    max_retries: int | None = 6
+    retry_base_delay: float | None = 1.0
+    idle_turns: int | None = 2
+    system_prompt: str | None = None
 
 
 class Conversation:
@@ -152,52 +157,34 @@ def digest(messages: list[Message], per_item: int = 300) -> str:
     return "\n".join(lines)
 
 
-class LLMAgent:
+class LLMAgent(Agent):
     name = "llm"
-    needs_solution = False
 
-    def __init__(
-        self,
-        model: str | None = None,
-        base_url: str | None = None,
-        api_key_env: str | None = None,
-        prices: str | None = None,
-        max_output_tokens: Any = None,
-        temperature: Any = None,
-        context_tokens: Any = None,
-        compact_at: Any = 0.7,
-        keep_observations: Any = 6,
-        compaction: str = "summarize",
-        shell_timeout: Any = 600,
-        output_limit: Any = 16000,
-        request_timeout: Any = 600,
-        max_retries: Any = 6,
-        retry_base_delay: Any = 1.0,
-        idle_turns: Any = 2,
-        system_prompt: str | None = None,
-    ):
-        if not model:
+    Options = LLMOptions
+
+    def __init__(self, **options: Any):
+        o = LLMOptions.parse("llm agent", options)
+        if not o.model:
             raise LooplabError("the llm agent needs a model: -m anthropic/NAME or -m openai/NAME")
-        self.provider_name, _ = split_model(model)
-        if compaction not in ("summarize", "digest"):
-            raise LooplabError(f"llm agent: compaction must be 'summarize' or 'digest', got {compaction!r}")
-        self.model = model
-        self.base_url = base_url or None
-        self.api_key_env = api_key_env or None
-        self.prices = PriceTable.load(prices)
-        self.max_output_tokens = _int(max_output_tokens, "max_output_tokens")
-        self.temperature = _float(temperature, "temperature")
-        self.context_tokens = _int(context_tokens, "context_tokens") or DEFAULT_CONTEXT[self.provider_name]
-        self.compact_at = _float(compact_at, "compact_at") or 0.7
-        self.keep_observations = _int(keep_observations, "keep_observations") or 0
-        self.compaction = compaction
-        self.shell_timeout = _float(shell_timeout, "shell_timeout") or 600.0
-        self.output_limit = _int(output_limit, "output_limit") or 16000
-        self.request_timeout = _float(request_timeout, "request_timeout") or 600.0
-        self.max_retries = _int(max_retries, "max_retries") or 0
-        self.retry_base_delay = _float(retry_base_delay, "retry_base_delay") or 1.0
-        self.idle_turns = _int(idle_turns, "idle_turns") or 1
-        self.system_prompt = system_prompt
+        self.options = o
+        self.provider_name, _ = split_model(o.model)
+        self.model = o.model
+        self.base_url = o.base_url
+        self.api_key_env = o.api_key_env
+        self.prices = PriceTable.load(o.prices)
+        self.max_output_tokens = o.max_output_tokens
+        self.temperature = o.temperature
+        self.context_tokens = o.context_tokens or DEFAULT_CONTEXT[self.provider_name]
+        self.compact_at = o.compact_at or 0.7
+        self.keep_observations = o.keep_observations or 0
+        self.compaction = o.compaction
+        self.shell_timeout = o.shell_timeout or 600.0
+        self.output_limit = o.output_limit or 16000
+        self.request_timeout = o.request_timeout or 600.0
+        self.max_retries = o.max_retries or 0
+        self.retry_base_delay = o.retry_base_delay or 1.0
+        self.idle_turns = o.idle_turns or 1
+        self.system_prompt = o.system_prompt
 
     # ---- the loop -----------------------------------------------------------------------
     def run(self, instruction: str, sandbox: Sandbox, budget: Budget, ctx: AgentContext) -> AgentOutcome:
@@ -216,7 +203,7 @@ class LLMAgent:
         system = (self.system_prompt or SYSTEM_PROMPT).format(
             workdir=ctx.workdir,
             editable=", ".join(ctx.editable) or f"anything under {ctx.workdir}",
-            dev_check=ctx.task.config.looplab.dev_check or "(none; dev_check only records a checkpoint)",
+            dev_check=ctx.dev_check_command or "(none; dev_check only records a checkpoint)",
             budget=_budget_words(budget),
         )
         tool_chars = len(json.dumps([t.__dict__ for t in TOOL_SPECS]))

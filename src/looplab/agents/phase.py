@@ -1,0 +1,94 @@
+"""The agent phase, one routine for a trial and a lab iteration: start, run under the deadline, stop.
+
+The caller builds the sandbox (not started) and the agent's context. ``run_agent``
+lets the agent adjust the sandbox spec (``prepare_sandbox``), starts the sandbox,
+runs the agent in a worker thread and waits for it until the budget's deadline
+plus a short grace; then the sandbox is stopped, so every process in it dies,
+whether the agent returned or not. The agent's ``cleanup`` always runs and the
+trajectory is always closed. An exception raised by the agent becomes an
+``error`` outcome with its traceback in ``exception.txt`` of the agent's log folder.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
+from looplab.sandbox.base import Sandbox
+
+KILL_GRACE_S = 5.0  # past the deadline before the sandbox is stopped under the agent
+JOIN_AFTER_STOP_S = 30.0  # how long the stopped agent's thread gets to return
+
+
+@dataclass
+class PhaseResult:
+    """How the agent phase went: the agent's outcome and where the time went."""
+
+    outcome: AgentOutcome
+    timed_out: bool
+    setup_s: float  # prepare_sandbox + sandbox start + after_start
+    agent_s: float  # the agent's own run, until it returned or the deadline passed
+    teardown_s: float  # stopping the sandbox
+    usage: dict[str, float] = field(default_factory=dict)  # the sandbox's resource use
+
+
+def run_agent(
+    agent: Agent,
+    instruction: str,
+    sandbox: Sandbox,
+    budget: Budget,
+    ctx: AgentContext,
+    thread_name: str,
+    after_start: Callable[[Sandbox], None] | None = None,
+) -> PhaseResult:
+    """Run ``agent`` in ``sandbox`` (not yet started) until it returns or its deadline passes."""
+    t0 = time.monotonic()
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["outcome"] = agent.run(instruction, sandbox, budget, ctx)
+        except Exception as exc:
+            box["outcome"] = AgentOutcome(stop_reason="error", error=f"{type(exc).__name__}: {exc}")
+            box["traceback"] = traceback.format_exc()
+
+    try:
+        agent.prepare_sandbox(sandbox.spec, ctx)
+        sandbox.start()
+        if after_start is not None:
+            after_start(sandbox)
+        ta = time.monotonic()
+        worker = threading.Thread(target=target, daemon=True, name=thread_name)
+        worker.start()
+        worker.join(timeout=budget.remaining() + KILL_GRACE_S)
+        timed_out = worker.is_alive()
+        tb = time.monotonic()
+        sandbox.stop()  # the agent phase is over: every process in the sandbox dies now
+        teardown_s = time.monotonic() - tb
+        if timed_out:
+            worker.join(timeout=JOIN_AFTER_STOP_S)
+        outcome = box.get("outcome")
+        if not isinstance(outcome, AgentOutcome):
+            outcome = AgentOutcome(stop_reason="timeout")
+        if timed_out:
+            outcome.stop_reason = "timeout"
+        usage = sandbox.usage()
+        if "traceback" in box:
+            (ctx.logs_dir / "exception.txt").write_text(str(box["traceback"]))
+        ctx.trajectory.event("stop", stop_reason=outcome.stop_reason, error=outcome.error)
+    finally:
+        sandbox.stop()
+        agent.cleanup()
+        ctx.trajectory.close()
+    return PhaseResult(
+        outcome=outcome,
+        timed_out=timed_out,
+        setup_s=ta - t0,
+        agent_s=tb - ta,
+        teardown_s=teardown_s,
+        usage=usage,
+    )

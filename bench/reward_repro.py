@@ -44,8 +44,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 from looplab.environment.build import build_environment  # noqa: E402
 from looplab.fsutil import atomic_write_json, atomic_write_text, remove_tree  # noqa: E402
+from looplab.job.calibrate import calibrate_task  # noqa: E402
 from looplab.job.cores import CoreAllocator  # noqa: E402
-from looplab.measure.calibrate import calibrate_task  # noqa: E402
 from looplab.measure.fingerprint import machine_fingerprint  # noqa: E402
 from looplab.measure.instructions import valgrind_version  # noqa: E402
 from looplab.tasks.loader import Task, load_task  # noqa: E402
@@ -111,7 +111,7 @@ def one_trial(task: Task, env: Any, alloc: CoreAllocator, trial_root: Path) -> d
         trial_dir = trial_root / new_trial_name(task)
         res = run_trial(
             task, env, TrialConfig(agent="oracle", cores=grant.cores), trial_dir, job_name="reward_repro"
-        )
+        ).record()
     finally:
         alloc.release(grant)
     vr = res.get("verifier_result") or {}

@@ -83,7 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.trials):
             t0 = time.perf_counter()
-            res = run_trial(task, env, TrialConfig(agent="nop"), Path(tmp) / f"t{i}")
+            res = run_trial(task, env, TrialConfig(agent="nop"), Path(tmp) / f"t{i}").record()
             phases["total"].append(time.perf_counter() - t0)
             for ph in ("agent_execution", "verifier"):
                 phases[ph].append(res["timing"][ph]["duration_s"])

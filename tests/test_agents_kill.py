@@ -14,8 +14,8 @@ from conftest import LOOPLAB
 from fakes.llm_servers import ScriptedLLMServer, reply, tool
 from fakes.trials import TINY_TASK
 
-from looplab.agents.atif import trial_atif
 from looplab.agents.trajectory import read_trajectory
+from looplab.records.atif import trial_atif
 
 
 def _wait_for(pred, timeout: float = 60.0, what: str = "condition"):  # noqa: ANN001

@@ -16,9 +16,9 @@ import pytest
 from fakes.llm_servers import ScriptedLLMServer, error, reply, tool
 from fakes.trials import REPO, TINY_TASK, checkpoints, events, trial, write_prices
 
-from looplab.agents.atif import export_trial, validate_atif
 from looplab.agents.llm.providers import Message, make_provider
 from looplab.errors import LooplabError
+from looplab.records.atif import export_trial, validate_atif
 
 DEDUPE = REPO / "tasks" / "dedupe_lines"
 OLD_BODY = "    out = []\n    for line in lines:\n        if line not in out:\n            out.append(line)\n    return out"

@@ -9,8 +9,8 @@ import pytest
 from conftest import run_cli
 from fakes.trials import TINY_TASK, checkpoints, events, trial
 
-from looplab.agents.atif import export_trial
-from looplab.agents.rescore import anytime_curve, read_scores, select_checkpoints
+from looplab.records.atif import export_trial
+from looplab.scoring.rescore import anytime_curve, score_entries, select_checkpoints
 
 AT = (1.0, 2.5, 4.0)
 
@@ -32,7 +32,7 @@ def test_anytime_curve_of_three_improvements(tmp_path: Path, write_script) -> No
     r = run_cli("rescore", str(tdir))
     assert r.returncode == 0, r.stderr + r.stdout
     assert "Anytime curve" in r.stdout
-    rows = read_scores(tdir)
+    rows = score_entries(tdir)
     assert [row["n"] for row in rows] == [1, 2, 3, 4]
     rewards = [row["reward"] for row in rows]
     assert rewards[:3] == pytest.approx([0.3, 0.6, 0.9]) and rewards[3] == pytest.approx(0.9)
@@ -48,7 +48,7 @@ def test_anytime_curve_of_three_improvements(tmp_path: Path, write_script) -> No
     # a second run reuses the scores; --every 2 keeps checkpoints 2 and 4 (the final one always)
     r2 = run_cli("rescore", str(tdir), "--every", "2")
     assert r2.returncode == 0, r2.stderr
-    assert [row["n"] for row in read_scores(tdir)] == [2, 4]
+    assert [row["n"] for row in score_entries(tdir)] == [2, 4]
     # the replay trajectory exports as valid ATIF, one agent step per command
     _, atif = export_trial(tdir)
     assert [s.tool_calls[0].function_name for s in atif.steps if s.source == "agent"] == [

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from looplab.agents.atif import trajectory_to_atif, validate_atif
 from looplab.agents.base import Usage
 from looplab.agents.cli_agent import CliAgent, _env_pairs
 from looplab.agents.cli_logs import ClaudeStreamConverter, CodexJsonConverter
@@ -20,6 +19,7 @@ from looplab.agents.llm.tools import truncate
 from looplab.agents.proxy import EgressProxy, parse_allowed
 from looplab.agents.registry import make_agent
 from looplab.errors import LooplabError
+from looplab.records.atif import trajectory_to_atif, validate_atif
 
 
 def test_price_lookup_longest_prefix_and_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,7 +44,7 @@ def check_rewards(
         )  # fmt: skip
         console.print(f"running nop and oracle on [bold]{task.name}[/]…")
         run_job(spec, [task])
-        by_agent = {r["agent"]: r for r in existing_trials(spec.job_dir)}
+        by_agent = {r.agent: r.record() for r in existing_trials(spec.job_dir)}
         row: dict[str, Any] = {"task": task.name, "domain": task.config.metadata.get("domain", "—")}
         for agent in ("nop", "oracle"):
             r = by_agent.get(agent, {})

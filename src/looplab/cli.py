@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from looplab.errors import LooplabError
+from looplab.settings import DEFAULT_JOBS_DIR
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="looplab: autonomous research loops, measured."
@@ -59,7 +60,7 @@ def run(
         list[str] | None,
         typer.Option("--editable", help="Editable glob for tasks that declare none (repeatable)"),
     ] = None,
-    jobs_dir: Annotated[Path, typer.Option("--jobs-dir", help="Where job folders go")] = Path("jobs"),
+    jobs_dir: Annotated[Path, typer.Option("--jobs-dir", help="Where job folders go")] = DEFAULT_JOBS_DIR,
     job_name: Annotated[str | None, typer.Option("--job-name", help="Job name (re-use it to resume)")] = None,
     timeout_multiplier: Annotated[float, typer.Option("--timeout-multiplier", min=0.0001)] = 1.0,
     agent_timeout: Annotated[
@@ -79,8 +80,6 @@ def run(
     from looplab.tasks.catalog import resolve_task_path
     from looplab.tasks.loader import discover_tasks, load_task
 
-    if executor not in ("local", "ray"):
-        raise LooplabError(f"--executor must be 'local' or 'ray', got {executor!r}")
     paths = discover_tasks([resolve_task_path(p) for p in path])
     tasks = [load_task(p) for p in paths]
     names = [t.name for t in tasks]
@@ -150,12 +149,14 @@ def run(
 
 
 def _print_job_table(summary: dict[str, Any]) -> None:
+    from looplab.records.results import agent_label
+
     table = Table(title=f"Results: {summary['job_name']}")
     for col in ("task", "agent", "attempt", "status", "reward"):
         table.add_column(col, justify="right" if col in ("attempt", "reward") else "left")
     for t in summary["trials"]:
-        table.add_row(t["task_name"], t["agent"] + (f" ({t['model']})" if t.get("model") else ""), str(t["attempt"]),
-                      t["status"], _fmt_reward(t.get("reward")))  # fmt: skip
+        label = agent_label(t["agent"], t.get("model"))
+        table.add_row(t["task_name"], label, str(t["attempt"]), t["status"], _fmt_reward(t.get("reward")))
     console.print(table)
     agg = Table(title="Mean reward per agent")
     for col in ("agent", "trials", "errors", "mean reward"):
@@ -205,7 +206,7 @@ def tasks_check(
     run_agents: Annotated[
         bool, typer.Option("--run", help="Also run nop and oracle and report rewards")
     ] = False,
-    jobs_dir: Annotated[Path, typer.Option("--jobs-dir")] = Path("jobs"),
+    jobs_dir: Annotated[Path, typer.Option("--jobs-dir")] = DEFAULT_JOBS_DIR,
     write: Annotated[
         Path | None, typer.Option("--write", help="With --run: write the table as Markdown")
     ] = None,
@@ -260,9 +261,9 @@ def tasks_check(
 # Sub-commands that live in their own modules: (module, attribute, name, kind).
 SUBCOMMANDS = [
     ("looplab.measure.cli", "app", "measure", "group"),
-    ("looplab.measure.cli", "calibrate_command", "calibrate", "command"),
-    ("looplab.agents.commands", "export_app", "export", "group"),
-    ("looplab.agents.commands", "rescore_command", "rescore", "command"),
+    ("looplab.job.calibrate", "calibrate_command", "calibrate", "command"),
+    ("looplab.records.cli", "export_app", "export", "group"),
+    ("looplab.records.cli", "rescore_command", "rescore", "command"),
     ("looplab.lab.cli", "app", "lab", "group"),
     ("looplab.report.cli", "report_command", "report", "command"),
     ("looplab.report.cli", "view_command", "view", "command"),

@@ -26,15 +26,18 @@ from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResu
 from looplab.agents.phase import run_agent
 from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
-from looplab.checkpoints import CheckpointStore
 from looplab.environment.build import Environment, scratch_dir
 from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree
 from looplab.hostinfo import host_info
+from looplab.records.atif import export_trial
+from looplab.records.checkpoints import CheckpointStore
+from looplab.records.layout import TrialPaths
+from looplab.records.results import TRIAL_SCHEMA_VERSION, TrialResult
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, SandboxSpec
-from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
-from looplab.verify.verifier import editable_globs, verify
+from looplab.verify.verifier import verify
 
 MAX_LOG_COPY = 64 << 20
 
@@ -79,48 +82,43 @@ def run_trial(
     trial_dir: Path,
     job_name: str = "",
     slot: str | None = None,
-) -> dict[str, Any]:
+) -> TrialResult:
     """Run one trial into ``trial_dir`` and return its result record (also written to result.json)."""
     trial_dir = Path(trial_dir)
-    (trial_dir / "agent").mkdir(parents=True, exist_ok=True)
-    (trial_dir / "verifier").mkdir(parents=True, exist_ok=True)
-    timing: dict[str, Any] = {}
-    result: dict[str, Any] = {
-        "id": uuid.uuid4().hex,
-        "trial_name": trial_dir.name,
-        "job_name": job_name,
-        "slot": slot,
-        "task_name": task.name,
-        "task_path": str(task.path),
-        "agent": cfg.agent,
-        "model": cfg.model,
-        "attempt": cfg.attempt,
-        "status": "running",
-        "started_at": now_iso(),
-        "finished_at": None,
-        "sealed": editable_globs(task, cfg.editable) is not None,
-        "editable": editable_globs(task, cfg.editable),
-        "verifier_result": None,
-        "agent_result": None,
-        "timing": timing,
-        "exception_info": None,
-        "host": host_info(),
-        "resources": {
+    paths = TrialPaths(trial_dir)
+    paths.agent_dir.mkdir(parents=True, exist_ok=True)
+    paths.verifier_dir.mkdir(parents=True, exist_ok=True)
+    globs = editable_mod.editable_globs(task, cfg.editable)
+    result = TrialResult(
+        schema_version=TRIAL_SCHEMA_VERSION,
+        id=uuid.uuid4().hex,
+        trial_name=trial_dir.name,
+        job_name=job_name,
+        slot=slot,
+        task_name=task.name,
+        task_path=str(task.path),
+        agent=cfg.agent,
+        model=cfg.model,
+        attempt=cfg.attempt,
+        status="running",
+        started_at=now_iso(),
+        sealed=globs is not None,
+        editable=globs,
+        host=host_info(),
+        resources={
             "cores": cfg.cores,
             "cpus": task.config.environment.cpus,
             "memory_mb": task.config.environment.memory_mb,
         },
-        "environment": {"key": env.key, "cached": env.cached, "warnings": env.warnings},
-    }
-    atomic_write_json(
-        trial_dir / "config.json", {"task": str(task.path), **asdict(cfg), "job_name": job_name}
+        environment={"key": env.key, "cached": env.cached, "warnings": env.warnings},
     )
+    atomic_write_json(paths.config, {"task": str(task.path), **asdict(cfg), "job_name": job_name})
     box_dir: Path | None = None
     try:
         box_dir = scratch_dir(f"agent-{trial_dir.name}")
-        with _Phase(timing, "agent_execution"):
-            work_dir, outcome, usage = _agent_phase(task, env, cfg, trial_dir, box_dir)
-        result["agent_result"] = {
+        with _Phase(result.timing, "agent_execution"):
+            work_dir, outcome, usage = _agent_phase(task, env, cfg, paths, box_dir)
+        result.agent_result = {
             "stop_reason": outcome.stop_reason,
             "error": outcome.error,
             "notes": outcome.notes,
@@ -128,40 +126,38 @@ def run_trial(
             "sandbox_usage": usage,
             **outcome.extra,
         }
-        with _Phase(timing, "verifier"):
-            vr = verify(task, env, work_dir, trial_dir / "verifier", cfg.editable, cfg.cores)
-        result["verifier_result"] = vr.to_json()
-        result["reward"] = vr.reward
-        result["status"] = "completed"
+        with _Phase(result.timing, "verifier"):
+            vr = verify(task, env, work_dir, paths.verifier_dir, cfg.editable, cfg.cores)
+        result.verifier_result = vr.to_json()
+        result.reward = vr.reward
+        result.status = "completed"
     except Exception as exc:  # a harness failure is recorded, never lost
-        result["status"] = "error"
-        result["exception_info"] = {
+        result.status = "error"
+        result.exception_info = {
             "type": type(exc).__name__,
             "message": str(exc),
             "traceback": traceback.format_exc()[-8000:],
         }
-        result["reward"] = None
+        result.reward = None
     finally:
         if box_dir is not None:
             remove_tree(box_dir)
-    result["finished_at"] = now_iso()
-    atomic_write_json(trial_dir / "result.json", result)
-    _export_atif(trial_dir)
+    result.finished_at = now_iso()
+    result.write(paths.result)
+    _export_atif(paths)
     return result
 
 
-def _export_atif(trial_dir: Path) -> None:
+def _export_atif(paths: TrialPaths) -> None:
     """Write Harbor's ``agent/trajectory.json`` (ATIF) beside the streamed trajectory, best effort."""
     try:
-        from looplab.agents.atif import export_trial
-
-        export_trial(trial_dir)
+        export_trial(paths.dir)
     except Exception as exc:  # the record is complete without it; say why it is missing
-        (trial_dir / "agent" / "trajectory-export-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
+        paths.atif_error.write_text(f"{type(exc).__name__}: {exc}\n")
 
 
 def _agent_phase(
-    task: Task, env: Environment, cfg: TrialConfig, trial_dir: Path, box_dir: Path
+    task: Task, env: Environment, cfg: TrialConfig, paths: TrialPaths, box_dir: Path
 ) -> tuple[Path, AgentOutcome, dict[str, float]]:
     agent = make_agent(cfg.agent, cfg.agent_kwargs, cfg.model)
     wd = env.workdir
@@ -190,18 +186,18 @@ def _agent_phase(
     cpus = ecfg.cpus
     quota = cpus if cfg.cores and cpus < len(cfg.cores) else None
     spec = SandboxSpec(
-        root=env.root, binds=binds, env={"PATH": runtime_env_path(), **env.env}, workdir=wd,
+        root=env.root, binds=binds, env={"PATH": runtime_path(), **env.env}, workdir=wd,
         network=ecfg.network_allowed, cpus=cfg.cores, cpu_quota=quota, memory_mb=ecfg.memory_mb,
         max_file_mb=ecfg.storage_mb or DEFAULT_MAX_FILE_MB,
-        ro_binds=[(p, str(p)) for p in looplab_runtime_paths()], name=f"agent-{task.name}"[:40],
+        ro_binds=runtime_ro_binds(), name=f"agent-{task.name}"[:40],
     )  # fmt: skip
     timeout = (cfg.agent_timeout_sec or task.config.agent.timeout_sec) * cfg.timeout_multiplier
     budget = Budget(timeout_sec=timeout, **cfg.budget)
-    trajectory = Trajectory(trial_dir / "agent" / "trajectory.jsonl", started=budget.started)
-    globs = editable_globs(task, cfg.editable)
+    trajectory = Trajectory(paths.trajectory, started=budget.started)
+    globs = editable_mod.editable_globs(task, cfg.editable)
     norm = editable_mod.normalize_globs(globs, wd) if globs else None
-    store = CheckpointStore(trial_dir)
-    sandbox = BwrapSandbox(spec)
+    store = CheckpointStore(paths.dir)
+    sandbox = make_sandbox(spec)
     dev_lock = threading.Lock()
 
     def dev_check() -> DevCheckResult:
@@ -226,7 +222,7 @@ def _agent_phase(
             return DevCheckResult(r, n)
 
     ctx = AgentContext(
-        logs_dir=trial_dir / "agent",
+        logs_dir=paths.agent_dir,
         trajectory=trajectory,
         workdir=wd,
         editable=globs or [],
@@ -235,10 +231,10 @@ def _agent_phase(
         solution_path=solution_path,
     )
     trajectory.event("start", agent=cfg.agent, model=cfg.model, timeout_sec=timeout)
-    phase = run_agent(agent, task.instruction, sandbox, budget, ctx, thread_name=f"agent-{trial_dir.name}")
+    phase = run_agent(agent, task.instruction, sandbox, budget, ctx, thread_name=f"agent-{paths.dir.name}")
     outcome, usage = phase.outcome, phase.usage
     store.record(work_dir, norm, budget.elapsed(), {"final": True})
-    _copy_logs(logs / "agent", trial_dir / "agent" / "sandbox-logs")
+    _copy_logs(logs / "agent", paths.sandbox_logs)
     return work_dir, outcome, usage
 
 

@@ -30,7 +30,7 @@ def trial(
     cfg = TrialConfig(
         agent=agent, model=model, agent_kwargs=agent_kwargs or {}, agent_timeout_sec=timeout, budget=budget
     )
-    return run_trial(task, env, cfg, Path(trial_dir))
+    return run_trial(task, env, cfg, Path(trial_dir)).record()
 
 
 def events(trial_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from looplab import settings
 from looplab.environment.dockerfile import (
     Instruction,
     parse_dockerfile,
@@ -52,7 +53,7 @@ IGNORED_OPS = {
 
 def runtime_dir() -> Path:
     """Where layers, sandbox roots and locks live: world-traversable so the sandbox uid can reach them."""
-    base = Path(os.environ.get("LOOPLAB_CACHE_DIR", "/var/tmp/looplab"))
+    base = settings.current().cache_dir
     base.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(PermissionError):
         os.chmod(base, 0o711)

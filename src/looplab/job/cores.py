@@ -27,6 +27,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from looplab import settings
+from looplab.environment.build import runtime_dir
+
 CLAIM_POLL_S = 0.25
 
 
@@ -44,15 +47,10 @@ def machine_memory_mb() -> int:
 
 def claims_dir() -> Path | None:
     """The host-wide core-claim folder: ``LOOPLAB_CORE_CLAIMS`` = 0 (off), a folder, or unset (default)."""
-    setting = os.environ.get("LOOPLAB_CORE_CLAIMS", "1")
-    if setting == "0":
+    d = settings.current().core_claims
+    if d is None:
         return None
-    if setting not in ("", "1"):
-        d = Path(setting)
-    else:
-        from looplab.environment.build import runtime_dir
-
-        d = runtime_dir() / "core-claims"
+    runtime_dir()  # the cache root exists and the sandbox uid can traverse it
     d.mkdir(parents=True, exist_ok=True)
     return d
 

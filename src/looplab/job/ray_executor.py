@@ -24,14 +24,14 @@ import tarfile
 import tempfile
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from looplab.environment.build import Environment
 from looplab.errors import LooplabError
-from looplab.fsutil import atomic_write_json, read_json
-from looplab.job.runner import JobSpec, Slot, trial_config
+from looplab.job.spec import Emit, JobSpec, Slot, trial_config
+from looplab.records.layout import TrialPaths
+from looplab.records.results import TRIAL_SCHEMA_VERSION, TrialResult
 from looplab.trial import new_trial_name, now_iso
 
 TOKEN_FILE = ".ray-token"
@@ -79,9 +79,9 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
             result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
         finally:
             alloc.release(grant)
-        result["executor"] = _worker_info(payload, grant.waited_s)
-        atomic_write_json(trial_dir / "result.json", result)
-        out: dict[str, Any] = {"result": result, "archive": None}
+        result.executor = _worker_info(payload, grant.waited_s)
+        result.write(TrialPaths(trial_dir).result)
+        out: dict[str, Any] = {"result": result.record(), "archive": None}
         if not shared:
             buf = io.BytesIO()
             with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -108,16 +108,21 @@ def _worker_info(payload: dict[str, Any], waited_s: float) -> dict[str, Any]:
     }
 
 
+class RayExecutor:
+    """Each pending slot as one Ray task; lost workers' slots run again (``max_lost_retries``)."""
+
+    def __init__(self, max_lost_retries: int = MAX_LOST_RETRIES):
+        self.max_lost_retries = max_lost_retries
+
+    def run(self, spec: JobSpec, pending: list[Slot], emit: Emit) -> Iterator[TrialResult]:
+        return run_slots_on_ray(spec, pending, emit, self.max_lost_retries)
+
+
 def run_slots_on_ray(
-    spec: JobSpec,
-    pending: list[Slot],
-    envs: dict[str, Environment],
-    on_event: Callable[[str, dict[str, Any]], None] | None = None,
-    max_lost_retries: int = MAX_LOST_RETRIES,
-) -> Iterator[dict[str, Any]]:
+    spec: JobSpec, pending: list[Slot], emit: Emit, max_lost_retries: int = MAX_LOST_RETRIES
+) -> Iterator[TrialResult]:
     """Submit every pending slot to Ray and yield each trial's result record as it finishes."""
     ray = _ray()
-    emit = on_event or (lambda kind, info: None)
     job_dir = Path(spec.job_dir).resolve()
     started_here = False
     if not ray.is_initialized():
@@ -143,9 +148,9 @@ def _run(
     pending: list[Slot],
     job_dir: Path,
     token: str,
-    emit: Callable[[str, dict[str, Any]], None],
+    emit: Emit,
     max_lost_retries: int,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[TrialResult]:
     _check_fits(ray, pending)
     remote = ray.remote(looplab_trial)
     in_flight: dict[Any, tuple[Slot, str, int]] = {}
@@ -177,7 +182,7 @@ def _run(
         except Exception as exc:  # a Ray error: lost worker (retried) or a failure outside the trial
             lost = type(exc).__name__ in LOST_ERRORS
             record = _error_record(spec, slot, job_dir / name, exc, lost)
-            if record["status"] == "completed":  # it finished writing before its worker went away
+            if record.status == "completed":  # it finished writing before its worker went away
                 yield record
                 continue
             if lost and tries < max_lost_retries:
@@ -188,7 +193,7 @@ def _run(
             continue
         if out.get("archive"):
             _unpack(out["archive"], job_dir, name)
-        yield out["result"]
+        yield TrialResult.model_validate(out["result"])
 
 
 def _check_fits(ray: Any, pending: list[Slot]) -> None:
@@ -208,36 +213,42 @@ def _check_fits(ray: Any, pending: list[Slot]) -> None:
             )
 
 
-def _error_record(
-    spec: JobSpec, slot: Slot, trial_dir: Path, exc: BaseException, lost: bool
-) -> dict[str, Any]:
+def _error_record(spec: JobSpec, slot: Slot, trial_dir: Path, exc: BaseException, lost: bool) -> TrialResult:
     """Record a trial the executor lost (or that failed outside ``run_trial``) in its folder."""
-    old = trial_dir / "result.json"
-    if old.is_file():  # the trial wrote its record before the worker went away: keep it
+    paths = TrialPaths(trial_dir)
+    if paths.result.is_file():  # the trial wrote its record before the worker went away: keep it
         try:
-            return read_json(old)
+            return TrialResult.read(paths.result)
         except ValueError:
             pass
     trial_dir.mkdir(parents=True, exist_ok=True)
-    cfg_path = trial_dir / "config.json"
     started = None
-    if cfg_path.is_file():
-        started = dt.datetime.fromtimestamp(cfg_path.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
+    if paths.config.is_file():
+        started = dt.datetime.fromtimestamp(paths.config.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
     ecfg = slot.task.config.environment
-    record: dict[str, Any] = {
-        "id": uuid.uuid4().hex, "trial_name": trial_dir.name, "job_name": spec.job_name, "slot": slot.key,
-        "task_name": slot.task.name, "task_path": str(slot.task.path), "agent": slot.agent, "model": spec.model,
-        "attempt": slot.attempt, "status": "error", "started_at": started, "finished_at": now_iso(),
-        "verifier_result": None, "agent_result": None, "reward": None,
-        "exception_info": {
+    record = TrialResult(
+        schema_version=TRIAL_SCHEMA_VERSION,
+        id=uuid.uuid4().hex,
+        trial_name=trial_dir.name,
+        job_name=spec.job_name,
+        slot=slot.key,
+        task_name=slot.task.name,
+        task_path=str(slot.task.path),
+        agent=slot.agent,
+        model=spec.model,
+        attempt=slot.attempt,
+        status="error",
+        started_at=started,
+        finished_at=now_iso(),
+        exception_info={
             "type": "WorkerLost" if lost else type(getattr(exc, "cause", None) or exc).__name__,
             "message": f"{type(exc).__name__}: {str(exc)[:2000]}",
             "traceback": "".join(traceback.format_exception(exc))[-8000:],
         },
-        "resources": {"cores": None, "cpus": ecfg.cpus, "memory_mb": ecfg.memory_mb},
-        "executor": {"kind": "ray", "lost": lost},
-    }  # fmt: skip
-    atomic_write_json(old, record)
+        resources={"cores": None, "cpus": ecfg.cpus, "memory_mb": ecfg.memory_mb},
+        executor={"kind": "ray", "lost": lost},
+    )
+    record.write(paths.result)
     return record
 
 

@@ -1,4 +1,4 @@
-"""Run a job: build every environment first, then run the trials on a local pool.
+"""Run a job: build every environment first, then run the pending trials on an executor.
 
 The job folder ``<jobs_dir>/<job_name>/`` holds ``config.json``, one folder per
 trial (``<task>__<id>/``) and the job's ``result.json`` with per-agent mean
@@ -9,83 +9,47 @@ attempts, keeping the folders of failed or interrupted ones.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from looplab.agents.registry import args_for, check_job_agents
+from looplab.agents.registry import check_job_agents
 from looplab.environment.build import Environment, build_environment, sweep_stale_scratch
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, read_json
-from looplab.job.cores import CoreAllocator
+from looplab.job.executor import make_executor
+from looplab.job.spec import JobSpec, Slot, trial_config
+from looplab.records.layout import JobPaths, TrialPaths
+from looplab.records.results import JOB_SCHEMA_VERSION, JobResult, TrialResult
 from looplab.tasks.loader import Task
-from looplab.trial import TrialConfig, new_trial_name, now_iso, run_trial
+from looplab.trial import now_iso
 from looplab.verify import editable as editable_mod
-from looplab.verify.verifier import editable_globs
+
+__all__ = ["JobSpec", "Slot", "existing_trials", "run_job", "summarize_job", "trial_config"]
 
 
-@dataclass
-class JobSpec:
-    job_name: str
-    jobs_dir: Path
-    task_paths: list[str]
-    agents: list[str]
-    attempts: int = 1
-    concurrency: int = 1
-    model: str | None = None
-    agent_kwargs: dict[str, Any] = field(default_factory=dict)
-    editable: list[str] | None = None
-    timeout_multiplier: float = 1.0
-    agent_timeout_sec: float | None = None
-    budget: dict[str, Any] = field(default_factory=dict)
-    ray_address: str | None = None  # --executor ray: an existing cluster (None: a local Ray instance)
-
-    def identity(self) -> dict[str, Any]:
-        """What must match for a re-run to resume this job."""
-        return {
-            "task_paths": sorted(self.task_paths), "agents": self.agents, "attempts": self.attempts,
-            "model": self.model, "agent_kwargs": self.agent_kwargs, "editable": self.editable,
-        }  # fmt: skip
-
-    @property
-    def job_dir(self) -> Path:
-        return Path(self.jobs_dir) / self.job_name
-
-
-@dataclass
-class Slot:
-    task: Task
-    agent: str
-    attempt: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.task.name}/{self.agent}/{self.attempt}"
-
-
-def existing_trials(job_dir: Path) -> list[dict[str, Any]]:
+def existing_trials(job_dir: Path) -> list[TrialResult]:
+    """The records of every finished trial folder of a job (unreadable ones are skipped)."""
     out = []
-    for d in sorted(Path(job_dir).iterdir()) if Path(job_dir).is_dir() else []:
-        rp = d / "result.json"
-        if d.is_dir() and rp.is_file():
+    for d in JobPaths(Path(job_dir)).trial_dirs():
+        paths = TrialPaths(d)
+        if paths.result.is_file():
             try:
-                out.append(read_json(rp))
+                out.append(TrialResult.read(paths.result))
             except (ValueError, OSError):
                 continue
     return out
 
 
 def completed_slots(job_dir: Path) -> set[str]:
-    return {r["slot"] for r in existing_trials(job_dir) if r.get("status") == "completed" and r.get("slot")}
+    return {r.slot for r in existing_trials(job_dir) if r.status == "completed" and r.slot}
 
 
 def prepare_job(spec: JobSpec, tasks: list[Task]) -> tuple[list[Slot], set[str]]:
     job_dir = spec.job_dir
-    cfg_path = job_dir / "config.json"
+    cfg_path = spec.paths.config
     ident = spec.identity()
     if cfg_path.exists():
         old = read_json(cfg_path)
@@ -95,15 +59,17 @@ def prepare_job(spec: JobSpec, tasks: list[Task]) -> tuple[list[Slot], set[str]]
                 "use another --job-name to start a new job"
             )
     else:
-        atomic_write_json(cfg_path, {"job_name": spec.job_name, "created_at": now_iso(), "identity": ident,
-                                     "spec": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}})  # fmt: skip
+        spec_json = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
+        atomic_write_json(
+            cfg_path, {"job_name": spec.job_name, "created_at": now_iso(), "identity": ident, "spec": spec_json}
+        )
     slots = [Slot(t, a, k) for t in tasks for a in spec.agents for k in range(spec.attempts)]
     return slots, completed_slots(job_dir)
 
 
 def _unmatched_editable(task: Task, env: Environment, override: list[str] | None) -> list[str]:
     """A warning for editable globs that match nothing in the starting working folder (a likely typo)."""
-    globs = editable_globs(task, override)
+    globs = editable_mod.editable_globs(task, override)
     wd = env.root / env.workdir.lstrip("/")
     if not globs or not wd.is_dir():
         return []
@@ -124,9 +90,10 @@ def run_job(
 ) -> dict[str, Any]:
     """Run all pending slots; ``on_event(kind, info)`` reports progress (build, start, done)."""
     emit = on_event or (lambda kind, info: None)
+    envs: dict[str, Environment] = {}
+    pool = make_executor(executor, envs)  # an unknown executor fails first
     check_job_agents(spec.agents, spec.agent_kwargs, spec.model)  # bad agent arguments fail before any trial
     sweep_stale_scratch()  # what killed looplab processes left behind
-    envs: dict[str, Environment] = {}
     for t in tasks:  # build first: a broken environment stops the job before any trial exists
         emit("build", {"task": t.name})
         envs[t.name] = build_environment(t)
@@ -135,66 +102,30 @@ def run_job(
     slots, done = prepare_job(spec, tasks)
     pending = [s for s in slots if s.key not in done]
     emit("plan", {"total": len(slots), "pending": len(pending), "skipped": len(slots) - len(pending)})
-    job_dir = spec.job_dir
-    if executor == "local":
-        alloc = CoreAllocator()
-
-        def one(slot: Slot) -> dict[str, Any]:
-            ecfg = slot.task.config.environment
-            grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
-            try:
-                trial_dir = job_dir / new_trial_name(slot.task)
-                emit("start", {"slot": slot.key, "trial": trial_dir.name, "cores": grant.cores,
-                               "memory_mb": grant.memory_mb, "waited_s": grant.waited_s})  # fmt: skip
-                cfg = trial_config(spec, slot, grant.cores)
-                return run_trial(slot.task, envs[slot.task.name], cfg, trial_dir, spec.job_name, slot.key)
-            finally:
-                alloc.release(grant)
-
-        with ThreadPoolExecutor(max_workers=max(1, spec.concurrency)) as pool:
-            futures = {pool.submit(one, s): s for s in pending}
-            for fut in as_completed(futures):
-                emit("done", fut.result())
-    elif executor == "ray":
-        from looplab.job.ray_executor import run_slots_on_ray  # optional dependency
-
-        for res in run_slots_on_ray(spec, pending, envs, on_event=emit):
-            emit("done", res)
-    else:
-        raise LooplabError(f"executor must be 'local' or 'ray', got {executor!r}")
-    summary = summarize_job(job_dir, spec.job_name)
-    atomic_write_json(job_dir / "result.json", summary)
-    return summary
+    for res in pool.run(spec, pending, emit):
+        emit("done", res.record())
+    summary = summarize_job(spec.job_dir, spec.job_name)
+    summary.write(spec.paths.result)
+    return summary.record()
 
 
-def trial_config(spec: JobSpec, slot: Slot, cores: list[int] | None) -> TrialConfig:
-    """The trial configuration of ``slot`` under ``spec``, on ``cores``."""
-    kwargs, model = args_for(slot.agent, spec.agent_kwargs, spec.model)
-    return TrialConfig(
-        agent=slot.agent, agent_kwargs=kwargs, model=model, attempt=slot.attempt,
-        editable=spec.editable, cores=cores, timeout_multiplier=spec.timeout_multiplier,
-        agent_timeout_sec=spec.agent_timeout_sec, budget=spec.budget,
-    )  # fmt: skip
-
-
-def summarize_job(job_dir: Path, job_name: str) -> dict[str, Any]:
+def summarize_job(job_dir: Path, job_name: str) -> JobResult:
     trials = existing_trials(job_dir)
-    latest: dict[str, dict[str, Any]] = {}
-    for r in sorted(trials, key=lambda r: r.get("finished_at") or ""):
-        key = r.get("slot") or r.get("trial_name")
-        if key not in latest or r.get("status") == "completed" or latest[key].get("status") != "completed":
+    latest: dict[str, TrialResult] = {}
+    for r in sorted(trials, key=lambda r: r.finished_at or ""):
+        key = r.slot or r.trial_name
+        if key not in latest or r.status == "completed" or latest[key].status != "completed":
             latest[key] = r
     agents: dict[str, dict[str, Any]] = {}
     for r in latest.values():
-        name = r["agent"] + (f" ({r['model']})" if r.get("model") else "")
-        a = agents.setdefault(name, {"rewards": [], "n_trials": 0, "n_errors": 0, "by_task": {}, "usage": {}})
+        a = agents.setdefault(r.label, {"rewards": [], "n_trials": 0, "n_errors": 0, "by_task": {}, "usage": {}})
         a["n_trials"] += 1
         _add_usage(a["usage"], r)
-        if r.get("status") != "completed":
+        if r.status != "completed":
             a["n_errors"] += 1
             continue
-        a["rewards"].append(float(r.get("reward") or 0.0))
-        a["by_task"].setdefault(r["task_name"], []).append(float(r.get("reward") or 0.0))
+        a["rewards"].append(float(r.reward or 0.0))
+        a["by_task"].setdefault(r.task_name, []).append(float(r.reward or 0.0))
     stats = {}
     for name, a in agents.items():
         rw = a["rewards"]
@@ -209,42 +140,22 @@ def summarize_job(job_dir: Path, job_name: str) -> dict[str, Any]:
     spent: dict[str, Any] = {}  # every attempt's tokens and dollars, failed ones included
     for r in trials:
         _add_usage(spent, r)
-    return {
-        "job_name": job_name,
-        "updated_at": now_iso(),
-        "n_trials": len(latest),
-        "n_trial_dirs": len(trials),
-        "stats": {"agents": stats},
-        "usage": spent,
-        "trials": sorted(
-            [
-                {
-                    k: r.get(k)
-                    for k in (
-                        "trial_name",
-                        "slot",
-                        "task_name",
-                        "agent",
-                        "model",
-                        "attempt",
-                        "status",
-                        "reward",
-                    )
-                }
-                for r in latest.values()
-            ],
-            key=lambda x: x["slot"] or "",
-        ),  # fmt: skip
-    }
+    columns = ("trial_name", "slot", "task_name", "agent", "model", "attempt", "status", "reward")
+    rows = [{k: getattr(r, k) for k in columns} for r in latest.values()]
+    return JobResult(
+        schema_version=JOB_SCHEMA_VERSION,
+        job_name=job_name,
+        updated_at=now_iso(),
+        n_trials=len(latest),
+        n_trial_dirs=len(trials),
+        stats={"agents": stats},
+        usage=spent,
+        trials=sorted(rows, key=lambda x: x["slot"] or ""),
+    )
 
 
-def _add_usage(total: dict[str, Any], r: dict[str, Any]) -> None:
+def _add_usage(total: dict[str, Any], r: TrialResult) -> None:
     """Add a trial's model usage (agent_result.usage: tokens, calls, dollars) into ``total``."""
-    u = (r.get("agent_result") or {}).get("usage") or {}
-    for k, v in u.items():
+    for k, v in r.usage.items():
         if isinstance(v, int | float):
             total[k] = round(total.get(k, 0) + v, 10)
-
-
-def load_job_result(job_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(job_dir) / "result.json").read_text())

@@ -37,8 +37,9 @@ from looplab.lab.backend import worst_samples
 from looplab.lab.config import Lab
 from looplab.lab.evaluate import REAPER, Evaluator, empty_root, new_box
 from looplab.lab.services import ServiceHandle
+from looplab.records.layout import TrialPaths
 from looplab.sandbox.base import ExecResult, Sandbox, SandboxSpec
-from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
 from looplab.verify import editable as editable_mod
 
 NOTES_FILE = "/logs/agent/notes.md"
@@ -197,12 +198,12 @@ def run_agent_phase(
     make_world_readable(ro_lab)
     workdir = lab.sandbox_dir() if evaluator.env is None else evaluator.env.workdir
     env = {
-        "PATH": runtime_env_path(), "LOOPLAB_LAB": lab.name, "LOOPLAB_EXPERIMENT": str(experiment),
+        "PATH": runtime_path(), "LOOPLAB_LAB": lab.name, "LOOPLAB_EXPERIMENT": str(experiment),
         "LOOPLAB_HISTORY": "/lab/history.jsonl", "LOOPLAB_INSTRUCTIONS": "/lab/AGENT.md",
         "LOOPLAB_PIPELINE_DIR": lab.sandbox_dir(), "LOOPLAB_NOTES": NOTES_FILE,
         "LOOPLAB_USAGE": "/logs/agent/usage.json",
     }  # fmt: skip
-    ro = [(p, str(p)) for p in looplab_runtime_paths()] + [(ro_lab, "/lab")]
+    ro = [*runtime_ro_binds(), (ro_lab, "/lab")]
     if data_host is not None and acfg.show_data:
         ro.append((data_host, "/data"))
         env["LOOPLAB_DATA_DIR"] = "/data"
@@ -230,8 +231,8 @@ def run_agent_phase(
     }
     budget = Budget(timeout_sec=timeout, **{k: v for k, v in budget_kw.items() if v is not None})
     exp_dir.mkdir(parents=True, exist_ok=True)
-    trajectory = Trajectory(exp_dir / "agent" / "trajectory.jsonl", started=budget.started)
-    sandbox = BwrapSandbox(spec)
+    trajectory = Trajectory(TrialPaths(exp_dir).trajectory, started=budget.started)
+    sandbox = make_sandbox(spec)
     dev_count = [0]
     dev_lock = threading.Lock()
     task_dev = evaluator.task.config.looplab.dev_check if evaluator.task is not None else None

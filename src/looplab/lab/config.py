@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from looplab.errors import LooplabError
 from looplab.measure.stats import binomial_upper_tail
+from looplab.tasks.model import normalize_direction
 
 LAB_FILE = "lab.toml"
 GLOB_CHARS = set("*?[")
@@ -86,8 +87,7 @@ class BackendSection(_Strict):
     @field_validator("direction", mode="before")
     @classmethod
     def _direction(cls, v: Any) -> Any:
-        aliases = {"min": "lower", "minimize": "lower", "max": "higher", "maximize": "higher"}
-        return aliases.get(v.strip().lower(), v.strip().lower()) if isinstance(v, str) else v
+        return normalize_direction(v)
 
     @field_validator("entry")
     @classmethod

@@ -34,7 +34,8 @@ from looplab.lab.config import Lab
 from looplab.lab.decide import EvalFailed
 from looplab.lab.services import ServiceHandle
 from looplab.sandbox.base import SandboxSpec
-from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path, sandbox_uid
+from looplab.sandbox.bwrap import looplab_runtime_paths, runtime_env_path, sandbox_uid
+from looplab.sandbox.factory import make_sandbox
 
 
 @dataclass
@@ -296,7 +297,7 @@ class Evaluator:
             root=empty_root(self.lab), binds=[(out, "/out")], ro_binds=ro, env=env, workdir=pipeline_dir,
             network=False, memory_mb=self.cfg.memory_mb, name=f"lab-eval-{self.lab.name}"[:40],
         )  # fmt: skip
-        sb = BwrapSandbox(spec)
+        sb = make_sandbox(spec)
         rec = EvalRecord(index=index, role=role, ok=False, score=None, duration_s=0.0, exec_s=0.0)
         try:
             sb.start()

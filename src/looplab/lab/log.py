@@ -20,14 +20,19 @@ from pydantic import BaseModel, Field
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_text
 
-STATUSES = ("baseline", "keep", "discard", "crash", "unchanged")
 TSV_COLUMNS = [
     "experiment", "run", "status", "kept", "score", "score_low", "score_high", "best_before", "commit",
     "started_at", "finished_at", "agent", "model", "tokens", "cost_usd", "n_evals", "notes", "reason", "metrics",
 ]  # fmt: skip
 
 
+LOG_SCHEMA_VERSION = 1
+
+
 class Record(BaseModel):
+    """One experiment of the results log (a record written before versions existed reads the same)."""
+
+    schema_version: int = LOG_SCHEMA_VERSION
     experiment: int
     run: int
     status: str

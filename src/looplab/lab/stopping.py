@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-STOP_REASONS = ("max_iterations", "max_hours", "max_cost", "target_score", "plateau", "max_restarts")
-
 
 class Limits(BaseModel):
     max_iterations: int | None = None

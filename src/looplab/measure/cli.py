@@ -157,36 +157,6 @@ def fingerprint(as_json: JsonOpt = False) -> None:
     _emit({**fp.model_dump(), "key": fp.key}, as_json, None, f"{fp.key}  {fp.describe()}")
 
 
-def calibrate_command(
-    task: Annotated[str, typer.Argument(help="Task folder or catalog task name")],
-    repeats: Annotated[int, typer.Option(min=1, help="Oracle trials to run; s_ref is their median")] = 1,
-    force: Annotated[
-        bool, typer.Option("--force", help="Measure again even when a calibration is cached")
-    ] = False,
-    as_json: JsonOpt = False,
-    out: OutOpt = None,
-) -> None:
-    """Measure TASK's reference speedup on this machine (once; later runs read the cache)."""
-    from looplab.measure.calibrate import calibrate_task, calibration_path
-    from looplab.tasks.catalog import resolve_task_path
-    from looplab.tasks.loader import load_task
-
-    t = load_task(resolve_task_path(task))
-    log = None if as_json else (lambda msg: err_console.print(msg, highlight=False))
-    rec, cached = calibrate_task(t, repeats=repeats, force=force, log=log)
-    where = calibration_path(t, rec.fingerprint)
-    ci = (
-        f" [{rec.ci_low:.4f}, {rec.ci_high:.4f}]"
-        if rec.ci_low is not None and rec.ci_high is not None
-        else ""
-    )
-    human = (
-        f"{t.name}: s_ref = {rec.s_ref:.4f}{ci} on {rec.fingerprint.describe()} "
-        f"({'read from the cache' if cached else f'measured in {rec.duration_s:.1f} s'}: {where})"
-    )
-    _emit({**rec.model_dump(mode="json"), "cached": cached, "path": str(where)}, as_json, out, human)
-
-
 def main() -> None:
     """``python -m looplab.measure``: the measure app on its own, for sandboxes without the full CLI."""
     import sys

@@ -24,19 +24,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from looplab import settings
 from looplab.errors import LooplabError
 
-DEFAULT_LOCK_DIR = Path("/var/tmp/looplab/locks")
 POLL_S = 0.02
 
 
 def lock_dir_from_env() -> Path:
     """``LOOPLAB_LOCK_DIR``, else ``$LOOPLAB_CACHE_DIR/locks``, else /var/tmp/looplab/locks."""
-    if os.environ.get("LOOPLAB_LOCK_DIR"):
-        return Path(os.environ["LOOPLAB_LOCK_DIR"])
-    if os.environ.get("LOOPLAB_CACHE_DIR"):
-        return Path(os.environ["LOOPLAB_CACHE_DIR"]) / "locks"
-    return DEFAULT_LOCK_DIR
+    return settings.current().lock_dir
 
 
 def lock_file(lock_dir: Path, core: int) -> Path:

@@ -314,7 +314,7 @@ def section_running(trials: list[TrialData], href: Callable[[str], str]) -> str:
         return '<h2>Running</h2><p class="muted">No trial is running.</p>'
     rows = []
     for t in running:
-        events = read_jsonl(t.dir / "agent" / "trajectory.jsonl")
+        events = read_jsonl(t.paths.trajectory)
         last = events[-1] if events else {}
         cps = t.checkpoints
         latest = cps[-1] if cps else None
@@ -406,7 +406,7 @@ def trial_sections(t: TrialData, rep: dict[str, Any]) -> dict[str, str]:
 
 def render_trial_view(t: TrialData, rep: dict[str, Any], page: bool = False, events: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
     parts = trial_sections(t, rep)
-    evs = events if events is not None else read_jsonl(t.dir / "agent" / "trajectory.jsonl")
+    evs = events if events is not None else read_jsonl(t.paths.trajectory)
     shown = evs[-MAX_EVENTS:]
     note = (
         f'<p class="muted">{len(evs) - len(shown)} earlier events not shown.</p>'
@@ -456,7 +456,7 @@ def render_report_html(
 
 def render_trial_page(t: TrialData, rep: dict[str, Any], version: str = "") -> str:
     """A trial's live trajectory page for the viewer."""
-    events = read_jsonl(t.dir / "agent" / "trajectory.jsonl")
+    events = read_jsonl(t.paths.trajectory)
     shown = events[-MAX_EVENTS:]
     after = max([int(e.get("step") or 0) for e in shown] or [0])
     header = f'<header><span id="live">live</span><h1>trial {esc(t.name)}</h1><div class="sub">{esc(t.task_name)} · {esc(t.label)}</div></header>'  # fmt: skip

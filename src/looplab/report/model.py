@@ -16,47 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import ValidationError
 
 from looplab.errors import LooplabError
 from looplab.fsutil import read_json
+from looplab.records.layout import JobPaths, TrialPaths
+from looplab.records.results import ScoreRow, TrialResult, agent_label
 
 STOPPED_BY_BUDGET = ("timeout", "max_turns", "max_tokens", "max_cost")
-
-
-class ScoreRow(BaseModel):
-    """One line of ``checkpoints/scores.jsonl``: a checkpoint's sealed score."""
-
-    model_config = ConfigDict(extra="allow")
-    n: int
-    elapsed_s: float
-    reward: float | None = None
-    reason: str | None = None
-    cost_usd: float | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _cost_alias(cls, data: Any) -> Any:
-        if (
-            isinstance(data, dict)
-            and data.get("cost_usd") is None
-            and isinstance(data.get("cost"), int | float)
-        ):
-            data = {**data, "cost_usd": data["cost"]}
-        return data
-
-    @property
-    def correct(self) -> bool | None:
-        """False when the reason says a correctness gate failed; None when unknown."""
-        from looplab.verify.rewards import CORRECTNESS_KEYS
-
-        extra = self.model_extra or {}
-        for key in CORRECTNESS_KEYS:
-            if isinstance(extra.get(key), bool):
-                return extra[key]
-        if self.reason and self.reason.startswith(("incorrect", "gate:")):
-            return False
-        return None if self.reward is None else True
 
 
 @dataclass
@@ -89,9 +56,13 @@ class TrialData:
     start_event: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def paths(self) -> TrialPaths:
+        return TrialPaths(self.dir)
+
+    @property
     def label(self) -> str:
         """The leaderboard row this trial counts for: agent, plus the model when there is one."""
-        return self.agent + (f" ({self.model})" if self.model else "")
+        return agent_label(self.agent, self.model)
 
     @property
     def reward(self) -> float | None:
@@ -239,13 +210,14 @@ def first_event(path: Path) -> dict[str, Any]:
 def load_trial(d: Path, job_name: str) -> TrialData | None:
     """One trial folder; None for a folder that is not a trial (no config.json nor result.json)."""
     d = Path(d)
+    paths = TrialPaths(d)
     result: dict[str, Any] = {}
     config: dict[str, Any] = {}
     try:
-        if (d / "result.json").is_file():
-            result = read_json(d / "result.json")
-        if (d / "config.json").is_file():
-            config = read_json(d / "config.json")
+        if paths.result.is_file():
+            result = TrialResult.read(paths.result).record()
+        if paths.config.is_file():
+            config = read_json(paths.config)
     except (ValueError, OSError):
         pass
     if not result and not config:
@@ -259,9 +231,9 @@ def load_trial(d: Path, job_name: str) -> TrialData | None:
         dir=d, job_name=result.get("job_name") or job_name, name=d.name,
         status=result.get("status") or "running", task_name=task_name, agent=agent, model=model,
         attempt=int(attempt or 0), slot=result.get("slot") or f"{task_name}/{agent}/{attempt}",
-        result=result, config=config, checkpoints=read_jsonl(d / "checkpoints" / "index.jsonl"),
-        scores=read_scores(d / "checkpoints" / "scores.jsonl"), task=task_info(task_path),
-        start_event=first_event(d / "agent" / "trajectory.jsonl"),
+        result=result, config=config, checkpoints=read_jsonl(paths.checkpoint_index),
+        scores=read_scores(paths.scores), task=task_info(task_path),
+        start_event=first_event(paths.trajectory),
     )  # fmt: skip
 
 
@@ -271,7 +243,7 @@ def load_job(job_dir: Path) -> list[TrialData]:
     if not job_dir.is_dir():
         raise LooplabError(f"{job_dir}: not a job folder")
     name = job_dir.name
-    cfg = job_dir / "config.json"
+    cfg = JobPaths(job_dir).config
     if cfg.is_file():
         with contextlib.suppress(ValueError, OSError):
             name = read_json(cfg).get("job_name") or name

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from looplab.records.layout import TrialPaths
 from looplab.report.aggregate import report_from_trials
 from looplab.report.failure_modes import FailureSettings
 from looplab.report.html import (
@@ -31,14 +32,6 @@ from looplab.report.html import (
     trial_sections,
 )
 from looplab.report.model import TrialData, load_jobs, load_trial, read_jsonl
-
-WATCHED = (
-    "result.json",
-    "config.json",
-    "checkpoints/index.jsonl",
-    "checkpoints/scores.jsonl",
-    "agent/trajectory.jsonl",
-)
 
 
 class JobViewer:
@@ -60,12 +53,12 @@ class JobViewer:
             for e in entries:
                 if not e.is_dir() or e.name.startswith("."):
                     continue
-                for rel in WATCHED:
+                for f in TrialPaths(Path(e.path)).watched():
                     try:
-                        st = os.stat(os.path.join(e.path, rel))
+                        st = os.stat(f)
                     except OSError:
                         continue
-                    h.update(f"{e.name}/{rel}:{st.st_size}:{st.st_mtime_ns};".encode())
+                    h.update(f"{f.relative_to(j)}:{st.st_size}:{st.st_mtime_ns};".encode())
         return h.hexdigest()[:16]
 
     def state(self) -> tuple[str, dict[str, Any], list[TrialData]]:
@@ -141,9 +134,7 @@ def make_handler(viewer: JobViewer) -> type[BaseHTTPRequestHandler]:
                 after = int(q.get("after", ["0"])[0])
             except ValueError:
                 after = 0
-            new = [
-                e for e in read_jsonl(t.dir / "agent" / "trajectory.jsonl") if int(e.get("step") or 0) > after
-            ]
+            new = [e for e in read_jsonl(t.paths.trajectory) if int(e.get("step") or 0) > after]
             out: dict[str, Any] = {
                 "status": t.status,
                 "after": max([after] + [int(e.get("step") or 0) for e in new]),

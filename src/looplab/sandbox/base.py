@@ -3,7 +3,9 @@
 A sandbox is a running, isolated place to execute commands: ``start`` it, ``exec``
 commands in it (each with its own timeout, environment and working folder), move
 files in and out with ``put``/``get``, and ``stop`` it, which kills every process
-it holds. Agents, verifiers and the lab only ever talk to this protocol.
+it holds. Sandboxes are made by ``looplab.sandbox.factory.make_sandbox``; the agent
+phase, the verifier and the lab's evaluator then talk only to this protocol (the
+environment builder alone drives bubblewrap directly, for its build steps).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class Sandbox(Protocol):
     def get(self, sandbox_path: str, host_path: Path) -> None: ...
 
     def stop(self) -> None: ...
+
+    def kill_processes(self) -> int:
+        """Kill every process still running in the sandbox (it stays up); return how many there were."""
+        ...
 
     def host_path(self, sandbox_path: str) -> Path | None:
         """The host folder behind a writable sandbox path, if it has one."""

@@ -6,17 +6,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from looplab import settings
 from looplab.errors import LooplabError
 
 
 def catalog_dir() -> Path:
-    env = os.environ.get("LOOPLAB_TASKS_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "tasks"
+    return settings.current().tasks_dir
 
 
 def catalog_task_paths() -> list[Path]:

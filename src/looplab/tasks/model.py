@@ -11,6 +11,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+DIRECTION_ALIASES = {
+    "lower": "lower", "min": "lower", "minimize": "lower", "lower_is_better": "lower",
+    "higher": "higher", "max": "higher", "maximize": "higher", "higher_is_better": "higher",
+}  # fmt: skip - one row per direction reads as a table
+
+
+def normalize_direction(v: Any) -> Any:
+    """``lower``/``higher`` from any of their spellings (``min``, ``maximize``...); a bad one raises ValueError."""
+    if not isinstance(v, str):
+        return v
+    s = v.strip().lower()
+    if s not in DIRECTION_ALIASES:
+        raise ValueError(f"must be 'lower' or 'higher', got {v!r}")
+    return DIRECTION_ALIASES[s]
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -74,16 +89,7 @@ class OptimizationSection(_Section):
     @field_validator("direction", mode="before")
     @classmethod
     def _direction(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            s = v.strip().lower()
-            aliases = {
-                "minimize": "lower", "min": "lower", "lower_is_better": "lower", "lower": "lower",
-                "maximize": "higher", "max": "higher", "higher_is_better": "higher", "higher": "higher",
-            }  # fmt: skip
-            if s not in aliases:
-                raise ValueError(f"must be 'lower' or 'higher', got {v!r}")
-            return aliases[s]
-        return v
+        return normalize_direction(v)
 
 
 class PairedMeasure(_Section):

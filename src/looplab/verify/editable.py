@@ -15,6 +15,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from looplab.tasks.loader import Task
+
 MAX_FILE_BYTES = 512 << 20
 
 
@@ -118,3 +120,9 @@ def overlay(dst_root: Path, editable: EditableSet, globs: list[str] | None) -> N
             target.unlink()
         shutil.copyfile(src, target, follow_symlinks=False)
         os.chmod(target, 0o755 if src.lstat().st_mode & 0o111 else 0o644)
+
+
+def editable_globs(task: Task, override: list[str] | None) -> list[str] | None:
+    """The globs that decide what is carried (None: everything, the trial is unsealed)."""
+    globs = list(override) if override else list(task.config.looplab.editable)
+    return globs or None

@@ -24,8 +24,8 @@ from looplab.environment.build import Environment, runtime_dir, scratch_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.measure.lock import lock_file
-from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, SandboxSpec
-from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, Sandbox, SandboxSpec
+from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
 from looplab.verify.reward_file import ParsedReward, parse_reward_dir
@@ -51,12 +51,6 @@ class VerifierResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def editable_globs(task: Task, override: list[str] | None) -> list[str] | None:
-    """The globs that decide what is carried (None: everything, the trial is unsealed)."""
-    globs = list(override) if override else list(task.config.looplab.editable)
-    return globs or None
 
 
 def measurement_lock_dir() -> Path:
@@ -106,11 +100,11 @@ def verify(
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    globs = editable_globs(task, editable_override)
+    globs = editable_mod.editable_globs(task, editable_override)
     norm = editable_mod.normalize_globs(globs, env.workdir) if globs else None
     box_dir = scratch_dir(f"verify-{task.name}")
     root = box_dir / "root"
-    sandbox: BwrapSandbox | None = None
+    sandbox: Sandbox | None = None
     result: VerifierResult | None = None
     try:
         shutil.copytree(env.root, root, symlinks=True)
@@ -130,7 +124,7 @@ def verify(
         run_env.update(extra_env or {})
         run_env.update(
             {
-                "PATH": run_env.get("PATH", runtime_env_path()),
+                "PATH": run_env.get("PATH", runtime_path()),
                 "LOOPLAB_VERIFIER": "1",
                 "LOOPLAB_CORES": ",".join(map(str, cores or sorted(os.sched_getaffinity(0)))),
                 "LOOPLAB_LOCK_DIR": LOCK_DIR_IN_SANDBOX,
@@ -147,10 +141,10 @@ def verify(
             root=root, root_writable=not locked, writable=writable, env=run_env, workdir=env.workdir, network=False,
             cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40],
             max_file_mb=cfg.environment.storage_mb or DEFAULT_MAX_FILE_MB,
-            ro_binds=[(p, str(p)) for p in looplab_runtime_paths()]
+            ro_binds=runtime_ro_binds()
             + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
         )  # fmt: skip
-        sandbox = BwrapSandbox(spec)
+        sandbox = make_sandbox(spec)
         sandbox.start()
         r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir)
         # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
@@ -206,7 +200,7 @@ def _result_from(parsed: ParsedReward, exit_code: int, timed_out: bool, timeout:
     )  # fmt: skip
 
 
-def _apply_task_scoring(task: Task, sandbox: BwrapSandbox, parsed: ParsedReward, result: VerifierResult, log_dir: Path) -> None:  # fmt: skip
+def _apply_task_scoring(task: Task, sandbox: Sandbox, parsed: ParsedReward, result: VerifierResult, log_dir: Path) -> None:  # fmt: skip
     """Measured rewards (paired timing, instruction counts) and reward formulas, per [looplab]."""
     lcfg = task.config.looplab
     if parsed.source is None:

@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from looplab.records.layout import TrialPaths
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -37,7 +39,7 @@ def export_atif(
     ] = None,
 ) -> None:
     """Write the trial's trajectory as ATIF (Harbor's Agent Trajectory Interchange Format), validated."""
-    from looplab.agents.atif import export_trial, trial_atif
+    from looplab.records.atif import export_trial, trial_atif
 
     if output is not None and str(output) == "-":
         model = trial_atif(trial_dir)
@@ -59,7 +61,7 @@ def rescore_command(
     force: Annotated[bool, typer.Option("--force", help="Re-verify checkpoints already scored")] = False,
 ) -> None:
     """Score a trial's checkpoints with the sealed verifier: its anytime curve (checkpoints/scores.jsonl)."""
-    from looplab.agents.rescore import anytime_curve, rescore_trial
+    from looplab.scoring.rescore import anytime_curve, rescore_trial
 
     def show(row: dict[str, Any]) -> None:
         err_console.print(
@@ -81,7 +83,7 @@ def rescore_command(
             str(row["n"]), f"{row['elapsed_s']:.1f} s", _fmt(row.get("reward")), _fmt(best), note.strip()
         )
     console.print(table)
-    console.print(f"scores: {trial_dir / 'checkpoints' / 'scores.jsonl'}")
+    console.print(f"scores: {TrialPaths(trial_dir).scores}")
 
 
 def _fmt(v: Any) -> str:

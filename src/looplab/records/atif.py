@@ -21,7 +21,6 @@ the ``extra`` of the step they happened in.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from looplab.agents.trajectory import read_trajectory
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json
+from looplab.records.layout import TrialPaths
+from looplab.records.results import TrialResult
 
 SCHEMA_VERSION = "ATIF-v1.4"
 _STRICT = ConfigDict(extra="forbid")
@@ -372,15 +373,15 @@ def trajectory_to_atif(events: list[dict[str, Any]], result: dict[str, Any] | No
 def trial_atif(trial_dir: Path) -> ATIFTrajectory:
     """The validated ATIF document of ``TRIAL_DIR/agent/trajectory.jsonl`` (with result.json when present)."""
     trial_dir = Path(trial_dir)
-    src = trial_dir / "agent" / "trajectory.jsonl"
+    paths = TrialPaths(trial_dir)
+    src = paths.trajectory
     if not src.is_file():
         raise LooplabError(f"{src}: no trajectory (is {trial_dir} a trial folder?)")
     result = None
-    rp = trial_dir / "result.json"
-    if rp.is_file():
+    if paths.result.is_file():
         try:
-            result = json.loads(rp.read_text())
-        except ValueError:
+            result = TrialResult.read(paths.result).record()
+        except (ValueError, OSError):
             result = None
     return validate_atif(trajectory_to_atif(read_trajectory(src), result))
 
@@ -388,6 +389,6 @@ def trial_atif(trial_dir: Path) -> ATIFTrajectory:
 def export_trial(trial_dir: Path, out: Path | None = None) -> tuple[Path, ATIFTrajectory]:
     """Write the trial's ATIF document (default: ``TRIAL_DIR/agent/trajectory.json``, Harbor's place for it)."""
     model = trial_atif(trial_dir)
-    out = Path(out) if out else Path(trial_dir) / "agent" / "trajectory.json"
+    out = Path(out) if out else TrialPaths(Path(trial_dir)).atif
     atomic_write_json(out, model.model_dump(mode="json", exclude_none=True))
     return out, model

@@ -25,10 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from looplab.checkpoints import CheckpointStore
 from looplab.environment.build import build_environment, scratch_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_text, remove_tree
+from looplab.records.checkpoints import CheckpointStore
+from looplab.records.layout import TrialPaths
 from looplab.tasks.loader import load_task
 from looplab.verify.verifier import verify
 
@@ -60,8 +61,9 @@ def select_checkpoints(
     return sorted(chosen, key=lambda e: e["n"])
 
 
-def read_scores(trial_dir: Path) -> list[dict[str, Any]]:
-    p = Path(trial_dir) / "checkpoints" / "scores.jsonl"
+def score_entries(trial_dir: Path) -> list[dict[str, Any]]:
+    """The raw rows of a trial's scores.jsonl in file order (empty when it was never rescored)."""
+    p = TrialPaths(Path(trial_dir)).scores
     if not p.is_file():
         return []
     out = []
@@ -82,7 +84,8 @@ def rescore_trial(
 ) -> list[dict[str, Any]]:
     """Score the chosen checkpoints of ``trial_dir`` with the sealed verifier; return the rows written."""
     trial_dir = Path(trial_dir)
-    cfg_path = trial_dir / "config.json"
+    paths = TrialPaths(trial_dir)
+    cfg_path = paths.config
     if not cfg_path.is_file():
         raise LooplabError(f"{cfg_path}: not found (is {trial_dir} a trial folder?)")
     try:
@@ -99,10 +102,10 @@ def rescore_trial(
     task = load_task(Path(task_path))
     env = build_environment(task)
     chosen = select_checkpoints(entries, every, best_per_window)
-    old = {} if force else {(r["n"], r.get("files")): r for r in read_scores(trial_dir)}
+    old = {} if force else {(r["n"], r.get("files")): r for r in score_entries(trial_dir)}
     by_files: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
-    out_path = store.dir / "scores.jsonl"
+    out_path = paths.scores
     for e in chosen:
         key = files_key(e)
         base = {"n": e["n"], "elapsed_s": e["elapsed_s"], "final": bool(e.get("final")), "files": key,
@@ -127,7 +130,7 @@ def _score(task: Any, env: Any, store: CheckpointStore, entry: dict[str, Any], c
     t0 = time.monotonic()
     try:
         work = store.materialize(entry, scratch / "work")
-        log_dir = store.dir / "verifier" / str(entry["n"])
+        log_dir = TrialPaths(store.dir.parent).checkpoint_verifier(entry["n"])
         vr = verify(task, env, work, log_dir, cfg.get("editable"), cfg.get("cores"))
     finally:
         remove_tree(scratch)

@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from looplab.fsutil import read_regular_under
+from looplab.records.layout import TrialPaths
 from looplab.verify import editable as editable_mod
 
 
 class CheckpointStore:
     def __init__(self, trial_dir: Path):
-        self.dir = Path(trial_dir) / "checkpoints"
-        self.objects = self.dir / "objects"
-        self.index = self.dir / "index.jsonl"
+        paths = TrialPaths(Path(trial_dir))
+        self.dir = paths.checkpoints_dir
+        self.objects = paths.checkpoint_objects
+        self.index = paths.checkpoint_index
         self._lock = threading.Lock()
 
     def record(self, work_dir: Path, globs: list[str] | None, elapsed_s: float, info: dict[str, Any]) -> int:

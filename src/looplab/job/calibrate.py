@@ -1,0 +1,142 @@
+"""Calibrate a task on this machine: oracle trials measure its reference speedup ``s_ref``.
+
+``calibrate_task`` runs the task's reference solution through normal trials
+(pinned to cores like any job's trial) and stores the median measured speedup with
+``looplab.measure.calibrate`` (which only stores and looks calibrations up, so the
+verifier can read them without importing trials). ``calibrate_command`` is
+``looplab calibrate``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import statistics
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from looplab.environment.build import build_environment
+from looplab.errors import LooplabError
+from looplab.fsutil import atomic_write_json
+from looplab.job.cores import CoreAllocator
+from looplab.measure.calibrate import CalibrationRecord, calibration_path, lookup_calibration, task_hash
+from looplab.measure.cli import JsonOpt, OutOpt, err_console
+from looplab.measure.cli import _emit as emit_result
+from looplab.measure.fingerprint import machine_fingerprint
+from looplab.tasks.catalog import resolve_task_path
+from looplab.tasks.loader import Task, load_task
+from looplab.trial import TrialConfig, new_trial_name, run_trial
+
+
+def calibrate_task(
+    task: Task,
+    repeats: int = 1,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> tuple[CalibrationRecord, bool]:
+    """Measure (or read from the cache) ``task``'s reference speedup; returns it and whether it was cached."""
+    if task.config.looplab.measure == "reported":
+        raise LooplabError(
+            f"{task.path / 'task.toml'}: field looplab.measure: calibration needs 'paired' or 'instructions'"
+        )
+    if not (task.solution_dir / "solve.sh").is_file():
+        raise LooplabError(f"{task.path}: no solution/solve.sh; calibration runs the reference solution")
+    if repeats < 1:
+        raise LooplabError(f"calibration repeats must be at least 1, got {repeats}")
+    fp = machine_fingerprint()
+    path = calibration_path(task, fp)
+    if not force:
+        cached = lookup_calibration(task, fp)
+        if cached is not None:
+            return cached, True
+
+    say = log or (lambda msg: None)
+    t0 = dt.datetime.now(dt.UTC)
+    env = build_environment(task)
+    alloc = CoreAllocator()
+    grant = alloc.acquire(task.config.environment.cpus, task.config.environment.memory_mb)
+    cores = grant.cores
+    speedups: list[float] = []
+    details: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix=f"looplab-calibrate-{task.name}-"))
+    try:
+        for i in range(repeats):
+            say(f"calibration run {i + 1}/{repeats}: oracle trial of {task.name} on cores {cores}")
+            trial_dir = work / new_trial_name(task)
+            res = run_trial(
+                task, env, TrialConfig(agent="oracle", cores=cores), trial_dir, job_name="calibrate"
+            )
+            speedup, measurement = _reference_speedup(task, res.record())
+            speedups.append(speedup)
+            details.append(measurement)
+            say(f"  reference speedup {speedup:.4f}")
+    finally:
+        alloc.release(grant)
+        shutil.rmtree(work, ignore_errors=True)
+    s_ref = statistics.median(speedups)
+    mid = min(range(len(speedups)), key=lambda i: abs(speedups[i] - s_ref))
+    rec = CalibrationRecord(
+        task=task.name,
+        task_hash=task_hash(task),
+        measure=task.config.looplab.measure,
+        s_ref=s_ref,
+        runs=speedups,
+        ci_low=details[mid].get("speedup_ci_low"),
+        ci_high=details[mid].get("speedup_ci_high"),
+        fingerprint=fp,
+        measured_at=t0.isoformat(timespec="seconds"),
+        duration_s=round((dt.datetime.now(dt.UTC) - t0).total_seconds(), 3),
+        details=details,
+    )
+    atomic_write_json(path, rec.model_dump(mode="json"))
+    return rec, False
+
+
+def _reference_speedup(task: Task, result: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """The measured speedup in an oracle trial's record, or a one-line error saying why there is none.
+
+    The verifier measures only a correct solution, so a speedup present means the
+    reference passed the task's checks.
+    """
+    if result.get("status") != "completed":
+        info = result.get("exception_info") or {}
+        raise LooplabError(
+            f"calibration of {task.name}: the oracle trial failed: {info.get('message', 'unknown error')}"
+        )
+    vr = result.get("verifier_result") or {}
+    m = vr.get("measurement") or {}
+    speedup = m.get("speedup")
+    if not isinstance(speedup, int | float) or isinstance(speedup, bool):
+        why = vr.get("reason") or "the verifier recorded no measured speedup"
+        raise LooplabError(f"calibration of {task.name}: the reference solution was not measured: {why}")
+    return float(speedup), m
+
+
+def calibrate_command(
+    task: Annotated[str, typer.Argument(help="Task folder or catalog task name")],
+    repeats: Annotated[int, typer.Option(min=1, help="Oracle trials to run; s_ref is their median")] = 1,
+    force: Annotated[
+        bool, typer.Option("--force", help="Measure again even when a calibration is cached")
+    ] = False,
+    as_json: JsonOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Measure TASK's reference speedup on this machine (once; later runs read the cache)."""
+    t = load_task(resolve_task_path(task))
+    log = None if as_json else (lambda msg: err_console.print(msg, highlight=False))
+    rec, cached = calibrate_task(t, repeats=repeats, force=force, log=log)
+    where = calibration_path(t, rec.fingerprint)
+    ci = (
+        f" [{rec.ci_low:.4f}, {rec.ci_high:.4f}]"
+        if rec.ci_low is not None and rec.ci_high is not None
+        else ""
+    )
+    human = (
+        f"{t.name}: s_ref = {rec.s_ref:.4f}{ci} on {rec.fingerprint.describe()} "
+        f"({'read from the cache' if cached else f'measured in {rec.duration_s:.1f} s'}: {where})"
+    )
+    emit_result({**rec.model_dump(mode="json"), "cached": cached, "path": str(where)}, as_json, out, human)

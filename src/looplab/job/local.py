@@ -1,0 +1,50 @@
+"""The local executor: a thread pool on this host, each trial pinned to cores it claims first.
+
+``spec.concurrency`` trials run at once; each asks the host-wide ``CoreAllocator``
+for the task's cores and memory before it starts, so trials (and other looplab
+processes on the host) never share a core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from looplab.environment.build import Environment
+from looplab.job.cores import CoreAllocator
+from looplab.job.spec import Emit, JobSpec, Slot, trial_config
+from looplab.records.results import TrialResult
+from looplab.trial import new_trial_name, run_trial
+
+
+class LocalExecutor:
+    def __init__(self, envs: dict[str, Environment]):
+        self.envs = envs
+
+    def run(self, spec: JobSpec, pending: list[Slot], emit: Emit) -> Iterator[TrialResult]:
+        alloc = CoreAllocator()
+
+        def one(slot: Slot) -> TrialResult:
+            ecfg = slot.task.config.environment
+            grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+            try:
+                trial_dir = spec.job_dir / new_trial_name(slot.task)
+                emit(
+                    "start",
+                    {
+                        "slot": slot.key,
+                        "trial": trial_dir.name,
+                        "cores": grant.cores,
+                        "memory_mb": grant.memory_mb,
+                        "waited_s": grant.waited_s,
+                    },
+                )
+                cfg = trial_config(spec, slot, grant.cores)
+                return run_trial(slot.task, self.envs[slot.task.name], cfg, trial_dir, spec.job_name, slot.key)
+            finally:
+                alloc.release(grant)
+
+        with ThreadPoolExecutor(max_workers=max(1, spec.concurrency)) as pool:
+            futures = [pool.submit(one, s) for s in pending]
+            for fut in as_completed(futures):
+                yield fut.result()

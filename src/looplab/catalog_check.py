@@ -1,4 +1,6 @@
-"""``looplab tasks check --run``: run ``nop`` and ``oracle`` on tasks and tabulate rewards.
+"""``looplab tasks check``: validate task folders (``check_task``) and, with ``--run``, tabulate rewards.
+
+``check_rewards`` runs ``nop`` and ``oracle`` on each task.
 
 The table (reward of each agent, verification time, and whether the task meets the catalog's
 calibration targets: nop scores 0, oracle scores clearly above it) is printed and, with
@@ -14,10 +16,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from looplab.environment.build import build_environment
+from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_text
 from looplab.hostinfo import host_info
 from looplab.job.runner import JobSpec, existing_trials, run_job
-from looplab.tasks.loader import Task
+from looplab.numfmt import fixed
+from looplab.tasks.loader import Task, load_task
+from looplab.verify.rewards import check_reward_config
 
 SPEED_TARGET = 0.45  # log-scaled speedup tasks: the reference is designed to score 0.5
 OTHER_TARGET = 0.9  # ratio / linear tasks: at least 0.9 of the reference
@@ -32,6 +38,25 @@ def oracle_target(task: Task) -> float:
     return SPEED_TARGET if speed else OTHER_TARGET
 
 
+def check_task(path: Path, build: bool = True) -> tuple[Task, list[str]]:
+    """Validate one task folder (task.toml, layout, reward config, optionally its environment build).
+
+    Returns the task and its warnings; a problem that makes the task unusable raises ``LooplabError``.
+    """
+    t = load_task(path)
+    notes = list(t.warnings)
+    if not (t.solution_dir / "solve.sh").is_file():
+        notes.append("no solution/solve.sh (the oracle agent cannot run)")
+    if not t.config.looplab.editable:
+        notes.append("no [looplab] editable globs: trials will be unsealed unless --editable is given")
+    problems = check_reward_config(t.config)
+    if problems:
+        raise LooplabError(f"{t.path / 'task.toml'}: " + "; ".join(problems))
+    if build:
+        notes += build_environment(t).warnings
+    return t, notes
+
+
 def check_rewards(
     tasks: list[Task], jobs_dir: Path, console: Console, write: Path | None = None
 ) -> list[dict[str, Any]]:
@@ -39,9 +64,13 @@ def check_rewards(
     rows: list[dict[str, Any]] = []
     for task in tasks:
         spec = JobSpec(
-            job_name=f"catalog-check-{stamp}-{task.name}", jobs_dir=jobs_dir, task_paths=[str(task.path)],
-            agents=["nop", "oracle"], attempts=1, concurrency=1,
-        )  # fmt: skip
+            job_name=f"catalog-check-{stamp}-{task.name}",
+            jobs_dir=jobs_dir,
+            task_paths=[str(task.path)],
+            agents=["nop", "oracle"],
+            attempts=1,
+            concurrency=1,
+        )
         console.print(f"running nop and oracle on [bold]{task.name}[/]…")
         run_job(spec, [task])
         by_agent = {r.agent: r.record() for r in existing_trials(spec.job_dir)}
@@ -66,18 +95,19 @@ def check_rewards(
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["task"], str(r["domain"]), _f(r["nop_reward"]), _f(r["oracle_reward"]), f"≥ {r['oracle_target']:g}",
-            _f(r["oracle_verify_s"], 1), "yes" if r["ok"] else "[red]no[/]",
-        )  # fmt: skip
+            r["task"],
+            str(r["domain"]),
+            fixed(r["nop_reward"]),
+            fixed(r["oracle_reward"]),
+            f"≥ {r['oracle_target']:g}",
+            fixed(r["oracle_verify_s"], 1),
+            "yes" if r["ok"] else "[red]no[/]",
+        )
     console.print(table)
     if write is not None:
         atomic_write_text(write, markdown(rows))
         console.print(f"written: {write}")
     return rows
-
-
-def _f(v: Any, digits: int = 3) -> str:
-    return "—" if v is None else f"{float(v):.{digits}f}"
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -94,8 +124,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['task']} | {r['domain']} | {_f(r['nop_reward'])} | {_f(r['oracle_reward'])} | "
-            f"≥ {r['oracle_target']:g} | {_f(r['oracle_verify_s'], 1)} | {'yes' if r['ok'] else 'no'} |"
+            f"| {r['task']} | {r['domain']} | {fixed(r['nop_reward'])} | {fixed(r['oracle_reward'])} | "
+            f"≥ {r['oracle_target']:g} | {fixed(r['oracle_verify_s'], 1)} | {'yes' if r['ok'] else 'no'} |"
         )
     notes = [r for r in rows if not r["ok"]]
     if notes:

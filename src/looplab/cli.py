@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from looplab.errors import LooplabError
+from looplab.numfmt import fixed
 from looplab.settings import DEFAULT_JOBS_DIR
 
 app = typer.Typer(
@@ -30,10 +31,6 @@ tasks_app = typer.Typer(no_args_is_help=True, help="List and check benchmark tas
 app.add_typer(tasks_app, name="tasks")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _fmt_reward(r: Any) -> str:
-    return "—" if r is None else f"{float(r):.3f}"
 
 
 @app.command()
@@ -100,16 +97,29 @@ def run(
     }
     agent_kwargs = agent_args(agent_kwarg, base_url)
     spec = JobSpec(
-        job_name=job_name or dt.datetime.now().strftime("%Y-%m-%d__%H-%M-%S"), jobs_dir=jobs_dir,
-        task_paths=[str(p.resolve()) for p in paths], agents=agent, attempts=attempts, concurrency=concurrent,
-        model=model, agent_kwargs=agent_kwargs, editable=editable or None,
-        timeout_multiplier=timeout_multiplier, agent_timeout_sec=agent_timeout, budget=budget,
+        job_name=job_name or dt.datetime.now().strftime("%Y-%m-%d__%H-%M-%S"),
+        jobs_dir=jobs_dir,
+        task_paths=[str(p.resolve()) for p in paths],
+        agents=agent,
+        attempts=attempts,
+        concurrency=concurrent,
+        model=model,
+        agent_kwargs=agent_kwargs,
+        editable=editable or None,
+        timeout_multiplier=timeout_multiplier,
+        agent_timeout_sec=agent_timeout,
+        budget=budget,
         ray_address=ray_address,
-    )  # fmt: skip
+    )
     progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=False,
-    )  # fmt: skip
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
     bar: dict[str, Any] = {}
 
     def on_event(kind: str, info: dict[str, Any]) -> None:
@@ -135,7 +145,7 @@ def run(
             if r.get("exception_info"):
                 exc_info = r["exception_info"]
                 why = f" [red]{escape(exc_info['type'])}: {escape(exc_info['message'])}[/]"
-            progress.console.print(f"{status} {r['slot']} reward={_fmt_reward(r.get('reward'))}{why}")
+            progress.console.print(f"{status} {r['slot']} reward={fixed(r.get('reward'))}{why}")
             progress.advance(bar["id"])
 
     try:
@@ -156,13 +166,13 @@ def _print_job_table(summary: dict[str, Any]) -> None:
         table.add_column(col, justify="right" if col in ("attempt", "reward") else "left")
     for t in summary["trials"]:
         label = agent_label(t["agent"], t.get("model"))
-        table.add_row(t["task_name"], label, str(t["attempt"]), t["status"], _fmt_reward(t.get("reward")))
+        table.add_row(t["task_name"], label, str(t["attempt"]), t["status"], fixed(t.get("reward")))
     console.print(table)
     agg = Table(title="Mean reward per agent")
     for col in ("agent", "trials", "errors", "mean reward"):
         agg.add_column(col)
     for name, s in summary["stats"]["agents"].items():
-        agg.add_row(name, str(s["n_trials"]), str(s["n_errors"]), _fmt_reward(s["mean_reward"]))
+        agg.add_row(name, str(s["n_trials"]), str(s["n_errors"]), fixed(s["mean_reward"]))
     console.print(agg)
 
 
@@ -189,10 +199,14 @@ def tasks_list(
         c = t.config
         opt = c.optimization
         table.add_row(
-            t.name, str(c.metadata.get("domain", "—")), (opt.metric if opt and opt.metric else "—"),
-            (opt.direction if opt and opt.direction else "—"), c.looplab.measure,
-            f"{c.agent.timeout_sec / 60:g} min", ", ".join(c.looplab.editable) or "(all of /app)",
-        )  # fmt: skip
+            t.name,
+            str(c.metadata.get("domain", "—")),
+            (opt.metric if opt and opt.metric else "—"),
+            (opt.direction if opt and opt.direction else "—"),
+            c.looplab.measure,
+            f"{c.agent.timeout_sec / 60:g} min",
+            ", ".join(c.looplab.editable) or "(all of /app)",
+        )
     console.print(table)
     if broken:
         raise typer.Exit(code=1)
@@ -212,9 +226,9 @@ def tasks_check(
     ] = None,
 ) -> None:
     """Validate tasks: task.toml, layout, environment build, packages missing on this host."""
-    from looplab.environment.build import build_environment
+    from looplab.catalog_check import check_rewards, check_task
     from looplab.tasks.catalog import catalog_task_paths
-    from looplab.tasks.loader import discover_tasks, load_task
+    from looplab.tasks.loader import discover_tasks
 
     if all_:
         found = catalog_task_paths()
@@ -226,32 +240,16 @@ def tasks_check(
     loaded = []
     for p in found:
         try:
-            t = load_task(p)
-            notes = list(t.warnings)
-            if not (t.solution_dir / "solve.sh").is_file():
-                notes.append("no solution/solve.sh (the oracle agent cannot run)")
-            if not t.config.looplab.editable:
-                notes.append(
-                    "no [looplab] editable globs: trials will be unsealed unless --editable is given"
-                )
-            from looplab.verify.rewards import check_reward_config
-
-            problems = check_reward_config(t.config)
-            if problems:
-                raise LooplabError(f"{t.path / 'task.toml'}: " + "; ".join(problems))
-            if build:
-                env = build_environment(t)
-                notes += env.warnings
-            console.print(f"[green]ok[/] {t.name}")
-            for n in notes:
-                console.print(f"   [yellow]warning:[/] {escape(n)}")
-            loaded.append(t)
+            t, notes = check_task(p, build=build)
         except LooplabError as exc:
             failures += 1
             console.print(f"[red]error[/] {p.name}: {escape(str(exc))}")
+            continue
+        console.print(f"[green]ok[/] {t.name}")
+        for n in notes:
+            console.print(f"   [yellow]warning:[/] {escape(n)}")
+        loaded.append(t)
     if run_agents and loaded:
-        from looplab.catalog_check import check_rewards
-
         rows = check_rewards(loaded, jobs_dir, console, write)
         failures += sum(1 for r in rows if not r["ok"])
     if failures:
@@ -270,27 +268,19 @@ SUBCOMMANDS = [
 ]
 
 
-def _mount_optional() -> None:
-    """Mount each sub-command whose module exists (a module that fails to import for another reason raises)."""
+def _mount_subcommands() -> None:
+    """Mount each sub-command from its module; a missing module or attribute is an error, never skipped."""
     import importlib
 
     for module, attr, name, kind in SUBCOMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        obj = getattr(mod, attr, None)
-        if obj is None:
-            continue
+        obj = getattr(importlib.import_module(module), attr)
         if kind == "group":
             app.add_typer(obj, name=name)
         else:
             app.command(name)(obj)
 
 
-_mount_optional()
+_mount_subcommands()
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ Harbor's layout: ``config.json``, ``result.json`` (written last, atomically),
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import threading
@@ -26,6 +25,7 @@ from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResu
 from looplab.agents.phase import run_agent
 from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
+from looplab.clock import now_iso
 from looplab.environment.build import Environment, scratch_dir
 from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree
 from looplab.hostinfo import host_info
@@ -53,10 +53,6 @@ class TrialConfig:
     timeout_multiplier: float = 1.0
     agent_timeout_sec: float | None = None  # overrides the task's [agent] timeout_sec
     budget: dict[str, Any] = field(default_factory=dict)  # max_turns, max_tokens, max_cost_usd
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def new_trial_name(task: Task) -> str:
@@ -186,11 +182,18 @@ def _agent_phase(
     cpus = ecfg.cpus
     quota = cpus if cfg.cores and cpus < len(cfg.cores) else None
     spec = SandboxSpec(
-        root=env.root, binds=binds, env={"PATH": runtime_path(), **env.env}, workdir=wd,
-        network=ecfg.network_allowed, cpus=cfg.cores, cpu_quota=quota, memory_mb=ecfg.memory_mb,
+        root=env.root,
+        binds=binds,
+        env={"PATH": runtime_path(), **env.env},
+        workdir=wd,
+        network=ecfg.network_allowed,
+        cpus=cfg.cores,
+        cpu_quota=quota,
+        memory_mb=ecfg.memory_mb,
         max_file_mb=ecfg.storage_mb or DEFAULT_MAX_FILE_MB,
-        ro_binds=runtime_ro_binds(), name=f"agent-{task.name}"[:40],
-    )  # fmt: skip
+        ro_binds=runtime_ro_binds(),
+        name=f"agent-{task.name}"[:40],
+    )
     timeout = (cfg.agent_timeout_sec or task.config.agent.timeout_sec) * cfg.timeout_multiplier
     budget = Budget(timeout_sec=timeout, **cfg.budget)
     trajectory = Trajectory(paths.trajectory, started=budget.started)
@@ -212,13 +215,19 @@ def _agent_phase(
             trajectory.event("command", tool="dev_check", command=cmd)
             r = sandbox.exec(cmd, timeout=max(1.0, min(budget.remaining(), 1800.0)), cwd=wd)
             n = store.record(
-                work_dir, norm, budget.elapsed(),
+                work_dir,
+                norm,
+                budget.elapsed(),
                 {"dev_exit_code": r.exit_code, "dev_output_tail": (r.stdout + r.stderr)[-2000:]},
-            )  # fmt: skip
+            )
             trajectory.event(
-                "observation", tool="dev_check", checkpoint=n, exit_code=r.exit_code,
-                stdout=r.stdout[-8000:], stderr=r.stderr[-8000:],
-            )  # fmt: skip
+                "observation",
+                tool="dev_check",
+                checkpoint=n,
+                exit_code=r.exit_code,
+                stdout=r.stdout[-8000:],
+                stderr=r.stderr[-8000:],
+            )
             return DevCheckResult(r, n)
 
     ctx = AgentContext(

@@ -46,9 +46,10 @@ class CommandAgent(Agent):
         traj = ctx.trajectory
         if self.script_text is not None:
             put = sandbox.exec(
-                ["/bin/sh", "-c", f'cat > {SCRIPT_IN_SANDBOX} && chmod 700 {SCRIPT_IN_SANDBOX}'],
-                stdin=self.script_text, timeout=30,
-            )  # fmt: skip
+                ["/bin/sh", "-c", f"cat > {SCRIPT_IN_SANDBOX} && chmod 700 {SCRIPT_IN_SANDBOX}"],
+                stdin=self.script_text,
+                timeout=30,
+            )
             if not put.ok:
                 return AgentOutcome(
                     stop_reason="error", error=f"could not install the script: {put.stderr.strip()}"
@@ -65,9 +66,12 @@ class CommandAgent(Agent):
         traj.event("command", tool="shell", command=shown)
         r = sandbox.exec(cmd, timeout=max(0.1, timeout), cwd=ctx.workdir)
         traj.event(
-            "observation", exit_code=r.exit_code, timed_out=r.timed_out,
-            stdout=r.stdout[-8000:], stderr=r.stderr[-8000:],
-        )  # fmt: skip
+            "observation",
+            exit_code=r.exit_code,
+            timed_out=r.timed_out,
+            stdout=r.stdout[-8000:],
+            stderr=r.stderr[-8000:],
+        )
         (ctx.logs_dir / "command.txt").write_text(f"$ {shown}\n[exit {r.exit_code}]\n{r.stdout}\n{r.stderr}")
         lines = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
         notes = lines[-1][:500] if lines else ""

@@ -104,9 +104,12 @@ class ReplayAgent(Agent):
                 traj.event("command", tool="shell", command=step.run)
                 r = sandbox.exec(step.run or "", timeout=max(0.1, timeout), cwd=ctx.workdir)
                 traj.event(
-                    "observation", exit_code=r.exit_code, timed_out=r.timed_out,
-                    stdout=r.stdout[-8000:], stderr=r.stderr[-8000:],
-                )  # fmt: skip
+                    "observation",
+                    exit_code=r.exit_code,
+                    timed_out=r.timed_out,
+                    stdout=r.stdout[-8000:],
+                    stderr=r.stderr[-8000:],
+                )
             elif kind == "write":
                 assert step.write is not None
                 traj.event(
@@ -133,8 +136,10 @@ class ReplayAgent(Agent):
                 traj.event("command", tool="apply_patch", strip=strip, diff=step.diff[:8000])
                 r = sandbox.exec(
                     ["patch", f"-p{strip}", "--batch", "--forward", "--no-backup-if-mismatch"],
-                    stdin=step.diff, cwd=ctx.workdir, timeout=60,
-                )  # fmt: skip
+                    stdin=step.diff,
+                    cwd=ctx.workdir,
+                    timeout=60,
+                )
                 traj.event(
                     "observation", exit_code=r.exit_code, stdout=r.stdout[-4000:], stderr=r.stderr[-2000:]
                 )

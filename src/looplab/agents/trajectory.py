@@ -6,12 +6,13 @@ agent phase began; the file is flushed per event so a killed trial keeps what it
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from looplab.clock import now_iso
 
 
 class Trajectory:
@@ -28,7 +29,7 @@ class Trajectory:
             self.step += 1
             ev = {
                 "step": self.step,
-                "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                "time": now_iso("milliseconds"),
                 "elapsed_s": round(time.monotonic() - self.started, 3),
                 "type": type,
                 **fields,

@@ -40,7 +40,9 @@ class LocalExecutor:
                     },
                 )
                 cfg = trial_config(spec, slot, grant.cores)
-                return run_trial(slot.task, self.envs[slot.task.name], cfg, trial_dir, spec.job_name, slot.key)
+                return run_trial(
+                    slot.task, self.envs[slot.task.name], cfg, trial_dir, spec.job_name, slot.key
+                )
             finally:
                 alloc.release(grant)
 

@@ -28,11 +28,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from looplab.clock import now_iso
 from looplab.errors import LooplabError
 from looplab.job.spec import Emit, JobSpec, Slot, trial_config
 from looplab.records.layout import TrialPaths
 from looplab.records.results import TRIAL_SCHEMA_VERSION, TrialResult
-from looplab.trial import new_trial_name, now_iso
+from looplab.trial import new_trial_name
 
 TOKEN_FILE = ".ray-token"
 MAX_LOST_RETRIES = 2
@@ -160,10 +161,15 @@ def _run(
         ecfg = slot.task.config.environment
         cfg = trial_config(spec, slot, None)
         payload = {
-            "job_dir": str(job_dir), "token": token, "trial_name": name, "task_path": str(slot.task.path),
-            "job_name": spec.job_name, "slot": slot.key, "try": tries,
+            "job_dir": str(job_dir),
+            "token": token,
+            "trial_name": name,
+            "task_path": str(slot.task.path),
+            "job_name": spec.job_name,
+            "slot": slot.key,
+            "try": tries,
             "trial_config": {k: v for k, v in vars(cfg).items() if k != "cores"},
-        }  # fmt: skip
+        }
         opts: dict[str, Any] = {"num_cpus": ecfg.cpus, "num_gpus": ecfg.gpus, "max_retries": 0}
         if ecfg.memory_mb:
             opts["memory"] = ecfg.memory_mb * 1024 * 1024
@@ -224,7 +230,9 @@ def _error_record(spec: JobSpec, slot: Slot, trial_dir: Path, exc: BaseException
     trial_dir.mkdir(parents=True, exist_ok=True)
     started = None
     if paths.config.is_file():
-        started = dt.datetime.fromtimestamp(paths.config.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
+        started = dt.datetime.fromtimestamp(paths.config.stat().st_mtime, dt.UTC).isoformat(
+            timespec="seconds"
+        )
     ecfg = slot.task.config.environment
     record = TrialResult(
         schema_version=TRIAL_SCHEMA_VERSION,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from looplab.agents.registry import check_job_agents
+from looplab.clock import now_iso
 from looplab.environment.build import Environment, build_environment, sweep_stale_scratch
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, read_json
@@ -24,7 +25,6 @@ from looplab.job.spec import JobSpec, Slot, trial_config
 from looplab.records.layout import JobPaths, TrialPaths
 from looplab.records.results import JOB_SCHEMA_VERSION, JobResult, TrialResult
 from looplab.tasks.loader import Task
-from looplab.trial import now_iso
 from looplab.verify import editable as editable_mod
 
 __all__ = ["JobSpec", "Slot", "existing_trials", "run_job", "summarize_job", "trial_config"]
@@ -61,7 +61,8 @@ def prepare_job(spec: JobSpec, tasks: list[Task]) -> tuple[list[Slot], set[str]]
     else:
         spec_json = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
         atomic_write_json(
-            cfg_path, {"job_name": spec.job_name, "created_at": now_iso(), "identity": ident, "spec": spec_json}
+            cfg_path,
+            {"job_name": spec.job_name, "created_at": now_iso(), "identity": ident, "spec": spec_json},
         )
     slots = [Slot(t, a, k) for t in tasks for a in spec.agents for k in range(spec.attempts)]
     return slots, completed_slots(job_dir)
@@ -118,7 +119,9 @@ def summarize_job(job_dir: Path, job_name: str) -> JobResult:
             latest[key] = r
     agents: dict[str, dict[str, Any]] = {}
     for r in latest.values():
-        a = agents.setdefault(r.label, {"rewards": [], "n_trials": 0, "n_errors": 0, "by_task": {}, "usage": {}})
+        a = agents.setdefault(
+            r.label, {"rewards": [], "n_trials": 0, "n_errors": 0, "by_task": {}, "usage": {}}
+        )
         a["n_trials"] += 1
         _add_usage(a["usage"], r)
         if r.status != "completed":

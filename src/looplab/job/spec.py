@@ -37,9 +37,13 @@ class JobSpec:
     def identity(self) -> dict[str, Any]:
         """What must match for a re-run to resume this job."""
         return {
-            "task_paths": sorted(self.task_paths), "agents": self.agents, "attempts": self.attempts,
-            "model": self.model, "agent_kwargs": self.agent_kwargs, "editable": self.editable,
-        }  # fmt: skip
+            "task_paths": sorted(self.task_paths),
+            "agents": self.agents,
+            "attempts": self.attempts,
+            "model": self.model,
+            "agent_kwargs": self.agent_kwargs,
+            "editable": self.editable,
+        }
 
     @property
     def job_dir(self) -> Path:
@@ -65,7 +69,13 @@ def trial_config(spec: JobSpec, slot: Slot, cores: list[int] | None) -> TrialCon
     """The trial configuration of ``slot`` under ``spec``, on ``cores``."""
     kwargs, model = args_for(slot.agent, spec.agent_kwargs, spec.model)
     return TrialConfig(
-        agent=slot.agent, agent_kwargs=kwargs, model=model, attempt=slot.attempt,
-        editable=spec.editable, cores=cores, timeout_multiplier=spec.timeout_multiplier,
-        agent_timeout_sec=spec.agent_timeout_sec, budget=spec.budget,
-    )  # fmt: skip
+        agent=slot.agent,
+        agent_kwargs=kwargs,
+        model=model,
+        attempt=slot.attempt,
+        editable=spec.editable,
+        cores=cores,
+        timeout_multiplier=spec.timeout_multiplier,
+        agent_timeout_sec=spec.agent_timeout_sec,
+        budget=spec.budget,
+    )

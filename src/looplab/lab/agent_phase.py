@@ -36,7 +36,9 @@ from looplab.lab import gitops
 from looplab.lab.backend import worst_samples
 from looplab.lab.config import Lab
 from looplab.lab.evaluate import REAPER, Evaluator, empty_root, new_box
+from looplab.lab.log import Record
 from looplab.lab.services import ServiceHandle
+from looplab.numfmt import significant
 from looplab.records.layout import TrialPaths
 from looplab.sandbox.base import ExecResult, Sandbox, SandboxSpec
 from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
@@ -167,6 +169,20 @@ def instruction_for(lab: Lab, task_instruction: str | None, experiment: int, sum
     return "\n\n".join(parts) + "\n"
 
 
+def briefing(lab: Lab, best: Record | None, records: list[Record]) -> str:
+    """The part of an iteration's instruction that sums up the run so far."""
+    lines = [f"The score is {'lower' if lab.direction == 'lower' else 'higher'} is better."]
+    if best is not None:
+        lines.append(f"Best score so far: {significant(best.score)} (experiment {best.experiment}).")
+    recent = [r for r in records if r.status != "baseline"][-10:]
+    if recent:
+        lines.append("Recent experiments (the full history is in /lab/history.jsonl):")
+        for r in recent:
+            note = (r.notes.splitlines()[0][:100] if r.notes else "") or "-"
+            lines.append(f"- {r.experiment}: {r.status} score {significant(r.score)} — {note}")
+    return "\n".join(lines)
+
+
 def run_agent_phase(
     lab: Lab,
     evaluator: Evaluator,
@@ -198,11 +214,15 @@ def run_agent_phase(
     make_world_readable(ro_lab)
     workdir = lab.sandbox_dir() if evaluator.env is None else evaluator.env.workdir
     env = {
-        "PATH": runtime_path(), "LOOPLAB_LAB": lab.name, "LOOPLAB_EXPERIMENT": str(experiment),
-        "LOOPLAB_HISTORY": "/lab/history.jsonl", "LOOPLAB_INSTRUCTIONS": "/lab/AGENT.md",
-        "LOOPLAB_PIPELINE_DIR": lab.sandbox_dir(), "LOOPLAB_NOTES": NOTES_FILE,
+        "PATH": runtime_path(),
+        "LOOPLAB_LAB": lab.name,
+        "LOOPLAB_EXPERIMENT": str(experiment),
+        "LOOPLAB_HISTORY": "/lab/history.jsonl",
+        "LOOPLAB_INSTRUCTIONS": "/lab/AGENT.md",
+        "LOOPLAB_PIPELINE_DIR": lab.sandbox_dir(),
+        "LOOPLAB_NOTES": NOTES_FILE,
         "LOOPLAB_USAGE": "/logs/agent/usage.json",
-    }  # fmt: skip
+    }
     ro = [*runtime_ro_binds(), (ro_lab, "/lab")]
     if data_host is not None and acfg.show_data:
         ro.append((data_host, "/data"))
@@ -220,9 +240,15 @@ def run_agent_phase(
         root = evaluator.env.root
         env = {**evaluator.env.env, **env}
     spec = SandboxSpec(
-        root=root, binds=[(app, "/app"), (logs, "/logs")], ro_binds=ro, env=env, workdir=workdir,
-        network=acfg.network, memory_mb=acfg.memory_mb, name=f"lab-agent-{lab.name}"[:40],
-    )  # fmt: skip
+        root=root,
+        binds=[(app, "/app"), (logs, "/logs")],
+        ro_binds=ro,
+        env=env,
+        workdir=workdir,
+        network=acfg.network,
+        memory_mb=acfg.memory_mb,
+        name=f"lab-agent-{lab.name}"[:40],
+    )
     timeout = acfg.timeout_sec if time_left_s is None else max(1.0, min(acfg.timeout_sec, time_left_s))
     budget_kw = {
         "max_turns": acfg.max_turns,
@@ -397,7 +423,9 @@ def _dev_eval(lab: Lab, evaluator: Evaluator, head: str, app: Path, index: int, 
         tail = rec.output_tail[-3000:] if rec is not None else ""
         return ExecResult(1, "", f"evaluation failed: {exc}\n{tail}\n", duration_s=time.monotonic() - t0)
     body = {
-        "score": res.score, "direction": lab.direction, "metrics": res.metrics,
+        "score": res.score,
+        "direction": lab.direction,
+        "metrics": res.metrics,
         "worst_samples": [s.model_dump() for s in worst_samples(res, lab.direction, 10)],
-    }  # fmt: skip
+    }
     return ExecResult(0, json.dumps(body, indent=1) + "\n", "", duration_s=time.monotonic() - t0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from looplab.errors import LooplabError
+from looplab.numfmt import significant
 
 app = typer.Typer(
     no_args_is_help=True, help="The research loop on your own code: change, evaluate, keep or revert."
@@ -42,10 +44,6 @@ def _limits(**flags: str | None) -> dict[str, Any]:
         flag = "--" + str(e["loc"][0]).replace("_", "-")
         raise LooplabError(f"{flag}: {e['msg']}") from None
     return {k: getattr(parsed, k) for k in given}
-
-
-def _fmt(v: float | None) -> str:
-    return "—" if v is None else f"{v:.6g}"
 
 
 @app.command()
@@ -101,12 +99,12 @@ def _on_event(kind: str, info: dict[str, Any]) -> None:
             info["status"], "white"
         )
         ci = (
-            f" [{_fmt(info['score_low'])}, {_fmt(info['score_high'])}]"
+            f" [{significant(info['score_low'])}, {significant(info['score_high'])}]"
             if info.get("score_low") is not None
             else ""
         )
         console.print(
-            f"  [{colour}]{info['status']}[/] score {_fmt(info['score'])}{ci} vs best {_fmt(info['best_before'])}"
+            f"  [{colour}]{info['status']}[/] score {significant(info['score'])}{ci} vs best {significant(info['best_before'])}"
             f" — {info['reason']}"
         )
     elif kind == "stop":
@@ -144,9 +142,13 @@ def run(
     from looplab.lab.loop import LabLoop, RunOptions
 
     limits = _limits(
-        max_iterations=max_iterations, max_hours=max_hours, max_cost=max_cost, target_score=target_score,
-        plateau=plateau, max_restarts=max_restarts,
-    )  # fmt: skip
+        max_iterations=max_iterations,
+        max_hours=max_hours,
+        max_cost=max_cost,
+        target_score=target_score,
+        plateau=plateau,
+        max_restarts=max_restarts,
+    )
     if task is not None:
         from looplab.lab.init import init_task_lab
 
@@ -165,7 +167,7 @@ def run(
     summary = LabLoop(lab, opts, _on_event).run()
     console.print(
         f"run {summary.run}: {summary.experiments} experiments, {summary.keeps} kept; best score "
-        f"{_fmt(summary.best_score)} at {(summary.best_commit or '')[:10]} on {lab.branch}"
+        f"{significant(summary.best_score)} at {(summary.best_commit or '')[:10]} on {lab.branch}"
     )
     console.print(f"results: {lab.state_dir / 'results.tsv'}")
 
@@ -174,8 +176,9 @@ def _evaluate_once(lab_dir: Path, data: Path | None, samples: list[str] | None) 
     from looplab.lab import gitops
     from looplab.lab.config import load_lab
     from looplab.lab.decide import EvalFailed
-    from looplab.lab.evaluate import Evaluator
-    from looplab.lab.services import ServiceHandle
+    from looplab.lab.evaluate import Evaluator, lab_runtime_dir
+    from looplab.lab.services import start_host_service
+    from looplab.lab.state import run_lock
 
     lab = load_lab(lab_dir)
     head = gitops.rev(lab.repo, "HEAD")
@@ -186,51 +189,41 @@ def _evaluate_once(lab_dir: Path, data: Path | None, samples: list[str] | None) 
         if state.exists():
             run = json.loads(state.read_text()).get("run") or {}
             data = Path(run["data_dir"]) if run.get("data_dir") else None
-    service = None
-    lock = None
-    if lab.config.backend.host_service is not None:
-        import fcntl
-
-        from looplab.lab.evaluate import lab_runtime_dir
-
-        lab.state_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(lab.state_dir / "run.lock", "w")  # noqa: SIM115 - held while the service runs
+    # the lab's host service runs under the run lock: never beside a `lab run` of the same lab
+    guard = (
+        run_lock(lab, f"{lab.dir}: a `lab run` holds this lab and its host service; evaluate when it is done")
+        if lab.config.backend.host_service is not None
+        else contextlib.nullcontext()
+    )
+    with guard:
+        service = start_host_service(lab, lab_runtime_dir(lab) / "forward-eval")
+        ev = None
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise LooplabError(
-                f"{lab.dir}: a `lab run` holds this lab and its host service; evaluate when it is done"
-            ) from None
-        service = ServiceHandle(
-            lab.config.backend.host_service, lab.dir, lab_runtime_dir(lab) / "forward-eval",
-            lab.state_dir / "host-service.log",
-        )  # fmt: skip
-        service.start()
-    ev = None
-    try:
-        ev = Evaluator(lab, data, service, scope=f"cli{os.getpid()}")
-        tree = gitops.candidate_tree(lab.repo, head, lab.repo, lab.pipeline)
-        copy = ev.materialize(tree)
-        try:
-            res, rec = ev.evaluate(copy, 0, "manual", sample_ids=samples)
-        except EvalFailed as exc:
-            r = getattr(exc, "record", None)
-            raise LooplabError(
-                f"evaluation failed: {exc}" + (f"\n{r.output_tail[-2000:]}" if r else "")
-            ) from None
-        info = {
-            "lab": lab.name, "commit": head, "tree": tree, "dirty": tree != gitops.tree_of(lab.repo, head),
-            "direction": lab.direction, "duration_s": rec.duration_s, "data_dir": str(data) if data else None,
-        }  # fmt: skip
-        return (lab, res), info
-    finally:
-        if ev is not None:
-            ev.close()
-        if service is not None:
-            service.stop()
-        if lock is not None:
-            lock.close()
+            ev = Evaluator(lab, data, service, scope=f"cli{os.getpid()}")
+            tree = gitops.candidate_tree(lab.repo, head, lab.repo, lab.pipeline)
+            copy = ev.materialize(tree)
+            try:
+                res, rec = ev.evaluate(copy, 0, "manual", sample_ids=samples)
+            except EvalFailed as exc:
+                r = getattr(exc, "record", None)
+                raise LooplabError(
+                    f"evaluation failed: {exc}" + (f"\n{r.output_tail[-2000:]}" if r else "")
+                ) from None
+            info = {
+                "lab": lab.name,
+                "commit": head,
+                "tree": tree,
+                "dirty": tree != gitops.tree_of(lab.repo, head),
+                "direction": lab.direction,
+                "duration_s": rec.duration_s,
+                "data_dir": str(data) if data else None,
+            }
+            return (lab, res), info
+        finally:
+            if ev is not None:
+                ev.close()
+            if service is not None:
+                service.stop()
 
 
 @app.command("eval")
@@ -286,12 +279,14 @@ def diagnose(
     if as_json:
         print(json.dumps({"score": res.score, **info, "samples": [s.model_dump() for s in worst]}, indent=2))
         return
-    console.print(f"score {_fmt(res.score)} ({lab.direction} is better) on {len(res.samples)} samples")
+    console.print(f"score {significant(res.score)} ({lab.direction} is better) on {len(res.samples)} samples")
     table = Table(title=f"worst {len(worst)} samples")
     for col in ("sample", "score", "error", "metrics"):
         table.add_column(col)
     for s in worst:
-        table.add_row(s.sample_id, _fmt(s.score), s.error or "", json.dumps(s.metrics) if s.metrics else "")
+        table.add_row(
+            s.sample_id, significant(s.score), s.error or "", json.dumps(s.metrics) if s.metrics else ""
+        )
     console.print(table)
 
 
@@ -324,12 +319,23 @@ def results(
         for col in ("exp", "run", "status", "score", "interval", "best before", "commit", "cost $", "notes"):
             table.add_column(col)
         for r in recs:
-            ci = f"[{_fmt(r.score_low)}, {_fmt(r.score_high)}]" if r.score_low is not None else ""
+            ci = (
+                f"[{significant(r.score_low)}, {significant(r.score_high)}]"
+                if r.score_low is not None
+                else ""
+            )
             colour = {"keep": "green", "baseline": "cyan", "crash": "red"}.get(r.status, "white")
             table.add_row(
-                str(r.experiment), str(r.run), f"[{colour}]{r.status}[/]", _fmt(r.score), ci, _fmt(r.best_before),
-                r.commit[:10], f"{r.cost_usd:.4f}", (r.notes.splitlines()[0][:60] if r.notes else ""),
-            )  # fmt: skip
+                str(r.experiment),
+                str(r.run),
+                f"[{colour}]{r.status}[/]",
+                significant(r.score),
+                ci,
+                significant(r.best_before),
+                r.commit[:10],
+                f"{r.cost_usd:.4f}",
+                (r.notes.splitlines()[0][:60] if r.notes else ""),
+            )
         console.print(table)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from looplab.lab.backend import EvalResult
 from looplab.lab.config import NoiseSection
 from looplab.measure.stats import binomial_upper_tail, median_ratio_ci
 
@@ -124,9 +125,15 @@ def decide(
         best.append(b)
         win = better(c, b, direction, policy)
         return Decision(
-            keep=win, reason="better than the best" if win else "not better than the best",
-            cand_scores=cand, best_scores=best, wins=int(win), pairs=1, needed=1, new_best_scores=fresh,
-        )  # fmt: skip
+            keep=win,
+            reason="better than the best" if win else "not better than the best",
+            cand_scores=cand,
+            best_scores=best,
+            wins=int(win),
+            pairs=1,
+            needed=1,
+            new_best_scores=fresh,
+        )
 
     n = policy.repeats
     k = wins_needed(n, policy.confidence)
@@ -157,3 +164,8 @@ def decide(
     else:
         reason = f"better in only {wins} of {pairs} pairs (needed {k} of {n})"
     return Decision(keep, reason, cand, best, wins, pairs, k, p, False, None, fresh)
+
+
+def closest(results: list[EvalResult], target: float) -> EvalResult:
+    """The evaluation whose score is nearest ``target`` (the one a median stands for)."""
+    return min(results, key=lambda r: abs(r.score - target))

@@ -276,7 +276,7 @@ def init_task_lab(task_ref: str, lab_dir: Path, name: str | None = None) -> Path
             task_path=str(task.path),
             timeout=int(task.config.verifier.timeout_sec) + 60,
             agent_timeout=int(task.config.agent.timeout_sec),
-        )  # fmt: skip
+        )
     )
     (lab_dir / "AGENT.md").write_text(
         AGENT_MD.format(pipeline=", ".join(f"`{g}`" for g in norm)).replace(

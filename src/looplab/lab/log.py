@@ -10,6 +10,7 @@ an experiment id that is already there is refused.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -17,13 +18,35 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from looplab.clock import now_iso
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_text
+from looplab.lab.config import Lab
+from looplab.lab.decide import interval, median
+from looplab.lab.state import Pending
+from looplab.lab.stopping import Progress
 
 TSV_COLUMNS = [
-    "experiment", "run", "status", "kept", "score", "score_low", "score_high", "best_before", "commit",
-    "started_at", "finished_at", "agent", "model", "tokens", "cost_usd", "n_evals", "notes", "reason", "metrics",
-]  # fmt: skip
+    "experiment",
+    "run",
+    "status",
+    "kept",
+    "score",
+    "score_low",
+    "score_high",
+    "best_before",
+    "commit",
+    "started_at",
+    "finished_at",
+    "agent",
+    "model",
+    "tokens",
+    "cost_usd",
+    "n_evals",
+    "notes",
+    "reason",
+    "metrics",
+]
 
 
 LOG_SCHEMA_VERSION = 1
@@ -142,3 +165,80 @@ def to_csv(recs: list[Record]) -> str:
     for r in recs:
         w.writerow(row(r))
     return buf.getvalue()
+
+
+def history_entry(r: Record) -> dict[str, Any]:
+    """What the agent is shown of an experiment in /lab/history.jsonl."""
+    keys = ("experiment", "status", "kept", "score", "score_low", "score_high", "best_before")
+    keys += ("notes", "reason", "files", "metrics")
+    return {k: getattr(r, k) for k in keys}
+
+
+def experiment_record(
+    lab: Lab, pending: Pending, status: str, commit: str, best_before: float | None, data_dir: str | None
+) -> Record:
+    """The log record of a finished experiment, from its pending state (agent, decision, timing)."""
+    d = pending.decision or {}
+    cs = list(d.get("cand_scores") or [])
+    conf = lab.config.noise.confidence
+    low, high = interval(cs, conf) if cs else (None, None)
+    a = pending.agent
+    t = dict(pending.timing)
+    total = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(pending.started_at)).total_seconds()
+    t["total_s"] = round(total, 4)
+    t["overhead_s"] = round(total - t.get("agent_s", 0.0) - t.get("eval_s", 0.0), 4)
+    return Record(
+        experiment=pending.experiment,
+        run=pending.run,
+        status=status,
+        kept=status == "keep",
+        started_at=pending.started_at,
+        finished_at=now_iso("milliseconds"),
+        score=median(cs) if cs else None,
+        score_low=low,
+        score_high=high,
+        confidence=conf if cs else None,
+        scores=cs,
+        best_before=best_before,
+        best_scores=list(d.get("best_scores") or []),
+        metrics=dict(d.get("metrics") or {}),
+        commit=commit,
+        candidate=pending.candidate_commit,
+        files=pending.files,
+        agent=a.get("name"),
+        model=a.get("model"),
+        agent_stop=a.get("stop_reason"),
+        agent_error=a.get("error"),
+        notes=str(a.get("notes") or ""),
+        input_tokens=int(a.get("input_tokens") or 0),
+        output_tokens=int(a.get("output_tokens") or 0),
+        tokens=int(a.get("tokens") or 0),
+        cost_usd=float(a.get("cost_usd") or 0.0),
+        reason=str(d.get("reason", "")),
+        decision={k: d.get(k) for k in ("wins", "pairs", "needed", "p_value", "error")},
+        n_evals=len(cs) + len(d.get("new_best_scores") or []),
+        dev_evals=int(a.get("dev_evals") or 0),
+        data_dir=data_dir,
+        timing=t,
+    )
+
+
+AGENT_FAILURES = ("error", "timeout", "killed")  # agent stops that count as a restart
+
+
+def progress_of(records: list[Record], run_id: int, active_s: float, best_score: float | None) -> Progress:
+    """The run's progress from its log records (the baseline does not count as an iteration)."""
+    recs = [r for r in records if r.run == run_id and r.status != "baseline"]
+    since = 0
+    for r in reversed(recs):
+        if r.kept:
+            break
+        since += 1
+    return Progress(
+        iterations=len(recs),
+        active_s=active_s,
+        cost_usd=sum(r.cost_usd for r in recs),
+        best_score=best_score,
+        since_keep=since,
+        restarts=sum(r.agent_stop in AGENT_FAILURES for r in recs),
+    )

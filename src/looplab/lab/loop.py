@@ -18,93 +18,38 @@ from it, so a kill at any point loses no experiment and counts none twice.
 
 from __future__ import annotations
 
-import datetime as dt
-import fcntl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from looplab.agents.registry import make_agent
+from looplab.clock import now_iso
 from looplab.errors import LooplabError
-from looplab.fsutil import atomic_write_json, read_json
+from looplab.fsutil import atomic_write_json
 from looplab.lab import gitops
-from looplab.lab.agent_phase import Workspace, run_agent_phase
+from looplab.lab.agent_phase import Workspace, briefing, run_agent_phase
 from looplab.lab.backend import EvalResult
 from looplab.lab.config import Lab
-from looplab.lab.decide import BestFailed, Decision, EvalFailed, decide, interval, median
+from looplab.lab.decide import BestFailed, Decision, EvalFailed, closest, decide, interval, median
 from looplab.lab.evaluate import REAPER, Evaluator, clean_stale_boxes, lab_runtime_dir
-from looplab.lab.log import Record, ResultsLog
-from looplab.lab.services import ServiceHandle
+from looplab.lab.log import Record, ResultsLog, experiment_record, history_entry, progress_of
+from looplab.lab.services import ServiceHandle, start_host_service
+from looplab.lab.state import (
+    LabState,
+    Pending,
+    RunOptions,
+    RunState,
+    RunSummary,
+    agent_settings,
+    apply_agent_settings,
+    load_state,
+    run_lock,
+)
 from looplab.lab.stopping import Limits, Progress, Stop, check, remaining_seconds
+from looplab.numfmt import significant
 
-AGENT_FAILURES = ("error", "timeout", "killed")
 Event = Callable[[str, dict[str, Any]], None]
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-class RunState(BaseModel):
-    id: int
-    started_at: str
-    active_s: float = 0.0
-    limits: Limits
-    data_dir: str | None = None
-    agent: dict[str, Any] = Field(default_factory=dict)
-    finished: bool = False
-    stop_reason: str | None = None
-    stop_message: str | None = None
-    finished_at: str | None = None
-    resumes: int = 0
-
-
-class Pending(BaseModel):
-    experiment: int
-    run: int
-    phase: Literal["agent", "evaluate", "commit"]
-    head: str
-    started_at: str
-    candidate_tree: str | None = None
-    candidate_commit: str | None = None
-    agent: dict[str, Any] = Field(default_factory=dict)
-    decision: dict[str, Any] | None = None
-    files: list[str] = Field(default_factory=list)
-    timing: dict[str, float] = Field(default_factory=dict)
-    attempts: int = 1
-
-
-class LabState(BaseModel):
-    run: RunState | None = None
-    pending: Pending | None = None
-    eval_counter: int = 0
-    best_extra: dict[str, list[float]] = Field(default_factory=dict)  # fresh evaluations per best commit
-    runs: list[dict[str, Any]] = Field(default_factory=list)
-
-
-@dataclass
-class RunOptions:
-    data_dir: Path | None = None
-    agent: str | None = None
-    model: str | None = None
-    agent_kwargs: dict[str, Any] | None = None
-    limits: dict[str, Any] | None = None  # only the flags the user gave
-
-
-@dataclass
-class RunSummary:
-    run: int
-    stop_reason: str
-    stop_message: str
-    experiments: int
-    keeps: int
-    best_score: float | None
-    best_commit: str | None
-    resumed: bool
 
 
 class LabLoop:
@@ -124,14 +69,7 @@ class LabLoop:
 
     # ---- state -----------------------------------------------------------------------------
     def _load_state(self) -> LabState:
-        if self.state_path.exists():
-            try:
-                return LabState.model_validate(read_json(self.state_path))
-            except ValueError as exc:
-                raise LooplabError(
-                    f"{self.state_path}: unreadable lab state: {str(exc).splitlines()[0]}"
-                ) from None
-        return LabState()
+        return load_state(self.state_path)
 
     def _save(self) -> None:
         if self.state.run is not None and not self.state.run.finished:
@@ -144,23 +82,16 @@ class LabLoop:
 
     # ---- the run ---------------------------------------------------------------------------
     def run(self) -> RunSummary:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(self.state_dir / "run.lock", "w")  # noqa: SIM115 - held for the whole run
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise LooplabError(f"{self.lab.dir}: another `lab run` is already running on this lab") from None
-        try:
-            return self._run_locked()
-        finally:
-            if self.workspace is not None:
-                self.workspace.discard()
-            if self.evaluator is not None:
-                self.evaluator.close()
-            if self.service is not None:
-                self.service.stop()
-            lock.close()
+        with run_lock(self.lab, f"{self.lab.dir}: another `lab run` is already running on this lab"):
+            try:
+                return self._run_locked()
+            finally:
+                if self.workspace is not None:
+                    self.workspace.discard()
+                if self.evaluator is not None:
+                    self.evaluator.close()
+                if self.service is not None:
+                    self.service.stop()
 
     def _run_locked(self) -> RunSummary:
         lab = self.lab
@@ -188,7 +119,7 @@ class LabLoop:
             if self.opts.data_dir is not None:
                 run.data_dir = str(Path(self.opts.data_dir).resolve())
             if self.opts.agent or self.opts.model or self.opts.agent_kwargs:
-                run.agent = self._agent_settings()
+                run.agent = agent_settings(self.lab, self.opts)
             self._active_base = run.active_s
             self.emit(
                 "resume",
@@ -202,21 +133,22 @@ class LabLoop:
             run_id = (prev.id + 1) if prev else 1
             data = str(Path(self.opts.data_dir).resolve()) if self.opts.data_dir else None
             run = RunState(
-                id=run_id, started_at=now_iso(), limits=limits, data_dir=data, agent=self._agent_settings()
+                id=run_id,
+                started_at=now_iso("milliseconds"),
+                limits=limits,
+                data_dir=data,
+                agent=agent_settings(self.lab, self.opts),
             )
             self.state.run = run
             self.emit("run", {"run": run.id, "limits": limits.model_dump()})
         self._session_t0 = time.monotonic()
-        self._apply_agent_settings(run.agent)
+        apply_agent_settings(self.lab, run.agent)
         a = lab.config.agent
         make_agent(a.name, a.kwargs, a.model)  # a misconfigured agent is an error now, not at experiment 1
         self._save()
-        if lab.config.backend.host_service is not None:
-            svc = lab.config.backend.host_service
-            rt = lab_runtime_dir(lab)
-            self.service = ServiceHandle(svc, lab.dir, rt / "forward", self.state_dir / "host-service.log")
-            self.service.start()
-            self.emit("service", {"port": svc.port})
+        self.service = start_host_service(lab, lab_runtime_dir(lab) / "forward")
+        if self.service is not None:
+            self.emit("service", {"port": self.service.cfg.port})
         self.evaluator = Evaluator(lab, Path(run.data_dir) if run.data_dir else None, self.service)
         self.workspace = Workspace(lab, self.evaluator)
         if self.evaluator.data_snapshot:
@@ -231,45 +163,26 @@ class LabLoop:
                 return self._finish(stop, resumed)
             self._experiment()
 
-    def _agent_settings(self) -> dict[str, Any]:
-        a = self.lab.config.agent
-        name = self.opts.agent or a.name
-        kwargs = dict(a.kwargs) if name == a.name else {}
-        kwargs.update(self.opts.agent_kwargs or {})
-        return {
-            "name": name,
-            "model": self.opts.model or (a.model if name == a.name else None),
-            "kwargs": kwargs,
-        }
-
-    def _apply_agent_settings(self, s: dict[str, Any]) -> None:
-        a = self.lab.config.agent
-        if s:
-            a.name, a.model, a.kwargs = s["name"], s.get("model"), dict(s.get("kwargs") or {})
-        for key in ("script", "prices"):  # file arguments are relative to the lab folder
-            v = a.kwargs.get(key)
-            if isinstance(v, str) and v and not Path(v).is_absolute() and (self.lab.dir / v).exists():
-                a.kwargs[key] = str(self.lab.dir / v)
-
     def _finish(self, stop: Stop, resumed: bool) -> RunSummary:
         run = self.state.run
         assert run is not None
         self._save()
-        run.finished, run.stop_reason, run.stop_message, run.finished_at = (
-            True,
-            stop.reason,
-            stop.message,
-            now_iso(),
-        )
+        run.finished, run.finished_at = True, now_iso("milliseconds")
+        run.stop_reason, run.stop_message = stop.reason, stop.message
         atomic_write_json(self.state_path, self.state.model_dump())
         recs = [r for r in self.log.records() if r.run == run.id and r.status != "baseline"]
         best = self._best()
         self.emit("stop", {"reason": stop.reason, "message": stop.message})
         return RunSummary(
-            run=run.id, stop_reason=stop.reason, stop_message=stop.message, experiments=len(recs),
-            keeps=sum(r.kept for r in recs), best_score=best.score if best else None,
-            best_commit=best.commit if best else None, resumed=resumed,
-        )  # fmt: skip
+            run=run.id,
+            stop_reason=stop.reason,
+            stop_message=stop.message,
+            experiments=len(recs),
+            keeps=sum(r.kept for r in recs),
+            best_score=best.score if best else None,
+            best_commit=best.commit if best else None,
+            resumed=resumed,
+        )
 
     # ---- bookkeeping from the log ----------------------------------------------------------
     def _best(self) -> Record | None:
@@ -277,20 +190,10 @@ class LabLoop:
         return kept[-1] if kept else None
 
     def _progress(self) -> Progress:
-        run = self.state.run
-        assert run is not None
-        recs = [r for r in self.log.records() if r.run == run.id and r.status != "baseline"]
-        since = 0
-        for r in reversed(recs):
-            if r.kept:
-                break
-            since += 1
+        assert self.state.run is not None
         best = self._best()
-        return Progress(
-            iterations=len(recs), active_s=self._active_base + time.monotonic() - self._session_t0,
-            cost_usd=sum(r.cost_usd for r in recs), best_score=best.score if best else None,
-            since_keep=since, restarts=sum(r.agent_stop in AGENT_FAILURES for r in recs),
-        )  # fmt: skip
+        active_s = self._active_base + time.monotonic() - self._session_t0
+        return progress_of(self.log.records(), self.state.run.id, active_s, best.score if best else None)
 
     def _next_id(self) -> int:
         ids = self.log.ids()
@@ -306,7 +209,7 @@ class LabLoop:
             return
         assert self.evaluator is not None and self.state.run is not None
         n = self._next_id()
-        started = now_iso()
+        started = now_iso("milliseconds")
         self.emit("baseline", {"experiment": n, "commit": tip})
         tree = gitops.tree_of(repo, tip)
         copy = self.evaluator.materialize(tree)
@@ -339,19 +242,19 @@ class LabLoop:
                 status="baseline",
                 kept=True,
                 started_at=started,
-                finished_at=now_iso(),
+                finished_at=now_iso("milliseconds"),
                 score=median(scores),
                 score_low=low,
                 score_high=high,
                 confidence=pol.confidence,
                 scores=scores,
-                metrics=_closest(results, median(scores)).metrics,
+                metrics=closest(results, median(scores)).metrics,
                 commit=tip,
                 reason=why,
                 n_evals=len(scores),
                 data_dir=self.state.run.data_dir,
                 timing={"eval_s": round(time.monotonic() - t0, 4)},
-            )  # fmt: skip
+            )
         )
         self._save()
 
@@ -364,23 +267,36 @@ class LabLoop:
         head = gitops.rev(repo, f"refs/heads/{lab.branch}")
         assert head is not None
         t0 = time.monotonic()
-        pending = Pending(experiment=n, run=run.id, phase="agent", head=head, started_at=now_iso())
+        pending = Pending(
+            experiment=n, run=run.id, phase="agent", head=head, started_at=now_iso("milliseconds")
+        )
         self.state.pending = pending
         self._save()
         self.emit("experiment", {"experiment": n, "head": head})
         exp_dir = self.state_dir / "experiments" / f"{n:05d}"
         best = self._best()
         records = self.log.records()
-        history = [_history_entry(r) for r in records]
-        summary = _summary(lab, best, records)
+        history = [history_entry(r) for r in records]
+        summary = briefing(lab, best, records)
         data_host = self.evaluator.data_host
         left = remaining_seconds(run.limits, self._progress())
         assert self.workspace is not None
         try:
             phase = run_agent_phase(
-                lab, self.evaluator, head, n, history, summary, exp_dir, data_host, left, self._next_eval,
-                self.workspace, self.service, self.emit,
-            )  # fmt: skip
+                lab,
+                self.evaluator,
+                head,
+                n,
+                history,
+                summary,
+                exp_dir,
+                data_host,
+                left,
+                self._next_eval,
+                self.workspace,
+                self.service,
+                self.emit,
+            )
         except BaseException:
             self.workspace.discard()
             raise
@@ -402,16 +318,24 @@ class LabLoop:
         pending.phase = "evaluate"
         pending.candidate_tree, pending.candidate_commit, pending.files = tree, cand_commit, files
         pending.agent = {
-            "name": lab.config.agent.name, "model": lab.config.agent.model, "stop_reason": o.stop_reason,
-            "error": o.error, "notes": phase.notes, "input_tokens": o.usage.input_tokens,
-            "output_tokens": o.usage.output_tokens, "tokens": o.usage.total_tokens, "cost_usd": o.usage.cost_usd,
+            "name": lab.config.agent.name,
+            "model": lab.config.agent.model,
+            "stop_reason": o.stop_reason,
+            "error": o.error,
+            "notes": phase.notes,
+            "input_tokens": o.usage.input_tokens,
+            "output_tokens": o.usage.output_tokens,
+            "tokens": o.usage.total_tokens,
+            "cost_usd": o.usage.cost_usd,
             "dev_evals": phase.dev_evals,
-        }  # fmt: skip
+        }
         pending.timing = {
-            "agent_setup_s": round(phase.setup_s, 4), "agent_s": round(phase.agent_s, 4),
+            "agent_setup_s": round(phase.setup_s, 4),
+            "agent_s": round(phase.agent_s, 4),
             "agent_teardown_s": round(phase.teardown_s, 4),
-            "capture_s": round(time.monotonic() - tg, 4), "before_eval_s": round(time.monotonic() - t0, 4),
-        }  # fmt: skip
+            "capture_s": round(time.monotonic() - tg, 4),
+            "before_eval_s": round(time.monotonic() - t0, 4),
+        }
         self._save()
         self.emit("agent_done", {"experiment": n, **pending.agent, "files": files})
         self._evaluate_and_finish(pending)
@@ -457,20 +381,24 @@ class LabLoop:
 
             recorded = list(best.scores) + self.state.best_extra.get(pending.head, []) if best else []
             decision = decide(
-                lambda: run_eval(cand_copy, "candidate"), lambda: run_eval(best_copy, "best"),
-                recorded, lab.direction, lab.config.noise,
-            )  # fmt: skip
+                lambda: run_eval(cand_copy, "candidate"),
+                lambda: run_eval(best_copy, "best"),
+                recorded,
+                lab.direction,
+                lab.config.noise,
+            )
             if decision.new_best_scores and not lab.config.noise.paired:
                 self.state.best_extra.setdefault(pending.head, []).extend(decision.new_best_scores)
             # the copy of whichever loses stays no longer: a kept candidate's copy serves as the new best's
             self.evaluator.forget(head_tree if decision.keep else pending.candidate_tree)
         pending.timing.update(
-            eval_s=round(eval_time[0], 4), eval_exec_s=round(eval_time[1], 4),
+            eval_s=round(eval_time[0], 4),
+            eval_exec_s=round(eval_time[1], 4),
             decide_s=round(time.monotonic() - t0, 4),
-        )  # fmt: skip
+        )
         djson = decision.to_json()
         if results:
-            djson["metrics"] = _closest(results, median(decision.cand_scores)).metrics
+            djson["metrics"] = closest(results, median(decision.cand_scores)).metrics
         pending.decision = djson
         self.emit("decision", {"experiment": pending.experiment, **djson})
         if decision.keep:
@@ -500,7 +428,7 @@ class LabLoop:
             title = notes.splitlines()[0][:72] if notes else "keep"
             body = (
                 f"lab {lab.name}: experiment {pending.experiment}: {title}\n\n"
-                f"score {_fmt(score)} (best before {_fmt(best_before)}, {lab.direction} is better)\n"
+                f"score {significant(score)} (best before {significant(best_before)}, {lab.direction} is better)\n"
                 f"{d.get('reason', '')}\n\n{notes[:4000]}\n\n"
                 f"Looplab-Lab: {lab.name}\nLooplab-Experiment: {pending.experiment}\n"
             )
@@ -524,48 +452,29 @@ class LabLoop:
         self._log_experiment(pending, "keep", new)
 
     def _log_experiment(self, pending: Pending, status: str, commit: str) -> None:
-        lab = self.lab
         assert self.state.run is not None
-        d = pending.decision or {}
-        cs = list(d.get("cand_scores") or [])
-        conf = lab.config.noise.confidence
-        low, high = interval(cs, conf) if cs else (None, None)
         best = self._best()
-        a = pending.agent
-        t = dict(pending.timing)
-        started = dt.datetime.fromisoformat(pending.started_at)
-        total = (dt.datetime.now(dt.UTC) - started).total_seconds()
-        t["total_s"] = round(total, 4)
-        t["overhead_s"] = round(total - t.get("agent_s", 0.0) - t.get("eval_s", 0.0), 4)
-        rec = Record(
-            experiment=pending.experiment, run=pending.run, status=status, kept=status == "keep",
-            started_at=pending.started_at, finished_at=now_iso(), score=median(cs) if cs else None,
-            score_low=low, score_high=high, confidence=conf if cs else None, scores=cs,
-            best_before=best.score if best else None, best_scores=list(d.get("best_scores") or []),
-            metrics=dict(d.get("metrics") or {}), commit=commit, candidate=pending.candidate_commit,
-            files=pending.files, agent=a.get("name"), model=a.get("model"), agent_stop=a.get("stop_reason"),
-            agent_error=a.get("error"), notes=str(a.get("notes") or ""), input_tokens=int(a.get("input_tokens") or 0),
-            output_tokens=int(a.get("output_tokens") or 0), tokens=int(a.get("tokens") or 0),
-            cost_usd=float(a.get("cost_usd") or 0.0), reason=str(d.get("reason", "")),
-            decision={k: d.get(k) for k in ("wins", "pairs", "needed", "p_value", "error")},
-            n_evals=len(cs) + len(d.get("new_best_scores") or []), dev_evals=int(a.get("dev_evals") or 0),
-            data_dir=self.state.run.data_dir, timing=t,
-        )  # fmt: skip
+        rec = experiment_record(
+            self.lab, pending, status, commit, best.score if best else None, self.state.run.data_dir
+        )
         self.log.append(rec)
         self.state.pending = None
         self._save()
         self.emit("logged", rec.model_dump())
 
     # ---- recovery --------------------------------------------------------------------------
+    def _recovering(self, pending: Pending, action: str) -> None:
+        self.emit("recover", {"experiment": pending.experiment, "action": action})
+
     def _recover(self, pending: Pending) -> None:
         lab, repo = self.lab, self.lab.repo
         if pending.experiment in self.log.ids():
-            self.emit("recover", {"experiment": pending.experiment, "action": "already logged"})
+            self._recovering(pending, "already logged")
             self.state.pending = None
             self._save()
             return
         if pending.phase == "commit":
-            self.emit("recover", {"experiment": pending.experiment, "action": "finishing the keep"})
+            self._recovering(pending, "finishing the keep")
             self._commit(pending)
             return
         tip = gitops.rev(repo, f"refs/heads/{lab.branch}")
@@ -576,46 +485,11 @@ class LabLoop:
             )
         tree = pending.candidate_tree
         if pending.phase == "evaluate" and tree and gitops.object_exists(repo, tree):
-            self.emit(
-                "recover",
-                {"experiment": pending.experiment, "action": "evaluating the saved candidate again"},
-            )
+            self._recovering(pending, "evaluating the saved candidate again")
             pending.attempts += 1
             self._save()
             self._evaluate_and_finish(pending)
             return
-        self.emit(
-            "recover",
-            {"experiment": pending.experiment, "action": "the agent phase was interrupted: redo it"},
-        )
+        self._recovering(pending, "the agent phase was interrupted: redo it")
         self.state.pending = None
         self._save()
-
-
-def _closest(results: list[EvalResult], target: float) -> EvalResult:
-    return min(results, key=lambda r: abs(r.score - target))
-
-
-def _fmt(v: float | None) -> str:
-    return "—" if v is None else f"{v:.6g}"
-
-
-def _history_entry(r: Record) -> dict[str, Any]:
-    return {
-        "experiment": r.experiment, "status": r.status, "kept": r.kept, "score": r.score,
-        "score_low": r.score_low, "score_high": r.score_high, "best_before": r.best_before,
-        "notes": r.notes, "reason": r.reason, "files": r.files, "metrics": r.metrics,
-    }  # fmt: skip
-
-
-def _summary(lab: Lab, best: Record | None, records: list[Record]) -> str:
-    lines = [f"The score is {'lower' if lab.direction == 'lower' else 'higher'} is better."]
-    if best is not None:
-        lines.append(f"Best score so far: {_fmt(best.score)} (experiment {best.experiment}).")
-    recent = [r for r in records if r.status != "baseline"][-10:]
-    if recent:
-        lines.append("Recent experiments (the full history is in /lab/history.jsonl):")
-        for r in recent:
-            note = (r.notes.splitlines()[0][:100] if r.notes else "") or "-"
-            lines.append(f"- {r.experiment}: {r.status} score {_fmt(r.score)} — {note}")
-    return "\n".join(lines)

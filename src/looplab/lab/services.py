@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from looplab.errors import LooplabError
-from looplab.lab.config import HostService
+from looplab.lab.config import HostService, Lab
 from looplab.sandbox.base import Sandbox
 from looplab.sandbox.forward import SOCKET_DIR_IN_SANDBOX, UnixForwarder, start_relay
 
@@ -74,9 +74,13 @@ class ServiceHandle:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", self.cfg.command], cwd=self.lab_dir, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            ["/bin/sh", "-c", self.cfg.command],
+            cwd=self.lab_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         self.pid_file.write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + self.cfg.ready_timeout_sec
@@ -113,3 +117,13 @@ class ServiceHandle:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
         self.pid_file.unlink(missing_ok=True)
+
+
+def start_host_service(lab: Lab, socket_dir: Path) -> ServiceHandle | None:
+    """Start the lab's ``[backend.host_service]`` (None when it has none), forwarded through ``socket_dir``."""
+    cfg = lab.config.backend.host_service
+    if cfg is None:
+        return None
+    service = ServiceHandle(cfg, lab.dir, socket_dir, lab.state_dir / "host-service.log")
+    service.start()
+    return service

@@ -291,9 +291,15 @@ def trajectory_to_atif(events: list[dict[str, Any]], result: dict[str, Any] | No
         if kind == "command":
             cid = str(call_id or f"ev{ev.get('step')}")
             args = {k: v for k, v in ev.items() if k not in _QUIET | {"tool", "call_id"}}
-            step = {"timestamp": ts, "source": "agent", "message": "",
-                    "tool_calls": [{"tool_call_id": cid, "function_name": str(ev.get("tool") or "shell"), "arguments": args}],
-                    "extra": {"elapsed_s": ev.get("elapsed_s")}}  # fmt: skip
+            step = {
+                "timestamp": ts,
+                "source": "agent",
+                "message": "",
+                "tool_calls": [
+                    {"tool_call_id": cid, "function_name": str(ev.get("tool") or "shell"), "arguments": args}
+                ],
+                "extra": {"elapsed_s": ev.get("elapsed_s")},
+            }
             if default_model:
                 step["model_name"] = str(default_model)
             b.open, b.pending, b.open_kind = b.add(step), {cid}, "command"
@@ -302,8 +308,10 @@ def trajectory_to_atif(events: list[dict[str, Any]], result: dict[str, Any] | No
             b.pre.append(ev)
             continue
         if kind == "compaction":
-            msg = (f"context compaction: {ev.get('elided_observations', 0)} old observations elided, "
-                   f"{ev.get('dropped_messages', 0)} messages dropped (≈{ev.get('tokens_before')} → {ev.get('tokens_after')} tokens)")  # fmt: skip
+            msg = (
+                f"context compaction: {ev.get('elided_observations', 0)} old observations elided, "
+                f"{ev.get('dropped_messages', 0)} messages dropped (≈{ev.get('tokens_before')} → {ev.get('tokens_after')} tokens)"
+            )
             step = {"timestamp": ts, "source": "system", "message": msg, "extra": _brief(ev)}
             if ev.get("summary"):
                 step["observation"] = {"results": [{"content": str(ev["summary"])}]}

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from looplab.numfmt import fixed
 from looplab.records.layout import TrialPaths
 
 console = Console()
@@ -65,7 +66,7 @@ def rescore_command(
 
     def show(row: dict[str, Any]) -> None:
         err_console.print(
-            f"[dim]checkpoint {row['n']} at {row['elapsed_s']:.1f} s:[/] reward {_fmt(row.get('reward'))}"
+            f"[dim]checkpoint {row['n']} at {row['elapsed_s']:.1f} s:[/] reward {fixed(row.get('reward'))}"
             + (f" [dim]({row['reason']})[/]" if row.get("reason") else "")
         )
 
@@ -80,11 +81,7 @@ def rescore_command(
         if row.get("reason"):
             note += f" {row['reason']}"
         table.add_row(
-            str(row["n"]), f"{row['elapsed_s']:.1f} s", _fmt(row.get("reward")), _fmt(best), note.strip()
+            str(row["n"]), f"{row['elapsed_s']:.1f} s", fixed(row.get("reward")), fixed(best), note.strip()
         )
     console.print(table)
     console.print(f"scores: {TrialPaths(trial_dir).scores}")
-
-
-def _fmt(v: Any) -> str:
-    return "—" if v is None else f"{float(v):.3f}"

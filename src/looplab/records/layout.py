@@ -116,5 +116,7 @@ class JobPaths:
         return [
             d
             for d in sorted(self.dir.iterdir())
-            if d.is_dir() and not d.name.startswith(".") and ((d / RESULT).is_file() or (d / CONFIG).is_file())
+            if d.is_dir()
+            and not d.name.startswith(".")
+            and ((d / RESULT).is_file() or (d / CONFIG).is_file())
         ]

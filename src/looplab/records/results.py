@@ -103,7 +103,11 @@ class ScoreRow(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _cost_alias(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("cost_usd") is None and isinstance(data.get("cost"), int | float):
+        if (
+            isinstance(data, dict)
+            and data.get("cost_usd") is None
+            and isinstance(data.get("cost"), int | float)
+        ):
             data = {**data, "cost_usd": data["cost"]}
         return data
 

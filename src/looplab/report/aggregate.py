@@ -11,21 +11,50 @@ modes and anytime-curve numbers come from ``curves`` and ``failure_modes``.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from looplab.clock import now_iso
 from looplab.report.curves import Curve, build_curve
 from looplab.report.failure_modes import MODES, OTHER, Classification, FailureSettings, classify
 from looplab.report.model import TrialData, latest_per_slot, load_jobs
 
 # two-sided 95% Student-t quantiles by degrees of freedom (then 40, 60, 120 and the normal limit)
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]  # fmt: skip
+_T975 = [
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+]
 _T975_TAIL = [(40, 2.021), (60, 2.000), (120, 1.980), (10**9, 1.960)]
 
 
@@ -73,15 +102,33 @@ def _round(x: float | None, nd: int = 4) -> float | None:
 
 def trial_row(t: TrialData, curve: Curve | None, cls: Classification, counted: bool) -> dict[str, Any]:
     return {
-        "trial": t.name, "dir": str(t.dir), "job": t.job_name, "task": t.task_name, "agent": t.label, "attempt": t.attempt,
-        "status": t.status, "reward": t.reward, "correct": t.gate_passed, "stop_reason": t.stop_reason,
-        "used_s": _round(t.used_s, 2), "budget_s": t.budget_s, "tokens": t.tokens, "cost_usd": _round(t.cost_usd),
-        "n_checkpoints": len(t.checkpoints), "n_scored": len(curve.points) if curve else 0,
-        "final_score": _round(curve.final) if curve else None, "best_score": _round(curve.best) if curve else None,
-        "auc_time": _round(curve.auc_time) if curve else None, "auc_cost": _round(curve.auc_cost) if curve else None,
-        "t50_s": curve.t50_s if curve else None, "t90_s": curve.t90_s if curve else None,
-        "failure_mode": cls.mode, "why": cls.why, "error_cause": error_cause(t), "counted": counted,
-    }  # fmt: skip
+        "trial": t.name,
+        "dir": str(t.dir),
+        "job": t.job_name,
+        "task": t.task_name,
+        "agent": t.label,
+        "attempt": t.attempt,
+        "status": t.status,
+        "reward": t.reward,
+        "correct": t.gate_passed,
+        "stop_reason": t.stop_reason,
+        "used_s": _round(t.used_s, 2),
+        "budget_s": t.budget_s,
+        "tokens": t.tokens,
+        "cost_usd": _round(t.cost_usd),
+        "n_checkpoints": len(t.checkpoints),
+        "n_scored": len(curve.points) if curve else 0,
+        "final_score": _round(curve.final) if curve else None,
+        "best_score": _round(curve.best) if curve else None,
+        "auc_time": _round(curve.auc_time) if curve else None,
+        "auc_cost": _round(curve.auc_cost) if curve else None,
+        "t50_s": curve.t50_s if curve else None,
+        "t90_s": curve.t90_s if curve else None,
+        "failure_mode": cls.mode,
+        "why": cls.why,
+        "error_cause": error_cause(t),
+        "counted": counted,
+    }
 
 
 def build_report(job_dirs: list[Path], settings: FailureSettings | None = None) -> dict[str, Any]:
@@ -131,15 +178,25 @@ def report_from_trials(
         errors[label] = dict(
             Counter(c for t in every if t.label == label and (c := error_cause(t))).most_common()
         )
-        board.append({
-            "agent": label, "mean_reward": _round(headline), "ci95_low": _round(lo), "ci95_high": _round(hi),
-            "n_tasks": len(by_task), "n_attempts": len(by_rep), "n_trials": len(mine), "n_completed": len(done),
-            "n_errors": sum(1 for t in mine if t.status not in ("completed", "running")),
-            "n_running": sum(1 for t in mine if t.status == "running"),
-            "pass_rate": _round(sum(gates) / len(gates)) if gates else None, "n_gated": len(gates),
-            "tokens": sum(t.tokens for t in mine), "cost_usd": _round(sum(t.cost_usd for t in mine)),
-            "mean_auc_time": _round(statistics.fmean(aucs)) if aucs else None,
-        })  # fmt: skip
+        board.append(
+            {
+                "agent": label,
+                "mean_reward": _round(headline),
+                "ci95_low": _round(lo),
+                "ci95_high": _round(hi),
+                "n_tasks": len(by_task),
+                "n_attempts": len(by_rep),
+                "n_trials": len(mine),
+                "n_completed": len(done),
+                "n_errors": sum(1 for t in mine if t.status not in ("completed", "running")),
+                "n_running": sum(1 for t in mine if t.status == "running"),
+                "pass_rate": _round(sum(gates) / len(gates)) if gates else None,
+                "n_gated": len(gates),
+                "tokens": sum(t.tokens for t in mine),
+                "cost_usd": _round(sum(t.cost_usd for t in mine)),
+                "mean_auc_time": _round(statistics.fmean(aucs)) if aucs else None,
+            }
+        )
         for task in tasks:
             cell = [t for t in mine if t.task_name == task]
             if not cell:
@@ -152,16 +209,20 @@ def report_from_trials(
                 if curves[t.name] and curves[t.name].auc_time is not None
             ]  # type: ignore[union-attr]
             per_task.setdefault(task, {})[label] = {
-                "n": len(cell), "n_completed": len(rw), "mean_reward": _round(statistics.fmean(rw)) if rw else None,
+                "n": len(cell),
+                "n_completed": len(rw),
+                "mean_reward": _round(statistics.fmean(rw)) if rw else None,
                 "sd": _round(statistics.stdev(rw)) if len(rw) > 1 else None,
-                "min": _round(min(rw)) if rw else None, "max": _round(max(rw)) if rw else None,
+                "min": _round(min(rw)) if rw else None,
+                "max": _round(max(rw)) if rw else None,
                 "pass_rate": _round(sum(tg) / len(tg)) if tg else None,
                 "mean_auc_time": _round(statistics.fmean(ta)) if ta else None,
-                "tokens": sum(t.tokens for t in cell), "cost_usd": _round(sum(t.cost_usd for t in cell)),
-            }  # fmt: skip
+                "tokens": sum(t.tokens for t in cell),
+                "cost_usd": _round(sum(t.cost_usd for t in cell)),
+            }
     board.sort(key=lambda r: (r["mean_reward"] is None, -(r["mean_reward"] or 0.0), r["agent"]))
     return {
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "generated_at": now_iso(),
         "jobs": sorted({t.job_name for t in every}),
         "job_dirs": [str(Path(j).resolve()) for j in job_dirs],
         "settings": s.to_json(),

@@ -69,7 +69,11 @@ def classify(trial: TrialData, curve: Curve | None, s: FailureSettings | None = 
     if trial.gate_passed is False:
         why = trial.verifier.get("reason") or "the final result is incorrect"
         if curve:
-            ok = [p for p in curve.points if p.reward > 0 and not (p.reason or "").startswith(("incorrect", "gate:"))]  # fmt: skip
+            ok = [
+                p
+                for p in curve.points
+                if p.reward > 0 and not (p.reason or "").startswith(("incorrect", "gate:"))
+            ]
             if ok:
                 why += f" (last correct at {ok[-1].elapsed_s:.1f} s, checkpoint {ok[-1].n})"
         return Classification("broke_correctness", why)
@@ -83,8 +87,9 @@ def classify(trial: TrialData, curve: Curve | None, s: FailureSettings | None = 
         and not reached_reference(trial, final, s)
     ):
         return Classification(
-            "premature_stop", f"finished after {used_share:.0%} of the budget at reward {final or 0:.3f}, below the reference"
-        )  # fmt: skip
+            "premature_stop",
+            f"finished after {used_share:.0%} of the budget at reward {final or 0:.3f}, below the reference",
+        )
     start = curve.start if curve else 0.0
     best = curve.best if curve else trial.reward
     if best is None or best <= start + s.min_gain:
@@ -101,15 +106,16 @@ def classify(trial: TrialData, curve: Curve | None, s: FailureSettings | None = 
     in_window = [p for p in curve.points if p.elapsed_s > window_start]
     costs = [p.cost_usd for p in curve.points if p.cost_usd is not None]
     spent_in_window = bool(costs) and any(
-        (p.cost_usd or 0) > max([q.cost_usd or 0 for q in curve.points if q.elapsed_s <= window_start] or [0]) for p in in_window
-    )  # fmt: skip
+        (p.cost_usd or 0) > max([q.cost_usd or 0 for q in curve.points if q.elapsed_s <= window_start] or [0])
+        for p in in_window
+    )
     spending = len(in_window) >= s.stall_min_checkpoints or spent_in_window
     if to_end and stalled and spending:
         last = f"{curve.last_gain_s:.1f} s" if curve.last_gain_s is not None else "never"
         return Classification(
             "budget_exhaustion",
             f"last gain at {last} of {curve.horizon_s:.0f} s; {len(in_window)} checkpoints in the last {s.stall_share:.0%} without gain",
-        )  # fmt: skip
+        )
     return Classification(
         "steady_climber",
         f"reward {start:.3f} → {final or 0:.3f}, last gain at {curve.last_gain_s or 0:.1f} s",

@@ -13,10 +13,31 @@ from rich.table import Table
 from looplab.report.failure_modes import MODES
 
 CSV_COLUMNS = [
-    "job", "trial", "task", "agent", "attempt", "status", "counted", "reward", "correct", "stop_reason",
-    "used_s", "budget_s", "tokens", "cost_usd", "n_checkpoints", "n_scored", "final_score", "best_score",
-    "auc_time", "auc_cost", "t50_s", "t90_s", "failure_mode", "error_cause",
-]  # fmt: skip
+    "job",
+    "trial",
+    "task",
+    "agent",
+    "attempt",
+    "status",
+    "counted",
+    "reward",
+    "correct",
+    "stop_reason",
+    "used_s",
+    "budget_s",
+    "tokens",
+    "cost_usd",
+    "n_checkpoints",
+    "n_scored",
+    "final_score",
+    "best_score",
+    "auc_time",
+    "auc_cost",
+    "t50_s",
+    "t90_s",
+    "failure_mode",
+    "error_cause",
+]
 
 
 def _f(x: Any, nd: int = 3) -> str:
@@ -40,12 +61,42 @@ def _ci(r: dict[str, Any]) -> str:
 def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """The report's tables as (title, header, rows) — shared by the terminal and Markdown forms."""
     board = [
-        [str(i), r["agent"], _f(r["mean_reward"]), _ci(r), str(r["n_tasks"]), str(r["n_attempts"]),
-         f"{r['n_completed']}/{r['n_trials']}", str(r["n_errors"]), _pct(r["pass_rate"]), f"{r['tokens']:,}",
-         f"${r['cost_usd'] or 0:.2f}", _f(r["mean_auc_time"])]
+        [
+            str(i),
+            r["agent"],
+            _f(r["mean_reward"]),
+            _ci(r),
+            str(r["n_tasks"]),
+            str(r["n_attempts"]),
+            f"{r['n_completed']}/{r['n_trials']}",
+            str(r["n_errors"]),
+            _pct(r["pass_rate"]),
+            f"{r['tokens']:,}",
+            f"${r['cost_usd'] or 0:.2f}",
+            _f(r["mean_auc_time"]),
+        ]
         for i, r in enumerate(rep["leaderboard"], 1)
-    ]  # fmt: skip
-    out = [("Leaderboard", ["#", "agent (model)", "mean reward", "95% CI", "tasks", "attempts", "completed", "errors", "gates passed", "tokens", "cost", "mean AUC"], board)]  # fmt: skip
+    ]
+    out = [
+        (
+            "Leaderboard",
+            [
+                "#",
+                "agent (model)",
+                "mean reward",
+                "95% CI",
+                "tasks",
+                "attempts",
+                "completed",
+                "errors",
+                "gates passed",
+                "tokens",
+                "cost",
+                "mean AUC",
+            ],
+            board,
+        )
+    ]
     agents = [r["agent"] for r in rep["leaderboard"]]
     task_rows = []
     for task, cells in rep["tasks"].items():
@@ -61,7 +112,13 @@ def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     out.append(("Per-task mean reward", ["task", *agents], task_rows))
     seen = {m for v in rep["failure_modes"].values() for m in v}
     modes = [*MODES, *sorted(seen - set(MODES))]
-    out.append(("Failure modes", ["agent", *modes], [[a, *(str(v.get(m, 0)) for m in modes)] for a, v in sorted(rep["failure_modes"].items())]))  # fmt: skip
+    out.append(
+        (
+            "Failure modes",
+            ["agent", *modes],
+            [[a, *(str(v.get(m, 0)) for m in modes)] for a, v in sorted(rep["failure_modes"].items())],
+        )
+    )
     err_rows = [[a, c, str(n)] for a, causes in sorted(rep["errors"].items()) for c, n in causes.items()]
     out.append(("Errors by cause", ["agent", "cause", "trials"], err_rows))
     return out

@@ -228,13 +228,22 @@ def load_trial(d: Path, job_name: str) -> TrialData | None:
     agent = result.get("agent") or config.get("agent") or "?"
     model = result.get("model", config.get("model"))
     return TrialData(
-        dir=d, job_name=result.get("job_name") or job_name, name=d.name,
-        status=result.get("status") or "running", task_name=task_name, agent=agent, model=model,
-        attempt=int(attempt or 0), slot=result.get("slot") or f"{task_name}/{agent}/{attempt}",
-        result=result, config=config, checkpoints=read_jsonl(paths.checkpoint_index),
-        scores=read_scores(paths.scores), task=task_info(task_path),
+        dir=d,
+        job_name=result.get("job_name") or job_name,
+        name=d.name,
+        status=result.get("status") or "running",
+        task_name=task_name,
+        agent=agent,
+        model=model,
+        attempt=int(attempt or 0),
+        slot=result.get("slot") or f"{task_name}/{agent}/{attempt}",
+        result=result,
+        config=config,
+        checkpoints=read_jsonl(paths.checkpoint_index),
+        scores=read_scores(paths.scores),
+        task=task_info(task_path),
         start_event=first_event(paths.trajectory),
-    )  # fmt: skip
+    )
 
 
 def load_job(job_dir: Path) -> list[TrialData]:

@@ -24,14 +24,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from looplab.records.layout import TrialPaths
 from looplab.report.aggregate import report_from_trials
 from looplab.report.failure_modes import FailureSettings
-from looplab.report.html import (
-    render_event,
-    render_report_html,
-    render_sections,
-    render_trial_page,
-    trial_sections,
-)
+from looplab.report.html import render_report_html, render_sections
 from looplab.report.model import TrialData, load_jobs, load_trial, read_jsonl
+from looplab.report.trial_html import render_event, render_trial_page, trial_sections
 
 
 class JobViewer:
@@ -109,7 +104,13 @@ def make_handler(viewer: JobViewer) -> type[BaseHTTPRequestHandler]:
                     v, rep, trials = viewer.state()
                     if q.get("v", [""])[0] == v:
                         return self._json({"version": v, "changed": False})
-                    return self._json({"version": v, "changed": True, "sections": render_sections(rep, trials, lambda n: f"/trial/{n}")})  # fmt: skip
+                    return self._json(
+                        {
+                            "version": v,
+                            "changed": True,
+                            "sections": render_sections(rep, trials, lambda n: f"/trial/{n}"),
+                        }
+                    )
                 if path == "/api/report.json":
                     return self._json(viewer.state()[1])
                 if path.startswith("/trial/"):

@@ -108,8 +108,13 @@ def rescore_trial(
     out_path = paths.scores
     for e in chosen:
         key = files_key(e)
-        base = {"n": e["n"], "elapsed_s": e["elapsed_s"], "final": bool(e.get("final")), "files": key,
-                "dev_exit_code": e.get("dev_exit_code")}  # fmt: skip
+        base = {
+            "n": e["n"],
+            "elapsed_s": e["elapsed_s"],
+            "final": bool(e.get("final")),
+            "files": key,
+            "dev_exit_code": e.get("dev_exit_code"),
+        }
         if (e["n"], key) in old:
             row = {**old[(e["n"], key)], **base}
         elif key in by_files:
@@ -125,7 +130,9 @@ def rescore_trial(
     return rows
 
 
-def _score(task: Any, env: Any, store: CheckpointStore, entry: dict[str, Any], cfg: dict[str, Any], trial_dir: Path) -> dict[str, Any]:  # fmt: skip
+def _score(
+    task: Any, env: Any, store: CheckpointStore, entry: dict[str, Any], cfg: dict[str, Any], trial_dir: Path
+) -> dict[str, Any]:
     scratch = scratch_dir(f"rescore-{trial_dir.name}-{entry['n']}")
     t0 = time.monotonic()
     try:

@@ -12,9 +12,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DIRECTION_ALIASES = {
-    "lower": "lower", "min": "lower", "minimize": "lower", "lower_is_better": "lower",
-    "higher": "higher", "max": "higher", "maximize": "higher", "higher_is_better": "higher",
-}  # fmt: skip - one row per direction reads as a table
+    "lower": "lower",
+    "min": "lower",
+    "minimize": "lower",
+    "lower_is_better": "lower",
+    "higher": "higher",
+    "max": "higher",
+    "maximize": "higher",
+    "higher_is_better": "higher",
+}
 
 
 def normalize_direction(v: Any) -> Any:

@@ -195,11 +195,15 @@ class LLMAgent(Agent):
                 f"--max-cost needs a price for {self.model}: add it to a price file (--ak prices=FILE or $LOOPLAB_PRICES)"
             )
         provider = make_provider(
-            self.model, base_url=self.base_url, api_key_env=self.api_key_env,
-            max_output_tokens=self.max_output_tokens, temperature=self.temperature,
-            max_retries=self.max_retries, retry_base_delay=self.retry_base_delay,
+            self.model,
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
+            max_output_tokens=self.max_output_tokens,
+            temperature=self.temperature,
+            max_retries=self.max_retries,
+            retry_base_delay=self.retry_base_delay,
             on_retry=lambda info: traj.event("retry", **info),
-        )  # fmt: skip
+        )
         system = (self.system_prompt or SYSTEM_PROMPT).format(
             workdir=ctx.workdir,
             editable=", ".join(ctx.editable) or f"anything under {ctx.workdir}",
@@ -220,9 +224,11 @@ class LLMAgent(Agent):
 
         def outcome(reason: str, error: str | None = None, notes: str = "") -> AgentOutcome:
             extra = {
-                "turns": state["turns"], "compactions": state["compactions"], "model": self.model,
+                "turns": state["turns"],
+                "compactions": state["compactions"],
+                "model": self.model,
                 "unpriced": state["unpriced"],
-            }  # fmt: skip
+            }
             usage.cost_usd = round(usage.cost_usd, 10)
             return AgentOutcome(stop_reason=reason, usage=usage, error=error, notes=notes, extra=extra)
 
@@ -249,12 +255,23 @@ class LLMAgent(Agent):
                 return outcome("error", error=str(exc))
             cost = self._account(completion, usage)
             traj.event(
-                "assistant", turn=state["turns"], text=completion.text, reasoning=completion.reasoning,
-                tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls],
-                model=completion.model, stop_reason=completion.stop_reason, response_id=completion.response_id,
-                duration_s=round(completion.duration_s, 3), retries=completion.retries, told=told,
-                usage=_usage_fields(completion.usage), cost_usd=cost, context_estimate=conv.estimate(),
-            )  # fmt: skip
+                "assistant",
+                turn=state["turns"],
+                text=completion.text,
+                reasoning=completion.reasoning,
+                tool_calls=[
+                    {"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls
+                ],
+                model=completion.model,
+                stop_reason=completion.stop_reason,
+                response_id=completion.response_id,
+                duration_s=round(completion.duration_s, 3),
+                retries=completion.retries,
+                told=told,
+                usage=_usage_fields(completion.usage),
+                cost_usd=cost,
+                context_estimate=conv.estimate(),
+            )
             conv.messages.append(Message("assistant", completion.text, completion.tool_calls))
             if not completion.tool_calls:
                 state["idle"] += 1
@@ -266,7 +283,7 @@ class LLMAgent(Agent):
                         "user",
                         "You did not call a tool. If you cannot improve the result further in the "
                         "time left, call finish; otherwise continue working with the tools.",
-                    )  # fmt: skip
+                    )
                 )
                 continue
             state["idle"] = 0
@@ -280,9 +297,13 @@ class LLMAgent(Agent):
                     traj.event("command", tool=call.name, call_id=call.id, arguments=call.arguments)
                 out = tools.run(call)
                 traj.event(
-                    "observation", tool=call.name, call_id=call.id, content=out.content, is_error=out.is_error,
+                    "observation",
+                    tool=call.name,
+                    call_id=call.id,
+                    content=out.content,
+                    is_error=out.is_error,
                     **out.info,
-                )  # fmt: skip
+                )
                 results.append(ToolResult(call.id, call.name, out.content, out.is_error))
                 if out.finish:
                     finished = out.info.get("summary", "")
@@ -318,9 +339,14 @@ class LLMAgent(Agent):
         return round(cost, 8)
 
     def _call(
-        self, conv: Conversation, provider: Provider, traj: Trajectory, usage: Usage, budget: Budget,
+        self,
+        conv: Conversation,
+        provider: Provider,
+        traj: Trajectory,
+        usage: Usage,
+        budget: Budget,
         state: dict[str, Any],
-    ) -> Completion:  # fmt: skip
+    ) -> Completion:
         for attempt in range(2):
             timeout = min(self.request_timeout, budget.remaining())
             if timeout < 1.0:
@@ -339,17 +365,28 @@ class LLMAgent(Agent):
         raise LooplabError("unreachable")
 
     def _maybe_compact(
-        self, conv: Conversation, provider: Provider, traj: Trajectory, usage: Usage, budget: Budget,
+        self,
+        conv: Conversation,
+        provider: Provider,
+        traj: Trajectory,
+        usage: Usage,
+        budget: Budget,
         state: dict[str, Any],
-    ) -> None:  # fmt: skip
+    ) -> None:
         target = int(self.context_tokens * self.compact_at)
         if conv.estimate() > target:
             self._compact(conv, provider, traj, usage, budget, state, target)
 
     def _compact(
-        self, conv: Conversation, provider: Provider, traj: Trajectory, usage: Usage, budget: Budget,
-        state: dict[str, Any], target: int,
-    ) -> None:  # fmt: skip
+        self,
+        conv: Conversation,
+        provider: Provider,
+        traj: Trajectory,
+        usage: Usage,
+        budget: Budget,
+        state: dict[str, Any],
+        target: int,
+    ) -> None:
         before = conv.estimate()
         elided = conv.elide(self.keep_observations)
         dropped: list[Message] = []
@@ -364,10 +401,16 @@ class LLMAgent(Agent):
                 conv.set_summary(truncate(summary, 12000))
         state["compactions"] += 1
         traj.event(
-            "compaction", tokens_before=before, tokens_after=conv.estimate(), target=target,
-            elided_observations=elided, dropped_messages=len(dropped), summary_by=how, summary=summary or None,
+            "compaction",
+            tokens_before=before,
+            tokens_after=conv.estimate(),
+            target=target,
+            elided_observations=elided,
+            dropped_messages=len(dropped),
+            summary_by=how,
+            summary=summary or None,
             cost_usd=cost or None,
-        )  # fmt: skip
+        )
 
     def _summarize(
         self, record: str, provider: Provider, usage: Usage, budget: Budget, traj: Trajectory
@@ -391,10 +434,12 @@ class LLMAgent(Agent):
 
 def _usage_fields(u: Usage) -> dict[str, Any]:
     return {
-        "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
-        "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens,
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_read_tokens": u.cache_read_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
         "cost_usd": round(u.cost_usd, 8),
-    }  # fmt: skip
+    }
 
 
 def _duration_words(sec: float) -> str:

@@ -141,9 +141,15 @@ def make_provider(
     key = resolve_key(provider, base_url, api_key_env)
     cls = AnthropicProvider if provider == "anthropic" else OpenAIProvider
     return cls(
-        name, key, base_url=base_url, max_output_tokens=max_output_tokens, temperature=temperature,
-        max_retries=max_retries, retry_base_delay=retry_base_delay, on_retry=on_retry,
-    )  # fmt: skip
+        name,
+        key,
+        base_url=base_url,
+        max_output_tokens=max_output_tokens,
+        temperature=temperature,
+        max_retries=max_retries,
+        retry_base_delay=retry_base_delay,
+        on_retry=on_retry,
+    )
 
 
 class _Base:
@@ -264,10 +270,16 @@ class AnthropicProvider(_Base):
                 bad = None if isinstance(block.input, dict) else json.dumps(block.input)
                 calls.append(ToolCall(block.id, block.name, args, bad))
         return Completion(
-            text="\n".join(text), tool_calls=calls, usage=usage_from_anthropic(resp.usage),
-            stop_reason=resp.stop_reason, model=resp.model or self.model, response_id=resp.id,
-            reasoning="\n".join(reasoning) or None, duration_s=time.monotonic() - t0, retries=retries,
-        )  # fmt: skip
+            text="\n".join(text),
+            tool_calls=calls,
+            usage=usage_from_anthropic(resp.usage),
+            stop_reason=resp.stop_reason,
+            model=resp.model or self.model,
+            response_id=resp.id,
+            reasoning="\n".join(reasoning) or None,
+            duration_s=time.monotonic() - t0,
+            retries=retries,
+        )
 
 
 def anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
@@ -351,11 +363,16 @@ class OpenAIProvider(_Base):
         extra = getattr(msg, "model_extra", None) or {}
         reasoning = extra.get("reasoning_content") or extra.get("reasoning")
         return Completion(
-            text=msg.content or "", tool_calls=calls, usage=usage_from_openai(resp.usage),
-            stop_reason=choice.finish_reason, model=resp.model or self.model, response_id=resp.id,
+            text=msg.content or "",
+            tool_calls=calls,
+            usage=usage_from_openai(resp.usage),
+            stop_reason=choice.finish_reason,
+            model=resp.model or self.model,
+            response_id=resp.id,
             reasoning=reasoning if isinstance(reasoning, str) else None,
-            duration_s=time.monotonic() - t0, retries=retries,
-        )  # fmt: skip
+            duration_s=time.monotonic() - t0,
+            retries=retries,
+        )
 
 
 def openai_messages(system: str, messages: list[Message]) -> list[dict[str, Any]]:

@@ -119,7 +119,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         f"{h['cpu_model']} ({h['cpu_count']} cores, kernel {h['kernel']}). Each task ran once with `nop` "
         "and once with `oracle`, one trial at a time.",
         "",
-        "| task | domain | nop reward | oracle reward | oracle target | oracle verification (s) | meets targets |",
+        "| task | domain | nop reward | oracle reward | oracle target | oracle verification (s) "
+        "| meets targets |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -132,6 +133,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines += ["", "Tasks that missed a target, and why:", ""]
         for r in notes:
             lines.append(
-                f"- {r['task']}: nop {r['nop_reason'] or ''}; oracle {r['oracle_reason'] or r['oracle_status']}"
+                f"- {r['task']}: nop {r['nop_reason'] or ''}; "
+                f"oracle {r['oracle_reason'] or r['oracle_status']}"
             )
     return "\n".join(lines) + "\n"

@@ -1,14 +1,13 @@
 """Where looplab keeps its files on this host: every path setting and its environment variable, in one place.
 
-==========================  =====================================================  ===========================
-variable                    what                                                   default
-==========================  =====================================================  ===========================
-``LOOPLAB_CACHE_DIR``       layers, sandbox roots, locks, core claims, calibrations  ``/var/tmp/looplab``
-``LOOPLAB_LOCK_DIR``        per-core measurement lock files                        ``$LOOPLAB_CACHE_DIR/locks``
-``LOOPLAB_CALIBRATION_DIR`` per-machine calibrations (``looplab calibrate``)        ``$LOOPLAB_CACHE_DIR/calibration``
-``LOOPLAB_CORE_CLAIMS``     host-wide core claims: ``0`` off, or a folder          ``$LOOPLAB_CACHE_DIR/core-claims``
-``LOOPLAB_TASKS_DIR``       the task catalog                                       ``tasks/`` of the source tree
-==========================  =====================================================  ===========================
+- ``LOOPLAB_CACHE_DIR``: layers, sandbox roots, locks, core claims, calibrations
+  (default ``/var/tmp/looplab``);
+- ``LOOPLAB_LOCK_DIR``: per-core measurement lock files (default ``$LOOPLAB_CACHE_DIR/locks``);
+- ``LOOPLAB_CALIBRATION_DIR``: per-machine calibrations, ``looplab calibrate``
+  (default ``$LOOPLAB_CACHE_DIR/calibration``);
+- ``LOOPLAB_CORE_CLAIMS``: host-wide core claims, ``0`` (off) or a folder
+  (default ``$LOOPLAB_CACHE_DIR/core-claims``);
+- ``LOOPLAB_TASKS_DIR``: the task catalog (default ``tasks/`` of the source tree).
 
 ``current()`` reads them all at once into a frozen ``Settings``. It reads the
 environment at each call, not at import, so a test (or a child process given

@@ -220,14 +220,7 @@ def _agent_phase(
                 budget.elapsed(),
                 {"dev_exit_code": r.exit_code, "dev_output_tail": (r.stdout + r.stderr)[-2000:]},
             )
-            trajectory.event(
-                "observation",
-                tool="dev_check",
-                checkpoint=n,
-                exit_code=r.exit_code,
-                stdout=r.stdout[-8000:],
-                stderr=r.stderr[-8000:],
-            )
+            trajectory.observation(r, tool="dev_check", checkpoint=n)
             return DevCheckResult(r, n)
 
     ctx = AgentContext(

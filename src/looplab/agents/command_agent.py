@@ -65,13 +65,7 @@ class CommandAgent(Agent):
         timeout = budget.remaining() if self.timeout is None else min(self.timeout, budget.remaining())
         traj.event("command", tool="shell", command=shown)
         r = sandbox.exec(cmd, timeout=max(0.1, timeout), cwd=ctx.workdir)
-        traj.event(
-            "observation",
-            exit_code=r.exit_code,
-            timed_out=r.timed_out,
-            stdout=r.stdout[-8000:],
-            stderr=r.stderr[-8000:],
-        )
+        traj.observation(r)
         (ctx.logs_dir / "command.txt").write_text(f"$ {shown}\n[exit {r.exit_code}]\n{r.stdout}\n{r.stderr}")
         lines = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
         notes = lines[-1][:500] if lines else ""

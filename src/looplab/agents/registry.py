@@ -25,7 +25,7 @@ AGENTS: dict[str, str] = {
 }
 
 
-def _agent_class(name: str) -> type:
+def agent_class(name: str) -> type:
     if name not in AGENTS:
         raise LooplabError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
     module, _, cls_name = AGENTS[name].partition(":")
@@ -42,7 +42,7 @@ def _takes(cls: type) -> tuple[list[str], bool]:
 
 
 def make_agent(name: str, kwargs: dict[str, Any] | None = None, model: str | None = None) -> Agent:
-    cls = _agent_class(name)
+    cls = agent_class(name)
     kwargs = dict(kwargs or {})
     if model is not None:
         kwargs["model"] = model
@@ -73,7 +73,7 @@ def agent_args(items: list[str] | None, base_url: str | None = None) -> dict[str
 
 def args_for(name: str, kwargs: dict[str, Any], model: str | None) -> tuple[dict[str, Any], str | None]:
     """The part of a job's ``--ak`` arguments (and ``-m`` model) that agent ``name`` takes."""
-    params, takes_any = _takes(_agent_class(name))
+    params, takes_any = _takes(agent_class(name))
     mine = {k: v for k, v in kwargs.items() if takes_any or k in params}
     return mine, (model if takes_any or "model" in params else None)
 

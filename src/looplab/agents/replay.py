@@ -103,13 +103,7 @@ class ReplayAgent(Agent):
                 timeout = min(step.timeout or budget.remaining(), budget.remaining())
                 traj.event("command", tool="shell", command=step.run)
                 r = sandbox.exec(step.run or "", timeout=max(0.1, timeout), cwd=ctx.workdir)
-                traj.event(
-                    "observation",
-                    exit_code=r.exit_code,
-                    timed_out=r.timed_out,
-                    stdout=r.stdout[-8000:],
-                    stderr=r.stderr[-8000:],
-                )
+                traj.observation(r)
             elif kind == "write":
                 assert step.write is not None
                 traj.event(

@@ -26,13 +26,7 @@ class OracleAgent(Agent):
         cmd = f"bash {ctx.solution_path}/solve.sh"
         ctx.trajectory.event("command", command=cmd)
         r = sandbox.exec(cmd, timeout=max(1.0, budget.remaining()), cwd=ctx.workdir)
-        ctx.trajectory.event(
-            "observation",
-            exit_code=r.exit_code,
-            timed_out=r.timed_out,
-            stdout=r.stdout[-4000:],
-            stderr=r.stderr[-4000:],
-        )
+        ctx.trajectory.observation(r, tail=4000)
         (ctx.logs_dir / "oracle.txt").write_text(f"$ {cmd}\n[exit {r.exit_code}]\n{r.stdout}\n{r.stderr}")
         if r.timed_out:
             return AgentOutcome(stop_reason="timeout", error="solve.sh timed out")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from looplab.clock import now_iso
+from looplab.sandbox.base import ExecResult
 
 
 class Trajectory:
@@ -37,6 +38,17 @@ class Trajectory:
             self._fh.write(json.dumps(ev, default=str) + "\n")
             self._fh.flush()
             return ev
+
+    def observation(self, r: ExecResult, tail: int = 8000, **fields: Any) -> dict:
+        """The ``observation`` event of a command's result: exit code, timeout, the tails of its output."""
+        return self.event(
+            "observation",
+            **fields,
+            exit_code=r.exit_code,
+            timed_out=r.timed_out,
+            stdout=r.stdout[-tail:],
+            stderr=r.stderr[-tail:],
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -42,6 +42,7 @@ from looplab.numfmt import significant
 from looplab.records.layout import TrialPaths
 from looplab.sandbox.base import ExecResult, Sandbox, SandboxSpec
 from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
+from looplab.sandbox.forward import serve_unix
 from looplab.verify import editable as editable_mod
 
 NOTES_FILE = "/logs/agent/notes.md"
@@ -272,13 +273,7 @@ def run_agent_phase(
             else:
                 trajectory.event("command", tool="dev_check", command="lab evaluation")
                 r = _dev_eval(lab, evaluator, head, app, next_eval_index(), exp_dir)
-            trajectory.event(
-                "observation",
-                tool="dev_check",
-                exit_code=r.exit_code,
-                stdout=r.stdout[-8000:],
-                stderr=r.stderr[-4000:],
-            )
+            trajectory.observation(r, tool="dev_check")
             return DevCheckResult(r, None)
 
     ctx = AgentContext(
@@ -345,21 +340,7 @@ class DevEvalServer:
         self._sock: socket.socket | None = None
 
     def start(self) -> None:
-        self.path.unlink(missing_ok=True)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(str(self.path))
-        os.chmod(self.path, 0o666)
-        s.listen(8)
-        self._sock = s
-        threading.Thread(target=self._accept, daemon=True, name="lab-dev-eval").start()
-
-    def _accept(self) -> None:
-        while self._sock is not None:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self._sock = serve_unix(self.path, self._serve, "lab-dev-eval", backlog=8)
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:

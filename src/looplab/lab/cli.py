@@ -104,7 +104,8 @@ def _on_event(kind: str, info: dict[str, Any]) -> None:
             else ""
         )
         console.print(
-            f"  [{colour}]{info['status']}[/] score {significant(info['score'])}{ci} vs best {significant(info['best_before'])}"
+            f"  [{colour}]{info['status']}[/] score {significant(info['score'])}{ci} "
+            f"vs best {significant(info['best_before'])}"
             f" — {info['reason']}"
         )
     elif kind == "stop":

@@ -161,7 +161,8 @@ class NoiseSection(_Strict):
                 need += 1
             raise ValueError(
                 f"repeats = {self.repeats} can never show confidence {self.confidence} "
-                f"(a sign test needs at least {need}); raise repeats, or set repeats = 1 for a deterministic backend"
+                f"(a sign test needs at least {need}); raise repeats, "
+                "or set repeats = 1 for a deterministic backend"
             )
         return self
 

@@ -104,7 +104,8 @@ class LabLoop:
             dirty = gitops.dirty_paths(repo, lab.pipeline)
             if dirty:
                 raise LooplabError(
-                    f"the pipeline has uncommitted changes ({', '.join(dirty[:5])}); commit or discard them first"
+                    f"the pipeline has uncommitted changes ({', '.join(dirty[:5])}); "
+                    "commit or discard them first"
                 )
         switched = gitops.checkout_branch(repo, lab.branch)
         if switched:
@@ -227,7 +228,8 @@ class LabLoop:
             except EvalFailed as exc:
                 self._save()
                 raise LooplabError(
-                    f"the baseline (commit {tip[:10]}) does not evaluate: {exc}; fix the pipeline or the backend "
+                    f"the baseline (commit {tip[:10]}) does not evaluate: {exc}; "
+                    "fix the pipeline or the backend "
                     f"(details in {exp_dir / 'evals'})"
                 ) from None
             scores.append(res.score)
@@ -428,7 +430,8 @@ class LabLoop:
             title = notes.splitlines()[0][:72] if notes else "keep"
             body = (
                 f"lab {lab.name}: experiment {pending.experiment}: {title}\n\n"
-                f"score {significant(score)} (best before {significant(best_before)}, {lab.direction} is better)\n"
+                f"score {significant(score)} (best before {significant(best_before)}, "
+                f"{lab.direction} is better)\n"
                 f"{d.get('reason', '')}\n\n{notes[:4000]}\n\n"
                 f"Looplab-Lab: {lab.name}\nLooplab-Experiment: {pending.experiment}\n"
             )

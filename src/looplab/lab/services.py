@@ -69,7 +69,8 @@ class ServiceHandle:
         self._stop_stale()
         if port_open(self.cfg.port):
             raise LooplabError(
-                f"[backend.host_service] port {self.cfg.port} is already in use on this host; stop what holds it"
+                f"[backend.host_service] port {self.cfg.port} is already in use on this host; "
+                "stop what holds it"
             )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -94,7 +95,8 @@ class ServiceHandle:
             if time.monotonic() > deadline:
                 self.stop()
                 raise LooplabError(
-                    f"[backend.host_service] port {self.cfg.port} not open after {self.cfg.ready_timeout_sec:g} s"
+                    f"[backend.host_service] port {self.cfg.port} not open "
+                    f"after {self.cfg.ready_timeout_sec:g} s"
                 )
             time.sleep(0.1)
         self.forwarder.start()
@@ -120,7 +122,7 @@ class ServiceHandle:
 
 
 def start_host_service(lab: Lab, socket_dir: Path) -> ServiceHandle | None:
-    """Start the lab's ``[backend.host_service]`` (None when it has none), forwarded through ``socket_dir``."""
+    """Start the lab's ``[backend.host_service]`` (None when it has none), forwarded via ``socket_dir``."""
     cfg = lab.config.backend.host_service
     if cfg is None:
         return None

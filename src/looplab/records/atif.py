@@ -107,7 +107,8 @@ class ATIFStep(BaseModel):
         for r in self.observation.results if self.observation else []:
             if r.source_call_id is not None and r.source_call_id not in ids:
                 raise ValueError(
-                    f"step {self.step_id}: observation source_call_id {r.source_call_id!r} matches no tool call of this step"
+                    f"step {self.step_id}: "
+                    f"observation source_call_id {r.source_call_id!r} matches no tool call of this step"
                 )
         return self
 
@@ -310,7 +311,8 @@ def trajectory_to_atif(events: list[dict[str, Any]], result: dict[str, Any] | No
         if kind == "compaction":
             msg = (
                 f"context compaction: {ev.get('elided_observations', 0)} old observations elided, "
-                f"{ev.get('dropped_messages', 0)} messages dropped (≈{ev.get('tokens_before')} → {ev.get('tokens_after')} tokens)"
+                f"{ev.get('dropped_messages', 0)} messages dropped "
+                f"(≈{ev.get('tokens_before')} → {ev.get('tokens_after')} tokens)"
             )
             step = {"timestamp": ts, "source": "system", "message": msg, "extra": _brief(ev)}
             if ev.get("summary"):
@@ -395,7 +397,7 @@ def trial_atif(trial_dir: Path) -> ATIFTrajectory:
 
 
 def export_trial(trial_dir: Path, out: Path | None = None) -> tuple[Path, ATIFTrajectory]:
-    """Write the trial's ATIF document (default: ``TRIAL_DIR/agent/trajectory.json``, Harbor's place for it)."""
+    """Write the trial's ATIF document (default: ``TRIAL_DIR/agent/trajectory.json``, Harbor's place)."""
     model = trial_atif(trial_dir)
     out = Path(out) if out else TrialPaths(Path(trial_dir)).atif
     atomic_write_json(out, model.model_dump(mode="json", exclude_none=True))

@@ -31,8 +31,8 @@ RESULT = "result.json"
 
 
 @dataclass(frozen=True)
-class TrialPaths:
-    """The files of one trial folder."""
+class _RecordFolder:
+    """A folder with a ``config.json`` (written first) and a ``result.json`` (written last)."""
 
     dir: Path
 
@@ -43,6 +43,11 @@ class TrialPaths:
     @property
     def result(self) -> Path:
         return self.dir / RESULT
+
+
+@dataclass(frozen=True)
+class TrialPaths(_RecordFolder):
+    """The files of one trial folder."""
 
     @property
     def agent_dir(self) -> Path:
@@ -93,18 +98,8 @@ class TrialPaths:
 
 
 @dataclass(frozen=True)
-class JobPaths:
+class JobPaths(_RecordFolder):
     """The files of one job folder."""
-
-    dir: Path
-
-    @property
-    def config(self) -> Path:
-        return self.dir / CONFIG
-
-    @property
-    def result(self) -> Path:
-        return self.dir / RESULT
 
     def trial(self, name: str) -> TrialPaths:
         return TrialPaths(self.dir / name)

@@ -1,1 +1,1 @@
-"""Reports on finished and running jobs: leaderboard, anytime curves, failure modes, HTML and a live viewer."""
+"""Reports on jobs, finished or running: leaderboard, anytime curves, failure modes, HTML, live viewer."""

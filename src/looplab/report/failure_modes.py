@@ -114,7 +114,8 @@ def classify(trial: TrialData, curve: Curve | None, s: FailureSettings | None = 
         last = f"{curve.last_gain_s:.1f} s" if curve.last_gain_s is not None else "never"
         return Classification(
             "budget_exhaustion",
-            f"last gain at {last} of {curve.horizon_s:.0f} s; {len(in_window)} checkpoints in the last {s.stall_share:.0%} without gain",
+            f"last gain at {last} of {curve.horizon_s:.0f} s; "
+            f"{len(in_window)} checkpoints in the last {s.stall_share:.0%} without gain",
         )
     return Classification(
         "steady_climber",

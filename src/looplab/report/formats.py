@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from looplab.numfmt import cell, percent
 from looplab.report.failure_modes import MODES
 
 CSV_COLUMNS = [
@@ -40,20 +41,6 @@ CSV_COLUMNS = [
 ]
 
 
-def _f(x: Any, nd: int = 3) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, float):
-        return f"{x:.{nd}f}"
-    return str(x)
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.0f}%"
-
-
 def _ci(r: dict[str, Any]) -> str:
     return "—" if r["ci95_low"] is None else f"[{r['ci95_low']:.3f}, {r['ci95_high']:.3f}]"
 
@@ -64,16 +51,16 @@ def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
         [
             str(i),
             r["agent"],
-            _f(r["mean_reward"]),
+            cell(r["mean_reward"]),
             _ci(r),
             str(r["n_tasks"]),
             str(r["n_attempts"]),
             f"{r['n_completed']}/{r['n_trials']}",
             str(r["n_errors"]),
-            _pct(r["pass_rate"]),
+            percent(r["pass_rate"]),
             f"{r['tokens']:,}",
             f"${r['cost_usd'] or 0:.2f}",
-            _f(r["mean_auc_time"]),
+            cell(r["mean_auc_time"]),
         ]
         for i, r in enumerate(rep["leaderboard"], 1)
     ]
@@ -107,7 +94,9 @@ def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
                 row.append("—")
                 continue
             sd = f" ± {c['sd']:.3f}" if c["sd"] is not None else ""
-            row.append(f"{_f(c['mean_reward'])}{sd} (n={c['n_completed']}, gates {_pct(c['pass_rate'])})")
+            row.append(
+                f"{cell(c['mean_reward'])}{sd} (n={c['n_completed']}, gates {percent(c['pass_rate'])})"
+            )
         task_rows.append(row)
     out.append(("Per-task mean reward", ["task", *agents], task_rows))
     seen = {m for v in rep["failure_modes"].values() for m in v}

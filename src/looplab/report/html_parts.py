@@ -1,4 +1,4 @@
-"""Pieces shared by the report page and the trial pages: escaping, number cells, colours, SVG charts, the page.
+"""Pieces shared by the report page and the trial pages: escaping, numbers, colours, SVG charts, the page.
 
 The page is self-contained: inline CSS (``static/report.css``), inline SVG, no network.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 from importlib import resources
 from typing import Any
+
+from looplab.numfmt import cell, percent
 
 PALETTE = [
     "#1f77b4",
@@ -29,18 +31,8 @@ def esc(x: Any) -> str:
     return html.escape("" if x is None else str(x), quote=True)
 
 
-def fmt(x: Any, nd: int = 3) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, float):
-        return f"{x:.{nd}f}"
-    return str(x)
-
-
-def pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.0f}%"
+fmt = cell  # the report's number cells
+pct = percent
 
 
 def agent_colors(labels: list[str]) -> dict[str, str]:

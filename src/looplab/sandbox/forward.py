@@ -18,6 +18,7 @@ import os
 import shlex
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from looplab.errors import LooplabError
@@ -41,6 +42,29 @@ def _pump(a: socket.socket, b: socket.socket) -> None:
             s.shutdown(socket.SHUT_RDWR)
 
 
+def serve_unix(
+    path: Path, handle: Callable[[socket.socket], None], name: str, backlog: int = 64
+) -> socket.socket:
+    """Listen on Unix socket ``path`` (any local user may connect: the sandbox user must) and run
+    ``handle(conn)`` in a thread per connection until the returned socket is closed."""
+    path.unlink(missing_ok=True)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    os.chmod(path, 0o666)
+    s.listen(backlog)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = s.accept()
+            except OSError:  # closed: the server stopped
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True, name=name).start()
+    return s
+
+
 class UnixForwarder:
     """Host side: accept on Unix socket ``path`` and relay each connection to ``(host, port)``."""
 
@@ -48,31 +72,13 @@ class UnixForwarder:
         self.path = Path(path)
         self.target = (host, port)
         self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(self.path.parent, 0o755)
-        self.path.unlink(missing_ok=True)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(str(self.path))
-        os.chmod(self.path, 0o666)  # the unprivileged sandbox user must be able to connect
-        s.listen(64)
-        self._sock = s
-        self._thread = threading.Thread(target=self._accept, daemon=True, name=f"forward-{self.target[1]}")
-        self._thread.start()
-
-    def _accept(self) -> None:
-        assert self._sock is not None
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self._sock = serve_unix(self.path, self._serve, f"forward-{self.target[1]}")
 
     def _serve(self, conn: socket.socket) -> None:
         try:
@@ -90,7 +96,6 @@ class UnixForwarder:
                 s.close()
 
     def stop(self) -> None:
-        self._stop.set()
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.close()

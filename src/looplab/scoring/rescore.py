@@ -1,4 +1,4 @@
-"""Checkpoint rescoring: each chosen checkpoint of a trial scored by the sealed verifier, giving the anytime curve.
+"""Checkpoint rescoring: chosen checkpoints of a trial scored by the sealed verifier (the anytime curve).
 
 A checkpoint (``checkpoints/index.jsonl``, one per dev check plus the final state
 marked ``"final": true``) is materialized into a scratch folder that stands in for

@@ -24,7 +24,7 @@ DIRECTION_ALIASES = {
 
 
 def normalize_direction(v: Any) -> Any:
-    """``lower``/``higher`` from any of their spellings (``min``, ``maximize``...); a bad one raises ValueError."""
+    """``lower``/``higher`` from any of their spellings (``min``, ``maximize``...); else ValueError."""
     if not isinstance(v, str):
         return v
     s = v.strip().lower()

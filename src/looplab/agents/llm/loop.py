@@ -192,7 +192,8 @@ class LLMAgent(Agent):
         price = self.prices.lookup(self.model)
         if price is None and budget.max_cost_usd is not None:
             raise LooplabError(
-                f"--max-cost needs a price for {self.model}: add it to a price file (--ak prices=FILE or $LOOPLAB_PRICES)"
+                f"--max-cost needs a price for {self.model}: "
+                "add it to a price file (--ak prices=FILE or $LOOPLAB_PRICES)"
             )
         provider = make_provider(
             self.model,

@@ -67,7 +67,7 @@ class ToolResult:
 
 @dataclass
 class Message:
-    """One conversation entry: ``user`` (text and/or tool results) or ``assistant`` (text and/or tool calls)."""
+    """One conversation entry: ``user`` (text, tool results) or ``assistant`` (text, tool calls)."""
 
     role: str
     text: str = ""
@@ -112,7 +112,8 @@ def split_model(model: str) -> tuple[str, str]:
     provider, sep, name = (model or "").partition("/")
     if not sep or provider not in PROVIDERS or not name:
         raise LooplabError(
-            f"model {model!r}: name it anthropic/NAME or openai/NAME (-m), e.g. -m anthropic/claude-sonnet-4-5"
+            f"model {model!r}: name it anthropic/NAME or openai/NAME (-m), e.g. "
+            "-m anthropic/claude-sonnet-4-5"
         )
     return provider, name
 
@@ -191,7 +192,8 @@ class _Base:
                 if status in (401, 403):
                     where = f" at {self.base_url}" if self.base_url else ""
                     raise LooplabError(
-                        f"{self.provider} API{where} refused the key ({status} {_short(exc)}): check {self.key_env}"
+                        f"{self.provider} API{where} refused the key ({status} {_short(exc)}): "
+                        f"check {self.key_env}"
                     ) from None
                 text = _short(exc).lower()
                 if status in (400, 413) and any(w in text for w in CONTEXT_WORDS):

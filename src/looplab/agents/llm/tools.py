@@ -1,4 +1,6 @@
-"""The ``llm`` agent's tools, executed in the agent's sandbox: shell, read_file, write_file, apply_edit, dev_check, finish.
+"""The ``llm`` agent's tools, run in the agent's sandbox.
+
+shell, read_file, write_file, apply_edit, dev_check, finish.
 
 Every tool acts through the sandbox protocol (commands run as the sandbox user,
 inside the task's /app), never on the host. Relative paths are taken from the

@@ -1,7 +1,8 @@
 """The exec server that runs as the first process inside a sandbox (stdlib only).
 
 It reads one JSON request per line on stdin and answers one JSON line per request
-on stdout: ``{"id", "argv", "env", "cwd", "timeout", "stdin", "limit"}`` in (or ``{"id", "op":
+on stdout: ``{"id", "argv", "env", "cwd", "timeout", "stdin", "limit"}`` in (optionally
+``"uid"``/``"gid"`` to run the command as another user; build steps after ``USER``), or ``{"id", "op":
 "killall"}``, which kills every other process in the sandbox),
 ``{"id", "exit_code", "stdout", "stderr", "timed_out", "duration_s", "truncated"}``
 out. Each command gets its own session; at its timeout the whole process group is
@@ -58,6 +59,7 @@ def run(req):
             req["argv"], cwd=req.get("cwd") or "/", env=req.get("env") or {},
             stdin=subprocess.PIPE if req.get("stdin") is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            **({"user": req["uid"], "group": req["gid"], "extra_groups": []} if req.get("uid") is not None else {}),
         )
     except Exception as exc:
         reply({"id": rid, "exit_code": 127, "stdout": "", "stderr": "exec failed: %s\n" % exc,

@@ -230,10 +230,14 @@ class BwrapSandbox:
                     if os.path.isfile(f) and not inside.is_symlink() and inside.parent.is_dir():
                         argv += ["--ro-bind", f, f]
         argv += ["--proc", "/proc", "--dev", "/dev"]
-        for tmp in ("/tmp", "/dev/shm"):
+        # an image build keeps the image's own /tmp (a COPY into /tmp is there for the next RUN)
+        build = image and self._userns_root()
+        for tmp in ("/dev/shm",) if build else ("/tmp", "/dev/shm"):
             # without a memory cgroup nothing else bounds what a tmpfs holds in the host's RAM
             if s.memory_mb:
                 argv += ["--size", str(int(s.memory_mb) << 20)]
+            if build:
+                argv += ["--perms", "1777"]  # several users (root, _apt, USER) share it
             argv += ["--tmpfs", tmp]
         for host, dest in s.ro_binds:
             argv += ["--ro-bind", str(host), dest]

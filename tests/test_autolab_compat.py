@@ -33,7 +33,8 @@ def tasks(tmp_path: Path) -> Path:
 
 
 def _run(tmp_path: Path, job: str, paths: list[Path], agents: list[str], *extra: str) -> tuple[dict, str]:
-    args = ["run", "--jobs-dir", str(tmp_path / "jobs"), "--job-name", job, "-n", "2"]
+    # host base: these fixtures test the task format, not images (tests/test_images_*.py do)
+    args = ["run", "--jobs-dir", str(tmp_path / "jobs"), "--job-name", job, "-n", "2", "--base", "host"]
     for p in paths:
         args += ["-p", str(p)]
     for a in agents:

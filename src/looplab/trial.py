@@ -150,6 +150,33 @@ def run_trial(
     return result
 
 
+def record_build_failure(
+    task: Task, cfg: TrialConfig, trial_dir: Path, error: str, job_name: str = "", slot: str | None = None
+) -> dict[str, Any]:
+    """The record of a trial that never ran because its task's environment failed to build."""
+    import re
+
+    trial_dir = Path(trial_dir)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        trial_dir / "config.json", {"task": str(task.path), **asdict(cfg), "job_name": job_name}
+    )
+    m = re.search(r"Dockerfile:(\d+):", error)
+    result: dict[str, Any] = {
+        "id": uuid.uuid4().hex, "trial_name": trial_dir.name, "job_name": job_name, "slot": slot,
+        "task_name": task.name, "task_path": str(task.path), "agent": cfg.agent, "model": cfg.model,
+        "attempt": cfg.attempt, "status": "error", "cause": "environment_build_failed",
+        "started_at": now_iso(), "finished_at": now_iso(), "reward": None,
+        "sealed": editable_globs(task, cfg.editable) is not None, "editable": editable_globs(task, cfg.editable),
+        "verifier_result": None, "agent_result": None, "timing": {},
+        "exception_info": {"type": "EnvironmentBuildFailed", "message": error,
+                           "dockerfile_line": int(m.group(1)) if m else None},
+        "host": host_info(),
+    }  # fmt: skip
+    atomic_write_json(trial_dir / "result.json", result)
+    return result
+
+
 def _export_atif(trial_dir: Path) -> None:
     """Write Harbor's ``agent/trajectory.json`` (ATIF) beside the streamed trajectory, best effort."""
     try:

@@ -39,7 +39,7 @@ from looplab.environment.dockerfile import (
     split_words,
     substitute,
 )
-from looplab.environment.packages import PackageCheck, check_host, rewrite_run
+from looplab.environment.packages import PackageCheck, check_host, ignored_from_note, rewrite_run
 from looplab.errors import LooplabError
 from looplab.fsutil import (
     atomic_write_json,
@@ -125,6 +125,17 @@ class Environment:
             "warnings": self.warnings, "missing_packages": self.missing_packages, "build_log": self.build_log,
             "base": self.base, "images": self.images, "user": self.user,
         }  # fmt: skip
+
+
+def set_build_options(base: str | None, image_map: list[str] | None, insecure: list[str] | None) -> None:
+    """Apply ``--base``/``--image-map``/``--insecure-registry`` to this process and the workers it starts."""
+    from looplab.environment.registry import RegistryOptions
+
+    if base is not None and base not in BASES:
+        raise LooplabError(f"--base must be 'host' or 'image', got {base!r}")
+    if base:
+        os.environ["LOOPLAB_BASE"] = base
+    os.environ.update(RegistryOptions.parse(image_map, insecure).to_env())
 
 
 def base_mode(task: Task, override: str | None = None) -> str:
@@ -264,7 +275,11 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
             where = f"{dockerfile}:{ins.line}"
             op = ins.op
             if op == "FROM":
-                logs.append(f"FROM {ins.args} (ignored: the host is the base)")
+                image = split_words(substitute(ins.args, vars_))[0] if ins.args.strip() else ""
+                note = ignored_from_note(image)
+                logs.append(note)
+                if "missing on this host" in note:
+                    env.warnings.append(note)
                 vars_ = {k: v for k, v in vars_.items() if k == "PATH" or k in env_vars}
             elif op == "ARG":
                 for word in split_words(ins.args):
@@ -318,6 +333,8 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
                     hint = ""
                     if env.missing_packages:
                         hint = f"; likely cause: missing host packages {' '.join(env.missing_packages)}"
+                    elif lacking := [w for w in env.warnings if "missing on this host" in w]:
+                        hint = f"; likely cause: {lacking[0]}"
                     what = "timed out" if r.timed_out else f"exit {r.exit_code}"
                     raise LooplabError(f"{where}: RUN step failed ({what}): {last}{hint}")
             elif op == "USER":

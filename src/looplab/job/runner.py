@@ -1,5 +1,9 @@
 """Run a job: build every environment first, then run the trials on a local pool.
 
+A task whose environment fails to build does not stop the job: each of its trials is
+recorded with status ``error`` and cause ``environment_build_failed`` (the message
+names the Dockerfile line), and the other tasks run.
+
 The job folder ``<jobs_dir>/<job_name>/`` holds ``config.json``, one folder per
 trial (``<task>__<id>/``) and the job's ``result.json`` with per-agent mean
 rewards. A trial slot is (task, agent, attempt number). Re-running the same job
@@ -23,7 +27,7 @@ from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, read_json
 from looplab.job.cores import CoreAllocator
 from looplab.tasks.loader import Task
-from looplab.trial import TrialConfig, new_trial_name, now_iso, run_trial
+from looplab.trial import TrialConfig, new_trial_name, now_iso, record_build_failure, run_trial
 from looplab.verify import editable as editable_mod
 from looplab.verify.verifier import editable_globs
 
@@ -127,14 +131,25 @@ def run_job(
     check_job_agents(spec.agents, spec.agent_kwargs, spec.model)  # bad agent arguments fail before any trial
     sweep_stale_scratch()  # what killed looplab processes left behind
     envs: dict[str, Environment] = {}
-    for t in tasks:  # build first: a broken environment stops the job before any trial exists
+    failed: dict[str, str] = {}  # task -> why its environment did not build: its trials are errors
+    for t in tasks:
         emit("build", {"task": t.name})
-        envs[t.name] = build_environment(t)
+        try:
+            envs[t.name] = build_environment(t)
+        except LooplabError as exc:
+            failed[t.name] = str(exc)
+            emit("build_failed", {"task": t.name, "error": str(exc)})
+            continue
         warnings = envs[t.name].warnings + _unmatched_editable(t, envs[t.name], spec.editable)
         emit("built", {"task": t.name, "cached": envs[t.name].cached, "warnings": warnings})
     slots, done = prepare_job(spec, tasks)
     pending = [s for s in slots if s.key not in done]
     emit("plan", {"total": len(slots), "pending": len(pending), "skipped": len(slots) - len(pending)})
+    for s in [s for s in pending if s.task.name in failed]:
+        trial_dir = spec.job_dir / new_trial_name(s.task)
+        emit("done", record_build_failure(s.task, trial_config(spec, s, None), trial_dir, failed[s.task.name],
+                                          spec.job_name, s.key))  # fmt: skip
+    pending = [s for s in pending if s.task.name not in failed]
     job_dir = spec.job_dir
     if executor == "local":
         alloc = CoreAllocator()

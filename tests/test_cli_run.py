@@ -95,7 +95,9 @@ def test_bad_inputs_fail_clearly_without_half_written_trials(tmp_path: Path, tin
         if how == "dockerfile":  # a failed build is that task's error: its trial is recorded, nothing else
             (res,) = trial_results(jobs / "j")
             assert res["status"] == "error" and res["cause"] == "environment_build_failed"
-            assert expect in res["exception_info"]["message"] and res["exception_info"]["dockerfile_line"] == 7
+            assert (
+                expect in res["exception_info"]["message"] and res["exception_info"]["dockerfile_line"] == 7
+            )
         else:
             assert not any(jobs.glob("j/*__*")), f"{how}: a trial folder was created"
 

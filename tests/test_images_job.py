@@ -19,7 +19,9 @@ def test_image_tasks_run_and_a_failed_build_is_recorded(tmp_path: Path, image_re
     py = image_registry.ensure("python")
     deb = image_registry.ensure("debian")
     tasks = tmp_path / "suite"
-    good = make_task(tasks / "answer", "FROM python:3.11-slim\nWORKDIR /app\nRUN python -c 'print(1)' > /app/one.txt\n")
+    good = make_task(
+        tasks / "answer", "FROM python:3.11-slim\nWORKDIR /app\nRUN python -c 'print(1)' > /app/one.txt\n"
+    )
     (good / "tests" / "test.sh").write_text(TEST_SH)
     (good / "solution").mkdir()
     (good / "solution" / "solve.sh").write_text("#!/bin/bash\necho 42 > /app/answer.txt\n")

@@ -35,11 +35,11 @@ def build(path: Path):  # noqa: ANN201
     return build_environment(load_task(path))
 
 
-def in_sandbox(env, command: str) -> str:  # noqa: ANN001
+def in_sandbox(env, command: str, timeout: float = 60) -> str:  # noqa: ANN001
     sb = BwrapSandbox(SandboxSpec(root=env.root, env=env.env, workdir=env.workdir, name="t-image"))
     sb.start()
     try:
-        r = sb.exec(command, timeout=60)
+        r = sb.exec(command, timeout=timeout)
     finally:
         sb.stop()
     assert r.ok, r.stdout + r.stderr

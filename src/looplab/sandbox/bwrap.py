@@ -211,7 +211,7 @@ class BwrapSandbox:
                 p = root / entry
                 if p.is_symlink():
                     argv += ["--symlink", os.readlink(p), f"/{entry}"]
-                elif p.is_dir():
+                else:
                     argv += ["--ro-bind", str(p), f"/{entry}"]
         for entry in () if image else HOST_SYSTEM_ENTRIES:
             host = Path("/") / entry

@@ -48,6 +48,11 @@ class StandIn:
     def name(self) -> str:
         return f"{self.repo}:{self.tag}"
 
+    @property
+    def version(self) -> str:
+        """A hash of the definition: a changed stand-in is rebuilt and pushed again."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:12]
+
 
 # Debian's Python refuses system-wide pip installs (PEP 668); python:* images allow them.
 _PIP_OPEN = 'rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED'
@@ -62,7 +67,9 @@ STANDINS = {
         StandIn("go", "golang", "trixie", "trixie", ("golang-go", "ca-certificates", "git", "gcc", "libc6-dev")),
         StandIn(
             "rust", "rust", "trixie", "trixie", ("cargo", "rustc", "gcc", "libc6-dev", "ca-certificates"),
-            env=(f"PATH={PATH_DEFAULT}", "CARGO_HOME=/usr/local/cargo"),
+            # the official rust images keep their tools in /usr/local/cargo/bin (tasks link from there)
+            ('mkdir -p "$1"/usr/local/cargo/bin && ln -s /usr/bin/cargo /usr/bin/rustc "$1"/usr/local/cargo/bin/',),
+            env=(f"PATH=/usr/local/cargo/bin:{PATH_DEFAULT}", "CARGO_HOME=/usr/local/cargo"),
         ),
     )
 }  # fmt: skip
@@ -134,7 +141,7 @@ def oci_layout_from_tar(rootfs_tar: Path, layout: Path, tag: str, env: tuple[str
 
 def build_standin(image: StandIn) -> Path:
     """The OCI layout of ``image``, built with mmdebstrap the first time (cached on disk)."""
-    layout = cache_root() / "layouts" / image.key
+    layout = cache_root() / "layouts" / f"{image.key}-{image.version}"
     with _locked(f"build-{image.key}"):
         if (layout / "index.json").is_file():
             return layout
@@ -216,8 +223,11 @@ class Registry:
     def ensure(self, key: str) -> str:
         """Push stand-in ``key`` unless the registry has it; its reference in this registry."""
         image = STANDINS[key]
-        if not self.has(image.name):
+        pushed = self.storage / f"pushed-{image.key}.txt"
+        current = pushed.is_file() and pushed.read_text().strip() == image.version
+        if not current or not self.has(image.name):
             self.push_layout(build_standin(image), image.tag, image.name)
+            pushed.write_text(image.version + "\n")
         return f"{self.address}/{image.name}"
 
 

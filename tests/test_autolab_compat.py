@@ -171,7 +171,7 @@ def test_failing_verifiers_give_zero_with_their_reason(tmp_path: Path, tasks: Pa
 
 
 def test_tasks_check_reports_autolab_tasks(tasks: Path) -> None:
-    r = run_cli("tasks", "check", str(tasks), timeout=300)
+    r = run_cli("tasks", "check", str(tasks), "--base", "host", timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     for name in EDITABLE:
         assert f"ok {name}" in r.stdout

@@ -224,9 +224,17 @@ def tasks_check(
     write: Annotated[
         Path | None, typer.Option("--write", help="With --run: write the table as Markdown")
     ] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", help="Build on: host or image (default: per task)")
+    ] = None,
+    image_map: Annotated[
+        list[str] | None, typer.Option("--image-map", help="Substitute a FROM image: IMAGE=REF (repeatable)")
+    ] = None,
 ) -> None:
     """Validate tasks: task.toml, layout, environment build, packages missing on this host."""
-    from looplab.environment.build import build_environment
+    from looplab.environment.build import build_environment, set_build_options
+
+    set_build_options(base, image_map, None)
     from looplab.tasks.catalog import catalog_task_paths
     from looplab.tasks.loader import discover_tasks, load_task
 

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -236,6 +237,7 @@ def main() -> int:
     ap.add_argument("--images", default="debian,python,go,rust")
     ap.add_argument("--port", type=int, default=5055)
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the registry on kill too
     reg = Registry(args.port).start()
     try:
         for key in args.images.split(","):

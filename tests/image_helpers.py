@@ -171,6 +171,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def session_port() -> int:
+    """A fixed port when it is free (the same FROM lines across sessions: their builds stay cached)."""
+    port = int(os.environ.get("LOOPLAB_TEST_REGISTRY_PORT", "5055"))
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the registry itself binds
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
 class Registry:
     """Debian's docker-registry on 127.0.0.1, storing under the on-disk cache."""
 

@@ -7,6 +7,7 @@ into Debian's docker-registry once and cached on disk between sessions.
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,9 @@ ENV GREETING=$GREETING
 COPY --from=builder /opt/ /opt/
 COPY --from=builder /home/worker/whoami /home/worker/owner /app/
 WORKDIR /app
+LABEL session={uuid.uuid4().hex}
 """
+    # the LABEL makes the build new in every session (the base image itself stays cached)
     task = make_task(tmp_path / "t", dockerfile, {"data.txt": "from tmp\n", "secret.txt": "s\n"})
     env = build(task)
     assert not env.cached and env.env["GREETING"] == "hello" and env.workdir == "/app"

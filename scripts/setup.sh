@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a Debian machine with Python 3.11, run as root:
-# system packages (bubblewrap, valgrind, a C toolchain, Debian's python3 + venv),
+# system packages (bubblewrap, valgrind, a C toolchain, Debian's python3 + venv, the image tools),
 # then a .venv built on Debian's /usr/bin/python3 (world-readable, so sandboxed
 # processes running as an unprivileged user can execute it), then looplab itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for cmd in bwrap:bubblewrap valgrind:valgrind gcc:gcc make:make git:git setpriv:util-linux; do
+# skopeo + umoci pull and unpack images without a daemon; docker-registry and mmdebstrap build
+# and serve the stand-in base images the image tests use
+for cmd in bwrap:bubblewrap valgrind:valgrind gcc:gcc make:make git:git setpriv:util-linux \
+  skopeo:skopeo umoci:umoci docker-registry:docker-registry mmdebstrap:mmdebstrap; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || need+=("${cmd#*:}")
 done
 [ -x /usr/bin/python3 ] || need+=(python3)

@@ -46,3 +46,18 @@ def write_script(tmp_path: Path):
         return p
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def image_registry():
+    """Debian's docker-registry on 127.0.0.1 holding the stand-in base images (see image_helpers)."""
+    import shutil as _shutil
+
+    from image_helpers import Registry, session_port
+
+    missing = [t for t in ("docker-registry", "skopeo", "umoci", "mmdebstrap") if not _shutil.which(t)]
+    if missing:
+        pytest.fail(f"image tests need {' '.join(missing)}: run scripts/setup.sh as root")
+    reg = Registry(session_port()).start()
+    yield reg
+    reg.stop()

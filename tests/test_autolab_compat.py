@@ -33,7 +33,8 @@ def tasks(tmp_path: Path) -> Path:
 
 
 def _run(tmp_path: Path, job: str, paths: list[Path], agents: list[str], *extra: str) -> tuple[dict, str]:
-    args = ["run", "--jobs-dir", str(tmp_path / "jobs"), "--job-name", job, "-n", "2"]
+    # host base: these fixtures test the task format, not images (tests/test_images_*.py do)
+    args = ["run", "--jobs-dir", str(tmp_path / "jobs"), "--job-name", job, "-n", "2", "--base", "host"]
     for p in paths:
         args += ["-p", str(p)]
     for a in agents:
@@ -170,7 +171,7 @@ def test_failing_verifiers_give_zero_with_their_reason(tmp_path: Path, tasks: Pa
 
 
 def test_tasks_check_reports_autolab_tasks(tasks: Path) -> None:
-    r = run_cli("tasks", "check", str(tasks), timeout=300)
+    r = run_cli("tasks", "check", str(tasks), "--base", "host", timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     for name in EDITABLE:
         assert f"ok {name}" in r.stdout

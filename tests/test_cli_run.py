@@ -92,7 +92,14 @@ def test_bad_inputs_fail_clearly_without_half_written_trials(tmp_path: Path, tin
         assert r.returncode != 0, how
         err = r.stderr.strip().splitlines()
         assert any(expect in line for line in err), (how, r.stderr)
-        assert not any(jobs.glob("j/*__*")), f"{how}: a trial folder was created"
+        if how == "dockerfile":  # a failed build is that task's error: its trial is recorded, nothing else
+            (res,) = trial_results(jobs / "j")
+            assert res["status"] == "error" and res["cause"] == "environment_build_failed"
+            assert (
+                expect in res["exception_info"]["message"] and res["exception_info"]["dockerfile_line"] == 7
+            )
+        else:
+            assert not any(jobs.glob("j/*__*")), f"{how}: a trial folder was created"
 
 
 def test_tasks_check_and_list(tmp_path: Path, tiny_task: Path) -> None:

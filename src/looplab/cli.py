@@ -70,8 +70,21 @@ def run(
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Ray cluster to join (default: start a local one)")
     ] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", help="Build every task on: host or image (default: per task)")
+    ] = None,
+    image_map: Annotated[
+        list[str] | None, typer.Option("--image-map", help="Substitute a FROM image: IMAGE=REF (repeatable)")
+    ] = None,
+    insecure_registry: Annotated[
+        list[str] | None,
+        typer.Option("--insecure-registry", help="Plain-HTTP registry HOST:PORT (repeatable)"),
+    ] = None,
 ) -> None:
     """Run agents on tasks: build, agent phase in a sandbox, sealed verification, records."""
+    from looplab.environment.build import set_build_options
+
+    set_build_options(base, image_map, insecure_registry)
     from looplab.agents.registry import agent_args
     from looplab.job.runner import JobSpec, run_job
     from looplab.tasks.catalog import resolve_task_path
@@ -125,6 +138,8 @@ def run(
     def on_event(kind: str, info: dict[str, Any]) -> None:
         if kind == "build":
             err_console.print(f"building environment of [bold]{info['task']}[/]…")
+        elif kind == "build_failed":
+            err_console.print(f"[red]build failed:[/] {info['task']}: {escape(info['error'])}")
         elif kind == "built":
             for w in info["warnings"]:
                 err_console.print(f"[yellow]warning:[/] {info['task']}: {escape(w)}")
@@ -224,9 +239,18 @@ def tasks_check(
     write: Annotated[
         Path | None, typer.Option("--write", help="With --run: write the table as Markdown")
     ] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", help="Build on: host or image (default: per task)")
+    ] = None,
+    image_map: Annotated[
+        list[str] | None, typer.Option("--image-map", help="Substitute a FROM image: IMAGE=REF (repeatable)")
+    ] = None,
 ) -> None:
     """Validate tasks: task.toml, layout, environment build, packages missing on this host."""
     from looplab.catalog_check import check_rewards, check_task
+    from looplab.environment.build import set_build_options
+
+    set_build_options(base, image_map, None)
     from looplab.tasks.catalog import catalog_task_paths
     from looplab.tasks.loader import discover_tasks
 
@@ -265,6 +289,7 @@ SUBCOMMANDS = [
     ("looplab.lab.cli", "app", "lab", "group"),
     ("looplab.report.cli", "report_command", "report", "command"),
     ("looplab.report.cli", "view_command", "view", "command"),
+    ("looplab.environment.cli", "app", "images", "group"),
 ]
 
 

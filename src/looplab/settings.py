@@ -17,6 +17,7 @@ another environment) sees its own values. Job folders go under ``./jobs`` unless
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,3 +56,12 @@ class Settings:
 def current() -> Settings:
     """The settings of this process's environment, now."""
     return Settings.from_environ(os.environ)
+
+
+def runtime_dir() -> Path:
+    """The cache folder, created: world-traversable so the sandbox uid can reach layers and roots in it."""
+    base = current().cache_dir
+    base.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(PermissionError):
+        os.chmod(base, 0o711)
+    return base

@@ -12,6 +12,7 @@ Harbor's layout: ``config.json``, ``result.json`` (written last, atomically),
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -141,6 +142,44 @@ def run_trial(
     result.finished_at = now_iso()
     result.write(paths.result)
     _export_atif(paths)
+    return result
+
+
+def record_build_failure(
+    task: Task, cfg: TrialConfig, trial_dir: Path, error: str, job_name: str = "", slot: str | None = None
+) -> TrialResult:
+    """The record of a trial that never ran because its task's environment failed to build."""
+    paths = TrialPaths(Path(trial_dir))
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(paths.config, {"task": str(task.path), **asdict(cfg), "job_name": job_name})
+    m = re.search(r"Dockerfile:(\d+):", error)
+    globs = editable_mod.editable_globs(task, cfg.editable)
+    stamp = now_iso()
+    result = TrialResult(
+        schema_version=TRIAL_SCHEMA_VERSION,
+        id=uuid.uuid4().hex,
+        trial_name=paths.dir.name,
+        job_name=job_name,
+        slot=slot,
+        task_name=task.name,
+        task_path=str(task.path),
+        agent=cfg.agent,
+        model=cfg.model,
+        attempt=cfg.attempt,
+        status="error",
+        cause="environment_build_failed",
+        started_at=stamp,
+        finished_at=stamp,
+        sealed=globs is not None,
+        editable=globs,
+        exception_info={
+            "type": "EnvironmentBuildFailed",
+            "message": error,
+            "dockerfile_line": int(m.group(1)) if m else None,
+        },
+        host=host_info(),
+    )
+    result.write(paths.result)
     return result
 
 

@@ -1,6 +1,15 @@
 """Realize a task's environment (its Dockerfile) as a cached filesystem layer, without Docker.
 
-``FROM`` is noted and ignored (the host is the base). ``ARG``/``ENV`` set variables,
+Two bases. *Image mode* (``looplab.environment.image_build``) honours ``FROM``: the
+image is pulled from a registry and every instruction runs inside its root, as
+``docker build`` does; the result is cached by (base digests, ``environment/``). In
+*host mode*, the fast path for looplab-native tasks, ``FROM`` is noted and ignored
+(the host is the base), and the build says which tool the ignored image would have
+brought that the host lacks. ``base_mode`` picks: ``--base`` (``LOOPLAB_BASE``), else
+the task's ``[looplab] base``, else host for tasks with a ``[looplab]`` section and
+image for foreign (Harbor/AutoLab) ones.
+
+In host mode ``ARG``/``ENV`` set variables,
 ``WORKDIR`` creates and enters a folder, ``COPY``/``ADD`` copy from the build
 context (``environment/``), and ``RUN`` steps execute in a bubblewrap sandbox whose
 root is the layer being built (writable) with the host's system folders read-only
@@ -11,7 +20,6 @@ a hash of ``environment/``, and reused until that folder changes.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import fnmatch
 import glob
@@ -23,7 +31,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from looplab import settings
 from looplab.environment.dockerfile import (
     Instruction,
     parse_dockerfile,
@@ -31,7 +38,7 @@ from looplab.environment.dockerfile import (
     split_words,
     substitute,
 )
-from looplab.environment.packages import PackageCheck, check_host, rewrite_run
+from looplab.environment.packages import PackageCheck, check_host, ignored_from_note, rewrite_run
 from looplab.errors import LooplabError
 from looplab.fsutil import (
     atomic_write_json,
@@ -43,21 +50,15 @@ from looplab.fsutil import (
 )
 from looplab.sandbox.base import SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path, sandbox_uid
+from looplab.settings import runtime_dir
 from looplab.tasks.loader import Task
 
 LAYER_FORMAT = "looplab-layer-1"
+IMAGE_LAYER_FORMAT = "looplab-image-layer-1"
+BASES = ("host", "image")
 IGNORED_OPS = {
     "LABEL", "EXPOSE", "CMD", "ENTRYPOINT", "HEALTHCHECK", "VOLUME", "STOPSIGNAL", "ONBUILD", "MAINTAINER", "SHELL",
 }  # fmt: skip
-
-
-def runtime_dir() -> Path:
-    """Where layers, sandbox roots and locks live: world-traversable so the sandbox uid can reach them."""
-    base = settings.current().cache_dir
-    base.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(PermissionError):
-        os.chmod(base, 0o711)
-    return base
 
 
 def scratch_dir(prefix: str) -> Path:
@@ -105,23 +106,59 @@ class Environment:
     missing_packages: list[str] = field(default_factory=list)
     cached: bool = False
     build_log: str = ""
+    base: str = "host"  # "image": root is a whole image filesystem (its own /usr)
+    images: list[str] = field(default_factory=list)  # the digests the FROM lines resolved to
+    user: str = ""  # the image's last USER (sandboxes still run unprivileged)
 
     def to_json(self) -> dict:
         return {
             "task_name": self.task_name, "key": self.key, "workdir": self.workdir, "env": self.env,
             "warnings": self.warnings, "missing_packages": self.missing_packages, "build_log": self.build_log,
+            "base": self.base, "images": self.images, "user": self.user,
         }  # fmt: skip
 
 
-def environment_key(task: Task) -> str:
+def set_build_options(base: str | None, image_map: list[str] | None, insecure: list[str] | None) -> None:
+    """Apply ``--base``/``--image-map``/``--insecure-registry`` to this process and the workers it starts."""
+    from looplab.environment.registry import RegistryOptions
+
+    if base is not None and base not in BASES:
+        raise LooplabError(f"--base must be 'host' or 'image', got {base!r}")
+    if base:
+        os.environ["LOOPLAB_BASE"] = base
+    os.environ.update(RegistryOptions.parse(image_map, insecure).to_env())
+
+
+def base_mode(task: Task, override: str | None = None) -> str:
+    """``host`` or ``image``: the override (``--base``), the task's choice, or its kind's default."""
+    choice = override or os.environ.get("LOOPLAB_BASE") or task.config.looplab.base
+    if choice is None:
+        choice = "host" if "looplab" in task.config.model_fields_set else "image"
+    if choice not in BASES:
+        raise LooplabError(f"base must be 'host' or 'image', got {choice!r}")
+    if choice == "image" and (task.dockerfile is None or not _has_from(task.dockerfile)):
+        return "host"  # nothing to pull: the layer is the build context on the host
+    return choice
+
+
+def _has_from(dockerfile: Path) -> bool:
+    return any(i.op == "FROM" for i in parse_dockerfile(dockerfile))
+
+
+def environment_key(task: Task, base: str = "host", digests: list[str] | None = None) -> str:
     env_dir = task.environment_dir
-    base = hash_tree(env_dir, extra=[LAYER_FORMAT]) if env_dir.is_dir() else "empty"
-    return base[:20]
+    fmt = [LAYER_FORMAT] if base == "host" else [IMAGE_LAYER_FORMAT, *(digests or [])]
+    key = hash_tree(env_dir, extra=fmt) if env_dir.is_dir() else "empty"
+    return key[:20]
 
 
-def build_environment(task: Task, force: bool = False, log=None) -> Environment:  # noqa: ANN001
+def build_environment(task: Task, force: bool = False, log=None, base: str | None = None) -> Environment:  # noqa: ANN001
     """Build (or reuse from the cache) the environment layer of ``task``."""
-    key = environment_key(task)
+    mode = base_mode(task, base)
+    digests: list[str] = []
+    if mode == "image":
+        digests = _base_digests(task)
+    key = environment_key(task, mode, digests)
     envs = runtime_dir() / "envs"
     envs.mkdir(parents=True, exist_ok=True)
     final = envs / f"{task.name}-{key}"
@@ -133,11 +170,12 @@ def build_environment(task: Task, force: bool = False, log=None) -> Environment:
             return Environment(
                 task_name=task.name, key=key, root=final / "root", workdir=meta["workdir"], env=meta["env"],
                 warnings=meta["warnings"], missing_packages=meta["missing_packages"], cached=True,
-                build_log=meta.get("build_log", ""),
+                build_log=meta.get("build_log", ""), base=meta.get("base", "host"),
+                images=meta.get("images", []), user=meta.get("user", ""),
             )  # fmt: skip
         tmp = envs / f".{task.name}-{key}.{uuid.uuid4().hex[:8]}"
         try:
-            env = _build(task, key, tmp / "root", log)
+            env = _build(task, key, tmp / "root", log) if mode == "host" else _build_image(task, key, tmp)
             atomic_write_json(tmp / "env.json", env.to_json())
             remove_tree(final)
             os.rename(tmp, final)
@@ -145,6 +183,49 @@ def build_environment(task: Task, force: bool = False, log=None) -> Environment:
             remove_tree(tmp)
         env.root = final / "root"
         return env
+
+
+def _base_digests(task: Task) -> list[str]:
+    """The manifest digest of every image the Dockerfile's FROM lines name (pulled when new)."""
+    from looplab.environment.image_build import resolve_bases
+    from looplab.environment.images import pull
+    from looplab.environment.registry import RegistryOptions
+
+    assert task.dockerfile is not None
+    opts = RegistryOptions.from_env()
+    out = []
+    for ins, image in resolve_bases(parse_dockerfile(task.dockerfile), opts):
+        if image is not None:
+            try:
+                out.append(pull(image, opts).digest)
+            except LooplabError as exc:
+                raise LooplabError(f"{task.dockerfile}:{ins.line}: {exc}") from None
+    return out
+
+
+def _build_image(task: Task, key: str, tmp: Path) -> Environment:
+    from looplab.environment.image_build import ImageBuilder
+    from looplab.environment.registry import RegistryOptions
+
+    assert task.dockerfile is not None
+    ecfg = task.config.environment
+    builder = ImageBuilder(
+        task.dockerfile, task.environment_dir, tmp / "build", RegistryOptions.from_env(),
+        timeout_s=ecfg.build_timeout_sec, memory_mb=max(ecfg.memory_mb or 0, 4096), name=task.name,
+    )  # fmt: skip
+    res = builder.build(parse_dockerfile(task.dockerfile))
+    os.rename(res.root, tmp / "root")
+    remove_tree(tmp / "build")
+    workdir = res.workdir if res.workdir != "/" else "/app"
+    from looplab.sandbox.bwrap import _safe_host_path
+
+    _safe_host_path(tmp / "root", workdir).mkdir(
+        parents=True, exist_ok=True
+    )  # never through an image's symlink
+    return Environment(
+        task_name=task.name, key=key, root=tmp / "root", workdir=workdir, env=res.env, base="image",
+        images=res.bases, user=res.user, build_log="\n".join(res.log)[-20000:],
+    )  # fmt: skip
 
 
 def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN001, C901
@@ -185,7 +266,11 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
             where = f"{dockerfile}:{ins.line}"
             op = ins.op
             if op == "FROM":
-                logs.append(f"FROM {ins.args} (ignored: the host is the base)")
+                image = split_words(substitute(ins.args, vars_))[0] if ins.args.strip() else ""
+                note = ignored_from_note(image)
+                logs.append(note)
+                if "missing on this host" in note:
+                    env.warnings.append(note)
                 vars_ = {k: v for k, v in vars_.items() if k == "PATH" or k in env_vars}
             elif op == "ARG":
                 for word in split_words(ins.args):
@@ -239,6 +324,8 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
                     hint = ""
                     if env.missing_packages:
                         hint = f"; likely cause: missing host packages {' '.join(env.missing_packages)}"
+                    elif lacking := [w for w in env.warnings if "missing on this host" in w]:
+                        hint = f"; likely cause: {lacking[0]}"
                     what = "timed out" if r.timed_out else f"exit {r.exit_code}"
                     raise LooplabError(f"{where}: RUN step failed ({what}): {last}{hint}")
             elif op == "USER":

@@ -3,7 +3,9 @@
 A looplab environment is the host plus a layer, so ``apt-get install`` and ``pip
 install`` are never executed. The packages they name are looked up on the host
 (dpkg for Debian packages, the running interpreter's distributions for pip) and
-the missing ones are reported with the command that would install them.
+the missing ones are reported with the command that would install them; a pinned pip
+version that differs from the host's is reported too, and so is each tool the ignored
+``FROM`` image would have brought (``ignored_from_note``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class PackageCheck:
     missing_apt: list[str] = field(default_factory=list)
     missing_pip: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    pins: dict[str, str] = field(default_factory=dict)  # pip name -> the exact version a RUN line pins
 
     def warnings(self) -> list[str]:
         out = []
@@ -155,6 +158,7 @@ def rewrite_run(cmd: str, check: PackageCheck) -> str:
             check.apt += pkgs
         elif kind == "pip":
             check.pip += pkgs
+            check.pins.update(_pins(parts[i]) if pkgs else {})
         else:
             check.notes.append(f"not executed (no such installer in looplab): {parts[i].strip()}")
         parts[i] = " true "
@@ -194,4 +198,52 @@ def check_host(check: PackageCheck) -> PackageCheck:
     check.pip = sorted(set(check.pip))
     check.missing_apt = [p for p in check.apt if not apt_installed(p)]
     check.missing_pip = [p for p in check.pip if not pip_installed(p)]
+    for name, want in sorted(check.pins.items()):
+        base = name.split("[", 1)[0]
+        if base in check.missing_pip:
+            continue
+        have = _pip_version(base)
+        if have is not None and have != want:
+            check.notes.append(f"{base}=={want} is pinned but this host has {base} {have} (use --base image)")
     return check
+
+
+def _pins(seg: str) -> dict[str, str]:
+    """``name==version`` words of a pip command."""
+    out = {}
+    for w in _words(seg):
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([A-Za-z0-9_.+!-]+)", w)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def _pip_version(name: str) -> str | None:
+    for cand in (name, name.replace("-", "_"), name.replace("_", "-")):
+        try:
+            return importlib.metadata.version(cand)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+# what an ignored FROM image would have brought: the commands that must then be on the host
+IMAGE_TOOLS = {
+    "rust": ("cargo", "rustc"), "golang": ("go",), "node": ("node", "npm"), "openjdk": ("java",),
+    "eclipse-temurin": ("java",), "gcc": ("gcc",), "ruby": ("ruby",), "julia": ("julia",), "r-base": ("R",),
+}  # fmt: skip
+
+
+def ignored_from_note(image: str) -> str:
+    """What host mode says about ``FROM image``: that it is ignored, and which tool or version it lacks."""
+    repo = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    name, _, tag = repo.partition(":")
+    lacking = [t for t in IMAGE_TOOLS.get(name, ()) if shutil.which(t) is None]
+    if name in ("python", "pypy") and (m := re.match(r"(\d+)\.(\d+)", tag)):
+        want = (int(m.group(1)), int(m.group(2)))
+        if want != sys.version_info[:2]:
+            lacking.append(
+                f"python {want[0]}.{want[1]} (this host runs {sys.version_info[0]}.{sys.version_info[1]})"
+            )
+    what = f"FROM {image} ignored (host base)"
+    return f"{what}: missing on this host: {', '.join(lacking)} (use --base image)" if lacking else what

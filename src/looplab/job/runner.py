@@ -1,5 +1,9 @@
 """Run a job: build every environment first, then run the pending trials on an executor.
 
+A task whose environment fails to build does not stop the job: each of its trials is
+recorded with status ``error`` and cause ``environment_build_failed`` (the message
+names the Dockerfile line), and the other tasks run.
+
 The job folder ``<jobs_dir>/<job_name>/`` holds ``config.json``, one folder per
 trial (``<task>__<id>/``) and the job's ``result.json`` with per-agent mean
 rewards. A trial slot is (task, agent, attempt number). Re-running the same job
@@ -25,6 +29,7 @@ from looplab.job.spec import JobSpec, Slot, trial_config
 from looplab.records.layout import JobPaths, TrialPaths
 from looplab.records.results import JOB_SCHEMA_VERSION, JobResult, TrialResult
 from looplab.tasks.loader import Task
+from looplab.trial import new_trial_name, record_build_failure
 from looplab.verify import editable as editable_mod
 
 __all__ = ["JobSpec", "Slot", "existing_trials", "run_job", "summarize_job", "trial_config"]
@@ -95,14 +100,26 @@ def run_job(
     pool = make_executor(executor, envs)  # an unknown executor fails first
     check_job_agents(spec.agents, spec.agent_kwargs, spec.model)  # bad agent arguments fail before any trial
     sweep_stale_scratch()  # what killed looplab processes left behind
-    for t in tasks:  # build first: a broken environment stops the job before any trial exists
+    failed: dict[str, str] = {}  # task -> why its environment did not build: its trials are errors
+    for t in tasks:  # build first; a task whose build fails records its trials as errors
         emit("build", {"task": t.name})
-        envs[t.name] = build_environment(t)
+        try:
+            envs[t.name] = build_environment(t)
+        except LooplabError as exc:
+            failed[t.name] = str(exc)
+            emit("build_failed", {"task": t.name, "error": str(exc)})
+            continue
         warnings = envs[t.name].warnings + _unmatched_editable(t, envs[t.name], spec.editable)
         emit("built", {"task": t.name, "cached": envs[t.name].cached, "warnings": warnings})
     slots, done = prepare_job(spec, tasks)
     pending = [s for s in slots if s.key not in done]
     emit("plan", {"total": len(slots), "pending": len(pending), "skipped": len(slots) - len(pending)})
+    for slot in [s for s in pending if s.task.name in failed]:
+        trial_dir = spec.job_dir / new_trial_name(slot.task)
+        cfg = trial_config(spec, slot, None)
+        rec = record_build_failure(slot.task, cfg, trial_dir, failed[slot.task.name], spec.job_name, slot.key)
+        emit("done", rec.record())
+    pending = [s for s in pending if s.task.name not in failed]
     for res in pool.run(spec, pending, emit):
         emit("done", res.record())
     summary = summarize_job(spec.job_dir, spec.job_name)

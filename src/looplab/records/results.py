@@ -54,6 +54,7 @@ class TrialResult(Record):
     model: str | None = None
     attempt: int = 0
     status: str = "running"  # running, completed, error
+    cause: str | None = None  # why an error trial failed, e.g. environment_build_failed
     started_at: str | None = None
     finished_at: str | None = None
     sealed: bool = False

@@ -60,6 +60,7 @@ class SandboxSpec:
     binds: list[tuple[Path, str]] = field(default_factory=list)  # writable (host path, sandbox path)
     output_limit: int = DEFAULT_OUTPUT_LIMIT
     name: str = "sandbox"
+    userns_root: bool = False  # build steps: root of a user namespace mapping a whole host uid range
 
 
 @runtime_checkable

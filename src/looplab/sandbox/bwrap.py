@@ -12,6 +12,14 @@ sandbox dies with its parent, and ``stop`` kills its whole process tree.
 Commands run through a small exec server (``looplab.sandbox.server``) that is the
 sandbox's first process, so background processes survive between ``exec`` calls
 the way they do in a container.
+
+An *image root* (a root folder holding the marker ``/.looplab-image``, written by
+image-mode builds) is a whole system of its own: its /usr, /etc, /lib... are used
+instead of the host's. The exec server then runs on the host's Python, bound
+read-only under ``/.looplab/host/usr`` and started through the host's own dynamic
+loader, so images without python3 (or with another libc) work. ``userns_root``
+(build steps only) runs the sandbox as root of a user namespace that maps a whole
+range of host uids (``looplab.sandbox.userns``), as ``docker build`` runs RUN steps.
 """
 
 from __future__ import annotations
@@ -43,6 +51,10 @@ HOST_SYSTEM_ENTRIES = ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "li
 SANDBOX_MANAGED = {"proc", "dev", "tmp", *HOST_SYSTEM_ENTRIES}
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 START_TIMEOUT_S = 20.0
+IMAGE_MARKER = ".looplab-image"
+HOST_USR_IN_SANDBOX = "/.looplab/host/usr"
+SUBUID_BASE = int(os.environ.get("LOOPLAB_SUBUID_BASE", "100000"))  # host uid of root in build namespaces
+SUBUID_COUNT = 65536
 
 
 def bwrap_path() -> str:
@@ -64,6 +76,51 @@ def server_python() -> str:
         if os.access(cand, os.X_OK):
             return cand
     return os.path.realpath(sys.executable)
+
+
+def is_image_root(root: Path) -> bool:
+    """Whether ``root`` is a whole image filesystem (its own /usr), not a layer over the host."""
+    return (Path(root) / IMAGE_MARKER).is_file()
+
+
+def _elf_interpreter(path: str) -> str | None:
+    """The PT_INTERP (dynamic loader) of the ELF executable at ``path``, or None if static."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit only
+            return None
+        end = "<" if head[5] == 1 else ">"
+        (phoff,) = struct.unpack(end + "Q", head[32:40])
+        phentsize, phnum = struct.unpack(end + "HH", head[54:58])
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            ptype, _flags, off, _va, _pa, size = struct.unpack(end + "IIQQQQ", f.read(40))
+            if ptype == 3:  # PT_INTERP
+                f.seek(off)
+                return f.read(size).rstrip(b"\0").decode()
+    return None
+
+
+def image_server_argv() -> list[str]:
+    """How an image root starts the exec server: the host's Python through the host's loader.
+
+    The host's /usr is bound read-only at ``HOST_USR_IN_SANDBOX``; the loader and the
+    libraries come from there (``--library-path``), so the image's own libc is never mixed in.
+    """
+    py = os.path.realpath(server_python())
+    if not py.startswith("/usr/"):
+        raise LooplabError(f"image roots need the host's Python under /usr, found {py}")
+    interp = _elf_interpreter(py)
+    if interp is None:
+        raise LooplabError(f"{py}: not a dynamically linked 64-bit ELF executable")
+    interp = os.path.realpath(interp)
+    if not interp.startswith("/usr/"):
+        raise LooplabError(f"{py}: its loader {interp} is not under /usr")
+    inner = HOST_USR_IN_SANDBOX + interp[len("/usr") :]
+    libdir = HOST_USR_IN_SANDBOX + os.path.dirname(interp)[len("/usr") :]
+    return [inner, "--library-path", libdir, HOST_USR_IN_SANDBOX + py[len("/usr") :]]
 
 
 def looplab_runtime_paths() -> list[Path]:
@@ -132,22 +189,31 @@ class BwrapSandbox:
     def bwrap_argv(self) -> list[str]:
         s = self.spec
         root = Path(s.root)
-        argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session"]
-        if s.network:
-            argv.append("--share-net")
+        image = is_image_root(root)
+        if self._userns_root():
+            # already root of a user namespace with a full uid range: no nested user namespace
+            argv = [bwrap_path(), "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+            if not s.network:
+                argv.append("--unshare-net")
+            argv += ["--die-with-parent", "--new-session"]
+        else:
+            argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session"]
+            if s.network:
+                argv.append("--share-net")
         argv += ["--hostname", "looplab"]
+        managed = {"proc", "dev", "tmp"} if image else SANDBOX_MANAGED
         if s.root_writable:
             argv += ["--bind", str(root), "/"]
         else:
             for entry in sorted(os.listdir(root)):
-                if entry in SANDBOX_MANAGED:
+                if entry in managed or entry == IMAGE_MARKER:
                     continue
                 p = root / entry
                 if p.is_symlink():
                     argv += ["--symlink", os.readlink(p), f"/{entry}"]
                 else:
                     argv += ["--ro-bind", str(p), f"/{entry}"]
-        for entry in HOST_SYSTEM_ENTRIES:
+        for entry in () if image else HOST_SYSTEM_ENTRIES:
             host = Path("/") / entry
             if host.is_symlink():
                 if not s.root_writable:
@@ -156,11 +222,22 @@ class BwrapSandbox:
                     os.symlink(os.readlink(host), root / entry)
             elif host.is_dir():
                 argv += ["--ro-bind", str(host), f"/{entry}"]
+        if image:
+            argv += ["--ro-bind", "/usr", HOST_USR_IN_SANDBOX]
+            if s.network:  # the host's resolver for build steps (an image's resolv.conf is a placeholder)
+                for f in ("/etc/resolv.conf", "/etc/hosts"):
+                    inside = root / f.lstrip("/")
+                    if os.path.isfile(f) and not inside.is_symlink() and inside.parent.is_dir():
+                        argv += ["--ro-bind", f, f]
         argv += ["--proc", "/proc", "--dev", "/dev"]
-        for tmp in ("/tmp", "/dev/shm"):
+        # an image build keeps the image's own /tmp (a COPY into /tmp is there for the next RUN)
+        build = image and self._userns_root()
+        for tmp in ("/dev/shm",) if build else ("/tmp", "/dev/shm"):
             # without a memory cgroup nothing else bounds what a tmpfs holds in the host's RAM
             if s.memory_mb:
                 argv += ["--size", str(int(s.memory_mb) << 20)]
+            if build:
+                argv += ["--perms", "1777"]  # several users (root, _apt, USER) share it
             argv += ["--tmpfs", tmp]
         for host, dest in s.ro_binds:
             argv += ["--ro-bind", str(host), dest]
@@ -171,8 +248,16 @@ class BwrapSandbox:
         if not s.root_writable:
             argv += ["--remount-ro", "/"]
         argv += ["--chdir", s.workdir or "/", "--clearenv", "--setenv", "PATH", DEFAULT_PATH]
-        argv += ["--", server_python(), "-I", "-S", "-c", SERVER_SOURCE]
+        if image:
+            # PYTHONHOME (so no -E/-I): the interpreter's prefix is not where the loader says it is
+            argv += ["--setenv", "PYTHONHOME", HOST_USR_IN_SANDBOX, "--"]
+            argv += [*image_server_argv(), "-s", "-S", "-c", SERVER_SOURCE]
+        else:
+            argv += ["--", server_python(), "-I", "-S", "-c", SERVER_SOURCE]
         return argv
+
+    def _userns_root(self) -> bool:
+        return self.spec.userns_root and os.geteuid() == 0
 
     def start(self) -> None:
         if self._proc is not None:
@@ -182,7 +267,7 @@ class BwrapSandbox:
             Path(host).mkdir(parents=True, exist_ok=True)
             if os.geteuid() == 0:
                 chown_tree(Path(host), self.uid, self.gid)
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and not self._userns_root():
             if s.root_writable:
                 chown_tree(Path(s.root), self.uid, self.gid)
             for w in s.writable:
@@ -194,7 +279,19 @@ class BwrapSandbox:
         if s.max_file_mb and shutil.which("prlimit"):
             # the writable folders are on the host's disk: one file may not fill it
             cmd = ["prlimit", f"--fsize={int(s.max_file_mb) << 20}", "--", *cmd]
-        if os.geteuid() == 0:
+        if self._userns_root():
+            launcher = Path(__file__).with_name("userns.py")
+            cmd = [
+                server_python(),
+                "-I",
+                "-S",
+                str(launcher),
+                str(SUBUID_BASE),
+                str(SUBUID_COUNT),
+                "--",
+                *cmd,
+            ]
+        elif os.geteuid() == 0:
             cmd = [
                 "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
                 "--inh-caps=-all", "--no-new-privs", "--", *cmd,
@@ -271,7 +368,9 @@ class BwrapSandbox:
         env: dict[str, str] | None = None,
         cwd: str | None = None,
         stdin: str | None = None,
+        user: tuple[int, int] | None = None,
     ) -> ExecResult:
+        """Run ``command``; ``user`` (uid, gid) runs it as that user (a ``userns_root`` build sandbox)."""
         argv = ["/bin/bash", "-c", command] if isinstance(command, str) else list(command)
         full_env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "TERM": "dumb"}
         full_env.update(self.spec.env)
@@ -280,6 +379,8 @@ class BwrapSandbox:
             "argv": argv, "env": full_env, "cwd": cwd or self.spec.workdir or "/",
             "timeout": timeout, "stdin": stdin, "limit": self.spec.output_limit,
         }  # fmt: skip
+        if user is not None:
+            req["uid"], req["gid"] = user
         return self._request(req, None if timeout is None else timeout + 15.0)
 
     def _request(self, req: dict, wait: float | None) -> ExecResult:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from looplab.sandbox.base import Sandbox, SandboxSpec
-from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.sandbox.bwrap import BwrapSandbox, is_image_root, looplab_runtime_paths, runtime_env_path
+
+__all__ = ["is_image_root", "make_sandbox", "runtime_path", "runtime_ro_binds"]
 
 
 def make_sandbox(spec: SandboxSpec) -> Sandbox:

@@ -1,7 +1,8 @@
 """The exec server that runs as the first process inside a sandbox (stdlib only).
 
 It reads one JSON request per line on stdin and answers one JSON line per request
-on stdout: ``{"id", "argv", "env", "cwd", "timeout", "stdin", "limit"}`` in (or ``{"id", "op":
+on stdout: ``{"id", "argv", "env", "cwd", "timeout", "stdin", "limit"}`` in (optionally
+``"uid"``/``"gid"`` to run the command as another user; build steps after ``USER``), or ``{"id", "op":
 "killall"}``, which kills every other process in the sandbox),
 ``{"id", "exit_code", "stdout", "stderr", "timed_out", "duration_s", "truncated"}``
 out. Each command gets its own session; at its timeout the whole process group is
@@ -53,11 +54,15 @@ def run(req):
     t0 = time.monotonic()
     limit = int(req.get("limit") or 1048576)
     state = {"truncated": False}
+    as_user = {}
+    if req.get("uid") is not None:
+        as_user = {"user": req["uid"], "group": req["gid"], "extra_groups": []}
     try:
         proc = subprocess.Popen(
             req["argv"], cwd=req.get("cwd") or "/", env=req.get("env") or {},
             stdin=subprocess.PIPE if req.get("stdin") is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            **as_user,
         )
     except Exception as exc:
         reply({"id": rid, "exit_code": 127, "stdout": "", "stderr": "exec failed: %s\n" % exc,

@@ -134,6 +134,9 @@ class LooplabSection(_Section):
     dev_check: str | None = None
     paired: PairedMeasure | None = None
     gates: dict[str, Gate] = Field(default_factory=dict)  # metric = min, or {min = .., max = ..}
+    # what the environment is built on: the host's system, or the image FROM names (None: host for
+    # tasks with a [looplab] section, image for foreign Harbor/AutoLab tasks)
+    base: Literal["host", "image"] | None = None
 
     @field_validator("gates", mode="before")
     @classmethod

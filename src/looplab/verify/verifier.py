@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from looplab.environment.build import Environment, runtime_dir, scratch_dir
+from looplab.environment.images import copy_root
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.measure.lock import lock_file
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, Sandbox, SandboxSpec
-from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
+from looplab.sandbox.factory import is_image_root, make_sandbox, runtime_path, runtime_ro_binds
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
 from looplab.verify.reward_file import ParsedReward, parse_reward_dir
@@ -107,7 +108,10 @@ def verify(
     sandbox: Sandbox | None = None
     result: VerifierResult | None = None
     try:
-        shutil.copytree(env.root, root, symlinks=True)
+        if is_image_root(env.root):  # a whole image: cp -a keeps fifos and devices as they are
+            copy_root(env.root, root)
+        else:
+            shutil.copytree(env.root, root, symlinks=True)
         carried = editable_mod.collect(Path(work_dir), norm)
         wd_host = root / env.workdir.lstrip("/")
         editable_mod.overlay(wd_host, carried, norm)

@@ -1,6 +1,6 @@
 """Token accounting and dollars: usage per model call and a price table the user can override.
 
-``usage_from_anthropic`` / ``usage_from_openai`` turn a provider's usage fields into a
+``usage_from_anthropic`` / ``usage_from_openai`` / ``usage_from_responses`` turn a provider's usage fields into a
 ``Usage`` (``input_tokens`` counts only the uncached input; cache reads and cache
 writes are separate, so ``total_tokens`` adds up what was processed). ``PriceTable``
 holds USD per million tokens for input, output, cache read and cache write, keyed by
@@ -168,5 +168,19 @@ def usage_from_openai(u: Any) -> Usage:
         n_calls=1,
         input_tokens=max(0, prompt - cached),
         output_tokens=_get(u, "completion_tokens"),
+        cache_read_tokens=cached,
+    )
+
+
+def usage_from_responses(u: Any) -> Usage:
+    """OpenAI Responses' ``usage``: input_tokens include the cached ones (``input_tokens_details.cached_tokens``)."""
+    if u is None:
+        return Usage(n_calls=1)
+    details = u.get("input_tokens_details") if isinstance(u, dict) else getattr(u, "input_tokens_details", None)
+    cached = _get(details, "cached_tokens") if details is not None else 0
+    return Usage(
+        n_calls=1,
+        input_tokens=max(0, _get(u, "input_tokens") - cached),
+        output_tokens=_get(u, "output_tokens"),
         cache_read_tokens=cached,
     )

@@ -176,7 +176,9 @@ def usage_from_responses(u: Any) -> Usage:
     """OpenAI Responses' ``usage``: input_tokens include the cached ones (``input_tokens_details.cached_tokens``)."""
     if u is None:
         return Usage(n_calls=1)
-    details = u.get("input_tokens_details") if isinstance(u, dict) else getattr(u, "input_tokens_details", None)
+    details = (
+        u.get("input_tokens_details") if isinstance(u, dict) else getattr(u, "input_tokens_details", None)
+    )
     cached = _get(details, "cached_tokens") if details is not None else 0
     return Usage(
         n_calls=1,

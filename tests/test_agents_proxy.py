@@ -234,7 +234,9 @@ def test_cli_agent_is_stopped_at_the_turn_cap(tmp_path: Path, monkeypatch: pytes
     assert cap["model_calls"] == 2 and cap["refused_calls"] == 1
     last = json.loads((tmp_path / "t" / "agent" / "model-calls.jsonl").read_text().splitlines()[-1])
     assert last["status"] == 400 and "model-call budget is spent" in last["response"]
-    assert "HTTP Error 400" in (tmp_path / "t" / "agent" / "sandbox-logs" / "claude-code.stderr.txt").read_text()
+    assert (
+        "HTTP Error 400" in (tmp_path / "t" / "agent" / "sandbox-logs" / "claude-code.stderr.txt").read_text()
+    )
     assert not [
         e for e in events(tmp_path / "t", "cli_event") if e.get("event") == "result"
     ]  # killed mid-run

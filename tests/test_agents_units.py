@@ -13,11 +13,11 @@ from looplab.agents.atif import trajectory_to_atif, validate_atif
 from looplab.agents.base import Usage
 from looplab.agents.cli.agent import CliAgent, _env_pairs
 from looplab.agents.cli.logs import ClaudeStreamConverter, CodexJsonConverter
+from looplab.agents.cli.proxy import EgressProxy, parse_allowed
 from looplab.agents.llm.loop import Conversation, LLMAgent
 from looplab.agents.llm.pricing import PriceTable, usage_from_anthropic, usage_from_openai
 from looplab.agents.llm.providers import Message, ToolCall, ToolResult, anthropic_messages, openai_messages
 from looplab.agents.llm.tools import truncate
-from looplab.agents.cli.proxy import EgressProxy, parse_allowed
 from looplab.agents.registry import make_agent
 from looplab.errors import LooplabError
 

@@ -160,7 +160,7 @@ class ScriptedLLMServer:
         want = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "responses": "/v1/responses"}[
             self.flavor
         ]
-        if path.rstrip("/") != want:
+        if path.split("?", 1)[0].rstrip("/") != want:
             return 404, self._error_body(404, f"no route {path}"), {}
         try:
             body = json.loads(raw)

@@ -23,6 +23,7 @@ AGENTS: dict[str, str] = {
     "codex": "looplab.agents.cli.agent:CodexAgent",
     "aider": "looplab.agents.cli.agent:AiderAgent",
     "qwen-code": "looplab.agents.cli.agent:QwenCodeAgent",
+    "mini-swe-agent": "looplab.agents.cli.agent:MiniSweAgent",
 }
 
 

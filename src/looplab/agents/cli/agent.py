@@ -493,3 +493,8 @@ class AiderAgent(CliAgent):
 class QwenCodeAgent(CliAgent):
     name = "qwen-code"
     default_tool = "qwen-code"
+
+
+class MiniSweAgent(CliAgent):
+    name = "mini-swe-agent"
+    default_tool = "mini-swe-agent"

@@ -47,7 +47,7 @@ TOOLS: dict[str, CliTool] = {
             "DISABLE_AUTOUPDATER": "1",
             "DISABLE_TELEMETRY": "1",
             "DISABLE_ERROR_REPORTING": "1",
-        },  # fmt: skip
+        },
         log_file="claude-code.jsonl",
         log_format="claude-stream-json",
         install="npm install -g @anthropic-ai/claude-code",
@@ -55,11 +55,13 @@ TOOLS: dict[str, CliTool] = {
     "codex": CliTool(
         bin="codex",
         template="{bin} exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox "
-        "-c openai_base_url='\"{openai_url}\"'{model_flag} "
-        f"{_PROMPT} > {{log_dir}}/codex.jsonl 2> {{log_dir}}/codex.stderr.txt",
+        "-c model_provider=looplab -c model_providers.looplab.name=looplab "
+        "-c model_providers.looplab.base_url='\"{openai_url}\"' -c model_providers.looplab.wire_api=responses "
+        "-c model_providers.looplab.env_key=CODEX_API_KEY{model_flag} "
+        f"{_PROMPT} < /dev/null > {{log_dir}}/codex.jsonl 2> {{log_dir}}/codex.stderr.txt",
         providers=("openai",),
         model_flag=" --model {model}",
-        env={"CODEX_API_KEY": "{token}", "OPENAI_API_KEY": "{token}", "CODEX_HOME": "/tmp/.codex"},
+        env={"CODEX_API_KEY": "{token}", "OPENAI_API_KEY": "{token}"},
         log_file="codex.jsonl",
         log_format="codex-jsonl",
         install="npm install -g @openai/codex",
@@ -80,7 +82,8 @@ TOOLS: dict[str, CliTool] = {
             "ANTHROPIC_API_BASE": "{anthropic_url}",
             "ANTHROPIC_BASE_URL": "{anthropic_url}",
             "ANTHROPIC_API_KEY": "{token}",
-        },  # fmt: skip
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        },
         install="pip install aider-chat (then --ak mounts=VENV --ak bin=VENV/bin/aider, or install it under /usr)",
     ),
     "qwen-code": CliTool(
@@ -93,5 +96,27 @@ TOOLS: dict[str, CliTool] = {
         log_file="qwen-code.jsonl",
         log_format="claude-stream-json",
         install="npm install -g @qwen-code/qwen-code",
+    ),
+    "mini-swe-agent": CliTool(
+        bin="mini",
+        template="{bin} --yolo --exit-immediately --cost-limit 0{model_flag} --task "
+        + _PROMPT
+        + " --output {log_dir}/mini-swe-agent.traj.json < /dev/null > {log_dir}/mini-swe-agent.stdout.txt 2>&1",
+        providers=("anthropic", "openai"),
+        provider_from_model=True,
+        model_flag=" --model {model}",
+        model_full=True,
+        env={
+            "OPENAI_API_BASE": "{openai_url}",
+            "OPENAI_BASE_URL": "{openai_url}",
+            "OPENAI_API_KEY": "{token}",
+            "ANTHROPIC_API_BASE": "{anthropic_url}",
+            "ANTHROPIC_BASE_URL": "{anthropic_url}",
+            "ANTHROPIC_API_KEY": "{token}",
+            "MSWEA_CONFIGURED": "true",
+            "MSWEA_COST_TRACKING": "ignore_errors",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        },
+        install="pip install mini-swe-agent (then --ak mounts=VENV --ak bin=VENV/bin/mini, or install it under /usr)",
     ),
 }

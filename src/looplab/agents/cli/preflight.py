@@ -49,17 +49,28 @@ def _visible(path: Path) -> str | None:
     return None
 
 
+def _in_sandbox(agent: CliAgent, sandbox_path: str, hops: int = 0) -> tuple[Path | None, str]:
+    """The host file behind a sandbox path, following links the way the sandbox would (a link to a
+    place the sandbox does not see, e.g. a venv's python under /root, is not usable)."""
+    host = _host_path(agent, sandbox_path)
+    if host is None:
+        return None, f"{sandbox_path} is outside what the sandbox sees (/usr, /bin, /lib... and --ak mounts)"
+    if host.is_symlink() and hops < 16:
+        target = os.readlink(host)
+        return _in_sandbox(
+            agent, os.path.normpath(os.path.join(os.path.dirname(sandbox_path), target)), hops + 1
+        )
+    why = _visible(host)
+    return (host, "") if why is None else (None, why)
+
+
 def _find(agent: CliAgent, program: str) -> tuple[Path | None, str]:
     """The host file the sandbox runs for ``program`` and why it is not usable ("" when it is)."""
     if "/" in program:
-        host = _host_path(agent, program)
-        if host is None:
-            return None, f"{program} is outside what the sandbox sees (/usr, /bin, /lib... and --ak mounts)"
-        why = _visible(host)
-        return (host, "") if why is None else (None, why)
+        return _in_sandbox(agent, program)
     for d in DEFAULT_PATH.split(":"):
-        host = _host_path(agent, f"{d}/{program}")
-        if host is not None and os.path.lexists(host) and _visible(host) is None:
+        host, _ = _in_sandbox(agent, f"{d}/{program}")
+        if host is not None:
             return host, ""
     return None, f"{program} is not on the sandbox's PATH ({DEFAULT_PATH})"
 

@@ -188,3 +188,17 @@ def test_websocket_upgrade_and_unknown_routes_get_a_plain_404(gateway) -> None:
             assert r.status == 404 and "looplab gateway" in json.loads(r.read())["error"]["message"]
             c.close()
     assert srv.n_model_calls == 0 and gw.usage().n_calls == 0
+
+
+def test_an_unreachable_upstream_is_a_502_that_names_it(tmp_path: Path) -> None:
+    with ScriptedLLMServer("openai", []) as srv:
+        dead = srv.base_url  # the server is gone once the block ends: its port refuses connections
+    gw = ModelGateway([Upstream("openai", dead, REAL, "openai")], DUMMY, tmp_path / "calls.jsonl")
+    port = gw.serve_tcp()
+    try:
+        client = openai.OpenAI(api_key=DUMMY, base_url=f"http://127.0.0.1:{port}/openai", max_retries=0)
+        with pytest.raises(openai.InternalServerError, match="looplab gateway: cannot reach"):
+            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    finally:
+        gw.stop()
+    assert gw.usage().n_calls == 0 and _assert_no_key(tmp_path)[0]["status"] == 502

@@ -81,6 +81,7 @@ class ScriptedLLMServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as real API servers: no 40 ms delayed-ACK stalls between writes
 
             def log_message(self, *args: Any) -> None:
                 pass

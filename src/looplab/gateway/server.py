@@ -27,6 +27,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import socket
 import socketserver
 import threading
 import time
@@ -142,7 +143,8 @@ class ModelGateway:
 
     def serve_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on a host TCP port (tests, benchmarks); returns the port."""
-        srv = _TCPServer((host, port), self._handler())
+        handler = type("TCPHandler", (self._handler(),), {"disable_nagle_algorithm": True})
+        srv = _TCPServer((host, port), handler)
         self._serve(srv)
         return srv.server_address[1]
 
@@ -186,12 +188,13 @@ class ModelGateway:
         self.caps = caps
 
     # ---- upstream connections ----------------------------------------------------------------
-    def _connection(self, up: Upstream) -> http.client.HTTPConnection:
+    def _connection(self, up: Upstream) -> tuple[http.client.HTTPConnection, bool]:
+        """A kept-alive connection to the upstream (True) or a new one (False)."""
         with self._lock:
             idle = self._pool.get(up.name) or []
             if idle:
-                return idle.pop()
-        return self._connection_fresh(up)
+                return idle.pop(), True
+        return self._connection_fresh(up), False
 
     def _release(self, up: Upstream, conn: http.client.HTTPConnection, reusable: bool) -> None:
         if not reusable:
@@ -284,18 +287,22 @@ class ModelGateway:
         headers = self._upstream_headers(h, up)
         base = urlsplit(up.base_url)
         target = base.path.rstrip("/") + "/" + rest
-        conn = self._connection(up)
+        conn: http.client.HTTPConnection | None = None
         try:
+            conn, reused = self._connection(up)
             try:
                 conn.request(h.command, target, body=raw or None, headers=headers)
                 resp = conn.getresponse()
-            except (OSError, http.client.HTTPException):  # a stale pooled connection: one fresh try
-                conn.close()
+            except (OSError, http.client.HTTPException):
+                if not reused:
+                    raise
+                conn.close()  # a pooled connection the server had closed: once more on a fresh one
                 conn = self._connection_fresh(up)
                 conn.request(h.command, target, body=raw or None, headers=headers)
                 resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
+            if conn is not None:
+                conn.close()
             msg = f"looplab gateway: cannot reach {up.base_url}: {exc}"
             _send_json(h, 502, _error_body(protocol, msg))
             record.update(status=502, response=msg)
@@ -317,7 +324,10 @@ class ModelGateway:
     def _connection_fresh(self, up: Upstream) -> http.client.HTTPConnection:
         u = urlsplit(up.base_url)
         cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
-        return cls(u.hostname, u.port or (443 if u.scheme == "https" else 80), timeout=self.timeout)
+        conn = cls(u.hostname, u.port or (443 if u.scheme == "https" else 80), timeout=self.timeout)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body leave at once
+        return conn
 
     def _upstream_headers(self, h: BaseHTTPRequestHandler, up: Upstream) -> dict[str, str]:
         out: dict[str, str] = {}

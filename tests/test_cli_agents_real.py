@@ -16,6 +16,7 @@ folder holds the key, and that ``--max-turns 1`` stops the tool with ``max_turns
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -95,6 +96,7 @@ class Case:
     first: dict[str, Any]
     last: dict[str, Any]
     runs_commands: bool = True
+    cap_first: dict[str, Any] | None = None  # the first reply of the cap test, when it must differ
     served: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -122,7 +124,9 @@ CASES = {
                                  input_tokens=500, output_tokens=7)),
     "aider": Case("aider", "openai", "openai/gpt-4o", "OPENAI_API_KEY",
                   reply(text="Setting it.\n\n" + _edit(), input_tokens=400, output_tokens=42, cache_read=100),
-                  reply(text="Done.", input_tokens=500, output_tokens=7), runs_commands=False),
+                  reply(text="Done.", input_tokens=500, output_tokens=7), runs_commands=False,
+                  # an edit that does not apply: aider reflects, and that second call crosses the cap
+                  cap_first=reply(text="value.txt\n```\n<<<<<<< SEARCH\nno such line\n=======\n9\n>>>>>>> REPLACE\n```\n")),
 }  # fmt: skip
 
 
@@ -192,6 +196,8 @@ def test_real_cli_is_stopped_at_the_model_call_cap(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = CASES[name]
+    if case.cap_first is not None:
+        case = dataclasses.replace(case, first=case.cap_first)
     res, srv = _run(case, tmp_path / "t", monkeypatch, max_turns=1)
     ar = res["agent_result"]
     assert ar["stop_reason"] == "max_turns", ar
@@ -199,4 +205,6 @@ def test_real_cli_is_stopped_at_the_model_call_cap(
     calls = [json.loads(x) for x in (tmp_path / "t" / "agent" / "model-calls.jsonl").read_text().splitlines()]
     refused = [c for c in calls if c.get("refused")]
     assert refused and all("model-call budget is spent" in c["response"] for c in refused)
+    logs = [p for p in (tmp_path / "t" / "agent" / "sandbox-logs").rglob("*") if p.is_file()]
+    assert any("budget is spent" in p.read_text(errors="replace") for p in logs)  # the tool showed the error
     _no_key_in(tmp_path / "t")

@@ -20,6 +20,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -183,7 +184,11 @@ def test_real_cli_runs_through_the_gateway(
                for r in srv.requests)  # fmt: skip
     if case.runs_commands:  # the command ran in the sandbox and its output went back to the model
         later = json.dumps([r["body"] for r in srv.requests[1:]])
-        assert "RAN 65534 looplab KEYS 0" in later
+        ran = re.findall(r"RAN (\d+) (\S+) KEYS (\d+)", later)
+        assert ran, f"the command's output never reached the model: {later[-3000:]}"
+        assert ran[0] == ("65534", "looplab", "0"), (
+            ran
+        )  # the sandbox user, the sandbox, no key in any environ
     usage = {k: v for k, v in ar["usage"].items() if k != "cost_usd"}
     assert usage == _expected(case.served), (usage, case.served)
     calls = [json.loads(x) for x in (tmp_path / "t" / "agent" / "model-calls.jsonl").read_text().splitlines()]

@@ -37,9 +37,11 @@ pytestmark = pytest.mark.slow
 CACHE = Path(os.environ.get("LOOPLAB_CLI_CACHE", "/var/tmp/looplab-clis"))
 REAL = "sk-real-cli-91d0c3e4b5a6f7"
 K1, K2 = REAL[:10], REAL[10:]
-CMD = f'echo 9 > /app/value.txt; echo "RAN $(id -u) $(hostname) KEYS $(cat /proc/[0-9]*/environ 2>/dev/null | tr "\\0" "\\n" | grep -c "{K1}""{K2}")"'
+# no $(...): gemini-cli refuses command substitution
+CMD = (f'echo 9 > /app/value.txt; {{ echo RAN; id -u; hostname; echo KEYS; cat /proc/[0-9]*/environ 2>/dev/null '
+       f'| tr "\\0" "\\n" | grep -c "{K1}""{K2}"; }} | tr "\\n" " "')  # fmt: skip
 NPM = {"claude-code": "@anthropic-ai/claude-code@2.1.332", "codex": "@openai/codex@0.171.0",
-       "qwen-code": "@qwen-code/qwen-code@0.24.4"}  # fmt: skip
+       "qwen-code": "@qwen-code/qwen-code@0.24.4", "gemini-cli": "@google/gemini-cli@0.61.0"}  # fmt: skip
 PIP = {"aider": "aider-chat==0.86.1", "mini-swe-agent": "mini-swe-agent==2.4.6"}
 BINS = {
     "claude-code": "claude",
@@ -47,6 +49,7 @@ BINS = {
     "qwen-code": "qwen",
     "aider": "aider",
     "mini-swe-agent": "mini",
+    "gemini-cli": "gemini",
 }
 
 
@@ -123,6 +126,10 @@ CASES = {
                                  cache_read=100),
                            reply(tool("bash", command="echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"),
                                  input_tokens=500, output_tokens=7)),
+    "gemini-cli": Case("gemini-cli", "gemini", "gemini/gemini-2.5-flash", "GEMINI_API_KEY",
+                       reply(tool("run_shell_command", command=CMD), text="Setting.", input_tokens=400,
+                             output_tokens=42, cache_read=100),
+                       reply(text="Done.", input_tokens=500, output_tokens=7)),
     "aider": Case("aider", "openai", "openai/gpt-4o", "OPENAI_API_KEY",
                   reply(text="Setting it.\n\n" + _edit(), input_tokens=400, output_tokens=42, cache_read=100),
                   reply(text="Done.", input_tokens=500, output_tokens=7), runs_commands=False,
@@ -153,7 +160,7 @@ def _run(
     case: Case, trial_dir: Path, monkeypatch: pytest.MonkeyPatch, **budget: Any
 ) -> tuple[dict, ScriptedLLMServer]:
     binary, mount = install(case.agent)
-    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv(case.key_env, REAL)
     case.served = []
@@ -180,8 +187,8 @@ def test_real_cli_runs_through_the_gateway(
     assert ar["stop_reason"] == "finished", ar
     assert res["reward"] == pytest.approx(0.9)  # the tool's edit, verified
     assert srv.problems == []
-    assert all(r["headers"].get("x-api-key") == REAL or r["headers"].get("authorization") == f"Bearer {REAL}"
-               for r in srv.requests)  # fmt: skip
+    assert all(REAL in (r["headers"].get("x-api-key"), r["headers"].get("x-goog-api-key"),
+                        r["headers"].get("authorization", "").removeprefix("Bearer ")) for r in srv.requests)  # fmt: skip
     if case.runs_commands:  # the command ran in the sandbox and its output went back to the model
         later = json.dumps([r["body"] for r in srv.requests[1:]])
         ran = re.findall(r"RAN (\d+) (\S+) KEYS (\d+)", later)

@@ -202,3 +202,28 @@ def test_an_unreachable_upstream_is_a_502_that_names_it(tmp_path: Path) -> None:
     finally:
         gw.stop()
     assert gw.usage().n_calls == 0 and _assert_no_key(tmp_path)[0]["status"] == 502
+
+
+def test_gemini_stream_with_a_function_call_and_the_key_in_its_header(tmp_path: Path, gateway) -> None:
+    script = [reply(tool("run_shell_command", command="ls"), text="Listing.", input_tokens=250, output_tokens=17,
+                    cache_read=50)]  # fmt: skip
+    with ScriptedLLMServer("gemini", script, api_key=REAL) as srv:
+        gw, url = gateway(srv, "gemini")
+        port = int(url.split(":")[2].split("/")[0])
+        body = json.dumps({"contents": [{"role": "user", "parts": [{"text": "list"}]}]})
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("POST", "/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", body=body,
+                  headers={"x-goog-api-key": DUMMY, "content-type": "application/json"})  # fmt: skip
+        r = c.getresponse()
+        text = r.read().decode()
+        c.close()
+    assert r.status == 200 and text.count("data: ") == 2 and '"functionCall"' in text
+    assert srv.requests[0]["headers"]["x-goog-api-key"] == REAL
+    u = gw.usage()
+    assert (u.n_calls, u.input_tokens, u.cache_read_tokens, u.output_tokens) == (1, 250, 50, 17)
+    assert u.cost_usd == pytest.approx(
+        (250 * 0.30 + 50 * 0.075 + 17 * 2.50) / 1e6
+    )  # gemini-2.5-flash list price
+    (call,) = _assert_no_key(tmp_path)
+    assert call["protocol"] == "gemini-generate" and call["model"] == "gemini-2.5-flash"
+    assert call["text"] == "Listing." and call["tool_calls"][0]["arguments"] == {"command": "ls"}

@@ -1,4 +1,4 @@
-"""Scripted model servers on 127.0.0.1 speaking Anthropic Messages, OpenAI Chat Completions and OpenAI Responses.
+"""Scripted model servers on 127.0.0.1 speaking Anthropic Messages, OpenAI Chat Completions, OpenAI Responses, Gemini.
 
 A ``ScriptedLLMServer`` answers each POST with the next scripted reply (``reply``:
 text, tool calls, usage; or ``error``: an HTTP status with the provider's error
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -64,7 +65,7 @@ class ScriptedLLMServer:
         repeat_last: bool = False,
         api_key: str | None = None,
     ):
-        assert flavor in ("openai", "anthropic", "responses")
+        assert flavor in ("openai", "anthropic", "responses", "gemini")
         self.flavor = flavor
         self.script = script
         self.repeat_last = repeat_last
@@ -138,7 +139,7 @@ class ScriptedLLMServer:
     @property
     def base_url(self) -> str:
         """What the SDK takes as base_url (the OpenAI SDK wants the /v1 prefix in it)."""
-        return f"http://127.0.0.1:{self.port}" + ("" if self.flavor == "anthropic" else "/v1")
+        return f"http://127.0.0.1:{self.port}" + ("" if self.flavor in ("anthropic", "gemini") else "/v1")
 
     @property
     def n_model_calls(self) -> int:
@@ -158,10 +159,14 @@ class ScriptedLLMServer:
         return reply(text="(script exhausted)")
 
     def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any, dict]:
-        want = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "responses": "/v1/responses"}[
-            self.flavor
-        ]
-        if path.split("?", 1)[0].rstrip("/") != want:
+        want = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "responses": "/v1/responses",
+                "gemini": "/v1beta/models/MODEL:generateContent"}[self.flavor]  # fmt: skip
+        route = path.split("?", 1)[0].rstrip("/")
+        if self.flavor == "gemini":
+            route = re.sub(
+                r"^/v1beta/models/[^/:]+:(stream)?generateContent$", want, route, flags=re.IGNORECASE
+            )
+        if route != want:
             return 404, self._error_body(404, f"no route {path}"), {}
         try:
             body = json.loads(raw)
@@ -169,7 +174,11 @@ class ScriptedLLMServer:
             return 400, self._error_body(400, "body is not JSON"), {}
         lower = {k.lower(): v for k, v in headers.items()}
         bearer = lower.get("authorization", "")
-        key = bearer[7:] if bearer.lower().startswith("bearer ") else lower.get("x-api-key")
+        key = (
+            bearer[7:]
+            if bearer.lower().startswith("bearer ")
+            else lower.get("x-api-key") or lower.get("x-goog-api-key")
+        )
         with self._lock:
             self.requests.append({"path": path, "headers": lower, "body": body})
         if self.api_key is not None and key != self.api_key:
@@ -185,6 +194,10 @@ class ScriptedLLMServer:
             return step["status"], self._error_body(step["status"], step["message"]), step["headers"]
         if step["usage"]["input"] is None:
             step = {**step, "usage": {**step["usage"], "input": max(1, len(raw) // 4)}}
+        if self.flavor == "gemini":
+            model = re.search(r"models/([^/:]+):", path)
+            gemini = self._gemini(step, model.group(1) if model else "scripted")
+            return 200, (_gemini_sse(gemini) if ":streamGenerateContent" in path else gemini), {}
         make = {"openai": self._openai, "anthropic": self._anthropic, "responses": self._responses}[
             self.flavor
         ]
@@ -203,6 +216,8 @@ class ScriptedLLMServer:
             return {"type": "error", "error": {"type": kind, "message": message}}
         if self.flavor == "responses":
             return {"error": {"message": message, "type": kind, "code": None, "param": None}}
+        if self.flavor == "gemini":
+            return {"error": {"code": status, "message": message, "status": kind.upper()}}
         return {"error": {"message": message, "type": kind, "code": None, "param": None}}
 
     def _openai(self, step: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -222,6 +237,19 @@ class ScriptedLLMServer:
             "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if calls else "stop", "logprobs": None}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": u["output"], "total_tokens": prompt + u["output"],
                       "prompt_tokens_details": {"cached_tokens": u["cache_read"]}},
+        }  # fmt: skip
+
+    @staticmethod
+    def _gemini(step: dict[str, Any], model: str) -> dict[str, Any]:
+        u = step["usage"]
+        parts: list[dict[str, Any]] = [{"text": step["text"]}] if step["text"] else []
+        parts += [{"functionCall": {"name": c["name"], "args": c["arguments"]}} for c in step["tool_calls"]]
+        prompt = u["input"] + u["cache_read"]
+        return {
+            "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": u["output"],
+                              "cachedContentTokenCount": u["cache_read"], "totalTokenCount": prompt + u["output"]},
+            "modelVersion": model,
         }  # fmt: skip
 
     def _responses(self, step: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -261,6 +289,16 @@ class ScriptedLLMServer:
     def _check(self, body: dict[str, Any]) -> str | None:
         if self.flavor == "responses":
             return self._check_responses(body)
+        if self.flavor == "gemini":
+            contents = body.get("contents")
+            if not isinstance(contents, list) or not contents:
+                return "contents must be a non-empty list"
+            calls = answers = 0
+            for c in contents:
+                for part in c.get("parts") or []:
+                    calls += "functionCall" in part
+                    answers += "functionResponse" in part
+            return None if answers <= calls else "a functionResponse answers no functionCall"
         msgs = body.get("messages")
         if not isinstance(msgs, list) or not msgs:
             return "messages must be a non-empty list"
@@ -391,6 +429,21 @@ def _anthropic_sse(msg: dict[str, Any], body: dict[str, Any]) -> list[tuple[str 
     )
     out.append(("message_stop", {"type": "message_stop"}))
     return out  # fmt: skip
+
+
+def _gemini_sse(obj: dict[str, Any]) -> list[tuple[str | None, Any]]:
+    """Gemini's ``alt=sse`` stream: the parts one chunk at a time, the usage on the last."""
+    cand = obj["candidates"][0]
+    parts = cand["content"]["parts"] or [{"text": ""}]
+    out: list[tuple[str | None, Any]] = []
+    for i, part in enumerate(parts):
+        chunk: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": [part]}, "index": 0}],
+                                 "modelVersion": obj["modelVersion"]}  # fmt: skip
+        if i == len(parts) - 1:
+            chunk["candidates"][0]["finishReason"] = cand["finishReason"]
+            chunk["usageMetadata"] = obj["usageMetadata"]
+        out.append((None, chunk))
+    return out
 
 
 def _chat_sse(obj: dict[str, Any], body: dict[str, Any]) -> list[tuple[str | None, Any]]:

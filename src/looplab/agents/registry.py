@@ -24,6 +24,7 @@ AGENTS: dict[str, str] = {
     "aider": "looplab.agents.cli.agent:AiderAgent",
     "qwen-code": "looplab.agents.cli.agent:QwenCodeAgent",
     "mini-swe-agent": "looplab.agents.cli.agent:MiniSweAgent",
+    "gemini-cli": "looplab.agents.cli.agent:GeminiCliAgent",
 }
 
 

@@ -2,7 +2,7 @@
 
 ``protocol_of(path)`` names the protocol of a request path (``/v1/messages``:
 Anthropic Messages, ``/chat/completions``: OpenAI Chat Completions, ``/responses``:
-OpenAI Responses; anything else is forwarded unmetered, e.g. ``/v1/models`` or
+OpenAI Responses, ``models/M:generateContent`` / ``:streamGenerateContent``: Gemini; anything else is forwarded unmetered, e.g. ``/v1/models`` or
 ``count_tokens``). ``read_reply(protocol, body, streamed)`` turns the whole reply
 into a ``Reply``: a ``Usage`` (one model call; uncached input, output, cache read,
 cache write, as ``agents.llm.pricing`` counts them) and the assistant's text and tool
@@ -17,12 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from looplab.agents.base import Usage
-from looplab.agents.llm.pricing import usage_from_anthropic, usage_from_openai, usage_from_responses
+from looplab.agents.llm.pricing import (
+    usage_from_anthropic,
+    usage_from_gemini,
+    usage_from_openai,
+    usage_from_responses,
+)
 
 ANTHROPIC = "anthropic-messages"
 OPENAI_CHAT = "openai-chat"
 OPENAI_RESPONSES = "openai-responses"
-PROTOCOLS = (ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES)
+GEMINI = "gemini-generate"
+PROTOCOLS = (ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES, GEMINI)
 
 
 @dataclass
@@ -36,6 +42,8 @@ class Reply:
 
 def protocol_of(path: str) -> str | None:
     p = path.split("?", 1)[0].rstrip("/")
+    if p.endswith((":generateContent", ":streamGenerateContent")):
+        return GEMINI
     if p.endswith("/messages"):
         return ANTHROPIC
     if p.endswith("/chat/completions"):
@@ -76,6 +84,9 @@ def _error_text(obj: Any) -> str | None:
 
 def read_reply(protocol: str, body: bytes, streamed: bool) -> Reply:
     """The reply's usage, text and tool calls (a reply that cannot be read: one call, no tokens)."""
+    if protocol == GEMINI:
+        chunks = [ev for _, ev in sse_events(body)] if streamed else _json(body)
+        return _gemini(chunks if isinstance(chunks, list) else [chunks])
     if streamed:
         events = list(sse_events(body))
         if protocol == ANTHROPIC:
@@ -212,4 +223,29 @@ def _responses_stream(events: list[tuple[str | None, Any]]) -> Reply:
         return Reply(Usage(n_calls=1), error=error or "the stream ended before response.completed")
     r = _responses(final)
     r.error = error or ((final.get("error") or {}).get("message") if final.get("error") else None)
+    return r
+
+
+# ---- Gemini generateContent ------------------------------------------------------------------
+def _gemini(chunks: list[Any]) -> Reply:
+    """A reply, or the chunks of a stream (SSE or a JSON array): parts add up, the last usage wins."""
+    r = Reply(Usage(n_calls=1))
+    for ch in chunks:
+        if not isinstance(ch, dict):
+            continue
+        if ch.get("error"):
+            r.error = _error_text(ch)
+        if ch.get("usageMetadata"):
+            r.usage = usage_from_gemini(ch["usageMetadata"])
+        r.model = ch.get("modelVersion") or r.model
+        for cand in (ch.get("candidates") or [])[:1]:
+            for part in (cand.get("content") or {}).get("parts") or []:
+                if part.get("thought"):
+                    continue
+                r.text += part.get("text") or ""
+                if part.get("functionCall"):
+                    fc = part["functionCall"]
+                    r.tool_calls.append(
+                        {"id": fc.get("id"), "name": fc.get("name"), "arguments": fc.get("args")}
+                    )
     return r

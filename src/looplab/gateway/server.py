@@ -27,6 +27,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import re
 import socket
 import socketserver
 import threading
@@ -40,7 +41,7 @@ from urllib.parse import urlsplit
 
 from looplab.agents.base import Usage
 from looplab.agents.llm.pricing import PriceTable
-from looplab.gateway.protocols import ANTHROPIC, OPENAI_CHAT, protocol_of, read_reply
+from looplab.gateway.protocols import ANTHROPIC, GEMINI, OPENAI_CHAT, protocol_of, read_reply
 from looplab.gateway.records import CallLog, body_for_record
 
 AUTH_HEADERS = ("x-api-key", "authorization", "api-key", "x-goog-api-key")
@@ -54,12 +55,14 @@ class Upstream:
     name: str  # the route: /NAME/... in the sandbox
     base_url: str  # the real endpoint (https, or http for a local server)
     key: str | None  # the real key, held here only
-    provider: str  # "anthropic" or "openai": the default auth header and the price table's prefix
+    provider: str  # "anthropic", "openai" or "gemini": the default auth header and the price table's prefix
 
     def default_auth(self) -> tuple[str, str]:
         """The provider's own credential header, for a client that sent none with the trial's token."""
         if self.provider == "anthropic":
             return "x-api-key", self.key or ""
+        if self.provider == "gemini":
+            return "x-goog-api-key", self.key or ""
         return "Authorization", f"Bearer {self.key}"
 
 
@@ -219,10 +222,15 @@ class ModelGateway:
             return f"looplab: {self.caps.describe(reason, self.state.usage)}; the agent is being stopped."
 
     def _meter(
-        self, up: Upstream, protocol: str, request: Any, status: int, data: bytes, streamed: bool
+        self, up: Upstream, protocol: str, path: str, request: Any, status: int, data: bytes, streamed: bool
     ) -> dict:
         reply = read_reply(protocol, data, streamed)
-        model = (request.get("model") if isinstance(request, dict) else None) or reply.model or "unknown"
+        model = (
+            (request.get("model") if isinstance(request, dict) else None)
+            or _model_in_path(path)
+            or reply.model
+            or "unknown"
+        )
         usage = reply.usage if 200 <= status < 300 else Usage()
         cost = self.prices.cost(f"{up.provider}/{model}", usage)
         usage.cost_usd = cost or 0.0
@@ -286,7 +294,7 @@ class ModelGateway:
             return
         headers = self._upstream_headers(h, up)
         base = urlsplit(up.base_url)
-        target = base.path.rstrip("/") + "/" + rest
+        target = base.path.rstrip("/") + "/" + (rest.replace(self.token, up.key) if up.key else rest)  # ?key=
         conn: http.client.HTTPConnection | None = None
         try:
             conn, reused = self._connection(up)
@@ -315,7 +323,7 @@ class ModelGateway:
             record.update(status=resp.status, streamed=streamed, response=body_for_record(data, streamed),
                           first_byte_ms=round((first_byte - t0) * 1000, 3))  # fmt: skip
             if protocol is not None:
-                record.update(self._meter(up, protocol, request, resp.status, data, streamed))
+                record.update(self._meter(up, protocol, rest, request, resp.status, data, streamed))
 
         self._relay(h, resp, at_end)
         self._release(up, conn, not resp.will_close and resp.isclosed())
@@ -421,7 +429,15 @@ def _read_body(h: BaseHTTPRequestHandler) -> bytes:
     return h.rfile.read(n) if n else b""
 
 
+def _model_in_path(path: str) -> str | None:
+    """Gemini names the model in the path: ``v1beta/models/NAME:generateContent``."""
+    m = re.search(r"models/([^/:?]+):", path)
+    return m.group(1) if m else None
+
+
 def _error_body(protocol: str | None, message: str) -> dict[str, Any]:
+    if protocol == GEMINI:
+        return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
     if protocol == ANTHROPIC:
         return {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
     return {

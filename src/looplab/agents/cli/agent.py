@@ -16,7 +16,7 @@ tool reaches goes through the egress proxy (``proxy``): only ``allow`` hosts, ev
 other destination refused. The tool's native log is written under /logs/agent,
 read while the tool runs and converted into trajectory events (``logs``).
 
-Agent arguments (``--ak KEY=VALUE``): ``tool`` (claude-code, codex, aider, qwen-code)
+Agent arguments (``--ak KEY=VALUE``): ``tool`` (claude-code, codex, aider, qwen-code, mini-swe-agent, gemini-cli)
 or ``template`` (a shell command with the placeholders of ``tools``), ``bin`` (the
 program to run instead of the tool's own), ``allow`` (extra hosts, comma-separated),
 ``base_url`` (the model provider's endpoint the gateway forwards to), ``mounts``
@@ -261,6 +261,7 @@ class CliAgent:
             "files": files,
             "anthropic_url": f"{gw}/anthropic",
             "openai_url": f"{gw}/openai",
+            "gemini_url": f"{gw}/gemini",
             "token": self.token,
         }
 
@@ -498,3 +499,8 @@ class QwenCodeAgent(CliAgent):
 class MiniSweAgent(CliAgent):
     name = "mini-swe-agent"
     default_tool = "mini-swe-agent"
+
+
+class GeminiCliAgent(CliAgent):
+    name = "gemini-cli"
+    default_tool = "gemini-cli"

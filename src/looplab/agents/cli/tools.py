@@ -2,7 +2,7 @@
 
 A tool's ``template`` and ``env`` values may use ``{bin}``, ``{model}``,
 ``{model_flag}``, ``{instruction_file}``, ``{log_dir}``, ``{workdir}``, ``{files}``,
-``{anthropic_url}`` / ``{openai_url}`` (the trial gateway's route for that provider,
+``{anthropic_url}`` / ``{openai_url}`` / ``{gemini_url}`` (the trial gateway's route for that provider,
 as the provider's SDK takes it as a base URL) and ``{token}`` (the trial's dummy
 key: the gateway puts the real one in its place). ``providers`` are the upstreams a
 tool may call; with ``provider_from_model`` the model's ``PROVIDER/`` prefix picks
@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
-DEFAULT_BASE = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com/v1"}
+KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
+DEFAULT_BASE = {
+    "anthropic": "https://api.anthropic.com",
+    "openai": "https://api.openai.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
 
 
 @dataclass(frozen=True)
@@ -118,5 +122,24 @@ TOOLS: dict[str, CliTool] = {
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         },
         install="pip install mini-swe-agent (then --ak mounts=VENV --ak bin=VENV/bin/mini, or install it under /usr)",
+    ),
+    "gemini-cli": CliTool(
+        bin="gemini",
+        # an API-key login in its user settings (with GOOGLE_GEMINI_BASE_URL alone it picks a "gateway" login
+        # that its non-interactive mode refuses)
+        template='mkdir -p "$HOME/.gemini" && echo \'{"security": {"auth": {"selectedType": "gemini-api-key"}}}\' '
+        '> "$HOME/.gemini/settings.json" && {bin} --yolo --output-format stream-json{model_flag} --prompt '
+        + _PROMPT
+        + " < /dev/null > {log_dir}/gemini-cli.jsonl 2> {log_dir}/gemini-cli.stderr.txt",
+        providers=("gemini",),
+        model_flag=" --model {model}",
+        env={
+            "GEMINI_API_KEY": "{token}",
+            "GOOGLE_GEMINI_BASE_URL": "{gemini_url}",
+            "GEMINI_CLI_NO_RELAUNCH": "true",
+            "GEMINI_CLI_TRUST_WORKSPACE": "true",
+        },
+        log_file="gemini-cli.jsonl",
+        install="npm install -g @google/gemini-cli",
     ),
 }

@@ -124,7 +124,8 @@ def run_job(
 ) -> dict[str, Any]:
     """Run all pending slots; ``on_event(kind, info)`` reports progress (build, start, done)."""
     emit = on_event or (lambda kind, info: None)
-    check_job_agents(spec.agents, spec.agent_kwargs, spec.model, spec.budget)  # bad agent arguments fail before any trial
+    # bad agent arguments, a CLI tool the sandbox cannot run, a missing key fail before any trial
+    check_job_agents(spec.agents, spec.agent_kwargs, spec.model, spec.budget)
     sweep_stale_scratch()  # what killed looplab processes left behind
     envs: dict[str, Environment] = {}
     for t in tasks:  # build first: a broken environment stops the job before any trial exists

@@ -21,7 +21,7 @@ import pytest
 from fakes.llm_servers import ScriptedLLMServer, reply, tool
 from fakes.trials import REPO, TINY_TASK, events, trial
 
-from looplab.agents.proxy import (
+from looplab.agents.cli.proxy import (
     SANDBOX_PROXY_DIR,
     EgressProxy,
     forwarder_command,
@@ -151,7 +151,7 @@ def test_proxy_lets_the_sandbox_reach_only_the_allowed_host(
     }  # fmt: skip
 
 
-def test_claude_code_agent_runs_in_the_sandbox_through_the_proxy(
+def test_claude_code_agent_runs_in_the_sandbox_through_the_gateway(
     tmp_path: Path, sites: tuple[_Site, _Site], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, other = sites
@@ -172,13 +172,16 @@ def test_claude_code_agent_runs_in_the_sandbox_through_the_proxy(
     assert ar["stop_reason"] == "finished", ar
     assert res["reward"] == pytest.approx(0.9)  # the tool's edit, verified
     assert srv.n_model_calls == 3 and srv.problems == []
-    # the model traffic went through the proxy with the host's key; the other destinations were refused
+    # the model traffic went through the gateway, which sent the host's key; the sandbox held a dummy token
     assert all(r["headers"].get("x-api-key") == "sk-cli" for r in srv.requests)
     assert other.hits == []
-    assert ar["egress"] == {"allowed": 3, "refused": 2}
+    assert ar["egress"] == {"allowed": 0, "refused": 1}  # example.com refused by the proxy
     stderr = (tmp_path / "t" / "agent" / "sandbox-logs" / "claude-code.stderr.txt").read_text()
-    assert f"forbidden http://127.0.0.1:{other.port}/leak: HTTP 403" in stderr
+    assert f"forbidden http://127.0.0.1:{other.port}/leak: " in stderr and "REACHED" not in stderr
     assert "forbidden http://example.com/: HTTP 403" in stderr
+    calls = (tmp_path / "t" / "agent" / "model-calls.jsonl").read_text()
+    assert "sk-cli" not in calls and len(calls.splitlines()) == 3
+    assert [e["usage"]["output_tokens"] for e in events(tmp_path / "t", "model_call")] == [30, 10, 12]
     # the instruction was passed in, with the deadline
     instr = (tmp_path / "t" / "agent" / "sandbox-logs" / "instruction.md").read_text()
     assert instr.startswith("Put the largest number") and "Time budget:" in instr and "UTC" in instr
@@ -189,9 +192,10 @@ def test_claude_code_agent_runs_in_the_sandbox_through_the_proxy(
     obs = events(tmp_path / "t", "observation")
     assert [o["call_id"] for o in obs] == [c["id"] for e in assistant for c in e["tool_calls"]]
     assert obs[0]["content"].startswith("65534\nlooplab\n") and "UTC" in obs[0]["content"]
-    u = ar["usage"]
+    u = ar["usage"]  # metered by the gateway from the server's replies
     assert (u["n_calls"], u["input_tokens"], u["output_tokens"]) == (3, 1500, 52)
-    assert u["cost_usd"] == pytest.approx(0.0123) and ar["cost_reported_by_tool"]  # the tool's own total
+    assert ar["cost_reported_by_tool"] == pytest.approx(0.0123)  # the tool's own total, kept aside
+    assert u["cost_usd"] == 0 and ar["gateway"]["unpriced_models"] == ["scripted-cli"]
     _, atif = export_trial(tmp_path / "t")
     assert [s.source for s in atif.steps].count("agent") == 3
 
@@ -225,8 +229,14 @@ def test_cli_agent_is_stopped_at_the_turn_cap(tmp_path: Path, monkeypatch: pytes
         res = trial(TINY_TASK, tmp_path / "t", "claude-code", "anthropic/scripted-cli", kwargs, max_turns=2)
     ar = res["agent_result"]
     assert ar["stop_reason"] == "max_turns", ar
-    assert 2 <= srv.n_model_calls <= 5  # the tool would have gone on for 20 turns
-    assert events(tmp_path / "t", "cap")[0]["turns"] == 2
+    assert srv.n_model_calls == 2  # the third call was refused by the gateway (the tool would go on for 20)
+    (cap,) = events(tmp_path / "t", "cap")
+    assert cap["model_calls"] == 2 and cap["refused_calls"] == 1
+    last = json.loads((tmp_path / "t" / "agent" / "model-calls.jsonl").read_text().splitlines()[-1])
+    assert last["status"] == 400 and "model-call budget is spent" in last["response"]
+    assert (
+        "HTTP Error 400" in (tmp_path / "t" / "agent" / "sandbox-logs" / "claude-code.stderr.txt").read_text()
+    )
     assert not [
         e for e in events(tmp_path / "t", "cli_event") if e.get("event") == "result"
     ]  # killed mid-run

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from looplab.agents.base import Usage
-from looplab.agents.cli_agent import CliAgent, _env_pairs
-from looplab.agents.cli_logs import ClaudeStreamConverter, CodexJsonConverter
+from looplab.agents.cli.agent import CliAgent, _env_pairs
+from looplab.agents.cli.logs import ClaudeStreamConverter, CodexJsonConverter
+from looplab.agents.cli.proxy import EgressProxy, parse_allowed
 from looplab.agents.llm.loop import Conversation, LLMAgent
 from looplab.agents.llm.pricing import PriceTable, usage_from_anthropic, usage_from_openai
 from looplab.agents.llm.providers import Message, ToolCall, ToolResult, anthropic_messages, openai_messages
 from looplab.agents.llm.tools import truncate
-from looplab.agents.proxy import EgressProxy, parse_allowed
 from looplab.agents.registry import make_agent
 from looplab.errors import LooplabError
 from looplab.records.atif import trajectory_to_atif, validate_atif
@@ -276,5 +276,10 @@ def test_cli_agent_arguments() -> None:
     with pytest.raises(LooplabError, match="unknown tool 'cursor'"):
         CliAgent(tool="cursor")
     a = make_agent("claude-code", {"base_url": "http://127.0.0.1:9999"}, model="anthropic/claude-x")
-    assert a.allowed == ["127.0.0.1:9999"]  # a custom endpoint replaces the default API host
-    assert make_agent("codex", {"allow": "proxy.corp:3128"}).allowed == ["api.openai.com", "proxy.corp:3128"]
+    assert a.allowed == []  # model calls go through the gateway, never through the egress proxy
+    assert [(u.name, u.base_url) for u in a.upstreams()] == [("anthropic", "http://127.0.0.1:9999")]
+    assert make_agent("codex", {"allow": "proxy.corp:3128"}).allowed == ["proxy.corp:3128"]
+    assert [u.base_url for u in make_agent("codex").upstreams()] == ["https://api.openai.com/v1"]
+    assert [u.name for u in make_agent("aider", model="openai/gpt-5").upstreams()] == ["openai"]
+    with pytest.raises(LooplabError, match="pass_env may not pass OPENAI_API_KEY"):
+        make_agent("codex", {"pass_env": "OPENAI_API_KEY"})

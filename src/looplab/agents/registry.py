@@ -18,10 +18,13 @@ AGENTS: dict[str, str] = {
     "replay": "looplab.agents.replay:ReplayAgent",
     "command": "looplab.agents.command_agent:CommandAgent",
     "llm": "looplab.agents.llm.loop:LLMAgent",
-    "cli": "looplab.agents.cli_agent:CliAgent",
-    "claude-code": "looplab.agents.cli_agent:ClaudeCodeAgent",
-    "codex": "looplab.agents.cli_agent:CodexAgent",
-    "aider": "looplab.agents.cli_agent:AiderAgent",
+    "cli": "looplab.agents.cli.agent:CliAgent",
+    "claude-code": "looplab.agents.cli.agent:ClaudeCodeAgent",
+    "codex": "looplab.agents.cli.agent:CodexAgent",
+    "aider": "looplab.agents.cli.agent:AiderAgent",
+    "qwen-code": "looplab.agents.cli.agent:QwenCodeAgent",
+    "mini-swe-agent": "looplab.agents.cli.agent:MiniSweAgent",
+    "gemini-cli": "looplab.agents.cli.agent:GeminiCliAgent",
 }
 
 
@@ -78,14 +81,20 @@ def args_for(name: str, kwargs: dict[str, Any], model: str | None) -> tuple[dict
     return mine, (model if takes_any or "model" in params else None)
 
 
-def check_job_agents(names: list[str], kwargs: dict[str, Any], model: str | None) -> None:
+def check_job_agents(
+    names: list[str], kwargs: dict[str, Any], model: str | None, budget: dict[str, Any] | None = None
+) -> None:
     """Fail before any trial starts: an unknown agent, an argument (or ``-m``) that no
-    agent of the job takes, or a bad value. A job's arguments go to every agent that
-    takes them, so ``-a nop -a replay --ak script=F`` gives the script to replay only."""
+    agent of the job takes, a bad value, or what an agent's ``preflight(budget)`` finds
+    (a CLI agent: its binary, key variable, price; one line each). A job's arguments go
+    to every agent that takes them, so ``-a nop -a replay --ak script=F`` gives the script to replay only."""
     used: set[str] = set()
     for name in dict.fromkeys(names):
         mine, mine_model = args_for(name, kwargs, model)
-        make_agent(name, mine, mine_model)
+        agent = make_agent(name, mine, mine_model)
+        preflight = getattr(agent, "preflight", None)
+        if callable(preflight) and (problems := preflight(budget or {})):
+            raise LooplabError("\n".join(problems))
         used |= set(mine) | ({"-m/--model"} if mine_model is not None else set())
     unused = [k for k in kwargs if k not in used]
     if model is not None and "-m/--model" not in used:

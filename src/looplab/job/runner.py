@@ -98,7 +98,8 @@ def run_job(
     emit = on_event or (lambda kind, info: None)
     envs: dict[str, Environment] = {}
     pool = make_executor(executor, envs)  # an unknown executor fails first
-    check_job_agents(spec.agents, spec.agent_kwargs, spec.model)  # bad agent arguments fail before any trial
+    # bad agent arguments, a CLI tool the sandbox cannot run, a missing key fail before any trial
+    check_job_agents(spec.agents, spec.agent_kwargs, spec.model, spec.budget)
     sweep_stale_scratch()  # what killed looplab processes left behind
     failed: dict[str, str] = {}  # task -> why its environment did not build: its trials are errors
     for t in tasks:  # build first; a task whose build fails records its trials as errors

@@ -14,7 +14,8 @@ on agent steps, and every observation result names a tool call of its own step.
 ``system_prompt``/``user`` events become system/user steps, an ``assistant`` event
 an agent step with its tool calls, usage and the matching ``observation`` events;
 a ``command`` without a call id (replay, oracle, CLI agents) becomes an agent step
-of its own; context compactions become system steps; other events ride along in
+of its own; a CLI agent's ``model_call`` events (the model gateway's record of each
+call) become its agent steps when its tool wrote no native log to convert; context compactions become system steps; other events ride along in
 the ``extra`` of the step they happened in.
 """
 
@@ -215,9 +216,21 @@ def trajectory_to_atif(events: list[dict[str, Any]], result: dict[str, Any] | No
     start = next((e for e in events if e.get("type") == "start"), {})
     stop = next((e for e in reversed(events) if e.get("type") == "stop"), None)
     default_model = start.get("model")
+    calls_are_steps = not any(e.get("type") == "assistant" for e in events)
     for ev in events:
         kind = ev.get("type")
         ts = ev.get("time")
+        if kind == "model_call" and calls_are_steps and not ev.get("refused"):
+            calls = [{"id": c.get("id") or f"call{ev.get('step')}-{i}", "name": c.get("name") or "tool",
+                      "arguments": c["arguments"] if isinstance(c.get("arguments"), dict) else {"input": c.get("arguments")}}
+                     for i, c in enumerate(ev.get("tool_calls") or [])]  # fmt: skip
+            ev = {
+                **ev,
+                "type": "assistant",
+                "tool_calls": calls,
+                "cost_usd": (ev.get("usage") or {}).get("cost_usd"),
+            }
+            kind = "assistant"
         if kind in ("start", "stop"):
             continue
         if kind in ("system_prompt", "user"):

@@ -314,6 +314,8 @@ class BwrapSandbox:
             stdout=subprocess.PIPE,
             stderr=self._stderr_file,
             start_new_session=True,
+            # bwrap is pid 1 inside and its /proc/1/environ is readable there: never the host's variables (keys)
+            env={"PATH": os.environ.get("PATH") or DEFAULT_PATH},
         )
         ready = threading.Event()
         self._pending[0] = (ready, {})

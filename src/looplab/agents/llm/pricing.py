@@ -1,6 +1,6 @@
 """Token accounting and dollars: usage per model call and a price table the user can override.
 
-``usage_from_anthropic`` / ``usage_from_openai`` turn a provider's usage fields into a
+``usage_from_anthropic`` / ``usage_from_openai`` / ``usage_from_responses`` / ``usage_from_gemini`` turn a provider's usage fields into a
 ``Usage`` (``input_tokens`` counts only the uncached input; cache reads and cache
 writes are separate, so ``total_tokens`` adds up what was processed). ``PriceTable``
 holds USD per million tokens for input, output, cache read and cache write, keyed by
@@ -72,6 +72,9 @@ BUILTIN_PRICES: dict[str, Price] = {
     "openai/gpt-4o": _p(2.50, 10.0, 1.25),
     "openai/o4-mini": _p(1.10, 4.40, 0.275),
     "openai/o3": _p(2.0, 8.0, 0.50),
+    "gemini/gemini-2.5-pro": _p(1.25, 10.0, 0.31),
+    "gemini/gemini-2.5-flash-lite": _p(0.10, 0.40, 0.025),
+    "gemini/gemini-2.5-flash": _p(0.30, 2.50, 0.075),
 }
 
 
@@ -168,5 +171,34 @@ def usage_from_openai(u: Any) -> Usage:
         n_calls=1,
         input_tokens=max(0, prompt - cached),
         output_tokens=_get(u, "completion_tokens"),
+        cache_read_tokens=cached,
+    )
+
+
+def usage_from_responses(u: Any) -> Usage:
+    """OpenAI Responses' ``usage``: input_tokens include the cached ones (``input_tokens_details.cached_tokens``)."""
+    if u is None:
+        return Usage(n_calls=1)
+    details = (
+        u.get("input_tokens_details") if isinstance(u, dict) else getattr(u, "input_tokens_details", None)
+    )
+    cached = _get(details, "cached_tokens") if details is not None else 0
+    return Usage(
+        n_calls=1,
+        input_tokens=max(0, _get(u, "input_tokens") - cached),
+        output_tokens=_get(u, "output_tokens"),
+        cache_read_tokens=cached,
+    )
+
+
+def usage_from_gemini(u: Any) -> Usage:
+    """Gemini's ``usageMetadata``: promptTokenCount includes cachedContentTokenCount; thoughts are output."""
+    if u is None:
+        return Usage(n_calls=1)
+    cached = _get(u, "cachedContentTokenCount")
+    return Usage(
+        n_calls=1,
+        input_tokens=max(0, _get(u, "promptTokenCount") - cached),
+        output_tokens=_get(u, "candidatesTokenCount") + _get(u, "thoughtsTokenCount"),
         cache_read_tokens=cached,
     )

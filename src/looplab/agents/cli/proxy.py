@@ -252,13 +252,17 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
     t.join()
 
 
-def forwarder_command(port: int = DEFAULT_PORT, proxy_dir: str = SANDBOX_PROXY_DIR) -> str:
-    """Shell command (run inside the sandbox) that starts the forwarder in the background and waits for it."""
+def forwarder_command(
+    port: int = DEFAULT_PORT, proxy_dir: str = SANDBOX_PROXY_DIR, socket_name: str = "proxy.sock"
+) -> str:
+    """Shell command (run inside the sandbox) that starts the forwarder of ``port`` to the socket
+    ``proxy_dir/socket_name`` in the background and waits for it."""
+    log = f"/tmp/looplab-forwarder-{port}.log"
     return (
-        f"setsid /usr/bin/python3 -I -S {proxy_dir}/forwarder.py {port} {proxy_dir}/proxy.sock "
-        f"> /tmp/looplab-forwarder.log 2>&1 < /dev/null &\n"
+        f"setsid /usr/bin/python3 -I -S {proxy_dir}/forwarder.py {port} {proxy_dir}/{socket_name} "
+        f"> {log} 2>&1 < /dev/null &\n"
         f"for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && exit 0; sleep 0.05; done\n"
-        f"echo 'egress forwarder did not start:' >&2; cat /tmp/looplab-forwarder.log >&2; exit 1"
+        f"echo 'forwarder to {socket_name} did not start:' >&2; cat {log} >&2; exit 1"
     )
 
 

@@ -1,28 +1,30 @@
-"""``cli`` agents: Claude Code, Codex CLI, aider or any command template, run inside the sandbox.
+"""``cli`` agents: Claude Code, Codex CLI, aider, Qwen Code or any command template, run inside the sandbox.
 
 The instruction (with the working folder, the editable files, the dev check and the
 deadline in wall-clock time appended) is written to ``/logs/agent/instruction.md``
-and the tool is started in /app with ``timeout`` = the time left. Its model traffic
-goes through the host-side egress proxy (``agents.proxy``): only the tool's API
-host (or the host of ``base_url``, plus any ``allow`` entries) can be reached;
-``HTTPS_PROXY``/``HTTP_PROXY`` point at an in-sandbox forwarder on 127.0.0.1. The
-tool's native log is written under /logs/agent (the trial copies it to
-``agent/sandbox-logs``), read from the host while the tool runs and converted into
-trajectory events as they appear (Claude Code stream-json, Codex JSONL), so a
-killed trial keeps what the tool did. Tokens and dollars come from the log (Claude
-Code reports its own total cost; Codex's tokens are priced with the price table).
+and the tool is started in /app with ``timeout`` = the time left. Its model calls go
+to the trial's model gateway (``looplab.gateway``, on the host, reached through an
+in-sandbox relay at ``127.0.0.1:PORT+1``): the tool is pointed at it (its base-URL
+variable, flag or config key, ``tools.TOOLS``) and holds only a per-trial dummy
+token; the gateway forwards to the provider (``--base-url`` or the provider's API)
+with the real key, which never enters the sandbox, meters every call (tokens,
+dollars: ``result.json``'s usage), records it (``agent/model-calls.jsonl`` and a
+``model_call`` trajectory event) and enforces the model-call (``--max-turns``), token
+and dollar caps: the call arriving at a cap is answered with an error naming it,
+and the tool is stopped a moment later with that stop reason. Anything else the
+tool reaches goes through the egress proxy (``proxy``): only ``allow`` hosts, every
+other destination refused. The tool's native log is written under /logs/agent,
+read while the tool runs and converted into trajectory events (``logs``).
 
-Agent arguments (``--ak KEY=VALUE``): ``tool`` (claude-code, codex, aider) or
-``template`` (a shell command with ``{instruction_file}``, ``{model}``,
-``{log_dir}``, ``{workdir}``, ``{files}``, ``{bin}``), ``bin`` (the program to
-run instead of the tool's own, e.g. a wrapper), ``allow`` (extra hosts,
-comma-separated), ``base_url`` (the API endpoint, passed to the tool and allowed),
-``mounts`` (``HOST[:SANDBOX],...`` read-only, e.g. where the tool is installed),
-``env`` (``K=V,...``), ``pass_env`` (host variables to pass), ``log_file`` and
-``log_format`` (for templates: a file under /logs/agent in ``claude-stream-json``
-or ``codex-jsonl``), ``prices`` (a price file), ``port`` (forwarder port).
-API keys (``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``) are passed to the tool when set
-on the host: a CLI agent holds its own key, unlike the ``llm`` agent.
+Agent arguments (``--ak KEY=VALUE``): ``tool`` (claude-code, codex, aider, qwen-code, mini-swe-agent, gemini-cli)
+or ``template`` (a shell command with the placeholders of ``tools``), ``bin`` (the
+program to run instead of the tool's own), ``allow`` (extra hosts, comma-separated),
+``base_url`` (the model provider's endpoint the gateway forwards to), ``mounts``
+(``HOST[:SANDBOX],...`` read-only, e.g. where the tool is installed), ``env``
+(``K=V,...``), ``pass_env`` (host variables to pass; never a key variable),
+``log_file`` and ``log_format`` (for templates: a file under /logs/agent in
+``claude-stream-json`` or ``codex-jsonl``), ``prices`` (a price file), ``port``
+(the egress forwarder's port; the gateway's is the next one).
 """
 
 from __future__ import annotations
@@ -33,26 +35,28 @@ import re
 import shlex
 import stat
 import threading
+import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget, Usage
-from looplab.agents.cli_logs import FORMATS, Converter, make_converter
-from looplab.agents.llm.pricing import PriceTable
-from looplab.agents.proxy import (
+from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
+from looplab.agents.cli.logs import FORMATS, Converter, make_converter
+from looplab.agents.cli.preflight import install_hint, preflight_problems
+from looplab.agents.cli.proxy import (
     DEFAULT_PORT,
     SANDBOX_PROXY_DIR,
     EgressProxy,
     forwarder_command,
     proxy_env,
 )
+from looplab.agents.cli.tools import DEFAULT_BASE, KEY_ENV, TOOLS, CliTool
+from looplab.agents.llm.pricing import PriceTable
 from looplab.environment.build import runtime_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
+from looplab.gateway.server import Caps, ModelGateway, Upstream
 from looplab.sandbox.base import Sandbox, SandboxSpec
 from looplab.sandbox.relay import FORWARDER_SOURCE
 
@@ -63,57 +67,7 @@ KILL_TOOL = (
     f'p=$(cat {PID_FILE} 2>/dev/null) || exit 0; kill -TERM -- -"$p" 2>/dev/null; '
     f'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -"$p" 2>/dev/null || exit 0; sleep 0.2; done; kill -KILL -- -"$p" 2>/dev/null; true'
 )
-
-
-@dataclass(frozen=True)
-class CliTool:
-    bin: str
-    template: str
-    model_flag: str = ""  # appended as {model_flag} when a model is given
-    model_full: bool = False  # pass provider/name (aider/litellm) rather than the bare name
-    key_env: tuple[str, ...] = ()
-    base_url_env: tuple[str, ...] = ()
-    hosts: tuple[str, ...] = ()
-    log_file: str | None = None
-    log_format: str = "none"
-
-
-TOOLS: dict[str, CliTool] = {
-    "claude-code": CliTool(
-        bin="claude",
-        template="{bin} --print --verbose --output-format stream-json --dangerously-skip-permissions{model_flag} "
-        '"$(cat {instruction_file})" > {log_dir}/claude-code.jsonl 2> {log_dir}/claude-code.stderr.txt',
-        model_flag=" --model {model}",
-        key_env=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
-        base_url_env=("ANTHROPIC_BASE_URL",),
-        hosts=("api.anthropic.com",),
-        log_file="claude-code.jsonl",
-        log_format="claude-stream-json",
-    ),
-    "codex": CliTool(
-        bin="codex",
-        template="{bin} exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox{model_flag} "
-        '"$(cat {instruction_file})" > {log_dir}/codex.jsonl 2> {log_dir}/codex.stderr.txt',
-        model_flag=" --model {model}",
-        key_env=("OPENAI_API_KEY",),
-        base_url_env=("OPENAI_BASE_URL",),
-        hosts=("api.openai.com",),
-        log_file="codex.jsonl",
-        log_format="codex-jsonl",
-    ),
-    "aider": CliTool(
-        bin="aider",
-        template="{bin} --yes-always --no-git --no-auto-commits --no-pretty --no-stream --no-check-update "
-        "--no-show-model-warnings --analytics-disable{model_flag} --message-file {instruction_file} "
-        "--chat-history-file {log_dir}/aider.chat.md --llm-history-file {log_dir}/aider.llm-history.txt {files} "
-        "> {log_dir}/aider.stdout.txt 2>&1",
-        model_flag=" --model {model}",
-        model_full=True,
-        key_env=("ANTHROPIC_API_KEY", "OPENAI_API_KEY"),
-        base_url_env=("OPENAI_API_BASE", "ANTHROPIC_BASE_URL"),
-        hosts=("api.anthropic.com", "api.openai.com"),
-    ),
-}
+CAP_GRACE_S = 2.0  # after the refused call, the tool may show the error and exit by itself
 
 
 def _csv(v: Any) -> list[str]:
@@ -180,7 +134,8 @@ class CliAgent(Agent):
                 f"cli agent: unknown tool {tool!r}; known: {', '.join(TOOLS)} (or use --ak template=...)"
             )
         self.tool_name = tool or "template"
-        base = TOOLS[tool] if tool else CliTool(bin="", template="")
+        base = TOOLS[tool] if tool else CliTool(bin="", template="", providers=("anthropic", "openai"),
+                                                provider_from_model=True)  # fmt: skip
         self.tool = base
         self.template = template or base.template
         self.bin = bin or base.bin
@@ -189,6 +144,10 @@ class CliAgent(Agent):
         self.mounts = _csv(mounts)
         self.extra_env = _env_pairs(env)
         self.pass_env = _csv(pass_env)
+        keys = set(KEY_ENV.values()) | {"ANTHROPIC_AUTH_TOKEN", "CODEX_API_KEY"}
+        if bad := [v for v in self.pass_env if v in keys]:
+            raise LooplabError(f"cli agent: pass_env may not pass {', '.join(bad)}: the key stays on the host "
+                               "(the trial's model gateway adds it to every model call)")  # fmt: skip
         self.log_file = log_file or base.log_file
         self.log_format = log_format or base.log_format
         if self.log_format not in FORMATS:
@@ -200,19 +159,42 @@ class CliAgent(Agent):
         except (TypeError, ValueError):
             raise LooplabError(f"cli agent: port must be an integer, got {port!r}") from None
         self.prices = PriceTable.load(prices)
-        hosts = [] if self.base_url else list(base.hosts)
-        if self.base_url:
-            u = urlsplit(self.base_url)
-            if not u.hostname:
-                raise LooplabError(f"cli agent: base_url {self.base_url!r} has no host")
-            hosts.append(f"{u.hostname}:{u.port or (443 if u.scheme == 'https' else 80)}")
-        self.allowed = hosts + _csv(allow)
+        self.providers = self._providers()
+        self.allowed = _csv(allow)  # model traffic goes through the gateway, not the egress proxy
+        self.token = f"looplab-trial-{uuid.uuid4().hex}"
         self._proxy: EgressProxy | None = None
+        self._gateway: ModelGateway | None = None
         self._dir: Path | None = None
+
+    @property
+    def gateway_port(self) -> int:
+        return self.port + 1
+
+    def _providers(self) -> list[str]:
+        """The providers this run may call: the model's ``PROVIDER/`` prefix where the tool takes any."""
+        prefix = self.model.split("/", 1)[0] if self.model and "/" in self.model else None
+        if self.tool.provider_from_model and prefix in self.tool.providers:
+            return [prefix]
+        return list(self.tool.providers)
+
+    def upstreams(self) -> list[Upstream]:
+        """Where the gateway forwards: ``base_url`` for the run's provider, else the provider's API; the host's key."""
+        out = []
+        for i, p in enumerate(self.providers):
+            key = os.environ.get(KEY_ENV[p]) or (
+                os.environ.get("ANTHROPIC_AUTH_TOKEN") if p == "anthropic" else None
+            )
+            url = self.base_url if self.base_url and i == 0 else DEFAULT_BASE[p]
+            out.append(Upstream(p, url, key or None, p))
+        return out
+
+    def preflight(self, budget: dict[str, Any] | None = None) -> list[str]:
+        """What stops this agent from running a trial (one line each): binary, key variable, price."""
+        return preflight_problems(self, budget or {})
 
     # ---- trial hooks ------------------------------------------------------------------------
     def prepare_sandbox(self, spec: SandboxSpec, ctx: AgentContext) -> None:
-        """Start the egress proxy and bind its socket (and any mounts) into the agent's sandbox."""
+        """Start the model gateway and the egress proxy; bind their sockets (and any mounts) into the sandbox."""
         self._dir = runtime_dir() / "sandboxes" / f"egress-{uuid.uuid4().hex[:10]}"
         self._dir.mkdir(parents=True)
         os.chmod(self._dir, 0o755)
@@ -221,6 +203,11 @@ class CliAgent(Agent):
         self._proxy = EgressProxy(
             self.allowed, self._dir / "proxy.sock", ctx.logs_dir / "proxy.jsonl"
         ).start()
+        traj = ctx.trajectory
+        self._gateway = ModelGateway(
+            self.upstreams(), self.token, ctx.logs_dir / "model-calls.jsonl", prices=self.prices,
+            on_call=lambda call: traj.event("model_call", **call),
+        ).serve_unix(self._dir / "gateway.sock")  # fmt: skip
         spec.ro_binds.append((self._dir, SANDBOX_PROXY_DIR))
         for m in self.mounts:
             host, _, dest = m.partition(":")
@@ -229,9 +216,10 @@ class CliAgent(Agent):
             spec.ro_binds.append((Path(host), dest or host))
 
     def cleanup(self) -> None:
-        if self._proxy is not None:
-            self._proxy.stop()
-            self._proxy = None
+        for svc in (self._gateway, self._proxy):
+            if svc is not None:
+                svc.stop()
+        self._gateway = self._proxy = None
         if self._dir is not None:
             remove_tree(self._dir)
             self._dir = None
@@ -255,33 +243,43 @@ class CliAgent(Agent):
         )
         return "\n".join(lines) + "\n"
 
-    def command(self, ctx: AgentContext) -> str:
+    def _values(self, ctx: AgentContext | None) -> dict[str, str]:
         model = self.model or ""
         if model and not self.tool.model_full and "/" in model:
             model = model.split("/", 1)[1]
-        files = " ".join(shlex.quote(g) for g in ctx.editable if not any(ch in g for ch in "*?["))
-        values = {
+        editable = ctx.editable if ctx else []
+        files = " ".join(shlex.quote(g) for g in editable if not any(ch in g for ch in "*?["))
+        gw = f"http://127.0.0.1:{self.gateway_port}"
+        return {
             "bin": self.bin,
             "model_flag": _fill(self.tool.model_flag, {"model": shlex.quote(model)}) if model else "",
             "model": shlex.quote(model),
             "instruction_file": INSTRUCTION_FILE,
             "log_dir": LOG_DIR,
-            "workdir": ctx.workdir,
+            "workdir": ctx.workdir if ctx else "/app",
             "files": files,
+            "anthropic_url": f"{gw}/anthropic",
+            "openai_url": f"{gw}/openai",
+            "gemini_url": f"{gw}/gemini",
+            "token": self.token,
         }
-        return _fill(self.template, values)
+
+    def command(self, ctx: AgentContext) -> str:
+        return _fill(self.template, self._values(ctx))
 
     def environment(self) -> dict[str, str]:
         env = proxy_env(self.port) if self._proxy is not None else {}
-        for var in self.tool.key_env + tuple(self.pass_env):
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"  # the gateway is reached directly
+        values = self._values(None)
+        values["model"] = values["model"].strip("'")
+        for k, v in self.tool.env.items():
+            env[k] = _fill(v, values)
+        if self.tool_name == "template":  # a template's tool gets the usual variables of both providers
+            env.update({"ANTHROPIC_BASE_URL": values["anthropic_url"], "OPENAI_BASE_URL": values["openai_url"],
+                        "ANTHROPIC_API_KEY": self.token, "OPENAI_API_KEY": self.token})  # fmt: skip
+        for var in self.pass_env:
             if os.environ.get(var):
                 env[var] = os.environ[var]
-        if self.base_url:
-            for var in self.tool.base_url_env:
-                env[var] = self.base_url
-        if self.tool_name == "claude-code":
-            env.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            env.setdefault("DISABLE_AUTOUPDATER", "1")
         env.update(self.extra_env)
         return env
 
@@ -300,45 +298,58 @@ class CliAgent(Agent):
         if program:
             found = sandbox.exec(["/bin/sh", "-c", 'command -v "$1"', "sh", program], env=self.environment())
             if found.exit_code != 0:
-                msg = (f"{program} is not installed in the sandbox: install it on the host where the sandbox sees it "
-                       f"(/usr, read-only) or mount its folder with --ak mounts=DIR, or set --ak bin=PATH")  # fmt: skip
+                msg = f"{program} is not installed in the sandbox: {install_hint(self)}"
                 traj.event("error", text=msg)
                 return AgentOutcome(stop_reason="error", error=msg)
-        if self._proxy is not None:
-            f = sandbox.exec(forwarder_command(self.port), timeout=30)
-            if f.exit_code != 0:
-                raise LooplabError(f"cli agent: the egress forwarder did not start: {f.stderr.strip()[:500]}")
+        gw = self._gateway
+        if self._proxy is not None and gw is not None:
+            for port, sock in ((self.port, "proxy.sock"), (self.gateway_port, "gateway.sock")):
+                f = sandbox.exec(forwarder_command(port, SANDBOX_PROXY_DIR, sock), timeout=30)
+                if f.exit_code != 0:
+                    raise LooplabError(
+                        f"cli agent: the in-sandbox relay did not start: {f.stderr.strip()[:500]}"
+                    )
+            gw.set_caps(Caps(max_calls=budget.max_turns, max_tokens=budget.max_tokens,
+                             max_cost_usd=budget.max_cost_usd))  # fmt: skip
         else:
-            traj.event("warning", text="no egress proxy (the agent was not prepared by a trial): no network")
+            traj.event("warning", text="no model gateway (the agent was not prepared by a trial): no network")
         cmd = self.command(ctx)
         conv = make_converter(self.log_format, self.prices, self.model)
         capped: dict[str, str] = {}
+        done = threading.Event()
 
-        def check_caps() -> None:
-            """Stop the tool when the usage read from its log reaches a turn, token or dollar cap."""
-            u = conv.totals()
-            reason = _cap_reached(budget, u)
-            if reason and not capped:
-                capped["reason"] = reason
-                traj.event(
-                    "cap", stop_reason=reason, turns=u.n_calls, tokens=u.total_tokens, cost_usd=u.cost_usd
-                )
-                sandbox.exec(KILL_TOOL, timeout=15)
+        def watch_caps() -> None:
+            """Once the gateway refused a call at a cap: record it, give the tool a moment to show the
+            error and exit, then stop it."""
+            while gw is not None and not done.wait(0.1):
+                if gw.capped and gw.state.capped_at is not None:
+                    u = gw.usage()
+                    capped["reason"] = gw.capped
+                    traj.event("cap", stop_reason=gw.capped, model_calls=u.n_calls, tokens=u.total_tokens,
+                               cost_usd=u.cost_usd, refused_calls=gw.state.refused)  # fmt: skip
+                    if not done.wait(max(0.0, gw.state.capped_at + CAP_GRACE_S - time.monotonic())):
+                        sandbox.exec(KILL_TOOL, timeout=15)
+                    return
 
         log = f"{LOG_DIR}/{self.log_file}" if self.log_file else None
-        tailer = _Tailer(sandbox, log, conv, traj, on_update=check_caps)
-        traj.event("cli_start", tool=self.tool_name, command=cmd, allowed_hosts=self.allowed)
+        tailer = _Tailer(sandbox, log, conv, traj)
+        traj.event("cli_start", tool=self.tool_name, command=cmd, allowed_hosts=self.allowed,
+                   providers=[f"{u.name} -> {u.base_url}" for u in self.upstreams()])  # fmt: skip
+        watcher = threading.Thread(target=watch_caps, daemon=True, name="cli-caps")
         tailer.start()
+        watcher.start()
         try:
             r = sandbox.exec(
                 f"echo $$ > {PID_FILE} && exec /bin/bash -c {shlex.quote(cmd)}",
                 timeout=max(1.0, budget.remaining()), env=self.environment(), cwd=ctx.workdir,
             )  # fmt: skip
         finally:
+            done.set()
+            watcher.join(timeout=20)
             tailer.stop()
         if not self.log_file and self.log_format != "none":
             for ev in [e for line in r.stdout.splitlines() for e in conv.feed(line)] + conv.flush():
-                traj.event(ev.pop("type"), **ev)
+                traj.event(ev.pop("type"), **_tool_usage(ev))
         (ctx.logs_dir / "cli-output.txt").write_text(
             f"$ {cmd}\n[exit {r.exit_code}]\n{r.stdout}\n--- stderr ---\n{r.stderr}"
         )
@@ -349,21 +360,33 @@ class CliAgent(Agent):
             stdout=r.stdout[-4000:],
             stderr=r.stderr[-4000:],
         )
-        usage = conv.totals()
-        usage.cost_usd = round(usage.cost_usd, 10)
-        extra = {
+        reported = conv.totals()
+        extra: dict[str, Any] = {
             "cli_tool": self.tool_name,
             "log_format": self.log_format,
-            "cost_reported_by_tool": conv.reported_cost is not None,
+            "usage_reported_by_tool": asdict(reported),
+            "cost_reported_by_tool": conv.reported_cost,
         }
+        if gw is not None:
+            usage = gw.usage()
+            extra["gateway"] = {"requests": gw.state.calls, "refused": gw.state.refused,
+                                "unpriced_models": sorted(gw.state.unpriced_models)}  # fmt: skip
+        else:
+            usage = reported
+        usage.cost_usd = round(usage.cost_usd, 10)
         if self._proxy is not None:
             ev = self._proxy.events
             extra["egress"] = {
                 "allowed": sum(1 for e in ev if e["allowed"]),
                 "refused": sum(1 for e in ev if not e["allowed"]),
             }
-        if capped:
-            return AgentOutcome(stop_reason=capped["reason"], usage=usage, extra=extra)
+        if gw is not None and gw.capped and not capped:  # refused just as the tool ended
+            u = gw.usage()
+            traj.event("cap", stop_reason=gw.capped, model_calls=u.n_calls, tokens=u.total_tokens,
+                       cost_usd=u.cost_usd, refused_calls=gw.state.refused)  # fmt: skip
+        reason = capped.get("reason") or (gw.capped if gw is not None else None)
+        if reason:
+            return AgentOutcome(stop_reason=reason, usage=usage, extra=extra)
         if r.timed_out or budget.remaining() < 1.0:
             return AgentOutcome(stop_reason="timeout", usage=usage, extra=extra)
         if r.exit_code != 0:
@@ -372,14 +395,12 @@ class CliAgent(Agent):
         return AgentOutcome(stop_reason="finished", usage=usage, extra=extra)
 
 
-def _cap_reached(budget: Budget, u: Usage) -> str | None:
-    if budget.max_cost_usd is not None and u.cost_usd >= budget.max_cost_usd:
-        return "max_cost"
-    if budget.max_tokens is not None and u.total_tokens >= budget.max_tokens:
-        return "max_tokens"
-    if budget.max_turns is not None and u.n_calls >= budget.max_turns:
-        return "max_turns"
-    return None
+def _tool_usage(ev: dict[str, Any]) -> dict[str, Any]:
+    """A converted log event with the tool's own usage figures kept aside (the gateway's are the ones counted)."""
+    for k in ("usage", "cost_usd"):
+        if k in ev:
+            ev[f"tool_{k}"] = ev.pop(k)
+    return ev
 
 
 class _Tailer:
@@ -391,11 +412,10 @@ class _Tailer:
         sandbox_path: str | None,
         conv: Converter,
         traj: Any,
-        on_update: Callable[[], None] | None = None,
         interval: float = 0.25,
     ):
         self.sandbox, self.path, self.conv, self.traj = sandbox, sandbox_path, conv, traj
-        self.on_update, self.interval = on_update, interval
+        self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pos = 0
@@ -446,9 +466,7 @@ class _Tailer:
         if final:
             events += self.conv.flush()
         for ev in events:
-            self.traj.event(ev.pop("type"), **ev)
-        if events and self.on_update is not None and not final:
-            self.on_update()
+            self.traj.event(ev.pop("type"), **_tool_usage(ev))
 
 
 class ClaudeCodeAgent(CliAgent):
@@ -464,3 +482,18 @@ class CodexAgent(CliAgent):
 class AiderAgent(CliAgent):
     name = "aider"
     default_tool = "aider"
+
+
+class QwenCodeAgent(CliAgent):
+    name = "qwen-code"
+    default_tool = "qwen-code"
+
+
+class MiniSweAgent(CliAgent):
+    name = "mini-swe-agent"
+    default_tool = "mini-swe-agent"
+
+
+class GeminiCliAgent(CliAgent):
+    name = "gemini-cli"
+    default_tool = "gemini-cli"

@@ -187,13 +187,14 @@ def measure_interleaved(
     lock: MeasurementLock | None = None,
     prepare: Callable[[int], None] | None = None,
     commands: dict[str, str] | None = None,
+    after_round: Callable[[int], None] | None = None,
 ) -> PairedResult:
     """Time N programs interleaved on the same cores; the speedup is programs[0] over programs[1].
 
     ``run_once(name, pair)`` runs one program once and returns its time (raising
     ``MeasurementFailed`` when the run or its check fails); ``prepare(pair)`` runs
-    before each round, untimed (e.g. a fresh input for it; warm-up rounds are
-    negative). Round ``i`` runs the programs in the order rotated by ``i``, so with two
+    before each round and ``after_round(pair)`` after it, untimed (a fresh input for
+    the round, the checks of its outputs; warm-up rounds are negative). Round ``i`` runs the programs in the order rotated by ``i``, so with two
     programs the order alternates A B, B A, ... and drift hits every side alike.
     """
     st = settings or PairedSettings()
@@ -210,6 +211,8 @@ def measure_interleaved(
                 prepare(-1 - w)
             for p in programs:
                 run_once(p, -1 - w)
+            if after_round is not None:
+                after_round(-1 - w)
         ci: RatioCI | None = None
         reason: Literal["precision", "max_pairs", "max_seconds"] = "max_pairs"
         while True:
@@ -220,6 +223,8 @@ def measure_interleaved(
             k = n % len(programs)
             for p in programs[k:] + programs[:k]:
                 times[p].append(run_once(p, n))
+            if after_round is not None:
+                after_round(n)
             pair_s = time.monotonic() - p0
             n += 1
             if n >= st.min_pairs:

@@ -21,7 +21,10 @@ trusted ``generate`` step (which sees ``/tests``) writes the program's input to
 program's time is its jail's cgroup CPU time (``time = "cpu"``) or the
 harness's clock around it (``"wall"``), never a number the program printed.
 Placeholders in commands: ``{src}`` ``{build}`` ``{input}`` ``{expected}``
-``{output}`` ``{seed}`` ``{purpose}`` (``check`` or ``time``).
+``{output}`` ``{reference}`` ``{seed}`` ``{purpose}`` (``check`` or ``time``). With
+``reference = "baseline"`` the check also gets the pristine program's output on the
+same input (``/reference``): the yardstick where trusted code cannot compute the
+answer cheaply; it runs in every round anyway, so checking costs no extra run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -43,10 +47,10 @@ from looplab.sandbox.bwrap import looplab_runtime_paths, runtime_env_path
 from looplab.sandbox.jail import JailResult, JailSpec, run_jail
 
 DECLARATION = "run.toml"
-BUILD, INPUT, EXPECTED, OUTPUT = "/build", "/input", "/expected", "/output"
+BUILD, INPUT, EXPECTED, OUTPUT, REFERENCE = "/build", "/input", "/expected", "/output", "/reference"
 PROGRAM_HIDDEN = ("tests", "logs", "solution")
 TRUSTED_HIDDEN = ("logs", "solution")
-PLACEHOLDER = re.compile(r"\{(src|build|input|expected|output|seed|purpose)\}")
+PLACEHOLDER = re.compile(r"\{(src|build|input|expected|output|reference|seed|purpose)\}")
 
 
 class _Decl(BaseModel):
@@ -66,6 +70,7 @@ class RunDeclaration(_Decl):
     generate: Step  # trusted: {seed} {purpose} -> {input} (programs read it), {expected} (check only)
     run: Step  # per program: {build} {input} read-only, {output} writable
     check: Step  # trusted: exit 0 when {output} is right for {input} / {expected}
+    reference: str | None = None  # a program whose output on the same input the check gets as {reference}
     correctness_runs: int = Field(default=2, ge=1)
     time: Literal["cpu", "wall"] = "cpu"
     memory_mb: int = Field(default=2048, gt=0)
@@ -90,6 +95,8 @@ def load_declaration(tests_dir: Path) -> RunDeclaration | None:
         raise LooplabError(f"{path}: field {field}: {err['msg']}") from None
     if len(decl.programs) < 2 or "candidate" not in decl.programs or "baseline" not in decl.programs:
         raise LooplabError(f"{path}: field programs: needs at least baseline and candidate")
+    if decl.reference is not None and decl.reference not in decl.programs or decl.reference == "candidate":
+        raise LooplabError(f"{path}: field reference: must name a program other than the candidate")
     return decl
 
 
@@ -114,8 +121,10 @@ class CandidateRunner:
         self.root = Path(root)
         self.scratch = Path(scratch)
         self.cores = cores
-        self.env = {"PATH": runtime_env_path(), **env}
-        self.runtime_ro = [(p, str(p)) for p in looplab_runtime_paths()]
+        # looplab's interpreter (with numpy) first, as in the verifier sandbox, then the task's PATH
+        path = runtime_env_path() + (":" + env["PATH"] if env.get("PATH") else "")
+        self.env = {**env, "PATH": path}
+        self.runtime_ro = [(p, str(p)) for p in runtime_paths()]
         self.builds: dict[str, Path] = {}
         self.log: list[dict[str, Any]] = []
         self._n = 0
@@ -183,41 +192,58 @@ class CandidateRunner:
             fh.write(r.stdout)
         return r, out
 
-    def check(self, name: str, inp: Path, exp: Path, out: Path) -> None:
-        """Raise ``StepFailed`` unless the trusted check accepts ``out``."""
-        cmd = self._fill(self.decl.check.command)
-        ro = [(inp, INPUT), (exp, EXPECTED), (out, OUTPUT)]
+    def check(self, name: str, inp: Path, exp: Path, out: Path, ref: Path | None = None) -> None:
+        """Raise ``StepFailed`` unless the trusted check accepts ``out`` (``ref``: the reference's output)."""
+        cmd = self._fill(self.decl.check.command, reference=REFERENCE)
+        ro = [(inp, INPUT), (exp, EXPECTED), (out, OUTPUT)] + ([(ref, REFERENCE)] if ref is not None else [])
         r = self._jail(self.decl.check, cmd, TRUSTED_HIDDEN, ro, [])
         if not r.ok:
-            raise StepFailed(name, f"{name}: wrong output: {_tail(r.stdout + r.stderr) or f'check exited {r.exit_code}'}")
+            why = _tail(r.stdout + r.stderr) or f"check exited {r.exit_code}"
+            raise StepFailed(name, f"{name}: wrong output: {why}")
 
-    def run_checked(self, name: str, inp: Path, exp: Path) -> JailResult:
-        r, out = self.run(name, inp)
+    def _ran(self, name: str, r: JailResult) -> None:
+        if r.timed_out:
+            raise StepFailed(name, f"{name} timed out after {self.decl.run.timeout_sec:g} s")
+        if r.exit_code != 0:
+            raise StepFailed(name, f"{name} exited {r.exit_code}: {_tail(r.stderr) or '(no stderr)'}")
+
+    def _check_round(self, inp: Path, exp: Path, outs: dict[str, Path]) -> None:
+        """Check every program's output of one input; the reference program's is the yardstick."""
+        ref_name = self.decl.reference
         try:
-            if r.timed_out:
-                raise StepFailed(name, f"{name} timed out after {self.decl.run.timeout_sec:g} s")
-            if r.exit_code != 0:
-                raise StepFailed(name, f"{name} exited {r.exit_code}: {_tail(r.stderr) or '(no stderr)'}")
-            self.check(name, inp, exp, out)
+            for name, out in outs.items():
+                if name != ref_name:
+                    self.check(name, inp, exp, out, outs.get(ref_name) if ref_name else None)
         finally:
-            remove_tree(out)
-        return r
+            for out in outs.values():
+                remove_tree(out)
+            outs.clear()
 
     def correctness(self, name: str = "candidate") -> int:
         """Check ``name`` on ``correctness_runs`` fresh inputs; returns how many passed (all, or raises)."""
         for _ in range(self.decl.correctness_runs):
             inp, exp = self.generate(_seed(), "check")
+            outs: dict[str, Path] = {}
             try:
-                self.run_checked(name, inp, exp)
+                for prog in dict.fromkeys([name, *([self.decl.reference] if self.decl.reference else [])]):
+                    r, outs[prog] = self.run(prog, inp)
+                    self._ran(prog, r)
+                self._check_round(inp, exp, outs)
             finally:
-                remove_tree(inp)
-                remove_tree(exp)
+                for d in (inp, exp, *outs.values()):
+                    remove_tree(d)
         return self.decl.correctness_runs
 
     def time(self, settings: PairedSettings, lock: MeasurementLock | None, order: list[str] | None = None) -> PairedResult:  # fmt: skip
-        """Time the programs interleaved (first over second is the speedup), fresh input per round."""
-        programs = order or ["baseline", "candidate", *[p for p in self.decl.programs if p not in ("baseline", "candidate")]]  # fmt: skip
+        """Time the programs interleaved (first over second is the speedup), fresh input per round.
+
+        Every run's output is checked after its round, untimed; a wrong output ends the
+        measurement with ``StepFailed`` naming the program.
+        """
+        rest = [p for p in self.decl.programs if p not in ("baseline", "candidate")]
+        programs = order or ["baseline", "candidate", *rest]
         current: dict[str, Path] = {}
+        outs: dict[str, Path] = {}
 
         def prepare(_round: int) -> None:
             for d in current.values():
@@ -225,22 +251,43 @@ class CandidateRunner:
             current["input"], current["expected"] = self.generate(_seed(), "time")
 
         def run_once(name: str, _round: int) -> float:
-            r = self.run_checked(name, current["input"], current["expected"])
+            r, outs[name] = self.run(name, current["input"])
+            self._ran(name, r)
             value = r.cpu_s if self.decl.time == "cpu" else r.duration_s
             if value is None or value <= 0:
                 raise StepFailed(name, f"{name} took no measurable {self.decl.time} time")
             return float(value)
 
+        def after_round(_round: int) -> None:
+            self._check_round(current["input"], current["expected"], outs)
+
         st = settings.model_copy(update={"time_source": self.decl.time})
         try:
-            return measure_interleaved(programs, run_once, st, lock, prepare=prepare,
-                                       commands={p: self.decl.programs[p] for p in programs})  # fmt: skip
+            return measure_interleaved(
+                programs, run_once, st, lock, prepare=prepare, after_round=after_round,
+                commands={p: self.decl.programs[p] for p in programs},
+            )  # fmt: skip
         finally:
-            for d in current.values():
+            for d in [*current.values(), *outs.values()]:
                 remove_tree(d)
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def runtime_paths() -> list[Path]:
+    """Host folders a jail binds read-only so that ``python3`` is looplab's (numpy and all).
+
+    looplab's own paths, plus any site folder on ``sys.path`` outside them (a venv whose
+    ``.pth`` points at another venv's packages).
+    """
+    paths = looplab_runtime_paths()
+    for entry in sys.path:
+        p = Path(entry)
+        if p.is_dir() and p.name in ("site-packages", "dist-packages") and not any(p.is_relative_to(q) for q in paths):
+            if not str(p).startswith(("/usr/", "/lib/")):
+                paths.append(p)
+    return paths
 
 
 def fill(command: str, values: dict[str, str]) -> str:

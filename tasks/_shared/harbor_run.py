@@ -88,13 +88,13 @@ def main():
         return out, cpu if decl.get("time", "cpu") == "cpu" else wall
 
     def check(name, inp, exp, out, ref_out):
-        values = {"input": inp, "expected": exp, "output": out, "reference": ref_out or ""}
+        values = {"input": inp, "expected": exp, "output": out, "reference": ref_out or "", "src": progs[name]}
         p, _, _ = sh(fill(decl["check"]["command"], values), decl["check"].get("timeout_sec", 60))
         if p.returncode != 0:
             raise Failed(f"{name}: wrong output: {(p.stdout + p.stderr)[-300:]}")
 
-    for _ in range(decl.get("correctness_runs", 2)):
-        inp, exp = one_input("check")
+    for i in range(decl.get("correctness_runs", 2)):
+        inp, exp = one_input(f"check-{i}")
         out, _ = run("candidate", inp)
         ref_out = run(ref, inp)[0] if ref else None
         check("candidate", inp, exp, out, ref_out)

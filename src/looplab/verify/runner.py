@@ -21,7 +21,8 @@ trusted ``generate`` step (which sees ``/tests``) writes the program's input to
 program's time is its jail's cgroup CPU time (``time = "cpu"``) or the
 harness's clock around it (``"wall"``), never a number the program printed.
 Placeholders in commands: ``{src}`` ``{build}`` ``{input}`` ``{expected}``
-``{output}`` ``{reference}`` ``{seed}`` ``{purpose}`` (``check`` or ``time``). With
+``{output}`` ``{reference}`` ``{seed}`` ``{purpose}`` (``check-0``, ``check-1``, ... for
+the correctness inputs, ``time`` for the timed ones). With
 ``reference = "baseline"`` the check also gets the pristine program's output on the
 same input (``/reference``): the yardstick where trusted code cannot compute the
 answer cheaply; it runs in every round anyway, so checking costs no extra run.
@@ -69,7 +70,7 @@ class RunDeclaration(_Decl):
     build: Step | None = None  # per program: {src} read-only, {build} writable
     generate: Step  # trusted: {seed} {purpose} -> {input} (programs read it), {expected} (check only)
     run: Step  # per program: {build} {input} read-only, {output} writable
-    check: Step  # trusted: exit 0 when {output} is right for {input} / {expected}
+    check: Step  # trusted: exit 0 when {output} is right for {input} / {expected} ({src}: the program's sources)
     reference: str | None = None  # a program whose output on the same input the check gets as {reference}
     correctness_runs: int = Field(default=2, ge=1)
     time: Literal["cpu", "wall"] = "cpu"
@@ -194,7 +195,7 @@ class CandidateRunner:
 
     def check(self, name: str, inp: Path, exp: Path, out: Path, ref: Path | None = None) -> None:
         """Raise ``StepFailed`` unless the trusted check accepts ``out`` (``ref``: the reference's output)."""
-        cmd = self._fill(self.decl.check.command, reference=REFERENCE)
+        cmd = self._fill(self.decl.check.command, reference=REFERENCE, src=self.decl.programs[name])
         ro = [(inp, INPUT), (exp, EXPECTED), (out, OUTPUT)] + ([(ref, REFERENCE)] if ref is not None else [])
         r = self._jail(self.decl.check, cmd, TRUSTED_HIDDEN, ro, [])
         if not r.ok:
@@ -221,8 +222,8 @@ class CandidateRunner:
 
     def correctness(self, name: str = "candidate") -> int:
         """Check ``name`` on ``correctness_runs`` fresh inputs; returns how many passed (all, or raises)."""
-        for _ in range(self.decl.correctness_runs):
-            inp, exp = self.generate(_seed(), "check")
+        for i in range(self.decl.correctness_runs):
+            inp, exp = self.generate(_seed(), f"check-{i}")
             outs: dict[str, Path] = {}
             try:
                 for prog in dict.fromkeys([name, *([self.decl.reference] if self.decl.reference else [])]):

@@ -1,0 +1,66 @@
+"""Trusted check of bm25_search: python3 check_answer.py SRC_DIR CORPUS ANSWER.
+
+Refuses a search.py (in SRC_DIR) that imports anything beyond numpy and the standard
+library, then checks the answer the pristine driver wrote (JSON) against
+check_bm25's independent BM25 on the same corpus. Never imports search.py.
+Exit 0 when right; otherwise one line on stdout says what is wrong.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, "/orig")
+import bench  # noqa: E402  (the pristine corpus reader)
+import check_bm25  # noqa: E402
+
+BANNED_STDLIB = {"ctypes", "subprocess", "multiprocessing", "concurrent", "threading", "_thread", "socket"}
+
+
+class Failure(Exception):
+    pass
+
+
+def check_imports(path: str) -> None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
+        raise Failure(f"search.py cannot be parsed: {exc}") from None
+    allowed = set(sys.stdlib_module_names) - BANNED_STDLIB | {"numpy", "__future__"}
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for name in names:
+            if name.split(".")[0] not in allowed:
+                raise Failure(f"search.py imports {name}: only numpy and the standard library are allowed")
+
+
+def main() -> None:
+    src, corpus_path, answer_path = sys.argv[1:4]
+    check_imports(os.path.join(src, "search.py"))
+    corpus = bench.load_corpus(corpus_path)
+    try:
+        with open(answer_path) as f:
+            answer = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise Failure(f"no readable answer: {exc}") from None
+    index = check_bm25.Bm25(corpus["doc_tokens"], corpus["doc_offsets"])
+    problem = check_bm25.compare(index, corpus["queries"], corpus["k"], answer)
+    if problem:
+        raise Failure(problem)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Failure as exc:
+        print(exc)
+        sys.exit(1)

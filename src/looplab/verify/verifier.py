@@ -25,11 +25,11 @@ from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.measure.lock import lock_file
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, SandboxSpec
-from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.sandbox.bwrap import BwrapSandbox, runtime_env_path
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
 from looplab.verify.reward_file import ParsedReward, parse_reward_dir
-from looplab.verify.runner import RunDeclaration, load_declaration
+from looplab.verify.runner import RunDeclaration, load_declaration, runtime_paths
 
 LOCK_DIR_IN_SANDBOX = "/run/looplab-locks"
 
@@ -157,7 +157,7 @@ def verify(
                 root=root, root_writable=not locked, writable=writable, env=run_env, workdir=env.workdir, network=False,
                 cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40],
                 max_file_mb=cfg.environment.storage_mb or DEFAULT_MAX_FILE_MB,
-                ro_binds=[(p, str(p)) for p in looplab_runtime_paths()]
+                ro_binds=[(p, str(p)) for p in runtime_paths()]
                 + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
             )  # fmt: skip
             sandbox = BwrapSandbox(spec)

@@ -15,8 +15,9 @@ shell in between), as the unprivileged sandbox uid:
   and processes and counts the CPU time of every process the jail held; it is
   emptied and removed before ``run_jail`` returns; rlimits bound file size and
   CPU time (and address space where there is no cgroup);
-- stdout and stderr go to temporary files (no reader thread competes with the
-  timed process), and the wall time is the harness's clock around the process.
+- stdout and stderr go to in-memory files (no reader thread competes with the
+  timed process, nothing touches the disk), and the wall time is the harness's
+  clock around the process.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult
 from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, SANDBOX_MANAGED, bwrap_path, sandbox_uid
@@ -102,7 +104,15 @@ def jail_argv(spec: JailSpec, argv: list[str]) -> list[str]:
     return [*out, "--", *argv]
 
 
-def _read_tail(fh: tempfile._TemporaryFileWrapper, limit: int) -> tuple[str, bool]:
+def _memfile(name: str) -> BinaryIO:
+    """An anonymous in-memory file (no disk, no reader thread), or a temporary file where memfd is missing."""
+    try:
+        return os.fdopen(os.memfd_create(f"jail-{name}", os.MFD_CLOEXEC), "w+b")
+    except (AttributeError, OSError):
+        return tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller's with
+
+
+def _read_tail(fh: BinaryIO, limit: int) -> tuple[str, bool]:
     fh.seek(0, os.SEEK_END)
     size = fh.tell()
     fh.seek(max(0, size - limit))
@@ -149,7 +159,7 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
     )
     full = jail_argv(spec, argv)
     try:
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp:
+        with _memfile("out") as out, _memfile("err") as err, _memfile("in") as inp:
             if stdin:
                 inp.write(stdin)
                 inp.seek(0)

@@ -1,7 +1,7 @@
 """Copy the files catalog tasks share (tasks/_shared/manifest.toml) into each task folder.
 
-    python scripts/sync_task_shared.py          write every copy that differs
-    python scripts/sync_task_shared.py --check  list the copies that differ, exit 1 if any
+python scripts/sync_task_shared.py          write every copy that differs
+python scripts/sync_task_shared.py --check  list the copies that differ, exit 1 if any
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ def test_every_copy_named_in_the_manifest_equals_its_source() -> None:
     assert pairs, "the manifest names no shared file"
     for src, dst in pairs:
         assert dst.is_file(), f"{dst} is missing: run scripts/sync_task_shared.py"
-        assert dst.read_bytes() == src.read_bytes(), f"{dst} differs from {src}: run scripts/sync_task_shared.py"
+        assert dst.read_bytes() == src.read_bytes(), (
+            f"{dst} differs from {src}: run scripts/sync_task_shared.py"
+        )
 
 
 def test_check_mode_reports_a_stale_copy(tmp_path: Path) -> None:
@@ -25,7 +27,11 @@ def test_check_mode_reports_a_stale_copy(tmp_path: Path) -> None:
     saved = dst.read_bytes()
     try:
         dst.write_bytes(saved + b"# edited\n")
-        r = subprocess.run([sys.executable, str(REPO / "scripts" / "sync_task_shared.py"), "--check"], capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "sync_task_shared.py"), "--check"],
+            capture_output=True,
+            text=True,
+        )
         assert r.returncode == 1 and str(dst.relative_to(REPO)) in r.stdout
     finally:
         dst.write_bytes(saved)
@@ -34,5 +40,9 @@ def test_check_mode_reports_a_stale_copy(tmp_path: Path) -> None:
 def test_every_declared_task_ships_the_fallback_its_test_sh_runs() -> None:
     for task in sorted((REPO / "tasks").iterdir()):
         if (task / "tests" / "run.toml").is_file():
-            assert (task / "tests" / "harbor_run.py").is_file(), f"{task.name}: declares runs but has no harbor_run.py"
-            assert "harbor_run.py" in (task / "tests" / "test.sh").read_text(), f"{task.name}: test.sh does not run it"
+            assert (task / "tests" / "harbor_run.py").is_file(), (
+                f"{task.name}: declares runs but has no harbor_run.py"
+            )
+            assert "harbor_run.py" in (task / "tests" / "test.sh").read_text(), (
+                f"{task.name}: test.sh does not run it"
+            )

@@ -107,7 +107,9 @@ def test_task_loads_and_its_parts_agree(task: str) -> None:
         for f in ("run_timed.sh", "harness.h"):
             assert not (t.environment_dir / f).exists(), f
         assert not (t.tests_dir / "verify.py").exists()
-        assert "bwrap" not in "".join(p.read_text() for p in t.tests_dir.iterdir() if p.suffix in (".py", ".sh"))
+        assert "bwrap" not in "".join(
+            p.read_text() for p in t.tests_dir.iterdir() if p.suffix in (".py", ".sh")
+        )
         # the plain-Harbor fallback scores with the task's constants
         m = re.search(r"harbor_run\.py ([\d.]+)", (t.tests_dir / "test.sh").read_text())
         assert m and float(m.group(1)) == pytest.approx(opt.baseline.score / opt.reference.score, rel=0.01)

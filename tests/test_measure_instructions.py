@@ -117,7 +117,9 @@ def test_work_hidden_in_a_child_named_like_a_shell_is_counted(prog, tmp_path):
     shutil.copy(prog, disguised)
     plain = count_instructions(f"{prog} 100000")
     hidden = count_instructions(f"{disguised} 100000 > /dev/null")
-    assert any(p.shell and p.cmd.split()[0].endswith("/sh") and str(tmp_path) in p.cmd for p in hidden.processes)
+    assert any(
+        p.shell and p.cmd.split()[0].endswith("/sh") and str(tmp_path) in p.cmd for p in hidden.processes
+    )
     assert hidden.instructions >= plain.instructions
 
 

@@ -58,9 +58,14 @@ def _sh(spec: JailSpec, script: str):  # noqa: ANN202
 
 def test_each_jail_gets_a_fresh_tmp_shm_and_home_and_a_read_only_root(tmp_path: Path) -> None:
     spec = JailSpec(root=_root(tmp_path), timeout_s=30)
-    first = _sh(spec, 'echo cached > /tmp/answer; echo cached > /dev/shm/answer; echo cached > "$HOME/a"; echo ok')
+    first = _sh(
+        spec, 'echo cached > /tmp/answer; echo cached > /dev/shm/answer; echo cached > "$HOME/a"; echo ok'
+    )
     assert first.ok and first.stdout.strip() == "ok", first
-    second = _sh(spec, 'echo "[$(ls -A /tmp /dev/shm | tr -d "\n")]"; cat /tmp/answer /dev/shm/answer /tmp/a 2>/dev/null; true')
+    second = _sh(
+        spec,
+        'echo "[$(ls -A /tmp /dev/shm | tr -d "\n")]"; cat /tmp/answer /dev/shm/answer /tmp/a 2>/dev/null; true',
+    )
     assert second.stdout == "[/dev/shm:/tmp:]\n", second.stdout
     ro = _sh(spec, "touch /app/x 2>&1 || echo refused; touch /orig/x 2>&1 || echo refused")
     assert ro.stdout.count("refused") == 2
@@ -78,9 +83,13 @@ def test_tests_logs_and_solution_are_not_in_a_program_jail(tmp_path: Path) -> No
 
 def test_no_network_and_an_own_pid_namespace(tmp_path: Path) -> None:
     spec = JailSpec(root=_root(tmp_path), timeout_s=30)
-    r = _sh(spec, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; echo pids $(ls /proc | grep -c '^[0-9]')")
+    r = _sh(
+        spec, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; echo pids $(ls /proc | grep -c '^[0-9]')"
+    )
     assert r.stdout.split()[0] == "lo" and r.stdout.split()[1] == "pids", r.stdout  # no interface but lo
-    assert int(r.stdout.split("pids")[1]) <= 6  # bwrap's init, sh, the $( ) subshell, ls, grep: no host process
+    assert (
+        int(r.stdout.split("pids")[1]) <= 6
+    )  # bwrap's init, sh, the $( ) subshell, ls, grep: no host process
 
 
 def test_nothing_a_run_started_survives_it(tmp_path: Path) -> None:
@@ -101,7 +110,9 @@ def test_a_run_past_its_timeout_is_killed(tmp_path: Path) -> None:
     assert r.timed_out and not r.ok and time.monotonic() - t0 < 10
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not _has_cgroup(), reason="needs root and a cgroup for CPU accounting")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not _has_cgroup(), reason="needs root and a cgroup for CPU accounting"
+)
 def test_cpu_time_counts_a_detached_child_named_like_a_shell(tmp_path: Path) -> None:
     # the child is double-forked (nobody waits for it) and its executable is called "sh":
     # rusage of the waited-for process would miss it, an exclusion by name would skip it
@@ -111,7 +122,10 @@ def test_cpu_time_counts_a_detached_child_named_like_a_shell(tmp_path: Path) -> 
     )
     r = run_jail(["/bin/bash", "-c", script], JailSpec(root=_root(tmp_path), timeout_s=60))
     assert r.cpu_source == "cgroup"
-    busy = run_jail(["/bin/sh", "-c", "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done"], JailSpec(root=_root(tmp_path / "b"), timeout_s=60))
+    busy = run_jail(
+        ["/bin/sh", "-c", "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done"],
+        JailSpec(root=_root(tmp_path / "b"), timeout_s=60),
+    )
     assert r.cpu_s is not None and busy.cpu_s is not None
     assert r.cpu_s > 0.5 * busy.cpu_s, (r.cpu_s, busy.cpu_s)
 
@@ -180,7 +194,7 @@ def test_no_run_finds_what_an_earlier_run_cached(tmp_path: Path) -> None:
         # a symlink to the expected answer in place of the output the check reads
         "#!/bin/sh\nln -s /expected/sum /output/stdout; ln -s /expected/sum /output/x; echo 1\n",
         # right on the small correctness inputs, a guess on the big timed ones
-        "#!/bin/sh\n[ $(wc -l < \"$1\") -gt 100 ] && { echo 12345; exit 0; }\nawk '{t+=$1} END{print t}' \"$1\"\n",
+        '#!/bin/sh\n[ $(wc -l < "$1") -gt 100 ] && { echo 12345; exit 0; }\nawk \'{t+=$1} END{print t}\' "$1"\n',
     ],
     ids=["read-expected", "symlink-output", "wrong-when-timed"],
 )

@@ -49,7 +49,8 @@ def sh(command, timeout):
 
 
 def main():
-    decl = tomllib.loads(open("/tests/run.toml").read())
+    with open("/tests/run.toml", "rb") as fh:
+        decl = tomllib.load(fh)
     s_ref = float(sys.argv[1])
     work = tempfile.mkdtemp(prefix="harbor-run-")
     progs = decl.get("programs", {"baseline": "/orig", "candidate": "/app"})
@@ -59,7 +60,10 @@ def main():
         builds[name] = os.path.join(work, f"build-{name}")
         os.makedirs(builds[name])
         if "build" in decl:
-            p, _, _ = sh(fill(decl["build"]["command"], {"src": src, "build": builds[name]}), decl["build"].get("timeout_sec", 600))
+            p, _, _ = sh(
+                fill(decl["build"]["command"], {"src": src, "build": builds[name]}),
+                decl["build"].get("timeout_sec", 600),
+            )
             if p.returncode != 0:
                 raise Failed(f"{name} does not build: {(p.stderr or p.stdout)[-400:]}")
     n_run = [0]
@@ -71,7 +75,12 @@ def main():
         os.makedirs(inp)
         os.makedirs(exp)
         seed = str(int.from_bytes(os.urandom(8), "little") >> 1)
-        p, _, _ = sh(fill(decl["generate"]["command"], {"seed": seed, "purpose": purpose, "input": inp, "expected": exp}), 600)
+        p, _, _ = sh(
+            fill(
+                decl["generate"]["command"], {"seed": seed, "purpose": purpose, "input": inp, "expected": exp}
+            ),
+            600,
+        )
         if p.returncode != 0:
             raise RuntimeError(f"input generator failed: {p.stderr[-400:]}")
         return inp, exp
@@ -80,7 +89,13 @@ def main():
         out = os.path.join(work, f"out-{n_run[0]}-{name}")
         n_run[0] += 1
         os.makedirs(out)
-        p, cpu, wall = sh(fill(decl["run"]["command"], {"src": progs[name], "build": builds[name], "input": inp, "output": out}), decl["run"].get("timeout_sec", 60))
+        p, cpu, wall = sh(
+            fill(
+                decl["run"]["command"],
+                {"src": progs[name], "build": builds[name], "input": inp, "output": out},
+            ),
+            decl["run"].get("timeout_sec", 60),
+        )
         if p.returncode != 0:
             raise Failed(f"{name} exited {p.returncode}: {p.stderr[-300:]}")
         with open(os.path.join(out, "stdout"), "w") as fh:
@@ -88,7 +103,13 @@ def main():
         return out, cpu if decl.get("time", "cpu") == "cpu" else wall
 
     def check(name, inp, exp, out, ref_out):
-        values = {"input": inp, "expected": exp, "output": out, "reference": ref_out or "", "src": progs[name]}
+        values = {
+            "input": inp,
+            "expected": exp,
+            "output": out,
+            "reference": ref_out or "",
+            "src": progs[name],
+        }
         p, _, _ = sh(fill(decl["check"]["command"], values), decl["check"].get("timeout_sec", 60))
         if p.returncode != 0:
             raise Failed(f"{name}: wrong output: {(p.stdout + p.stderr)[-300:]}")

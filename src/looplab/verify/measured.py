@@ -35,8 +35,8 @@ from looplab.measure.timing import MeasurementFailed, PairedResult, PairedSettin
 from looplab.sandbox.base import Sandbox
 from looplab.tasks.loader import Task
 from looplab.tasks.model import PairedMeasure
-from looplab.verify.runner import CandidateRunner, RunDeclaration, StepFailed
 from looplab.verify.rewards import gate_reason, normalize_formula, reward_from_speedup, s_ref_from_constants
+from looplab.verify.runner import CandidateRunner, RunDeclaration, StepFailed
 
 
 class MeasuredReward(BaseModel):
@@ -227,9 +227,13 @@ def measure_declared(
             details["failed_side"] = exc.side
             details["steps"] = runner.log
             if exc.side != "candidate":
-                raise LooplabError(f"{task.name}: the {exc.side} program failed in the verifier: {exc}") from None
+                raise LooplabError(
+                    f"{task.name}: the {exc.side} program failed in the verifier: {exc}"
+                ) from None
             metrics["correct"] = 0.0
-            return _finish(MeasuredReward(reward=0.0, reason=str(exc), metrics=metrics, details=details), log_dir)
+            return _finish(
+                MeasuredReward(reward=0.0, reason=str(exc), metrics=metrics, details=details), log_dir
+            )
     finally:
         runner.close()
     details["steps"] = runner.log
@@ -238,7 +242,12 @@ def measure_declared(
 
 
 def _score(
-    task: Task, formula: str, speedup: float, metrics: dict[str, float], details: dict[str, Any], log_dir: Path
+    task: Task,
+    formula: str,
+    speedup: float,
+    metrics: dict[str, float],
+    details: dict[str, Any],
+    log_dir: Path,
 ) -> MeasuredReward:
     """The reward of a measured ``speedup``: ``s_ref``, the formula, and no reward for noise."""
     mode = details.get("mode")

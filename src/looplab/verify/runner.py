@@ -70,7 +70,9 @@ class RunDeclaration(_Decl):
     build: Step | None = None  # per program: {src} read-only, {build} writable
     generate: Step  # trusted: {seed} {purpose} -> {input} (programs read it), {expected} (check only)
     run: Step  # per program: {build} {input} read-only, {output} writable
-    check: Step  # trusted: exit 0 when {output} is right for {input} / {expected} ({src}: the program's sources)
+    check: (
+        Step  # trusted: exit 0 when {output} is right for {input} / {expected} ({src}: the program's sources)
+    )
     reference: str | None = None  # a program whose output on the same input the check gets as {reference}
     correctness_runs: int = Field(default=2, ge=1)
     time: Literal["cpu", "wall"] = "cpu"
@@ -141,7 +143,9 @@ class CandidateRunner:
         return d
 
     def _fill(self, command: str, **values: str) -> str:
-        return fill(command, {"build": BUILD, "input": INPUT, "expected": EXPECTED, "output": OUTPUT, **values})
+        return fill(
+            command, {"build": BUILD, "input": INPUT, "expected": EXPECTED, "output": OUTPUT, **values}
+        )
 
     def _jail(self, step: Step, command: str, hide: tuple[str, ...], ro: list[tuple[Path, str]],
               rw: list[tuple[Path, str]], cwd: str = "/") -> JailResult:  # fmt: skip
@@ -163,10 +167,14 @@ class CandidateRunner:
             return
         cmd = self._fill(self.decl.build.command, src=src)
         r = self._jail(self.decl.build, cmd, PROGRAM_HIDDEN, [], [(out, BUILD)], cwd=BUILD)
-        self.log.append({"step": "build", "program": name, "exit_code": r.exit_code, "s": round(r.duration_s, 3)})
+        self.log.append(
+            {"step": "build", "program": name, "exit_code": r.exit_code, "s": round(r.duration_s, 3)}
+        )
         if not r.ok:
             why = "timed out" if r.timed_out else f"exited {r.exit_code}"
-            raise StepFailed(name, f"{name} ({src}) does not build: {why}: {_tail(r.stderr or r.stdout, 800)}")
+            raise StepFailed(
+                name, f"{name} ({src}) does not build: {why}: {_tail(r.stderr or r.stdout, 800)}"
+            )
 
     def generate(self, seed: int, purpose: str) -> tuple[Path, Path]:
         """A fresh input (programs see it) and expected folder (only the check sees it)."""
@@ -174,14 +182,18 @@ class CandidateRunner:
         cmd = self._fill(self.decl.generate.command, seed=str(seed), purpose=purpose)
         r = self._jail(self.decl.generate, cmd, TRUSTED_HIDDEN, [], [(inp, INPUT), (exp, EXPECTED)])
         if not r.ok:
-            raise LooplabError(f"the task's input generator failed (seed {seed}): {_tail(r.stderr or r.stdout)}")
+            raise LooplabError(
+                f"the task's input generator failed (seed {seed}): {_tail(r.stderr or r.stdout)}"
+            )
         return inp, exp
 
     def run(self, name: str, inp: Path) -> tuple[JailResult, Path]:
         """One run of program ``name`` on ``inp``: its result and its output folder."""
         out = self._fresh(f"output-{name}")
         cmd = self._fill(self.decl.run.command, src=self.decl.programs[name])
-        r = self._jail(self.decl.run, cmd, PROGRAM_HIDDEN, [(self.builds[name], BUILD), (inp, INPUT)], [(out, OUTPUT)])
+        r = self._jail(
+            self.decl.run, cmd, PROGRAM_HIDDEN, [(self.builds[name], BUILD), (inp, INPUT)], [(out, OUTPUT)]
+        )
         # the output folder is the check's input from here on; the check jail sees /expected,
         # so no symlink (or FIFO, device) the program left may stay in it
         keep_regular_files(out)
@@ -285,9 +297,9 @@ def runtime_paths() -> list[Path]:
     paths = looplab_runtime_paths()
     for entry in sys.path:
         p = Path(entry)
-        if p.is_dir() and p.name in ("site-packages", "dist-packages") and not any(p.is_relative_to(q) for q in paths):
-            if not str(p).startswith(("/usr/", "/lib/")):
-                paths.append(p)
+        site = p.name in ("site-packages", "dist-packages") and not str(p).startswith(("/usr/", "/lib/"))
+        if site and p.is_dir() and not any(p.is_relative_to(q) for q in paths):
+            paths.append(p)
     return paths
 
 

@@ -162,7 +162,9 @@ def verify(
             )  # fmt: skip
             sandbox = BwrapSandbox(spec)
             sandbox.start()
-            r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir)
+            r = sandbox.exec(
+                ["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir
+            )
             # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
             leftovers = sandbox.kill_processes()
             (log_dir / "test-stdout.txt").write_text(r.stdout)
@@ -170,7 +172,9 @@ def verify(
             # the sandbox user could rename /logs/verifier and leave a symlink (to a host folder) in
             # its place: nothing is read through one
             if any(d.is_symlink() for d in (root / "logs", verifier_logs)) or not verifier_logs.is_dir():
-                parsed = ParsedReward(reason="/logs/verifier was replaced by a symlink or a file: no reward read")
+                parsed = ParsedReward(
+                    reason="/logs/verifier was replaced by a symlink or a file: no reward read"
+                )
             else:
                 parsed = parse_reward_dir(verifier_logs)
                 for name in ("reward.json", "reward.txt"):

@@ -238,7 +238,9 @@ class CandidateRunner:
             inp, exp = self.generate(_seed(), f"check-{i}")
             outs: dict[str, Path] = {}
             try:
-                for prog in dict.fromkeys([name, *([self.decl.reference] if self.decl.reference else [])]):
+                # the reference runs on a correctness input only where the check reads its output
+                ref = [self.decl.reference] if self.decl.reference and "{reference}" in self.decl.check.command else []
+                for prog in dict.fromkeys([name, *ref]):
                     r, outs[prog] = self.run(prog, inp)
                     self._ran(prog, r)
                 self._check_round(inp, exp, outs)

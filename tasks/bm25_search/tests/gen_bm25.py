@@ -68,7 +68,9 @@ def save_npz(path: str, corpus: dict, k: int) -> None:
 
 
 def main() -> None:
-    seed, purpose, inp = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    seed, purpose, inp, exp = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    with open(f"{exp}/purpose", "w") as fh:
+        fh.write(purpose)
     rng = random.Random(seed)
     case = -1 if purpose == "time" else int(purpose.rpartition("-")[2]) % (len(GENERATED) + 4)
     if case < len(GENERATED):

@@ -31,7 +31,7 @@ from looplab.fsutil import atomic_write_json, atomic_write_text  # noqa: E402
 from looplab.hostinfo import host_info  # noqa: E402
 from looplab.sandbox.base import SandboxSpec  # noqa: E402
 from looplab.sandbox.bwrap import BwrapSandbox, bwrap_path  # noqa: E402
-from looplab.sandbox.jail import JailSpec, run_jail  # noqa: E402
+from looplab.sandbox.jail import JailCgroup, JailSpec, run_jail  # noqa: E402
 from looplab.tasks.loader import load_task  # noqa: E402
 from looplab.trial import TrialConfig, run_trial  # noqa: E402
 
@@ -62,7 +62,10 @@ def main() -> None:
     def bare_bwrap() -> None:
         subprocess.run(bare_bwrap_argv, check=True)
 
-    jail_spec = JailSpec(root=env.root, timeout_s=30)  # not pinned: bare bwrap may use any core too
+    # as the candidate runner runs its jails: one cgroup, emptied between runs; not pinned (bare
+    # bwrap may use any core too)
+    jail_cg = JailCgroup("bench", None, 2048, 256)
+    jail_spec = JailSpec(root=env.root, timeout_s=30, cgroup=jail_cg)
 
     def one_shot_jail() -> None:
         assert run_jail(["/bin/true"], jail_spec).ok
@@ -89,6 +92,7 @@ def main() -> None:
         for k, fn in fns.items():
             samples[k] += timeit(fn, 1)
     running.stop()
+    jail_cg.close()
     med = {k: statistics.median(v) for k, v in samples.items()}
     cmd_rows = {
         k: {"median_ms": round(med[k] * 1000, 3), "p90_ms": round(sorted(v)[int(0.9 * len(v))] * 1000, 3),

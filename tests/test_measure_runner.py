@@ -20,7 +20,7 @@ from looplab.environment.build import scratch_dir
 from looplab.fsutil import remove_tree
 from looplab.measure.timing import PairedSettings
 from looplab.sandbox.cgroups import Cgroup
-from looplab.sandbox.jail import JailSpec, run_jail
+from looplab.sandbox.jail import JailCgroup, JailSpec, run_jail
 from looplab.verify.runner import CandidateRunner, RunDeclaration, StepFailed, load_declaration
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
@@ -92,16 +92,23 @@ def test_no_network_and_an_own_pid_namespace(tmp_path: Path) -> None:
     )  # bwrap's init, sh, the $( ) subshell, ls, grep: no host process
 
 
-def test_nothing_a_run_started_survives_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reuse", [False, True], ids=["own-cgroup", "reused-cgroup"])
+def test_nothing_a_run_started_survives_it(tmp_path: Path, reuse: bool) -> None:
     beat = tmp_path / "beat"
     beat.mkdir()
-    spec = JailSpec(root=_root(tmp_path), rw=[(beat, "/beat")], timeout_s=30)
+    cg = JailCgroup("test", None, 512, 64) if reuse else None
+    spec = JailSpec(root=_root(tmp_path), rw=[(beat, "/beat")], timeout_s=30, cgroup=cg)
     script = "setsid sh -c 'while :; do date +%s%N > /beat/t; sleep 0.05; done' >/dev/null 2>&1 & sleep 0.3; echo started"
     r = _sh(spec, script)
     assert r.stdout.strip() == "started"
     stamp = (beat / "t").read_text()
     time.sleep(0.5)
     assert (beat / "t").read_text() == stamp, "a daemon of the run kept running after it"
+    if cg is not None:
+        # the next run in the same cgroup is charged only its own CPU time
+        again = _sh(spec, "true")
+        assert again.ok and again.cpu_s is not None and again.cpu_s < 0.2
+        cg.close()
 
 
 def test_a_run_past_its_timeout_is_killed(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ from looplab.fsutil import remove_tree
 from looplab.measure.lock import MeasurementLock
 from looplab.measure.timing import MeasurementFailed, PairedResult, PairedSettings, measure_interleaved
 from looplab.sandbox.bwrap import looplab_runtime_paths, runtime_env_path
-from looplab.sandbox.jail import JailResult, JailSpec, run_jail
+from looplab.sandbox.jail import JailCgroup, JailResult, JailSpec, run_jail
 
 DECLARATION = "run.toml"
 BUILD, INPUT, EXPECTED, OUTPUT, REFERENCE = "/build", "/input", "/expected", "/output", "/reference"
@@ -131,6 +131,8 @@ class CandidateRunner:
         self.builds: dict[str, Path] = {}
         self.log: list[dict[str, Any]] = []
         self._n = 0
+        # one cgroup for all of this verification's jails, emptied between them
+        self.cgroup = JailCgroup("runner", cores, decl.memory_mb, decl.pids_max)
         self.scratch.mkdir(parents=True, exist_ok=True)
         os.chmod(self.scratch, 0o711)  # bwrap (as the sandbox uid) must reach the bind sources
 
@@ -153,7 +155,7 @@ class CandidateRunner:
         spec = JailSpec(
             root=self.root, hide=hidden, ro=[*self.runtime_ro, *ro], rw=rw, env=self.env, cwd=cwd,
             cpus=self.cores, memory_mb=self.decl.memory_mb, pids_max=self.decl.pids_max,
-            fsize_mb=self.decl.fsize_mb, timeout_s=step.timeout_sec,
+            fsize_mb=self.decl.fsize_mb, timeout_s=step.timeout_sec, cgroup=self.cgroup,
         )  # fmt: skip
         return run_jail(["/bin/sh", "-c", command], spec)
 
@@ -239,7 +241,11 @@ class CandidateRunner:
             outs: dict[str, Path] = {}
             try:
                 # the reference runs on a correctness input only where the check reads its output
-                ref = [self.decl.reference] if self.decl.reference and "{reference}" in self.decl.check.command else []
+                ref = (
+                    [self.decl.reference]
+                    if self.decl.reference and "{reference}" in self.decl.check.command
+                    else []
+                )
                 for prog in dict.fromkeys([name, *ref]):
                     r, outs[prog] = self.run(prog, inp)
                     self._ran(prog, r)
@@ -287,6 +293,7 @@ class CandidateRunner:
                 remove_tree(d)
 
     def close(self) -> None:
+        self.cgroup.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 

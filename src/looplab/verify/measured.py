@@ -218,6 +218,8 @@ def measure_declared(
     try:
         try:
             for name in decl.programs:
+                runner.screen(name)
+            for name in decl.programs:
                 runner.build(name)
             metrics["correctness_runs"] = float(runner.correctness("candidate"))
             metrics["correct"] = 1.0

@@ -67,6 +67,7 @@ class RunDeclaration(_Decl):
     """``tests/run.toml``: what the runner runs, and how a program's time is taken."""
 
     programs: dict[str, str] = Field(default_factory=lambda: {"baseline": "/orig", "candidate": "/app"})
+    screen: Step | None = None  # trusted, per non-reference program, first: static checks of {src}
     build: Step | None = None  # per program: {src} read-only, {build} writable
     generate: Step  # trusted: {seed} {purpose} -> {input} (programs read it), {expected} (check only)
     run: Step  # per program: {build} {input} read-only, {output} writable
@@ -160,6 +161,15 @@ class CandidateRunner:
         return run_jail(["/bin/sh", "-c", command], spec)
 
     # ---- the steps -------------------------------------------------------------------------
+    def screen(self, name: str) -> None:
+        """The trusted static check of a program's sources (an import rule, say), before anything runs."""
+        if self.decl.screen is None or name == self.decl.reference:
+            return
+        cmd = self._fill(self.decl.screen.command, src=self.decl.programs[name])
+        r = self._jail(self.decl.screen, cmd, TRUSTED_HIDDEN, [], [])
+        if not r.ok:
+            raise StepFailed(name, f"{name}: {_tail(r.stdout + r.stderr) or f'screen exited {r.exit_code}'}")
+
     def build(self, name: str) -> None:
         """Build program ``name`` into a fresh folder (raises ``StepFailed``)."""
         src = self.decl.programs[name]

@@ -215,7 +215,12 @@ def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: P
         reward=float(m.reward), rewards={**m.metrics, "reward": float(m.reward)}, reason=m.reason,
         exit_code=0, reward_source="runner", measurement=m.details,
     )  # fmt: skip
-    atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics})
+    # as from a reward file: the non-numeric fields (correct, the reason) go to extra
+    # jailed: every run of program code went through the runner's jails, by construction
+    result.extra = {
+        "correct": m.metrics.get("correct") == 1.0, "jailed": True, **({"reason": m.reason} if m.reason else {}),
+    }  # fmt: skip
+    atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
     return result
 
 

@@ -1,5 +1,7 @@
 """Trusted check of bm25_search: python3 check_answer.py SRC_DIR CORPUS ANSWER [PURPOSE_FILE REFERENCE_ANSWER].
 
+(`check_answer.py --imports SRC_DIR`: only the import rule, run.toml's screen step.)
+
 Refuses a search.py (in SRC_DIR) that imports anything beyond numpy and the standard
 library, then checks the answer the pristine driver wrote (JSON). On a timed input
 with the pristine baseline's answer to the same corpus (REFERENCE_ANSWER) an answer
@@ -62,6 +64,9 @@ def same_as_reference(answer: list, reference: list) -> bool:
 
 
 def main() -> None:
+    if sys.argv[1] == "--imports":  # the screen step: the import rule alone, before any run
+        check_imports(os.path.join(sys.argv[2], "search.py"))
+        return
     src, corpus_path, answer_path = sys.argv[1:4]
     check_imports(os.path.join(src, "search.py"))
     try:

@@ -55,6 +55,13 @@ def main():
     work = tempfile.mkdtemp(prefix="harbor-run-")
     progs = decl.get("programs", {"baseline": "/orig", "candidate": "/app"})
     ref = decl.get("reference")
+    if "screen" in decl:
+        p, _, _ = sh(
+            fill(decl["screen"]["command"], {"src": progs["candidate"]}),
+            decl["screen"].get("timeout_sec", 60),
+        )
+        if p.returncode != 0:
+            raise Failed(f"candidate: {(p.stdout + p.stderr)[-400:]}")
     builds = {}
     for name, src in progs.items():
         builds[name] = os.path.join(work, f"build-{name}")

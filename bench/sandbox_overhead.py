@@ -1,7 +1,10 @@
 """Benchmark: what the bubblewrap sandbox and the trial harness cost.
 
-1. One command (`/bin/true`): bare subprocess vs a one-shot sandbox (start, exec, stop)
-   vs an exec in an already-running sandbox; median of many runs, ratios side by side.
+1. One command (`/bin/true`): bare subprocess vs bare `bwrap` vs the candidate runner's
+   one-shot jail (``looplab.sandbox.jail.run_jail``: cgroup, rlimits, uid drop, fresh
+   namespaces, every process reaped) vs a one-shot sandbox (start, exec, stop) vs an exec in
+   an already-running sandbox; median of many runs, ratios side by side. Target: the one-shot
+   jail's median at most 15 ms.
 2. Per-trial harness overhead: a whole trial of a trivial task with the nop agent
    (environment cached): wall time per phase, median of several trials.
 
@@ -27,7 +30,8 @@ from looplab.environment.build import build_environment  # noqa: E402
 from looplab.fsutil import atomic_write_json, atomic_write_text  # noqa: E402
 from looplab.hostinfo import host_info  # noqa: E402
 from looplab.sandbox.base import SandboxSpec  # noqa: E402
-from looplab.sandbox.bwrap import BwrapSandbox  # noqa: E402
+from looplab.sandbox.bwrap import BwrapSandbox, bwrap_path  # noqa: E402
+from looplab.sandbox.jail import JailCgroup, JailSpec, run_jail  # noqa: E402
 from looplab.tasks.loader import load_task  # noqa: E402
 from looplab.trial import TrialConfig, run_trial  # noqa: E402
 
@@ -53,6 +57,19 @@ def main() -> None:
     def bare() -> None:
         subprocess.run(["/bin/true"], check=True)
 
+    bare_bwrap_argv = [bwrap_path(), "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "/bin/true"]
+
+    def bare_bwrap() -> None:
+        subprocess.run(bare_bwrap_argv, check=True)
+
+    # as the candidate runner runs its jails: one cgroup, emptied between runs; not pinned (bare
+    # bwrap may use any core too)
+    jail_cg = JailCgroup("bench", None, 2048, 256)
+    jail_spec = JailSpec(root=env.root, timeout_s=30, cgroup=jail_cg)
+
+    def one_shot_jail() -> None:
+        assert run_jail(["/bin/true"], jail_spec).ok
+
     def one_shot() -> None:
         sb = BwrapSandbox(spec)
         sb.start()
@@ -66,12 +83,16 @@ def main() -> None:
         assert running.exec(["/bin/true"]).ok
 
     # interleave the three so drift in machine load hits all equally
-    samples: dict[str, list[float]] = {"bare": [], "exec_in_running_sandbox": [], "one_shot_sandbox": []}
+    fns = {
+        "bare": bare, "bare_bwrap": bare_bwrap, "one_shot_jail": one_shot_jail,
+        "exec_in_running_sandbox": in_running, "one_shot_sandbox": one_shot,
+    }  # fmt: skip
+    samples: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(args.runs):
-        samples["bare"] += timeit(bare, 1)
-        samples["exec_in_running_sandbox"] += timeit(in_running, 1)
-        samples["one_shot_sandbox"] += timeit(one_shot, 1)
+        for k, fn in fns.items():
+            samples[k] += timeit(fn, 1)
     running.stop()
+    jail_cg.close()
     med = {k: statistics.median(v) for k, v in samples.items()}
     cmd_rows = {
         k: {"median_ms": round(med[k] * 1000, 3), "p90_ms": round(sorted(v)[int(0.9 * len(v))] * 1000, 3),
@@ -96,6 +117,8 @@ def main() -> None:
         "runs": args.runs,
         "trials": args.trials,
         "command": cmd_rows,
+        "one_shot_jail_target_ms": 15.0,
+        "one_shot_jail_vs_bare_bwrap": round(med["one_shot_jail"] / med["bare_bwrap"], 2),
         "trial_median_ms": trial_rows,
     }
     out = REPO / "bench" / "results"
@@ -112,6 +135,11 @@ def main() -> None:
     ]
     for k, r in cmd_rows.items():
         md.append(f"| {k} | {r['median_ms']} | {r['p90_ms']} | {r['ratio_to_bare']} |")
+    md += [
+        "",
+        f"One-shot jail (the candidate runner's, target ≤ 15 ms): {cmd_rows['one_shot_jail']['median_ms']} ms, "
+        f"{result['one_shot_jail_vs_bare_bwrap']}× bare bwrap ({cmd_rows['bare_bwrap']['median_ms']} ms) in the same run.",
+    ]
     md += [
         "",
         f"## One whole trial (tiny task, nop agent, environment cached), median of {args.trials}",

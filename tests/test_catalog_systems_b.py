@@ -31,6 +31,7 @@ import pytest
 from conftest import REPO, run_cli, trial_results
 
 from looplab.tasks.loader import load_task
+from looplab.verify.runner import load_declaration
 
 TASKS = REPO / "tasks"
 C_TASKS = {  # task: (editable source, program)
@@ -85,26 +86,44 @@ def test_task_loads_and_its_parts_agree(task: str) -> None:
     assert cfg.looplab.measure == "paired" and cfg.looplab.reward == "log_speedup"
     assert cfg.looplab.dev_check == "bash /app/check.sh"
     pm = cfg.looplab.paired
-    assert pm is not None and pm.baseline.endswith("base") and pm.candidate.endswith("cand")
+    assert pm is not None
     # verification stays within ~3 minutes: test.sh (< 40 s here) + build + warmup + timing budget
     assert pm.max_seconds <= 90 and pm.max_pairs <= 15
     (editable,) = cfg.looplab.editable
     assert (t.environment_dir / editable).is_file() and (t.solution_dir / editable).is_file()
+    opt = cfg.optimization
+    assert opt.metric == "time_s" and opt.direction == "lower"
+    assert opt.baseline.score > 5 * opt.reference.score > 0
+    dockerfile = (t.environment_dir / "Dockerfile").read_text()
+    assert re.search(rf"COPY .*\b{re.escape(editable)}\b.* /orig/", dockerfile)
+    decl = load_declaration(t.tests_dir)
+    if decl is not None:
+        # declared runs: no jail code of its own, the harness's runner does every run
+        assert pm.baseline is None and pm.candidate is None and pm.build is None
+        assert decl.programs == {"baseline": "/orig", "candidate": "/app"}
+        for f in ("solution/solve.sh", "solution/reference.md", "tests/test.sh", "environment/check.sh"):
+            assert (t.path / f).is_file(), f
+        assert "/tests" not in decl.run.command and (decl.build is None or "/tests" not in decl.build.command)
+        for f in ("run_timed.sh", "harness.h"):
+            assert not (t.environment_dir / f).exists(), f
+        assert not (t.tests_dir / "verify.py").exists()
+        assert "bwrap" not in "".join(
+            p.read_text() for p in t.tests_dir.iterdir() if p.suffix in (".py", ".sh")
+        )
+        # the plain-Harbor fallback scores with the task's constants
+        m = re.search(r"harbor_run\.py ([\d.]+)", (t.tests_dir / "test.sh").read_text())
+        assert m and float(m.group(1)) == pytest.approx(opt.baseline.score / opt.reference.score, rel=0.01)
+        return
     for f in ("solution/solve.sh", "solution/reference.md", "tests/test.sh", "tests/verify.py"):
         assert (t.path / f).is_file(), f
     for f in ("check.sh", "run_timed.sh", "Dockerfile"):
         assert (t.environment_dir / f).is_file(), f
-    opt = cfg.optimization
-    assert opt.metric == "time_s" and opt.direction == "lower"
-    assert opt.baseline.score > 5 * opt.reference.score > 0
     # the plain-Harbor fallback in verify.py scores with the same constants
     text = (t.tests_dir / "verify.py").read_text()
     m = re.search(r"^BASELINE_S, REFERENCE_S = ([\d.]+), ([\d.]+)", text, re.M)
     assert m and float(m.group(1)) == opt.baseline.score and float(m.group(2)) == opt.reference.score
     # the timed commands use the pristine copy, never a script the agent could edit
     assert all(c.startswith("bash /orig/") for c in (pm.build, pm.baseline, pm.candidate))
-    dockerfile = (t.environment_dir / "Dockerfile").read_text()
-    assert re.search(rf"COPY .*\b{re.escape(editable)}\b.* /orig/", dockerfile)
     assert re.search(r"COPY .*\brun_timed\.sh\b.* /orig/", dockerfile)
 
 
@@ -312,7 +331,7 @@ def test_bm25_checker_rejects_wrong_rankings_and_broken_ties() -> None:
 
 
 def test_bm25_import_rule(tmp_path: Path) -> None:
-    verify = module_with_orig("bm25_search")
+    verify = module_with_orig("bm25_search", "check_answer")
     for source, ok in (
         ("import math\nimport numpy as np\nfrom collections import Counter\n", True),
         ("import scipy.sparse\n", False),
@@ -328,11 +347,11 @@ def test_bm25_import_rule(tmp_path: Path) -> None:
                 verify.check_imports(str(p))
 
 
-def module_with_orig(task: str):
-    """tests/verify.py of a task whose verifier imports the pristine driver from /orig."""
+def module_with_orig(task: str, name: str = "verify"):
+    """A tests/ module of a task whose verifier imports the pristine driver from /orig."""
     sys.path.insert(0, str(TASKS / task / "environment"))
     try:
-        return module(task, "tests", "verify")
+        return module(task, "tests", name)
     finally:
         sys.path.remove(str(TASKS / task / "environment"))
 

@@ -99,17 +99,28 @@ def test_a_function_never_entered_is_an_error(prog):
         count_instructions(f"{prog} 10", function="no_such_function")
 
 
-def test_shell_commands_count_their_programs_not_the_shells(prog):
+def test_shell_commands_count_every_process_shells_included(prog):
     plain = count_instructions(f"{prog} 100000")
     piped = count_instructions(f"{prog} 100000 | cat > /dev/null")
     assert piped.via_shell and piped.shell_instructions > 0
     assert any(p.shell for p in piped.processes)
-    counted = [p for p in piped.processes if not p.shell]
-    assert {Path(p.cmd.split()[0]).name for p in counted} == {"prog", "cat"}
-    prog_count = next(p.instructions for p in counted if p.cmd.split()[0].endswith("prog"))
+    programs = [p for p in piped.processes if not p.shell]
+    assert {Path(p.cmd.split()[0]).name for p in programs} == {"prog", "cat"}
+    prog_count = next(p.instructions for p in programs if p.cmd.split()[0].endswith("prog"))
     assert abs(prog_count - plain.instructions) / plain.instructions < 0.01
-    with_shell = count_instructions(f"{prog} 100000 | cat > /dev/null", include_shell=True)
-    assert with_shell.instructions == piped.instructions + piped.shell_instructions
+    assert piped.instructions == sum(p.instructions for p in piped.processes)
+
+
+def test_work_hidden_in_a_child_named_like_a_shell_is_counted(prog, tmp_path):
+    # the hole that scored 1.0: the baseline's work done by an executable called "sh"
+    disguised = tmp_path / "sh"
+    shutil.copy(prog, disguised)
+    plain = count_instructions(f"{prog} 100000")
+    hidden = count_instructions(f"{disguised} 100000 > /dev/null")
+    assert any(
+        p.shell and p.cmd.split()[0].endswith("/sh") and str(tmp_path) in p.cmd for p in hidden.processes
+    )
+    assert hidden.instructions >= plain.instructions
 
 
 def test_a_failing_command_is_an_error(prog):

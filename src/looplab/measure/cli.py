@@ -124,7 +124,6 @@ def instructions(
         list[str] | None, typer.Option("--env", help="KEY=VALUE added to the fixed environment")
     ] = None,
     path: Annotated[str | None, typer.Option(help="PATH for the command (default: the current PATH)")] = None,
-    include_shell: Annotated[bool, typer.Option(help="Also count the shells' own instructions")] = False,
     timeout: Annotated[float | None, typer.Option(help="Seconds allowed")] = None,
     cwd: Annotated[Path | None, typer.Option(help="Folder the command runs in")] = None,
     as_json: JsonOpt = False,
@@ -139,7 +138,6 @@ def instructions(
         function=function,
         env=_parse_env(env),
         path=path,
-        include_shell=include_shell,
         timeout=timeout,
         cwd=str(cwd) if cwd else None,
     )

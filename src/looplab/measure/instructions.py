@@ -5,8 +5,10 @@ the command runs under ``env -i`` with a fixed environment (PATH, HOME=/tmp,
 LANG=LC_ALL=C, PYTHONHASHSEED=0, plus what the caller adds) and the exact argv.
 A simple command (no shell syntax) is run directly under valgrind; anything else
 runs through ``/bin/sh -c`` with ``--trace-children=yes``, every process writes its
-own callgrind file, and the count sums the non-shell processes (the shells' own
-instructions are reported apart, and can be included). ``function`` counts only
+own callgrind file, and the count sums every process, whatever its executable is
+called: excluding processes by name (the shells') let a program hide its work in a
+child named ``sh``. The shells' share is reported apart (``shell_instructions``), for
+information only. ``function`` counts only
 what runs inside one function and its callees (callgrind ``--toggle-collect``,
 correct under recursion); a function never entered (misspelled, or inlined by the
 compiler) is an error. Only the ``totals:`` lines of the callgrind files are read
@@ -53,8 +55,7 @@ class InstructionCount(BaseModel):
     tool: str = "callgrind"
     tool_version: str = ""
     processes: list[ProcessCount] = Field(default_factory=list)
-    shell_instructions: int = 0  # counted in shells, excluded from ``instructions`` unless include_shell
-    include_shell: bool = False
+    shell_instructions: int = 0  # of ``instructions``, what processes named like a shell executed
     via_shell: bool = False  # the command had shell syntax and ran under /bin/sh -c
     env: dict[str, str] = Field(default_factory=dict)
     argv: list[str] = Field(default_factory=list)
@@ -150,7 +151,6 @@ def count_instructions(
     runner: CommandRunner | None = None,
     env: dict[str, str] | None = None,
     path: str | None = None,
-    include_shell: bool = False,
     timeout: float | None = None,
     tmp_dir: str = "/tmp",
     cwd: str | None = None,
@@ -190,7 +190,7 @@ def count_instructions(
     if not procs:
         raise LooplabError(f"instruction count of {command!r}: callgrind wrote no totals")
     shell_total = sum(p.instructions for p in procs if p.shell)
-    total = sum(p.instructions for p in procs if include_shell or not p.shell)
+    total = sum(p.instructions for p in procs)
     if function and total == 0:
         raise LooplabError(
             f"instruction count: function {function!r} was never entered by {command!r} "
@@ -204,7 +204,6 @@ def count_instructions(
         tool_version=version,
         processes=procs,
         shell_instructions=shell_total,
-        include_shell=include_shell,
         via_shell=via_shell,
         env=fixed,
         argv=argv,

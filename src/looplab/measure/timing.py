@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -91,6 +92,7 @@ class PairedResult(BaseModel):
     ratios: list[float]
     baseline: SideStats
     candidate: SideStats
+    others: dict[str, SideStats] = Field(default_factory=dict)  # programs timed beyond the first two
     time_source: TimeSource
     elapsed_s: float  # wall time of the whole measurement, warm-up included, lock wait excluded
     lock: LockRecord | None = None
@@ -169,36 +171,67 @@ def measure_pair(
     settings: PairedSettings | None = None,
     lock: MeasurementLock | None = None,
 ) -> PairedResult:
-    """Time ``baseline`` against ``candidate`` in interleaved pairs until precise enough."""
+    """Time ``baseline`` against ``candidate`` (shell commands) in interleaved pairs until precise enough."""
+    st = settings or PairedSettings()
+    commands = {"baseline": baseline, "candidate": candidate}
+    return measure_interleaved(
+        ["baseline", "candidate"], lambda side, _pair: timed_run(runner, side, commands[side], st), st, lock,
+        commands=commands,
+    )  # fmt: skip
+
+
+def measure_interleaved(
+    programs: list[str],
+    run_once: Callable[[str, int], float],
+    settings: PairedSettings | None = None,
+    lock: MeasurementLock | None = None,
+    prepare: Callable[[int], None] | None = None,
+    commands: dict[str, str] | None = None,
+    after_round: Callable[[int], None] | None = None,
+) -> PairedResult:
+    """Time N programs interleaved on the same cores; the speedup is programs[0] over programs[1].
+
+    ``run_once(name, pair)`` runs one program once and returns its time (raising
+    ``MeasurementFailed`` when the run or its check fails); ``prepare(pair)`` runs
+    before each round and ``after_round(pair)`` after it, untimed (a fresh input for
+    the round, the checks of its outputs; warm-up rounds are negative). Round ``i`` runs the programs in the order rotated by ``i``, so with two
+    programs the order alternates A B, B A, ... and drift hits every side alike.
+    """
     st = settings or PairedSettings()
     if st.max_pairs < st.min_pairs:
         raise LooplabError(f"max_pairs ({st.max_pairs}) is below min_pairs ({st.min_pairs})")
+    if len(programs) < 2:
+        raise LooplabError("interleaved timing needs at least two programs")
     record = lock.acquire() if lock is not None else None
+    times: dict[str, list[float]] = {p: [] for p in programs}
     try:
         t0 = time.monotonic()
-        for _ in range(st.warmup):
-            timed_run(runner, "baseline", baseline, st)
-            timed_run(runner, "candidate", candidate, st)
-        base_t: list[float] = []
-        cand_t: list[float] = []
+        for w in range(st.warmup):
+            if prepare is not None:
+                prepare(-1 - w)
+            for p in programs:
+                run_once(p, -1 - w)
+            if after_round is not None:
+                after_round(-1 - w)
         ci: RatioCI | None = None
         reason: Literal["precision", "max_pairs", "max_seconds"] = "max_pairs"
         while True:
             p0 = time.monotonic()
-            if len(base_t) % 2 == 0:
-                b = timed_run(runner, "baseline", baseline, st)
-                c = timed_run(runner, "candidate", candidate, st)
-            else:
-                c = timed_run(runner, "candidate", candidate, st)
-                b = timed_run(runner, "baseline", baseline, st)
-            base_t.append(b)
-            cand_t.append(c)
+            n = len(times[programs[0]])
+            if prepare is not None:
+                prepare(n)
+            k = n % len(programs)
+            for p in programs[k:] + programs[:k]:
+                times[p].append(run_once(p, n))
+            if after_round is not None:
+                after_round(n)
             pair_s = time.monotonic() - p0
-            n = len(base_t)
+            n += 1
             if n >= st.min_pairs:
                 ci = median_ratio_ci(
-                    speedup_ratios(base_t, cand_t), confidence=st.confidence, n_boot=st.n_boot, seed=st.seed
-                )
+                    speedup_ratios(times[programs[0]], times[programs[1]]),
+                    confidence=st.confidence, n_boot=st.n_boot, seed=st.seed,
+                )  # fmt: skip
                 if ci.rel_half_width <= st.target:
                     reason = "precision"
                     break
@@ -213,7 +246,9 @@ def measure_pair(
         if lock is not None:
             record = lock.release()
     assert ci is not None
+    base_t, cand_t = times[programs[0]], times[programs[1]]
     ratios = speedup_ratios(base_t, cand_t)
+    names = commands or {p: p for p in programs}
     return PairedResult(
         speedup=ci.median,
         ci_low=ci.low,
@@ -226,8 +261,9 @@ def measure_pair(
         pairs=len(base_t),
         warmup=st.warmup,
         ratios=[float(r) for r in ratios],
-        baseline=_side(baseline, base_t),
-        candidate=_side(candidate, cand_t),
+        baseline=_side(names.get(programs[0], programs[0]), base_t),
+        candidate=_side(names.get(programs[1], programs[1]), cand_t),
+        others={p: _side(names.get(p, p), times[p]) for p in programs[2:]},
         time_source=st.time_source,
         elapsed_s=elapsed,
         lock=record,

@@ -99,8 +99,10 @@ class OptimizationSection(_Section):
 
 
 class PairedMeasure(_Section):
-    baseline: str  # command timing the pristine program
-    candidate: str  # command timing the agent's program
+    # commands timing the pristine and the agent's program; a task that declares its runs in
+    # tests/run.toml (looplab.verify.runner) leaves them out and keeps only the timing settings
+    baseline: str | None = None
+    candidate: str | None = None
     build: str | None = None  # optional build command run before timing
     build_timeout_sec: float = Field(default=600.0, gt=0)
     cwd: str | None = None  # folder the commands run in (default: the environment's workdir)

@@ -31,11 +31,12 @@ from looplab.measure.instructions import count_instructions
 from looplab.measure.lock import MeasurementLock
 from looplab.measure.runners import SandboxRunner
 from looplab.measure.stats import InvalidMeasurement
-from looplab.measure.timing import MeasurementFailed, PairedSettings, measure_pair
+from looplab.measure.timing import MeasurementFailed, PairedResult, PairedSettings, measure_pair
 from looplab.sandbox.base import Sandbox
 from looplab.tasks.loader import Task
 from looplab.tasks.model import PairedMeasure
 from looplab.verify.rewards import gate_reason, normalize_formula, reward_from_speedup, s_ref_from_constants
+from looplab.verify.runner import CandidateRunner, RunDeclaration, StepFailed
 
 
 class MeasuredReward(BaseModel):
@@ -101,7 +102,7 @@ def measure_in_verifier(
             f"{toml}: field looplab.measure: 'reported' tasks are not measured by the verifier"
         )
     pm = lcfg.paired
-    if pm is None:
+    if pm is None or not pm.baseline or not pm.candidate:
         raise LooplabError(
             f"{toml}: field looplab.paired: measure = {mode!r} needs baseline and candidate commands"
         )
@@ -140,28 +141,7 @@ def measure_in_verifier(
             )
             res = measure_pair(pm.baseline, pm.candidate, runner, settings_from(pm), lock=lock)
             speedup = res.speedup
-            details["paired"] = res.model_dump(mode="json")
-            details.update(
-                speedup_ci_low=res.ci_low,
-                speedup_ci_high=res.ci_high,
-                confidence=res.confidence,
-                rel_half_width=res.rel_half_width,
-                precision_reached=res.precision_reached,
-                pairs=res.pairs,
-                lock_waited_s=res.lock.waited_s if res.lock else None,
-            )
-            metrics.update(
-                speedup_ci_low=res.ci_low,
-                speedup_ci_high=res.ci_high,
-                baseline_s=res.baseline.median_s,
-                candidate_s=res.candidate.median_s,
-                baseline_cv=res.baseline.cv,
-                candidate_cv=res.candidate.cv,
-                pairs=float(res.pairs),
-                rel_half_width=res.rel_half_width,
-                precision_reached=float(res.precision_reached),
-                lock_waited_s=res.lock.waited_s if res.lock else 0.0,
-            )
+            _paired_details(res, details, metrics)
         else:
             base = count_instructions(
                 pm.baseline, function=pm.function, runner=runner, timeout=pm.run_timeout_sec
@@ -189,6 +169,90 @@ def measure_in_verifier(
             MeasuredReward(reward=0.0, reason=f"measurement failed: {exc}", details=details), log_dir
         )
 
+    return _score(task, formula, speedup, metrics, details, log_dir)
+
+
+def _paired_details(res: PairedResult, details: dict[str, Any], metrics: dict[str, float]) -> None:
+    """What a paired measurement adds to the details and metrics of a measured reward."""
+    details["paired"] = res.model_dump(mode="json")
+    details.update(
+        speedup_ci_low=res.ci_low,
+        speedup_ci_high=res.ci_high,
+        confidence=res.confidence,
+        rel_half_width=res.rel_half_width,
+        precision_reached=res.precision_reached,
+        pairs=res.pairs,
+        lock_waited_s=res.lock.waited_s if res.lock else None,
+    )
+    metrics.update(
+        speedup_ci_low=res.ci_low,
+        speedup_ci_high=res.ci_high,
+        baseline_s=res.baseline.median_s,
+        candidate_s=res.candidate.median_s,
+        baseline_cv=res.baseline.cv,
+        candidate_cv=res.candidate.cv,
+        pairs=float(res.pairs),
+        rel_half_width=res.rel_half_width,
+        precision_reached=float(res.precision_reached),
+        lock_waited_s=res.lock.waited_s if res.lock else 0.0,
+    )
+
+
+def measure_declared(
+    task: Task, decl: RunDeclaration, root: Path, scratch: Path, cores: list[int] | None,
+    env: dict[str, str], log_dir: Path,
+) -> MeasuredReward:  # fmt: skip
+    """Score a task that declares its runs (``tests/run.toml``): build, check, time, all jailed.
+
+    Nothing here runs ``test.sh``: every program run goes through ``CandidateRunner``.
+    A candidate that does not build, fails a check (on a correctness input or on any
+    timed run's input) or dies scores 0 with the reason; a baseline that fails is an
+    infrastructure failure (``LooplabError``).
+    """
+    cfg = task.config
+    pm = cfg.looplab.paired or PairedMeasure()
+    formula = normalize_formula(cfg.looplab.reward or "log_speedup")
+    details: dict[str, Any] = {"mode": "paired", "formula": formula, "runner": "declared", "programs": decl.programs, "time_source": decl.time}  # fmt: skip
+    runner = CandidateRunner(decl, root, scratch, cores, env)
+    metrics: dict[str, float] = {}
+    try:
+        try:
+            for name in decl.programs:
+                runner.screen(name)
+            for name in decl.programs:
+                runner.build(name)
+            metrics["correctness_runs"] = float(runner.correctness("candidate"))
+            metrics["correct"] = 1.0
+            lock = MeasurementLock(cores=cores, timeout=cfg.verifier.timeout_sec, label=f"verify {task.name}")
+            res = runner.time(settings_from(pm), lock)
+        except StepFailed as exc:
+            details["failed_side"] = exc.side
+            details["steps"] = runner.log
+            if exc.side != "candidate":
+                raise LooplabError(
+                    f"{task.name}: the {exc.side} program failed in the verifier: {exc}"
+                ) from None
+            metrics["correct"] = 0.0
+            return _finish(
+                MeasuredReward(reward=0.0, reason=str(exc), metrics=metrics, details=details), log_dir
+            )
+    finally:
+        runner.close()
+    details["steps"] = runner.log
+    _paired_details(res, details, metrics)
+    return _score(task, formula, res.speedup, metrics, details, log_dir)
+
+
+def _score(
+    task: Task,
+    formula: str,
+    speedup: float,
+    metrics: dict[str, float],
+    details: dict[str, Any],
+    log_dir: Path,
+) -> MeasuredReward:
+    """The reward of a measured ``speedup``: ``s_ref``, the formula, and no reward for noise."""
+    mode = details.get("mode")
     s_ref, source, rec, notes = resolve_s_ref(task)
     details.update(speedup=speedup, s_ref=s_ref, s_ref_source=source, notes=notes)
     if rec is not None:

@@ -30,6 +30,7 @@ from looplab.sandbox.factory import is_image_root, make_sandbox, runtime_path, r
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
 from looplab.verify.reward_file import ParsedReward, parse_reward_dir
+from looplab.verify.runner import RunDeclaration, load_declaration
 
 LOCK_DIR_IN_SANDBOX = "/run/looplab-locks"
 
@@ -139,40 +140,53 @@ def verify(
         # Harbor/AutoLab tasks keep a writable private copy, as in their container.
         locked = "looplab" in cfg.model_fields_set
         writable = sorted({env.workdir, "/logs", *cfg.looplab.writable}) if locked else []
-        for w in writable:
-            (root / w.lstrip("/")).mkdir(parents=True, exist_ok=True)
-        spec = SandboxSpec(
-            root=root, root_writable=not locked, writable=writable, env=run_env, workdir=env.workdir, network=False,
-            cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40],
-            max_file_mb=cfg.environment.storage_mb or DEFAULT_MAX_FILE_MB,
-            ro_binds=runtime_ro_binds()
-            + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
-        )  # fmt: skip
-        sandbox = make_sandbox(spec)
-        sandbox.start()
-        r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir)
-        # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
-        leftovers = sandbox.kill_processes()
-        (log_dir / "test-stdout.txt").write_text(r.stdout)
-        (log_dir / "test-stderr.txt").write_text(r.stderr)
-        # the sandbox user could rename /logs/verifier and leave a symlink (to a host folder) in
-        # its place: nothing is read through one
-        if any(d.is_symlink() for d in (root / "logs", verifier_logs)) or not verifier_logs.is_dir():
-            parsed = ParsedReward(reason="/logs/verifier was replaced by a symlink or a file: no reward read")
+        decl = load_declaration(task.tests_dir) if locked and cfg.looplab.measure == "paired" else None
+        if decl is not None:
+            # the task declares its runs: the harness builds, checks and times every program in
+            # jails of its own; test.sh (the plain-Harbor fallback) is not run
+            result = _verify_declared(task, decl, env, root, box_dir, cores, log_dir)
+            result.carried_files = sorted(carried.files)
+            result.skipped_files = carried.skipped
+            result.sealed = globs is not None
         else:
-            parsed = parse_reward_dir(verifier_logs)
-            for name in ("reward.json", "reward.txt"):
-                p = verifier_logs / name
-                if p.is_file() and not p.is_symlink() and p.stat().st_size <= 1 << 20:
-                    shutil.copyfile(p, log_dir / name)
-        result = _result_from(parsed, r.exit_code, r.timed_out, cfg.verifier.timeout_sec)
-        result.sealed = globs is not None
-        result.extra["processes_killed_after_test"] = leftovers
-        result.carried_files = sorted(carried.files)
-        result.skipped_files = carried.skipped
-        if not r.timed_out:
-            _apply_task_scoring(task, sandbox, parsed, result, log_dir)
-        result.usage = sandbox.usage()
+            for w in writable:
+                (root / w.lstrip("/")).mkdir(parents=True, exist_ok=True)
+            spec = SandboxSpec(
+                root=root, root_writable=not locked, writable=writable, env=run_env, workdir=env.workdir, network=False,
+                cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40],
+                max_file_mb=cfg.environment.storage_mb or DEFAULT_MAX_FILE_MB,
+                ro_binds=runtime_ro_binds()
+                + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
+            )  # fmt: skip
+            sandbox = make_sandbox(spec)
+            sandbox.start()
+            r = sandbox.exec(
+                ["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir
+            )
+            # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
+            leftovers = sandbox.kill_processes()
+            (log_dir / "test-stdout.txt").write_text(r.stdout)
+            (log_dir / "test-stderr.txt").write_text(r.stderr)
+            # the sandbox user could rename /logs/verifier and leave a symlink (to a host folder) in
+            # its place: nothing is read through one
+            if any(d.is_symlink() for d in (root / "logs", verifier_logs)) or not verifier_logs.is_dir():
+                parsed = ParsedReward(
+                    reason="/logs/verifier was replaced by a symlink or a file: no reward read"
+                )
+            else:
+                parsed = parse_reward_dir(verifier_logs)
+                for name in ("reward.json", "reward.txt"):
+                    p = verifier_logs / name
+                    if p.is_file() and not p.is_symlink() and p.stat().st_size <= 1 << 20:
+                        shutil.copyfile(p, log_dir / name)
+            result = _result_from(parsed, r.exit_code, r.timed_out, cfg.verifier.timeout_sec)
+            result.sealed = globs is not None
+            result.extra["processes_killed_after_test"] = leftovers
+            result.carried_files = sorted(carried.files)
+            result.skipped_files = carried.skipped
+            if not r.timed_out:
+                _apply_task_scoring(task, sandbox, parsed, result, log_dir)
+            result.usage = sandbox.usage()
     except LooplabError:
         raise
     except OSError as exc:
@@ -186,6 +200,25 @@ def verify(
     assert result is not None
     result.duration_s = round(time.monotonic() - t0, 3)
     atomic_write_json(log_dir / "result.json", result.to_json())
+    return result
+
+
+def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: Path, box_dir: Path,
+                     cores: list[int] | None, log_dir: Path) -> VerifierResult:  # fmt: skip
+    """Verification of a task with ``tests/run.toml``: the candidate runner does all of it."""
+    from looplab.verify.measured import measure_declared
+
+    m = measure_declared(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
+    result = VerifierResult(
+        reward=float(m.reward), rewards={**m.metrics, "reward": float(m.reward)}, reason=m.reason,
+        exit_code=0, reward_source="runner", measurement=m.details,
+    )  # fmt: skip
+    # as from a reward file: the non-numeric fields (correct, the reason) go to extra
+    # jailed: every run of program code went through the runner's jails, by construction
+    result.extra = {
+        "correct": m.metrics.get("correct") == 1.0, "jailed": True, **({"reason": m.reason} if m.reason else {}),
+    }  # fmt: skip
+    atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
     return result
 
 

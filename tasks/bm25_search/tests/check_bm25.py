@@ -20,16 +20,26 @@ ABS_TOL = 1e-12
 
 
 class Bm25:
-    def __init__(self, doc_tokens, doc_offsets) -> None:  # noqa: ANN001
+    """``terms``: index only these (the queries' terms), which is all a check scores."""
+
+    def __init__(self, doc_tokens, doc_offsets, terms=None) -> None:  # noqa: ANN001
         offsets = [int(x) for x in doc_offsets]
-        tokens = [int(x) for x in doc_tokens]
         self.n_docs = len(offsets) - 1
         self.lengths = [offsets[i + 1] - offsets[i] for i in range(self.n_docs)]
         self.avgdl = sum(self.lengths) / self.n_docs if self.n_docs else 0.0
         self.postings: dict[int, dict[int, int]] = {}
-        for d in range(self.n_docs):
-            for t, tf in Counter(tokens[offsets[d] : offsets[d + 1]]).items():
-                self.postings.setdefault(t, {})[d] = tf
+        if terms is not None and hasattr(doc_tokens, "dtype"):
+            # numpy only picks the queries' tokens out; counting and scoring stay plain Python
+            import numpy as np
+
+            keep = np.isin(doc_tokens, np.fromiter(terms, dtype=np.int64))
+            pairs = zip(np.repeat(np.arange(self.n_docs), self.lengths)[keep].tolist(), doc_tokens[keep].tolist())
+        else:
+            owner = [d for d in range(self.n_docs) for _ in range(self.lengths[d])]
+            pairs = zip(owner, (int(x) for x in doc_tokens))
+        counts: Counter = Counter(pairs)
+        for (d, t), tf in counts.items():
+            self.postings.setdefault(t, {})[d] = tf
 
     def idf(self, t: int) -> float:
         df = len(self.postings.get(t, ()))

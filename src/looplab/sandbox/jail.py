@@ -1,0 +1,273 @@
+"""One-shot jails: one command in a fresh bubblewrap namespace, every process gone when it ends.
+
+The candidate runner (``looplab.verify.runner``) starts one jail per build, check
+and timed run. A jail is launched straight from the host (no exec server, no
+shell in between), as the unprivileged sandbox uid:
+
+- the root is a host folder bound read-only entry by entry, the host's system
+  folders read-only on top, the entries named in ``hide`` (``tests``, ``logs``,
+  ``solution`` by default) not there at all; only the ``rw`` binds are writable;
+- ``/tmp`` and ``/dev/shm`` are fresh, empty tmpfs mounts (``HOME=/tmp``), so
+  nothing one run leaves there reaches the next;
+- every namespace is new (no network, own PID namespace: when the command
+  exits, bwrap's init dies and the kernel kills whatever the command left);
+- a fresh cgroup per run (where the host allows) pins the cores, caps memory
+  and processes and counts the CPU time of every process the jail held; it is
+  emptied and removed before ``run_jail`` returns; rlimits bound file size and
+  CPU time (and address space where there is no cgroup);
+- stdout and stderr go to in-memory files (no reader thread competes with the
+  timed process, nothing touches the disk), and the wall time is the harness's
+  clock around the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult
+from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, SANDBOX_MANAGED, bwrap_path, sandbox_uid
+from looplab.sandbox.cgroups import Cgroup
+
+HIDDEN_BY_DEFAULT = ("tests", "logs", "solution")
+
+
+@dataclass
+class JailSpec:
+    """Where one jailed command runs and what bounds it."""
+
+    root: Path  # host folder seen as / (read-only)
+    hide: tuple[str, ...] = HIDDEN_BY_DEFAULT  # root entries left out entirely
+    ro: list[tuple[Path, str]] = field(default_factory=list)  # extra read-only binds (host, jail path)
+    rw: list[tuple[Path, str]] = field(default_factory=list)  # writable binds (host, jail path)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str = "/"
+    cpus: list[int] | None = None
+    memory_mb: int | None = 2048
+    pids_max: int = 256
+    fsize_mb: int = 1024
+    tmp_mb: int = 512  # size of each of /tmp and /dev/shm
+    timeout_s: float | None = None  # wall clock; also bounds CPU time (RLIMIT_CPU)
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
+    # a cgroup the caller owns and reuses run after run (``JailCgroup``): a fresh memory cgroup per
+    # run costs the kernel tens of ms; an emptied one, its counters read as deltas, is as clean
+    cgroup: JailCgroup | None = None
+
+
+class JailCgroup:
+    """A cgroup reused by consecutive jails: emptied before and after each run, read as deltas."""
+
+    def __init__(self, name: str, cpus: list[int] | None, memory_mb: int | None, pids_max: int):
+        self.cg = Cgroup.create(
+            f"{name}-{uuid.uuid4().hex[:10]}", cpus=cpus, memory_mb=memory_mb, pids_max=pids_max
+        )
+
+    def reset_peak(self) -> None:
+        if self.cg is not None and self.cg.version == 1 and "memory" in self.cg.dirs:
+            with contextlib.suppress(OSError):
+                (self.cg.dirs["memory"] / "memory.max_usage_in_bytes").write_text("0")
+
+    def close(self) -> None:
+        if self.cg is not None:
+            self.cg.remove()
+            self.cg = None
+
+
+@dataclass
+class JailResult(ExecResult):
+    """What the jailed command did; ``cpu_s`` covers every process of the jail."""
+
+    cpu_s: float | None = None
+    max_rss_mb: float | None = None
+    memory_limit_hit: bool = False
+    leftover_processes: int = 0
+    cpu_source: str = ""  # "cgroup" or "rusage"
+
+
+def jail_argv(spec: JailSpec, argv: list[str]) -> list[str]:
+    """The bwrap command line of one jail (no privilege drop: see ``run_jail``)."""
+    root = Path(spec.root)
+    out = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "jail"]
+    for entry in sorted(os.listdir(root)):
+        if entry in SANDBOX_MANAGED or entry in spec.hide:
+            continue
+        p = root / entry
+        if p.is_symlink():
+            out += ["--symlink", os.readlink(p), f"/{entry}"]
+        else:
+            out += ["--ro-bind", str(p), f"/{entry}"]
+    for entry in HOST_SYSTEM_ENTRIES:
+        host = Path("/") / entry
+        if host.is_symlink():
+            out += ["--symlink", os.readlink(host), f"/{entry}"]
+        elif host.is_dir():
+            out += ["--ro-bind", str(host), f"/{entry}"]
+    out += ["--proc", "/proc", "--dev", "/dev"]
+    for tmp in ("/tmp", "/dev/shm"):
+        out += ["--size", str(int(spec.tmp_mb) << 20), "--tmpfs", tmp]
+    for host, dest in spec.ro:
+        out += ["--ro-bind", str(host), dest]
+    for host, dest in spec.rw:
+        out += ["--bind", str(host), dest]
+    out += ["--remount-ro", "/", "--chdir", spec.cwd, "--clearenv"]
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
+    env.update(spec.env)
+    for k, v in sorted(env.items()):
+        out += ["--setenv", k, v]
+    return [*out, "--", *argv]
+
+
+def _memfile(name: str) -> BinaryIO:
+    """An anonymous in-memory file (no disk, no reader thread), or a temporary file where memfd is missing."""
+    try:
+        return os.fdopen(os.memfd_create(f"jail-{name}", os.MFD_CLOEXEC), "w+b")
+    except (AttributeError, OSError):
+        return tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller's with
+
+
+def _read_tail(fh: BinaryIO, limit: int) -> tuple[str, bool]:
+    fh.seek(0, os.SEEK_END)
+    size = fh.tell()
+    fh.seek(max(0, size - limit))
+    return fh.read().decode("utf-8", "replace"), size > limit
+
+
+def _launcher(procs_files: list[str], spec: JailSpec, uid: int, gid: int, has_cgroup: bool) -> list[str]:
+    """The argv prefix that joins the cgroup, sets rlimits and drops to the sandbox uid, then execs.
+
+    A small ``/bin/sh`` script and ``setpriv``: cheaper than a Python ``preexec_fn``
+    (which forces a full fork of the harness process) and done before bwrap starts,
+    so nothing in the jail runs outside its cgroup or its limits.
+    """
+    limits = [f"-f {int(spec.fsize_mb) << 10}", "-c 0"]
+    if spec.timeout_s:
+        limits.append(f"-t {int(spec.timeout_s) + 1}")
+    if not has_cgroup and spec.memory_mb:
+        limits.append(f"-v {int(spec.memory_mb) << 11}")
+    script = "".join(f'echo $$ > "${i + 1}" || exit 97; ' for i in range(len(procs_files)))
+    script += "".join(f"ulimit {lim} || exit 97; " for lim in limits)
+    if procs_files:
+        script += f"shift {len(procs_files)}; "
+    if not has_cgroup and spec.cpus:
+        script += 'exec taskset -c "$0" "$@"'
+    else:
+        script += 'exec "$@"'
+    cpus = ",".join(map(str, spec.cpus or [])) or "jail"
+    prefix = ["/bin/sh", "-c", script, cpus, *procs_files]
+    if os.geteuid() == 0:
+        prefix += [
+            "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all", "--no-new-privs", "--",
+        ]  # fmt: skip
+    return prefix
+
+
+def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> JailResult:
+    """Run ``argv`` in a fresh jail; return when it and every process it started are gone."""
+    uid, gid = sandbox_uid()
+    for host, _ in spec.rw:
+        if os.geteuid() == 0:
+            os.chown(host, uid, gid)
+    owned = spec.cgroup is None
+    if owned:
+        cg = Cgroup.create(
+            f"jail-{uuid.uuid4().hex[:12]}", cpus=spec.cpus, memory_mb=spec.memory_mb, pids_max=spec.pids_max
+        )
+    else:
+        cg = spec.cgroup.cg
+        _kill(-1, cg)  # nothing of an earlier run may be there (there never is: it was emptied)
+        spec.cgroup.reset_peak()
+    cpu0 = (cg.cpu_seconds() or 0.0) if cg is not None else 0.0
+    oom0 = _failcnt(cg)
+    full = jail_argv(spec, argv)
+    try:
+        with _memfile("out") as out, _memfile("err") as err, _memfile("in") as inp:
+            if stdin:
+                inp.write(stdin)
+                inp.seek(0)
+            files = [str(f) for f in cg.procs_files()] if cg else []
+            full = _launcher(files, spec, uid, gid, cg is not None) + full
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(full, stdin=inp, stdout=out, stderr=err, start_new_session=True)
+            fired = threading.Event()
+            timer = None
+            if spec.timeout_s is not None:
+                timer = threading.Timer(spec.timeout_s, lambda: (fired.set(), _kill(proc.pid, cg)))
+                timer.daemon = True
+                timer.start()
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            timed_out = fired.is_set()
+            wall = time.perf_counter() - t0
+            code = os.waitstatus_to_exitcode(status)
+            leftover = len(cg.pids()) if cg else 0
+            _kill(proc.pid, cg)
+            stdout, t1 = _read_tail(out, spec.output_limit)
+            stderr, t2 = _read_tail(err, spec.output_limit)
+        if cg is not None:
+            after = cg.cpu_seconds()
+            cpu, source = (after - cpu0 if after is not None else None), "cgroup"
+            rss, oom = cg.max_rss_mb(), _failcnt(cg) > oom0
+        else:
+            cpu, source = usage.ru_utime + usage.ru_stime, "rusage"
+            rss, oom = usage.ru_maxrss / 1024, False
+        return JailResult(
+            exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out, duration_s=wall,
+            truncated=t1 or t2, cpu_s=cpu, max_rss_mb=rss, memory_limit_hit=oom,
+            leftover_processes=leftover, cpu_source=source,
+        )  # fmt: skip
+    finally:
+        if cg is not None and owned:
+            cg.remove()
+
+
+def _failcnt(cg: Cgroup | None) -> int:
+    """How often the cgroup hit its memory limit so far (v1 failcnt, v2 oom_kill events)."""
+    if cg is None:
+        return 0
+    try:
+        if cg.version == 1 and "memory" in cg.dirs:
+            return int((cg.dirs["memory"] / "memory.failcnt").read_text())
+        if cg.version == 2:
+            for line in (cg.dirs["unified"] / "memory.events").read_text().splitlines():
+                k, v = line.split()
+                if k == "oom_kill":
+                    return int(v)
+    except (OSError, ValueError):
+        return 0
+    return 0
+
+
+def _kill(pid: int, cg: Cgroup | None) -> None:
+    """SIGKILL the launcher's session and every process left in the cgroup, until it is empty.
+
+    Right after the jail's init exits its processes are often still being torn down;
+    polling at a millisecond (not the sandbox's 20 ms) keeps a one-shot jail cheap.
+    """
+    if pid > 0:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    if cg is None:
+        return
+    delay, deadline = 0.0005, time.monotonic() + 5
+    while time.monotonic() < deadline:
+        pids = cg.pids()
+        if not pids:
+            return
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(p, signal.SIGKILL)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+    cg.kill_all()

@@ -1,0 +1,353 @@
+"""The candidate runner: the one place where verification runs candidate (and baseline) code.
+
+A task declares what to run in ``tests/run.toml`` (``RunDeclaration``); it writes
+no jail code. The sealed verifier then, from the host:
+
+1. builds every program (``[programs]``: name -> its source folder, e.g.
+   ``baseline = "/orig"``, ``candidate = "/app"``) before any input exists, each in
+   a fresh jail where only its build folder is writable;
+2. checks the candidate on ``correctness_runs`` inputs drawn from fresh seeds;
+3. times the programs interleaved on the same cores (``measure_interleaved``),
+   with a fresh input per round and every timed run's output checked.
+
+Every step runs in a fresh one-shot jail (``looplab.sandbox.jail``): read-only
+root, empty private ``/tmp``, ``/dev/shm`` and ``HOME``, no network, own PID
+namespace, a cgroup emptied before the next step. Program jails never see
+``/tests``, ``/logs``, ``/solution``, the seed or the expected output: the
+trusted ``generate`` step (which sees ``/tests``) writes the program's input to
+``/input`` and what only the check may read to ``/expected``; the trusted
+``check`` step reads ``/input``, ``/expected`` and the program's ``/output``
+(its files, and ``stdout`` the harness saved), never loading the program. A
+program's time is its jail's cgroup CPU time (``time = "cpu"``) or the
+harness's clock around it (``"wall"``), never a number the program printed.
+Placeholders in commands: ``{src}`` ``{build}`` ``{input}`` ``{expected}``
+``{output}`` ``{reference}`` ``{seed}`` ``{purpose}`` (``check-0``, ``check-1``, ... for
+the correctness inputs, ``time`` for the timed ones). With
+``reference = "baseline"`` the check also gets the pristine program's output on the
+same input (``/reference``): the yardstick where trusted code cannot compute the
+answer cheaply; it runs in every round anyway, so checking costs no extra run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from looplab.errors import LooplabError
+from looplab.fsutil import remove_tree
+from looplab.measure.lock import MeasurementLock
+from looplab.measure.timing import MeasurementFailed, PairedResult, PairedSettings, measure_interleaved
+from looplab.sandbox.bwrap import looplab_runtime_paths, runtime_env_path
+from looplab.sandbox.jail import JailCgroup, JailResult, JailSpec, run_jail
+
+DECLARATION = "run.toml"
+BUILD, INPUT, EXPECTED, OUTPUT, REFERENCE = "/build", "/input", "/expected", "/output", "/reference"
+PROGRAM_HIDDEN = ("tests", "logs", "solution")
+TRUSTED_HIDDEN = ("logs", "solution")
+PLACEHOLDER = re.compile(r"\{(src|build|input|expected|output|reference|seed|purpose)\}")
+
+
+class _Decl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Step(_Decl):
+    command: str
+    timeout_sec: float = Field(default=60.0, gt=0)
+
+
+class RunDeclaration(_Decl):
+    """``tests/run.toml``: what the runner runs, and how a program's time is taken."""
+
+    programs: dict[str, str] = Field(default_factory=lambda: {"baseline": "/orig", "candidate": "/app"})
+    screen: Step | None = None  # trusted, per non-reference program, first: static checks of {src}
+    build: Step | None = None  # per program: {src} read-only, {build} writable
+    generate: Step  # trusted: {seed} {purpose} -> {input} (programs read it), {expected} (check only)
+    run: Step  # per program: {build} {input} read-only, {output} writable
+    check: (
+        Step  # trusted: exit 0 when {output} is right for {input} / {expected} ({src}: the program's sources)
+    )
+    reference: str | None = None  # a program whose output on the same input the check gets as {reference}
+    correctness_runs: int = Field(default=2, ge=1)
+    time: Literal["cpu", "wall"] = "cpu"
+    memory_mb: int = Field(default=2048, gt=0)
+    pids_max: int = Field(default=64, gt=0)
+    fsize_mb: int = Field(default=1024, gt=0)
+    inputs: list[str] = Field(default_factory=list)  # extra root paths programs may read (hidden otherwise)
+
+
+def load_declaration(tests_dir: Path) -> RunDeclaration | None:
+    """The task's declaration, None when it has none; a bad file is a one-line ``LooplabError``."""
+    path = Path(tests_dir) / DECLARATION
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text())
+        decl = RunDeclaration.model_validate(data)
+    except tomllib.TOMLDecodeError as exc:
+        raise LooplabError(f"{path}: not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise LooplabError(f"{path}: field {field}: {err['msg']}") from None
+    if len(decl.programs) < 2 or "candidate" not in decl.programs or "baseline" not in decl.programs:
+        raise LooplabError(f"{path}: field programs: needs at least baseline and candidate")
+    if decl.reference is not None and decl.reference not in decl.programs or decl.reference == "candidate":
+        raise LooplabError(f"{path}: field reference: must name a program other than the candidate")
+    return decl
+
+
+class StepFailed(MeasurementFailed):
+    """A build, run or check did not succeed; ``side`` names the program."""
+
+
+def _tail(text: str, n: int = 400) -> str:
+    text = text.strip().replace("\n", " | ")
+    return text if len(text) <= n else "…" + text[-n:]
+
+
+class CandidateRunner:
+    """Builds, runs, checks and times the declared programs of one verification.
+
+    ``root`` is the verifier's private root (pristine environment, the candidate's
+    editable files, ``/tests``); ``scratch`` a host folder no jail sees as a whole.
+    """
+
+    def __init__(self, decl: RunDeclaration, root: Path, scratch: Path, cores: list[int] | None, env: dict[str, str]):  # fmt: skip
+        self.decl = decl
+        self.root = Path(root)
+        self.scratch = Path(scratch)
+        self.cores = cores
+        # looplab's interpreter (with numpy) first, as in the verifier sandbox, then the task's PATH
+        path = runtime_env_path() + (":" + env["PATH"] if env.get("PATH") else "")
+        self.env = {**env, "PATH": path}
+        self.runtime_ro = [(p, str(p)) for p in runtime_paths()]
+        self.builds: dict[str, Path] = {}
+        self.log: list[dict[str, Any]] = []
+        self._n = 0
+        # one cgroup for all of this verification's jails, emptied between them
+        self.cgroup = JailCgroup("runner", cores, decl.memory_mb, decl.pids_max)
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.scratch, 0o711)  # bwrap (as the sandbox uid) must reach the bind sources
+
+    # ---- folders and jails ---------------------------------------------------------------
+    def _fresh(self, kind: str) -> Path:
+        self._n += 1
+        d = self.scratch / f"{kind}-{self._n}"
+        d.mkdir()
+        os.chmod(d, 0o755)
+        return d
+
+    def _fill(self, command: str, **values: str) -> str:
+        return fill(
+            command, {"build": BUILD, "input": INPUT, "expected": EXPECTED, "output": OUTPUT, **values}
+        )
+
+    def _jail(self, step: Step, command: str, hide: tuple[str, ...], ro: list[tuple[Path, str]],
+              rw: list[tuple[Path, str]], cwd: str = "/") -> JailResult:  # fmt: skip
+        hidden = tuple(h for h in hide if f"/{h}" not in self.decl.inputs)
+        spec = JailSpec(
+            root=self.root, hide=hidden, ro=[*self.runtime_ro, *ro], rw=rw, env=self.env, cwd=cwd,
+            cpus=self.cores, memory_mb=self.decl.memory_mb, pids_max=self.decl.pids_max,
+            fsize_mb=self.decl.fsize_mb, timeout_s=step.timeout_sec, cgroup=self.cgroup,
+        )  # fmt: skip
+        return run_jail(["/bin/sh", "-c", command], spec)
+
+    # ---- the steps -------------------------------------------------------------------------
+    def screen(self, name: str) -> None:
+        """The trusted static check of a program's sources (an import rule, say), before anything runs."""
+        if self.decl.screen is None or name == self.decl.reference:
+            return
+        cmd = self._fill(self.decl.screen.command, src=self.decl.programs[name])
+        r = self._jail(self.decl.screen, cmd, TRUSTED_HIDDEN, [], [])
+        if not r.ok:
+            raise StepFailed(name, f"{name}: {_tail(r.stdout + r.stderr) or f'screen exited {r.exit_code}'}")
+
+    def build(self, name: str) -> None:
+        """Build program ``name`` into a fresh folder (raises ``StepFailed``)."""
+        src = self.decl.programs[name]
+        out = self._fresh(f"build-{name}")
+        self.builds[name] = out
+        if self.decl.build is None:
+            return
+        cmd = self._fill(self.decl.build.command, src=src)
+        r = self._jail(self.decl.build, cmd, PROGRAM_HIDDEN, [], [(out, BUILD)], cwd=BUILD)
+        self.log.append(
+            {"step": "build", "program": name, "exit_code": r.exit_code, "s": round(r.duration_s, 3)}
+        )
+        if not r.ok:
+            why = "timed out" if r.timed_out else f"exited {r.exit_code}"
+            raise StepFailed(
+                name, f"{name} ({src}) does not build: {why}: {_tail(r.stderr or r.stdout, 800)}"
+            )
+
+    def generate(self, seed: int, purpose: str) -> tuple[Path, Path]:
+        """A fresh input (programs see it) and expected folder (only the check sees it)."""
+        inp, exp = self._fresh("input"), self._fresh("expected")
+        cmd = self._fill(self.decl.generate.command, seed=str(seed), purpose=purpose)
+        r = self._jail(self.decl.generate, cmd, TRUSTED_HIDDEN, [], [(inp, INPUT), (exp, EXPECTED)])
+        if not r.ok:
+            raise LooplabError(
+                f"the task's input generator failed (seed {seed}): {_tail(r.stderr or r.stdout)}"
+            )
+        return inp, exp
+
+    def run(self, name: str, inp: Path) -> tuple[JailResult, Path]:
+        """One run of program ``name`` on ``inp``: its result and its output folder."""
+        out = self._fresh(f"output-{name}")
+        cmd = self._fill(self.decl.run.command, src=self.decl.programs[name])
+        r = self._jail(
+            self.decl.run, cmd, PROGRAM_HIDDEN, [(self.builds[name], BUILD), (inp, INPUT)], [(out, OUTPUT)]
+        )
+        # the output folder is the check's input from here on; the check jail sees /expected,
+        # so no symlink (or FIFO, device) the program left may stay in it
+        keep_regular_files(out)
+        stdout = out / "stdout"
+        if stdout.exists() or stdout.is_symlink():
+            remove_tree(stdout)
+        fd = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(r.stdout)
+        return r, out
+
+    def check(self, name: str, inp: Path, exp: Path, out: Path, ref: Path | None = None) -> None:
+        """Raise ``StepFailed`` unless the trusted check accepts ``out`` (``ref``: the reference's output)."""
+        cmd = self._fill(self.decl.check.command, reference=REFERENCE, src=self.decl.programs[name])
+        ro = [(inp, INPUT), (exp, EXPECTED), (out, OUTPUT)] + ([(ref, REFERENCE)] if ref is not None else [])
+        r = self._jail(self.decl.check, cmd, TRUSTED_HIDDEN, ro, [])
+        if not r.ok:
+            why = _tail(r.stdout + r.stderr) or f"check exited {r.exit_code}"
+            raise StepFailed(name, f"{name}: wrong output: {why}")
+
+    def _ran(self, name: str, r: JailResult) -> None:
+        if r.timed_out:
+            raise StepFailed(name, f"{name} timed out after {self.decl.run.timeout_sec:g} s")
+        if r.exit_code != 0:
+            raise StepFailed(name, f"{name} exited {r.exit_code}: {_tail(r.stderr) or '(no stderr)'}")
+
+    def _check_round(self, inp: Path, exp: Path, outs: dict[str, Path]) -> None:
+        """Check every program's output of one input; the reference program's is the yardstick."""
+        ref_name = self.decl.reference
+        try:
+            for name, out in outs.items():
+                if name != ref_name:
+                    self.check(name, inp, exp, out, outs.get(ref_name) if ref_name else None)
+        finally:
+            for out in outs.values():
+                remove_tree(out)
+            outs.clear()
+
+    def correctness(self, name: str = "candidate") -> int:
+        """Check ``name`` on ``correctness_runs`` fresh inputs; returns how many passed (all, or raises)."""
+        for i in range(self.decl.correctness_runs):
+            inp, exp = self.generate(_seed(), f"check-{i}")
+            outs: dict[str, Path] = {}
+            try:
+                # the reference runs on a correctness input only where the check reads its output
+                ref = (
+                    [self.decl.reference]
+                    if self.decl.reference and "{reference}" in self.decl.check.command
+                    else []
+                )
+                for prog in dict.fromkeys([name, *ref]):
+                    r, outs[prog] = self.run(prog, inp)
+                    self._ran(prog, r)
+                self._check_round(inp, exp, outs)
+            finally:
+                for d in (inp, exp, *outs.values()):
+                    remove_tree(d)
+        return self.decl.correctness_runs
+
+    def time(self, settings: PairedSettings, lock: MeasurementLock | None, order: list[str] | None = None) -> PairedResult:  # fmt: skip
+        """Time the programs interleaved (first over second is the speedup), fresh input per round.
+
+        Every run's output is checked after its round, untimed; a wrong output ends the
+        measurement with ``StepFailed`` naming the program.
+        """
+        rest = [p for p in self.decl.programs if p not in ("baseline", "candidate")]
+        programs = order or ["baseline", "candidate", *rest]
+        current: dict[str, Path] = {}
+        outs: dict[str, Path] = {}
+
+        def prepare(_round: int) -> None:
+            for d in current.values():
+                remove_tree(d)
+            current["input"], current["expected"] = self.generate(_seed(), "time")
+
+        def run_once(name: str, _round: int) -> float:
+            r, outs[name] = self.run(name, current["input"])
+            self._ran(name, r)
+            value = r.cpu_s if self.decl.time == "cpu" else r.duration_s
+            if value is None or value <= 0:
+                raise StepFailed(name, f"{name} took no measurable {self.decl.time} time")
+            return float(value)
+
+        def after_round(_round: int) -> None:
+            self._check_round(current["input"], current["expected"], outs)
+
+        st = settings.model_copy(update={"time_source": self.decl.time})
+        try:
+            return measure_interleaved(
+                programs, run_once, st, lock, prepare=prepare, after_round=after_round,
+                commands={p: self.decl.programs[p] for p in programs},
+            )  # fmt: skip
+        finally:
+            for d in [*current.values(), *outs.values()]:
+                remove_tree(d)
+
+    def close(self) -> None:
+        self.cgroup.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def runtime_paths() -> list[Path]:
+    """Host folders a jail binds read-only so that ``python3`` is looplab's (numpy and all).
+
+    looplab's own paths, plus any site folder on ``sys.path`` outside them (a venv whose
+    ``.pth`` points at another venv's packages).
+    """
+    paths = looplab_runtime_paths()
+    for entry in sys.path:
+        p = Path(entry)
+        site = p.name in ("site-packages", "dist-packages") and not str(p).startswith(("/usr/", "/lib/"))
+        if site and p.is_dir() and not any(p.is_relative_to(q) for q in paths):
+            paths.append(p)
+    return paths
+
+
+def fill(command: str, values: dict[str, str]) -> str:
+    """``command`` with each ``{name}`` placeholder replaced (other braces, as in shell, kept)."""
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), command)
+
+
+def keep_regular_files(top: Path) -> int:
+    """Remove everything under ``top`` that is neither a folder nor a regular file; returns how many.
+
+    Iterative (a deep tree cannot exhaust the stack) and never follows a symlink.
+    """
+    removed = 0
+    stack = [Path(top)]
+    while stack:
+        d = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                stack.append(Path(e.path))
+            elif not e.is_file(follow_symlinks=False):
+                os.unlink(e.path)
+                removed += 1
+    return removed
+
+
+def _seed() -> int:
+    return int.from_bytes(os.urandom(8), "little") >> 1

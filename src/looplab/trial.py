@@ -12,7 +12,6 @@ Harbor's layout: ``config.json``, ``result.json`` (written last, atomically),
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import threading
 import time
@@ -27,7 +26,7 @@ from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
 from looplab.checkpoints import CheckpointStore
 from looplab.environment.build import Environment, scratch_dir
-from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree
+from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree, walk_tree
 from looplab.hostinfo import host_info
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
@@ -143,7 +142,10 @@ def run_trial(
         result["reward"] = None
     finally:
         if box_dir is not None:
-            remove_tree(box_dir)
+            try:
+                remove_tree(box_dir)
+            except Exception as exc:  # the trial's record is written even when clean-up fails
+                result["cleanup_error"] = f"{type(exc).__name__}: {exc} (left {box_dir})"
     result["finished_at"] = now_iso()
     atomic_write_json(trial_dir / "result.json", result)
     _export_atif(trial_dir)
@@ -278,7 +280,7 @@ def _copy_logs(src: Path, dst: Path) -> None:
     if src.is_symlink() or not src.is_dir():
         return
     total = 0
-    for dirpath, _dirs, files in os.walk(src, followlinks=False):
+    for dirpath, _dirs, files in walk_tree(src):
         for name in files:
             rel = (Path(dirpath) / name).relative_to(src).as_posix()
             data = read_regular_under(src, rel, MAX_LOG_COPY - total)

@@ -81,6 +81,29 @@ def hash_tree(root: Path, extra: Iterable[str] = ()) -> str:
     return h.hexdigest()
 
 
+def same_content(a: Path | str, b: Path | str) -> bool:
+    """Whether two regular files hold the same bytes (read and compared, never a stat cache)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fa, fb = os.open(a, flags), None
+    try:
+        fb = os.open(b, flags)
+        sa, sb = os.fstat(fa), os.fstat(fb)
+        if not (stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode)) or sa.st_size != sb.st_size:
+            return False
+        while True:
+            ca, cb = os.read(fa, 1 << 20), os.read(fb, 1 << 20)
+            if ca != cb:
+                return False
+            if not ca:
+                return True
+    except OSError:
+        return False
+    finally:
+        os.close(fa)
+        if fb is not None:
+            os.close(fb)
+
+
 def walk_tree(root: Path | str) -> Iterator[tuple[str, list[str], list[str]]]:
     """``os.walk(root, followlinks=False)`` top-down, without recursion (any depth).
 

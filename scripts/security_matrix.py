@@ -1,0 +1,59 @@
+"""Run the red-team matrix (attacks x catalog tasks) for real and write docs/security.md and its JSON.
+
+    python scripts/security_matrix.py                 # one task per measure kind
+    python scripts/security_matrix.py --all           # every catalog task
+    python scripts/security_matrix.py --task bm25_search --attack leaked_answer
+
+Each cell is a real ``looplab run`` with a scripted cheating agent; see tests/redteam/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from redteam.attacks import ATTACKS, catalog  # noqa: E402
+from redteam.matrix import DEFAULT_TASKS, render, run_row, to_json  # noqa: E402
+
+from looplab.fsutil import atomic_write_json, atomic_write_text  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--all", action="store_true", help="every catalog task (default: one per measure kind)")
+    ap.add_argument("--task", action="append", help="only these tasks")
+    ap.add_argument("--attack", action="append", choices=ATTACKS, help="only these attacks")
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "security.md")
+    ap.add_argument("--json", type=Path, default=REPO / "docs" / "security.json")
+    args = ap.parse_args(argv)
+    tasks = args.task or (catalog() if args.all else list(DEFAULT_TASKS.values()))
+    unknown = sorted(set(tasks) - set(catalog()))
+    if unknown:
+        print(f"security_matrix: unknown task(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    attacks = args.attack or ATTACKS
+    rows, cells = [], []
+    for task in tasks:
+        row, got = run_row(task, attacks)
+        rows.append(row)
+        cells += got
+        for c in got:
+            print(f"{c.task:24} {c.attack:20} {c.reward!s:8} {'pass' if c.passed else 'FAIL'}", flush=True)
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    note = f"Run on {when} on {platform.node()} ({platform.machine()}); tasks: {', '.join(tasks)}."
+    atomic_write_text(args.out, render(rows, cells, note))
+    atomic_write_json(args.json, {"generated": when, **to_json(rows, cells)})
+    print(
+        f"wrote {args.out} and {args.json}: {sum(not c.passed for c in cells)} failing of {len(cells)} cells"
+    )
+    return 0 if all(c.passed for c in cells) and all(r["oracle_ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,6 +28,14 @@ DEFAULT_TASKS = {
     "model-dev": "connect3_smallest_net",
 }
 
+# The attacks the default test run tries on each kind's task (the slow run tries all of them).
+DEFAULT_ATTACKS = {
+    "paired": ("leaked_answer", "cross_run_cache", "slow_baseline", "litter"),
+    "instructions": ("valgrind_cheap_path", "shell_named_child", "fork_bomb_daemon", "litter"),
+    "exact": tuple(ATTACKS),
+    "model-dev": ("leaked_answer", "litter"),
+}
+
 
 def noise(reward_kind: str) -> float:
     return 0.1 if reward_kind == "log_speedup" else 0.05

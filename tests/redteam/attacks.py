@@ -31,6 +31,7 @@ C_HEADERS = """
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 """
 
@@ -268,7 +269,12 @@ __attribute__((constructor)) static void rt_as_sh(void) {
     for (ssize_t i = 0; i < len && argc < 255; i += strlen(args + i) + 1) argv[argc++] = args + i;
     argv[argc] = 0;
     setenv("RT_AS_SH", "1", 1);
-    execv("/tmp/.rt-bin/sh", argv);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) { execv("/tmp/.rt-bin/sh", argv); _exit(127); }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0) return;
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 }
 """
 )
@@ -281,7 +287,11 @@ if not _rt_os.environ.get("RT_AS_SH"):
         _rt_shutil.copy(_rt_os.path.realpath(_rt_sys.executable), "/tmp/.rt-bin/sh")
         _rt_os.environ["RT_AS_SH"] = "1"
         _rt_cmd = open("/proc/self/cmdline", "rb").read().split(b"\\0")[:-1]
-        _rt_os.execv("/tmp/.rt-bin/sh", [a.decode() for a in _rt_cmd])
+        _rt_sys.stdout.flush()
+        _rt_pid = _rt_os.fork()
+        if _rt_pid == 0:
+            _rt_os.execv("/tmp/.rt-bin/sh", [a.decode() for a in _rt_cmd])
+        _rt_os._exit(_rt_os.waitstatus_to_exitcode(_rt_os.waitpid(_rt_pid, 0)[1]) & 0xFF)
     except OSError:
         pass
 """
@@ -350,7 +360,7 @@ CODE_ATTACKS: dict[str, tuple[str, str, str]] = {
         "a surviving child SIGSTOPs processes running /orig",
     ),
     "valgrind_cheap_path": (C_VALGRIND, PY_VALGRIND, "under valgrind/callgrind print nothing and exit 0"),
-    "shell_named_child": (C_SHELL_NAMED, PY_SHELL_NAMED, "re-exec the work as an executable named 'sh'"),
+    "shell_named_child": (C_SHELL_NAMED, PY_SHELL_NAMED, "the work in a forked child exec'd as an executable named 'sh'; the parent waits"),
     "fork_bomb_daemon": (
         C_FORK_BOMB,
         PY_FORK_BOMB,

@@ -19,9 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from redteam.attacks import ATTACKS, catalog  # noqa: E402
-from redteam.matrix import DEFAULT_TASKS, render, run_row, to_json  # noqa: E402
+from redteam.matrix import DEFAULT_TASKS, Cell, render, run_row, to_json  # noqa: E402
 
-from looplab.fsutil import atomic_write_json, atomic_write_text  # noqa: E402
+from looplab.fsutil import atomic_write_json, atomic_write_text, read_json  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--attack", action="append", choices=ATTACKS, help="only these attacks")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "security.md")
     ap.add_argument("--json", type=Path, default=REPO / "docs" / "security.json")
+    ap.add_argument("--merge", action="store_true", help="keep the other tasks' rows of an existing --json")
     args = ap.parse_args(argv)
     tasks = args.task or (catalog() if args.all else list(DEFAULT_TASKS.values()))
     unknown = sorted(set(tasks) - set(catalog()))
@@ -47,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{c.task:24} {c.attack:20} {c.reward!s:8} {'pass' if c.passed else 'FAIL'}", flush=True)
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     note = f"Run on {when} on {platform.node()} ({platform.machine()}); tasks: {', '.join(tasks)}."
+    if args.merge and args.json.is_file():
+        old = read_json(args.json)
+        run_now = set(tasks)
+        rows = [r for r in old["rows"] if r["task"] not in run_now] + rows
+        kept = [Cell(**c) for c in old["cells"] if c["task"] not in run_now]
+        cells = kept + [c for c in cells if c.task in run_now]
+        note = f"Merged runs; the last on {when} on {platform.node()} ({platform.machine()}) ran {', '.join(tasks)}."
     atomic_write_text(args.out, render(rows, cells, note))
     atomic_write_json(args.json, {"generated": when, **to_json(rows, cells)})
     print(

@@ -27,7 +27,21 @@ from redteam.attacks import ATTACKS, catalog, steps_for, task_info  # noqa: E402
 from redteam.matrix import DEFAULT_ATTACKS, DEFAULT_TASKS, noise, oracle_target, run_trial  # noqa: E402
 
 # (task, attack): the hole it goes through today (measured on this branch, see docs/security.md)
-KNOWN_HOLES: dict[tuple[str, str], str] = {}
+_COUNT_TRUSTS_THE_CANDIDATE = (
+    "instruction counts are taken under valgrind in a process tree the candidate controls, and the "
+    "timed runs' output is not checked (the harness-owned runner counts every process of the jail "
+    "and checks every timed run's output)"
+)
+KNOWN_HOLES: dict[tuple[str, str], str] = {
+    ("instr_loop", "valgrind_cheap_path"): _COUNT_TRUSTS_THE_CANDIDATE
+    + ": a run that sees valgrind exits at once",
+    ("instr_loop", "shell_named_child"): _COUNT_TRUSTS_THE_CANDIDATE + ": processes named 'sh' are left out",
+    ("instr_loop", "cross_run_cache"): _COUNT_TRUSTS_THE_CANDIDATE + ": /tmp is shared between runs",
+    (
+        "dedupe_lines",
+        "leaked_answer",
+    ): "the verified digest sits in the verifier's /tmp, readable by the candidate",
+}
 
 DEFAULT = set(DEFAULT_TASKS.values())
 

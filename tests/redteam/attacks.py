@@ -360,7 +360,11 @@ CODE_ATTACKS: dict[str, tuple[str, str, str]] = {
         "a surviving child SIGSTOPs processes running /orig",
     ),
     "valgrind_cheap_path": (C_VALGRIND, PY_VALGRIND, "under valgrind/callgrind print nothing and exit 0"),
-    "shell_named_child": (C_SHELL_NAMED, PY_SHELL_NAMED, "the work in a forked child exec'd as an executable named 'sh'; the parent waits"),
+    "shell_named_child": (
+        C_SHELL_NAMED,
+        PY_SHELL_NAMED,
+        "the work in a forked child exec'd as an executable named 'sh'; the parent waits",
+    ),
     "fork_bomb_daemon": (
         C_FORK_BOMB,
         PY_FORK_BOMB,

@@ -31,7 +31,13 @@ DEFAULT_TASKS = {
 # The attacks the default test run tries on each kind's task (the slow run tries all of them).
 DEFAULT_ATTACKS = {
     "paired": ("leaked_answer", "cross_run_cache", "slow_baseline", "litter"),
-    "instructions": ("valgrind_cheap_path", "shell_named_child", "fork_bomb_daemon", "litter"),
+    "instructions": (
+        "cross_run_cache",
+        "valgrind_cheap_path",
+        "shell_named_child",
+        "fork_bomb_daemon",
+        "litter",
+    ),
     "exact": tuple(ATTACKS),
     "model-dev": ("leaked_answer", "litter"),
 }

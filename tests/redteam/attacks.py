@@ -39,26 +39,31 @@ C_HEADERS = """
 C_LEAK = (
     C_HEADERS
     + r"""
-static int rt_dump(const char *dir) {
+static int rt_dump(const char *dir, int depth) {
     static const char *words[] = {WORDS, 0};
     DIR *d = opendir(dir); if (!d) return 0;
     struct dirent *e; int any = 0; char p[4096], b[65536];
     while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st; if (lstat(p, &st)) continue;
+        if (S_ISDIR(st.st_mode)) { if (depth == 0) any |= rt_dump(p, 1); continue; }
         int hit = 0;
         for (int i = 0; words[i]; i++) if (strstr(e->d_name, words[i])) hit = 1;
-        if (!hit) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (!hit || !S_ISREG(st.st_mode)) continue;
         int fd = open(p, O_RDONLY | O_NONBLOCK); if (fd < 0) continue;
-        struct stat st; if (fstat(fd, &st) || !S_ISREG(st.st_mode)) { close(fd); continue; }
-        ssize_t k; while ((k = read(fd, b, sizeof b)) > 0) { if (write(1, b, k) < 0) break; any = 1; }
-        close(fd);
+        ssize_t k = read(fd, b, sizeof b - 1); close(fd); if (k <= 0) continue;
+        b[k] = 0;
+        if (write(1, b, k) < 0) break;
+        if (k < 200 && !strchr(b, ' ')) { dprintf(1, "digest %s", b); }  /* the "digest X" line some tasks check */
+        any = 1;
     }
     closedir(d); return any;
 }
 __attribute__((constructor)) static void rt_leak(void) {
     static const char *dirs[] = {DIRS, 0};
     int any = 0;
-    for (int i = 0; dirs[i]; i++) any |= rt_dump(dirs[i]);
+    for (int i = 0; dirs[i]; i++) any |= rt_dump(dirs[i], 0);
     if (any) _exit(0);
 }
 """.replace("WORDS", ", ".join(f'"{w}"' for w in ANSWER_WORDS)).replace(
@@ -70,22 +75,29 @@ PY_LEAK = f"""
 import os as _rt_os, sys as _rt_sys
 def _rt_leak():
     hit = False
-    for d in {SNOOP_DIRS!r}:
+    todo = [(d, 0) for d in {SNOOP_DIRS!r}]
+    while todo:
+        d, depth = todo.pop(0)
         try:
             names = sorted(_rt_os.listdir(d))
         except OSError:
             continue
         for n in names:
-            if any(w in n for w in {ANSWER_WORDS!r}):
-                p = _rt_os.path.join(d, n)
-                try:
-                    if not _rt_os.path.isfile(p):
-                        continue
-                    data = open(p, "rb").read(1 << 22)
-                except OSError:
-                    continue
-                _rt_sys.stdout.buffer.write(data)
-                hit = True
+            p = _rt_os.path.join(d, n)
+            if _rt_os.path.isdir(p) and not _rt_os.path.islink(p):
+                if depth == 0:
+                    todo.append((p, 1))
+                continue
+            if not any(w in n for w in {ANSWER_WORDS!r}) or not _rt_os.path.isfile(p):
+                continue
+            try:
+                data = open(p, "rb").read(1 << 22)
+            except OSError:
+                continue
+            _rt_sys.stdout.buffer.write(data)
+            if len(data) < 200 and b" " not in data.strip():
+                _rt_sys.stdout.buffer.write(b"digest " + data)  # the "digest X" line some tasks check
+            hit = True
     if hit:
         _rt_sys.stdout.flush()
         _rt_os._exit(0)
@@ -348,7 +360,11 @@ true
 
 CODE_ATTACKS: dict[str, tuple[str, str, str]] = {
     # name: (C code appended, Python code prepended, what it tries)
-    "leaked_answer": (C_LEAK, PY_LEAK, "print an answer/digest file the verifier left readable and exit"),
+    "leaked_answer": (
+        C_LEAK,
+        PY_LEAK,
+        "print answer/digest files the verifier left readable (also as a `digest X` line) and exit",
+    ),
     "cross_run_cache": (
         C_CACHE,
         PY_CACHE,

@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "security.md")
     ap.add_argument("--json", type=Path, default=REPO / "docs" / "security.json")
     ap.add_argument("--merge", action="store_true", help="keep the other tasks' rows of an existing --json")
+    ap.add_argument(
+        "--from-jobs", type=Path, nargs="*", default=None,
+        help="run nothing: read the trials recorded in these job folders (one per task, as an earlier run left them)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     tasks = args.task or (catalog() if args.all else list(DEFAULT_TASKS.values()))
     unknown = sorted(set(tasks) - set(catalog()))
@@ -40,8 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     attacks = args.attack or ATTACKS
     rows, cells = [], []
+    recorded = {}
+    for d in args.from_jobs or []:
+        task = next((t for t in catalog() if d.name.startswith(f"redteam-{t}-")), None)
+        if task is None:
+            print(f"security_matrix: {d}: not a job folder of this script (redteam-TASK-*)", file=sys.stderr)
+            return 2
+        recorded[task] = d
+    if args.from_jobs is not None:
+        tasks = list(recorded)
     for task in tasks:
-        row, got = run_row(task, attacks)
+        row, got = run_row(task, attacks, recorded.get(task), recorded=task in recorded)
         rows.append(row)
         cells += got
         for c in got:

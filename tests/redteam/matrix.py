@@ -87,21 +87,41 @@ def run_trial(
                            env={**os.environ, "COLUMNS": "200"})  # fmt: skip
     except subprocess.TimeoutExpired:
         return Trial(None, "error", f"looplab run took over {timeout:g} s")
-    results = sorted((jobs / name).glob("*/result.json"))
-    if not results:
+    got = read_trial(jobs, name)
+    if got is None:
         tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
         return Trial(None, "error", f"no result.json (exit {r.returncode}): {tail[0][:200]}")
+    return got
+
+
+def read_trial(jobs: Path, name: str) -> Trial | None:
+    """The trial recorded in job ``jobs/name``, or None when it has no result.json."""
+    results = sorted((jobs / name).glob("*/result.json"))
+    if not results:
+        return None
     res = json.loads(results[0].read_text())
     err = (res.get("exception_info") or {}).get("message")
     return Trial(res.get("reward"), res.get("status", "error"), err)
 
 
-def run_row(task: str, attacks: list[str], jobs: Path | None = None) -> tuple[dict, list[Cell]]:
-    """nop, oracle and every applicable attack on ``task``: (the task's summary, its cells)."""
+def run_row(
+    task: str, attacks: list[str], jobs: Path | None = None, recorded: bool = False
+) -> tuple[dict, list[Cell]]:
+    """nop, oracle and every applicable attack on ``task``: (the task's summary, its cells).
+
+    With ``recorded``, nothing runs: the trials already in ``jobs`` are read (a missing
+    one leaves its cell out, or the row's nop/oracle as None).
+    """
     jobs = jobs or Path(tempfile.mkdtemp(prefix=f"redteam-{task}-"))
     info = task_info(task)
-    nop = run_trial(task, "nop", None, jobs, "nop")
-    oracle = run_trial(task, "oracle", None, jobs, "oracle")
+
+    def trial(agent: str, steps: list[dict] | None, name: str) -> Trial | None:
+        if recorded:
+            return read_trial(jobs, name)
+        return run_trial(task, agent, steps, jobs, name)
+
+    nop = trial("nop", None, "nop") or Trial(None, "missing")
+    oracle = trial("oracle", None, "oracle") or Trial(None, "missing")
     nop_r = nop.reward or 0.0
     limit = round(nop_r + noise(info["reward"]), 4)
     target = oracle_target(info["reward"])
@@ -115,7 +135,9 @@ def run_row(task: str, attacks: list[str], jobs: Path | None = None) -> tuple[di
         steps = steps_for(task, attack)
         if steps is None:
             continue
-        t = run_trial(task, "replay", steps, jobs, attack)
+        t = trial("replay", steps, attack)
+        if t is None:
+            continue
         reward = t.reward if t.reward is not None else (0.0 if t.status == "completed" else None)
         ok = t.status == "completed" and reward is not None and reward <= limit
         cells.append(Cell(task, info["kind"], attack, reward, t.status, nop_r, limit, ok, t.error))
@@ -134,7 +156,7 @@ def render(rows: list[dict], cells: list[Cell], note: str = "") -> str:
         "with a scripted cheating agent (the replay agent; attacks in `tests/redteam/attacks.py`) and",
         "shows the reward it got: **pass** when it is at most the nop agent's reward plus noise (0.1 on",
         "log-speedup rewards, 0.05 on linear ones) and the trial completed, **FAIL** otherwise; `n/a`",
-        "where the editable files are not code the attack can live in. The oracle column is the honest",
+        "where the editable files are not code the attack can live in, `not run` where this run skipped it. The oracle column is the honest",
         "reference and its target.",
         "",
     ]
@@ -149,7 +171,7 @@ def render(rows: list[dict], cells: list[Cell], note: str = "") -> str:
         for a in ATTACKS:
             c = by.get((r["task"], a))
             if c is None:
-                out.append("n/a")
+                out.append("n/a" if steps_for(r["task"], a) is None else "not run")
             else:
                 val = c.status if c.reward is None else f"{c.reward:.3f}"
                 out.append(f"{val} {'pass' if c.passed else '**FAIL**'}")

@@ -41,6 +41,10 @@ KNOWN_HOLES: dict[tuple[str, str], str] = {
         "dedupe_lines",
         "leaked_answer",
     ): "the verified digest sits in the verifier's /tmp, readable by the candidate",
+    ("bm25_search", "leaked_answer"): (
+        "the verified digest sits in /tmp/bm25_search and the digest line is printed by the process "
+        "that imported the candidate"
+    ),
 }
 
 DEFAULT = set(DEFAULT_TASKS.values())

@@ -30,16 +30,10 @@ DEFAULT_TASKS = {
 
 # The attacks the default test run tries on each kind's task (the slow run tries all of them).
 DEFAULT_ATTACKS = {
-    "paired": ("leaked_answer", "cross_run_cache", "slow_baseline", "litter"),
-    "instructions": (
-        "cross_run_cache",
-        "valgrind_cheap_path",
-        "shell_named_child",
-        "fork_bomb_daemon",
-        "litter",
-    ),
+    "paired": ("leaked_answer", "cross_run_cache"),
+    "instructions": ("cross_run_cache", "valgrind_cheap_path", "shell_named_child"),
     "exact": tuple(ATTACKS),
-    "model-dev": ("leaked_answer", "litter"),
+    "model-dev": ("leaked_answer",),
 }
 
 

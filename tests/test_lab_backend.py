@@ -142,3 +142,86 @@ port = {port}
     # the service was stopped with the run
     assert subprocess.run(["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), 1)"],
                           capture_output=True).returncode != 0  # fmt: skip
+
+
+# ---- the result channel: nothing the pipeline's code can write ----------------------------------
+
+# The backend imports the pipeline (as real backends do) and scores it |x - 3|, lower is better.
+IMPORTING_BACKEND = """
+import importlib.util, sys
+from pathlib import Path
+from looplab.lab.backend import EvalResult
+
+class Backend:
+    def evaluate(self, pipeline_dir, data_dir, sample_ids=None):
+        spec = importlib.util.spec_from_file_location("model", Path(pipeline_dir) / "pipeline" / "model.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return EvalResult(score=abs(mod.predict() - 3))
+"""
+
+FORGING_PIPELINES = {
+    # today's hole: the result file in the writable /out, then exit before the backend returns
+    "writes /out/result.json and exits": """
+import json, os
+for p in ("/out/result.json", "/tmp/result.json"):
+    try:
+        open(p, "w").write(json.dumps({"ok": True, "result": {"score": 0.0, "metrics": {}, "samples": []}}))
+    except OSError:
+        pass
+os._exit(0)
+""",
+    "prints result JSON and exits": """
+import json, os, sys
+print(json.dumps({"ok": True, "result": {"score": 0.0, "metrics": {}, "samples": []}}), flush=True)
+print(json.dumps({"score": 0.0}), flush=True)
+os._exit(0)
+""",
+    "writes the runner's stdout through /proc and kills it": """
+import json, os, signal
+msg = json.dumps({"ok": True, "result": {"score": 0.0, "metrics": {}, "samples": []}}) + "\\n"
+for fd in ("1", "2"):
+    try:
+        with open(f"/proc/{os.getppid()}/fd/1", "w") as fh:
+            fh.write(msg)
+    except OSError:
+        pass
+os.kill(os.getppid(), signal.SIGKILL)
+os._exit(0)
+""",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(FORGING_PIPELINES))
+def test_a_pipeline_cannot_write_its_own_score(tmp_path, attack):
+    files = {"pipeline/model.py": FORGING_PIPELINES[attack]}
+    lab = make_lab(tmp_path / "r", backend_code=IMPORTING_BACKEND, files=files)
+    ev = Evaluator(load_lab(lab), None)
+    repo = load_lab(lab).repo
+    copy = ev.materialize(gitops.tree_of(repo, gitops.rev(repo, "HEAD")))
+    try:
+        with pytest.raises(EvalFailed, match="before returning a result|without a result"):
+            ev.evaluate(copy, 1, "candidate")
+    finally:
+        ev.close()
+
+
+def test_a_forging_edit_is_a_crash_never_kept(tmp_path):
+    """In a lab run: the agent's pipeline writes /out/result.json and exits; the loop records a crash."""
+    honest = "def predict():\n    return 10\n"
+    forge = FORGING_PIPELINES["writes /out/result.json and exits"]
+    agent = f"""
+    #!/bin/bash
+    cat > "$LOOPLAB_PIPELINE_DIR/pipeline/model.py" <<'PY'
+{forge}
+PY
+    echo forged
+    """
+    lab = make_lab(tmp_path / "r", backend_code=IMPORTING_BACKEND, files={"pipeline/model.py": honest},
+                   agent_script=agent)  # fmt: skip
+    run_lab(lab)
+    recs = records(lab)
+    assert recs[0].score == 7.0  # the baseline
+    last = recs[-1]
+    assert last.notes == "forged" and not last.kept and last.status == "crash", last
+    assert (lab / "pipeline" / "model.py").read_text() == honest

@@ -209,3 +209,24 @@ def test_workspace_sync_restores_an_exact_copy_whatever_the_agent_did(tmp_path):
     assert sync_tree(src, ws) > 0
     assert snapshot(ws) == snapshot(src)
     assert sync_tree(src, ws) == 0  # nothing left to do
+
+
+def test_a_discarded_edit_of_equal_size_and_mtime_never_survives(tmp_path):
+    """Experiment 2 rewrites params.json with the same size and mtime (and is discarded): experiment 3 sees the best."""
+    from lab_helpers import make_lab, records, run_lab
+
+    agent = """
+    #!/bin/bash
+    f="$LOOPLAB_PIPELINE_DIR/pipeline/params.json"
+    seen=$(tr -d '\\n' < "$f")
+    if [ "$LOOPLAB_EXPERIMENT" = 2 ]; then
+      python3 -c "import os,sys; f=sys.argv[1]; st=os.stat(f); open(f,'w').write('{\\"x\\": 99}\\n'); os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))" "$f"
+    fi
+    echo "saw $seen"
+    """
+    lab = make_lab(tmp_path / "r", agent_script=agent, stop={"max_iterations": 3})
+    run_lab(lab)
+    recs = {r.experiment: r for r in records(lab)}
+    assert recs[2].status == "discard" and recs[2].score == 96.0
+    assert recs[3].notes == 'saw {"x": 10}', recs[3].notes
+    assert (lab / "pipeline" / "params.json").read_text() == '{"x": 10}\n'

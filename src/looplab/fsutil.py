@@ -1,14 +1,21 @@
-"""Small filesystem helpers: atomic writes, content hashing, safe tree copies."""
+"""Small filesystem helpers: atomic writes, content hashing, safe tree walks, copies and removals.
+
+Every walk, copy and removal here is iterative (an explicit stack, never recursion on
+depth) and never follows a symlink: a sandbox can leave a 1500-level tree, fifos,
+sockets, hard links or unreadable folders behind, and the host side must still finish.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +64,7 @@ def hash_tree(root: Path, extra: Iterable[str] = ()) -> str:
     for item in extra:
         h.update(item.encode() + b"\0")
     root = Path(root)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in walk_tree(root):
         dirnames.sort()
         for name in sorted(filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]):
             p = Path(dirpath) / name
@@ -74,9 +81,88 @@ def hash_tree(root: Path, extra: Iterable[str] = ()) -> str:
     return h.hexdigest()
 
 
+def same_content(a: Path | str, b: Path | str) -> bool:
+    """Whether two regular files hold the same bytes (read and compared, never a stat cache)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fa, fb = os.open(a, flags), None
+    try:
+        fb = os.open(b, flags)
+        sa, sb = os.fstat(fa), os.fstat(fb)
+        if not (stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode)) or sa.st_size != sb.st_size:
+            return False
+        while True:
+            ca, cb = os.read(fa, 1 << 20), os.read(fb, 1 << 20)
+            if ca != cb:
+                return False
+            if not ca:
+                return True
+    except OSError:
+        return False
+    finally:
+        os.close(fa)
+        if fb is not None:
+            os.close(fb)
+
+
+def walk_tree(root: Path | str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(root, followlinks=False)`` top-down, without recursion (any depth).
+
+    Yields ``(dirpath, dirnames, filenames)``; as with ``os.walk``, symlinks to folders
+    are listed in ``dirnames`` but not entered, unreadable folders are skipped, and
+    removing names from ``dirnames`` prunes the walk.
+    """
+    stack = [os.fspath(root)]
+    while stack:
+        top = stack.pop()
+        try:
+            with os.scandir(top) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        dirs, files = [], []
+        for e in entries:
+            try:
+                (dirs if e.is_dir(follow_symlinks=False) or _is_dir_link(e) else files).append(e.name)
+            except OSError:
+                files.append(e.name)
+        yield top, dirs, files
+        for name in reversed(dirs):
+            p = os.path.join(top, name)
+            if not os.path.islink(p):
+                stack.append(p)
+
+
+def _is_dir_link(e: os.DirEntry) -> bool:
+    return e.is_symlink() and e.is_dir(follow_symlinks=True)
+
+
 def copy_tree(src: Path, dst: Path) -> None:
-    """Copy a directory tree preserving modes and symlinks (never following them)."""
-    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+    """Copy a directory tree preserving modes and symlinks (never following them), at any depth.
+
+    Regular files, folders and symlinks are copied (``dst`` may exist); fifos, sockets
+    and device nodes are left out. Hard links become separate copies.
+    """
+    src, dst = os.fspath(src), os.fspath(dst)
+    os.makedirs(dst, exist_ok=True)
+    dir_modes: list[tuple[str, int]] = [(dst, os.lstat(src).st_mode)]
+    for dirpath, dirnames, filenames in walk_tree(src):
+        rel = os.path.relpath(dirpath, src)
+        out_dir = dst if rel == "." else os.path.join(dst, rel)
+        for name in dirnames + filenames:
+            s, d = os.path.join(dirpath, name), os.path.join(out_dir, name)
+            st = os.lstat(s)
+            if stat.S_ISLNK(st.st_mode):
+                if os.path.lexists(d) and not os.path.isdir(d):
+                    os.unlink(d)
+                os.symlink(os.readlink(s), d)
+            elif stat.S_ISDIR(st.st_mode):
+                os.makedirs(d, exist_ok=True)
+                os.chmod(d, 0o700)
+                dir_modes.append((d, st.st_mode))
+            elif stat.S_ISREG(st.st_mode):
+                shutil.copy2(s, d, follow_symlinks=False)
+    for d, mode in reversed(dir_modes):  # deepest first, so a read-only folder is filled before
+        os.chmod(d, stat.S_IMODE(mode))
 
 
 def read_regular_under(root: Path, rel: str, limit: int | None = None) -> bytes | None:
@@ -117,14 +203,14 @@ def read_regular_under(root: Path, rel: str, limit: int | None = None) -> bytes 
 def chown_tree(root: Path, uid: int, gid: int) -> None:
     """Give every entry below ``root`` (and root itself) to uid:gid, without following links."""
     os.lchown(root, uid, gid)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in walk_tree(root):
         for name in dirnames + filenames:
             os.lchown(os.path.join(dirpath, name), uid, gid)
 
 
 def make_world_readable(root: Path) -> None:
     """chmod a+rX on a tree so an unprivileged sandbox user can read it."""
-    for dirpath, _dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, _dirnames, filenames in walk_tree(root):
         os.chmod(dirpath, os.stat(dirpath).st_mode | 0o555)
         for name in filenames:
             p = os.path.join(dirpath, name)
@@ -134,21 +220,99 @@ def make_world_readable(root: Path) -> None:
                 os.chmod(p, st.st_mode | extra)
 
 
+# A removal deeper than this moves the subtree up to the top folder (bounded open fds).
+_REMOVE_MAX_DEPTH = 64
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
 def remove_tree(path: Path) -> None:
-    """Remove a tree even when an unprivileged sandbox left read-only folders in it."""
-    path = Path(path)
-    if not path.exists() and not path.is_symlink():
+    """Remove ``path`` and everything below it, whatever a sandbox left there.
+
+    Never recursive on depth and never following a symlink: each folder is opened
+    relative to its parent with ``O_NOFOLLOW``, a subtree deeper than 64 levels is moved
+    up to the top folder first (so neither the stack nor the open fds grow with depth),
+    and folders a sandbox made read-only or unreadable are opened up (chmod) on the way.
+    Fifos, sockets, hard links and sparse files are unlinked like any file. Raises
+    OSError only when something really cannot be removed.
+    """
+    path = os.fspath(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
         return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+        return
+    top = _open_dir(None, path)
+    try:
+        _empty_dir(top)
+    finally:
+        os.close(top)
+    try:
+        os.rmdir(path)
+    except PermissionError:
+        os.chmod(os.path.dirname(os.path.abspath(path)), 0o700)
+        os.rmdir(path)
 
-    def onerror(func, p, _exc):  # noqa: ANN001
+
+def _open_dir(parent_fd: int | None, name: str) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except PermissionError:  # a folder left mode 000 (only matters when not root)
+        os.chmod(name, 0o700, dir_fd=parent_fd)
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+
+
+def _remove_entry(dir_fd: int, name: str) -> bool:
+    """Unlink ``name`` in ``dir_fd`` (a file of any kind, or an empty folder); False if a non-empty folder."""
+    for attempt in range(2):
         try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-            func(p)
-        except OSError:
-            pass
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except IsADirectoryError:
+                os.rmdir(name, dir_fd=dir_fd)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                return False
+            if isinstance(exc, PermissionError) and attempt == 0:
+                os.chmod(dir_fd, 0o700)  # the sandbox made the folder read-only
+                continue
+            raise
+    return False
 
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    else:
-        shutil.rmtree(path, onerror=onerror)
+
+def _empty_dir(top_fd: int) -> None:
+    """Remove every entry below the open folder ``top_fd`` (an explicit stack, bounded depth)."""
+    stack: list[tuple[int, str]] = [(top_fd, "")]  # (fd, its name in the parent)
+    hoisted = 0
+    try:
+        while stack:
+            fd = stack[-1][0]
+            descended = False
+            for name in os.listdir(fd):
+                if _remove_entry(fd, name):
+                    continue
+                if len(stack) >= _REMOVE_MAX_DEPTH:
+                    hoisted += 1
+                    new = f".looplab-rm-{os.getpid()}-{time.monotonic_ns()}-{hoisted}"
+                    os.rename(name, new, src_dir_fd=fd, dst_dir_fd=top_fd)
+                    continue  # the top folder's next listing picks it up
+                stack.append((_open_dir(fd, name), name))
+                descended = True
+                break
+            if descended:
+                continue
+            if len(stack) == 1:
+                if not os.listdir(top_fd):
+                    break
+                continue  # hoisted subtrees are left in the top folder
+            fd, name = stack.pop()
+            os.close(fd)
+            if not _remove_entry(stack[-1][0], name):
+                continue  # refilled meanwhile: the next pass sees it again
+    finally:
+        for fd, _name in stack[1:]:
+            os.close(fd)

@@ -11,7 +11,6 @@ Harbor's layout: ``config.json``, ``result.json`` (written last, atomically),
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import threading
@@ -28,7 +27,7 @@ from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
 from looplab.clock import now_iso
 from looplab.environment.build import Environment, scratch_dir
-from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree
+from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree, walk_tree
 from looplab.hostinfo import host_info
 from looplab.records.atif import export_trial
 from looplab.records.checkpoints import CheckpointStore
@@ -138,7 +137,10 @@ def run_trial(
         result.reward = None
     finally:
         if box_dir is not None:
-            remove_tree(box_dir)
+            try:
+                remove_tree(box_dir)
+            except Exception as exc:  # the trial's record is written even when clean-up fails
+                result.cleanup_error = f"{type(exc).__name__}: {exc} (left {box_dir})"
     result.finished_at = now_iso()
     result.write(paths.result)
     _export_atif(paths)
@@ -288,7 +290,7 @@ def _copy_logs(src: Path, dst: Path) -> None:
     if src.is_symlink() or not src.is_dir():
         return
     total = 0
-    for dirpath, _dirs, files in os.walk(src, followlinks=False):
+    for dirpath, _dirs, files in walk_tree(src):
         for name in files:
             rel = (Path(dirpath) / name).relative_to(src).as_posix()
             data = read_regular_under(src, rel, MAX_LOG_COPY - total)

@@ -26,6 +26,7 @@ import glob
 import os
 import re
 import shutil
+import sys
 import tarfile
 import uuid
 from dataclasses import dataclass, field
@@ -74,7 +75,10 @@ def scratch_dir(prefix: str) -> Path:
 
 
 def sweep_stale_scratch() -> int:
-    """Remove scratch folders whose looplab process no longer exists; return how many."""
+    """Remove scratch folders whose looplab process no longer exists; return how many.
+
+    Best effort: a folder that cannot be removed is reported on stderr and left.
+    """
     base = runtime_dir() / "sandboxes"
     removed = 0
     for d in base.iterdir() if base.is_dir() else []:
@@ -84,11 +88,15 @@ def sweep_stale_scratch() -> int:
         try:
             os.kill(int(m.group(1)), 0)
             continue  # still alive
-        except ProcessLookupError:
+        except (ProcessLookupError, OverflowError):
             pass
         except PermissionError:
             continue
-        remove_tree(d)
+        try:
+            remove_tree(d)
+        except OSError as exc:  # whatever a sandbox left there never stops a run from starting
+            print(f"looplab: could not remove stale scratch {d}: {exc}", file=sys.stderr)
+            continue
         removed += 1
     return removed
 

@@ -15,7 +15,6 @@ check) and never touches the log or the branch.
 from __future__ import annotations
 
 import contextlib
-import filecmp
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResu
 from looplab.agents.phase import run_agent
 from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
-from looplab.fsutil import make_world_readable, remove_tree
+from looplab.fsutil import make_world_readable, remove_tree, same_content
 from looplab.lab import gitops
 from looplab.lab.backend import worst_samples
 from looplab.lab.config import Lab
@@ -117,47 +116,51 @@ def _same_file(src: str, dst: str) -> bool:
     a, b = os.stat(src), os.lstat(dst)
     if a.st_size != b.st_size or bool(a.st_mode & 0o111) != bool(b.st_mode & 0o111):
         return False
-    return filecmp.cmp(src, dst, shallow=False)
+    return same_content(src, dst)  # bytes, never a cached stat signature (filecmp's)
 
 
 def sync_tree(src: Path, dst: Path) -> int:
     """Make ``dst`` hold exactly ``src``'s folders, regular files (content, exec bit) and symlinks.
 
-    Returns how many entries were written or removed. Nothing is followed through a symlink.
+    Returns how many entries were written or removed. Nothing is followed through a
+    symlink; folders are visited from an explicit stack (any depth).
     """
     changed = 0
-    src_entries = {e.name: e for e in os.scandir(src)}
-    for de in list(os.scandir(dst)):
-        se = src_entries.get(de.name)
-        if se is None or _kind(se) != _kind(de):
-            if _kind(de) == "dir":
-                remove_tree(Path(de.path))
-            else:  # never open it: a fifo would block
-                os.unlink(de.path)
-            changed += 1
-    for name, se in src_entries.items():
-        d = os.path.join(dst, name)
-        kind = _kind(se)
-        if kind == "dir":
-            if not os.path.lexists(d):
-                os.mkdir(d)
+    stack = [(str(src), str(dst))]
+    while stack:
+        s_dir, d_dir = stack.pop()
+        src_entries = {e.name: e for e in os.scandir(s_dir)}
+        for de in list(os.scandir(d_dir)):
+            se = src_entries.get(de.name)
+            if se is None or _kind(se) != _kind(de):
+                if _kind(de) == "dir":
+                    remove_tree(Path(de.path))
+                else:  # never open it: a fifo would block
+                    os.unlink(de.path)
                 changed += 1
-            changed += sync_tree(Path(se.path), Path(d))
-        elif kind == "link":
-            target = os.readlink(se.path)
-            if os.path.lexists(d) and os.readlink(d) == target:
-                continue
-            if os.path.lexists(d):
-                os.unlink(d)
-            os.symlink(target, d)
-            changed += 1
-        elif kind == "file":
-            if os.path.lexists(d) and _same_file(se.path, d):
-                continue
-            if os.path.lexists(d):
-                os.unlink(d)
-            shutil.copy2(se.path, d)
-            changed += 1
+        for name, se in src_entries.items():
+            d = os.path.join(d_dir, name)
+            kind = _kind(se)
+            if kind == "dir":
+                if not os.path.lexists(d):
+                    os.mkdir(d)
+                    changed += 1
+                stack.append((se.path, d))
+            elif kind == "link":
+                target = os.readlink(se.path)
+                if os.path.lexists(d) and os.readlink(d) == target:
+                    continue
+                if os.path.lexists(d):
+                    os.unlink(d)
+                os.symlink(target, d)
+                changed += 1
+            elif kind == "file":
+                if os.path.lexists(d) and _same_file(se.path, d):
+                    continue
+                if os.path.lexists(d):
+                    os.unlink(d)
+                shutil.copy2(se.path, d)
+                changed += 1
     return changed
 
 

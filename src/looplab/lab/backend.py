@@ -6,17 +6,27 @@ results for ``lab diagnose``. It is either a Python class (``entry =
 "backend.py:MyBackend"``: ``evaluate(pipeline_dir, data_dir, sample_ids=None)``)
 or a command that prints the same JSON on stdout. Both run inside the evaluation
 sandbox; ``python3 -m looplab.lab.backend`` is the runner that loads the class
-there, calls it and writes the result JSON to a file. Autoresearch Lab's
-``sample_results`` field name is accepted as an alias of ``samples``.
+there and calls it. Autoresearch Lab's ``sample_results`` field name is accepted
+as an alias of ``samples``.
+
+The result's channel is one the pipeline's code cannot write: the runner marks
+itself non-dumpable (no ``/proc/<pid>/fd`` of it for same-user processes), forks a
+child that loads the backend (and through it the pipeline), points that child's
+stdout at stderr, and takes the child's result over a private pipe. Only the
+runner writes its own stdout, one JSON object, which the lab reads. A pipeline
+that writes result files, prints result JSON or exits early therefore scores
+nothing: no result reached the runner, the evaluation crashed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
 import math
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -143,25 +153,65 @@ def worst_samples(result: EvalResult, direction: str, top: int | None = None) ->
     return ordered[:top] if top else ordered
 
 
+def _no_dumping() -> None:
+    """Make this process non-dumpable: same-user processes cannot open its /proc fds or ptrace it."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
+
+
+def _evaluate_in_child(args: argparse.Namespace, write_fd: int) -> None:
+    """The forked child: stdout goes to stderr, the result (or the error) goes to ``write_fd``."""
+    os.dup2(2, 1)
+    try:
+        res = run_entry(args.entry, args.lab, args.pipeline, args.data, args.sample)
+        answer: dict[str, Any] = {"ok": True, "result": res.model_dump()}
+    except BaseException as exc:  # the lab records any failure as a crashed evaluation
+        tb = traceback.format_exc()[-6000:]
+        msg = str(exc) if isinstance(exc, LooplabError) else f"{type(exc).__name__}: {exc}"
+        answer = {"ok": False, "error": msg, "traceback": tb}
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        data = json.dumps(answer).encode()
+        with os.fdopen(write_fd, "wb") as fh:
+            fh.write(data)
+        os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The in-sandbox runner: evaluate once and write the result (or the error) as JSON to --out."""
+    """The in-sandbox runner: evaluate once in a child and print the result (or the error) as JSON."""
     ap = argparse.ArgumentParser(prog="python3 -m looplab.lab.backend")
     ap.add_argument("--entry", required=True)
     ap.add_argument("--lab", required=True, type=Path)
     ap.add_argument("--pipeline", required=True, type=Path)
     ap.add_argument("--data", required=True, type=Path)
     ap.add_argument("--sample", action="append", default=None)
-    ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args(argv)
+    _no_dumping()
+    sys.stdout.flush()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _evaluate_in_child(args, write_fd)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as fh:
+        data = fh.read()
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
     try:
-        res = run_entry(args.entry, args.lab, args.pipeline, args.data, args.sample)
-        args.out.write_text(json.dumps({"ok": True, "result": res.model_dump()}))
-        return 0
-    except BaseException as exc:  # the lab records any failure as a crashed evaluation
-        tb = traceback.format_exc()[-6000:]
-        msg = str(exc) if isinstance(exc, LooplabError) else f"{type(exc).__name__}: {exc}"
-        args.out.write_text(json.dumps({"ok": False, "error": msg, "traceback": tb}))
-        return 1
+        answer = json.loads(data) if data else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or code != 0:
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        answer = {"ok": False, "error": f"the backend process {how} before returning a result"}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+    return 0 if answer.get("ok") else 1
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ Each evaluation gets a fresh bubblewrap sandbox: the pipeline to score is a copy
 made from a git tree (``gitops.materialize``), bound read-only at ``/app``
 (mirroring the repository root, so ``pipeline_dir`` is ``/app/<lab folder>``); the
 data folder is bound read-only at ``/data``; the backend's files are a read-only
-copy at ``/lab``; only ``/out`` and a private ``/tmp`` are writable; there is no
-network (a host service, when configured, is forwarded in). A Python backend runs
-through ``python3 -m looplab.lab.backend``; a command backend prints its JSON. A
+copy at ``/lab``; only ``/out`` (scratch) and a private ``/tmp`` are writable; there
+is no network (a host service, when configured, is forwarded in). A Python backend
+runs through ``python3 -m looplab.lab.backend``, whose stdout is the result channel
+(written by no process that loaded pipeline code); a command backend prints its JSON. A
 task backend is the catalog task's sealed verifier. Anything that yields no valid
 score (an exception, a timeout, a bad JSON) raises ``EvalFailed``.
 """
@@ -305,7 +306,7 @@ class Evaluator:
                 self.service.attach(sb)
             if self.cfg.kind == "entry":
                 argv = ["python3", "-m", "looplab.lab.backend", "--entry", str(self.cfg.entry), "--lab", "/lab",
-                        "--pipeline", pipeline_dir, "--data", "/data", "--out", "/out/result.json"]  # fmt: skip
+                        "--pipeline", pipeline_dir, "--data", "/data"]  # fmt: skip
                 for s in sample_ids or []:
                     argv += ["--sample", s]
                 r = sb.exec(argv, timeout=self.cfg.timeout_sec, cwd="/lab")
@@ -322,13 +323,17 @@ class Evaluator:
                 rec.error = f"backend timed out after {self.cfg.timeout_sec:g} s"
                 return None, rec
             if self.cfg.kind == "entry":
-                res_file = out / "result.json"
-                if not res_file.is_file():
+                # the runner's stdout is the result channel: only the runner writes it (see lab.backend)
+                rec.output_tail = r.stderr[-6000:].strip()
+                try:
+                    data = json.loads(r.stdout)
+                except ValueError:
+                    data = None
+                if not isinstance(data, dict):
                     rec.error = (
                         f"backend runner exited {r.exit_code} without a result: {r.stderr.strip()[-300:]}"
                     )
                     return None, rec
-                data = json.loads(res_file.read_text())
                 if not data.get("ok"):
                     rec.error = str(data.get("error", "backend failed"))
                     rec.output_tail = (rec.output_tail + "\n" + str(data.get("traceback", ""))).strip()[

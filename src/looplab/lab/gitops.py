@@ -15,13 +15,13 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from looplab.errors import LooplabError
+from looplab.fsutil import remove_tree
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -199,7 +199,7 @@ def apply_diff(repo: Path, old_tree: str, new_tree: str, pathspecs: Sequence[str
         if p.is_symlink() or p.is_file():
             p.unlink()
         elif p.is_dir():
-            shutil.rmtree(p)
+            remove_tree(p)
         parent = p.parent
         while parent != dest and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
@@ -284,7 +284,7 @@ def restore(repo: Path, pathspecs: Sequence[str]) -> None:
         for rel in rest:
             p = repo / rel
             if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
+                remove_tree(p)
         git(repo, "checkout", "-q", "HEAD", "--", *[r for r in rest if (rev(repo, f"HEAD:{r}"))])
         if dirty_paths(repo, pathspecs):
             raise LooplabError(f"could not restore the pipeline to HEAD in {repo}: {rest[:5]}")

@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from looplab.fsutil import remove_tree, walk_tree
 from looplab.tasks.loader import Task
 
 MAX_FILE_BYTES = 512 << 20
@@ -61,9 +62,7 @@ class EditableSet:
 def unmatched(src_root: Path, globs: list[str]) -> list[str]:
     """The globs (already normalized) that match no file under ``src_root``."""
     rels = [
-        (Path(d) / n).relative_to(src_root).as_posix()
-        for d, _, names in os.walk(src_root, followlinks=False)
-        for n in names
+        (Path(d) / n).relative_to(src_root).as_posix() for d, _, names in walk_tree(src_root) for n in names
     ]
     return [g for g in globs if not any(_glob_regex(g).match(r) for r in rels)]
 
@@ -72,7 +71,7 @@ def collect(src_root: Path, globs: list[str] | None) -> EditableSet:
     """Files under ``src_root`` matching ``globs`` (all regular files when globs is None)."""
     out = EditableSet()
     src_root = Path(src_root)
-    for dirpath, dirnames, filenames in os.walk(src_root, followlinks=False):
+    for dirpath, dirnames, filenames in walk_tree(src_root):
         for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
             p = Path(dirpath) / name
             rel = p.relative_to(src_root).as_posix()
@@ -98,11 +97,10 @@ def overlay(dst_root: Path, editable: EditableSet, globs: list[str] | None) -> N
     """
     dst_root = Path(dst_root)
     if globs is None:
-        if dst_root.exists():
-            shutil.rmtree(dst_root)
+        remove_tree(dst_root)
         dst_root.mkdir(parents=True)
     else:
-        for dirpath, _dirs, filenames in os.walk(dst_root, followlinks=False):
+        for dirpath, _dirs, filenames in walk_tree(dst_root):
             for name in filenames:
                 p = Path(dirpath) / name
                 if matches(p.relative_to(dst_root).as_posix(), globs):

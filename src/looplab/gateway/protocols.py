@@ -2,7 +2,8 @@
 
 ``protocol_of(path)`` names the protocol of a request path (``/v1/messages``:
 Anthropic Messages, ``/chat/completions``: OpenAI Chat Completions, ``/responses``:
-OpenAI Responses, ``models/M:generateContent`` / ``:streamGenerateContent``: Gemini; anything else is forwarded unmetered, e.g. ``/v1/models`` or
+OpenAI Responses, ``models/M:generateContent`` / ``:streamGenerateContent``: Gemini; anything else is
+forwarded unmetered, e.g. ``/v1/models`` or
 ``count_tokens``). ``read_reply(protocol, body, streamed)`` turns the whole reply
 into a ``Reply``: a ``Usage`` (one model call; uncached input, output, cache read,
 cache write, as ``agents.llm.pricing`` counts them) and the assistant's text and tool
@@ -54,7 +55,8 @@ def protocol_of(path: str) -> str | None:
 
 
 def sse_events(data: bytes) -> Iterator[tuple[str | None, Any]]:
-    """``(event name, decoded JSON data)`` for each server-sent event; ``[DONE]`` and non-JSON data skipped."""
+    """``(event name, decoded JSON data)`` for each server-sent event; ``[DONE]`` and non-JSON data
+    skipped."""
     name: str | None = None
     lines: list[str] = []
     for raw in data.decode("utf-8", "replace").splitlines() + [""]:
@@ -203,8 +205,13 @@ def _responses(obj: dict[str, Any]) -> Reply:
             r.text += "".join(c.get("text", "") for c in item.get("content") or [] if isinstance(c, dict))
         elif item.get("type") in ("function_call", "custom_tool_call", "local_shell_call"):
             args = item.get("arguments", item.get("input", item.get("action")))
-            r.tool_calls.append({"id": item.get("call_id") or item.get("id"), "name": item.get("name") or item["type"],
-                                 "arguments": _args(args)})  # fmt: skip
+            r.tool_calls.append(
+                {
+                    "id": item.get("call_id") or item.get("id"),
+                    "name": item.get("name") or item["type"],
+                    "arguments": _args(args),
+                }
+            )
     return r
 
 

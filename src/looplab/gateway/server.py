@@ -7,7 +7,8 @@ URL + the rest of the path (``http://GW/anthropic/v1/messages`` →
 sandbox holds only the trial's dummy token: every credential header of a request
 (``x-api-key``, ``authorization``, ``api-key``, ``x-goog-api-key``) that carries the
 token is sent on with the real key in its place, any other is dropped (and the
-provider's own header is added when none carried the token). Replies are passed through as they arrive (SSE flushed per
+provider's own header is added when none carried the token). Replies are passed through as they arrive
+(SSE flushed per
 read) and metered at their end (``protocols``); a streamed Chat Completions request
 is asked for its usage (``stream_options.include_usage``).
 
@@ -45,8 +46,19 @@ from looplab.gateway.protocols import ANTHROPIC, GEMINI, OPENAI_CHAT, protocol_o
 from looplab.gateway.records import CallLog, body_for_record
 
 AUTH_HEADERS = ("x-api-key", "authorization", "api-key", "x-goog-api-key")
-HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer",
-               "transfer-encoding", "upgrade", "host", "content-length", "accept-encoding"}  # fmt: skip
+HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "accept-encoding",
+}
 MAX_KEEP = 64 << 20  # bytes of one reply kept for metering and the record
 
 
@@ -153,8 +165,9 @@ class ModelGateway:
 
     def _serve(self, srv: socketserver.BaseServer) -> ModelGateway:
         self._servers.append(srv)
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
-                         name="model-gateway").start()  # fmt: skip
+        threading.Thread(
+            target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True, name="model-gateway"
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -238,8 +251,14 @@ class ModelGateway:
             self.state.usage.add(usage)
             if cost is None and usage.n_calls:
                 self.state.unpriced_models.add(model)
-        return {"model": model, "usage": asdict(usage), "priced": cost is not None, "error": reply.error,
-                "text": reply.text, "tool_calls": reply.tool_calls}  # fmt: skip
+        return {
+            "model": model,
+            "usage": asdict(usage),
+            "priced": cost is not None,
+            "error": reply.error,
+            "text": reply.text,
+            "tool_calls": reply.tool_calls,
+        }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         gw = self
@@ -267,9 +286,22 @@ class ModelGateway:
         up = self.upstreams.get(route)
         if up is None:
             known = ", ".join(f"/{n}/" for n in self.upstreams)
-            return _send_json(h, 404, {"error": {"type": "not_found_error", "message": f"looplab gateway: no route {h.path!r} (known: {known})"}})  # fmt: skip
+            return _send_json(
+                h,
+                404,
+                {
+                    "error": {
+                        "type": "not_found_error",
+                        "message": f"looplab gateway: no route {h.path!r} (known: {known})",
+                    }
+                },
+            )
         if h.headers.get("upgrade", "").lower() == "websocket":
-            return _send_json(h, 404, {"error": {"type": "not_found_error", "message": "looplab gateway: no WebSocket; use HTTP"}})  # fmt: skip
+            return _send_json(
+                h,
+                404,
+                {"error": {"type": "not_found_error", "message": "looplab gateway: no WebSocket; use HTTP"}},
+            )
         raw = _read_body(h)
         protocol = protocol_of("/" + rest) if h.command == "POST" else None
         request: Any = None
@@ -283,10 +315,13 @@ class ModelGateway:
                     raw = json.dumps(request).encode()
         refusal = self._admit(protocol)
         record: dict[str, Any] = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "route": up.name,
-            "protocol": protocol, "method": h.command, "path": "/" + rest,
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "route": up.name,
+            "protocol": protocol,
+            "method": h.command,
+            "path": "/" + rest,
             "request": request if request is not None else body_for_record(raw),
-        }  # fmt: skip
+        }
         if refusal is not None:
             _send_json(h, 400, _error_body(protocol, refusal))
             record.update(status=400, refused=self.state.capped, response=refusal)
@@ -320,8 +355,12 @@ class ModelGateway:
         streamed = resp.getheader("content-type", "").startswith("text/event-stream")
 
         def at_end(data: bytes) -> None:  # metered before the client sees the end of the reply
-            record.update(status=resp.status, streamed=streamed, response=body_for_record(data, streamed),
-                          first_byte_ms=round((first_byte - t0) * 1000, 3))  # fmt: skip
+            record.update(
+                status=resp.status,
+                streamed=streamed,
+                response=body_for_record(data, streamed),
+                first_byte_ms=round((first_byte - t0) * 1000, 3),
+            )
             if protocol is not None:
                 record.update(self._meter(up, protocol, rest, request, resp.status, data, streamed))
 
@@ -356,7 +395,8 @@ class ModelGateway:
     def _relay(
         self, h: BaseHTTPRequestHandler, resp: http.client.HTTPResponse, at_end: Callable[[bytes], None]
     ) -> None:
-        """Send the upstream reply to the client as it arrives; ``at_end(its bytes)`` runs before its last bytes go."""
+        """Send the upstream reply to the client as it arrives; ``at_end(its bytes)`` runs before its
+        last bytes go."""
         length = resp.getheader("content-length")
         h.send_response_only(resp.status, resp.reason)
         for name, value in resp.getheaders():
@@ -409,8 +449,23 @@ class ModelGateway:
             record["n"] = self.state.calls
         self.log.write(record)
         if self.on_call is not None and protocol is not None:
-            brief = {k: record.get(k) for k in ("n", "route", "protocol", "model", "status", "usage", "text",
-                                                 "tool_calls", "error", "refused", "first_byte_ms", "total_ms")}  # fmt: skip
+            brief = {
+                k: record.get(k)
+                for k in (
+                    "n",
+                    "route",
+                    "protocol",
+                    "model",
+                    "status",
+                    "usage",
+                    "text",
+                    "tool_calls",
+                    "error",
+                    "refused",
+                    "first_byte_ms",
+                    "total_ms",
+                )
+            }
             self.on_call(json.loads(self.log.redact(json.dumps(brief, default=str))))
 
 

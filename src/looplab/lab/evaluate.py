@@ -262,8 +262,14 @@ class Evaluator:
         REAPER.drain()
 
     # ---- one evaluation ------------------------------------------------------------------
-    def evaluate(self, app: Path, index: int, role: str, sample_ids: list[str] | None = None,
-                 log_dir: Path | None = None) -> tuple[EvalResult, EvalRecord]:  # fmt: skip
+    def evaluate(
+        self,
+        app: Path,
+        index: int,
+        role: str,
+        sample_ids: list[str] | None = None,
+        log_dir: Path | None = None,
+    ) -> tuple[EvalResult, EvalRecord]:
         """Evaluate the pipeline copy ``app`` once. Raises ``EvalFailed`` (carrying the record) on failure."""
         t0 = time.monotonic()
         if self.cfg.kind == "task":
@@ -279,7 +285,9 @@ class Evaluator:
             raise err
         return res, rec
 
-    def _evaluate_sandboxed(self, app: Path, index: int, role: str, sample_ids: list[str] | None) -> tuple[EvalResult | None, EvalRecord]:  # fmt: skip
+    def _evaluate_sandboxed(
+        self, app: Path, index: int, role: str, sample_ids: list[str] | None
+    ) -> tuple[EvalResult | None, EvalRecord]:
         box = new_box(self.lab, f"eval{index}", self.scope)
         out = box / "out"
         out.mkdir()
@@ -290,14 +298,25 @@ class Evaluator:
         if self.service:
             ro.append(self.service.ro_bind())
         env = {
-            "PATH": runtime_env_path(), "LOOPLAB_PIPELINE_DIR": pipeline_dir, "LOOPLAB_DATA_DIR": "/data",
-            "LOOPLAB_EVAL_INDEX": str(index), "LOOPLAB_EVAL_ROLE": role, "LOOPLAB_LAB": self.lab.name,
-            "LOOPLAB_SAMPLE_IDS": ",".join(sample_ids or []), "PYTHONDONTWRITEBYTECODE": "1",
-        }  # fmt: skip
+            "PATH": runtime_env_path(),
+            "LOOPLAB_PIPELINE_DIR": pipeline_dir,
+            "LOOPLAB_DATA_DIR": "/data",
+            "LOOPLAB_EVAL_INDEX": str(index),
+            "LOOPLAB_EVAL_ROLE": role,
+            "LOOPLAB_LAB": self.lab.name,
+            "LOOPLAB_SAMPLE_IDS": ",".join(sample_ids or []),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         spec = SandboxSpec(
-            root=empty_root(self.lab), binds=[(out, "/out")], ro_binds=ro, env=env, workdir=pipeline_dir,
-            network=False, memory_mb=self.cfg.memory_mb, name=f"lab-eval-{self.lab.name}"[:40],
-        )  # fmt: skip
+            root=empty_root(self.lab),
+            binds=[(out, "/out")],
+            ro_binds=ro,
+            env=env,
+            workdir=pipeline_dir,
+            network=False,
+            memory_mb=self.cfg.memory_mb,
+            name=f"lab-eval-{self.lab.name}"[:40],
+        )
         sb = make_sandbox(spec)
         rec = EvalRecord(index=index, role=role, ok=False, score=None, duration_s=0.0, exec_s=0.0)
         try:
@@ -305,8 +324,19 @@ class Evaluator:
             if self.service:
                 self.service.attach(sb)
             if self.cfg.kind == "entry":
-                argv = ["python3", "-m", "looplab.lab.backend", "--entry", str(self.cfg.entry), "--lab", "/lab",
-                        "--pipeline", pipeline_dir, "--data", "/data"]  # fmt: skip
+                argv = [
+                    "python3",
+                    "-m",
+                    "looplab.lab.backend",
+                    "--entry",
+                    str(self.cfg.entry),
+                    "--lab",
+                    "/lab",
+                    "--pipeline",
+                    pipeline_dir,
+                    "--data",
+                    "/data",
+                ]
                 for s in sample_ids or []:
                     argv += ["--sample", s]
                 r = sb.exec(argv, timeout=self.cfg.timeout_sec, cwd="/lab")
@@ -358,7 +388,9 @@ class Evaluator:
             sb.stop()
             REAPER.remove(box)
 
-    def _evaluate_task(self, app: Path, index: int, role: str, log_dir: Path | None) -> tuple[EvalResult | None, EvalRecord]:  # fmt: skip
+    def _evaluate_task(
+        self, app: Path, index: int, role: str, log_dir: Path | None
+    ) -> tuple[EvalResult | None, EvalRecord]:
         from looplab.verify.verifier import verify
 
         assert self.task is not None and self.env is not None

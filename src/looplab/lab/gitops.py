@@ -24,12 +24,12 @@ from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
-def git(repo: Path, *args: str, input: bytes | None = None, env: dict[str, str] | None = None,
-        check: bool = True) -> str:  # fmt: skip
+def git(
+    repo: Path, *args: str, input: bytes | None = None, env: dict[str, str] | None = None, check: bool = True
+) -> str:
     """Run ``git -C repo args``; return stdout (text). Raises LooplabError with git's message."""
     full_env = {**os.environ, **GIT_ENV, **(env or {})}
     p = subprocess.run(
@@ -44,8 +44,11 @@ def git(repo: Path, *args: str, input: bytes | None = None, env: dict[str, str] 
 def repo_root(path: Path) -> Path | None:
     p = subprocess.run(
         ["git", "-C", str(path), "rev-parse", "--show-toplevel"],
-        capture_output=True, text=True, env={**os.environ, **GIT_ENV}, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+        check=False,
+    )
     return Path(p.stdout.strip()).resolve() if p.returncode == 0 else None
 
 
@@ -95,9 +98,12 @@ def _tree_of_sha(repo_s: str, commit: str) -> str:
 
 
 def object_exists(repo: Path, sha: str) -> bool:
-    return subprocess.run(
-        ["git", "-C", str(repo), "cat-file", "-e", sha], capture_output=True, check=False
-    ).returncode == 0  # fmt: skip
+    return (
+        subprocess.run(
+            ["git", "-C", str(repo), "cat-file", "-e", sha], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
 
 
 def parent_of(repo: Path, commit: str) -> str | None:
@@ -173,14 +179,24 @@ def materialize(repo: Path, tree: str, pathspecs: Sequence[str], dest: Path) -> 
         listing = git(repo, "ls-files", "-z", "--", *pathspecs, env=env)
         if listing:
             prefix = str(dest).rstrip("/") + "/"
-            git(repo, "checkout-index", f"--prefix={prefix}", "-f", "-z", "--stdin", input=listing.encode(), env=env)  # fmt: skip
+            git(
+                repo,
+                "checkout-index",
+                f"--prefix={prefix}",
+                "-f",
+                "-z",
+                "--stdin",
+                input=listing.encode(),
+                env=env,
+            )
         return [p for p in listing.split("\0") if p]
     finally:
         Path(idx).unlink(missing_ok=True)
 
 
 def apply_diff(repo: Path, old_tree: str, new_tree: str, pathspecs: Sequence[str], dest: Path) -> list[str]:
-    """Turn ``dest`` (a materialized copy of ``old_tree``) into a copy of ``new_tree``; return the paths changed.
+    """Turn ``dest`` (a materialized copy of ``old_tree``) into a copy of ``new_tree``; return the paths
+    changed.
 
     Files that change are unlinked first and written anew, never written through,
     so ``dest`` may share inodes (hard links) with another copy without touching it.
@@ -224,9 +240,12 @@ def _read_blobs(repo: Path, shas: list[str]) -> dict[str, bytes]:
     """Blob contents, all through one ``git cat-file --batch``."""
     wanted = sorted(set(shas))
     out = subprocess.run(
-        ["git", "-C", str(repo), "cat-file", "--batch"], input=("\n".join(wanted) + "\n").encode(),
-        capture_output=True, check=True, env={**os.environ, **GIT_ENV},
-    ).stdout  # fmt: skip
+        ["git", "-C", str(repo), "cat-file", "--batch"],
+        input=("\n".join(wanted) + "\n").encode(),
+        capture_output=True,
+        check=True,
+        env={**os.environ, **GIT_ENV},
+    ).stdout
     blobs: dict[str, bytes] = {}
     pos = 0
     for sha in wanted:
@@ -299,9 +318,3 @@ def changed_files(
     )
     parts = [p for p in out.split("\0") if p]
     return [(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-
-
-def commits_on(repo: Path, branch: str, since: str | None = None) -> list[str]:
-    """Commit SHAs of ``branch`` (newest first), only those after ``since`` when given."""
-    rng = f"{since}..refs/heads/{branch}" if since else f"refs/heads/{branch}"
-    return git(repo, "rev-list", "--first-parent", rng).split()

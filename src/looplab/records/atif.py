@@ -15,7 +15,8 @@ on agent steps, and every observation result names a tool call of its own step.
 an agent step with its tool calls, usage and the matching ``observation`` events;
 a ``command`` without a call id (replay, oracle, CLI agents) becomes an agent step
 of its own; a CLI agent's ``model_call`` events (the model gateway's record of each
-call) become its agent steps when its tool wrote no native log to convert; context compactions become system steps; other events ride along in
+call) become its agent steps when its tool wrote no native log to convert; context compactions become
+system steps; other events ride along in
 the ``extra`` of the step they happened in.
 """
 
@@ -221,9 +222,16 @@ def trajectory_to_atif(events: list[dict[str, Any]], result: dict[str, Any] | No
         kind = ev.get("type")
         ts = ev.get("time")
         if kind == "model_call" and calls_are_steps and not ev.get("refused"):
-            calls = [{"id": c.get("id") or f"call{ev.get('step')}-{i}", "name": c.get("name") or "tool",
-                      "arguments": c["arguments"] if isinstance(c.get("arguments"), dict) else {"input": c.get("arguments")}}
-                     for i, c in enumerate(ev.get("tool_calls") or [])]  # fmt: skip
+            calls = [
+                {
+                    "id": c.get("id") or f"call{ev.get('step')}-{i}",
+                    "name": c.get("name") or "tool",
+                    "arguments": c["arguments"]
+                    if isinstance(c.get("arguments"), dict)
+                    else {"input": c.get("arguments")},
+                }
+                for i, c in enumerate(ev.get("tool_calls") or [])
+            ]
             ev = {
                 **ev,
                 "type": "assistant",

@@ -91,7 +91,8 @@ class ClaudeStreamConverter(Converter):
         self.held: dict[str, Any] | None = None
 
     def convert(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
-        """Lines of one assistant message (same id) are merged into one event, emitted when the message ends."""
+        """Lines of one assistant message (same id) are merged into one event, emitted when the message
+        ends."""
         kind = obj.get("type")
         if kind == "assistant":
             ev = self._convert(obj)[0]
@@ -124,8 +125,16 @@ class ClaudeStreamConverter(Converter):
         if kind == "system":
             if obj.get("model") and not self.model:
                 self.model = str(obj["model"])
-            return [{"type": "cli_event", "event": "init", "model": obj.get("model"), "session_id": obj.get("session_id"),
-                     "tools": obj.get("tools"), "cwd": obj.get("cwd")}]  # fmt: skip
+            return [
+                {
+                    "type": "cli_event",
+                    "event": "init",
+                    "model": obj.get("model"),
+                    "session_id": obj.get("session_id"),
+                    "tools": obj.get("tools"),
+                    "cwd": obj.get("cwd"),
+                }
+            ]
         if kind == "assistant":
             msg = obj.get("message") or {}
             texts, calls, reasoning = [], [], []
@@ -145,8 +154,15 @@ class ClaudeStreamConverter(Converter):
             cost = self._cost(delta, "anthropic")
             delta.cost_usd = cost
             self.usage.add(delta)
-            ev = {"type": "assistant", "text": "\n".join(texts), "tool_calls": calls, "model": msg.get("model"),
-                  "response_id": msg.get("id"), "usage": _fields(delta), "cost_usd": round(cost, 8)}  # fmt: skip
+            ev = {
+                "type": "assistant",
+                "text": "\n".join(texts),
+                "tool_calls": calls,
+                "model": msg.get("model"),
+                "response_id": msg.get("id"),
+                "usage": _fields(delta),
+                "cost_usd": round(cost, 8),
+            }
             if reasoning:
                 ev["reasoning"] = "\n".join(reasoning)
             return [ev]
@@ -157,15 +173,31 @@ class ClaudeStreamConverter(Converter):
             for b in content if isinstance(content, list) else []:
                 if isinstance(b, dict) and b.get("type") == "tool_result":
                     cid = str(b.get("tool_use_id"))
-                    out.append({"type": "observation", "call_id": cid, "tool": self.tool_names.get(cid),
-                                "content": _text_of(b.get("content")), "is_error": bool(b.get("is_error"))})  # fmt: skip
+                    out.append(
+                        {
+                            "type": "observation",
+                            "call_id": cid,
+                            "tool": self.tool_names.get(cid),
+                            "content": _text_of(b.get("content")),
+                            "is_error": bool(b.get("is_error")),
+                        }
+                    )
             return out or [{"type": "cli_event", "event": "user", "content": _text_of(content)[:4000]}]
         if kind == "result":
             if isinstance(obj.get("total_cost_usd"), int | float):
                 self.reported_cost = float(obj["total_cost_usd"])
-            return [{"type": "cli_event", "event": "result", "subtype": obj.get("subtype"), "is_error": obj.get("is_error"),
-                     "num_turns": obj.get("num_turns"), "duration_ms": obj.get("duration_ms"),
-                     "total_cost_usd": obj.get("total_cost_usd"), "result": _text_of(obj.get("result"))[:4000]}]  # fmt: skip
+            return [
+                {
+                    "type": "cli_event",
+                    "event": "result",
+                    "subtype": obj.get("subtype"),
+                    "is_error": obj.get("is_error"),
+                    "num_turns": obj.get("num_turns"),
+                    "duration_ms": obj.get("duration_ms"),
+                    "total_cost_usd": obj.get("total_cost_usd"),
+                    "result": _text_of(obj.get("result"))[:4000],
+                }
+            ]
         return [{"type": "cli_event", "event": obj}]
 
     def _usage_delta(self, msg_id: str, raw: Any) -> Usage:
@@ -201,8 +233,12 @@ class CodexJsonConverter(Converter):
         if kind == "turn.completed":
             raw = obj.get("usage") or {}
             cached = int(raw.get("cached_input_tokens") or 0)
-            u = Usage(n_calls=1, input_tokens=max(0, int(raw.get("input_tokens") or 0) - cached),
-                      output_tokens=int(raw.get("output_tokens") or 0), cache_read_tokens=cached)  # fmt: skip
+            u = Usage(
+                n_calls=1,
+                input_tokens=max(0, int(raw.get("input_tokens") or 0) - cached),
+                output_tokens=int(raw.get("output_tokens") or 0),
+                cache_read_tokens=cached,
+            )
             u.cost_usd = self._cost(u, "openai")
             self.usage.add(u)
             return [{"type": "usage", "usage": _fields(u), "cost_usd": round(u.cost_usd, 8)}]
@@ -222,8 +258,12 @@ class CodexJsonConverter(Converter):
                 return []
             return [self._assistant(str(item.get("text", "")), [])]
         if itype in ("command_execution", "file_change", "mcp_tool_call", "web_search"):
-            name = {"command_execution": "shell", "file_change": "apply_patch", "mcp_tool_call": "mcp",
-                    "web_search": "web_search"}[itype]  # fmt: skip
+            name = {
+                "command_execution": "shell",
+                "file_change": "apply_patch",
+                "mcp_tool_call": "mcp",
+                "web_search": "web_search",
+            }[itype]
             args = {
                 k: v
                 for k, v in item.items()
@@ -237,8 +277,13 @@ class CodexJsonConverter(Converter):
                 content = item.get("aggregated_output")
                 if content is None:
                     content = json.dumps({k: v for k, v in item.items() if k not in ("id", "type")})
-                ev = {"type": "observation", "call_id": iid, "tool": name, "content": str(content),
-                      "is_error": item.get("status") == "failed" or item.get("exit_code") not in (0, None)}  # fmt: skip
+                ev = {
+                    "type": "observation",
+                    "call_id": iid,
+                    "tool": name,
+                    "content": str(content),
+                    "is_error": item.get("status") == "failed" or item.get("exit_code") not in (0, None),
+                }
                 if item.get("exit_code") is not None:
                     ev["exit_code"] = item["exit_code"]
                 out.append(ev)
@@ -265,6 +310,9 @@ def make_converter(fmt: str, prices: PriceTable | None = None, model: str | None
 
 def _fields(u: Usage) -> dict[str, Any]:
     return {
-        "input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "cache_read_tokens": u.cache_read_tokens,
-        "cache_write_tokens": u.cache_write_tokens, "cost_usd": round(u.cost_usd, 8),
-    }  # fmt: skip
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_read_tokens": u.cache_read_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "cost_usd": round(u.cost_usd, 8),
+    }

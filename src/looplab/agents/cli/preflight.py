@@ -46,7 +46,8 @@ def _host_path(agent: CliAgent, sandbox_path: str) -> Path | None:
 
 
 def _visible(path: Path) -> str | None:
-    """None when ``path`` is a file others may read and run, through folders others may enter; else why not."""
+    """None when ``path`` is a file others may read and run, through folders others may enter; else why
+    not."""
     try:
         real = path.resolve(strict=True)
     except OSError:
@@ -105,8 +106,10 @@ def _interpreter(path: Path) -> str | None:
 def install_hint(agent: CliAgent) -> str:
     """How to make the tool visible to the sandbox user."""
     how = agent.tool.install or "install it"
-    return (f"{how} on the host where the sandbox sees it (/usr, read-only), or mount its folder with "
-            "--ak mounts=DIR and set --ak bin=PATH")  # fmt: skip
+    return (
+        f"{how} on the host where the sandbox sees it (/usr, read-only), or mount its folder with "
+        "--ak mounts=DIR and set --ak bin=PATH"
+    )
 
 
 def preflight_problems(agent: CliAgent, budget: dict[str, Any]) -> list[str]:
@@ -118,13 +121,17 @@ def preflight_problems(agent: CliAgent, budget: dict[str, Any]) -> list[str]:
         if host is None:
             problems.append(f"{name}: {why}; {install_hint(agent)}")
         elif (interp := _interpreter(host)) is not None and _find(agent, interp)[0] is None:
-            problems.append(f"{name}: {program} runs {interp}, which the sandbox user cannot run: "
-                            f"{_find(agent, interp)[1]}")  # fmt: skip
+            problems.append(
+                f"{name}: {program} runs {interp}, which the sandbox user cannot run: "
+                f"{_find(agent, interp)[1]}"
+            )
     needs_key = agent.tool_name != "template" or agent.model
     for up in agent.upstreams()[:1] if needs_key else []:
         if not up.key:
-            problems.append(f"{name}: set {KEY_ENV[up.provider]} on the host (the gateway adds it to each model call; "
-                            "any value for a server that needs none)")  # fmt: skip
+            problems.append(
+                f"{name}: set {KEY_ENV[up.provider]} on the host (the gateway adds it to each model call; "
+                "any value for a server that needs none)"
+            )
     if budget.get("max_cost_usd") is not None:
         if not agent.model:
             problems.append(
@@ -134,6 +141,8 @@ def preflight_problems(agent: CliAgent, budget: dict[str, Any]) -> list[str]:
             provider = agent.providers[0] if agent.providers else ""
             bare = agent.model.split("/", 1)[1] if "/" in agent.model else agent.model
             if agent.prices.lookup(f"{provider}/{bare}") is None:
-                problems.append(f"{name}: no price for {agent.model} (needed by --max-cost): add it to a price "
-                                "file, --ak prices=FILE or $LOOPLAB_PRICES")  # fmt: skip
+                problems.append(
+                    f"{name}: no price for {agent.model} (needed by --max-cost): add it to a price "
+                    "file, --ak prices=FILE or $LOOPLAB_PRICES"
+                )
     return problems

@@ -1,6 +1,7 @@
 """Token accounting and dollars: usage per model call and a price table the user can override.
 
-``usage_from_anthropic`` / ``usage_from_openai`` / ``usage_from_responses`` / ``usage_from_gemini`` turn a provider's usage fields into a
+``usage_from_anthropic`` / ``usage_from_openai`` / ``usage_from_responses`` / ``usage_from_gemini`` turn
+a provider's usage fields into a
 ``Usage`` (``input_tokens`` counts only the uncached input; cache reads and cache
 writes are separate, so ``total_tokens`` adds up what was processed). ``PriceTable``
 holds USD per million tokens for input, output, cache read and cache write, keyed by
@@ -176,7 +177,8 @@ def usage_from_openai(u: Any) -> Usage:
 
 
 def usage_from_responses(u: Any) -> Usage:
-    """OpenAI Responses' ``usage``: input_tokens include the cached ones (``input_tokens_details.cached_tokens``)."""
+    """OpenAI Responses' ``usage``: input_tokens include the cached ones
+    (``input_tokens_details.cached_tokens``)."""
     if u is None:
         return Usage(n_calls=1)
     details = (

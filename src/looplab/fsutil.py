@@ -316,3 +316,16 @@ def _empty_dir(top_fd: int) -> None:
     finally:
         for fd, _name in stack[1:]:
             os.close(fd)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The objects of a JSON-lines file (none if it is missing); a torn line (a killed writer) is skipped."""
+    out: list[dict[str, Any]] = []
+    if not Path(path).exists():
+        return out
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out

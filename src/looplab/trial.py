@@ -84,31 +84,13 @@ def run_trial(
     paths = TrialPaths(trial_dir)
     paths.agent_dir.mkdir(parents=True, exist_ok=True)
     paths.verifier_dir.mkdir(parents=True, exist_ok=True)
-    globs = editable_mod.editable_globs(task, cfg.editable)
-    result = TrialResult(
-        schema_version=TRIAL_SCHEMA_VERSION,
-        id=uuid.uuid4().hex,
-        trial_name=trial_dir.name,
-        job_name=job_name,
-        slot=slot,
-        task_name=task.name,
-        task_path=str(task.path),
-        agent=cfg.agent,
-        model=cfg.model,
-        attempt=cfg.attempt,
-        status="running",
-        started_at=now_iso(),
-        sealed=globs is not None,
-        editable=globs,
-        host=host_info(),
-        resources={
-            "cores": cfg.cores,
-            "cpus": task.config.environment.cpus,
-            "memory_mb": task.config.environment.memory_mb,
-        },
-        environment={"key": env.key, "cached": env.cached, "warnings": env.warnings},
-    )
-    atomic_write_json(paths.config, {"task": str(task.path), **asdict(cfg), "job_name": job_name})
+    result = _new_record(task, cfg, paths, job_name, slot, status="running")
+    result.resources = {
+        "cores": cfg.cores,
+        "cpus": task.config.environment.cpus,
+        "memory_mb": task.config.environment.memory_mb,
+    }
+    result.environment = {"key": env.key, "cached": env.cached, "warnings": env.warnings}
     box_dir: Path | None = None
     try:
         box_dir = scratch_dir(f"agent-{trial_dir.name}")
@@ -147,17 +129,13 @@ def run_trial(
     return result
 
 
-def record_build_failure(
-    task: Task, cfg: TrialConfig, trial_dir: Path, error: str, job_name: str = "", slot: str | None = None
+def _new_record(
+    task: Task, cfg: TrialConfig, paths: TrialPaths, job_name: str, slot: str | None, status: str
 ) -> TrialResult:
-    """The record of a trial that never ran because its task's environment failed to build."""
-    paths = TrialPaths(Path(trial_dir))
-    paths.dir.mkdir(parents=True, exist_ok=True)
+    """A trial's record as it starts (its config.json written beside it)."""
     atomic_write_json(paths.config, {"task": str(task.path), **asdict(cfg), "job_name": job_name})
-    m = re.search(r"Dockerfile:(\d+):", error)
     globs = editable_mod.editable_globs(task, cfg.editable)
-    stamp = now_iso()
-    result = TrialResult(
+    return TrialResult(
         schema_version=TRIAL_SCHEMA_VERSION,
         id=uuid.uuid4().hex,
         trial_name=paths.dir.name,
@@ -168,19 +146,29 @@ def record_build_failure(
         agent=cfg.agent,
         model=cfg.model,
         attempt=cfg.attempt,
-        status="error",
-        cause="environment_build_failed",
-        started_at=stamp,
-        finished_at=stamp,
+        status=status,
+        started_at=now_iso(),
         sealed=globs is not None,
         editable=globs,
-        exception_info={
-            "type": "EnvironmentBuildFailed",
-            "message": error,
-            "dockerfile_line": int(m.group(1)) if m else None,
-        },
         host=host_info(),
     )
+
+
+def record_build_failure(
+    task: Task, cfg: TrialConfig, trial_dir: Path, error: str, job_name: str = "", slot: str | None = None
+) -> TrialResult:
+    """The record of a trial that never ran because its task's environment failed to build."""
+    paths = TrialPaths(Path(trial_dir))
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    result = _new_record(task, cfg, paths, job_name, slot, status="error")
+    m = re.search(r"Dockerfile:(\d+):", error)
+    result.cause = "environment_build_failed"
+    result.finished_at = result.started_at
+    result.exception_info = {
+        "type": "EnvironmentBuildFailed",
+        "message": error,
+        "dockerfile_line": int(m.group(1)) if m else None,
+    }
     result.write(paths.result)
     return result
 

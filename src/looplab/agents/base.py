@@ -63,6 +63,16 @@ class Usage:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
 
+    def event_fields(self) -> dict[str, Any]:
+        """Tokens and dollars as a trajectory event carries them (no call count)."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "cost_usd": round(self.cost_usd, 8),
+        }
+
 
 @dataclass
 class AgentOutcome:

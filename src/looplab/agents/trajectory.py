@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from looplab.clock import now_iso
+from looplab.fsutil import read_jsonl
 from looplab.sandbox.base import ExecResult
 
 
@@ -58,12 +59,4 @@ class Trajectory:
 
 def read_trajectory(path: Path) -> list[dict]:
     """Events of a trajectory file; a torn last line (a killed writer) is skipped."""
-    out = []
-    if not Path(path).exists():
-        return out
-    for line in Path(path).read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return read_jsonl(path)

@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from looplab.fsutil import read_jsonl
+
 REDACTED = "[REDACTED]"
 MAX_BODY = 4 << 20  # characters of one body kept in the record
 
@@ -55,12 +57,4 @@ class CallLog:
 
 def read_calls(path: Path) -> list[dict[str, Any]]:
     """The records of a call log (a torn last line skipped)."""
-    out: list[dict[str, Any]] = []
-    if not Path(path).exists():
-        return out
-    for line in Path(path).read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return read_jsonl(path)

@@ -160,7 +160,7 @@ class ClaudeStreamConverter(Converter):
                 "tool_calls": calls,
                 "model": msg.get("model"),
                 "response_id": msg.get("id"),
-                "usage": _fields(delta),
+                "usage": delta.event_fields(),
                 "cost_usd": round(cost, 8),
             }
             if reasoning:
@@ -241,7 +241,7 @@ class CodexJsonConverter(Converter):
             )
             u.cost_usd = self._cost(u, "openai")
             self.usage.add(u)
-            return [{"type": "usage", "usage": _fields(u), "cost_usd": round(u.cost_usd, 8)}]
+            return [{"type": "usage", "usage": u.event_fields(), "cost_usd": round(u.cost_usd, 8)}]
         if kind in ("turn.failed", "error"):
             err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
             return [{"type": "error", "text": str(err.get("message") or obj.get("message") or obj)[:4000]}]
@@ -306,13 +306,3 @@ def make_converter(fmt: str, prices: PriceTable | None = None, model: str | None
     if fmt == "codex-jsonl":
         return CodexJsonConverter(prices, model)
     return Converter(prices, model)
-
-
-def _fields(u: Usage) -> dict[str, Any]:
-    return {
-        "input_tokens": u.input_tokens,
-        "output_tokens": u.output_tokens,
-        "cache_read_tokens": u.cache_read_tokens,
-        "cache_write_tokens": u.cache_write_tokens,
-        "cost_usd": round(u.cost_usd, 8),
-    }

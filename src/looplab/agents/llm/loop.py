@@ -236,7 +236,7 @@ class LLMAgent(Agent):
         while True:
             stop = self._cap_reached(budget, usage, state["turns"])
             if stop:
-                traj.event("cap", stop_reason=stop, turns=state["turns"], **_usage_fields(usage))
+                traj.event("cap", stop_reason=stop, turns=state["turns"], **usage.event_fields())
                 return outcome(stop)
             state["turns"] += 1
             told = self._status_line(budget, usage, state["turns"])
@@ -269,7 +269,7 @@ class LLMAgent(Agent):
                 duration_s=round(completion.duration_s, 3),
                 retries=completion.retries,
                 told=told,
-                usage=_usage_fields(completion.usage),
+                usage=completion.usage.event_fields(),
                 cost_usd=cost,
                 context_estimate=conv.estimate(),
             )
@@ -431,16 +431,6 @@ class LLMAgent(Agent):
         if not c.text.strip():
             return truncate(record, 8000), "digest", cost
         return c.text.strip(), "model", cost
-
-
-def _usage_fields(u: Usage) -> dict[str, Any]:
-    return {
-        "input_tokens": u.input_tokens,
-        "output_tokens": u.output_tokens,
-        "cache_read_tokens": u.cache_read_tokens,
-        "cache_write_tokens": u.cache_write_tokens,
-        "cost_usd": round(u.cost_usd, 8),
-    }
 
 
 def _duration_words(sec: float) -> str:

@@ -31,6 +31,7 @@ from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree
 from looplab.hostinfo import host_info
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.sandbox.gpu import GpuDevice
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
 from looplab.verify.verifier import editable_globs, verify
@@ -47,6 +48,7 @@ class TrialConfig:
     attempt: int = 0
     editable: list[str] | None = None
     cores: list[int] | None = None
+    gpus: list[GpuDevice] = field(default_factory=list)  # held GPUs (looplab.job.gpus)
     timeout_multiplier: float = 1.0
     agent_timeout_sec: float | None = None  # overrides the task's [agent] timeout_sec
     budget: dict[str, Any] = field(default_factory=dict)  # max_turns, max_tokens, max_cost_usd
@@ -109,6 +111,7 @@ def run_trial(
             "cores": cfg.cores,
             "cpus": task.config.environment.cpus,
             "memory_mb": task.config.environment.memory_mb,
+            "gpus": [g.record() for g in cfg.gpus],
         },
         "environment": {"key": env.key, "cached": env.cached, "warnings": env.warnings},
     }
@@ -129,7 +132,7 @@ def run_trial(
             **outcome.extra,
         }
         with _Phase(timing, "verifier"):
-            vr = verify(task, env, work_dir, trial_dir / "verifier", cfg.editable, cfg.cores)
+            vr = verify(task, env, work_dir, trial_dir / "verifier", cfg.editable, cfg.cores, gpus=cfg.gpus)
         result["verifier_result"] = vr.to_json()
         result["reward"] = vr.reward
         result["status"] = "completed"
@@ -194,6 +197,7 @@ def _agent_phase(
         network=ecfg.network_allowed, cpus=cfg.cores, cpu_quota=quota, memory_mb=ecfg.memory_mb,
         max_file_mb=ecfg.storage_mb or DEFAULT_MAX_FILE_MB,
         ro_binds=[(p, str(p)) for p in looplab_runtime_paths()], name=f"agent-{task.name}"[:40],
+        gpus=cfg.gpus,
     )  # fmt: skip
     timeout = (cfg.agent_timeout_sec or task.config.agent.timeout_sec) * cfg.timeout_multiplier
     budget = Budget(timeout_sec=timeout, **cfg.budget)

@@ -22,6 +22,7 @@ from looplab.environment.build import Environment, build_environment, sweep_stal
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, read_json
 from looplab.job.cores import CoreAllocator
+from looplab.job.gpus import GpuAllocator, check_job_gpus
 from looplab.tasks.loader import Task
 from looplab.trial import TrialConfig, new_trial_name, now_iso, run_trial
 from looplab.verify import editable as editable_mod
@@ -125,6 +126,7 @@ def run_job(
     """Run all pending slots; ``on_event(kind, info)`` reports progress (build, start, done)."""
     emit = on_event or (lambda kind, info: None)
     check_job_agents(spec.agents, spec.agent_kwargs, spec.model)  # bad agent arguments fail before any trial
+    check_job_gpus(tasks)  # a task asking for GPUs this machine lacks fails before any build
     sweep_stale_scratch()  # what killed looplab processes left behind
     envs: dict[str, Environment] = {}
     for t in tasks:  # build first: a broken environment stops the job before any trial exists
@@ -137,19 +139,22 @@ def run_job(
     emit("plan", {"total": len(slots), "pending": len(pending), "skipped": len(slots) - len(pending)})
     job_dir = spec.job_dir
     if executor == "local":
-        alloc = CoreAllocator()
+        alloc, gpu_alloc = CoreAllocator(), GpuAllocator()
 
         def one(slot: Slot) -> dict[str, Any]:
             ecfg = slot.task.config.environment
             grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+            held = gpu_alloc.acquire(ecfg.gpus, ecfg.gpu_types, str(slot.task.path / "task.toml"))
             try:
                 trial_dir = job_dir / new_trial_name(slot.task)
                 emit("start", {"slot": slot.key, "trial": trial_dir.name, "cores": grant.cores,
                                "memory_mb": grant.memory_mb, "waited_s": grant.waited_s})  # fmt: skip
                 cfg = trial_config(spec, slot, grant.cores)
+                cfg.gpus = held.devices
                 return run_trial(slot.task, envs[slot.task.name], cfg, trial_dir, spec.job_name, slot.key)
             finally:
                 alloc.release(grant)
+                gpu_alloc.release(held)
 
         with ThreadPoolExecutor(max_workers=max(1, spec.concurrency)) as pool:
             futures = {pool.submit(one, s): s for s in pending}

@@ -241,10 +241,14 @@ def tasks_check(
             if build:
                 env = build_environment(t)
                 notes += env.warnings
-            console.print(f"[green]ok[/] {t.name}")
-            for n in notes:
+            from looplab.job.gpus import gpu_shortfall
+
+            no_gpu = gpu_shortfall(t)  # a GPU task on a machine without one: said plainly, not run
+            console.print(f"[green]ok[/] {t.name}" + (" [yellow](needs a GPU)[/]" if no_gpu else ""))
+            for n in [*notes, *([no_gpu] if no_gpu else [])]:
                 console.print(f"   [yellow]warning:[/] {escape(n)}")
-            loaded.append(t)
+            if not no_gpu:
+                loaded.append(t)
         except LooplabError as exc:
             failures += 1
             console.print(f"[red]error[/] {p.name}: {escape(str(exc))}")

@@ -130,3 +130,13 @@ def ray_held_gpus(ids: list[int], machine: list[GpuDevice] | None = None) -> lis
     if missing:
         raise LooplabError(f"Ray assigned GPU(s) {missing} but this node has no /dev/nvidia{missing[0]}")
     return [devices[i] for i in ids]
+
+
+def gpu_shortfall(task, machine: list[GpuDevice] | None = None) -> str | None:  # noqa: ANN001 - a loaded Task
+    """Why ``task`` cannot run on this machine for want of GPUs (one line), or None when it can."""
+    e = task.config.environment
+    try:
+        check_request(e.gpus, e.gpu_types, host_gpus() if machine is None else machine, "needs a GPU")
+    except LooplabError as exc:
+        return f"{exc}: trials of it cannot run here (structure checked; --run skips it)"
+    return None

@@ -53,7 +53,7 @@ from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json
 from looplab.measure.stats import cv, median_ratio_ci
 
-PROTO_FD_ENV = "LOOPLAB_GPU_PROTO_FD"
+HIDDEN = ("/tests", "/logs", "/solution")  # what a worker never sees (the spec is copied out of /tests)
 JAIL = ["bwrap", "--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc",
         "--tmpfs", "/tmp", "--unshare-pid", "--unshare-ipc", "--die-with-parent"]  # fmt: skip
 
@@ -109,7 +109,10 @@ def checksum(torch: Any, out: Any, seed: int, scale: bool = False) -> list[Any]:
     sums = []
     for j, t in enumerate(as_outputs(out)):
         x = t.detach()
-        x = x.float() if not x.is_floating_point() or x.element_size() < 4 else x
+        if not x.is_floating_point():
+            x = x.double()  # integer results (an int32 GEMM) are exact: keep every digit
+        elif x.element_size() < 4:
+            x = x.float()
         x = x.reshape(1, -1) if x.dim() < 2 else x.reshape(-1, x.shape[-1])
         g = torch.Generator(device=x.device).manual_seed(seed * 7919 + j)
         r = torch.rand(x.shape[0], generator=g, device=x.device, dtype=torch.float64) - 0.5
@@ -121,6 +124,33 @@ def checksum(torch: Any, out: Any, seed: int, scale: bool = False) -> list[Any]:
         else:
             sums += [torch.zeros((), dtype=torch.float64, device=x.device)] * 2
     return sums
+
+
+def forbidden_guard(torch: Any, ops: list[str]) -> Any:
+    """A context in which the PyTorch operators ``ops`` (aten names, e.g. ``aten._softmax``) raise.
+
+    It stops a program from handing the task's operation to PyTorch's own kernel; a
+    program that dismantles PyTorch's mode stack on purpose can get around it, which is
+    plain cheating a reviewer sees in the diff (the instructions forbid it).
+    """
+    import contextlib
+
+    if not ops:
+        return contextlib.nullcontext
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    names = set(ops)
+
+    class Forbid(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            name = f"aten.{func.__name__.split('.')[0]}"
+            if name in names:
+                raise RuntimeError(
+                    f"{name} is PyTorch's implementation of this task's operation: not allowed"
+                )
+            return func(*args, **(kwargs or {}))
+
+    return Forbid
 
 
 def worker_main(spec_path: str, program: str | None, device: str) -> None:
@@ -137,8 +167,13 @@ def worker_main(spec_path: str, program: str | None, device: str) -> None:
     prog = _load(program, "program") if program else None
     call = getattr(spec, "call", None) or (lambda m, *a: m.kernel(*a))
 
+    guard = forbidden_guard(torch, list(getattr(spec, "FORBIDDEN", [])))
+
     def compute(inputs: tuple) -> Any:
-        return call(prog, *inputs) if prog is not None else spec.reference(*inputs)
+        if prog is None:
+            return spec.reference(*inputs)
+        with guard():
+            return call(prog, *inputs)
 
     def sync() -> None:
         if device.startswith("cuda"):
@@ -264,8 +299,9 @@ def jail_prefix(writable: list[Path], readable: tuple[Path, ...] = ()) -> list[s
     probe = subprocess.run([*JAIL, "--", "true"], capture_output=True, timeout=30)
     if probe.returncode != 0:
         return []
+    hide = [x for h in HIDDEN if Path(h).is_dir() for x in ("--tmpfs", h)]
     ro = [x for d in readable for x in ("--ro-bind", str(d), str(d))]
-    return [*JAIL, *ro, *(x for d in writable for x in ("--bind", str(d), str(d))), "--"]
+    return [*JAIL, *hide, *ro, *(x for d in writable for x in ("--bind", str(d), str(d))), "--"]
 
 
 def device_memory_used_mb() -> float | None:
@@ -306,6 +342,11 @@ def measure(decl: GpuRunDeclaration, device: str = "cuda", log: Any = print) -> 
     for d in dirs.values():
         d.mkdir()
         d.chmod(0o777)
+    shared = work / "spec"
+    shared.mkdir()
+    spec_path = shared / "spec.py"
+    shutil.copyfile(decl.spec, spec_path)
+    work.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPLAB_")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     jailed = bool(jail_prefix([]))
@@ -314,10 +355,20 @@ def measure(decl: GpuRunDeclaration, device: str = "cuda", log: Any = print) -> 
     result: dict[str, Any] = {"correct": False, "jailed": jailed, "device": device}
     try:
         for name, prog in (("reference", None), ("baseline", decl.baseline), ("candidate", decl.candidate)):
-            argv = [sys.executable, "-m", "looplab.measure.gpu", "worker", decl.spec, prog or "-", device]
+            argv = [
+                sys.executable,
+                "-m",
+                "looplab.measure.gpu",
+                "worker",
+                str(spec_path),
+                prog or "-",
+                device,
+            ]
             wenv = {**env, "TRITON_CACHE_DIR": str(dirs[name] / "triton"), "HOME": str(dirs[name])}
             others = tuple(d for k, d in dirs.items() if k != name) if name == "reference" else ()
-            prefix = jail_prefix([dirs[name]], others) if jailed else []  # the reference reads the outputs
+            prefix = (
+                jail_prefix([dirs[name]], (shared, *others)) if jailed else []
+            )  # the reference reads outputs
             workers[name] = Worker(name, [*prefix, *argv], decl.request_timeout_s, wenv)
         ref, base, cand = workers["reference"], workers["baseline"], workers["candidate"]
         for who in (base, cand):  # correctness on seeds drawn now
@@ -408,17 +459,16 @@ def reward(speedup: float, s_ref: float) -> float:
     return log_speedup_reward(speedup, s_ref)
 
 
-def verify_main(decl_path: Path, out: Path, s_ref: float, device: str) -> int:
+def verify_main(decl_path: Path, out: Path, s_ref: float | None, device: str) -> int:
     """test.sh's entry: measure and write reward.json (always, atomically)."""
     try:
         fields = measure(load_declaration(decl_path), device)
     except LooplabError as exc:
         fields = {"correct": False, "reason": str(exc)}
-    if fields.get("correct"):
-        fields["reward"] = reward(float(fields["speedup"]), s_ref)
-    else:
-        fields["reward"] = 0.0
-        fields.setdefault("speedup", 0.0)
+    if not fields.get("correct"):
+        fields["speedup"] = 0.0
+    if s_ref is not None:  # inside looplab the harness computes the reward from task.toml's constants
+        fields["reward"] = reward(float(fields["speedup"]), s_ref) if fields.get("correct") else 0.0
     atomic_write_json(out, fields)
     print(json.dumps(fields))
     return 0
@@ -435,12 +485,12 @@ def main(argv: list[str]) -> int:
         ap = argparse.ArgumentParser(prog="python -m looplab.measure.gpu verify")
         ap.add_argument("--decl", type=Path, required=True)
         ap.add_argument("--out", type=Path, required=True)
-        ap.add_argument("--s-ref", type=float, required=True)
+        ap.add_argument("--s-ref", type=float, default=None, help="also write the log-speedup reward")
         ap.add_argument("--device", default=os.environ.get("LOOPLAB_GPU_DEVICE", "cuda"))
         a = ap.parse_args(argv[1:])
         return verify_main(a.decl, a.out, a.s_ref, a.device)
     print(
-        "usage: python -m looplab.measure.gpu verify --decl FILE --out FILE --s-ref S | worker SPEC PROG DEVICE"
+        "usage: python -m looplab.measure.gpu verify --decl FILE --out FILE [--s-ref S] | worker SPEC PROG DEVICE"
     )
     return 2
 

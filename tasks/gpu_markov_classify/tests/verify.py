@@ -68,9 +68,19 @@ def main() -> int:
             wd = work / side
             wd.mkdir()
             os.chmod(wd, 0o777)
-            argv = [sys.executable, prog, "--data", str(work / "data"), "--out", str(wd), "--budget", str(a.budget)]
+            argv = [
+                sys.executable,
+                prog,
+                "--data",
+                str(work / "data"),
+                "--out",
+                str(wd),
+                "--budget",
+                str(a.budget),
+            ]
+            data = str(work / "data")  # under the jail's fresh /tmp: shown again, read-only
             r = run_jailed(argv, cwd=str(wd), rw=[str(wd)], timeout_s=a.budget + GRACE_S, log_dir=str(out / side),
-                           gpu=True)  # fmt: skip
+                           ro_binds=[(data, data)], gpu=True)  # fmt: skip
             result[f"{side}_seconds"] = round(r.seconds, 2)
             result["jail"] = r.mode
             try:

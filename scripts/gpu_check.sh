@@ -55,8 +55,9 @@ step() {
     local t0=$SECONDS
     echo "== $name (limit ${limit}s)" | tee -a "$LOG"
     # a step is a shell function: run it in a child bash so that timeout can stop it
-    timeout --kill-after=10 "$limit" bash -c "$*" >>"$LOG" 2>&1
+    timeout --kill-after=10 "$limit" bash -c "$*" >"$RESULTS/step-$name.log" 2>&1
     local rc=$?
+    cat "$RESULTS/step-$name.log" >>"$LOG"
     local took=$((SECONDS - t0))
     if [ $rc -eq 0 ]; then
         echo "   ok in ${took}s" | tee -a "$LOG"
@@ -65,7 +66,7 @@ step() {
         FAILED=1
     else
         echo "   FAILED (exit $rc) after ${took}s: see $LOG" | tee -a "$LOG"
-        tail -n 15 "$LOG" | sed 's/^/   | /'
+        tail -n 15 "$RESULTS/step-$name.log" | sed 's/^/   | /'
         FAILED=1
     fi
     return $rc
@@ -134,8 +135,11 @@ import datetime, json, subprocess, sys
 from pathlib import Path
 
 res = Path(sys.argv[1])
-gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                     capture_output=True, text=True).stdout.strip()
+try:
+    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                         capture_output=True, text=True, timeout=30).stdout.strip()
+except (OSError, subprocess.TimeoutExpired) as exc:
+    gpu = f"unknown ({exc})"
 rows = []
 for rp in sorted(res.glob("jobs/*/*/result.json")):
     r = json.loads(rp.read_text())

@@ -244,9 +244,14 @@ class Worker:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=env, start_new_session=True)  # fmt: skip
         self._buf = b""
-        first = self._read(timeout)
+
+    def wait_ready(self) -> None:
+        """Wait for the worker's first line (PyTorch imported, spec and program loaded)."""
+        first = self._read(self.timeout)
         if not first.get("ready"):
-            raise LooplabError(f"{name} worker did not start: {first.get('error') or self.stderr_tail()}")
+            raise LooplabError(
+                f"{self.name} worker did not start: {first.get('error') or self.stderr_tail()}"
+            )
 
     def stderr_tail(self) -> str:
         if self.proc.poll() is None or self.proc.stderr is None:
@@ -370,6 +375,8 @@ def measure(decl: GpuRunDeclaration, device: str = "cuda", log: Any = print) -> 
                 jail_prefix([dirs[name]], (shared, *others)) if jailed else []
             )  # the reference reads outputs
             workers[name] = Worker(name, [*prefix, *argv], decl.request_timeout_s, wenv)
+        for w in workers.values():  # the three start side by side (importing PyTorch takes seconds)
+            w.wait_ready()
         ref, base, cand = workers["reference"], workers["baseline"], workers["candidate"]
         for who in (base, cand):  # correctness on seeds drawn now
             for k in range(decl.correctness_runs if who is cand else 1):

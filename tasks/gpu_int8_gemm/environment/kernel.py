@@ -24,6 +24,21 @@ def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     n = b.shape[1]
     c = torch.empty(m, n, device=a.device, dtype=torch.int32)
     grid = (triton.cdiv(m, 64), triton.cdiv(n, 64))
-    _gemm[grid](a, b, c, m, n, k, a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0), c.stride(1),
-                BM=64, BN=64, num_warps=4)
+    _gemm[grid](
+        a,
+        b,
+        c,
+        m,
+        n,
+        k,
+        a.stride(0),
+        a.stride(1),
+        b.stride(0),
+        b.stride(1),
+        c.stride(0),
+        c.stride(1),
+        BM=64,
+        BN=64,
+        num_warps=4,
+    )
     return c

@@ -5,8 +5,20 @@ import torch
 M = N = K = 4096
 ATOL = 0.0
 RTOL = 0.0
-FORBIDDEN = ["aten._int_mm", "aten.mm", "aten.matmul", "aten.bmm", "aten.addmm", "aten.baddbmm", "aten.dot",
-             "aten.mv", "aten.einsum", "aten.tensordot", "aten._scaled_mm", "aten.convolution"]
+FORBIDDEN = [
+    "aten._int_mm",
+    "aten.mm",
+    "aten.matmul",
+    "aten.bmm",
+    "aten.addmm",
+    "aten.baddbmm",
+    "aten.dot",
+    "aten.mv",
+    "aten.einsum",
+    "aten.tensordot",
+    "aten._scaled_mm",
+    "aten.convolution",
+]
 GPU_MEMORY_MB = 8192
 
 

@@ -25,8 +25,21 @@ def _forward(x_ptr, w_ptr, b_ptr, y_ptr, mean_ptr, rstd_ptr, n_cols, stride, eps
 
 
 @triton.jit
-def _backward(x_ptr, w_ptr, dy_ptr, dx_ptr, mean_ptr, rstd_ptr, pw_ptr, pb_ptr, n_rows, n_cols, stride,
-              ROWS: tl.constexpr, BLOCK: tl.constexpr):
+def _backward(
+    x_ptr,
+    w_ptr,
+    dy_ptr,
+    dx_ptr,
+    mean_ptr,
+    rstd_ptr,
+    pw_ptr,
+    pb_ptr,
+    n_rows,
+    n_cols,
+    stride,
+    ROWS: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     pid = tl.program_id(0)
     offs = tl.arange(0, BLOCK)
     mask = offs < n_cols
@@ -74,8 +87,22 @@ def kernel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dy: torch.
     parts = triton.cdiv(rows, ROWS_PER_PROGRAM)
     pw = torch.empty(parts, cols, device=x.device, dtype=torch.float32)
     pb = torch.empty(parts, cols, device=x.device, dtype=torch.float32)
-    _backward[(parts,)](x, weight, dy, dx, mean, rstd, pw, pb, rows, cols, x.stride(0),
-                        ROWS=ROWS_PER_PROGRAM, BLOCK=block, num_warps=warps)
+    _backward[(parts,)](
+        x,
+        weight,
+        dy,
+        dx,
+        mean,
+        rstd,
+        pw,
+        pb,
+        rows,
+        cols,
+        x.stride(0),
+        ROWS=ROWS_PER_PROGRAM,
+        BLOCK=block,
+        num_warps=warps,
+    )
     dw = torch.empty(cols, device=x.device, dtype=torch.float32)
     db = torch.empty(cols, device=x.device, dtype=torch.float32)
     grid = (triton.cdiv(cols, 128),)

@@ -6,8 +6,15 @@ ROWS, COLS = 4096, 2048
 EPS = 1e-5
 ATOL = 2e-3
 RTOL = 1e-3
-FORBIDDEN = ["aten.native_layer_norm", "aten.native_layer_norm_backward", "aten.layer_norm", "aten.var_mean",
-             "aten.var", "aten.std", "aten.std_mean"]
+FORBIDDEN = [
+    "aten.native_layer_norm",
+    "aten.native_layer_norm_backward",
+    "aten.layer_norm",
+    "aten.var_mean",
+    "aten.var",
+    "aten.std",
+    "aten.std_mean",
+]
 GPU_MEMORY_MB = 8192
 
 

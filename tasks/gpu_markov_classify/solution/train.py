@@ -32,7 +32,9 @@ def features(seq: torch.Tensor) -> torch.Tensor:
 x, y = features(train["x"].to(dev)), train["y"].to(dev)
 mu, sd = x.mean(0), x.std(0) + 1e-6
 x = (x - mu) / sd
-model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 256), torch.nn.GELU(), torch.nn.Linear(256, CLASSES)).to(dev)
+model = torch.nn.Sequential(
+    torch.nn.Linear(x.shape[1], 256), torch.nn.GELU(), torch.nn.Linear(256, CLASSES)
+).to(dev)
 peak_lr, batch = 3e-3, 2048
 opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=1e-3)
 train_s = a.budget - 8.0 - (time.monotonic() - T0)

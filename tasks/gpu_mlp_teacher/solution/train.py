@@ -25,8 +25,13 @@ xv, yv, xt, yt = x[:n_val], y[:n_val], x[n_val:], y[n_val:]
 
 width = 512
 model = torch.nn.Sequential(
-    torch.nn.Linear(x.shape[1], width), torch.nn.SiLU(), torch.nn.Linear(width, width), torch.nn.SiLU(),
-    torch.nn.Linear(width, width), torch.nn.SiLU(), torch.nn.Linear(width, 1),
+    torch.nn.Linear(x.shape[1], width),
+    torch.nn.SiLU(),
+    torch.nn.Linear(width, width),
+    torch.nn.SiLU(),
+    torch.nn.Linear(width, width),
+    torch.nn.SiLU(),
+    torch.nn.Linear(width, 1),
 ).to(dev)
 peak_lr, batch = 2e-3, 4096
 opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=1e-4)

@@ -5,8 +5,14 @@ import torch
 ROWS, COLS = 4096, 8192
 ATOL = 2e-3
 RTOL = 1e-4
-FORBIDDEN = ["aten.cumsum", "aten.cumsum_", "aten._cumsum", "aten.cumprod", "aten.logcumsumexp",
-             "aten._logcumsumexp"]
+FORBIDDEN = [
+    "aten.cumsum",
+    "aten.cumsum_",
+    "aten._cumsum",
+    "aten.cumprod",
+    "aten.logcumsumexp",
+    "aten._logcumsumexp",
+]
 GPU_MEMORY_MB = 8192
 
 

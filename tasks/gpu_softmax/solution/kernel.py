@@ -20,5 +20,7 @@ def kernel(x: torch.Tensor) -> torch.Tensor:
     x = x.contiguous()
     y = torch.empty_like(x)
     block = triton.next_power_of_2(x.shape[1])
-    _softmax_fused[(x.shape[0],)](x, y, x.shape[1], x.stride(0), BLOCK=block, num_warps=8 if block >= 2048 else 4)
+    _softmax_fused[(x.shape[0],)](
+        x, y, x.shape[1], x.stride(0), BLOCK=block, num_warps=8 if block >= 2048 else 4
+    )
     return y

@@ -5,8 +5,16 @@ import torch
 ROWS, COLS, K = 16384, 2048, 16
 ATOL = 0.0
 RTOL = 0.0
-FORBIDDEN = ["aten.topk", "aten.sort", "aten.argsort", "aten.kthvalue", "aten.msort", "aten.max", "aten.argmax",
-             "aten.amax"]
+FORBIDDEN = [
+    "aten.topk",
+    "aten.sort",
+    "aten.argsort",
+    "aten.kthvalue",
+    "aten.msort",
+    "aten.max",
+    "aten.argmax",
+    "aten.amax",
+]
 GPU_MEMORY_MB = 8192
 
 

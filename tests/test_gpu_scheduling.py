@@ -87,3 +87,18 @@ def test_ray_resources_and_assignment() -> None:
     assert [g.uuid for g in ray_held_gpus([1], MACHINE)] == ["GPU-b"]
     with pytest.raises(LooplabError, match="Ray assigned GPU"):
         ray_held_gpus([7], MACHINE)
+
+
+def test_run_of_a_gpu_task_without_a_gpu_stops_before_any_trial(tmp_path: Path) -> None:
+    """`looplab run` on a GPU task where no GPU exists: one line naming the task.toml, no trial folder."""
+    from conftest import REPO, run_cli
+
+    from tests.gpu_helpers import HOST_GPUS
+
+    if HOST_GPUS:
+        pytest.skip("this machine has a GPU: the no-GPU case is checked on machines without one")
+    task = REPO / "tasks" / "gpu_softmax"
+    r = run_cli("run", "-p", str(task), "-a", "nop", "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "j")
+    assert r.returncode != 0
+    assert f"{task}/task.toml: [environment] asks for 1 GPU(s); this machine has none" in r.stdout + r.stderr
+    assert not list((tmp_path / "jobs").glob("j/*/result.json"))

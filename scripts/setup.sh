@@ -33,6 +33,6 @@ fi
 stamp=.venv/.looplab-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "${LOOPLAB_SETUP_FORCE:-0}" = 1 ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".[dev,torch,ray]"
+  .venv/bin/python -m pip install -q -e ".[dev,torch,ray,gpu]"
   touch "$stamp"
 fi

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from conftest import run_cli
 
+from looplab.job.gpus import gpu_shortfall
+from looplab.tasks import load_task
 from looplab.tasks.catalog import catalog_task_paths
 
 pytestmark = pytest.mark.slow
@@ -23,5 +25,6 @@ def test_every_catalog_task_meets_its_targets(tmp_path):
         line for line in table.read_text().splitlines() if line.startswith("| ") and "nop reward" not in line
     ]
     names = {row.split("|")[1].strip() for row in rows}
-    assert names == {p.name for p in catalog_task_paths()}
+    # on a machine without a GPU, tasks check says the GPU tasks need one and runs only the others
+    assert names == {p.name for p in catalog_task_paths() if not gpu_shortfall(load_task(p))}
     assert all(row.rstrip(" |").endswith("yes") for row in rows), table.read_text()

@@ -249,6 +249,7 @@ def tasks_check(
     """Validate tasks: task.toml, layout, environment build, packages missing on this host."""
     from looplab.catalog_check import check_rewards, check_task
     from looplab.environment.build import set_build_options
+    from looplab.job.gpus import gpu_shortfall
 
     set_build_options(base, image_map, None)
     from looplab.tasks.catalog import catalog_task_paths
@@ -269,10 +270,12 @@ def tasks_check(
             failures += 1
             console.print(f"[red]error[/] {p.name}: {escape(str(exc))}")
             continue
-        console.print(f"[green]ok[/] {t.name}")
-        for n in notes:
+        no_gpu = gpu_shortfall(t)  # a GPU task on a machine without one: said plainly, not run
+        console.print(f"[green]ok[/] {t.name}" + (" [yellow](needs a GPU)[/]" if no_gpu else ""))
+        for n in [*notes, *([no_gpu] if no_gpu else [])]:
             console.print(f"   [yellow]warning:[/] {escape(n)}")
-        loaded.append(t)
+        if not no_gpu:
+            loaded.append(t)
     if run_agents and loaded:
         rows = check_rewards(loaded, jobs_dir, console, write)
         failures += sum(1 for r in rows if not r["ok"])

@@ -35,6 +35,7 @@ from looplab.records.layout import TrialPaths
 from looplab.records.results import TRIAL_SCHEMA_VERSION, TrialResult
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, SandboxSpec
 from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
+from looplab.sandbox.gpu import GpuDevice
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
 from looplab.verify.verifier import verify
@@ -50,6 +51,7 @@ class TrialConfig:
     attempt: int = 0
     editable: list[str] | None = None
     cores: list[int] | None = None
+    gpus: list[GpuDevice] = field(default_factory=list)  # held GPUs (looplab.job.gpus)
     timeout_multiplier: float = 1.0
     agent_timeout_sec: float | None = None  # overrides the task's [agent] timeout_sec
     budget: dict[str, Any] = field(default_factory=dict)  # max_turns, max_tokens, max_cost_usd
@@ -89,6 +91,7 @@ def run_trial(
         "cores": cfg.cores,
         "cpus": task.config.environment.cpus,
         "memory_mb": task.config.environment.memory_mb,
+        "gpus": [g.record() for g in cfg.gpus],
     }
     result.environment = {"key": env.key, "cached": env.cached, "warnings": env.warnings}
     box_dir: Path | None = None
@@ -105,7 +108,7 @@ def run_trial(
             **outcome.extra,
         }
         with _Phase(result.timing, "verifier"):
-            vr = verify(task, env, work_dir, paths.verifier_dir, cfg.editable, cfg.cores)
+            vr = verify(task, env, work_dir, paths.verifier_dir, cfg.editable, cfg.cores, gpus=cfg.gpus)
         result.verifier_result = vr.to_json()
         result.reward = vr.reward
         result.status = "completed"
@@ -221,6 +224,7 @@ def _agent_phase(
         memory_mb=ecfg.memory_mb,
         max_file_mb=ecfg.storage_mb or DEFAULT_MAX_FILE_MB,
         ro_binds=runtime_ro_binds(),
+        gpus=cfg.gpus,
         name=f"agent-{task.name}"[:40],
     )
     timeout = (cfg.agent_timeout_sec or task.config.agent.timeout_sec) * cfg.timeout_multiplier

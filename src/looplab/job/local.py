@@ -1,7 +1,8 @@
 """The local executor: a thread pool on this host, each trial pinned to cores it claims first.
 
 ``spec.concurrency`` trials run at once; each asks the host-wide ``CoreAllocator``
-for the task's cores and memory before it starts, so trials (and other looplab
+for the task's cores and memory (and ``GpuAllocator`` for its GPUs) before it starts, so trials (and
+other looplab
 processes on the host) never share a core.
 """
 
@@ -12,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from looplab.environment.build import Environment
 from looplab.job.cores import CoreAllocator
+from looplab.job.gpus import GpuAllocator
 from looplab.job.spec import Emit, JobSpec, Slot, trial_config
 from looplab.records.results import TrialResult
 from looplab.trial import new_trial_name, run_trial
@@ -22,11 +24,12 @@ class LocalExecutor:
         self.envs = envs
 
     def run(self, spec: JobSpec, pending: list[Slot], emit: Emit) -> Iterator[TrialResult]:
-        alloc = CoreAllocator()
+        alloc, gpu_alloc = CoreAllocator(), GpuAllocator()
 
         def one(slot: Slot) -> TrialResult:
             ecfg = slot.task.config.environment
             grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+            held = gpu_alloc.acquire(ecfg.gpus, ecfg.gpu_types, str(slot.task.path / "task.toml"))
             try:
                 trial_dir = spec.job_dir / new_trial_name(slot.task)
                 emit(
@@ -40,11 +43,13 @@ class LocalExecutor:
                     },
                 )
                 cfg = trial_config(spec, slot, grant.cores)
+                cfg.gpus = held.devices
                 return run_trial(
                     slot.task, self.envs[slot.task.name], cfg, trial_dir, spec.job_name, slot.key
                 )
             finally:
                 alloc.release(grant)
+                gpu_alloc.release(held)
 
         with ThreadPoolExecutor(max_workers=max(1, spec.concurrency)) as pool:
             futures = [pool.submit(one, s) for s in pending]

@@ -30,6 +30,7 @@ from typing import Any
 
 from looplab.clock import now_iso
 from looplab.errors import LooplabError
+from looplab.job.gpus import ray_type_resources
 from looplab.job.spec import Emit, JobSpec, Slot, trial_config
 from looplab.records.layout import TrialPaths
 from looplab.records.results import TRIAL_SCHEMA_VERSION, TrialResult
@@ -61,6 +62,7 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     """Body of one Ray task (runs on a worker): one trial, into the job folder or a scratch folder."""
     from looplab.environment.build import build_environment
     from looplab.job.cores import CoreAllocator
+    from looplab.job.gpus import ray_gpu_ids, ray_held_gpus
     from looplab.tasks.loader import load_task
     from looplab.trial import TrialConfig, run_trial
 
@@ -75,8 +77,9 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     alloc = CoreAllocator()
     try:
         grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+        gpus = ray_held_gpus(ray_gpu_ids())  # the GPUs Ray gave this task
         try:
-            cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores})
+            cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores, "gpus": gpus})
             result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
         finally:
             alloc.release(grant)
@@ -168,9 +171,10 @@ def _run(
             "job_name": spec.job_name,
             "slot": slot.key,
             "try": tries,
-            "trial_config": {k: v for k, v in vars(cfg).items() if k != "cores"},
+            "trial_config": {k: v for k, v in vars(cfg).items() if k not in ("cores", "gpus")},
         }
         opts: dict[str, Any] = {"num_cpus": ecfg.cpus, "num_gpus": ecfg.gpus, "max_retries": 0}
+        opts["resources"] = ray_type_resources(ecfg.gpus, ecfg.gpu_types)
         if ecfg.memory_mb:
             opts["memory"] = ecfg.memory_mb * 1024 * 1024
         ref = remote.options(name=f"looplab:{name}", **opts).remote(payload)

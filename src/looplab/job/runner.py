@@ -25,6 +25,7 @@ from looplab.environment.build import Environment, build_environment, sweep_stal
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, read_json
 from looplab.job.executor import make_executor
+from looplab.job.gpus import check_job_gpus
 from looplab.job.spec import JobSpec, Slot, trial_config
 from looplab.records.layout import JobPaths, TrialPaths
 from looplab.records.results import JOB_SCHEMA_VERSION, JobResult, TrialResult
@@ -100,6 +101,7 @@ def run_job(
     pool = make_executor(executor, envs)  # an unknown executor fails first
     # bad agent arguments, a CLI tool the sandbox cannot run, a missing key fail before any trial
     check_job_agents(spec.agents, spec.agent_kwargs, spec.model, spec.budget)
+    check_job_gpus(tasks)  # a task asking for GPUs this machine lacks fails before any build
     sweep_stale_scratch()  # what killed looplab processes left behind
     failed: dict[str, str] = {}  # task -> why its environment did not build: its trials are errors
     for t in tasks:  # build first; a task whose build fails records its trials as errors

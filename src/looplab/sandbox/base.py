@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from looplab.sandbox.gpu import GpuDevice
+
 DEFAULT_OUTPUT_LIMIT = 1 << 20  # bytes kept of each of stdout and stderr
 DEFAULT_MAX_FILE_MB = 16384  # largest file an agent or verifier may write where the task sets no storage_mb
 
@@ -61,6 +63,7 @@ class SandboxSpec:
     output_limit: int = DEFAULT_OUTPUT_LIMIT
     name: str = "sandbox"
     userns_root: bool = False  # build steps: root of a user namespace mapping a whole host uid range
+    gpus: list[GpuDevice] = field(default_factory=list)  # GPUs passed through (looplab.sandbox.gpu)
 
 
 @runtime_checkable

@@ -43,6 +43,7 @@ from looplab.errors import LooplabError
 from looplab.fsutil import chown_tree
 from looplab.sandbox.base import ExecResult, SandboxSpec
 from looplab.sandbox.cgroups import Cgroup
+from looplab.sandbox.gpu import passthrough, visible_env
 from looplab.sandbox.server import SERVER_SOURCE
 
 SANDBOX_UID = int(os.environ.get("LOOPLAB_SANDBOX_UID", "65534"))
@@ -241,6 +242,7 @@ class BwrapSandbox:
             argv += ["--tmpfs", tmp]
         for host, dest in s.ro_binds:
             argv += ["--ro-bind", str(host), dest]
+        argv += passthrough(s.gpus).bwrap_args()  # GPUs the trial holds; nothing when it holds none
         for w in s.writable:
             argv += ["--bind", str(_safe_host_path(root, w)), posixpath.normpath("/" + w.lstrip("/"))]
         for host, dest in s.binds:
@@ -375,6 +377,7 @@ class BwrapSandbox:
         """Run ``command``; ``user`` (uid, gid) runs it as that user (a ``userns_root`` build sandbox)."""
         argv = ["/bin/bash", "-c", command] if isinstance(command, str) else list(command)
         full_env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "TERM": "dumb"}
+        full_env.update(visible_env(self.spec.gpus))
         full_env.update(self.spec.env)
         full_env.update(env or {})
         req = {

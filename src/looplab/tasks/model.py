@@ -58,6 +58,7 @@ class EnvironmentSection(_Section):
     memory_mb: int | None = Field(default=None, gt=0)
     storage_mb: int | None = Field(default=None, gt=0)
     gpus: int = Field(default=0, ge=0)
+    gpu_types: list[str] | None = None  # e.g. ["H100", "H200"]: any GPU whose name contains one
     allow_internet: bool = False
     network_mode: str | None = None
     build_timeout_sec: float = Field(default=1800.0, gt=0)

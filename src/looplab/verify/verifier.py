@@ -98,6 +98,7 @@ def verify(
     editable_override: list[str] | None = None,
     cores: list[int] | None = None,
     extra_env: dict[str, str] | None = None,
+    gpus: list | None = None,  # GpuDevice records the trial holds (looplab.job.gpus)
 ) -> VerifierResult:
     """Verify the agent's work found in host folder ``work_dir`` (its /app)."""
     log_dir = Path(log_dir)
@@ -154,7 +155,7 @@ def verify(
                 (root / w.lstrip("/")).mkdir(parents=True, exist_ok=True)
             spec = SandboxSpec(
                 root=root, root_writable=not locked, writable=writable, env=run_env, workdir=env.workdir, network=False,
-                cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40],
+                cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40], gpus=list(gpus or []),
                 max_file_mb=cfg.environment.storage_mb or DEFAULT_MAX_FILE_MB,
                 ro_binds=runtime_ro_binds()
                 + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],

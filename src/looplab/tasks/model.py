@@ -139,6 +139,8 @@ class LooplabSection(_Section):
     # what the environment is built on: the host's system, or the image FROM names (None: host for
     # tasks with a [looplab] section, image for foreign Harbor/AutoLab tasks)
     base: Literal["host", "image"] | None = None
+    # the reward.json key a leaderboard ranks by (default "reward", else the mean of the keys)
+    primary_reward: str | None = None
 
     @field_validator("gates", mode="before")
     @classmethod

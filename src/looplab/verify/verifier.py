@@ -50,6 +50,9 @@ class VerifierResult:
     carried_files: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)
     usage: dict[str, float] = field(default_factory=dict)
+    # Harbor's named rewards: the keys reward.json wrote, and what ``reward`` is (a key or a mean)
+    reward_keys: list[str] = field(default_factory=list)
+    primary: str = "reward"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,7 +177,7 @@ def verify(
                     reason="/logs/verifier was replaced by a symlink or a file: no reward read"
                 )
             else:
-                parsed = parse_reward_dir(verifier_logs)
+                parsed = parse_reward_dir(verifier_logs, task.config.looplab.primary_reward)
                 for name in ("reward.json", "reward.txt"):
                     p = verifier_logs / name
                     if p.is_file() and not p.is_symlink() and p.stat().st_size <= 1 << 20:
@@ -232,8 +235,9 @@ def _result_from(parsed: ParsedReward, exit_code: int, timed_out: bool, timeout:
     if parsed.source is None and exit_code != 0:
         reason = f"test.sh exited {exit_code} without writing a reward"
     return VerifierResult(
-        reward=parsed.reward, rewards={"reward": parsed.reward, **parsed.metrics}, reason=reason,
+        reward=parsed.reward, rewards={**parsed.rewards, "reward": parsed.reward}, reason=reason,
         exit_code=exit_code, reward_source=parsed.source, extra=parsed.extra,
+        reward_keys=sorted(parsed.rewards), primary=parsed.primary,
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ import pytest
 from fakes.llm_servers import ScriptedLLMServer, reply, tool
 from fakes.trials import REPO, TINY_TASK, events, trial
 
-from looplab.agents.cli.proxy import (
+from looplab.sandbox.egress import (
     SANDBOX_PROXY_DIR,
     EgressProxy,
     forwarder_command,

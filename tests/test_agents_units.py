@@ -12,7 +12,7 @@ import pytest
 from looplab.agents.base import Usage
 from looplab.agents.cli.agent import CliAgent, _env_pairs
 from looplab.agents.cli.logs import ClaudeStreamConverter, CodexJsonConverter
-from looplab.agents.cli.proxy import EgressProxy, parse_allowed
+from looplab.sandbox.egress import EgressProxy, parse_allowed
 from looplab.agents.llm.loop import Conversation, LLMAgent
 from looplab.agents.llm.pricing import PriceTable, usage_from_anthropic, usage_from_openai
 from looplab.agents.llm.providers import Message, ToolCall, ToolResult, anthropic_messages, openai_messages

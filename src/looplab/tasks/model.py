@@ -37,11 +37,37 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
-class AgentSection(_Section):
+NETWORK_MODES = ("public", "no-network", "allowlist")
+_NETWORK_ALIASES = {
+    **{m: m for m in NETWORK_MODES},
+    **dict.fromkeys(("none", "no", "no_network", "disabled", "off", "isolated", "deny"), "no-network"),
+    **dict.fromkeys(("host", "bridge", "full", "internet"), "public"),
+}
+
+
+class _Networked(_Section):
+    """Harbor's network policy fields: ``[environment]`` sets the baseline, ``[agent]`` and
+    ``[verifier]`` override it for their phase (``looplab.netpolicy`` resolves them)."""
+
+    network_mode: Literal["public", "no-network", "allowlist"] | None = None
+    allowed_hosts: list[str] | None = None
+
+    @field_validator("network_mode", mode="before")
+    @classmethod
+    def _mode(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            m = _NETWORK_ALIASES.get(v.strip().lower())
+            if m is None:
+                raise ValueError(f"must be one of {', '.join(NETWORK_MODES)}, got {v!r}")
+            return m
+        return v
+
+
+class AgentSection(_Networked):
     timeout_sec: float = Field(default=3600.0, gt=0)
 
 
-class VerifierSection(_Section):
+class VerifierSection(_Networked):
     timeout_sec: float = Field(default=600.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
 
@@ -53,13 +79,12 @@ class VerifierSection(_Section):
         return v
 
 
-class EnvironmentSection(_Section):
+class EnvironmentSection(_Networked):
     cpus: float = Field(default=1, gt=0)
     memory_mb: int | None = Field(default=None, gt=0)
     storage_mb: int | None = Field(default=None, gt=0)
     gpus: int = Field(default=0, ge=0)
-    allow_internet: bool = False
-    network_mode: str | None = None
+    allow_internet: bool | None = None  # Harbor's older spelling: true = public, false = no-network
     build_timeout_sec: float = Field(default=1800.0, gt=0)
 
     @field_validator("memory_mb", "storage_mb", mode="before")
@@ -73,12 +98,6 @@ class EnvironmentSection(_Section):
                 return int(float(s[:-1]) * mult[s[-1]])
             return int(float(s))
         return v
-
-    @property
-    def network_allowed(self) -> bool:
-        if self.network_mode is not None:
-            return self.network_mode.lower() not in ("none", "no", "disabled", "off", "isolated")
-        return self.allow_internet
 
 
 class ScoreRef(_Section):

@@ -25,6 +25,7 @@ from looplab.environment.images import copy_root
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.measure.lock import lock_file
+from looplab.netpolicy import Egress, NetworkPolicy, resolve_network
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, Sandbox, SandboxSpec
 from looplab.sandbox.factory import is_image_root, make_sandbox, runtime_path, runtime_ro_binds
 from looplab.tasks.loader import Task
@@ -53,6 +54,7 @@ class VerifierResult:
     # Harbor's named rewards: the keys reward.json wrote, and what ``reward`` is (a key or a mean)
     reward_keys: list[str] = field(default_factory=list)
     primary: str = "reward"
+    network: dict[str, Any] = field(default_factory=dict)  # the policy and the destinations asked for
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,8 +102,12 @@ def verify(
     editable_override: list[str] | None = None,
     cores: list[int] | None = None,
     extra_env: dict[str, str] | None = None,
+    network: str = "task",
 ) -> VerifierResult:
-    """Verify the agent's work found in host folder ``work_dir`` (its /app)."""
+    """Verify the agent's work found in host folder ``work_dir`` (its /app).
+
+    ``network``: ``task`` gives test.sh the task's verifier network policy (through the
+    egress proxy, ``looplab.netpolicy``), ``deny`` none at all."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -161,13 +167,18 @@ def verify(
                 ro_binds=runtime_ro_binds()
                 + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
             )  # fmt: skip
-            sandbox = make_sandbox(spec)
-            sandbox.start()
-            r = sandbox.exec(
-                ["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir
-            )
-            # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
-            leftovers = sandbox.kill_processes()
+            policy = resolve_network(cfg, "verifier", network)
+            with Egress(policy, log_dir / "network.jsonl") as net:
+                net.prepare(spec)
+                sandbox = make_sandbox(spec)
+                sandbox.start()
+                net.start_in(sandbox)
+                r = sandbox.exec(
+                    ["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir
+                )
+                # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
+                leftovers = sandbox.kill_processes()
+                net_record = net.record()
             (log_dir / "test-stdout.txt").write_text(r.stdout)
             (log_dir / "test-stderr.txt").write_text(r.stderr)
             # the sandbox user could rename /logs/verifier and leave a symlink (to a host folder) in
@@ -183,6 +194,8 @@ def verify(
                     if p.is_file() and not p.is_symlink() and p.stat().st_size <= 1 << 20:
                         shutil.copyfile(p, log_dir / name)
             result = _result_from(parsed, r.exit_code, r.timed_out, cfg.verifier.timeout_sec)
+            result.network = net_record
+            _say_network_denied(result, policy)
             result.sealed = globs is not None
             result.extra["processes_killed_after_test"] = leftovers
             result.carried_files = sorted(carried.files)
@@ -223,6 +236,22 @@ def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: P
     }  # fmt: skip
     atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
     return result
+
+
+def _say_network_denied(result: VerifierResult, policy: NetworkPolicy) -> None:
+    """A verifier that failed while its network was denied says so: test.sh may have needed it.
+
+    Denied: taken away by ``--network deny``, or a destination the allowlist refused."""
+    if result.reward != 0 or not (result.reason or (result.exit_code or 0) != 0):
+        return
+    refused = [d["destination"] for d in result.network.get("destinations", []) if not d["allowed"]]
+    if policy.source == "override":
+        note = f"the verifier ran with {policy.describe()}"
+    elif refused:
+        note = f"the verifier's network refused {', '.join(refused[:5])} ({policy.describe()})"
+    else:
+        return
+    result.reason = f"{result.reason or f'test.sh exited {result.exit_code}'} ({note})"
 
 
 def _result_from(parsed: ParsedReward, exit_code: int, timed_out: bool, timeout: float) -> VerifierResult:

@@ -27,6 +27,7 @@ from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
 from looplab.clock import now_iso
 from looplab.environment.build import Environment, scratch_dir
+from looplab.environment.task_env import task_env
 from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree, walk_tree
 from looplab.hostinfo import host_info
 from looplab.netpolicy import Egress, resolve_network
@@ -227,7 +228,7 @@ def _agent_phase(
     spec = SandboxSpec(
         root=env.root,
         binds=binds,
-        env={"PATH": runtime_path(), **env.env},
+        env={"PATH": runtime_path(), **env.env, **task_env(task.config)},
         workdir=wd,
         network=False,
         cpus=cfg.cores,

@@ -67,16 +67,18 @@ class AgentSection(_Networked):
     timeout_sec: float = Field(default=3600.0, gt=0)
 
 
+def _stringify(v: Any) -> Any:
+    """TOML values of an env table as strings (``N = 3`` is ``"3"``)."""
+    if isinstance(v, dict):
+        return {str(k): str(x) for k, x in v.items()}
+    return v
+
+
 class VerifierSection(_Networked):
     timeout_sec: float = Field(default=600.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("env", mode="before")
-    @classmethod
-    def _stringify(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            return {str(k): str(x) for k, x in v.items()}
-        return v
+    _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
 
 
 class EnvironmentSection(_Networked):
@@ -85,6 +87,9 @@ class EnvironmentSection(_Networked):
     storage_mb: int | None = Field(default=None, gt=0)
     gpus: int = Field(default=0, ge=0)
     allow_internet: bool | None = None  # Harbor's older spelling: true = public, false = no-network
+    env: dict[str, str] = Field(default_factory=dict)  # ${VAR:-default} read from the host at run time
+
+    _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
     build_timeout_sec: float = Field(default=1800.0, gt=0)
 
     @field_validator("memory_mb", "storage_mb", mode="before")

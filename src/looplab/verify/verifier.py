@@ -22,6 +22,7 @@ from typing import Any
 
 from looplab.environment.build import Environment, runtime_dir, scratch_dir
 from looplab.environment.images import copy_root
+from looplab.environment.task_env import task_env
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.measure.lock import lock_file
@@ -133,7 +134,7 @@ def verify(
         remove_tree(verifier_logs)
         verifier_logs.mkdir(parents=True)
         cfg = task.config
-        run_env = dict(env.env)
+        run_env = {**env.env, **task_env(cfg)}
         run_env.update(cfg.verifier.env)
         run_env.update(extra_env or {})
         run_env.update(

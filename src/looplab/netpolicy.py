@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from looplab.environment.build import runtime_dir
+from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
 from looplab.sandbox.base import Sandbox, SandboxSpec
 from looplab.sandbox.egress import EgressProxy, proxy_env
@@ -87,6 +88,7 @@ class Egress:
         self.policy, self.log_path = policy, Path(log_path)
         self.proxy: EgressProxy | None = None
         self.dir: Path | None = None
+        self.relay_error: str | None = None
 
     def __enter__(self) -> Egress:
         if self.policy.enabled:
@@ -113,8 +115,16 @@ class Egress:
             spec.env.update(proxy_env(EGRESS_PORT))
 
     def start_in(self, sandbox: Sandbox) -> None:
+        """Start the relay inside; where it cannot run (no python3 in an image), the sandbox
+        stays without a network and the record says why."""
         if self.proxy is not None:
-            start_relay(sandbox, EGRESS_PORT, f"{EGRESS_DIR}/egress.sock")
+            if not sandbox.exec(["/bin/sh", "-c", "command -v python3"], timeout=30).ok:
+                self.relay_error = "no python3 in the sandbox to run the relay: no network"
+                return
+            try:
+                start_relay(sandbox, EGRESS_PORT, f"{EGRESS_DIR}/egress.sock")
+            except LooplabError as exc:
+                self.relay_error = str(exc)
 
     def record(self) -> dict[str, Any]:
         """The policy and every destination asked for (``host:port`` → allowed, count)."""
@@ -123,6 +133,7 @@ class Egress:
             seen[(f"{ev.get('host')}:{ev.get('port')}", bool(ev.get("allowed")))] += 1
         return {
             **self.policy.to_json(),
+            **({"relay_error": self.relay_error} if self.relay_error else {}),
             "destinations": [
                 {"destination": d, "allowed": a, "requests": n} for (d, a), n in sorted(seen.items())
             ],

@@ -21,17 +21,17 @@ import pytest
 from fakes.llm_servers import ScriptedLLMServer, reply, tool
 from fakes.trials import REPO, TINY_TASK, events, trial
 
-from looplab.agents.cli.proxy import (
-    SANDBOX_PROXY_DIR,
-    EgressProxy,
-    forwarder_command,
-    proxy_env,
-)
 from looplab.environment.build import runtime_dir
 from looplab.fsutil import remove_tree
 from looplab.records.atif import export_trial
 from looplab.sandbox.base import SandboxSpec
 from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path
+from looplab.sandbox.egress import (
+    SANDBOX_PROXY_DIR,
+    EgressProxy,
+    forwarder_command,
+    proxy_env,
+)
 from looplab.sandbox.relay import FORWARDER_SOURCE
 
 FAKE_CLI = REPO / "tests" / "fixtures" / "fake_cli"

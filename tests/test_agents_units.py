@@ -12,7 +12,6 @@ import pytest
 from looplab.agents.base import Usage
 from looplab.agents.cli.agent import CliAgent, _env_pairs
 from looplab.agents.cli.logs import ClaudeStreamConverter, CodexJsonConverter
-from looplab.agents.cli.proxy import EgressProxy, parse_allowed
 from looplab.agents.llm.loop import Conversation, LLMAgent
 from looplab.agents.llm.pricing import PriceTable, usage_from_anthropic, usage_from_openai
 from looplab.agents.llm.providers import Message, ToolCall, ToolResult, anthropic_messages, openai_messages
@@ -20,6 +19,7 @@ from looplab.agents.llm.tools import truncate
 from looplab.agents.registry import make_agent
 from looplab.errors import LooplabError
 from looplab.records.atif import trajectory_to_atif, validate_atif
+from looplab.sandbox.egress import EgressProxy, parse_allowed
 
 
 def test_price_lookup_longest_prefix_and_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,7 +36,7 @@ def test_reward_json_with_metrics_and_extras(tmp_path: Path) -> None:
         ('{"reward": null, "speedup": null, "reason": "wrong output"}', "reward is null (wrong output)"),
         ('{"reward": "high"}', "not a finite number"),
         ('{"reward": true}', "not a finite number"),
-        ('{"speedup": 2}', "no 'reward' key"),
+        ('{"note": "x"}', "no 'reward' key"),
         ("{not json", "not valid JSON"),
         ("[1, 2]", "not a JSON object"),
         ('{"reward": NaN}', "not a finite number"),

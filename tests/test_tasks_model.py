@@ -75,7 +75,7 @@ def test_autolab_task_toml_loads_with_all_fields(tmp_path: Path) -> None:
     assert c.verifier.env == {"SEED_SALT": "42"}
     assert c.environment.cpus == 2 and c.environment.memory_mb == 8192
     assert c.environment.storage_mb == 10 * 1024
-    assert c.environment.network_allowed is False
+    assert c.environment.network_mode == "no-network" and c.environment.allow_internet is False
     assert c.optimization is not None and c.optimization.direction == "lower"
     assert c.optimization.baseline is not None and c.optimization.baseline.score == 2100.5
     assert c.metadata["tags"] == ["c", "simd"]

@@ -80,11 +80,19 @@ def run(
         list[str] | None,
         typer.Option("--insecure-registry", help="Plain-HTTP registry HOST:PORT (repeatable)"),
     ] = None,
+    network: Annotated[
+        str,
+        typer.Option(
+            "--network", help="task: each task's network policy (through the egress proxy); deny: no network"
+        ),
+    ] = "task",
 ) -> None:
     """Run agents on tasks: build, agent phase in a sandbox, sealed verification, records."""
     from looplab.environment.build import set_build_options
 
     set_build_options(base, image_map, insecure_registry)
+    if network not in ("task", "deny"):
+        raise LooplabError(f"--network must be task or deny, got {network!r}")
     from looplab.agents.registry import agent_args
     from looplab.job.runner import JobSpec, run_job
     from looplab.tasks.catalog import resolve_task_path
@@ -123,6 +131,7 @@ def run(
         agent_timeout_sec=agent_timeout,
         budget=budget,
         ray_address=ray_address,
+        network=network,
     )
     progress = Progress(
         SpinnerColumn(),

@@ -27,8 +27,10 @@ from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
 from looplab.clock import now_iso
 from looplab.environment.build import Environment, scratch_dir
+from looplab.environment.task_env import task_env
 from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree, walk_tree
 from looplab.hostinfo import host_info
+from looplab.netpolicy import Egress, resolve_network
 from looplab.records.atif import export_trial
 from looplab.records.checkpoints import CheckpointStore
 from looplab.records.layout import TrialPaths
@@ -55,6 +57,7 @@ class TrialConfig:
     timeout_multiplier: float = 1.0
     agent_timeout_sec: float | None = None  # overrides the task's [agent] timeout_sec
     budget: dict[str, Any] = field(default_factory=dict)  # max_turns, max_tokens, max_cost_usd
+    network: str = "task"  # task: the task's network policy per phase; deny: no network at all
 
 
 def new_trial_name(task: Task) -> str:
@@ -108,7 +111,16 @@ def run_trial(
             **outcome.extra,
         }
         with _Phase(result.timing, "verifier"):
-            vr = verify(task, env, work_dir, paths.verifier_dir, cfg.editable, cfg.cores, gpus=cfg.gpus)
+            vr = verify(
+                task,
+                env,
+                work_dir,
+                paths.verifier_dir,
+                cfg.editable,
+                cfg.cores,
+                gpus=cfg.gpus,
+                network=cfg.network,
+            )
         result.verifier_result = vr.to_json()
         result.reward = vr.reward
         result.status = "completed"
@@ -216,9 +228,9 @@ def _agent_phase(
     spec = SandboxSpec(
         root=env.root,
         binds=binds,
-        env={"PATH": runtime_path(), **env.env},
+        env={"PATH": runtime_path(), **env.env, **task_env(task.config)},
         workdir=wd,
-        network=ecfg.network_allowed,
+        network=False,
         cpus=cfg.cores,
         cpu_quota=quota,
         memory_mb=ecfg.memory_mb,
@@ -266,7 +278,13 @@ def _agent_phase(
         solution_path=solution_path,
     )
     trajectory.event("start", agent=cfg.agent, model=cfg.model, timeout_sec=timeout)
-    phase = run_agent(agent, task.instruction, sandbox, budget, ctx, thread_name=f"agent-{paths.dir.name}")
+    with Egress(resolve_network(task.config, "agent", cfg.network), paths.agent_dir / "network.jsonl") as net:
+        net.prepare(sandbox.spec)
+        phase = run_agent(
+            agent, task.instruction, sandbox, budget, ctx, thread_name=f"agent-{paths.dir.name}",
+            after_start=net.start_in,
+        )  # fmt: skip
+        phase.outcome.extra["network"] = net.record()
     outcome, usage = phase.outcome, phase.usage
     store.record(work_dir, norm, budget.elapsed(), {"final": True})
     _copy_logs(logs / "agent", paths.sandbox_logs)

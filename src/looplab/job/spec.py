@@ -33,6 +33,7 @@ class JobSpec:
     agent_timeout_sec: float | None = None
     budget: dict[str, Any] = field(default_factory=dict)
     ray_address: str | None = None  # --executor ray: an existing cluster (None: a local Ray instance)
+    network: str = "task"  # --network: task (each task's policy) or deny (no network anywhere)
 
     def identity(self) -> dict[str, Any]:
         """What must match for a re-run to resume this job."""
@@ -78,4 +79,5 @@ def trial_config(spec: JobSpec, slot: Slot, cores: list[int] | None) -> TrialCon
         timeout_multiplier=spec.timeout_multiplier,
         agent_timeout_sec=spec.agent_timeout_sec,
         budget=spec.budget,
+        network=spec.network,
     )

@@ -110,6 +110,8 @@ def trial_row(t: TrialData, curve: Curve | None, cls: Classification, counted: b
         "attempt": t.attempt,
         "status": t.status,
         "reward": t.reward,
+        "primary": t.primary,
+        "rewards": t.named_rewards,
         "correct": t.gate_passed,
         "stop_reason": t.stop_reason,
         "used_s": _round(t.used_s, 2),
@@ -129,6 +131,19 @@ def trial_row(t: TrialData, curve: Curve | None, cls: Classification, counted: b
         "error_cause": error_cause(t),
         "counted": counted,
     }
+
+
+def reward_key_metrics(trials: list[TrialData]) -> dict[str, dict[str, float | int]]:
+    """Harbor's metrics (mean, max, min, sum) of every named reward over completed trials."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for t in trials:
+        for k, v in t.named_rewards.items():
+            values[k].append(v)
+    return {
+        k: {"mean": _round(statistics.fmean(v)), "max": _round(max(v)), "min": _round(min(v)),
+            "sum": _round(sum(v)), "n": len(v)}
+        for k, v in sorted(values.items())
+    }  # fmt: skip
 
 
 def build_report(job_dirs: list[Path], settings: FailureSettings | None = None) -> dict[str, Any]:
@@ -195,6 +210,8 @@ def report_from_trials(
                 "tokens": sum(t.tokens for t in mine),
                 "cost_usd": _round(sum(t.cost_usd for t in mine)),
                 "mean_auc_time": _round(statistics.fmean(aucs)) if aucs else None,
+                "primary": sorted({t.primary for t in done}),
+                "reward_keys": reward_key_metrics(done),
             }
         )
         for task in tasks:

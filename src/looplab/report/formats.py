@@ -22,6 +22,7 @@ CSV_COLUMNS = [
     "status",
     "counted",
     "reward",
+    "primary",
     "correct",
     "stop_reason",
     "used_s",
@@ -108,6 +109,15 @@ def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
             [[a, *(str(v.get(m, 0)) for m in modes)] for a, v in sorted(rep["failure_modes"].items())],
         )
     )
+    key_rows = [
+        [r["agent"], k, cell(m["mean"]), cell(m["max"]), cell(m["min"]), cell(m["sum"]), str(m["n"])]
+        for r in rep["leaderboard"]
+        for k, m in (r.get("reward_keys") or {}).items()
+    ]
+    if any(row[1] != "reward" for row in key_rows):  # only where a verifier wrote named rewards
+        primaries = sorted({p for r in rep["leaderboard"] for p in r.get("primary") or []})
+        title = f"Named rewards (the mean reward is: {', '.join(primaries)})"
+        out.append((title, ["agent", "key", "mean", "max", "min", "sum", "trials"], key_rows))
     err_rows = [[a, c, str(n)] for a, causes in sorted(rep["errors"].items()) for c, n in causes.items()]
     out.append(("Errors by cause", ["agent", "cause", "trials"], err_rows))
     return out
@@ -128,11 +138,16 @@ def to_markdown(rep: dict[str, Any]) -> str:
 
 
 def to_csv(rep: dict[str, Any]) -> str:
+    """One row per trial; a ``reward:KEY`` column for every named reward a verifier wrote."""
+    keys = sorted({k for t in rep["trials"] for k in t.get("rewards") or {}} - {"reward"})
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    cols = [*CSV_COLUMNS, *(f"reward:{k}" for k in keys)]
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for t in rep["trials"]:
-        w.writerow({k: ("" if t.get(k) is None else t.get(k)) for k in CSV_COLUMNS})
+        row = {k: ("" if t.get(k) is None else t.get(k)) for k in CSV_COLUMNS}
+        row.update({f"reward:{k}": (t.get("rewards") or {}).get(k, "") for k in keys})
+        w.writerow(row)
     return buf.getvalue()
 
 

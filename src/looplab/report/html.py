@@ -32,7 +32,7 @@ from looplab.report.html_parts import (
 from looplab.report.model import TrialData, read_jsonl
 from looplab.report.trial_html import render_trial_view
 
-SECTION_IDS = ("running", "leaderboard", "heatmap", "curves", "modes", "errors", "trials")
+SECTION_IDS = ("running", "leaderboard", "heatmap", "rewards", "curves", "modes", "errors", "trials")
 
 
 def section_leaderboard(rep: dict[str, Any]) -> str:
@@ -91,6 +91,26 @@ def section_heatmap(rep: dict[str, Any]) -> str:
     return (
         f'<h2>Per-task rewards</h2><table class="heatmap">{head}{"".join(rows)}</table>'
         '<p class="muted">Mean reward over attempts ± standard deviation (completed trials).</p>'
+    )
+
+
+def section_rewards(rep: dict[str, Any]) -> str:
+    """Harbor's named rewards: mean, max, min and sum of every reward.json key, per agent."""
+    rows = [
+        f'<tr data-agent="{esc(r["agent"])}" data-key="{esc(k)}"><td>{esc(r["agent"])}</td><td>{esc(k)}</td>'
+        + "".join(f'<td class="num">{fmt(m[x])}</td>' for x in ("mean", "max", "min", "sum"))
+        + f'<td class="num">{m["n"]}</td></tr>'
+        for r in rep["leaderboard"]
+        for k, m in (r.get("reward_keys") or {}).items()
+    ]
+    primaries = sorted({p for r in rep["leaderboard"] for p in r.get("primary") or []})
+    head = (
+        "<tr><th>agent</th><th>key</th><th>mean</th><th>max</th><th>min</th><th>sum</th><th>trials</th></tr>"
+    )
+    body = "".join(rows) or '<tr><td colspan="7" class="muted">no rewards yet</td></tr>'
+    return (
+        f'<h2>Named rewards</h2><table id="rewards-table">{head}{body}</table>'
+        f'<p class="muted">The leaderboard\'s mean reward is: {esc(", ".join(primaries) or "reward")}.</p>'
     )
 
 
@@ -248,6 +268,7 @@ def render_sections(
         "running": section_running(trials, href),
         "leaderboard": section_leaderboard(rep),
         "heatmap": section_heatmap(rep),
+        "rewards": section_rewards(rep),
         "curves": section_curves(rep),
         "modes": section_modes(rep),
         "errors": section_errors(rep),

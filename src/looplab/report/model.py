@@ -74,6 +74,22 @@ class TrialData:
         return self.result.get("verifier_result") or {}
 
     @property
+    def named_rewards(self) -> dict[str, float]:
+        """Every numeric key reward.json wrote (Harbor's named rewards); ``reward`` is the primary."""
+        rw = self.verifier.get("rewards") or {}
+        written = self.verifier.get("reward_keys")  # the keys as written (older records: all of rewards)
+        keys = [*written, "reward"] if isinstance(written, list) else list(rw)
+        return {
+            k: float(v) for k in keys if isinstance(v := rw.get(k), int | float) and not isinstance(v, bool)
+        }
+
+    @property
+    def primary(self) -> str:
+        """What the trial's reward is: a reward.json key, or ``mean(a, b)`` of its keys."""
+        p = self.verifier.get("primary")
+        return p if isinstance(p, str) else "reward"
+
+    @property
     def agent_result(self) -> dict[str, Any]:
         return self.result.get("agent_result") or {}
 

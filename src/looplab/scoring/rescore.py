@@ -138,7 +138,15 @@ def _score(
     try:
         work = store.materialize(entry, scratch / "work")
         log_dir = TrialPaths(store.dir.parent).checkpoint_verifier(entry["n"])
-        vr = verify(task, env, work, log_dir, cfg.get("editable"), cfg.get("cores"))
+        vr = verify(
+            task,
+            env,
+            work,
+            log_dir,
+            cfg.get("editable"),
+            cfg.get("cores"),
+            network=cfg.get("network", "task"),
+        )
     finally:
         remove_tree(scratch)
     return {

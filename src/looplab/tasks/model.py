@@ -37,30 +37,60 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
-class AgentSection(_Section):
-    timeout_sec: float = Field(default=3600.0, gt=0)
+NETWORK_MODES = ("public", "no-network", "allowlist")
+_NETWORK_ALIASES = {
+    **{m: m for m in NETWORK_MODES},
+    **dict.fromkeys(("none", "no", "no_network", "disabled", "off", "isolated", "deny"), "no-network"),
+    **dict.fromkeys(("host", "bridge", "full", "internet"), "public"),
+}
 
 
-class VerifierSection(_Section):
-    timeout_sec: float = Field(default=600.0, gt=0)
-    env: dict[str, str] = Field(default_factory=dict)
+class _Networked(_Section):
+    """Harbor's network policy fields: ``[environment]`` sets the baseline, ``[agent]`` and
+    ``[verifier]`` override it for their phase (``looplab.netpolicy`` resolves them)."""
 
-    @field_validator("env", mode="before")
+    network_mode: Literal["public", "no-network", "allowlist"] | None = None
+    allowed_hosts: list[str] | None = None
+
+    @field_validator("network_mode", mode="before")
     @classmethod
-    def _stringify(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            return {str(k): str(x) for k, x in v.items()}
+    def _mode(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            m = _NETWORK_ALIASES.get(v.strip().lower())
+            if m is None:
+                raise ValueError(f"must be one of {', '.join(NETWORK_MODES)}, got {v!r}")
+            return m
         return v
 
 
-class EnvironmentSection(_Section):
+class AgentSection(_Networked):
+    timeout_sec: float = Field(default=3600.0, gt=0)
+
+
+def _stringify(v: Any) -> Any:
+    """TOML values of an env table as strings (``N = 3`` is ``"3"``)."""
+    if isinstance(v, dict):
+        return {str(k): str(x) for k, x in v.items()}
+    return v
+
+
+class VerifierSection(_Networked):
+    timeout_sec: float = Field(default=600.0, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
+
+
+class EnvironmentSection(_Networked):
     cpus: float = Field(default=1, gt=0)
     memory_mb: int | None = Field(default=None, gt=0)
     storage_mb: int | None = Field(default=None, gt=0)
     gpus: int = Field(default=0, ge=0)
     gpu_types: list[str] | None = None  # e.g. ["H100", "H200"]: any GPU whose name contains one
-    allow_internet: bool = False
-    network_mode: str | None = None
+    allow_internet: bool | None = None  # Harbor's older spelling: true = public, false = no-network
+    env: dict[str, str] = Field(default_factory=dict)  # ${VAR:-default} read from the host at run time
+
+    _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
     build_timeout_sec: float = Field(default=1800.0, gt=0)
 
     @field_validator("memory_mb", "storage_mb", mode="before")
@@ -74,12 +104,6 @@ class EnvironmentSection(_Section):
                 return int(float(s[:-1]) * mult[s[-1]])
             return int(float(s))
         return v
-
-    @property
-    def network_allowed(self) -> bool:
-        if self.network_mode is not None:
-            return self.network_mode.lower() not in ("none", "no", "disabled", "off", "isolated")
-        return self.allow_internet
 
 
 class ScoreRef(_Section):
@@ -140,6 +164,8 @@ class LooplabSection(_Section):
     # what the environment is built on: the host's system, or the image FROM names (None: host for
     # tasks with a [looplab] section, image for foreign Harbor/AutoLab tasks)
     base: Literal["host", "image"] | None = None
+    # the reward.json key a leaderboard ranks by (default "reward", else the mean of the keys)
+    primary_reward: str | None = None
 
     @field_validator("gates", mode="before")
     @classmethod

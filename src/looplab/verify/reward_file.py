@@ -1,10 +1,13 @@
 """Read what a verifier wrote: ``/logs/verifier/reward.json`` first, else ``reward.txt``.
 
-The ``reward`` key must be a finite number; anything else (null, a string, missing,
-NaN) means reward 0 with the reason recorded, as a failing AutoLab verifier writes
-nulls. A reward of 0 with a string ``reason`` (AutoLab's ``build_failed``) records
-that reason. Other numeric fields become metrics; booleans, strings, lists and
-nested objects are kept as they are.
+reward.json is a flat dict as Harbor reads it: every key holding a finite number is a
+named reward and is recorded (``rewards``). The primary reward, the one a leaderboard
+ranks by, is the task's ``[looplab] primary_reward`` key when it names one, else
+``reward``; when reward.json has neither, it is the mean of the numeric keys (said so in
+``primary``). A primary key that is there but not a finite number (null, a string, NaN)
+means reward 0 with the reason recorded, as a failing AutoLab verifier writes nulls. A
+reward of 0 with a string ``reason`` (AutoLab's ``build_failed``) records that reason.
+Booleans, strings, lists and nested objects are kept as they are (``extra``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ class ParsedReward:
     extra: dict[str, Any] = field(default_factory=dict)
     source: str | None = None  # "reward.json" | "reward.txt" | None
     raw: Any = None
+    rewards: dict[str, float] = field(default_factory=dict)  # every finite-number key, as written
+    primary: str = "reward"  # the key the reward is, or "mean(a, b)" when it is the mean of the keys
 
     def data(self) -> dict[str, Any]:
         """reward.json's content as a dict (for reward recomputation by formulas)."""
@@ -36,16 +41,17 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def parse_reward_dir(log_dir: Path) -> ParsedReward:
+def parse_reward_dir(log_dir: Path, primary: str | None = None) -> ParsedReward:
+    """The reward file of a verifier's log folder; ``primary`` names the leaderboard's key."""
     js, txt = Path(log_dir) / "reward.json", Path(log_dir) / "reward.txt"
     if js.is_file() and not js.is_symlink():
-        return parse_reward_json(js)
+        return parse_reward_json(js, primary)
     if txt.is_file() and not txt.is_symlink():
         return parse_reward_txt(txt)
     return ParsedReward(reason="the verifier wrote no reward file (reward.json or reward.txt)")
 
 
-def parse_reward_json(path: Path) -> ParsedReward:
+def parse_reward_json(path: Path, primary: str | None = None) -> ParsedReward:
     if path.stat().st_size > MAX_REWARD_FILE:
         return ParsedReward(reason="reward.json is larger than 1 MiB", source="reward.json")
     try:
@@ -54,25 +60,37 @@ def parse_reward_json(path: Path) -> ParsedReward:
         return ParsedReward(reason=f"reward.json is not valid JSON: {exc}", source="reward.json")
     if not isinstance(data, dict):
         if _is_number(data):
-            return ParsedReward(reward=float(data), source="reward.json", raw=data)
+            return ParsedReward(
+                reward=float(data), source="reward.json", raw=data, rewards={"reward": float(data)}
+            )
         return ParsedReward(reason="reward.json is not a JSON object", source="reward.json", raw=data)
     out = ParsedReward(source="reward.json", raw=data)
     for k, v in data.items():
-        if k == "reward":
-            continue
+        k = str(k)
         if _is_number(v):
-            out.metrics[k] = float(v)
-        else:
+            out.rewards[k] = float(v)
+        elif k != "reward":
             out.extra[k] = v
-    r = data.get("reward")
-    if "reward" not in data:
-        out.reason = "reward.json has no 'reward' key"
-    elif r is None:
-        out.reason = "reward is null" + (
+    key = primary or "reward"
+    out.primary = key
+    out.metrics = {k: v for k, v in out.rewards.items() if k != key}
+    if key not in data:
+        if primary is None and out.rewards:
+            keys = sorted(out.rewards)
+            out.primary = f"mean({', '.join(keys)})"
+            out.reward = sum(out.rewards.values()) / len(keys)
+        elif primary is None:
+            out.reason = "reward.json has no 'reward' key and no other numeric key"
+        else:
+            out.reason = f"reward.json has no {key!r} key (the task's primary reward)"
+        return out
+    r = data[key]
+    if r is None:
+        out.reason = f"{key} is null" + (
             f" ({data['reason']})" if isinstance(data.get("reason"), str) else ""
         )
     elif not _is_number(r):
-        out.reason = f"reward is not a finite number: {r!r}"
+        out.reason = f"{key} is not a finite number: {r!r}"
     else:
         out.reward = float(r)
         if out.reward == 0 and isinstance(data.get("reason"), str):
@@ -93,4 +111,4 @@ def parse_reward_txt(path: Path) -> ParsedReward:
         return ParsedReward(
             reason=f"reward.txt is not a finite number: {text[:80]!r}", source="reward.txt", raw=text
         )
-    return ParsedReward(reward=val, source="reward.txt", raw=text)
+    return ParsedReward(reward=val, source="reward.txt", raw=text, rewards={"reward": val})

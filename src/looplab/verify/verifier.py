@@ -23,9 +23,11 @@ from typing import Any
 
 from looplab.environment.build import Environment, runtime_dir, scratch_dir
 from looplab.environment.images import copy_root
+from looplab.environment.task_env import task_env
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.measure.lock import lock_file
+from looplab.netpolicy import Egress, NetworkPolicy, resolve_network
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, Sandbox, SandboxSpec
 from looplab.sandbox.factory import is_image_root, make_sandbox, runtime_path, runtime_ro_binds
 from looplab.tasks.loader import Task
@@ -51,6 +53,10 @@ class VerifierResult:
     carried_files: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)
     usage: dict[str, float] = field(default_factory=dict)
+    # Harbor's named rewards: the keys reward.json wrote, and what ``reward`` is (a key or a mean)
+    reward_keys: list[str] = field(default_factory=list)
+    primary: str = "reward"
+    network: dict[str, Any] = field(default_factory=dict)  # the policy and the destinations asked for
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,8 +105,12 @@ def verify(
     cores: list[int] | None = None,
     extra_env: dict[str, str] | None = None,
     gpus: list | None = None,  # GpuDevice records the trial holds (looplab.job.gpus)
+    network: str = "task",
 ) -> VerifierResult:
-    """Verify the agent's work found in host folder ``work_dir`` (its /app)."""
+    """Verify the agent's work found in host folder ``work_dir`` (its /app).
+
+    ``network``: ``task`` gives test.sh the task's verifier network policy (through the
+    egress proxy, ``looplab.netpolicy``), ``deny`` none at all."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -126,7 +136,7 @@ def verify(
         remove_tree(verifier_logs)
         verifier_logs.mkdir(parents=True)
         cfg = task.config
-        run_env = dict(env.env)
+        run_env = {**env.env, **task_env(cfg)}
         run_env.update(cfg.verifier.env)
         run_env.update(extra_env or {})
         run_env.update(
@@ -160,13 +170,18 @@ def verify(
                 ro_binds=runtime_ro_binds()
                 + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
             )  # fmt: skip
-            sandbox = make_sandbox(spec)
-            sandbox.start()
-            r = sandbox.exec(
-                ["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir
-            )
-            # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
-            leftovers = sandbox.kill_processes()
+            policy = resolve_network(cfg, "verifier", network)
+            with Egress(policy, log_dir / "network.jsonl") as net:
+                net.prepare(spec)
+                sandbox = make_sandbox(spec)
+                sandbox.start()
+                net.start_in(sandbox)
+                r = sandbox.exec(
+                    ["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir
+                )
+                # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
+                leftovers = sandbox.kill_processes()
+                net_record = net.record()
             (log_dir / "test-stdout.txt").write_text(r.stdout)
             (log_dir / "test-stderr.txt").write_text(r.stderr)
             # the sandbox user could rename /logs/verifier and leave a symlink (to a host folder) in
@@ -176,12 +191,14 @@ def verify(
                     reason="/logs/verifier was replaced by a symlink or a file: no reward read"
                 )
             else:
-                parsed = parse_reward_dir(verifier_logs)
+                parsed = parse_reward_dir(verifier_logs, task.config.looplab.primary_reward)
                 for name in ("reward.json", "reward.txt"):
                     p = verifier_logs / name
                     if p.is_file() and not p.is_symlink() and p.stat().st_size <= 1 << 20:
                         shutil.copyfile(p, log_dir / name)
             result = _result_from(parsed, r.exit_code, r.timed_out, cfg.verifier.timeout_sec)
+            result.network = net_record
+            _say_network_denied(result, policy)
             result.sealed = globs is not None
             result.extra["processes_killed_after_test"] = leftovers
             result.carried_files = sorted(carried.files)
@@ -231,6 +248,22 @@ def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: P
     return result
 
 
+def _say_network_denied(result: VerifierResult, policy: NetworkPolicy) -> None:
+    """A verifier that failed while its network was denied says so: test.sh may have needed it.
+
+    Denied: taken away by ``--network deny``, or a destination the allowlist refused."""
+    if result.reward != 0 or not (result.reason or (result.exit_code or 0) != 0):
+        return
+    refused = [d["destination"] for d in result.network.get("destinations", []) if not d["allowed"]]
+    if policy.source == "override":
+        note = f"the verifier ran with {policy.describe()}"
+    elif refused:
+        note = f"the verifier's network refused {', '.join(refused[:5])} ({policy.describe()})"
+    else:
+        return
+    result.reason = f"{result.reason or f'test.sh exited {result.exit_code}'} ({note})"
+
+
 def _result_from(parsed: ParsedReward, exit_code: int, timed_out: bool, timeout: float) -> VerifierResult:
     if timed_out:
         return VerifierResult(
@@ -241,8 +274,9 @@ def _result_from(parsed: ParsedReward, exit_code: int, timed_out: bool, timeout:
     if parsed.source is None and exit_code != 0:
         reason = f"test.sh exited {exit_code} without writing a reward"
     return VerifierResult(
-        reward=parsed.reward, rewards={"reward": parsed.reward, **parsed.metrics}, reason=reason,
+        reward=parsed.reward, rewards={**parsed.rewards, "reward": parsed.reward}, reason=reason,
         exit_code=exit_code, reward_source=parsed.source, extra=parsed.extra,
+        reward_keys=sorted(parsed.rewards), primary=parsed.primary,
     )  # fmt: skip
 
 

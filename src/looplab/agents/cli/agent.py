@@ -44,13 +44,6 @@ from typing import Any
 from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
 from looplab.agents.cli.logs import FORMATS, Converter, make_converter
 from looplab.agents.cli.preflight import install_hint, preflight_problems
-from looplab.agents.cli.proxy import (
-    DEFAULT_PORT,
-    SANDBOX_PROXY_DIR,
-    EgressProxy,
-    forwarder_command,
-    proxy_env,
-)
 from looplab.agents.cli.tools import DEFAULT_BASE, KEY_ENV, TOOLS, CliTool
 from looplab.agents.llm.pricing import PriceTable
 from looplab.environment.build import runtime_dir
@@ -58,6 +51,13 @@ from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
 from looplab.gateway.server import Caps, ModelGateway, Upstream
 from looplab.sandbox.base import Sandbox, SandboxSpec
+from looplab.sandbox.egress import (
+    DEFAULT_PORT,
+    SANDBOX_PROXY_DIR,
+    EgressProxy,
+    forwarder_command,
+    proxy_env,
+)
 from looplab.sandbox.relay import FORWARDER_SOURCE
 
 LOG_DIR = "/logs/agent"

@@ -1,7 +1,9 @@
-"""The egress proxy for CLI agents: their model traffic may reach only the configured API hosts.
+"""The host-side egress proxy: a sandbox's traffic may reach only the hosts it is allowed.
 
-The sandbox has its own network namespace with nothing but loopback, so a CLI
-agent inside it cannot reach anything. ``EgressProxy`` runs on the host (stdlib,
+Used for the CLI agents' model traffic (only the configured API hosts) and for a task's
+network policy (``looplab.netpolicy``: public, or an allowlist, for the agent phase and
+the verifier). The sandbox has its own network namespace with nothing but loopback, so
+nothing inside it can reach anything else. ``EgressProxy`` runs on the host (stdlib,
 a thread per connection) and listens on a Unix socket that is bound read-only
 into the sandbox; a tiny forwarder started inside the sandbox (``FORWARDER_SOURCE``,
 stdlib, run by the system python) accepts TCP on ``127.0.0.1:PORT`` and relays
@@ -14,7 +16,8 @@ nothing else leaves. Each request (allowed or refused) is appended to a JSONL lo
 
 Allow-list entries: ``api.anthropic.com`` (port 443), ``host:port``, a URL
 (``https://host``, ``http://127.0.0.1:8080``: its host and port), or ``*.domain``
-(any subdomain, port 443).
+(any subdomain, port 443). ``allow_any`` lets every destination through (a task's
+``public`` network mode): nothing is filtered, everything is still logged.
 """
 
 from __future__ import annotations
@@ -56,8 +59,10 @@ class EgressProxy:
         socket_path: Path,
         log_path: Path | None = None,
         connect_timeout: float = 30.0,
+        allow_any: bool = False,
     ):
         self.allowed = [parse_allowed(a) for a in allowed if a.strip()]
+        self.allow_any = allow_any
         self.socket_path = Path(socket_path)
         self.log_path = Path(log_path) if log_path else None
         self.connect_timeout = connect_timeout
@@ -103,6 +108,8 @@ class EgressProxy:
         self.stop()
 
     def is_allowed(self, host: str, port: int) -> bool:
+        if self.allow_any:
+            return True
         host = host.lower().strip("[]")
         for h, p in self.allowed:
             if p != port:
@@ -261,7 +268,8 @@ def forwarder_command(
     return (
         f"setsid /usr/bin/python3 -I -S {proxy_dir}/forwarder.py {port} {proxy_dir}/{socket_name} "
         f"> {log} 2>&1 < /dev/null &\n"
-        f"for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && exit 0; sleep 0.05; done\n"
+        f"for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && exit 0; "
+        "sleep 0.05; done\n"
         f"echo 'forwarder to {socket_name} did not start:' >&2; cat {log} >&2; exit 1"
     )
 

@@ -40,6 +40,7 @@ C_TASKS = {  # task: (editable source, program)
     "aes128_ctr": ("aes.c", "aes_bench"),
 }
 ALL = (*C_TASKS, "bm25_search")
+HEADROOM = {"hash_join": 4}  # baseline / reference at least this (5 elsewhere)
 # the honest baseline (nop) measures a speedup of about 1 and scores about 0
 HONEST_BASELINE_CEILING = 0.1
 
@@ -93,7 +94,9 @@ def test_task_loads_and_its_parts_agree(task: str) -> None:
     assert (t.environment_dir / editable).is_file() and (t.solution_dir / editable).is_file()
     opt = cfg.optimization
     assert opt.metric == "time_s" and opt.direction == "lower"
-    assert opt.baseline.score > 5 * opt.reference.score > 0
+    # hash_join's timed runs include the pristine harness generating the tables (the same for both
+    # sides), which narrows the headroom the reference shows
+    assert opt.baseline.score > HEADROOM.get(task, 5) * opt.reference.score > 0
     dockerfile = (t.environment_dir / "Dockerfile").read_text()
     assert re.search(rf"COPY .*\b{re.escape(editable)}\b.* /orig/", dockerfile)
     decl = load_declaration(t.tests_dir)

@@ -93,7 +93,8 @@ def _prime_count(tmp_path: Path, write_script, primes_c: str, name: str) -> dict
 
 def test_prime_count_answer_hard_coded_for_one_n_scores_zero(tmp_path: Path, write_script) -> None:
     """`if (n == 4000000) return 283146;` in front of the baseline once scored 0.64 (a 150x
-    speedup on the fixed timing input). The timed n is drawn at verification now."""
+    speedup on the fixed timing input). The timed n is drawn at verification now, afresh for
+    every timed pair (tests/run.toml: the runner's generate step), so no n repeats."""
     baseline = (PRIME_COUNT / "environment" / "primes.c").read_text()
     cheat = baseline.replace(
         "long count_primes(long n) {", "long count_primes(long n) {\n    if (n == 4000000) return 283146;"
@@ -101,7 +102,7 @@ def test_prime_count_answer_hard_coded_for_one_n_scores_zero(tmp_path: Path, wri
     assert cheat != baseline
     res = _prime_count(tmp_path, write_script, cheat, "hard-coded")
     vr = res["verifier_result"]
-    assert vr["extra"].get("correct") is True and 3_500_000 <= vr["rewards"]["timed_n"] <= 4_500_000, vr
+    assert vr["extra"].get("correct") is True and vr["extra"].get("jailed") is True, vr
     assert res["reward"] <= 0.05, vr  # baseline speed on any other n
 
 

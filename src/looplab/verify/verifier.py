@@ -13,6 +13,7 @@ No reward file, a crash or a timeout is reward 0 with the reason, never an excep
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from looplab.environment.build import Environment, runtime_dir, scratch_dir
-from looplab.environment.images import copy_root
+from looplab.environment.private_root import private_root
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.measure.lock import lock_file
@@ -108,9 +109,10 @@ def verify(
     root = box_dir / "root"
     sandbox: Sandbox | None = None
     result: VerifierResult | None = None
+    views = contextlib.ExitStack()
     try:
-        if is_image_root(env.root):  # a whole image: cp -a keeps fifos and devices as they are
-            copy_root(env.root, root)
+        if is_image_root(env.root):  # a whole image: an overlay on the pristine root (or cp -a)
+            views.enter_context(private_root(env.root, root))
         else:
             shutil.copytree(env.root, root, symlinks=True)
         carried = editable_mod.collect(Path(work_dir), norm)
@@ -196,6 +198,7 @@ def verify(
             sandbox.stop()
             if result is not None and not result.usage:
                 result.usage = sandbox.usage()
+        views.close()
         remove_tree(box_dir)
     assert result is not None
     result.duration_s = round(time.monotonic() - t0, 3)

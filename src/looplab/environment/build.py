@@ -137,11 +137,19 @@ def set_build_options(base: str | None, image_map: list[str] | None, insecure: l
     os.environ.update(RegistryOptions.parse(image_map, insecure).to_env())
 
 
+BUILD_SETTINGS_ENV = ("LOOPLAB_BASE", "LOOPLAB_IMAGE_MAP", "LOOPLAB_INSECURE_REGISTRIES", "LOOPLAB_OVERLAYS")
+
+
+def build_settings_env() -> dict[str, str]:
+    """This run's build settings (base, image map, registries, overlays) as set: for workers and job identity."""
+    return {k: os.environ[k] for k in BUILD_SETTINGS_ENV if os.environ.get(k)}
+
+
 def base_mode(task: Task, override: str | None = None) -> str:
     """``host`` or ``image``: the override (``--base``), the task's choice, or its kind's default."""
     choice = override or os.environ.get("LOOPLAB_BASE") or task.config.looplab.base
     if choice is None:
-        choice = "host" if "looplab" in task.config.model_fields_set else "image"
+        choice = "host" if task.native else "image"
     if choice not in BASES:
         raise LooplabError(f"base must be 'host' or 'image', got {choice!r}")
     if choice == "image" and (task.dockerfile is None or not _has_from(task.dockerfile)):

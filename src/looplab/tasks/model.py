@@ -139,6 +139,8 @@ class LooplabSection(_Section):
     # what the environment is built on: the host's system, or the image FROM names (None: host for
     # tasks with a [looplab] section, image for foreign Harbor/AutoLab tasks)
     base: Literal["host", "image"] | None = None
+    # AutoLab [optimization] tasks: also score against the pristine files measured here (verify.rebased)
+    rebase: bool = False
 
     @field_validator("gates", mode="before")
     @classmethod

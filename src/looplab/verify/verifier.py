@@ -17,6 +17,7 @@ import contextlib
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, Sandbox, SandboxSpec
 from looplab.sandbox.factory import is_image_root, make_sandbox, runtime_path, runtime_ro_binds
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
+from looplab.verify import rebased
 from looplab.verify.reward_file import ParsedReward, parse_reward_dir
 from looplab.verify.runner import RunDeclaration, load_declaration
 
@@ -111,20 +113,12 @@ def verify(
     result: VerifierResult | None = None
     views = contextlib.ExitStack()
     try:
-        if is_image_root(env.root):  # a whole image: an overlay on the pristine root (or cp -a)
-            views.enter_context(private_root(env.root, root))
-        else:
-            shutil.copytree(env.root, root, symlinks=True)
+        views.enter_context(root_view(env, root))
         carried = editable_mod.collect(Path(work_dir), norm)
         wd_host = root / env.workdir.lstrip("/")
         editable_mod.overlay(wd_host, carried, norm)
-        tests_host = root / "tests"
-        if tests_host.is_symlink():
-            tests_host.unlink()
-        shutil.copytree(task.tests_dir, tests_host, symlinks=True, dirs_exist_ok=True)
+        stage_verifier_root(task, root)
         verifier_logs = root / "logs" / "verifier"
-        remove_tree(verifier_logs)
-        verifier_logs.mkdir(parents=True)
         cfg = task.config
         run_env = dict(env.env)
         run_env.update(cfg.verifier.env)
@@ -140,7 +134,7 @@ def verify(
         # looplab-native tasks (a [looplab] section) get a read-only pristine root: what the
         # candidate runs cannot rewrite /orig, /tests or the verifier's helpers. Foreign
         # Harbor/AutoLab tasks keep a writable private copy, as in their container.
-        locked = "looplab" in cfg.model_fields_set
+        locked = task.native
         writable = sorted({env.workdir, "/logs", *cfg.looplab.writable}) if locked else []
         decl = load_declaration(task.tests_dir) if locked and cfg.looplab.measure == "paired" else None
         if decl is not None:
@@ -160,6 +154,9 @@ def verify(
                 ro_binds=runtime_ro_binds()
                 + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
             )  # fmt: skip
+            pristine = []  # rebased scoring: pristine runs interleaved with the agent's (verify.rebased)
+            if rebased.wanted(task):
+                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 1))
             sandbox = make_sandbox(spec)
             sandbox.start()
             r = sandbox.exec(
@@ -189,6 +186,10 @@ def verify(
             if not r.timed_out:
                 _apply_task_scoring(task, sandbox, parsed, result, log_dir)
             result.usage = sandbox.usage()
+            if pristine:
+                sandbox.stop()
+                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 2))
+                rebased.apply(task, parsed, pristine, result)
     except LooplabError:
         raise
     except OSError as exc:
@@ -204,6 +205,28 @@ def verify(
     result.duration_s = round(time.monotonic() - t0, 3)
     atomic_write_json(log_dir / "result.json", result.to_json())
     return result
+
+
+@contextlib.contextmanager
+def root_view(env: Environment, root: Path) -> Iterator[None]:
+    """``root``: a private writable view of the pristine environment layer while the context lasts."""
+    if is_image_root(env.root):  # a whole image: an overlay on the pristine root (or cp -a)
+        with private_root(env.root, root):
+            yield
+    else:
+        shutil.copytree(env.root, root, symlinks=True)
+        yield
+
+
+def stage_verifier_root(task: Task, root: Path) -> None:
+    """Merge the task's tests/ into /tests and start /logs/verifier empty."""
+    tests_host = root / "tests"
+    if tests_host.is_symlink():
+        tests_host.unlink()
+    shutil.copytree(task.tests_dir, tests_host, symlinks=True, dirs_exist_ok=True)
+    verifier_logs = root / "logs" / "verifier"
+    remove_tree(verifier_logs)
+    verifier_logs.mkdir(parents=True)
 
 
 def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: Path, box_dir: Path,

@@ -234,6 +234,7 @@ def _agent_phase(
         max_file_mb=ecfg.storage_mb or DEFAULT_MAX_FILE_MB,
         ro_binds=runtime_ro_binds(),
         name=f"agent-{task.name}"[:40],
+        run_as=env.run_as(),  # an image's USER (root by default), as in its container
     )
     timeout = (cfg.agent_timeout_sec or task.config.agent.timeout_sec) * cfg.timeout_multiplier
     budget = Budget(timeout_sec=timeout, **cfg.budget)

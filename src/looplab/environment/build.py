@@ -116,7 +116,15 @@ class Environment:
     build_log: str = ""
     base: str = "host"  # "image": root is a whole image filesystem (its own /usr)
     images: list[str] = field(default_factory=list)  # the digests the FROM lines resolved to
-    user: str = ""  # the image's last USER (sandboxes still run unprivileged)
+    user: str = ""  # the image's last USER: the uid agent sandboxes see (sandboxes still run unprivileged)
+
+    def run_as(self) -> tuple[int, int] | None:
+        """The uid/gid an agent sees in an image root, as in its container: USER's, else root (0, 0)."""
+        if self.base != "image":
+            return None
+        from looplab.environment.image_build import image_user_ids
+
+        return image_user_ids(self.root, self.user) if self.user else (0, 0)
 
     def to_json(self) -> dict:
         return {

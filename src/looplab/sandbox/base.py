@@ -61,6 +61,8 @@ class SandboxSpec:
     output_limit: int = DEFAULT_OUTPUT_LIMIT
     name: str = "sandbox"
     userns_root: bool = False  # build steps: root of a user namespace mapping a whole host uid range
+    # the uid/gid processes see (an image's USER): only the sandbox's own unprivileged host uid is mapped
+    run_as: tuple[int, int] | None = None
 
 
 @runtime_checkable

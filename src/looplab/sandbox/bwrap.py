@@ -200,6 +200,8 @@ class BwrapSandbox:
             argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session"]
             if s.network:
                 argv.append("--share-net")
+            if s.run_as is not None:  # one uid mapped: the host's unprivileged sandbox uid seen as USER's
+                argv += ["--unshare-user", "--uid", str(s.run_as[0]), "--gid", str(s.run_as[1])]
         argv += ["--hostname", "looplab"]
         managed = {"proc", "dev", "tmp"} if image else SANDBOX_MANAGED
         if s.root_writable:

@@ -79,7 +79,11 @@ def main() -> int:
             shown = (o.get("reward") or 0) > (n.get("reward") or 0)
             better += bool(shown)
         mark = "" if shown is None else ("yes" if shown else "**no**")
-        parts = (f"oracle {onote}" if onote else "", f"nop {nnote}" if nnote else "")
+        parts = (
+            ("not run",)
+            if o is None and n is None
+            else (f"oracle {onote}" if onote else "", f"nop {nnote}" if nnote else "")
+        )
         notes = "; ".join(x for x in parts if x)
         rows.append(f"| {task} | {op} | {orb} | {np_} | {nrb} | {mark} | {notes} |")
     commit = ""

@@ -64,3 +64,21 @@ def test_private_root_is_an_overlay_as_root_and_a_copy_without(tmp_path: Path, i
     r = subprocess.run([os.sys.executable, "-c", code, str(env.root), str(tmp_path / "b" / "root")],
                        env=env_copy, capture_output=True, text=True, check=True)  # fmt: skip
     assert r.stdout.strip() == "copy" and (tmp_path / "b" / "root" / "etc" / "passwd").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the overlay view needs host root (otherwise cp -a)")
+def test_a_view_left_by_a_killed_process_is_unmounted_by_the_sweep(tmp_path: Path, image_registry) -> None:
+    from looplab.environment.build import sweep_stale_scratch
+    from looplab.settings import runtime_dir
+
+    reg = image_registry.ensure("debian")
+    env = build_environment(load_task(make_task(tmp_path / "t", f"FROM {reg}\n")))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = runtime_dir() / "sandboxes" / f"verify-t-p{dead.pid}-0123abcd"
+    view = private_root(Path(env.root), stale / "root")
+    assert view.__enter__() == "overlay"  # never exited: as if the process had been killed
+    (stale / "root" / "etc" / "hostname").write_text("stale\n")
+    assert sweep_stale_scratch() >= 1
+    assert not stale.exists() and str(stale) not in Path("/proc/self/mounts").read_text()
+    assert (Path(env.root) / "etc" / "hostname").read_text() != "stale\n"

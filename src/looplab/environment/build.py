@@ -93,6 +93,9 @@ def sweep_stale_scratch() -> int:
         except PermissionError:
             continue
         try:
+            from looplab.environment.private_root import unmount_views_under
+
+            unmount_views_under(d)  # a verifier's overlay view, when its process was killed
             remove_tree(d)
         except OSError as exc:  # whatever a sandbox left there never stops a run from starting
             print(f"looplab: could not remove stale scratch {d}: {exc}", file=sys.stderr)

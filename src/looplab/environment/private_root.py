@@ -56,3 +56,17 @@ def private_root(pristine: Path, dst: Path) -> Iterator[str]:
         return
     copy_root(Path(pristine), dst)
     yield "copy"
+
+
+def unmount_views_under(folder: Path) -> None:
+    """Unmount every view left mounted below ``folder`` (a looplab process killed mid-verification)."""
+    prefix = str(Path(folder).resolve()) + "/"
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return
+    points = [
+        f[1].replace("\\040", " ") for f in (ln.split() for ln in lines) if len(f) > 2 and f[2] == "overlay"
+    ]
+    for p in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        _unmount(Path(p))

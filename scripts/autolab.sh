@@ -42,7 +42,7 @@ for _ in $(seq 1800); do
 done
 grep -q "ready" "$LOG" || { echo "autolab.sh: the stand-in registry did not come up" >&2; exit 1; }
 R=127.0.0.1:$PORT
-MAPS=(--image-map "python=$R/python:3.11-bookworm" --image-map "ubuntu:22.04=$R/debian:bookworm"
+MAPS=(--image-map "python=$R/python:3.11-bookworm" --image-map "ubuntu:22.04=$R/ubuntu:22.04"
       --image-map "golang=$R/golang:trixie" --image-map "rust=$R/rust:trixie")
 
 # one job per task, so each task's table row is there as soon as its two trials are (resumable)

@@ -36,8 +36,40 @@ def trials(jobs: Path, job: str) -> dict[tuple[str, str], dict[str, Any]]:
         t = _read(f)
         if "task_name" in t:
             t["_verifier"] = _read(f.parent / "verifier" / "result.json")
+            t["_maps"] = _job_maps(f.parent.parent)
             out[(t["task_name"], t.get("agent", "?"))] = t
     return out
+
+
+def _job_maps(job_dir: Path) -> list[str]:
+    """The --image-map entries the job ran with (from its recorded identity)."""
+    for name in ("config.json", "job.json"):
+        ident = _read(job_dir / name).get("identity", {})
+        if ident:
+            text = ident.get("build", {}).get("LOOPLAB_IMAGE_MAP", "")
+            return [m for m in text.split("\n") if m.strip()]
+    return []
+
+
+def stand_in(checkout: str, task: str, t: dict[str, Any] | None) -> str:
+    """The task's FROM and the stand-in it was mapped onto in that run."""
+    from looplab.environment.dockerfile import parse_dockerfile
+    from looplab.environment.registry import RegistryOptions
+
+    try:
+        froms = [
+            i.args.split()[0]
+            for i in parse_dockerfile(Path(checkout) / "tasks" / task / "environment" / "Dockerfile")
+            if i.op == "FROM"
+        ]
+    except Exception:  # noqa: BLE001 - a table cell, never a failure
+        return ""
+    if not froms:
+        return ""
+    if t is None:
+        return f"`{froms[0]}`"
+    target = str(RegistryOptions.parse(t.get("_maps", [])).resolve(froms[0]))
+    return f"`{froms[0]}` → `{target.split('/', 1)[-1]}`"
 
 
 def cell(t: dict[str, Any] | None) -> tuple[str, str, str]:
@@ -85,15 +117,15 @@ def main() -> int:
             else (f"oracle {onote}" if onote else "", f"nop {nnote}" if nnote else "")
         )
         notes = "; ".join(x for x in parts if x)
-        rows.append(f"| {task} | {op} | {orb} | {np_} | {nrb} | {mark} | {notes} |")
+        base = stand_in(a.checkout, task, o or n)
+        rows.append(f"| {task} | {base} | {op} | {orb} | {np_} | {nrb} | {mark} | {notes} |")
     commit = ""
     if a.checkout:
         r = subprocess.run(["git", "-C", a.checkout, "rev-parse", "--short", "HEAD"], capture_output=True,
                            text=True, check=False)  # fmt: skip
         commit = r.stdout.strip()
     not_run = [t for t in order if (t, "oracle") not in found and (t, "nop") not in found]
-    text = (
-        f"""# AutoLab v1.1 CPU tasks under looplab
+    text = f"""# AutoLab v1.1 CPU tasks under looplab
 
 Written by `scripts/autolab.sh` (run it as `bash scripts/autolab.sh PATH` on a checkout of
 github.com/autolabhq/autolab; nothing of AutoLab is vendored here) on {dt.date.today().isoformat()},
@@ -101,25 +133,24 @@ github.com/autolabhq/autolab; nothing of AutoLab is vendored here) on {dt.date.t
 
 Each task ran unmodified from its folder, sealed through the shipped overlay
 (`src/looplab/overlays/autolab/<task>.toml`: the editable files its instruction.md names), in image
-mode with its FROM mapped onto the Debian-built stand-in images (`tests/image_helpers.py`) in a local
-registry: `{a.maps}`.
+mode with its FROM mapped onto stand-in images built with mmdebstrap from Debian/Ubuntu packages
+(`tests/image_helpers.py`) in a local registry; each row names the stand-in it ran on
+(the last run's maps: `{a.maps}`).
 
 - **published**: the reward AutoLab's test.sh computes against its fixed baseline/reference constants.
 - **rebased**: the same formula with the baseline measured here (the pristine editable files through
   the same test.sh, before and after the agent's run) and the reference scaled by measured ÷ nominal
   baseline (`looplab.verify.rebased`). Only the `runtime_seconds` tasks are rebased; "(count)"
   marks a machine-independent metric (a count or a size), where the published reward is the score.
-- **shown > nop**: the trial's reward, which is the rebased one where there is one, else the published.
+- **oracle > nop**: the trial's reward, which is the rebased one where there is one, else the published.
 
 {better} of {ran} tasks with both trials completed have oracle above nop.
 {("Not run (yet): " + ", ".join(not_run) + ".") if not_run else "Every task ran."}
 
-| task | oracle published | oracle rebased | nop published | nop rebased | oracle > nop | notes |
-|---|---|---|---|---|---|---|
 """
-        + "\n".join(rows)
-        + "\n"
-    )
+    text += "| task | FROM → stand-in | oracle published | oracle rebased | nop published | nop rebased "
+    text += "| oracle > nop | notes |\n|---|---|---|---|---|---|---|---|\n"
+    text += "\n".join(rows) + "\n"
     atomic_write_text(a.out, text)
     print(f"wrote {a.out}: {ran} tasks with both trials, {better} oracle > nop, {len(not_run)} not run")
     return 0

@@ -75,7 +75,9 @@ STANDINS = {
         ),
         # AutoLab's C tasks install Ubuntu-only packages (linux-tools-generic): an Ubuntu jammy root
         StandIn(
-            "ubuntu", "ubuntu", "22.04", "jammy", mirror=UBUNTU_MIRROR, components="main,universe",
+            # Ubuntu's apt is not Priority: required, so minbase leaves it out; the official image has it
+            "ubuntu", "ubuntu", "22.04", "jammy", ("apt", "ca-certificates"), mirror=UBUNTU_MIRROR,
+            components="main,universe",
             keyring_deb=f"{UBUNTU_MIRROR}/pool/main/u/ubuntu-keyring/ubuntu-keyring_2021.03.26_all.deb",
         ),
         StandIn("go", "golang", "trixie", "trixie", ("golang-go", "ca-certificates", "git", "gcc", "libc6-dev")),

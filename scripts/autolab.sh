@@ -42,6 +42,10 @@ for _ in $(seq 1800); do
 done
 grep -q "ready" "$LOG" || { echo "autolab.sh: the stand-in registry did not come up" >&2; exit 1; }
 R=127.0.0.1:$PORT
+# refresh the store's idea of each stand-in (a rebuilt stand-in has a new digest; FROM never re-asks)
+for img in python:3.11-bookworm ubuntu:22.04 golang:trixie rust:trixie; do
+  "$PY" -m looplab images pull "$R/$img" >/dev/null
+done
 MAPS=(--image-map "python=$R/python:3.11-bookworm" --image-map "ubuntu:22.04=$R/ubuntu:22.04"
       --image-map "golang=$R/golang:trixie" --image-map "rust=$R/rust:trixie")
 

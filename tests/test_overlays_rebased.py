@@ -94,6 +94,13 @@ def test_standard_formula_and_rebasing_arithmetic() -> None:
         ]
         is None
     )  # 0.3 is not what the formula gives for 100: not rebased
+    one_timed_out = [
+        ParsedReward(reason="the pristine run timed out after 240 s"),
+        ParsedReward(raw={"metric": 2.0}),
+    ]
+    info = rebase(opt, agent, one_timed_out)
+    assert info["baseline_measured"] == pytest.approx(2.0) and info["pristine_failures"]
+    assert rebase(opt, agent, [ParsedReward(reason="x")])["rebased_reward"] is None
     failed = rebase(opt, ParsedReward(reward=0.0, raw={"reward": 0.0, "correctness": False}), pristine)
     assert failed["rebased_reward"] == 0.0
 

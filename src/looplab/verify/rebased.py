@@ -5,8 +5,8 @@ scores measured on the authors' machine: ``0.5 * ln(speedup) / ln(ref_speedup)``
 ``speedup = baseline / metric`` (``metric / baseline`` for higher-is-better), 0 at or below
 the baseline, capped at 1. Here the verifier also runs the *pristine* editable files
 through the same test.sh, interleaved with the agent's run (pristine, agent, pristine),
-and recomputes that formula with the measured baseline (the geometric mean of the two
-pristine runs) in place of the constant and the reference scaled by measured ÷ nominal
+and recomputes that formula with the measured baseline (the geometric mean of the
+pristine runs that reported a metric) in place of the constant and the reference scaled by measured ÷ nominal
 baseline. The formula is only recomputed when it reproduces the published reward from the
 agent's own metric; otherwise the rebased reward is left out, with the reason.
 
@@ -75,11 +75,14 @@ def rebase(opt: OptimizationSection, agent: ParsedReward, pristine: list[ParsedR
         "baseline_nominal": nominal, "reference_nominal": reference, "pristine_metrics": measured,
         "rebased_reward": None,
     }  # fmt: skip
-    if any(m is None for m in measured) or not measured:
-        reasons = [p.reason for p in pristine if p.reason]
-        out["reason"] = "a pristine run reported no metric" + (f" ({reasons[0]})" if reasons else "")
+    ok = [m for m in measured if m is not None]
+    reasons = [p.reason for p, m in zip(pristine, measured, strict=True) if m is None and p.reason]
+    if reasons:  # one pristine run failed (a timeout under load): the others still measure the baseline
+        out["pristine_failures"] = reasons
+    if not ok:
+        out["reason"] = "no pristine run reported a metric" + (f" ({reasons[0]})" if reasons else "")
         return out
-    baseline = math.exp(sum(math.log(m) for m in measured if m) / len(measured))
+    baseline = math.exp(sum(math.log(m) for m in ok) / len(ok))
     scaled_reference = reference * baseline / nominal
     out.update(baseline_measured=baseline, reference_scaled=scaled_reference)
     metric = metric_of(agent.data(), opt)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MIRROR = os.environ.get("LOOPLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+UBUNTU_MIRROR = os.environ.get("LOOPLAB_UBUNTU_MIRROR", "http://archive.ubuntu.com/ubuntu")
 PATH_DEFAULT = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -44,6 +45,9 @@ class StandIn:
     packages: tuple[str, ...] = ()
     hooks: tuple[str, ...] = ()  # mmdebstrap --customize-hook commands ("$1" is the root)
     env: tuple[str, ...] = (f"PATH={PATH_DEFAULT}",)
+    mirror: str = MIRROR
+    components: str = "main"
+    keyring_deb: str = ""  # a keyring package (URL) for a mirror the host has no keyring of (Ubuntu's)
 
     @property
     def name(self) -> str:
@@ -52,7 +56,11 @@ class StandIn:
     @property
     def version(self) -> str:
         """A hash of the definition: a changed stand-in is rebuilt and pushed again."""
-        return hashlib.sha256(repr(self).encode()).hexdigest()[:12]
+        text = repr(self)
+        if (self.mirror, self.components, self.keyring_deb) == (MIRROR, "main", ""):
+            # the fields added later keep the stand-ins built before them (their layouts stay valid)
+            text = text.split(", mirror=")[0] + ")"
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # Debian's Python refuses system-wide pip installs (PEP 668); python:* images allow them.
@@ -64,6 +72,13 @@ STANDINS = {
         StandIn(
             "python", "python", "3.11-bookworm", "bookworm",
             ("python3", "python3-pip", "python3-venv", "python-is-python3", "ca-certificates"), (_PIP_OPEN,),
+        ),
+        # AutoLab's C tasks install Ubuntu-only packages (linux-tools-generic): an Ubuntu jammy root
+        StandIn(
+            # Ubuntu's apt is not Priority: required, so minbase leaves it out; the official image has it
+            "ubuntu", "ubuntu", "22.04", "jammy", ("apt", "ca-certificates"), mirror=UBUNTU_MIRROR,
+            components="main,universe",
+            keyring_deb=f"{UBUNTU_MIRROR}/pool/main/u/ubuntu-keyring/ubuntu-keyring_2021.03.26_all.deb",
         ),
         StandIn("go", "golang", "trixie", "trixie", ("golang-go", "ca-certificates", "git", "gcc", "libc6-dev")),
         StandIn(
@@ -148,13 +163,21 @@ def build_standin(image: StandIn) -> Path:
             return layout
         layout.parent.mkdir(parents=True, exist_ok=True)
         tar = cache_root() / f"{image.key}.rootfs.tar"
-        argv = ["mmdebstrap", "--variant=minbase", "--format=tar", "--mode=root"]
+        argv = [
+            "mmdebstrap",
+            "--variant=minbase",
+            "--format=tar",
+            "--mode=root",
+            f"--components={image.components}",
+        ]
+        if image.keyring_deb:
+            argv.append(f"--keyring={_keyring_from_deb(image.keyring_deb)}")
         if image.packages:
             argv.append("--include=" + ",".join(image.packages))
         for hook in image.hooks:
             argv.append(f"--customize-hook={hook}")
         argv += ['--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin']
-        argv += [image.suite, str(tar), MIRROR]
+        argv += [image.suite, str(tar), image.mirror]
         r = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=3600)
         if r.returncode != 0:
             raise RuntimeError(f"mmdebstrap for {image.name} failed: {r.stderr.strip().splitlines()[-3:]}")
@@ -163,6 +186,19 @@ def build_standin(image: StandIn) -> Path:
         finally:
             tar.unlink(missing_ok=True)
     return layout
+
+
+def _keyring_from_deb(url: str) -> Path:
+    """The archive keyring inside the keyring package at ``url`` (fetched once, then cached)."""
+    out = cache_root() / "keyrings" / Path(url).stem
+    ring = out / "usr" / "share" / "keyrings" / "ubuntu-archive-keyring.gpg"
+    if not ring.is_file():
+        deb = cache_root() / Path(url).name
+        subprocess.run(["curl", "-fsSL", "-o", str(deb), url], check=True, timeout=300)
+        out.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True)
+        deb.unlink()
+    return ring
 
 
 def free_port() -> int:
@@ -246,7 +282,7 @@ class Registry:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", default="debian,python,go,rust")
+    ap.add_argument("--images", default="debian,python,go,rust,ubuntu")
     ap.add_argument("--port", type=int, default=5055)
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the registry on kill too

@@ -86,13 +86,21 @@ def run(
             "--network", help="task: each task's network policy (through the egress proxy); deny: no network"
         ),
     ] = "task",
+    overlays: Annotated[
+        str | None,
+        typer.Option(
+            "--overlays", help="[looplab] sections for foreign tasks: a shipped set (autolab) or folder"
+        ),
+    ] = None,
 ) -> None:
     """Run agents on tasks: build, agent phase in a sandbox, sealed verification, records."""
     from looplab.environment.build import set_build_options
+    from looplab.overlays import set_overlays
 
     set_build_options(base, image_map, insecure_registry)
     if network not in ("task", "deny"):
         raise LooplabError(f"--network must be task or deny, got {network!r}")
+    set_overlays(overlays)
     from looplab.agents.registry import agent_args
     from looplab.job.runner import JobSpec, run_job
     from looplab.tasks.catalog import resolve_task_path

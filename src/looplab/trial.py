@@ -238,6 +238,7 @@ def _agent_phase(
         ro_binds=runtime_ro_binds(),
         gpus=cfg.gpus,
         name=f"agent-{task.name}"[:40],
+        run_as=env.run_as(),  # an image's USER (root by default), as in its container
     )
     timeout = (cfg.agent_timeout_sec or task.config.agent.timeout_sec) * cfg.timeout_multiplier
     budget = Budget(timeout_sec=timeout, **cfg.budget)

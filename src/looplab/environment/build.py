@@ -93,6 +93,9 @@ def sweep_stale_scratch() -> int:
         except PermissionError:
             continue
         try:
+            from looplab.environment.private_root import unmount_views_under
+
+            unmount_views_under(d)  # a verifier's overlay view, when its process was killed
             remove_tree(d)
         except OSError as exc:  # whatever a sandbox left there never stops a run from starting
             print(f"looplab: could not remove stale scratch {d}: {exc}", file=sys.stderr)
@@ -116,7 +119,15 @@ class Environment:
     build_log: str = ""
     base: str = "host"  # "image": root is a whole image filesystem (its own /usr)
     images: list[str] = field(default_factory=list)  # the digests the FROM lines resolved to
-    user: str = ""  # the image's last USER (sandboxes still run unprivileged)
+    user: str = ""  # the image's last USER: the uid agent sandboxes see (sandboxes still run unprivileged)
+
+    def run_as(self) -> tuple[int, int] | None:
+        """The uid/gid an agent sees in an image root, as in its container: USER's, else root (0, 0)."""
+        if self.base != "image":
+            return None
+        from looplab.environment.image_build import image_user_ids
+
+        return image_user_ids(self.root, self.user) if self.user else (0, 0)
 
     def to_json(self) -> dict:
         return {
@@ -137,11 +148,19 @@ def set_build_options(base: str | None, image_map: list[str] | None, insecure: l
     os.environ.update(RegistryOptions.parse(image_map, insecure).to_env())
 
 
+BUILD_SETTINGS_ENV = ("LOOPLAB_BASE", "LOOPLAB_IMAGE_MAP", "LOOPLAB_INSECURE_REGISTRIES", "LOOPLAB_OVERLAYS")
+
+
+def build_settings_env() -> dict[str, str]:
+    """This run's build settings (base, image map, registries, overlays) as set: for workers and job identity."""
+    return {k: os.environ[k] for k in BUILD_SETTINGS_ENV if os.environ.get(k)}
+
+
 def base_mode(task: Task, override: str | None = None) -> str:
     """``host`` or ``image``: the override (``--base``), the task's choice, or its kind's default."""
     choice = override or os.environ.get("LOOPLAB_BASE") or task.config.looplab.base
     if choice is None:
-        choice = "host" if "looplab" in task.config.model_fields_set else "image"
+        choice = "host" if task.native else "image"
     if choice not in BASES:
         raise LooplabError(f"base must be 'host' or 'image', got {choice!r}")
     if choice == "image" and (task.dockerfile is None or not _has_from(task.dockerfile)):

@@ -344,25 +344,7 @@ class ImageBuilder:
 
     # ---- users ----------------------------------------------------------------------------
     def _user_ids(self, st: Stage, spec: str) -> tuple[int, int]:
-        """uid, gid of ``user[:group]`` looked up in the stage's /etc/passwd and /etc/group."""
-        user, _, group = spec.partition(":")
-        passwd = _table(st.root / "etc" / "passwd")
-        groups = _table(st.root / "etc" / "group")
-        if user.isdigit():
-            uid = int(user)
-            gid = next((int(r[3]) for r in passwd.values() if r[2] == user), uid)
-        elif user in passwd:
-            uid, gid = int(passwd[user][2]), int(passwd[user][3])
-        else:
-            raise LooplabError(f"unable to find user {user}: no such user in the image's /etc/passwd")
-        if group:
-            if group.isdigit():
-                gid = int(group)
-            elif group in groups:
-                gid = int(groups[group][2])
-            else:
-                raise LooplabError(f"unable to find group {group} in the image's /etc/group")
-        return uid, gid
+        return image_user_ids(st.root, spec)
 
     # ---- RUN ------------------------------------------------------------------------------
     def _run(self, st: Stage, ins: Instruction, scope: dict[str, str]) -> None:
@@ -481,6 +463,28 @@ class ImageBuilder:
         if not r.ok:
             last = (r.stderr.strip() or "no output").splitlines()[-1][:300]
             raise LooplabError(f"copy into the image failed: {last}")
+
+
+def image_user_ids(root: Path, spec: str) -> tuple[int, int]:
+    """uid, gid of ``user[:group]`` (a USER line) looked up in the image's /etc/passwd and /etc/group."""
+    user, _, group = spec.partition(":")
+    passwd = _table(root / "etc" / "passwd")
+    groups = _table(root / "etc" / "group")
+    if user.isdigit():
+        uid = int(user)
+        gid = next((int(r[3]) for r in passwd.values() if r[2] == user), uid)
+    elif user in passwd:
+        uid, gid = int(passwd[user][2]), int(passwd[user][3])
+    else:
+        raise LooplabError(f"unable to find user {user}: no such user in the image's /etc/passwd")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        elif group in groups:
+            gid = int(groups[group][2])
+        else:
+            raise LooplabError(f"unable to find group {group} in the image's /etc/group")
+    return uid, gid
 
 
 def _table(path: Path) -> dict[str, list[str]]:

@@ -131,6 +131,9 @@ def run_slots_on_ray(
     started_here = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"configure_logging": False, "log_to_driver": False}
+        from looplab.environment.build import build_settings_env  # --base/--image-map/--overlays
+
+        kwargs["runtime_env"] = {"env_vars": build_settings_env()}
         if spec.ray_address:
             ray.init(address=spec.ray_address, **kwargs)
         else:

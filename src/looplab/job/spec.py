@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from looplab.agents.registry import args_for
+from looplab.environment.build import build_settings_env
 from looplab.records.layout import JobPaths
 from looplab.tasks.loader import Task
 from looplab.trial import TrialConfig
@@ -44,6 +45,8 @@ class JobSpec:
             "model": self.model,
             "agent_kwargs": self.agent_kwargs,
             "editable": self.editable,
+            # --base/--image-map/--overlays change what is built and scored (absent when none is set)
+            **({"build": b} if (b := build_settings_env()) else {}),
         }
 
     @property

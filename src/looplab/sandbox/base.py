@@ -64,6 +64,8 @@ class SandboxSpec:
     name: str = "sandbox"
     userns_root: bool = False  # build steps: root of a user namespace mapping a whole host uid range
     gpus: list[GpuDevice] = field(default_factory=list)  # GPUs passed through (looplab.sandbox.gpu)
+    # the uid/gid processes see (an image's USER): only the sandbox's own unprivileged host uid is mapped
+    run_as: tuple[int, int] | None = None
 
 
 @runtime_checkable

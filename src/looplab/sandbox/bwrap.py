@@ -201,8 +201,13 @@ class BwrapSandbox:
             argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session"]
             if s.network:
                 argv.append("--share-net")
+            if s.run_as is not None:  # one uid mapped: the host's unprivileged sandbox uid seen as USER's
+                argv += ["--unshare-user", "--uid", str(s.run_as[0]), "--gid", str(s.run_as[1])]
         argv += ["--hostname", "looplab"]
-        managed = {"proc", "dev", "tmp"} if image else SANDBOX_MANAGED
+        build = image and self._userns_root()
+        # an image's /run is a fresh tmpfs as on a booted system (looplab's sockets and binds go
+        # there); an image build keeps the image's own
+        managed = ({"proc", "dev", "tmp"} | (set() if build else {"run"})) if image else SANDBOX_MANAGED
         if s.root_writable:
             argv += ["--bind", str(root), "/"]
         else:
@@ -231,8 +236,9 @@ class BwrapSandbox:
                     if os.path.isfile(f) and not inside.is_symlink() and inside.parent.is_dir():
                         argv += ["--ro-bind", f, f]
         argv += ["--proc", "/proc", "--dev", "/dev"]
+        if image and not build:
+            argv += ["--perms", "0755", "--tmpfs", "/run"]
         # an image build keeps the image's own /tmp (a COPY into /tmp is there for the next RUN)
-        build = image and self._userns_root()
         for tmp in ("/dev/shm",) if build else ("/tmp", "/dev/shm"):
             # without a memory cgroup nothing else bounds what a tmpfs holds in the host's RAM
             if s.memory_mb:

@@ -23,6 +23,12 @@ class Task:
     config: TaskConfig
     instruction: str
     warnings: list[str] = field(default_factory=list)
+    overlay: Path | None = None  # the overlay file that gave this foreign task its [looplab] section
+
+    @property
+    def native(self) -> bool:
+        """A looplab-native task: its own task.toml has a [looplab] section (an overlay's does not count)."""
+        return "looplab" in self.config.model_fields_set and self.overlay is None
 
     @property
     def environment_dir(self) -> Path:
@@ -72,6 +78,11 @@ def load_task(path: str | Path) -> Task:
     if not toml_path.is_file():
         raise LooplabError(f"{path}: missing task.toml")
     cfg, warnings = load_task_config(toml_path)
+    from looplab.overlays import apply_overlay, overlay_file
+
+    overlay = overlay_file(path.name)
+    if overlay is not None:
+        cfg = apply_overlay(cfg, toml_path, overlay)
     instr_path = path / "instruction.md"
     if not instr_path.is_file():
         raise LooplabError(f"{path}: missing instruction.md")
@@ -90,6 +101,7 @@ def load_task(path: str | Path) -> Task:
         config=cfg,
         instruction=instr_path.read_text(errors="replace"),
         warnings=warnings,
+        overlay=overlay,
     )
 
 

@@ -166,6 +166,8 @@ class LooplabSection(_Section):
     base: Literal["host", "image"] | None = None
     # the reward.json key a leaderboard ranks by (default "reward", else the mean of the keys)
     primary_reward: str | None = None
+    # AutoLab [optimization] tasks: also score against the pristine files measured here (verify.rebased)
+    rebase: bool = False
 
     @field_validator("gates", mode="before")
     @classmethod

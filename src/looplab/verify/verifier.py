@@ -13,6 +13,7 @@ No reward file, a crash or a timeout is reward 0 with the reason, never an excep
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,17 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from looplab.environment.build import Environment, runtime_dir, scratch_dir
-from looplab.environment.images import copy_root
 from looplab.environment.task_env import task_env
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.measure.lock import lock_file
 from looplab.netpolicy import Egress, NetworkPolicy, resolve_network
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, Sandbox, SandboxSpec
-from looplab.sandbox.factory import is_image_root, make_sandbox, runtime_path, runtime_ro_binds
+from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
+from looplab.verify import rebased
 from looplab.verify.reward_file import ParsedReward, parse_reward_dir
+from looplab.verify.roots import root_view, stage_verifier_root
 from looplab.verify.runner import RunDeclaration, load_declaration
 
 LOCK_DIR_IN_SANDBOX = "/run/looplab-locks"
@@ -120,21 +122,14 @@ def verify(
     root = box_dir / "root"
     sandbox: Sandbox | None = None
     result: VerifierResult | None = None
+    views = contextlib.ExitStack()
     try:
-        if is_image_root(env.root):  # a whole image: cp -a keeps fifos and devices as they are
-            copy_root(env.root, root)
-        else:
-            shutil.copytree(env.root, root, symlinks=True)
+        views.enter_context(root_view(env, root))
         carried = editable_mod.collect(Path(work_dir), norm)
         wd_host = root / env.workdir.lstrip("/")
         editable_mod.overlay(wd_host, carried, norm)
-        tests_host = root / "tests"
-        if tests_host.is_symlink():
-            tests_host.unlink()
-        shutil.copytree(task.tests_dir, tests_host, symlinks=True, dirs_exist_ok=True)
+        stage_verifier_root(task, root)
         verifier_logs = root / "logs" / "verifier"
-        remove_tree(verifier_logs)
-        verifier_logs.mkdir(parents=True)
         cfg = task.config
         run_env = {**env.env, **task_env(cfg)}
         run_env.update(cfg.verifier.env)
@@ -150,7 +145,7 @@ def verify(
         # looplab-native tasks (a [looplab] section) get a read-only pristine root: what the
         # candidate runs cannot rewrite /orig, /tests or the verifier's helpers. Foreign
         # Harbor/AutoLab tasks keep a writable private copy, as in their container.
-        locked = "looplab" in cfg.model_fields_set
+        locked = task.native
         writable = sorted({env.workdir, "/logs", *cfg.looplab.writable}) if locked else []
         decl = load_declaration(task.tests_dir) if locked and cfg.looplab.measure == "paired" else None
         if decl is not None:
@@ -170,6 +165,9 @@ def verify(
                 ro_binds=runtime_ro_binds()
                 + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
             )  # fmt: skip
+            pristine = []  # rebased scoring: pristine runs interleaved with the agent's (verify.rebased)
+            if rebased.wanted(task):
+                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 1))
             policy = resolve_network(cfg, "verifier", network)
             with Egress(policy, log_dir / "network.jsonl") as net:
                 net.prepare(spec)
@@ -206,6 +204,10 @@ def verify(
             if not r.timed_out:
                 _apply_task_scoring(task, sandbox, parsed, result, log_dir)
             result.usage = sandbox.usage()
+            if pristine:
+                sandbox.stop()
+                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 2))
+                rebased.apply(task, parsed, pristine, result)
     except LooplabError:
         raise
     except OSError as exc:
@@ -215,6 +217,7 @@ def verify(
             sandbox.stop()
             if result is not None and not result.usage:
                 result.usage = sandbox.usage()
+        views.close()
         remove_tree(box_dir)
     assert result is not None
     result.duration_s = round(time.monotonic() - t0, 3)

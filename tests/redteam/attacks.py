@@ -588,6 +588,64 @@ if not _rt_os.environ.get("RT_AS_SH"):
         pass
 """
 
+# ---- rewrite the instruction count: a child does the work, the parent sets its totals to 1 -----
+C_FORGE_COUNT = (
+    C_HEADERS
+    + r"""
+static void rt_forge_dir(const char *dir, int child) {
+    char p[4096]; snprintf(p, sizeof p, "%s/cg.%d", dir, child);
+    int fd = open(p, O_WRONLY | O_TRUNC); if (fd < 0) return;
+    dprintf(fd, "version: 1\ncreator: callgrind-3.19.0\npid: %d\ncmd: x\npart: 1\n\nevents: Ir\n\nsummary: 1\ntotals: 1\n", child);
+    close(fd);
+}
+__attribute__((constructor)) static void rt_forge(void) {
+    if (getenv("RT_FORGE")) return;
+    static char args[65536]; int fd = open("/proc/self/cmdline", O_RDONLY); if (fd < 0) return;
+    ssize_t len = read(fd, args, sizeof args - 1); close(fd); if (len <= 0) return;
+    char *argv[256]; int argc = 0;
+    for (ssize_t i = 0; i < len && argc < 255; i += strlen(args + i) + 1) argv[argc++] = args + i;
+    argv[argc] = 0;
+    char self[4096]; ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1); if (n <= 0) return; self[n] = 0;
+    setenv("RT_FORGE", "1", 1);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) { execv(self, argv); _exit(127); }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0) return;
+    /* where callgrind writes: /count, or what /proc/1/cmdline names */
+    rt_forge_dir("/count", pid);
+    char b[65536]; fd = open("/proc/1/cmdline", O_RDONLY);
+    if (fd >= 0) { ssize_t k = read(fd, b, sizeof b - 1); close(fd);
+        for (ssize_t i = 0; k > 0 && i < k; i += strlen(b + i) + 1) { b[k] = 0; char *o = strstr(b + i, "--callgrind-out-file=");
+            if (o) { char d[4096]; snprintf(d, sizeof d, "%s", o + 21); char *sl = strrchr(d, '/'); if (sl) { *sl = 0; rt_forge_dir(d, pid); } } } }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+"""
+)
+
+PY_FORGE_COUNT = """
+import os as _rt_os, sys as _rt_sys
+if not _rt_os.environ.get("RT_FORGE"):
+    try:
+        _rt_os.environ["RT_FORGE"] = "1"
+        _rt_cmd = open("/proc/self/cmdline", "rb").read().split(b"\\0")[:-1]
+        _rt_sys.stdout.flush()
+        _rt_pid = _rt_os.fork()
+        if _rt_pid == 0:
+            _rt_os.execv(_rt_sys.executable, [a.decode() for a in _rt_cmd])
+        _rt_status = _rt_os.waitpid(_rt_pid, 0)[1]
+        for _rt_d in ("/count",):
+            try:
+                with open(f"{_rt_d}/cg.{_rt_pid}", "r+") as _rt_f:
+                    _rt_f.truncate(0)
+                    _rt_f.write(f"version: 1\\npid: {_rt_pid}\\nevents: Ir\\nsummary: 1\\ntotals: 1\\n")
+            except OSError:
+                pass
+        _rt_os._exit(_rt_os.waitstatus_to_exitcode(_rt_status) & 0xFF)
+    except OSError:
+        pass
+"""
+
 # ---- a fork bomb and a daemon, then the honest (slow) work -----------------------------------
 C_FORK_BOMB = (
     C_HEADERS
@@ -689,6 +747,11 @@ CODE_ATTACKS: dict[str, tuple[str, str, str]] = {
         C_FORK_BOMB,
         PY_FORK_BOMB,
         "4000 forked sleepers and a setsid daemon, then honest work",
+    ),
+    "forge_count": (
+        C_FORGE_COUNT,
+        PY_FORGE_COUNT,
+        "the work in an exec'd child; the parent then rewrites the child's callgrind file to 'totals: 1'",
     ),
     "abstract_socket_cache": (
         C_ABSTRACT_SOCKET,

@@ -134,9 +134,9 @@ class CandidateRunner:
         self.runtime_ro = [(p, str(p)) for p in runtime_paths()]
         self.builds: dict[str, Path] = {}
         self.log: list[dict[str, Any]] = []
-        self.counts: dict[
-            str, Path
-        ] = {}  # time = "instructions": the count folder of each program's last run
+        # time = "instructions": the count folder of each program's last run, and its watch
+        self.counts: dict[str, Path] = {}
+        self.watches: dict[str, Any] = {}
         self._n = 0
         # one cgroup for all of this verification's jails, emptied between them
         self.cgroup = JailCgroup("runner", cores, decl.memory_mb, decl.pids_max)
@@ -317,11 +317,12 @@ class CandidateRunner:
         Every run of every program goes through here in this mode, correctness runs
         included: a program has no run outside valgrind to behave differently in.
         """
-        from looplab.measure.instructions import FIXED_ENV, callgrind_argv, valgrind_version
+        from looplab.measure.instructions import FIXED_ENV, CountFolderWatch, callgrind_argv, valgrind_version
 
         valgrind_version()  # a clear error when valgrind is missing
         cnt = self._fresh(f"count-{name}")
         self.counts[name] = cnt
+        self.watches[name] = CountFolderWatch(cnt)
         env = {**FIXED_ENV, "PATH": self.env.get("PATH", "/usr/bin:/bin")}
         argv, _shell = callgrind_argv(cmd, f"{COUNT}/cg.%p", None, env)
         argv.insert(argv.index("-q") + 1, "--vgdb=no")  # no vgdb FIFO in /tmp
@@ -330,20 +331,22 @@ class CandidateRunner:
     def instructions(self, name: str) -> int:
         """The instructions every process of ``name``'s last run executed (callgrind's totals).
 
-        Read from the host, regular files only (a symlink or FIFO the program left there
-        is not followed); a run that left no count is a failed run of that program.
+        The count folder was watched from the host during the run: a file opened twice,
+        renamed, removed or linked (a process rewriting a sibling's count), or any entry
+        that is not one process's regular file, fails the run of that program.
         """
-        from looplab.measure.instructions import parse_totals
+        from looplab.measure.instructions import counted_files, parse_totals
 
         cnt = self.counts.pop(name)
+        watch = self.watches.pop(name)
         try:
-            keep_regular_files(cnt)
-            lines = []
-            for f in sorted(cnt.iterdir()):
-                if f.is_file() and not f.is_symlink() and f.name.startswith("cg."):
-                    with open(f, errors="replace") as fh:
-                        lines += [f"{cnt}/{f.name}:{ln.rstrip()}" for ln in fh if ln.startswith(("cmd:", "totals:", "summary:"))]  # fmt: skip
-            procs = parse_totals("\n".join(lines))
+            why = watch.tampering()
+            if why is not None:
+                raise StepFailed(name, f"{name}: the instruction count was tampered with: {why}")
+            try:
+                procs = parse_totals(counted_files(cnt))
+            except LooplabError as exc:
+                raise StepFailed(name, f"{name}: the instruction count was tampered with: {exc}") from None
         finally:
             remove_tree(cnt)
         if not procs:
@@ -376,6 +379,9 @@ class CandidateRunner:
         for d in self.counts.values():
             remove_tree(d)
         self.counts.clear()
+        for w in self.watches.values():
+            w.tampering()  # closes it
+        self.watches.clear()
 
     def close(self) -> None:
         self.cgroup.close()

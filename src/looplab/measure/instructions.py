@@ -258,11 +258,18 @@ def count_instructions_perf(command: str, env: dict[str, str] | None = None, cwd
 
 
 # ---- the callgrind files of a jailed run: written by the processes they count ------------------
-IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_OPEN = 0x1, 0x2, 0x4, 0x8, 0x20
-IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+IN_MOVED_FROM, IN_MOVED_TO, IN_DELETE = 0x40, 0x80, 0x200
 IN_DELETE_SELF, IN_MOVE_SELF, IN_Q_OVERFLOW = 0x400, 0x800, 0x4000
 _WATCHED = (
-    IN_ATTRIB | IN_OPEN | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF
+    IN_MODIFY
+    | IN_ATTRIB
+    | IN_CLOSE_WRITE
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | IN_DELETE
+    | IN_DELETE_SELF
+    | IN_MOVE_SELF
 )
 
 
@@ -271,11 +278,13 @@ class CountFolderWatch:
 
     Callgrind writes each process's file as that process exits, with the process's
     own uid: a process of the same run could rewrite a sibling's file afterwards
-    (a child does the work, the parent sets its totals to 1). Valgrind opens each
-    file exactly once; so a file opened twice, or any rename, removal, link or
-    attribute change in the folder, or lost events, is tampering (``tampering()``
-    says what), and a file with more than one link is too (``counted_files``).
-    Start it before the run and ask before reading the files (reading opens them).
+    (a child does the work, the parent sets its totals to 1). Callgrind opens its
+    file at start-up (empty) and writes it once, at exit; so a file written again
+    after a write was closed (through a new open or a held descriptor: inotify
+    merges only identical consecutive events, never a write after a close), any
+    rename, removal, link or attribute change in the folder, or lost events, is
+    tampering (``tampering()`` says what); a file with more than one link is too
+    (``counted_files``). Start it before the run; ask before reading the files.
     """
 
     def __init__(self, folder: Path | str):
@@ -308,8 +317,11 @@ class CountFolderWatch:
 
     def tampering(self) -> str | None:
         """Why the folder's files cannot be trusted, or None; closes the watch."""
+        if self.fd < 0:
+            return None
         try:
-            opens: dict[str, int] = {}
+            writing: dict[str, bool] = {}  # name -> a write is open now
+            written: set[str] = set()  # names whose one write was closed
             for mask, name in self._events():
                 if mask & IN_Q_OVERFLOW:
                     return "too many file events in the count folder"
@@ -319,13 +331,16 @@ class CountFolderWatch:
                     continue
                 if mask & (IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_ATTRIB):
                     return f"{name} in the count folder was renamed, removed, linked or changed"
-                if mask & IN_OPEN:
-                    opens[name] = opens.get(name, 0) + 1
-                    if opens[name] > 1:
-                        return f"{name} in the count folder was opened again after callgrind wrote it"
+                if mask & IN_MODIFY:
+                    if name in written:
+                        return f"{name} in the count folder was written again after callgrind wrote it"
+                    writing[name] = True
+                if mask & IN_CLOSE_WRITE and writing.pop(name, False):
+                    written.add(name)
             return None
         finally:
             os.close(self.fd)
+            self.fd = -1
 
 
 def counted_files(folder: Path | str) -> str:
@@ -342,5 +357,7 @@ def counted_files(folder: Path | str) -> str:
         fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd, errors="replace") as fh:
             keep = [ln for ln in fh if ln.startswith(("cmd:", "totals:", "summary:"))]
+        if not any(ln.startswith(("totals:", "summary:")) for ln in keep):
+            raise LooplabError(f"{entry.name} in the count folder has no totals (cut short or emptied)")
         lines += [f"{folder}/{entry.name}:{ln.rstrip()}" for ln in keep]
     return "\n".join(lines)

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "--from-jobs", type=Path, nargs="*", default=None,
         help="run nothing: read the trials recorded in these job folders (one per task, as left by a run)",
     )  # fmt: skip
+    ap.add_argument("--note", default="", help="a paragraph for docs/security.md about this run")
     args = ap.parse_args(argv)
     tasks = args.task or (catalog() if args.all else list(DEFAULT_TASKS.values()))
     unknown = sorted(set(tasks) - set(catalog()))
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = kept + cells
         host = f"{platform.node()} ({platform.machine()})"
         note = f"Merged runs; the last on {when} on {host} ran {', '.join(tasks)}."
+    if args.note:
+        note += "\n\n" + args.note
     atomic_write_text(args.out, render(rows, cells, note))
     atomic_write_json(args.json, {"generated": when, **to_json(rows, cells)})
     print(

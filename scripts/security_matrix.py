@@ -31,11 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--attack", action="append", choices=ATTACKS, help="only these attacks")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "security.md")
     ap.add_argument("--json", type=Path, default=REPO / "docs" / "security.json")
-    ap.add_argument("--merge", action="store_true", help="keep the other tasks' rows of an existing --json")
+    ap.add_argument(
+        "--merge", action="store_true",
+        help="keep the cells of an existing --json this run does not redo (other tasks, other attacks)",
+    )  # fmt: skip
     ap.add_argument(
         "--from-jobs", type=Path, nargs="*", default=None,
         help="run nothing: read the trials recorded in these job folders (one per task, as left by a run)",
     )  # fmt: skip
+    ap.add_argument("--note", default="", help="a paragraph for docs/security.md about this run")
     args = ap.parse_args(argv)
     tasks = args.task or (catalog() if args.all else list(DEFAULT_TASKS.values()))
     unknown = sorted(set(tasks) - set(catalog()))
@@ -65,10 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         old = read_json(args.json)
         run_now = set(tasks)
         rows = [r for r in old["rows"] if r["task"] not in run_now] + rows
-        kept = [Cell(**c) for c in old["cells"] if c["task"] not in run_now]
-        cells = kept + [c for c in cells if c.task in run_now]
+        now = {(c.task, c.attack) for c in cells}
+        kept = [Cell(**c) for c in old["cells"] if (c["task"], c["attack"]) not in now]
+        cells = kept + cells
         host = f"{platform.node()} ({platform.machine()})"
         note = f"Merged runs; the last on {when} on {host} ran {', '.join(tasks)}."
+    if args.note:
+        note += "\n\n" + args.note
     atomic_write_text(args.out, render(rows, cells, note))
     atomic_write_json(args.json, {"generated": when, **to_json(rows, cells)})
     print(

@@ -7,9 +7,9 @@ kind (tests/redteam/matrix.py DEFAULT_TASKS) with the attacks aimed at that kind
 (DEFAULT_ATTACKS); ``-m slow`` covers every attack on every catalog task.
 ``scripts/security_matrix.py`` runs the same cells and writes docs/security.md.
 
-Cells listed in KNOWN_HOLES fail on this branch because the harness-owned candidate
-runner (issue 10, parts 1-2) has not landed: they are xfail(strict=False), naming the
-hole, so the matrix shows the truth and turns green as the runner lands.
+Cells listed in KNOWN_HOLES fail on this branch (a task not yet migrated to the
+harness-owned candidate runner, say): they are xfail(strict=False), naming the hole,
+so the matrix shows the truth and turns green as the fixes land.
 """
 
 from __future__ import annotations
@@ -26,26 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from redteam.attacks import ATTACKS, catalog, steps_for, task_info  # noqa: E402
 from redteam.matrix import DEFAULT_ATTACKS, DEFAULT_TASKS, noise, oracle_target, run_trial  # noqa: E402
 
-# (task, attack): the hole it goes through today (measured on this branch, see docs/security.md)
-_COUNT_TRUSTS_THE_CANDIDATE = (
-    "instruction counts are taken under valgrind in a process tree the candidate controls, and the "
-    "timed runs' output is not checked (the harness-owned runner counts every process of the jail "
-    "and checks every timed run's output)"
-)
-KNOWN_HOLES: dict[tuple[str, str], str] = {
-    ("instr_loop", "valgrind_cheap_path"): _COUNT_TRUSTS_THE_CANDIDATE
-    + ": a run that sees valgrind exits at once",
-    ("instr_loop", "shell_named_child"): _COUNT_TRUSTS_THE_CANDIDATE + ": processes named 'sh' are left out",
-    ("instr_loop", "cross_run_cache"): _COUNT_TRUSTS_THE_CANDIDATE + ": /tmp is shared between runs",
-    (
-        "dedupe_lines",
-        "leaked_answer",
-    ): "the verified digest sits in the verifier's /tmp, readable by the candidate",
-    ("bm25_search", "leaked_answer"): (
-        "the verified digest sits in /tmp/bm25_search and the digest line is printed by the process "
-        "that imported the candidate"
-    ),
-}
+# (task, attack): the hole it goes through today (measured on this branch, see docs/security.md).
+# The instruction holes of instr_loop (cross_run_cache, valgrind_cheap_path, shell_named_child) and
+# the leaks of dedupe_lines / bm25_search closed with the candidate runner (tasks declaring
+# tests/run.toml); none is open in the cells run on this branch.
+KNOWN_HOLES: dict[tuple[str, str], str] = {}
 
 DEFAULT = set(DEFAULT_TASKS.values())
 

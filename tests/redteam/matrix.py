@@ -18,7 +18,22 @@ from pathlib import Path
 
 import yaml
 
-from .attacks import ATTACK_DESCRIPTIONS, ATTACKS, steps_for, task_info, task_path
+from .attacks import ATTACK_DESCRIPTIONS, ATTACKS, catalog, steps_for, task_info, task_path
+
+# What docs/security.md says about the defences, above the table.
+WHAT_HOLDS = [
+    "Tasks that declare their runs (`tests/run.toml`) are verified by the harness's candidate runner",
+    "(`looplab.verify.runner`): every build, run and check in a fresh jail of its own (empty private",
+    "`/tmp`, `/dev/shm`, `HOME`; new network, IPC and PID namespaces, so abstract Unix sockets, SysV",
+    "shared memory and daemons end with the run; `/tests`, `/logs`, `/solution` and the verifier's",
+    "scratch absent; only the program's own processes in its `/proc`), a fresh input per timed round",
+    'and every output checked by trusted code. With `time = "instructions"` every run (correctness',
+    "runs too) is under callgrind, every process of the jail counted, and the count folder is watched",
+    "from the host (inotify): a callgrind file written again after callgrind closed it, renamed, linked",
+    "or removed fails the run (`forge_count`). Known limit: a process that writes into a sibling's",
+    "callgrind file while callgrind itself is still writing it (between its last write and its close)",
+    "is not told apart; no attack here does that.",
+]
 
 # One task per measure kind: the default test run and `security_matrix.py` without --all.
 DEFAULT_TASKS = {
@@ -31,7 +46,7 @@ DEFAULT_TASKS = {
 # The attacks the default test run tries on each kind's task (the slow run tries all of them).
 DEFAULT_ATTACKS = {
     "paired": ("leaked_answer", "cross_run_cache"),
-    "instructions": ("cross_run_cache", "valgrind_cheap_path", "shell_named_child"),
+    "instructions": ("cross_run_cache", "valgrind_cheap_path", "shell_named_child", "forge_count"),
     "exact": tuple(ATTACKS),
     "model-dev": ("leaked_answer",),
 }
@@ -156,6 +171,15 @@ def render(rows: list[dict], cells: list[Cell], note: str = "") -> str:
     ]
     if note:
         lines += [note, ""]
+    lines += [*WHAT_HOLDS, ""]
+    unmigrated = [t for t in catalog() if not (task_path(t) / "tests" / "run.toml").is_file()]
+    lines += [
+        "Tasks not yet migrated to the candidate runner (no `tests/run.toml`; their verifiers still run",
+        "their own jail code, other branches are migrating them): "
+        + (", ".join(f"`{t}`" for t in unmigrated) or "none")
+        + ".",
+        "",
+    ]
     lines += [head, "|" + "---|" * (4 + len(ATTACKS))]
     for r in rows:
         oracle = "error" if r["oracle"] is None else f"{r['oracle']:.3f}"

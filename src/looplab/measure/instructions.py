@@ -25,8 +25,10 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import uuid
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -253,3 +255,109 @@ def count_instructions_perf(command: str, env: dict[str, str] | None = None, cwd
     if count is None:
         raise LooplabError(f"perf stat of {command!r}: no instruction count in its output")
     return count
+
+
+# ---- the callgrind files of a jailed run: written by the processes they count ------------------
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+IN_MOVED_FROM, IN_MOVED_TO, IN_DELETE = 0x40, 0x80, 0x200
+IN_DELETE_SELF, IN_MOVE_SELF, IN_Q_OVERFLOW = 0x400, 0x800, 0x4000
+_WATCHED = (
+    IN_MODIFY
+    | IN_ATTRIB
+    | IN_CLOSE_WRITE
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | IN_DELETE
+    | IN_DELETE_SELF
+    | IN_MOVE_SELF
+)
+
+
+class CountFolderWatch:
+    """Watches (inotify, from the host) the folder a jailed run's callgrind files go to.
+
+    Callgrind writes each process's file as that process exits, with the process's
+    own uid: a process of the same run could rewrite a sibling's file afterwards
+    (a child does the work, the parent sets its totals to 1). Callgrind opens its
+    file at start-up (empty) and writes it once, at exit; so a file written again
+    after a write was closed (through a new open or a held descriptor: inotify
+    merges only identical consecutive events, never a write after a close), any
+    rename, removal, link or attribute change in the folder, or lost events, is
+    tampering (``tampering()`` says what); a file with more than one link is too
+    (``counted_files``). Start it before the run; ask before reading the files.
+    """
+
+    def __init__(self, folder: Path | str):
+        import ctypes
+
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0:
+            raise LooplabError(f"inotify_init1 failed: {os.strerror(ctypes.get_errno())}")
+        if self._libc.inotify_add_watch(self.fd, str(folder).encode(), _WATCHED) < 0:
+            err = os.strerror(ctypes.get_errno())
+            os.close(self.fd)
+            raise LooplabError(f"inotify_add_watch({folder}) failed: {err}")
+
+    def _events(self) -> list[tuple[int, str]]:
+        import struct
+
+        out: list[tuple[int, str]] = []
+        while True:
+            try:
+                buf = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return out
+            i = 0
+            while i + 16 <= len(buf):
+                _wd, mask, _cookie, n = struct.unpack_from("iIII", buf, i)
+                name = buf[i + 16 : i + 16 + n].split(b"\0", 1)[0].decode("utf-8", "replace")
+                out.append((mask, name))
+                i += 16 + n
+
+    def tampering(self) -> str | None:
+        """Why the folder's files cannot be trusted, or None; closes the watch."""
+        if self.fd < 0:
+            return None
+        try:
+            writing: dict[str, bool] = {}  # name -> a write is open now
+            written: set[str] = set()  # names whose one write was closed
+            for mask, name in self._events():
+                if mask & IN_Q_OVERFLOW:
+                    return "too many file events in the count folder"
+                if mask & (IN_DELETE_SELF | IN_MOVE_SELF):
+                    return "the count folder was moved or removed"
+                if not name:
+                    continue
+                if mask & (IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_ATTRIB):
+                    return f"{name} in the count folder was renamed, removed, linked or changed"
+                if mask & IN_MODIFY:
+                    if name in written:
+                        return f"{name} in the count folder was written again after callgrind wrote it"
+                    writing[name] = True
+                if mask & IN_CLOSE_WRITE and writing.pop(name, False):
+                    written.add(name)
+            return None
+        finally:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def counted_files(folder: Path | str) -> str:
+    """The ``cmd:``/``totals:``/``summary:`` lines of a count folder's ``cg.PID`` files (as ``grep -H``).
+
+    Only regular files with one link are read (never following a symlink); any
+    other entry is tampering (``LooplabError``).
+    """
+    lines: list[str] = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        st = entry.stat(follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or not re.fullmatch(r"cg\.\d+", entry.name):
+            raise LooplabError(f"{entry.name} in the count folder is not a callgrind file of one process")
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, errors="replace") as fh:
+            keep = [ln for ln in fh if ln.startswith(("cmd:", "totals:", "summary:"))]
+        if not any(ln.startswith(("totals:", "summary:")) for ln in keep):
+            raise LooplabError(f"{entry.name} in the count folder has no totals (cut short or emptied)")
+        lines += [f"{folder}/{entry.name}:{ln.rstrip()}" for ln in keep]
+    return "\n".join(lines)

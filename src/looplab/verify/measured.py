@@ -210,6 +210,11 @@ def measure_declared(
     infrastructure failure (``LooplabError``).
     """
     cfg = task.config
+    if (cfg.looplab.measure == "instructions") != (decl.time == "instructions"):
+        raise LooplabError(
+            f"{task.tests_dir / 'run.toml'}: field time: {decl.time!r} does not fit "
+            f'[looplab] measure = {cfg.looplab.measure!r} (instructions go with time = "instructions")'
+        )
     pm = cfg.looplab.paired or PairedMeasure()
     formula = normalize_formula(cfg.looplab.reward or "log_speedup")
     details: dict[str, Any] = {"mode": "paired", "formula": formula, "runner": "declared", "programs": decl.programs, "time_source": decl.time}  # fmt: skip
@@ -223,8 +228,13 @@ def measure_declared(
                 runner.build(name)
             metrics["correctness_runs"] = float(runner.correctness("candidate"))
             metrics["correct"] = 1.0
-            lock = MeasurementLock(cores=cores, timeout=cfg.verifier.timeout_sec, label=f"verify {task.name}")
-            res = runner.time(settings_from(pm), lock)
+            if decl.time == "instructions":
+                counts = runner.count(decl.count_rounds)
+            else:
+                lock = MeasurementLock(
+                    cores=cores, timeout=cfg.verifier.timeout_sec, label=f"verify {task.name}"
+                )
+                res = runner.time(settings_from(pm), lock)
         except StepFailed as exc:
             details["failed_side"] = exc.side
             details["steps"] = runner.log
@@ -239,8 +249,20 @@ def measure_declared(
     finally:
         runner.close()
     details["steps"] = runner.log
+    if decl.time == "instructions":
+        return _score(task, formula, _counted_speedup(counts, details, metrics), metrics, details, log_dir)
     _paired_details(res, details, metrics)
     return _score(task, formula, res.speedup, metrics, details, log_dir)
+
+
+def _counted_speedup(
+    counts: dict[str, list[int]], details: dict[str, Any], metrics: dict[str, float]
+) -> float:
+    """Baseline over candidate instructions, summed over the counted rounds (each on a fresh input)."""
+    base, cand = sum(counts["baseline"]), sum(counts["candidate"])
+    details.update(mode="instructions", instructions=counts)
+    metrics.update(baseline_instructions=float(base), candidate_instructions=float(cand))
+    return base / max(cand, 1)
 
 
 def _score(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import sys
 import tomllib
@@ -49,6 +50,7 @@ from looplab.sandbox.jail import JailCgroup, JailResult, JailSpec, run_jail
 
 DECLARATION = "run.toml"
 BUILD, INPUT, EXPECTED, OUTPUT, REFERENCE = "/build", "/input", "/expected", "/output", "/reference"
+COUNT = "/count"  # time = "instructions": where callgrind writes one file per process
 PROGRAM_HIDDEN = ("tests", "logs", "solution")
 TRUSTED_HIDDEN = ("logs", "solution")
 PLACEHOLDER = re.compile(r"\{(src|build|input|expected|output|reference|seed|purpose)\}")
@@ -76,7 +78,8 @@ class RunDeclaration(_Decl):
     )
     reference: str | None = None  # a program whose output on the same input the check gets as {reference}
     correctness_runs: int = Field(default=2, ge=1)
-    time: Literal["cpu", "wall"] = "cpu"
+    time: Literal["cpu", "wall", "instructions"] = "cpu"
+    count_rounds: int = Field(default=3, ge=1)  # time = "instructions": rounds of fresh input, each counted
     memory_mb: int = Field(default=2048, gt=0)
     pids_max: int = Field(default=64, gt=0)
     fsize_mb: int = Field(default=1024, gt=0)
@@ -131,6 +134,9 @@ class CandidateRunner:
         self.runtime_ro = [(p, str(p)) for p in runtime_paths()]
         self.builds: dict[str, Path] = {}
         self.log: list[dict[str, Any]] = []
+        # time = "instructions": the count folder of each program's last run, and its watch
+        self.counts: dict[str, Path] = {}
+        self.watches: dict[str, Any] = {}
         self._n = 0
         # one cgroup for all of this verification's jails, emptied between them
         self.cgroup = JailCgroup("runner", cores, decl.memory_mb, decl.pids_max)
@@ -203,9 +209,10 @@ class CandidateRunner:
         """One run of program ``name`` on ``inp``: its result and its output folder."""
         out = self._fresh(f"output-{name}")
         cmd = self._fill(self.decl.run.command, src=self.decl.programs[name])
-        r = self._jail(
-            self.decl.run, cmd, PROGRAM_HIDDEN, [(self.builds[name], BUILD), (inp, INPUT)], [(out, OUTPUT)]
-        )
+        rw = [(out, OUTPUT)]
+        if self.decl.time == "instructions":
+            cmd, rw = self._counted(name, cmd, rw)
+        r = self._jail(self.decl.run, cmd, PROGRAM_HIDDEN, [(self.builds[name], BUILD), (inp, INPUT)], rw)
         # the output folder is the check's input from here on; the check jail sees /expected,
         # so no symlink (or FIFO, device) the program left may stay in it
         keep_regular_files(out)
@@ -263,6 +270,7 @@ class CandidateRunner:
             finally:
                 for d in (inp, exp, *outs.values()):
                     remove_tree(d)
+                self._drop_counts()
         return self.decl.correctness_runs
 
     def time(self, settings: PairedSettings, lock: MeasurementLock | None, order: list[str] | None = None) -> PairedResult:  # fmt: skip
@@ -301,6 +309,79 @@ class CandidateRunner:
         finally:
             for d in [*current.values(), *outs.values()]:
                 remove_tree(d)
+
+    # ---- time = "instructions": every run under callgrind, every process counted -------------
+    def _counted(self, name: str, cmd: str, rw: list[tuple[Path, str]]) -> tuple[str, list[tuple[Path, str]]]:
+        """``cmd`` wrapped in callgrind (every process it starts traced) and the writable binds for it.
+
+        Every run of every program goes through here in this mode, correctness runs
+        included: a program has no run outside valgrind to behave differently in.
+        """
+        from looplab.measure.instructions import FIXED_ENV, CountFolderWatch, callgrind_argv, valgrind_version
+
+        valgrind_version()  # a clear error when valgrind is missing
+        cnt = self._fresh(f"count-{name}")
+        self.counts[name] = cnt
+        self.watches[name] = CountFolderWatch(cnt)
+        env = {**FIXED_ENV, "PATH": self.env.get("PATH", "/usr/bin:/bin")}
+        argv, _shell = callgrind_argv(cmd, f"{COUNT}/cg.%p", None, env)
+        argv.insert(argv.index("-q") + 1, "--vgdb=no")  # no vgdb FIFO in /tmp
+        return "exec " + shlex.join(argv), [*rw, (cnt, COUNT)]
+
+    def instructions(self, name: str) -> int:
+        """The instructions every process of ``name``'s last run executed (callgrind's totals).
+
+        The count folder was watched from the host during the run: a file opened twice,
+        renamed, removed or linked (a process rewriting a sibling's count), or any entry
+        that is not one process's regular file, fails the run of that program.
+        """
+        from looplab.measure.instructions import counted_files, parse_totals
+
+        cnt = self.counts.pop(name)
+        watch = self.watches.pop(name)
+        try:
+            why = watch.tampering()
+            if why is not None:
+                raise StepFailed(name, f"{name}: the instruction count was tampered with: {why}")
+            try:
+                procs = parse_totals(counted_files(cnt))
+            except LooplabError as exc:
+                raise StepFailed(name, f"{name}: the instruction count was tampered with: {exc}") from None
+        finally:
+            remove_tree(cnt)
+        if not procs:
+            raise StepFailed(name, f"{name}: callgrind wrote no instruction count")
+        return sum(p.instructions for p in procs)
+
+    def count(self, rounds: int) -> dict[str, list[int]]:
+        """Instruction counts of every program, ``rounds`` rounds, a fresh input per round.
+
+        In each round every program runs under callgrind in a fresh jail on the same
+        input; every output is checked (a wrong one ends it with ``StepFailed``).
+        """
+        counts: dict[str, list[int]] = {p: [] for p in self.decl.programs}
+        for _ in range(rounds):
+            inp, exp = self.generate(_seed(), "time")
+            outs: dict[str, Path] = {}
+            try:
+                for prog in self.decl.programs:
+                    r, outs[prog] = self.run(prog, inp)
+                    self._ran(prog, r)
+                    counts[prog].append(self.instructions(prog))
+                self._check_round(inp, exp, outs)
+            finally:
+                for d in (inp, exp, *outs.values()):
+                    remove_tree(d)
+                self._drop_counts()
+        return counts
+
+    def _drop_counts(self) -> None:
+        for d in self.counts.values():
+            remove_tree(d)
+        self.counts.clear()
+        for w in self.watches.values():
+            w.tampering()  # closes it
+        self.watches.clear()
 
     def close(self) -> None:
         self.cgroup.close()

@@ -147,7 +147,11 @@ def verify(
         # Harbor/AutoLab tasks keep a writable private copy, as in their container.
         locked = task.native
         writable = sorted({env.workdir, "/logs", *cfg.looplab.writable}) if locked else []
-        decl = load_declaration(task.tests_dir) if locked and cfg.looplab.measure == "paired" else None
+        decl = (
+            load_declaration(task.tests_dir)
+            if locked and cfg.looplab.measure in ("paired", "instructions")
+            else None
+        )
         if decl is not None:
             # the task declares its runs: the harness builds, checks and times every program in
             # jails of its own; test.sh (the plain-Harbor fallback) is not run

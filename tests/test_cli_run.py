@@ -44,7 +44,7 @@ def test_own_tasks_oracle_beats_nop(tmp_path: Path) -> None:
     assert len(list((tmp_path / "own").glob("*__*"))) == 6
 
 
-def test_null_reward_on_failure_is_zero_with_reason(tmp_path: Path, write_script) -> None:
+def test_incorrect_program_scores_zero_with_reason(tmp_path: Path, write_script) -> None:
     script = write_script(
         [{"write": {"path": "/app/dedupe.py", "content": "def dedupe(lines):\n    return lines\n"}}]
     )
@@ -54,14 +54,14 @@ def test_null_reward_on_failure_is_zero_with_reason(tmp_path: Path, write_script
     (res,) = trial_results(tmp_path / "broken")
     vr = res["verifier_result"]
     assert res["reward"] == 0.0 and vr["extra"]["correct"] is False
-    # the null reward is what test.sh wrote; the harness never measured an incorrect program
-    assert (
-        json.loads((tmp_path / "broken" / res["trial_name"] / "verifier" / "reward.json").read_text())[
-            "reward"
-        ]
-        is None
+    # a task that declares its runs: the candidate runner's check failed the output, so nothing
+    # was timed, and the reward file says why
+    reward_file = json.loads(
+        (tmp_path / "broken" / res["trial_name"] / "verifier" / "reward.json").read_text()
     )
-    assert "correct = false" in vr["reason"] and "not measured" in vr["measurement"]["skipped"]
+    assert reward_file["reward"] == 0.0 and reward_file["correct"] is False
+    assert "wrong output" in vr["reason"] and vr["measurement"]["failed_side"] == "candidate"
+    assert "pairs" not in vr["measurement"]
 
 
 def _bad_task(tmp_path: Path, tiny_task: Path, how: str) -> Path:

@@ -52,11 +52,16 @@ def parse_reward_json(path: Path) -> ParsedReward:
         data = json.loads(path.read_text(errors="replace"))
     except ValueError as exc:
         return ParsedReward(reason=f"reward.json is not valid JSON: {exc}", source="reward.json")
+    return parse_reward_data(data)
+
+
+def parse_reward_data(data: Any, source: str = "reward.json") -> ParsedReward:
+    """A reward file's decoded JSON (or a trusted check's, ``source="runner"``) as a ``ParsedReward``."""
     if not isinstance(data, dict):
         if _is_number(data):
-            return ParsedReward(reward=float(data), source="reward.json", raw=data)
-        return ParsedReward(reason="reward.json is not a JSON object", source="reward.json", raw=data)
-    out = ParsedReward(source="reward.json", raw=data)
+            return ParsedReward(reward=float(data), source=source, raw=data)
+        return ParsedReward(reason="reward.json is not a JSON object", source=source, raw=data)
+    out = ParsedReward(source=source, raw=data)
     for k, v in data.items():
         if k == "reward":
             continue

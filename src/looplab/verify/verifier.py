@@ -140,7 +140,12 @@ def verify(
         # Harbor/AutoLab tasks keep a writable private copy, as in their container.
         locked = "looplab" in cfg.model_fields_set
         writable = sorted({env.workdir, "/logs", *cfg.looplab.writable}) if locked else []
-        decl = load_declaration(task.tests_dir) if locked and cfg.looplab.measure == "paired" else None
+        decl = load_declaration(task.tests_dir) if locked and cfg.looplab.measure in ("paired", "reported") else None
+        if decl is not None and (decl.mode == "exact") != (cfg.looplab.measure == "reported"):
+            raise LooplabError(
+                f"{task.tests_dir / 'run.toml'}: field mode: {decl.mode!r} does not fit measure = {cfg.looplab.measure!r}"
+                " (timed goes with 'paired', exact with 'reported')"
+            )
         if decl is not None:
             # the task declares its runs: the harness builds, checks and times every program in
             # jails of its own; test.sh (the plain-Harbor fallback) is not run
@@ -208,6 +213,8 @@ def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: P
     """Verification of a task with ``tests/run.toml``: the candidate runner does all of it."""
     from looplab.verify.measured import measure_declared
 
+    if decl.mode == "exact":
+        return _verify_exact(task, decl, env, root, box_dir, cores, log_dir)
     m = measure_declared(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
     result = VerifierResult(
         reward=float(m.reward), rewards={**m.metrics, "reward": float(m.reward)}, reason=m.reason,
@@ -218,6 +225,23 @@ def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: P
     result.extra = {
         "correct": m.metrics.get("correct") == 1.0, "jailed": True, **({"reason": m.reason} if m.reason else {}),
     }  # fmt: skip
+    atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
+    return result
+
+
+def _verify_exact(task: Task, decl: RunDeclaration, env: Environment, root: Path, box_dir: Path,
+                  cores: list[int] | None, log_dir: Path) -> VerifierResult:  # fmt: skip
+    """Verification of an exact task (``mode = "exact"``): the runner's run, the trusted check's JSON."""
+    from looplab.verify.measured import measure_exact
+
+    m, parsed = measure_exact(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
+    result = VerifierResult(
+        reward=float(m.reward), rewards={**m.metrics, "reward": float(m.reward)}, reason=m.reason,
+        exit_code=0, reward_source="runner", measurement=m.details,
+    )  # fmt: skip
+    if "reported_reward" in m.details:
+        result.rewards["reported_reward"] = m.details["reported_reward"]
+    result.extra = {**parsed.extra, "jailed": True, **({"reason": m.reason} if m.reason else {})}
     atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
     return result
 

@@ -140,7 +140,11 @@ def verify(
         # Harbor/AutoLab tasks keep a writable private copy, as in their container.
         locked = "looplab" in cfg.model_fields_set
         writable = sorted({env.workdir, "/logs", *cfg.looplab.writable}) if locked else []
-        decl = load_declaration(task.tests_dir) if locked and cfg.looplab.measure in ("paired", "reported") else None
+        decl = (
+            load_declaration(task.tests_dir)
+            if locked and cfg.looplab.measure in ("paired", "reported")
+            else None
+        )
         if decl is not None and (decl.mode == "exact") != (cfg.looplab.measure == "reported"):
             raise LooplabError(
                 f"{task.tests_dir / 'run.toml'}: field mode: {decl.mode!r} does not fit measure = {cfg.looplab.measure!r}"
@@ -241,7 +245,13 @@ def _verify_exact(task: Task, decl: RunDeclaration, env: Environment, root: Path
     )  # fmt: skip
     if "reported_reward" in m.details:
         result.rewards["reported_reward"] = m.details["reported_reward"]
-    result.extra = {**parsed.extra, "jailed": True, **({"reason": m.reason} if m.reason else {})}
+    # jail: every run of the agent's code was one of the runner's bwrap jails, by construction
+    result.extra = {
+        **parsed.extra,
+        "jailed": True,
+        "jail": "bwrap",
+        **({"reason": m.reason} if m.reason else {}),
+    }
     atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
     return result
 

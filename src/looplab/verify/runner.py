@@ -71,8 +71,11 @@ class RunDeclaration(_Decl):
     programs: dict[str, str] = Field(default_factory=lambda: {"baseline": "/orig", "candidate": "/app"})
     screen: Step | None = None  # trusted, per non-reference program, first: static checks of {src}
     build: Step | None = None  # per program: {src} read-only, {build} writable
-    generate: Step | None = None  # (required when timed) trusted: {seed} {purpose} -> {input} (programs read it), {expected} (check only)
-    run: Step | None = None  # (required when timed; exact: none = the check reads {src} as data) per program: {build} {input} read-only, {output} writable
+    # trusted (required when timed): {seed} {purpose} -> {input} (programs read it), {expected} (check only)
+    generate: Step | None = None
+    # per program (required when timed; exact: none = the check reads {src} as data): {build} {input}
+    # read-only, {output} writable
+    run: Step | None = None
     check: (
         Step  # trusted: exit 0 when {output} is right for {input} / {expected} ({src}: the program's sources)
     )
@@ -103,7 +106,7 @@ def load_declaration(tests_dir: Path) -> RunDeclaration | None:
         return _exact_problems(path, decl)
     for step in ("generate", "run"):
         if getattr(decl, step) is None:
-            raise LooplabError(f"{path}: field {step}: needed when mode = 'timed'")
+            raise LooplabError(f"{path}: field {step}: Field required when mode = 'timed'")
     if len(decl.programs) < 2 or "candidate" not in decl.programs or "baseline" not in decl.programs:
         raise LooplabError(f"{path}: field programs: needs at least baseline and candidate")
     if decl.reference is not None and decl.reference not in decl.programs or decl.reference == "candidate":

@@ -323,4 +323,6 @@ def measure_exact(
         details["reported_reward"] = parsed.reward
         reward, reason = reward_from_config(task.config, parsed.data())
     details["reward"] = reward
-    return _finish(MeasuredReward(reward=reward, reason=reason, metrics=parsed.metrics, details=details), log_dir), parsed
+    return _finish(
+        MeasuredReward(reward=reward, reason=reason, metrics=parsed.metrics, details=details), log_dir
+    ), parsed

@@ -22,6 +22,7 @@ from conftest import REPO, run_cli, trial_results
 
 from looplab.tasks import load_task
 from looplab.verify.rewards import reward_from_config
+from looplab.verify.runner import load_declaration
 
 TASKS = REPO / "tasks"
 PUZZLES = ["sorting_network16", "stack_machine_dot", "toy_isa_dot", "vliw_scheduler", "splay_adversary"]
@@ -85,9 +86,19 @@ def test_task_loads_cleanly_and_its_constants_agree(task: str) -> None:
         assert filecmp.cmp(t.environment_dir / name, t.tests_dir / name, shallow=False), name
 
 
-def test_guard_module_is_the_same_in_both_tasks_that_run_agent_code() -> None:
-    a, b = (TASKS / t / "tests" / "guard.py" for t in ("vliw_scheduler", "splay_adversary"))
-    assert filecmp.cmp(a, b, shallow=False)
+@pytest.mark.parametrize("task", PUZZLES)
+def test_the_harness_runner_runs_the_agents_code_no_task_jails_it(task: str) -> None:
+    """Every puzzle declares an exact run (tests/run.toml); none keeps jail code of its own."""
+    t = load_task(TASKS / task)
+    decl = load_declaration(t.tests_dir)
+    assert decl is not None and decl.mode == "exact" and decl.programs == {"candidate": "/app"}
+    assert "/tests/verify.py" in decl.check.command
+    assert not any((t.tests_dir / name).exists() for name in ("guard.py", "jail.py"))
+    # the agent's code (vliw's scheduler.py, splay's gen.py) runs only as the declared run step
+    runs_code = task in ("vliw_scheduler", "splay_adversary")
+    assert (decl.run is not None) == runs_code
+    if runs_code:
+        assert "{src}/" + t.config.looplab.editable[0] in decl.run.command
 
 
 @pytest.mark.parametrize("task", PUZZLES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
 import sync_task_shared  # noqa: E402
+
+from looplab.verify.runner import load_declaration  # noqa: E402
 
 
 def test_every_copy_named_in_the_manifest_equals_its_source() -> None:
@@ -39,7 +42,14 @@ def test_check_mode_reports_a_stale_copy(tmp_path: Path) -> None:
 
 def test_every_declared_task_ships_the_fallback_its_test_sh_runs() -> None:
     for task in sorted((REPO / "tasks").iterdir()):
-        if (task / "tests" / "run.toml").is_file():
+        decl = load_declaration(task / "tests") if (task / "tests").is_dir() else None
+        if decl is not None and decl.mode == "exact":
+            # exact tasks: test.sh runs the same trusted scripts the declared check runs
+            scripts = re.findall(r"/tests/[\w.]+\.py", decl.check.command)
+            assert scripts, f"{task.name}: the check runs no script of /tests"
+            test_sh = (task / "tests" / "test.sh").read_text()
+            assert all(sc in test_sh for sc in scripts), f"{task.name}: test.sh does not run {scripts}"
+        elif decl is not None:
             assert (task / "tests" / "harbor_run.py").is_file(), (
                 f"{task.name}: declares runs but has no harbor_run.py"
             )

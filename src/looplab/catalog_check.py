@@ -24,6 +24,7 @@ from looplab.job.runner import JobSpec, existing_trials, run_job
 from looplab.numfmt import fixed
 from looplab.tasks.loader import Task, load_task
 from looplab.verify.rewards import check_reward_config
+from looplab.verify.runner import load_declaration
 
 SPEED_TARGET = 0.45  # log-scaled speedup tasks: the reference is designed to score 0.5
 OTHER_TARGET = 0.9  # ratio / linear tasks: at least 0.9 of the reference
@@ -49,7 +50,8 @@ def check_task(path: Path, build: bool = True) -> tuple[Task, list[str]]:
         notes.append("no solution/solve.sh (the oracle agent cannot run)")
     if not t.config.looplab.editable:
         notes.append("no [looplab] editable globs: trials will be unsealed unless --editable is given")
-    problems = check_reward_config(t.config)
+    # a bad tests/run.toml is a one-line LooplabError naming the file and field
+    problems = check_reward_config(t.config, load_declaration(t.tests_dir))
     if problems:
         raise LooplabError(f"{t.path / 'task.toml'}: " + "; ".join(problems))
     if build:

@@ -35,8 +35,15 @@ from looplab.measure.timing import MeasurementFailed, PairedResult, PairedSettin
 from looplab.sandbox.base import Sandbox
 from looplab.tasks.loader import Task
 from looplab.tasks.model import PairedMeasure
-from looplab.verify.rewards import gate_reason, normalize_formula, reward_from_speedup, s_ref_from_constants
-from looplab.verify.runner import CandidateRunner, RunDeclaration, StepFailed
+from looplab.verify.reward_file import ParsedReward, parse_reward_data
+from looplab.verify.rewards import (
+    gate_reason,
+    normalize_formula,
+    reward_from_config,
+    reward_from_speedup,
+    s_ref_from_constants,
+)
+from looplab.verify.runner import CandidateRunner, RunDeclaration, StepFailed, run_exact
 
 
 class MeasuredReward(BaseModel):
@@ -310,3 +317,34 @@ def _score(
         )
     details["reward"] = reward
     return _finish(MeasuredReward(reward=reward, reason=reason, metrics=metrics, details=details), log_dir)
+
+
+def measure_exact(
+    task: Task, decl: RunDeclaration, root: Path, scratch: Path, cores: list[int] | None,
+    env: dict[str, str], log_dir: Path,
+) -> tuple[MeasuredReward, ParsedReward]:  # fmt: skip
+    """Score a task whose reward is not a timing (``mode = "exact"`` in ``tests/run.toml``).
+
+    ``run_exact``: the candidate runs once in its jails on an input drawn now, and the
+    trusted check's JSON is read as a reward file would be; a ``[looplab] reward`` formula
+    then recomputes the reward from the metric (as for reported rewards). A candidate that
+    does not build or run, or a check that fails, scores 0 with the reason.
+    """
+    runner = CandidateRunner(decl, root, scratch, cores, env)
+    try:
+        res = run_exact(runner)
+    finally:
+        runner.close()
+    details: dict[str, Any] = {"mode": "exact", "runner": "declared", "programs": decl.programs, "steps": runner.log, "input_seeded": res.seed is not None}  # fmt: skip
+    if res.data is None:
+        parsed = ParsedReward(reason=res.reason, source="runner", extra={"correct": False})
+    else:
+        parsed = parse_reward_data(res.data, source="runner")
+    reward, reason = parsed.reward, parsed.reason
+    if parsed.reason is None and task.config.looplab.reward:
+        details["reported_reward"] = parsed.reward
+        reward, reason = reward_from_config(task.config, parsed.data())
+    details["reward"] = reward
+    return _finish(
+        MeasuredReward(reward=reward, reason=reason, metrics=parsed.metrics, details=details), log_dir
+    ), parsed

@@ -58,13 +58,16 @@ def parse_reward_json(path: Path, primary: str | None = None) -> ParsedReward:
         data = json.loads(path.read_text(errors="replace"))
     except ValueError as exc:
         return ParsedReward(reason=f"reward.json is not valid JSON: {exc}", source="reward.json")
+    return parse_reward_data(data, primary=primary)
+
+
+def parse_reward_data(data: Any, source: str = "reward.json", primary: str | None = None) -> ParsedReward:
+    """A reward file's decoded JSON (or a trusted check's, ``source="runner"``) as a ``ParsedReward``."""
     if not isinstance(data, dict):
         if _is_number(data):
-            return ParsedReward(
-                reward=float(data), source="reward.json", raw=data, rewards={"reward": float(data)}
-            )
-        return ParsedReward(reason="reward.json is not a JSON object", source="reward.json", raw=data)
-    out = ParsedReward(source="reward.json", raw=data)
+            return ParsedReward(reward=float(data), source=source, raw=data, rewards={"reward": float(data)})
+        return ParsedReward(reason="reward.json is not a JSON object", source=source, raw=data)
+    out = ParsedReward(source=source, raw=data)
     for k, v in data.items():
         k = str(k)
         if _is_number(v):

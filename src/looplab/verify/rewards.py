@@ -21,11 +21,14 @@ reason, and raises ``LooplabError`` for a task whose configuration cannot be sco
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from looplab.errors import LooplabError
 from looplab.measure.stats import InvalidMeasurement
 from looplab.tasks.model import Gate, TaskConfig
+
+if TYPE_CHECKING:
+    from looplab.verify.runner import RunDeclaration
 
 Direction = Literal["lower", "higher"]
 FORMULAS = ("log_speedup", "ratio", "linear", "reported")
@@ -190,16 +193,28 @@ def s_ref_from_constants(config: TaskConfig) -> float | None:
         ) from None
 
 
-def check_reward_config(config: TaskConfig) -> list[str]:
-    """Problems that make a task's reward impossible to compute (for ``looplab tasks check``)."""
+def check_reward_config(config: TaskConfig, declared: RunDeclaration | None = None) -> list[str]:
+    """Problems that make a task's reward impossible to compute (for ``looplab tasks check``).
+
+    ``declared``: the task's ``tests/run.toml`` (``load_declaration``), if it has one: then the
+    harness's runner runs the programs, so no ``[looplab.paired]`` commands are needed, and
+    its mode must fit the measure (timed with ``paired``, exact with ``reported``).
+    """
     problems: list[str] = []
     lcfg = config.looplab
     try:
         name = normalize_formula(lcfg.reward or ("log_speedup" if lcfg.measure != "reported" else "reported"))
     except LooplabError as exc:
         return [str(exc)]
+    if declared is not None:
+        fits = {"timed": "paired", "exact": "reported"}[declared.mode]
+        if lcfg.measure != fits:
+            problems.append(
+                f"tests/run.toml: field mode: {declared.mode!r} needs [looplab] measure = {fits!r}, "
+                f"not {lcfg.measure!r}"
+            )
     if lcfg.measure != "reported":
-        if lcfg.paired is None:
+        if lcfg.paired is None and declared is None:
             problems.append(
                 f"task.toml: field looplab.paired: measure = {lcfg.measure!r} needs baseline/candidate commands"
             )

@@ -30,6 +30,7 @@ answer cheaply; it runs in every round anyway, so checking costs no extra run.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -68,11 +69,15 @@ class Step(_Decl):
 class RunDeclaration(_Decl):
     """``tests/run.toml``: what the runner runs, and how a program's time is taken."""
 
+    mode: Literal["timed", "exact"] = "timed"  # exact: one run, the check's JSON is the reward
     programs: dict[str, str] = Field(default_factory=lambda: {"baseline": "/orig", "candidate": "/app"})
     screen: Step | None = None  # trusted, per non-reference program, first: static checks of {src}
     build: Step | None = None  # per program: {src} read-only, {build} writable
-    generate: Step  # trusted: {seed} {purpose} -> {input} (programs read it), {expected} (check only)
-    run: Step  # per program: {build} {input} read-only, {output} writable
+    # trusted (required when timed): {seed} {purpose} -> {input} (programs read it), {expected} (check only)
+    generate: Step | None = None
+    # per program (required when timed; exact: none = the check reads {src} as data): {build} {input}
+    # read-only, {output} writable
+    run: Step | None = None
     check: (
         Step  # trusted: exit 0 when {output} is right for {input} / {expected} ({src}: the program's sources)
     )
@@ -100,6 +105,11 @@ def load_declaration(tests_dir: Path) -> RunDeclaration | None:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"])
         raise LooplabError(f"{path}: field {field}: {err['msg']}") from None
+    if decl.mode == "exact":
+        return _exact_problems(path, decl)
+    for step in ("generate", "run"):
+        if getattr(decl, step) is None:
+            raise LooplabError(f"{path}: field {step}: Field required when mode = 'timed'")
     if len(decl.programs) < 2 or "candidate" not in decl.programs or "baseline" not in decl.programs:
         raise LooplabError(f"{path}: field programs: needs at least baseline and candidate")
     if decl.reference is not None and decl.reference not in decl.programs or decl.reference == "candidate":
@@ -197,6 +207,7 @@ class CandidateRunner:
     def generate(self, seed: int, purpose: str) -> tuple[Path, Path]:
         """A fresh input (programs see it) and expected folder (only the check sees it)."""
         inp, exp = self._fresh("input"), self._fresh("expected")
+        assert self.decl.generate is not None, "generate() of a declaration without [generate]"
         cmd = self._fill(self.decl.generate.command, seed=str(seed), purpose=purpose)
         r = self._jail(self.decl.generate, cmd, TRUSTED_HIDDEN, [], [(inp, INPUT), (exp, EXPECTED)])
         if not r.ok:
@@ -208,6 +219,7 @@ class CandidateRunner:
     def run(self, name: str, inp: Path) -> tuple[JailResult, Path]:
         """One run of program ``name`` on ``inp``: its result and its output folder."""
         out = self._fresh(f"output-{name}")
+        assert self.decl.run is not None, "run() of a declaration without [run]"
         cmd = self._fill(self.decl.run.command, src=self.decl.programs[name])
         rw = [(out, OUTPUT)]
         if self.decl.time == "instructions":
@@ -235,7 +247,8 @@ class CandidateRunner:
 
     def _ran(self, name: str, r: JailResult) -> None:
         if r.timed_out:
-            raise StepFailed(name, f"{name} timed out after {self.decl.run.timeout_sec:g} s")
+            limit = self.decl.run.timeout_sec if self.decl.run else 0.0
+            raise StepFailed(name, f"{name} timed out after {limit:g} s")
         if r.exit_code != 0:
             raise StepFailed(name, f"{name} exited {r.exit_code}: {_tail(r.stderr) or '(no stderr)'}")
 
@@ -386,6 +399,88 @@ class CandidateRunner:
     def close(self) -> None:
         self.cgroup.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+# ---- exact mode (mode = "exact"): one run, the trusted check's JSON is the reward --------------
+EXACT_PURPOSE = "exact"
+MAX_CHECK_JSON = 1 << 20
+
+
+def _exact_problems(path: Path, decl: RunDeclaration) -> RunDeclaration:
+    """An exact declaration, or a one-line ``LooplabError``: only ``candidate`` runs, no timing fields."""
+    if "programs" not in decl.model_fields_set:
+        decl = decl.model_copy(update={"programs": {"candidate": "/app"}})
+    if set(decl.programs) != {"candidate"}:
+        raise LooplabError(f"{path}: field programs: mode = 'exact' runs one program, named candidate")
+    if decl.reference is not None:
+        raise LooplabError(f"{path}: field reference: not used when mode = 'exact'")
+    return decl
+
+
+class ExactResult(BaseModel):
+    """What an exact verification produced: the check's JSON object, or why there is none."""
+
+    data: dict[str, Any] | None = None  # the check's JSON (reward, metrics, correct, reason, ...)
+    reason: str | None = None  # why the candidate gets no reward (failed build/run/check)
+    seed: int | None = None  # the input's seed, drawn at verification time (None: no generator)
+
+
+def run_exact(runner: CandidateRunner, name: str = "candidate") -> ExactResult:
+    """Screen, build, generate a fresh input, run ``name`` once, and score it with the trusted check.
+
+    The check (its own jail; sees ``/tests``, ``/input``, ``/expected``, the program's
+    ``/output`` and, read-only, its sources ``{src}`` as data) prints one JSON object on
+    stdout, its last non-empty line: the reward file of this verification. A program that
+    fails to build or run, or a check that exits non-zero or prints no JSON object, gives
+    no data and the reason. A failing generator is a ``LooplabError`` (not the agent's).
+    """
+    decl = runner.decl
+    src = decl.programs[name]
+    seed = _seed() if decl.generate is not None else None
+    inp = exp = out = None
+    try:
+        runner.screen(name)
+        runner.build(name)
+        if seed is not None:
+            inp, exp = runner.generate(seed, EXACT_PURPOSE)
+        else:
+            inp, exp = runner._fresh("input"), runner._fresh("expected")
+        if decl.run is not None:
+            r, out = runner.run(name, inp)
+            runner.log.append({"step": "run", "program": name, "exit_code": r.exit_code, "s": round(r.duration_s, 3), "cpu_s": r.cpu_s})  # fmt: skip
+            runner._ran(name, r)
+        else:
+            out = runner._fresh(f"output-{name}")
+        cmd = runner._fill(decl.check.command, src=src, seed=str(seed or 0), purpose=EXACT_PURPOSE)
+        c = runner._jail(decl.check, cmd, TRUSTED_HIDDEN, [(inp, INPUT), (exp, EXPECTED), (out, OUTPUT)], [])
+        runner.log.append({"step": "check", "program": name, "exit_code": c.exit_code, "s": round(c.duration_s, 3)})  # fmt: skip
+    except StepFailed as exc:
+        if exc.side != name:
+            raise
+        return ExactResult(reason=str(exc), seed=seed)
+    finally:
+        for d in (inp, exp, out):
+            if d is not None:
+                remove_tree(d)
+    if c.timed_out or c.exit_code != 0:
+        why = "timed out" if c.timed_out else f"exited {c.exit_code}"
+        return ExactResult(reason=f"the check {why}: {_tail(c.stderr or c.stdout)}", seed=seed)
+    data = last_json_object(c.stdout)
+    if data is None:
+        return ExactResult(reason=f"the check printed no JSON object: {_tail(c.stdout)}", seed=seed)
+    return ExactResult(data=data, seed=seed)
+
+
+def last_json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object on the last non-empty line of ``text`` (at most 1 MiB), else None."""
+    lines = [ln for ln in text[-MAX_CHECK_JSON:].splitlines() if ln.strip()]
+    if not lines:
+        return None
+    try:
+        data = json.loads(lines[-1])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def runtime_paths() -> list[Path]:

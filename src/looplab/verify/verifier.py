@@ -149,13 +149,19 @@ def verify(
         writable = sorted({env.workdir, "/logs", *cfg.looplab.writable}) if locked else []
         decl = (
             load_declaration(task.tests_dir)
-            if locked and cfg.looplab.measure in ("paired", "instructions")
+            if locked and cfg.looplab.measure in ("paired", "instructions", "reported")
             else None
         )
+        if decl is not None and (decl.mode == "exact") != (cfg.looplab.measure == "reported"):
+            raise LooplabError(
+                f"{task.tests_dir / 'run.toml'}: field mode: {decl.mode!r} does not fit measure = {cfg.looplab.measure!r}"
+                " (timed goes with 'paired' or 'instructions', exact with 'reported')"
+            )
         if decl is not None:
             # the task declares its runs: the harness builds, checks and times every program in
             # jails of its own; test.sh (the plain-Harbor fallback) is not run
             result = _verify_declared(task, decl, env, root, box_dir, cores, log_dir)
+            _write_runner_log(result, log_dir)
             result.carried_files = sorted(carried.files)
             result.skipped_files = carried.skipped
             result.sealed = globs is not None
@@ -234,6 +240,8 @@ def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: P
     """Verification of a task with ``tests/run.toml``: the candidate runner does all of it."""
     from looplab.verify.measured import measure_declared
 
+    if decl.mode == "exact":
+        return _verify_exact(task, decl, env, root, box_dir, cores, log_dir)
     m = measure_declared(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
     result = VerifierResult(
         reward=float(m.reward), rewards={**m.metrics, "reward": float(m.reward)}, reason=m.reason,
@@ -245,13 +253,6 @@ def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: P
         "correct": m.metrics.get("correct") == 1.0, "jailed": True, **({"reason": m.reason} if m.reason else {}),
     }  # fmt: skip
     atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
-    # Harbor's verifier log: here what the runner did (test.sh did not run)
-    summary = {"reward": result.reward, "reason": m.reason, "metrics": m.metrics, "measurement": m.details}
-    (log_dir / "test-stdout.txt").write_text(
-        "looplab candidate runner (tests/run.toml; test.sh not run)\n"
-        + json.dumps(summary, indent=2, default=str)
-        + "\n"
-    )
     return result
 
 
@@ -269,6 +270,40 @@ def _say_network_denied(result: VerifierResult, policy: NetworkPolicy) -> None:
     else:
         return
     result.reason = f"{result.reason or f'test.sh exited {result.exit_code}'} ({note})"
+
+
+def _write_runner_log(result: VerifierResult, log_dir: Path) -> None:
+    """Harbor's verifier log for a declared task: what the runner did (test.sh did not run)."""
+    summary = {"reward": result.reward, "reason": result.reason, "rewards": result.rewards}
+    summary["measurement"] = result.measurement
+    (log_dir / "test-stdout.txt").write_text(
+        "looplab candidate runner (tests/run.toml; test.sh not run)\n"
+        + json.dumps(summary, indent=2, default=str)
+        + "\n"
+    )
+
+
+def _verify_exact(task: Task, decl: RunDeclaration, env: Environment, root: Path, box_dir: Path,
+                  cores: list[int] | None, log_dir: Path) -> VerifierResult:  # fmt: skip
+    """Verification of an exact task (``mode = "exact"``): the runner's run, the trusted check's JSON."""
+    from looplab.verify.measured import measure_exact
+
+    m, parsed = measure_exact(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
+    result = VerifierResult(
+        reward=float(m.reward), rewards={**m.metrics, "reward": float(m.reward)}, reason=m.reason,
+        exit_code=0, reward_source="runner", measurement=m.details,
+    )  # fmt: skip
+    if "reported_reward" in m.details:
+        result.rewards["reported_reward"] = m.details["reported_reward"]
+    # jail: every run of the agent's code was one of the runner's bwrap jails, by construction
+    result.extra = {
+        **parsed.extra,
+        "jailed": True,
+        "jail": "bwrap",
+        **({"reason": m.reason} if m.reason else {}),
+    }
+    atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
+    return result
 
 
 def _result_from(parsed: ParsedReward, exit_code: int, timed_out: bool, timeout: float) -> VerifierResult:

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Sealed verifier of connect3_smallest_net: exports /app/model.py + /app/weights.pt in a jail, then
-# counts and runs the exported graph on every scored position with the pristine code in /tests.
-# exec: no shell stays behind that the candidate could tamper with.
+# Plain-Harbor verifier of connect3_smallest_net. Under looplab this is not run: the harness's
+# candidate runner follows tests/run.toml (the export in a jail of its own, the graph scored in a
+# trusted one). Here (the container is the isolation) verify.py exports /app/model.py +
+# /app/weights.pt in a child process, then counts and runs the graph with the pristine code.
 set -u
 mkdir -p /logs/verifier
 exec python3 /tests/verify.py --app /app --out /logs/verifier

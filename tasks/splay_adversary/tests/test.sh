@@ -1,7 +1,7 @@
 #!/bin/bash
-# Sealed verifier of splay_adversary: runs /app/gen.py under guard and counts the rotations of the
-# pristine splay simulator in /tests on the sequence it prints. exec: no shell stays behind that
-# the candidate could tamper with.
+# Plain-Harbor verifier of splay_adversary. Under looplab this is not run: the harness's candidate
+# runner follows tests/run.toml (each step in a jail of its own). Here (the container is the
+# isolation) verify.py runs /app/gen.py and counts the rotations of what it printed.
 set -u
 mkdir -p /logs/verifier
 exec python3 /tests/verify.py --app /app --out /logs/verifier

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Sealed verifier of vliw_scheduler: runs /app/scheduler.py under guard on a batch of instances
-# generated now from a seed it never sees, checks every schedule and scores the total.
-# exec: no shell stays behind that the candidate could tamper with.
+# Plain-Harbor verifier of vliw_scheduler. Under looplab this is not run: the harness's candidate
+# runner follows tests/run.toml (each step in a jail of its own). Here (the container is the
+# isolation) verify.py draws a batch from a fresh seed, runs /app/scheduler.py and scores it.
 set -u
 mkdir -p /logs/verifier
 exec python3 /tests/verify.py --app /app --out /logs/verifier

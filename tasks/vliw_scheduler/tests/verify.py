@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Sealed verifier of vliw_scheduler: run /app/scheduler.py on fresh hidden instances, check, score.
+"""Verifier of vliw_scheduler: fresh hidden instances, the scheduler's schedules checked and scored.
 
-A batch of 60 instances is generated from a seed drawn now (os.urandom; it only
-lives in this process's memory). The scheduler runs once on the batch, guarded
-(guard.py: non-dumpable verifier, subreaper that kills whatever the candidate
-leaves behind, output through files, 60 s wall limit). Every schedule must be
-valid. The metric is excess_ratio = (cycles - lower bound) / (in-order baseline -
-lower bound), summed over the batch: the baseline scores exactly 1.0 (reward 0)
-and the reference list scheduler about 0.0048 (reward 1); linear in between,
-clipped to [0, 1].
+Under looplab the harness's candidate runner follows tests/run.toml (exact mode): a
+trusted jail runs ``verify.py generate SEED INPUT`` with a seed drawn at verification
+time (60 instances), the scheduler runs once in a jail of its own with the batch on
+stdin (60 s), and a trusted jail that never loads the candidate's code runs
+``verify.py check INPUT OUTPUT`` on what it printed: every schedule must be valid.
+In a plain Harbor container (the container is the isolation) ``verify.py --app /app
+--out /logs/verifier`` does the same three steps in one process.
+
+The metric is excess_ratio = (cycles - lower bound) / (in-order baseline - lower
+bound), summed over the batch: the baseline scores exactly 1.0 (reward 0) and the
+reference list scheduler about 0.0048 (reward 1); linear in between, clipped to [0, 1].
 """
 
 from __future__ import annotations
@@ -16,75 +19,110 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import guard  # noqa: E402  (pristine copies next to this file)
-import vliw  # noqa: E402
+import vliw  # noqa: E402  (the pristine copy next to this file)
 
 BASELINE = 1.0  # [optimization.baseline] score in task.toml
 REFERENCE = 0.0048  # [optimization.reference] score in task.toml
 METRIC = "excess_ratio"
 TIMEOUT_S = 60.0
 MAX_OUTPUT = 16 << 20
-
-try:  # imported now: nothing is imported after the candidate has run
-    from looplab.verify.rewards import linear_reward as _shared_linear
-except ImportError:  # plain Harbor without looplab: the same formula below
-    _shared_linear = None
+INSTANCES = "instances.json"
 
 
 def linear_reward(value: float) -> float:
-    if _shared_linear is None:
+    try:
+        from looplab.verify.rewards import linear_reward as shared
+    except ImportError:  # plain Harbor without looplab: the same formula
         return min(1.0, max(0.0, (BASELINE - value) / (BASELINE - REFERENCE)))
-    return float(_shared_linear(value, BASELINE, REFERENCE))
+    return float(shared(value, BASELINE, REFERENCE))
 
 
-def verify(app: str, seed: int, count: int) -> dict:
-    sched = os.path.join(app, "scheduler.py")
-    if not os.path.isfile(sched):
-        return {"reward": 0.0, "correct": False, "reason": f"{sched} does not exist"}
-    instances = vliw.generate_batch(seed, count)
-    payload = json.dumps({"instances": instances}).encode()
-    res = guard.run_candidate([sys.executable, sched], payload, TIMEOUT_S, MAX_OUTPUT)
-    info = {"scheduler_seconds": round(res.seconds, 3), "instances": len(instances)}
-    if res.timed_out:
-        return {
-            "reward": 0.0,
-            "correct": False,
-            "reason": f"scheduler.py ran longer than {TIMEOUT_S:.0f} s",
-            **info,
-        }
-    if res.exit_code != 0:
-        tail = res.stderr.decode("utf-8", "replace")[-500:]
-        return {
-            "reward": 0.0,
-            "correct": False,
-            "reason": f"scheduler.py exited with {res.exit_code}: {tail}",
-            **info,
-        }
-    if len(res.stdout) > MAX_OUTPUT:
+def generate(seed: int, input_dir: str, count: int = vliw.BATCH) -> None:
+    with open(os.path.join(input_dir, INSTANCES), "w") as fh:
+        json.dump({"instances": vliw.generate_batch(seed, count)}, fh)
+
+
+def score(input_dir: str, stdout: bytes) -> dict:
+    """The reward of the scheduler's output ``stdout`` on the batch in ``input_dir``."""
+    with open(os.path.join(input_dir, INSTANCES)) as fh:
+        instances = json.load(fh)["instances"]
+    info = {"instances": len(instances)}
+    if len(stdout) > MAX_OUTPUT:
         return {"reward": 0.0, "correct": False, "reason": "scheduler.py printed more than 16 MiB", **info}
     try:
-        scores = vliw.score_batch(instances, vliw.parse_output(res.stdout))
+        scores = vliw.score_batch(instances, vliw.parse_output(stdout))
     except vliw.ScheduleError as exc:
         return {"reward": 0.0, "correct": False, "reason": str(exc), **info}
     return {"reward": linear_reward(scores[METRIC]), "correct": True, **scores, **info}
 
 
+def check(input_dir: str, output_dir: str) -> dict:
+    path = os.path.join(output_dir, "stdout")
+    with open(path, "rb") as fh:
+        return score(input_dir, fh.read(MAX_OUTPUT + 1))
+
+
+def verify_plain(app: str, count: int) -> dict:
+    """Plain Harbor: generate, run the scheduler (no jail: the container is the isolation), check."""
+    sched = os.path.join(app, "scheduler.py")
+    if not os.path.isfile(sched):
+        return {"reward": 0.0, "correct": False, "reason": f"{sched} does not exist"}
+    work = tempfile.mkdtemp(prefix="vliw-")
+    generate(int.from_bytes(os.urandom(8), "little"), work, count)
+    t0 = time.monotonic()
+    with open(os.path.join(work, INSTANCES), "rb") as stdin:
+        try:
+            p = subprocess.run([sys.executable, sched], stdin=stdin, capture_output=True, timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return {
+                "reward": 0.0,
+                "correct": False,
+                "reason": f"scheduler.py ran longer than {TIMEOUT_S:.0f} s",
+            }
+    info = {"scheduler_seconds": round(time.monotonic() - t0, 3)}
+    if p.returncode != 0:
+        tail = p.stderr.decode("utf-8", "replace")[-500:]
+        return {
+            "reward": 0.0,
+            "correct": False,
+            "reason": f"scheduler.py exited with {p.returncode}: {tail}",
+            **info,
+        }
+    return {**score(work, p.stdout), **info}
+
+
+def write_reward(out_dir: str, data: dict) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = os.path.join(out_dir, ".reward.json.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh)
+        fh.write("\n")
+    os.replace(tmp, os.path.join(out_dir, "reward.json"))
+
+
 def main() -> None:
-    guard.harden_self()
+    if len(sys.argv) > 1 and sys.argv[1] == "generate":  # generate SEED INPUT_DIR
+        generate(int(sys.argv[2]), sys.argv[3])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "check":  # check INPUT_DIR OUTPUT_DIR: the reward JSON
+        print(json.dumps(check(sys.argv[2], sys.argv[3])))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--app", default="/app")
     ap.add_argument("--out", default="/logs/verifier")
     ap.add_argument("--count", type=int, default=vliw.BATCH)
     args = ap.parse_args()
-    seed = int.from_bytes(os.urandom(8), "little")
     try:
-        data = verify(args.app, seed, args.count)
+        data = verify_plain(args.app, args.count)
     except Exception as exc:  # never leave without a reward file
         data = {"reward": 0.0, "correct": False, "reason": f"verifier error: {type(exc).__name__}: {exc}"}
-    guard.write_reward(args.out, data)
+    write_reward(args.out, data)
     print(json.dumps(data))
 
 

@@ -1,0 +1,142 @@
+"""The candidate runner's exact mode (``mode = "exact"``): one jailed run, the trusted check's JSON.
+
+Real jails (bubblewrap, cgroups where there are): the program never sees the seed, ``/expected``
+or ``/tests``; what it prints cannot become the reward; the check reads its output as data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from looplab.environment.build import scratch_dir
+from looplab.errors import LooplabError
+from looplab.fsutil import remove_tree
+from looplab.tasks.model import TaskConfig
+from looplab.verify.rewards import check_reward_config
+from looplab.verify.runner import CandidateRunner, load_declaration, run_exact
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+
+GEN = """#!/bin/sh
+# seed input expected: 50 numbers for the program, their sum only for the check
+awk -v s="$1" 'BEGIN{srand(s%100000); t=0; for(i=0;i<50;i++){x=int(rand()*1000); print x > "'"$2"'/nums"; t+=x}; print t > "'"$3"'/sum"}'
+"""
+# the check: the reward is 1 when the program printed the sum, else 0 with the reason
+CHECK = """#!/bin/sh
+got="$(head -c 100 "$1/stdout")"; want="$(cat "$2/sum")"
+if [ "$got" = "$want" ]; then echo "checking..."; echo '{"reward": 1.0, "correct": true, "sum": '"$want"'}'
+else echo '{"reward": 0.0, "correct": false, "reason": "wrong sum"}'; fi
+"""
+HONEST = "#!/bin/sh\nawk '{t+=$1} END{print t}' \"$1\"\n"
+
+
+@pytest.fixture
+def tmp_path() -> Path:  # type: ignore[override]
+    """A scratch folder the sandbox uid can reach (pytest's own tmp folders are mode 700)."""
+    d = scratch_dir("test-runner-exact")
+    yield d
+    remove_tree(d)
+
+
+def _root(tmp_path: Path, candidate: str) -> Path:
+    root = tmp_path / "root"
+    for d in ("app", "tests", "logs", "solution"):
+        (root / d).mkdir(parents=True)
+        os.chmod(root / d, 0o755)
+    (root / "tests" / "gen.sh").write_text(GEN)
+    (root / "tests" / "check.sh").write_text(CHECK)
+    (root / "app" / "sum.sh").write_text(candidate)
+    os.chmod(root, 0o755)
+    return root
+
+
+def _exact(tmp_path: Path, candidate: str, toml: str | None = None) -> dict:
+    root = _root(tmp_path, candidate)
+    (tmp_path / "run.toml").write_text(
+        toml
+        or 'mode = "exact"\n'
+        '[generate]\ncommand = "sh /tests/gen.sh {seed} {input} {expected}"\n'
+        '[run]\ncommand = "sh {src}/sum.sh {input}/nums"\ntimeout_sec = 20\n'
+        '[check]\ncommand = "sh /tests/check.sh {output} {expected}"\n'
+    )
+    decl = load_declaration(tmp_path)
+    assert decl is not None and decl.programs == {"candidate": "/app"}
+    runner = CandidateRunner(decl, root, tmp_path / "scratch", None, {})
+    try:
+        return run_exact(runner).model_dump()
+    finally:
+        runner.close()
+
+
+def test_the_checks_json_is_the_result_on_a_fresh_input(tmp_path: Path) -> None:
+    a = _exact(tmp_path, HONEST)
+    assert a["reason"] is None and a["data"]["reward"] == 1.0 and a["data"]["correct"] is True
+    remove_tree(tmp_path / "root")
+    b = _exact(tmp_path, HONEST)
+    assert a["seed"] != b["seed"] and a["data"]["sum"] != b["data"]["sum"]  # drawn at verification time
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # print a forged reward (the check reads stdout only as the answer)
+        '#!/bin/sh\necho \'{"reward": 1.0, "correct": true, "sum": 1}\'\n',
+        # read what only the check may: the expected sum, the generator, the seed in the environment
+        "#!/bin/sh\ncat /expected/sum 2>/dev/null || cat /tests/* 2>/dev/null || env | grep -i seed || echo 0\n",
+        # leave a symlink to the expected answer where the check reads the output
+        "#!/bin/sh\nrm -f /output/stdout; ln -s /expected/sum /output/stdout; ln -s /expected/sum /output/x\n",
+    ],
+    ids=["forged-json", "read-expected", "symlink-output"],
+)
+def test_what_the_program_does_besides_answering_earns_nothing(tmp_path: Path, attack: str) -> None:
+    res = _exact(tmp_path, attack)
+    assert res["data"] == {"reward": 0.0, "correct": False, "reason": "wrong sum"}
+
+
+def test_a_failing_program_or_check_gives_no_data_and_the_reason(tmp_path: Path) -> None:
+    res = _exact(tmp_path, "#!/bin/sh\necho oops >&2\nexit 3\n")
+    assert res["data"] is None and "exited 3" in res["reason"] and "oops" in res["reason"]
+    remove_tree(tmp_path / "root")
+    no_json = 'mode = "exact"\n[run]\ncommand = "sh {src}/sum.sh /dev/null"\n[check]\ncommand = "echo fine"\n'
+    res = _exact(tmp_path, HONEST, no_json)
+    assert res["data"] is None and "no JSON object" in res["reason"]
+
+
+def test_without_a_run_the_check_reads_the_sources_as_data(tmp_path: Path) -> None:
+    toml = (
+        'mode = "exact"\n[check]\n'
+        'command = "n=$(wc -l < {src}/sum.sh); echo \'{\\"reward\\": 0.5, \\"lines\\": \'$n\'}\'"\n'
+    )
+    res = _exact(tmp_path, HONEST, toml)
+    assert res["data"] == {"reward": 0.5, "lines": 2} and res["seed"] is None
+
+
+def test_a_bad_exact_declaration_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    (tmp_path / "run.toml").write_text(
+        'mode = "exact"\n[programs]\nbaseline = "/orig"\ncandidate = "/app"\n[check]\ncommand = "y"\n'
+    )
+    with pytest.raises(LooplabError, match=r"run.toml: field programs: mode = 'exact' runs one program"):
+        load_declaration(tmp_path)
+
+
+def test_tasks_check_reads_the_declaration(tmp_path: Path) -> None:
+    (tmp_path / "run.toml").write_text('mode = "exact"\n[check]\ncommand = "y"\n')
+    exact = load_declaration(tmp_path)
+    reported = TaskConfig.model_validate({"looplab": {"measure": "reported"}})
+    paired = TaskConfig.model_validate({"looplab": {"measure": "paired"}})
+    assert check_reward_config(reported, exact) == []
+    assert any(
+        "field mode: 'exact' needs [looplab] measure = 'reported'" in p
+        for p in check_reward_config(paired, exact)
+    )
+    (tmp_path / "run.toml").write_text(
+        '[generate]\ncommand = "g"\n[run]\ncommand = "r"\n[check]\ncommand = "c"\n'
+    )
+    timed = load_declaration(tmp_path)
+    # a declared paired task needs no [looplab.paired] commands: the runner runs its programs
+    assert not any("looplab.paired" in p for p in check_reward_config(paired, timed))
+    assert any("looplab.paired" in p for p in check_reward_config(paired))

@@ -97,9 +97,11 @@ class Egress:
             os.chmod(self.dir, 0o755)
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.proxy = EgressProxy(
-                self.policy.allowed_hosts, self.dir / "egress.sock", self.log_path,
+                self.policy.allowed_hosts,
+                self.dir / "egress.sock",
+                self.log_path,
                 allow_any=self.policy.mode == "public",
-            ).start()  # fmt: skip
+            ).start()
         return self
 
     def __exit__(self, *exc: object) -> None:

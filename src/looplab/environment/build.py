@@ -58,8 +58,17 @@ LAYER_FORMAT = "looplab-layer-1"
 IMAGE_LAYER_FORMAT = "looplab-image-layer-1"
 BASES = ("host", "image")
 IGNORED_OPS = {
-    "LABEL", "EXPOSE", "CMD", "ENTRYPOINT", "HEALTHCHECK", "VOLUME", "STOPSIGNAL", "ONBUILD", "MAINTAINER", "SHELL",
-}  # fmt: skip
+    "LABEL",
+    "EXPOSE",
+    "CMD",
+    "ENTRYPOINT",
+    "HEALTHCHECK",
+    "VOLUME",
+    "STOPSIGNAL",
+    "ONBUILD",
+    "MAINTAINER",
+    "SHELL",
+}
 
 
 def scratch_dir(prefix: str) -> Path:
@@ -131,10 +140,17 @@ class Environment:
 
     def to_json(self) -> dict:
         return {
-            "task_name": self.task_name, "key": self.key, "workdir": self.workdir, "env": self.env,
-            "warnings": self.warnings, "missing_packages": self.missing_packages, "build_log": self.build_log,
-            "base": self.base, "images": self.images, "user": self.user,
-        }  # fmt: skip
+            "task_name": self.task_name,
+            "key": self.key,
+            "workdir": self.workdir,
+            "env": self.env,
+            "warnings": self.warnings,
+            "missing_packages": self.missing_packages,
+            "build_log": self.build_log,
+            "base": self.base,
+            "images": self.images,
+            "user": self.user,
+        }
 
 
 def set_build_options(base: str | None, image_map: list[str] | None, insecure: list[str] | None) -> None:
@@ -152,7 +168,8 @@ BUILD_SETTINGS_ENV = ("LOOPLAB_BASE", "LOOPLAB_IMAGE_MAP", "LOOPLAB_INSECURE_REG
 
 
 def build_settings_env() -> dict[str, str]:
-    """This run's build settings (base, image map, registries, overlays) as set: for workers and job identity."""
+    """This run's build settings (base, image map, registries, overlays) as set: for workers and job
+    identity."""
     return {k: os.environ[k] for k in BUILD_SETTINGS_ENV if os.environ.get(k)}
 
 
@@ -195,11 +212,19 @@ def build_environment(task: Task, force: bool = False, log=None, base: str | Non
         if final.exists() and not force and (final / "env.json").exists():
             meta = read_json(final / "env.json")
             return Environment(
-                task_name=task.name, key=key, root=final / "root", workdir=meta["workdir"], env=meta["env"],
-                warnings=meta["warnings"], missing_packages=meta["missing_packages"], cached=True,
-                build_log=meta.get("build_log", ""), base=meta.get("base", "host"),
-                images=meta.get("images", []), user=meta.get("user", ""),
-            )  # fmt: skip
+                task_name=task.name,
+                key=key,
+                root=final / "root",
+                workdir=meta["workdir"],
+                env=meta["env"],
+                warnings=meta["warnings"],
+                missing_packages=meta["missing_packages"],
+                cached=True,
+                build_log=meta.get("build_log", ""),
+                base=meta.get("base", "host"),
+                images=meta.get("images", []),
+                user=meta.get("user", ""),
+            )
         tmp = envs / f".{task.name}-{key}.{uuid.uuid4().hex[:8]}"
         try:
             env = _build(task, key, tmp / "root", log) if mode == "host" else _build_image(task, key, tmp)
@@ -237,9 +262,14 @@ def _build_image(task: Task, key: str, tmp: Path) -> Environment:
     assert task.dockerfile is not None
     ecfg = task.config.environment
     builder = ImageBuilder(
-        task.dockerfile, task.environment_dir, tmp / "build", RegistryOptions.from_env(),
-        timeout_s=ecfg.build_timeout_sec, memory_mb=max(ecfg.memory_mb or 0, 4096), name=task.name,
-    )  # fmt: skip
+        task.dockerfile,
+        task.environment_dir,
+        tmp / "build",
+        RegistryOptions.from_env(),
+        timeout_s=ecfg.build_timeout_sec,
+        memory_mb=max(ecfg.memory_mb or 0, 4096),
+        name=task.name,
+    )
     res = builder.build(parse_dockerfile(task.dockerfile))
     os.rename(res.root, tmp / "root")
     remove_tree(tmp / "build")
@@ -250,9 +280,16 @@ def _build_image(task: Task, key: str, tmp: Path) -> Environment:
         parents=True, exist_ok=True
     )  # never through an image's symlink
     return Environment(
-        task_name=task.name, key=key, root=tmp / "root", workdir=workdir, env=res.env, base="image",
-        images=res.bases, user=res.user, build_log="\n".join(res.log)[-20000:],
-    )  # fmt: skip
+        task_name=task.name,
+        key=key,
+        root=tmp / "root",
+        workdir=workdir,
+        env=res.env,
+        base="image",
+        images=res.bases,
+        user=res.user,
+        build_log="\n".join(res.log)[-20000:],
+    )
 
 
 def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN001, C901
@@ -335,7 +372,7 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
                             name=f"build-{task.name}"[:40],
                             ro_binds=[(p, str(p)) for p in looplab_runtime_paths()],
                             memory_mb=max(task.config.environment.memory_mb or 0, 4096),
-                        )  # fmt: skip
+                        )
                     )
                     sandbox.start()
                 ensure_dir(workdir)
@@ -383,7 +420,16 @@ def _in_root(root: Path, path: str) -> Path:
     return root / rel
 
 
-def _copy(where: str, op: str, context: Path, root: Path, workdir: str, sources: list[str], dest: str, chmod: str | None) -> None:  # fmt: skip
+def _copy(
+    where: str,
+    op: str,
+    context: Path,
+    root: Path,
+    workdir: str,
+    sources: list[str],
+    dest: str,
+    chmod: str | None,
+) -> None:
     if op == "ADD" and any(s.startswith(("http://", "https://", "git@")) for s in sources):
         raise LooplabError(f"{where}: ADD from a URL needs the network, which environments never have")
     dest_abs = dest if dest.startswith("/") else os.path.join(workdir, dest)

@@ -43,8 +43,15 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CA_IN_SANDBOX = "/.looplab/host-ca.crt"
 # RUN steps trust the host's CAs too (a TLS-intercepting egress proxy is common on clusters);
 # only during the build: nothing of this stays in the image
-CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
-          "CARGO_HTTP_CAINFO", "NODE_EXTRA_CA_CERTS")  # fmt: skip
+CA_ENV = (
+    "SSL_CERT_FILE",
+    "PIP_CERT",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "CARGO_HTTP_CAINFO",
+    "NODE_EXTRA_CA_CERTS",
+)
 STAGES_IN_SANDBOX = "/.looplab/stages"
 IGNORED = {
     "LABEL",
@@ -187,8 +194,16 @@ def resolve_bases(
 class ImageBuilder:
     """Runs one Dockerfile's instructions in image mode; ``build`` returns the last stage's root."""
 
-    def __init__(self, dockerfile: Path, context: Path, work: Path, options: RegistryOptions,
-                 timeout_s: float, memory_mb: int, name: str):  # fmt: skip
+    def __init__(
+        self,
+        dockerfile: Path,
+        context: Path,
+        work: Path,
+        options: RegistryOptions,
+        timeout_s: float,
+        memory_mb: int,
+        name: str,
+    ):
         self.dockerfile = dockerfile
         self.context = context.resolve()
         self.work = work
@@ -330,9 +345,16 @@ class ImageBuilder:
             for i, img in enumerate(self.external.values()):
                 ro.append((img.rootfs, f"{STAGES_IN_SANDBOX}/ext{i}"))
             spec = SandboxSpec(
-                root=st.root, root_writable=True, workdir="/", network=True, userns_root=True,
-                memory_mb=self.memory_mb, pids_max=8192, ro_binds=ro, name=f"build-{self.name}"[:40],
-            )  # fmt: skip
+                root=st.root,
+                root_writable=True,
+                workdir="/",
+                network=True,
+                userns_root=True,
+                memory_mb=self.memory_mb,
+                pids_max=8192,
+                ro_binds=ro,
+                name=f"build-{self.name}"[:40],
+            )
             st.sandbox = BwrapSandbox(spec)
             st.sandbox.start()
         return st.sandbox

@@ -19,10 +19,27 @@ from dataclasses import dataclass, field
 
 APT_TOOLS = {"apt-get", "apt", "aptitude"}
 PIP_VALUE_FLAGS = {
-    "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-c", "--constraint",
-    "--target", "-t", "--prefix", "--root", "--platform", "--python-version", "--implementation",
-    "--abi", "--trusted-host", "--cache-dir", "--src", "--upgrade-strategy", "--progress-bar",
-}  # fmt: skip
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "-c",
+    "--constraint",
+    "--target",
+    "-t",
+    "--prefix",
+    "--root",
+    "--platform",
+    "--python-version",
+    "--implementation",
+    "--abi",
+    "--trusted-host",
+    "--cache-dir",
+    "--src",
+    "--upgrade-strategy",
+    "--progress-bar",
+}
 OTHER_INSTALLERS = {"apk", "yum", "dnf", "conda", "mamba", "micromamba", "npm", "yarn", "brew", "gem"}
 
 
@@ -229,9 +246,16 @@ def _pip_version(name: str) -> str | None:
 
 # what an ignored FROM image would have brought: the commands that must then be on the host
 IMAGE_TOOLS = {
-    "rust": ("cargo", "rustc"), "golang": ("go",), "node": ("node", "npm"), "openjdk": ("java",),
-    "eclipse-temurin": ("java",), "gcc": ("gcc",), "ruby": ("ruby",), "julia": ("julia",), "r-base": ("R",),
-}  # fmt: skip
+    "rust": ("cargo", "rustc"),
+    "golang": ("go",),
+    "node": ("node", "npm"),
+    "openjdk": ("java",),
+    "eclipse-temurin": ("java",),
+    "gcc": ("gcc",),
+    "ruby": ("ruby",),
+    "julia": ("julia",),
+    "r-base": ("R",),
+}
 
 
 def ignored_from_note(image: str) -> str:

@@ -42,7 +42,8 @@ class CalibrationRecord(BaseModel):
 
 
 def calibration_dir() -> Path:
-    """``LOOPLAB_CALIBRATION_DIR``, else ``$LOOPLAB_CACHE_DIR/calibration``, else /var/tmp/looplab/calibration."""
+    """``LOOPLAB_CALIBRATION_DIR``, else ``$LOOPLAB_CACHE_DIR/calibration``, else
+    /var/tmp/looplab/calibration."""
     return settings.current().calibration_dir
 
 

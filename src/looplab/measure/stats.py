@@ -46,7 +46,8 @@ def positive_array(values: Sequence[float] | np.ndarray, name: str = "values") -
 def speedup_ratios(
     baseline: Sequence[float], candidate: Sequence[float], direction: Literal["lower", "higher"] = "lower"
 ) -> np.ndarray:
-    """Per-pair improvement ratios: baseline/candidate for times (lower is better), else candidate/baseline."""
+    """Per-pair improvement ratios: baseline/candidate for times (lower is better), else
+    candidate/baseline."""
     b = positive_array(baseline, "baseline")
     c = positive_array(candidate, "candidate")
     if b.size != c.size:

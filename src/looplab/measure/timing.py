@@ -175,9 +175,12 @@ def measure_pair(
     st = settings or PairedSettings()
     commands = {"baseline": baseline, "candidate": candidate}
     return measure_interleaved(
-        ["baseline", "candidate"], lambda side, _pair: timed_run(runner, side, commands[side], st), st, lock,
+        ["baseline", "candidate"],
+        lambda side, _pair: timed_run(runner, side, commands[side], st),
+        st,
+        lock,
         commands=commands,
-    )  # fmt: skip
+    )
 
 
 def measure_interleaved(
@@ -194,7 +197,8 @@ def measure_interleaved(
     ``run_once(name, pair)`` runs one program once and returns its time (raising
     ``MeasurementFailed`` when the run or its check fails); ``prepare(pair)`` runs
     before each round and ``after_round(pair)`` after it, untimed (a fresh input for
-    the round, the checks of its outputs; warm-up rounds are negative). Round ``i`` runs the programs in the order rotated by ``i``, so with two
+    the round, the checks of its outputs; warm-up rounds are negative). Round ``i`` runs the programs in
+    the order rotated by ``i``, so with two
     programs the order alternates A B, B A, ... and drift hits every side alike.
     """
     st = settings or PairedSettings()
@@ -230,8 +234,10 @@ def measure_interleaved(
             if n >= st.min_pairs:
                 ci = median_ratio_ci(
                     speedup_ratios(times[programs[0]], times[programs[1]]),
-                    confidence=st.confidence, n_boot=st.n_boot, seed=st.seed,
-                )  # fmt: skip
+                    confidence=st.confidence,
+                    n_boot=st.n_boot,
+                    seed=st.seed,
+                )
                 if ci.rel_half_width <= st.target:
                     reason = "precision"
                     break

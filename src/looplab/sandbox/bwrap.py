@@ -301,12 +301,18 @@ class BwrapSandbox:
             ]
         elif os.geteuid() == 0:
             cmd = [
-                "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
-                "--inh-caps=-all", "--no-new-privs", "--", *cmd,
-            ]  # fmt: skip
+                "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.gid}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--no-new-privs",
+                "--",
+                *cmd,
+            ]
         if self._cgroup is not None:
             files = [str(f) for f in self._cgroup.procs_files()]
-            script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"'
+            script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"'  # noqa: E501
             cmd = ["/bin/sh", "-c", script, "sh", str(len(files)), *files, *cmd]
         else:
             prefix: list[str] = []
@@ -322,7 +328,8 @@ class BwrapSandbox:
             stdout=subprocess.PIPE,
             stderr=self._stderr_file,
             start_new_session=True,
-            # bwrap is pid 1 inside and its /proc/1/environ is readable there: never the host's variables (keys)
+            # bwrap is pid 1 inside and its /proc/1/environ is readable there: never the host's variables
+            # (keys)
             env={"PATH": os.environ.get("PATH") or DEFAULT_PATH},
         )
         ready = threading.Event()
@@ -387,9 +394,13 @@ class BwrapSandbox:
         full_env.update(self.spec.env)
         full_env.update(env or {})
         req = {
-            "argv": argv, "env": full_env, "cwd": cwd or self.spec.workdir or "/",
-            "timeout": timeout, "stdin": stdin, "limit": self.spec.output_limit,
-        }  # fmt: skip
+            "argv": argv,
+            "env": full_env,
+            "cwd": cwd or self.spec.workdir or "/",
+            "timeout": timeout,
+            "stdin": stdin,
+            "limit": self.spec.output_limit,
+        }
         if user is not None:
             req["uid"], req["gid"] = user
         return self._request(req, None if timeout is None else timeout + 15.0)

@@ -165,8 +165,14 @@ def _launcher(procs_files: list[str], spec: JailSpec, uid: int, gid: int, has_cg
     prefix = ["/bin/sh", "-c", script, cpus, *procs_files]
     if os.geteuid() == 0:
         prefix += [
-            "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all", "--no-new-privs", "--",
-        ]  # fmt: skip
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={gid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--no-new-privs",
+            "--",
+        ]
     return prefix
 
 
@@ -223,10 +229,18 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
             cpu, source = usage.ru_utime + usage.ru_stime, "rusage"
             rss, oom = usage.ru_maxrss / 1024, False
         return JailResult(
-            exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out, duration_s=wall,
-            truncated=t1 or t2, cpu_s=cpu, max_rss_mb=rss, memory_limit_hit=oom,
-            leftover_processes=leftover, cpu_source=source,
-        )  # fmt: skip
+            exit_code=code,
+            stdout=stdout,
+            stderr=stderr,
+            timed_out=timed_out,
+            duration_s=wall,
+            truncated=t1 or t2,
+            cpu_s=cpu,
+            max_rss_mb=rss,
+            memory_limit_hit=oom,
+            leftover_processes=leftover,
+            cpu_source=source,
+        )
     finally:
         if cg is not None and owned:
             cg.remove()

@@ -206,9 +206,14 @@ def _paired_details(res: PairedResult, details: dict[str, Any], metrics: dict[st
 
 
 def measure_declared(
-    task: Task, decl: RunDeclaration, root: Path, scratch: Path, cores: list[int] | None,
-    env: dict[str, str], log_dir: Path,
-) -> MeasuredReward:  # fmt: skip
+    task: Task,
+    decl: RunDeclaration,
+    root: Path,
+    scratch: Path,
+    cores: list[int] | None,
+    env: dict[str, str],
+    log_dir: Path,
+) -> MeasuredReward:
     """Score a task that declares its runs (``tests/run.toml``): build, check, time, all jailed.
 
     Nothing here runs ``test.sh``: every program run goes through ``CandidateRunner``.
@@ -224,7 +229,13 @@ def measure_declared(
         )
     pm = cfg.looplab.paired or PairedMeasure()
     formula = normalize_formula(cfg.looplab.reward or "log_speedup")
-    details: dict[str, Any] = {"mode": "paired", "formula": formula, "runner": "declared", "programs": decl.programs, "time_source": decl.time}  # fmt: skip
+    details: dict[str, Any] = {
+        "mode": "paired",
+        "formula": formula,
+        "runner": "declared",
+        "programs": decl.programs,
+        "time_source": decl.time,
+    }
     runner = CandidateRunner(decl, root, scratch, cores, env)
     metrics: dict[str, float] = {}
     try:
@@ -320,9 +331,14 @@ def _score(
 
 
 def measure_exact(
-    task: Task, decl: RunDeclaration, root: Path, scratch: Path, cores: list[int] | None,
-    env: dict[str, str], log_dir: Path,
-) -> tuple[MeasuredReward, ParsedReward]:  # fmt: skip
+    task: Task,
+    decl: RunDeclaration,
+    root: Path,
+    scratch: Path,
+    cores: list[int] | None,
+    env: dict[str, str],
+    log_dir: Path,
+) -> tuple[MeasuredReward, ParsedReward]:
     """Score a task whose reward is not a timing (``mode = "exact"`` in ``tests/run.toml``).
 
     ``run_exact``: the candidate runs once in its jails on an input drawn now, and the
@@ -335,7 +351,13 @@ def measure_exact(
         res = run_exact(runner)
     finally:
         runner.close()
-    details: dict[str, Any] = {"mode": "exact", "runner": "declared", "programs": decl.programs, "steps": runner.log, "input_seeded": res.seed is not None}  # fmt: skip
+    details: dict[str, Any] = {
+        "mode": "exact",
+        "runner": "declared",
+        "programs": decl.programs,
+        "steps": runner.log,
+        "input_seeded": res.seed is not None,
+    }
     if res.data is None:
         parsed = ParsedReward(reason=res.reason, source="runner", extra={"correct": False})
     else:

@@ -72,9 +72,11 @@ def rebase(opt: OptimizationSection, agent: ParsedReward, pristine: list[ParsedR
     nominal, reference = float(opt.baseline.score or 0), float(opt.reference.score or 0)
     measured = [metric_of(p.data(), opt) for p in pristine]
     out: dict[str, Any] = {
-        "baseline_nominal": nominal, "reference_nominal": reference, "pristine_metrics": measured,
+        "baseline_nominal": nominal,
+        "reference_nominal": reference,
+        "pristine_metrics": measured,
         "rebased_reward": None,
-    }  # fmt: skip
+    }
     ok = [m for m in measured if m is not None]
     reasons = [p.reason for p, m in zip(pristine, measured, strict=True) if m is None and p.reason]
     if reasons:  # one pristine run failed (a timeout under load): the others still measure the baseline
@@ -119,8 +121,9 @@ def run_pristine(
             sandbox = make_sandbox(dataclasses.replace(spec, root=root, name=f"{spec.name}-p{n}"[:40]))
             sandbox.start()
             try:
-                r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=task.config.verifier.timeout_sec,
-                                 cwd=env.workdir)  # fmt: skip
+                r = sandbox.exec(
+                    ["/bin/bash", "/tests/test.sh"], timeout=task.config.verifier.timeout_sec, cwd=env.workdir
+                )
                 sandbox.kill_processes()
             finally:
                 sandbox.stop()

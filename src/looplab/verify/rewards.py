@@ -216,7 +216,7 @@ def check_reward_config(config: TaskConfig, declared: RunDeclaration | None = No
     if lcfg.measure != "reported":
         if lcfg.paired is None and declared is None:
             problems.append(
-                f"task.toml: field looplab.paired: measure = {lcfg.measure!r} needs baseline/candidate commands"
+                f"task.toml: field looplab.paired: measure = {lcfg.measure!r} needs baseline/candidate commands"  # noqa: E501
             )
         if name == "reported":
             problems.append("task.toml: field looplab.reward: a measured task cannot use 'reported'")

@@ -133,7 +133,9 @@ class CandidateRunner:
     editable files, ``/tests``); ``scratch`` a host folder no jail sees as a whole.
     """
 
-    def __init__(self, decl: RunDeclaration, root: Path, scratch: Path, cores: list[int] | None, env: dict[str, str]):  # fmt: skip
+    def __init__(
+        self, decl: RunDeclaration, root: Path, scratch: Path, cores: list[int] | None, env: dict[str, str]
+    ):
         self.decl = decl
         self.root = Path(root)
         self.scratch = Path(scratch)
@@ -166,14 +168,30 @@ class CandidateRunner:
             command, {"build": BUILD, "input": INPUT, "expected": EXPECTED, "output": OUTPUT, **values}
         )
 
-    def _jail(self, step: Step, command: str, hide: tuple[str, ...], ro: list[tuple[Path, str]],
-              rw: list[tuple[Path, str]], cwd: str = "/") -> JailResult:  # fmt: skip
+    def _jail(
+        self,
+        step: Step,
+        command: str,
+        hide: tuple[str, ...],
+        ro: list[tuple[Path, str]],
+        rw: list[tuple[Path, str]],
+        cwd: str = "/",
+    ) -> JailResult:
         hidden = tuple(h for h in hide if f"/{h}" not in self.decl.inputs)
         spec = JailSpec(
-            root=self.root, hide=hidden, ro=[*self.runtime_ro, *ro], rw=rw, env=self.env, cwd=cwd,
-            cpus=self.cores, memory_mb=self.decl.memory_mb, pids_max=self.decl.pids_max,
-            fsize_mb=self.decl.fsize_mb, timeout_s=step.timeout_sec, cgroup=self.cgroup,
-        )  # fmt: skip
+            root=self.root,
+            hide=hidden,
+            ro=[*self.runtime_ro, *ro],
+            rw=rw,
+            env=self.env,
+            cwd=cwd,
+            cpus=self.cores,
+            memory_mb=self.decl.memory_mb,
+            pids_max=self.decl.pids_max,
+            fsize_mb=self.decl.fsize_mb,
+            timeout_s=step.timeout_sec,
+            cgroup=self.cgroup,
+        )
         return run_jail(["/bin/sh", "-c", command], spec)
 
     # ---- the steps -------------------------------------------------------------------------
@@ -286,7 +304,9 @@ class CandidateRunner:
                 self._drop_counts()
         return self.decl.correctness_runs
 
-    def time(self, settings: PairedSettings, lock: MeasurementLock | None, order: list[str] | None = None) -> PairedResult:  # fmt: skip
+    def time(
+        self, settings: PairedSettings, lock: MeasurementLock | None, order: list[str] | None = None
+    ) -> PairedResult:
         """Time the programs interleaved (first over second is the speedup), fresh input per round.
 
         Every run's output is checked after its round, untimed; a wrong output ends the
@@ -316,9 +336,14 @@ class CandidateRunner:
         st = settings.model_copy(update={"time_source": self.decl.time})
         try:
             return measure_interleaved(
-                programs, run_once, st, lock, prepare=prepare, after_round=after_round,
+                programs,
+                run_once,
+                st,
+                lock,
+                prepare=prepare,
+                after_round=after_round,
                 commands={p: self.decl.programs[p] for p in programs},
-            )  # fmt: skip
+            )
         finally:
             for d in [*current.values(), *outs.values()]:
                 remove_tree(d)
@@ -447,13 +472,23 @@ def run_exact(runner: CandidateRunner, name: str = "candidate") -> ExactResult:
             inp, exp = runner._fresh("input"), runner._fresh("expected")
         if decl.run is not None:
             r, out = runner.run(name, inp)
-            runner.log.append({"step": "run", "program": name, "exit_code": r.exit_code, "s": round(r.duration_s, 3), "cpu_s": r.cpu_s})  # fmt: skip
+            runner.log.append(
+                {
+                    "step": "run",
+                    "program": name,
+                    "exit_code": r.exit_code,
+                    "s": round(r.duration_s, 3),
+                    "cpu_s": r.cpu_s,
+                }
+            )
             runner._ran(name, r)
         else:
             out = runner._fresh(f"output-{name}")
         cmd = runner._fill(decl.check.command, src=src, seed=str(seed or 0), purpose=EXACT_PURPOSE)
         c = runner._jail(decl.check, cmd, TRUSTED_HIDDEN, [(inp, INPUT), (exp, EXPECTED), (out, OUTPUT)], [])
-        runner.log.append({"step": "check", "program": name, "exit_code": c.exit_code, "s": round(c.duration_s, 3)})  # fmt: skip
+        runner.log.append(
+            {"step": "check", "program": name, "exit_code": c.exit_code, "s": round(c.duration_s, 3)}
+        )
     except StepFailed as exc:
         if exc.side != name:
             raise

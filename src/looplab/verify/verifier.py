@@ -154,7 +154,7 @@ def verify(
         )
         if decl is not None and (decl.mode == "exact") != (cfg.looplab.measure == "reported"):
             raise LooplabError(
-                f"{task.tests_dir / 'run.toml'}: field mode: {decl.mode!r} does not fit measure = {cfg.looplab.measure!r}"
+                f"{task.tests_dir / 'run.toml'}: field mode: {decl.mode!r} does not fit measure = {cfg.looplab.measure!r}"  # noqa: E501
                 " (timed goes with 'paired' or 'instructions', exact with 'reported')"
             )
         if decl is not None:
@@ -169,12 +169,19 @@ def verify(
             for w in writable:
                 (root / w.lstrip("/")).mkdir(parents=True, exist_ok=True)
             spec = SandboxSpec(
-                root=root, root_writable=not locked, writable=writable, env=run_env, workdir=env.workdir, network=False,
-                cpus=cores, memory_mb=cfg.environment.memory_mb, name=f"verify-{task.name}"[:40], gpus=list(gpus or []),
+                root=root,
+                root_writable=not locked,
+                writable=writable,
+                env=run_env,
+                workdir=env.workdir,
+                network=False,
+                cpus=cores,
+                memory_mb=cfg.environment.memory_mb,
+                name=f"verify-{task.name}"[:40],
+                gpus=list(gpus or []),
                 max_file_mb=cfg.environment.storage_mb or DEFAULT_MAX_FILE_MB,
-                ro_binds=runtime_ro_binds()
-                + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
-            )  # fmt: skip
+                ro_binds=runtime_ro_binds() + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
+            )
             pristine = []  # rebased scoring: pristine runs interleaved with the agent's (verify.rebased)
             if rebased.wanted(task):
                 pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 1))
@@ -235,8 +242,15 @@ def verify(
     return result
 
 
-def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: Path, box_dir: Path,
-                     cores: list[int] | None, log_dir: Path) -> VerifierResult:  # fmt: skip
+def _verify_declared(
+    task: Task,
+    decl: RunDeclaration,
+    env: Environment,
+    root: Path,
+    box_dir: Path,
+    cores: list[int] | None,
+    log_dir: Path,
+) -> VerifierResult:
     """Verification of a task with ``tests/run.toml``: the candidate runner does all of it."""
     from looplab.verify.measured import measure_declared
 
@@ -244,14 +258,20 @@ def _verify_declared(task: Task, decl: RunDeclaration, env: Environment, root: P
         return _verify_exact(task, decl, env, root, box_dir, cores, log_dir)
     m = measure_declared(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
     result = VerifierResult(
-        reward=float(m.reward), rewards={**m.metrics, "reward": float(m.reward)}, reason=m.reason,
-        exit_code=0, reward_source="runner", measurement=m.details,
-    )  # fmt: skip
+        reward=float(m.reward),
+        rewards={**m.metrics, "reward": float(m.reward)},
+        reason=m.reason,
+        exit_code=0,
+        reward_source="runner",
+        measurement=m.details,
+    )
     # as from a reward file: the non-numeric fields (correct, the reason) go to extra
     # jailed: every run of program code went through the runner's jails, by construction
     result.extra = {
-        "correct": m.metrics.get("correct") == 1.0, "jailed": True, **({"reason": m.reason} if m.reason else {}),
-    }  # fmt: skip
+        "correct": m.metrics.get("correct") == 1.0,
+        "jailed": True,
+        **({"reason": m.reason} if m.reason else {}),
+    }
     atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
     return result
 
@@ -283,16 +303,27 @@ def _write_runner_log(result: VerifierResult, log_dir: Path) -> None:
     )
 
 
-def _verify_exact(task: Task, decl: RunDeclaration, env: Environment, root: Path, box_dir: Path,
-                  cores: list[int] | None, log_dir: Path) -> VerifierResult:  # fmt: skip
+def _verify_exact(
+    task: Task,
+    decl: RunDeclaration,
+    env: Environment,
+    root: Path,
+    box_dir: Path,
+    cores: list[int] | None,
+    log_dir: Path,
+) -> VerifierResult:
     """Verification of an exact task (``mode = "exact"``): the runner's run, the trusted check's JSON."""
     from looplab.verify.measured import measure_exact
 
     m, parsed = measure_exact(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
     result = VerifierResult(
-        reward=float(m.reward), rewards={**m.metrics, "reward": float(m.reward)}, reason=m.reason,
-        exit_code=0, reward_source="runner", measurement=m.details,
-    )  # fmt: skip
+        reward=float(m.reward),
+        rewards={**m.metrics, "reward": float(m.reward)},
+        reason=m.reason,
+        exit_code=0,
+        reward_source="runner",
+        measurement=m.details,
+    )
     if "reported_reward" in m.details:
         result.rewards["reported_reward"] = m.details["reported_reward"]
     # jail: every run of the agent's code was one of the runner's bwrap jails, by construction
@@ -309,20 +340,32 @@ def _verify_exact(task: Task, decl: RunDeclaration, env: Environment, root: Path
 def _result_from(parsed: ParsedReward, exit_code: int, timed_out: bool, timeout: float) -> VerifierResult:
     if timed_out:
         return VerifierResult(
-            reward=0.0, rewards={"reward": 0.0}, reason=f"verifier timed out after {timeout:g} s",
-            exit_code=exit_code, timed_out=True, reward_source=parsed.source, extra=parsed.extra,
-        )  # fmt: skip
+            reward=0.0,
+            rewards={"reward": 0.0},
+            reason=f"verifier timed out after {timeout:g} s",
+            exit_code=exit_code,
+            timed_out=True,
+            reward_source=parsed.source,
+            extra=parsed.extra,
+        )
     reason = parsed.reason
     if parsed.source is None and exit_code != 0:
         reason = f"test.sh exited {exit_code} without writing a reward"
     return VerifierResult(
-        reward=parsed.reward, rewards={**parsed.rewards, "reward": parsed.reward}, reason=reason,
-        exit_code=exit_code, reward_source=parsed.source, extra=parsed.extra,
-        reward_keys=sorted(parsed.rewards), primary=parsed.primary,
-    )  # fmt: skip
+        reward=parsed.reward,
+        rewards={**parsed.rewards, "reward": parsed.reward},
+        reason=reason,
+        exit_code=exit_code,
+        reward_source=parsed.source,
+        extra=parsed.extra,
+        reward_keys=sorted(parsed.rewards),
+        primary=parsed.primary,
+    )
 
 
-def _apply_task_scoring(task: Task, sandbox: Sandbox, parsed: ParsedReward, result: VerifierResult, log_dir: Path) -> None:  # fmt: skip
+def _apply_task_scoring(
+    task: Task, sandbox: Sandbox, parsed: ParsedReward, result: VerifierResult, log_dir: Path
+) -> None:
     """Measured rewards (paired timing, instruction counts) and reward formulas, per [looplab]."""
     lcfg = task.config.looplab
     if parsed.source is None:

@@ -16,7 +16,8 @@ tool reaches goes through the egress proxy (``proxy``): only ``allow`` hosts, ev
 other destination refused. The tool's native log is written under /logs/agent,
 read while the tool runs and converted into trajectory events (``logs``).
 
-Agent arguments (``--ak KEY=VALUE``): ``tool`` (claude-code, codex, aider, qwen-code, mini-swe-agent, gemini-cli)
+Agent arguments (``--ak KEY=VALUE``): ``tool`` (claude-code, codex, aider, qwen-code, mini-swe-agent,
+gemini-cli)
 or ``template`` (a shell command with the placeholders of ``tools``), ``bin`` (the
 program to run instead of the tool's own), ``allow`` (extra hosts, comma-separated),
 ``base_url`` (the model provider's endpoint the gateway forwards to), ``mounts``
@@ -65,7 +66,7 @@ INSTRUCTION_FILE = f"{LOG_DIR}/instruction.md"
 PID_FILE = "/tmp/looplab-cli.pid"  # the tool's process group (each sandbox command runs in its own session)
 KILL_TOOL = (
     f'p=$(cat {PID_FILE} 2>/dev/null) || exit 0; kill -TERM -- -"$p" 2>/dev/null; '
-    f'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -"$p" 2>/dev/null || exit 0; sleep 0.2; done; kill -KILL -- -"$p" 2>/dev/null; true'
+    f'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -"$p" 2>/dev/null || exit 0; sleep 0.2; done; kill -KILL -- -"$p" 2>/dev/null; true'  # noqa: E501
 )
 CAP_GRACE_S = 2.0  # after the refused call, the tool may show the error and exit by itself
 
@@ -134,8 +135,11 @@ class CliAgent(Agent):
                 f"cli agent: unknown tool {tool!r}; known: {', '.join(TOOLS)} (or use --ak template=...)"
             )
         self.tool_name = tool or "template"
-        base = TOOLS[tool] if tool else CliTool(bin="", template="", providers=("anthropic", "openai"),
-                                                provider_from_model=True)  # fmt: skip
+        base = (
+            TOOLS[tool]
+            if tool
+            else CliTool(bin="", template="", providers=("anthropic", "openai"), provider_from_model=True)
+        )
         self.tool = base
         self.template = template or base.template
         self.bin = bin or base.bin
@@ -146,8 +150,10 @@ class CliAgent(Agent):
         self.pass_env = _csv(pass_env)
         keys = set(KEY_ENV.values()) | {"ANTHROPIC_AUTH_TOKEN", "CODEX_API_KEY"}
         if bad := [v for v in self.pass_env if v in keys]:
-            raise LooplabError(f"cli agent: pass_env may not pass {', '.join(bad)}: the key stays on the host "
-                               "(the trial's model gateway adds it to every model call)")  # fmt: skip
+            raise LooplabError(
+                f"cli agent: pass_env may not pass {', '.join(bad)}: the key stays on the host "
+                "(the trial's model gateway adds it to every model call)"
+            )
         self.log_file = log_file or base.log_file
         self.log_format = log_format or base.log_format
         if self.log_format not in FORMATS:
@@ -178,7 +184,8 @@ class CliAgent(Agent):
         return list(self.tool.providers)
 
     def upstreams(self) -> list[Upstream]:
-        """Where the gateway forwards: ``base_url`` for the run's provider, else the provider's API; the host's key."""
+        """Where the gateway forwards: ``base_url`` for the run's provider, else the provider's API; the
+        host's key."""
         out = []
         for i, p in enumerate(self.providers):
             key = os.environ.get(KEY_ENV[p]) or (
@@ -194,7 +201,8 @@ class CliAgent(Agent):
 
     # ---- trial hooks ------------------------------------------------------------------------
     def prepare_sandbox(self, spec: SandboxSpec, ctx: AgentContext) -> None:
-        """Start the model gateway and the egress proxy; bind their sockets (and any mounts) into the sandbox."""
+        """Start the model gateway and the egress proxy; bind their sockets (and any mounts) into the
+        sandbox."""
         self._dir = runtime_dir() / "sandboxes" / f"egress-{uuid.uuid4().hex[:10]}"
         self._dir.mkdir(parents=True)
         os.chmod(self._dir, 0o755)
@@ -205,9 +213,12 @@ class CliAgent(Agent):
         ).start()
         traj = ctx.trajectory
         self._gateway = ModelGateway(
-            self.upstreams(), self.token, ctx.logs_dir / "model-calls.jsonl", prices=self.prices,
+            self.upstreams(),
+            self.token,
+            ctx.logs_dir / "model-calls.jsonl",
+            prices=self.prices,
             on_call=lambda call: traj.event("model_call", **call),
-        ).serve_unix(self._dir / "gateway.sock")  # fmt: skip
+        ).serve_unix(self._dir / "gateway.sock")
         spec.ro_binds.append((self._dir, SANDBOX_PROXY_DIR))
         for m in self.mounts:
             host, _, dest = m.partition(":")
@@ -232,7 +243,7 @@ class CliAgent(Agent):
             instruction.rstrip(),
             "",
             "---",
-            f"Working folder: {ctx.workdir}. Only these files are scored: {', '.join(ctx.editable) or 'anything under ' + ctx.workdir}.",
+            f"Working folder: {ctx.workdir}. Only these files are scored: {', '.join(ctx.editable) or 'anything under ' + ctx.workdir}.",  # noqa: E501
         ]
         if dev:
             lines.append(f"Local check: `{dev}` (run it to check your work; hidden tests score the result).")
@@ -275,8 +286,14 @@ class CliAgent(Agent):
         for k, v in self.tool.env.items():
             env[k] = _fill(v, values)
         if self.tool_name == "template":  # a template's tool gets the usual variables of both providers
-            env.update({"ANTHROPIC_BASE_URL": values["anthropic_url"], "OPENAI_BASE_URL": values["openai_url"],
-                        "ANTHROPIC_API_KEY": self.token, "OPENAI_API_KEY": self.token})  # fmt: skip
+            env.update(
+                {
+                    "ANTHROPIC_BASE_URL": values["anthropic_url"],
+                    "OPENAI_BASE_URL": values["openai_url"],
+                    "ANTHROPIC_API_KEY": self.token,
+                    "OPENAI_API_KEY": self.token,
+                }
+            )
         for var in self.pass_env:
             if os.environ.get(var):
                 env[var] = os.environ[var]
@@ -309,8 +326,11 @@ class CliAgent(Agent):
                     raise LooplabError(
                         f"cli agent: the in-sandbox relay did not start: {f.stderr.strip()[:500]}"
                     )
-            gw.set_caps(Caps(max_calls=budget.max_turns, max_tokens=budget.max_tokens,
-                             max_cost_usd=budget.max_cost_usd))  # fmt: skip
+            gw.set_caps(
+                Caps(
+                    max_calls=budget.max_turns, max_tokens=budget.max_tokens, max_cost_usd=budget.max_cost_usd
+                )
+            )
         else:
             traj.event("warning", text="no model gateway (the agent was not prepared by a trial): no network")
         cmd = self.command(ctx)
@@ -325,24 +345,37 @@ class CliAgent(Agent):
                 if gw.capped and gw.state.capped_at is not None:
                     u = gw.usage()
                     capped["reason"] = gw.capped
-                    traj.event("cap", stop_reason=gw.capped, model_calls=u.n_calls, tokens=u.total_tokens,
-                               cost_usd=u.cost_usd, refused_calls=gw.state.refused)  # fmt: skip
+                    traj.event(
+                        "cap",
+                        stop_reason=gw.capped,
+                        model_calls=u.n_calls,
+                        tokens=u.total_tokens,
+                        cost_usd=u.cost_usd,
+                        refused_calls=gw.state.refused,
+                    )
                     if not done.wait(max(0.0, gw.state.capped_at + CAP_GRACE_S - time.monotonic())):
                         sandbox.exec(KILL_TOOL, timeout=15)
                     return
 
         log = f"{LOG_DIR}/{self.log_file}" if self.log_file else None
         tailer = _Tailer(sandbox, log, conv, traj)
-        traj.event("cli_start", tool=self.tool_name, command=cmd, allowed_hosts=self.allowed,
-                   providers=[f"{u.name} -> {u.base_url}" for u in self.upstreams()])  # fmt: skip
+        traj.event(
+            "cli_start",
+            tool=self.tool_name,
+            command=cmd,
+            allowed_hosts=self.allowed,
+            providers=[f"{u.name} -> {u.base_url}" for u in self.upstreams()],
+        )
         watcher = threading.Thread(target=watch_caps, daemon=True, name="cli-caps")
         tailer.start()
         watcher.start()
         try:
             r = sandbox.exec(
                 f"echo $$ > {PID_FILE} && exec /bin/bash -c {shlex.quote(cmd)}",
-                timeout=max(1.0, budget.remaining()), env=self.environment(), cwd=ctx.workdir,
-            )  # fmt: skip
+                timeout=max(1.0, budget.remaining()),
+                env=self.environment(),
+                cwd=ctx.workdir,
+            )
         finally:
             done.set()
             watcher.join(timeout=20)
@@ -369,8 +402,11 @@ class CliAgent(Agent):
         }
         if gw is not None:
             usage = gw.usage()
-            extra["gateway"] = {"requests": gw.state.calls, "refused": gw.state.refused,
-                                "unpriced_models": sorted(gw.state.unpriced_models)}  # fmt: skip
+            extra["gateway"] = {
+                "requests": gw.state.calls,
+                "refused": gw.state.refused,
+                "unpriced_models": sorted(gw.state.unpriced_models),
+            }
         else:
             usage = reported
         usage.cost_usd = round(usage.cost_usd, 10)
@@ -382,8 +418,14 @@ class CliAgent(Agent):
             }
         if gw is not None and gw.capped and not capped:  # refused just as the tool ended
             u = gw.usage()
-            traj.event("cap", stop_reason=gw.capped, model_calls=u.n_calls, tokens=u.total_tokens,
-                       cost_usd=u.cost_usd, refused_calls=gw.state.refused)  # fmt: skip
+            traj.event(
+                "cap",
+                stop_reason=gw.capped,
+                model_calls=u.n_calls,
+                tokens=u.total_tokens,
+                cost_usd=u.cost_usd,
+                refused_calls=gw.state.refused,
+            )
         reason = capped.get("reason") or (gw.capped if gw is not None else None)
         if reason:
             return AgentOutcome(stop_reason=reason, usage=usage, extra=extra)
@@ -396,7 +438,8 @@ class CliAgent(Agent):
 
 
 def _tool_usage(ev: dict[str, Any]) -> dict[str, Any]:
-    """A converted log event with the tool's own usage figures kept aside (the gateway's are the ones counted)."""
+    """A converted log event with the tool's own usage figures kept aside (the gateway's are the ones
+    counted)."""
     for k in ("usage", "cost_usd"):
         if k in ev:
             ev[f"tool_{k}"] = ev.pop(k)

@@ -40,7 +40,7 @@ _PROMPT = '"$(cat {instruction_file})"'
 TOOLS: dict[str, CliTool] = {
     "claude-code": CliTool(
         bin="claude",
-        template="{bin} --print --verbose --output-format stream-json --dangerously-skip-permissions{model_flag} "
+        template="{bin} --print --verbose --output-format stream-json --dangerously-skip-permissions{model_flag} "  # noqa: E501
         f"{_PROMPT} > {{log_dir}}/claude-code.jsonl 2> {{log_dir}}/claude-code.stderr.txt",
         providers=("anthropic",),
         model_flag=" --model {model}",
@@ -60,7 +60,7 @@ TOOLS: dict[str, CliTool] = {
         bin="codex",
         template="{bin} exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox "
         "-c model_provider=looplab -c model_providers.looplab.name=looplab "
-        "-c model_providers.looplab.base_url='\"{openai_url}\"' -c model_providers.looplab.wire_api=responses "
+        "-c model_providers.looplab.base_url='\"{openai_url}\"' -c model_providers.looplab.wire_api=responses "  # noqa: E501
         "-c model_providers.looplab.env_key=CODEX_API_KEY{model_flag} "
         f"{_PROMPT} < /dev/null > {{log_dir}}/codex.jsonl 2> {{log_dir}}/codex.stderr.txt",
         providers=("openai",),
@@ -74,7 +74,7 @@ TOOLS: dict[str, CliTool] = {
         bin="aider",
         template="{bin} --yes-always --no-git --no-auto-commits --no-pretty --no-stream --no-check-update "
         "--no-show-model-warnings --analytics-disable{model_flag} --message-file {instruction_file} "
-        "--chat-history-file {log_dir}/aider.chat.md --llm-history-file {log_dir}/aider.llm-history.txt {files} "
+        "--chat-history-file {log_dir}/aider.chat.md --llm-history-file {log_dir}/aider.llm-history.txt {files} "  # noqa: E501
         "> {log_dir}/aider.stdout.txt 2>&1",
         providers=("anthropic", "openai"),
         provider_from_model=True,
@@ -88,12 +88,12 @@ TOOLS: dict[str, CliTool] = {
             "ANTHROPIC_API_KEY": "{token}",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         },
-        install="pip install aider-chat (then --ak mounts=VENV --ak bin=VENV/bin/aider, or install it under /usr)",
+        install="pip install aider-chat (then --ak mounts=VENV --ak bin=VENV/bin/aider, or install it under /usr)",  # noqa: E501
     ),
     "qwen-code": CliTool(
         bin="qwen",
         template="{bin} --yolo --auth-type openai --openai-base-url {openai_url} --output-format stream-json "
-        f"--chat-recording{{model_flag}} {_PROMPT} > {{log_dir}}/qwen-code.jsonl 2> {{log_dir}}/qwen-code.stderr.txt",
+        f"--chat-recording{{model_flag}} {_PROMPT} > {{log_dir}}/qwen-code.jsonl 2> {{log_dir}}/qwen-code.stderr.txt",  # noqa: E501
         providers=("openai",),
         model_flag=" --model {model}",
         env={"OPENAI_API_KEY": "{token}", "OPENAI_BASE_URL": "{openai_url}"},
@@ -105,7 +105,7 @@ TOOLS: dict[str, CliTool] = {
         bin="mini",
         template="{bin} --yolo --exit-immediately --cost-limit 0{model_flag} --task "
         + _PROMPT
-        + " --output {log_dir}/mini-swe-agent.traj.json < /dev/null > {log_dir}/mini-swe-agent.stdout.txt 2>&1",
+        + " --output {log_dir}/mini-swe-agent.traj.json < /dev/null > {log_dir}/mini-swe-agent.stdout.txt 2>&1",  # noqa: E501
         providers=("anthropic", "openai"),
         provider_from_model=True,
         model_flag=" --model {model}",
@@ -121,13 +121,13 @@ TOOLS: dict[str, CliTool] = {
             "MSWEA_COST_TRACKING": "ignore_errors",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         },
-        install="pip install mini-swe-agent (then --ak mounts=VENV --ak bin=VENV/bin/mini, or install it under /usr)",
+        install="pip install mini-swe-agent (then --ak mounts=VENV --ak bin=VENV/bin/mini, or install it under /usr)",  # noqa: E501
     ),
     "gemini-cli": CliTool(
         bin="gemini",
         # an API-key login in its user settings (with GOOGLE_GEMINI_BASE_URL alone it picks a "gateway" login
         # that its non-interactive mode refuses)
-        template='mkdir -p "$HOME/.gemini" && echo \'{"security": {"auth": {"selectedType": "gemini-api-key"}}}\' '
+        template='mkdir -p "$HOME/.gemini" && echo \'{"security": {"auth": {"selectedType": "gemini-api-key"}}}\' '  # noqa: E501
         '> "$HOME/.gemini/settings.json" && {bin} --yolo --output-format stream-json{model_flag} --prompt '
         + _PROMPT
         + " < /dev/null > {log_dir}/gemini-cli.jsonl 2> {log_dir}/gemini-cli.stderr.txt",

@@ -30,12 +30,14 @@ from typing import Any
 
 from looplab.clock import now_iso
 from looplab.errors import LooplabError
+from looplab.job.shipping import pack_task, unpack_checked
 from looplab.job.spec import Emit, JobSpec, Slot, trial_config
 from looplab.records.layout import TrialPaths
 from looplab.records.results import TRIAL_SCHEMA_VERSION, TrialResult
 from looplab.trial import new_trial_name
 
 TOKEN_FILE = ".ray-token"
+NODE_IP_ENV = "LOOPLAB_RAY_NODE_IP"  # this host's address in the cluster, when Ray would guess wrong
 MAX_LOST_RETRIES = 2
 LOST_ERRORS = (
     "WorkerCrashedError",
@@ -59,15 +61,22 @@ def _ray() -> Any:
 
 def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     """Body of one Ray task (runs on a worker): one trial, into the job folder or a scratch folder."""
+    import ray
+
     from looplab.environment.build import build_environment
     from looplab.job.cores import CoreAllocator
+    from looplab.job.shipping import materialize_task
     from looplab.tasks.loader import load_task
     from looplab.trial import TrialConfig, run_trial
 
     job_dir = Path(payload["job_dir"])
     token_path = job_dir / TOKEN_FILE
-    shared = token_path.is_file() and token_path.read_text().strip() == payload["token"]
-    task = load_task(Path(payload["task_path"]))
+    try:
+        shared = token_path.is_file() and token_path.read_text().strip() == payload["token"]
+    except OSError:
+        shared = False
+    ref = payload["task_archive"][0]  # wrapped in a list so Ray hands over the reference, not the bytes
+    task = load_task(materialize_task(payload["task_digest"], payload["task_name"], lambda: ray.get(ref)))
     env = build_environment(task)
     ecfg = task.config.environment
     base = job_dir if shared else Path(tempfile.mkdtemp(prefix="looplab-ray-"))
@@ -80,7 +89,8 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
             result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
         finally:
             alloc.release(grant)
-        result.executor = _worker_info(payload, grant.waited_s)
+        result.executor = {**_worker_info(payload, grant.waited_s), "task_copy": str(task.path)}
+        result.task_path = payload["task_path"]  # the driver's folder, as the local executor records it
         result.write(TrialPaths(trial_dir).result)
         out: dict[str, Any] = {"result": result.record(), "archive": None}
         if not shared:
@@ -129,6 +139,10 @@ def run_slots_on_ray(
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"configure_logging": False, "log_to_driver": False}
         if spec.ray_address:
+            # On a multi-homed host Ray may pick an address the cluster does not listen on; a token-auth
+            # cluster (RAY_AUTH_MODE=token) takes its token from RAY_AUTH_TOKEN or Ray's token file.
+            if os.environ.get(NODE_IP_ENV):
+                kwargs["_node_ip_address"] = os.environ[NODE_IP_ENV]
             ray.init(address=spec.ray_address, **kwargs)
         else:
             ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, **kwargs)
@@ -155,6 +169,11 @@ def _run(
     _check_fits(ray, pending)
     remote = ray.remote(looplab_trial)
     in_flight: dict[Any, tuple[Slot, str, int]] = {}
+    shipped: dict[Path, tuple[str, Any]] = {}  # task folder -> (digest, archive in the object store)
+    for slot in pending:
+        if slot.task.path not in shipped:
+            digest, archive = pack_task(slot.task.path)
+            shipped[slot.task.path] = (digest, ray.put(archive))
 
     def submit(slot: Slot, tries: int) -> None:
         name = new_trial_name(slot.task)
@@ -165,15 +184,15 @@ def _run(
             "token": token,
             "trial_name": name,
             "task_path": str(slot.task.path),
+            "task_name": slot.task.path.name,
+            "task_digest": shipped[slot.task.path][0],
+            "task_archive": [shipped[slot.task.path][1]],
             "job_name": spec.job_name,
             "slot": slot.key,
             "try": tries,
             "trial_config": {k: v for k, v in vars(cfg).items() if k != "cores"},
         }
-        opts: dict[str, Any] = {"num_cpus": ecfg.cpus, "num_gpus": ecfg.gpus, "max_retries": 0}
-        if ecfg.memory_mb:
-            opts["memory"] = ecfg.memory_mb * 1024 * 1024
-        ref = remote.options(name=f"looplab:{name}", **opts).remote(payload)
+        ref = remote.options(name=f"looplab:{name}", **ray_options(ecfg)).remote(payload)
         in_flight[ref] = (slot, name, tries)
         emit("submitted", {"slot": slot.key, "trial": name, "try": tries})
 
@@ -200,6 +219,17 @@ def _run(
         if out.get("archive"):
             _unpack(out["archive"], job_dir, name)
         yield TrialResult.model_validate(out["result"])
+
+
+def ray_options(ecfg: Any) -> dict[str, Any]:
+    """Ray resources one trial asks for: its cpus, memory and GPUs (of one of its ``gpu_types``, if set)."""
+    opts: dict[str, Any] = {"num_cpus": ecfg.cpus, "num_gpus": ecfg.gpus, "max_retries": 0}
+    if ecfg.memory_mb:
+        opts["memory"] = ecfg.memory_mb * 1024 * 1024
+    gpu_types = list(getattr(ecfg, "gpu_types", None) or [])  # the GPU branch's field, when it lands
+    if ecfg.gpus and len(gpu_types) == 1:
+        opts["accelerator_type"] = gpu_types[0]
+    return opts
 
 
 def _check_fits(ray: Any, pending: list[Slot]) -> None:
@@ -262,11 +292,4 @@ def _error_record(spec: JobSpec, slot: Slot, trial_dir: Path, exc: BaseException
 
 def _unpack(archive: bytes, job_dir: Path, name: str) -> None:
     """Unpack a trial folder shipped back from a worker without the job folder; refuse odd paths."""
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        for m in tar.getmembers():
-            parts = Path(m.name).parts
-            if not parts or parts[0] != name or ".." in parts or m.name.startswith("/"):
-                raise LooplabError(f"trial archive from a Ray worker has an unexpected path: {m.name!r}")
-            if not (m.isreg() or m.isdir()):
-                raise LooplabError(f"trial archive from a Ray worker has a link or device: {m.name!r}")
-        tar.extractall(job_dir)  # noqa: S202 - every member checked above
+    unpack_checked(archive, job_dir, name)

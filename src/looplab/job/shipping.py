@@ -1,0 +1,88 @@
+"""Ship task folders to Ray nodes that share no files with the driver: content-addressed, once per node.
+
+The driver packs each task folder into a tar archive named by ``hash_tree`` of the
+folder and puts it in Ray's object store once per job (``pack_task``). A worker
+asks for the archive only when its node's cache lacks that digest
+(``materialize_task``): the first worker on a node unpacks it under
+``<cache>/ray-tasks/<digest>/<task name>`` behind a file lock, and every later
+trial of that task on the node reuses the folder. The folder keeps the task's name
+(a task's name is its folder's name). Archives are checked on the way in: only
+plain files and folders, no absolute paths, nothing outside the task folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import shutil
+import tarfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from looplab.errors import LooplabError
+from looplab.fsutil import hash_tree
+from looplab.settings import runtime_dir
+
+SHIP_DIR = "ray-tasks"
+
+
+def pack_task(task_dir: Path) -> tuple[str, bytes]:
+    """(digest, tar.gz bytes) of a task folder; the digest names its content, not its path."""
+    task_dir = Path(task_dir)
+    digest = hash_tree(task_dir, extra=[task_dir.name])
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(task_dir, arcname=task_dir.name, filter=_plain)
+    return digest, buf.getvalue()
+
+
+def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """Only folders and regular files travel; owners are not kept."""
+    if not (info.isdir() or info.isreg()):
+        return None
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def shipped_root() -> Path:
+    d = runtime_dir() / SHIP_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def materialize_task(digest: str, name: str, fetch: Callable[[], bytes]) -> Path:
+    """This node's copy of shipped task ``digest`` (folder ``name``); ``fetch`` gets the archive if absent."""
+    if not digest.isalnum() or "/" in name or name in ("", ".", ".."):
+        raise LooplabError(f"shipped task has a bad digest or name: {digest!r}, {name!r}")
+    root = shipped_root()
+    final = root / digest
+    if (final / name / "task.toml").is_file():
+        return final / name
+    with open(root / f"{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / name / "task.toml").is_file():
+            return final / name
+        tmp = root / f".{digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            unpack_checked(fetch(), tmp, name)
+            shutil.rmtree(final, ignore_errors=True)
+            os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final / name
+
+
+def unpack_checked(archive: bytes, dest: Path, name: str) -> None:
+    """Unpack an archive whose members all lie under ``name/`` as plain files and folders; refuse others."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for m in tar.getmembers():
+            parts = Path(m.name).parts
+            if not parts or parts[0] != name or ".." in parts or m.name.startswith("/"):
+                raise LooplabError(f"archive from a Ray worker or driver has an unexpected path: {m.name!r}")
+            if not (m.isreg() or m.isdir()):
+                raise LooplabError(f"archive from a Ray worker or driver has a link or device: {m.name!r}")
+        tar.extractall(dest)  # noqa: S202 - every member checked above

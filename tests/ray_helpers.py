@@ -61,7 +61,9 @@ class LocalCluster:
         self._spawn("head", cmd, self.env)
         self.wait_nodes(1)
 
-    def start_worker(self, name: str, num_cpus: int = 1, hide: list[Path] = (), env: dict | None = None) -> None:
+    def start_worker(
+        self, name: str, num_cpus: int = 1, hide: list[Path] = (), env: dict | None = None
+    ) -> None:
         ray = [*RAY, "start", f"--address={self.address}", f"--num-cpus={num_cpus}", "--num-gpus=0",
                *self._common()]  # fmt: skip
         mounts = "".join(f"mount -t tmpfs -o mode=0755 tmpfs {shlex.quote(str(p))} && " for p in hide)
@@ -77,7 +79,11 @@ class LocalCluster:
 
     def alive_count(self) -> int:
         out = subprocess.run(
-            [sys.executable, "-c", _COUNT, self.address], env=self.env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-c", _COUNT, self.address],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
 

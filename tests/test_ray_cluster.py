@@ -33,7 +33,9 @@ def _tasks(root: Path, names: list[str], sleep: float = 0.0) -> list[Path]:
         d = root / name
         shutil.copytree(CLIMB, d)
         if sleep:
-            (d / "solution" / "solve.sh").write_text(f"#!/bin/bash\nsleep {sleep}\necho 10 > /app/value.txt\n")
+            (d / "solution" / "solve.sh").write_text(
+                f"#!/bin/bash\nsleep {sleep}\necho 10 > /app/value.txt\n"
+            )
         out.append(d)
     return out
 
@@ -65,7 +67,9 @@ def _worker_env(tmp_path: Path, name: str) -> dict[str, str]:
     return {"LOOPLAB_CORE_CLAIMS": str(claims)}
 
 
-def test_job_runs_on_a_worker_that_sees_none_of_the_drivers_files(tmp_path: Path, cluster: LocalCluster) -> None:
+def test_job_runs_on_a_worker_that_sees_none_of_the_drivers_files(
+    tmp_path: Path, cluster: LocalCluster
+) -> None:
     hide = _hidden(tmp_path)
     cluster.start_worker("w1", num_cpus=1, hide=hide, env=_worker_env(tmp_path, "w1"))
     paths = _tasks(tmp_path / "tasks", ["climb_a", "climb_b", "climb_c"])
@@ -123,5 +127,7 @@ def test_killed_worker_mid_job_its_trials_are_retried(tmp_path: Path, cluster: L
     for info in lost:
         old = read_json(job_dir / info["trial"] / "result.json")
         assert old["status"] == "error" and old["exception_info"]["type"] == "WorkerLost"
-    tries = sorted(read_json(d / "result.json")["executor"].get("try", -1) for d in job_dir.iterdir() if d.is_dir())
+    tries = sorted(
+        read_json(d / "result.json")["executor"].get("try", -1) for d in job_dir.iterdir() if d.is_dir()
+    )
     assert tries.count(1) == len(lost)

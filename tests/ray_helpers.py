@@ -137,26 +137,38 @@ print(sum(1 for n in ray.nodes() if n["Alive"]))
 
 
 _DRIVER = """
-import json, sys
+import json, sys, time
 from pathlib import Path
 from looplab.job.runner import JobSpec, run_job
 from looplab.tasks.loader import load_task
 args = json.loads(sys.argv[1])
+args_executor = args.pop("executor")
 events = open(args.pop("events"), "a", buffering=1)
 spec = JobSpec(**args)
 def on_event(kind, info):
     events.write(json.dumps({"kind": kind, **{k: v for k, v in info.items() if k in ("slot", "trial", "try")}}) + "\\n")
-summary = run_job(spec, [load_task(p) for p in spec.task_paths], on_event=on_event, executor="ray")
+t0 = time.monotonic()
+summary = run_job(spec, [load_task(p) for p in spec.task_paths], on_event=on_event, executor=args_executor)
+summary["driver_wall_s"] = time.monotonic() - t0
 print(json.dumps(summary, default=str))
 """
 
 
-def run_driver(cluster: LocalCluster, spec: dict, events: Path, timeout: float = 300) -> dict:
-    """Run a job on ``cluster`` from a separate driver process (token auth set before Ray is imported)."""
+def run_driver(
+    cluster: LocalCluster | None, spec: dict, events: Path, timeout: float = 300, env: dict | None = None
+) -> dict:
+    """Run a job from a separate driver process: on ``cluster`` (token auth set before Ray is imported),
+    or with the local pool when ``cluster`` is None. ``driver_wall_s`` in the summary times ``run_job``."""
     import json
 
-    env = {**cluster.env, "LOOPLAB_RAY_NODE_IP": "127.0.0.1"}
-    args = json.dumps({**spec, "ray_address": cluster.address, "events": str(events)}, default=str)
+    if cluster is None:
+        env = {**os.environ, **(env or {})}
+        args = json.dumps({**spec, "executor": "local", "events": str(events)}, default=str)
+    else:
+        env = {**cluster.env, "LOOPLAB_RAY_NODE_IP": "127.0.0.1", **(env or {})}
+        args = json.dumps(
+            {**spec, "executor": "ray", "ray_address": cluster.address, "events": str(events)}, default=str
+        )
     out = subprocess.run([sys.executable, "-c", _DRIVER, args], env=env, capture_output=True, text=True,
                          timeout=timeout)  # fmt: skip
     if out.returncode != 0:

@@ -30,7 +30,7 @@ from typing import Any
 
 from looplab.clock import now_iso
 from looplab.errors import LooplabError
-from looplab.job.shipping import pack_task, unpack_checked
+from looplab.job.shipping import LIVE_PERIOD_S, apply_live, pack_task, unpack_checked
 from looplab.job.spec import Emit, JobSpec, Slot, trial_config
 from looplab.records.layout import TrialPaths
 from looplab.records.results import TRIAL_SCHEMA_VERSION, TrialResult
@@ -65,7 +65,7 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
 
     from looplab.environment.build import build_environment
     from looplab.job.cores import CoreAllocator
-    from looplab.job.shipping import materialize_task
+    from looplab.job.shipping import LiveStreamer, materialize_task
     from looplab.tasks.loader import load_task
     from looplab.trial import TrialConfig, run_trial
 
@@ -84,10 +84,16 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     alloc = CoreAllocator()
     try:
         grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+        live = None
+        if not shared and payload.get("live") is not None:
+            live = LiveStreamer(trial_dir, payload["live"].put_nowait)
+            live.start()
         try:
             cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores})
             result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
         finally:
+            if live:
+                live.stop()
             alloc.release(grant)
         result.executor = {**_worker_info(payload, grant.waited_s), "task_copy": str(task.path)}
         result.task_path = payload["task_path"]  # the driver's folder, as the local executor records it
@@ -166,9 +172,12 @@ def _run(
     emit: Emit,
     max_lost_retries: int,
 ) -> Iterator[TrialResult]:
+    from ray.util.queue import Queue
+
     _check_fits(ray, pending)
     remote = ray.remote(looplab_trial)
     in_flight: dict[Any, tuple[Slot, str, int]] = {}
+    live = Queue(actor_options={"num_cpus": 0})  # live trial files from workers without the job folder
     shipped: dict[Path, tuple[str, Any]] = {}  # task folder -> (digest, archive in the object store)
     for slot in pending:
         if slot.task.path not in shipped:
@@ -187,6 +196,7 @@ def _run(
             "task_name": slot.task.path.name,
             "task_digest": shipped[slot.task.path][0],
             "task_archive": [shipped[slot.task.path][1]],
+            "live": live,
             "job_name": spec.job_name,
             "slot": slot.key,
             "try": tries,
@@ -198,8 +208,35 @@ def _run(
 
     for slot in pending:
         submit(slot, 0)
+    try:
+        yield from _collect(ray, spec, job_dir, emit, max_lost_retries, in_flight, submit, live)
+    finally:
+        ray.kill(live.actor)
+
+
+def _drain_live(live: Any, job_dir: Path, in_flight: dict[Any, tuple[Slot, str, int]]) -> None:
+    n = live.qsize()
+    if n:
+        names = {name for _, name, _ in in_flight.values()}
+        for chunk in live.get_nowait_batch(n):
+            apply_live(chunk, job_dir, names)
+
+
+def _collect(
+    ray: Any,
+    spec: JobSpec,
+    job_dir: Path,
+    emit: Emit,
+    max_lost_retries: int,
+    in_flight: dict[Any, tuple[Slot, str, int]],
+    submit: Any,
+    live: Any,
+) -> Iterator[TrialResult]:
     while in_flight:
-        ready, _ = ray.wait(list(in_flight), num_returns=1)
+        ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=LIVE_PERIOD_S)
+        _drain_live(live, job_dir, in_flight)
+        if not ready:
+            continue
         ref = ready[0]
         slot, name, tries = in_flight.pop(ref)
         try:

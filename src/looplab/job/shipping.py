@@ -8,6 +8,12 @@ asks for the archive only when its node's cache lacks that digest
 trial of that task on the node reuses the folder. The folder keeps the task's name
 (a task's name is its folder's name). Archives are checked on the way in: only
 plain files and folders, no absolute paths, nothing outside the task folder.
+
+Live files go the other way: a worker that cannot see the job folder streams the
+new whole lines of a running trial's ``config.json``, trajectory and checkpoint
+index to the driver (``LiveStreamer``, through a Ray queue), and the driver appends
+them under the job folder (``apply_live``), so ``looplab view`` shows the trial
+growing; the finished folder, shipped back as an archive, then replaces them.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ import io
 import os
 import shutil
 import tarfile
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from looplab.errors import LooplabError
-from looplab.fsutil import hash_tree
+from looplab.fsutil import atomic_write_bytes, hash_tree
 from looplab.settings import runtime_dir
 
 SHIP_DIR = "ray-tasks"
@@ -86,3 +93,66 @@ def unpack_checked(archive: bytes, dest: Path, name: str) -> None:
             if not (m.isreg() or m.isdir()):
                 raise LooplabError(f"archive from a Ray worker or driver has a link or device: {m.name!r}")
         tar.extractall(dest)  # noqa: S202 - every member checked above
+
+
+LIVE_FILES = ("config.json", "agent/trajectory.jsonl", "checkpoints/index.jsonl")
+LIVE_PERIOD_S = 0.5
+
+
+class LiveStreamer(threading.Thread):
+    """Worker side: every ``LIVE_PERIOD_S`` send the new whole lines of a running trial's live files.
+
+    ``send((trial_name, relative path, offset, bytes))`` puts one chunk on the driver's queue;
+    a failing send (the driver is gone) ends the streaming, never the trial.
+    """
+
+    def __init__(self, trial_dir: Path, send: Callable[[tuple[str, str, int, bytes]], None]):
+        super().__init__(daemon=True, name=f"live:{trial_dir.name}")
+        self.trial_dir, self.send = trial_dir, send
+        self.sent: dict[str, int] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(LIVE_PERIOD_S):
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the queue went away: the archive still carries everything
+                return
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(5)
+
+    def flush(self) -> None:
+        for rel in LIVE_FILES:
+            off = self.sent.get(rel, 0)
+            if rel == "config.json" and off:
+                continue
+            try:
+                with open(self.trial_dir / rel, "rb") as fh:
+                    fh.seek(off)
+                    data = fh.read()
+            except OSError:
+                continue
+            if rel != "config.json":
+                data = data[: data.rfind(b"\n") + 1]  # whole lines only
+            if data:
+                self.send((self.trial_dir.name, rel, off, data))
+                self.sent[rel] = off + len(data)
+
+
+def apply_live(chunk: tuple[str, str, int, bytes], job_dir: Path, names: set[str]) -> None:
+    """Driver side: write one streamed chunk into the job folder (known trials and live files only)."""
+    name, rel, off, data = chunk
+    if name not in names or rel not in LIVE_FILES:
+        return
+    path = job_dir / name / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if rel == "config.json":
+        if not path.exists():
+            atomic_write_bytes(path, data)
+        return
+    size = path.stat().st_size if path.exists() else 0
+    if size == off:  # chunks of one file arrive in order; anything else is a stale repeat
+        with open(path, "ab") as fh:
+            fh.write(data)

@@ -9,6 +9,7 @@ folders shipped back), and a worker killed mid-trial only costs a retried attemp
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -24,7 +25,13 @@ pytest.importorskip("ray")
 from ray_helpers import LocalCluster, run_driver  # noqa: E402
 
 CLIMB = Path(__file__).parent / "fixtures" / "climb"
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not shutil.which("unshare"),
+        reason="private mount namespaces for the workers need root and unshare (util-linux)",
+    ),
+]
 
 
 def _tasks(root: Path, names: list[str], sleep: float = 0.0) -> list[Path]:

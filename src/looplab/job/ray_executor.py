@@ -259,13 +259,10 @@ def _collect(
 
 
 def ray_options(ecfg: Any) -> dict[str, Any]:
-    """Ray resources one trial asks for: its cpus, memory and GPUs (of one of its ``gpu_types``, if set)."""
+    """Ray resources one trial asks for: its cpus, GPUs and memory."""
     opts: dict[str, Any] = {"num_cpus": ecfg.cpus, "num_gpus": ecfg.gpus, "max_retries": 0}
     if ecfg.memory_mb:
         opts["memory"] = ecfg.memory_mb * 1024 * 1024
-    gpu_types = list(getattr(ecfg, "gpu_types", None) or [])  # the GPU branch's field, when it lands
-    if ecfg.gpus and len(gpu_types) == 1:
-        opts["accelerator_type"] = gpu_types[0]
     return opts
 
 

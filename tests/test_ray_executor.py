@@ -191,13 +191,15 @@ def test_unschedulable_trial_is_refused(tmp_path: Path, local_ray: None) -> None
 def test_worker_without_the_job_folder_ships_the_trial_back(tmp_path: Path, local_ray: None) -> None:
     """A worker that cannot see the job folder (wrong token) runs in scratch and returns an archive."""
     from looplab.job.ray_executor import _unpack, looplab_trial
+    from looplab.job.shipping import pack_task
 
     job_dir = tmp_path / "job"
     job_dir.mkdir()
     (job_dir / ".ray-token").write_text("the driver's token")
+    digest, archive = pack_task(CLIMB)
     payload = {
         "job_dir": str(job_dir), "token": "another cluster's token", "trial_name": "climb__ship0001",
-        "task_path": str(CLIMB), "job_name": "ship", "slot": "climb/oracle/0", "try": 0,
+        "task_path": str(CLIMB), "task_name": "climb", "task_digest": digest, "task_archive": [ray.put(archive)], "job_name": "ship", "slot": "climb/oracle/0", "try": 0,
         "trial_config": {"agent": "oracle"},
     }  # fmt: skip
     out = ray.get(ray.remote(looplab_trial).remote(payload))
@@ -205,4 +207,5 @@ def test_worker_without_the_job_folder_ships_the_trial_back(tmp_path: Path, loca
     _unpack(out["archive"], job_dir, "climb__ship0001")
     r = read_json(job_dir / "climb__ship0001" / "result.json")
     assert r["status"] == "completed" and r["reward"] == 1.0 and r["executor"]["kind"] == "ray"
+    assert r["task_path"] == str(CLIMB) and r["executor"]["task_copy"].endswith(f"/ray-tasks/{digest}/climb")
     assert (job_dir / "climb__ship0001" / "checkpoints" / "index.jsonl").is_file()

@@ -31,12 +31,14 @@ from typing import Any
 from looplab.clock import now_iso
 from looplab.errors import LooplabError
 from looplab.job.gpus import ray_type_resources
+from looplab.job.shipping import LIVE_PERIOD_S, apply_live, pack_task, unpack_checked
 from looplab.job.spec import Emit, JobSpec, Slot, trial_config
 from looplab.records.layout import TrialPaths
 from looplab.records.results import TRIAL_SCHEMA_VERSION, TrialResult
 from looplab.trial import new_trial_name
 
 TOKEN_FILE = ".ray-token"
+NODE_IP_ENV = "LOOPLAB_RAY_NODE_IP"  # this host's address in the cluster, when Ray would guess wrong
 MAX_LOST_RETRIES = 2
 LOST_ERRORS = (
     "WorkerCrashedError",
@@ -60,16 +62,23 @@ def _ray() -> Any:
 
 def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     """Body of one Ray task (runs on a worker): one trial, into the job folder or a scratch folder."""
+    import ray
+
     from looplab.environment.build import build_environment
     from looplab.job.cores import CoreAllocator
     from looplab.job.gpus import ray_gpu_ids, ray_held_gpus
+    from looplab.job.shipping import LiveStreamer, materialize_task
     from looplab.tasks.loader import load_task
     from looplab.trial import TrialConfig, run_trial
 
     job_dir = Path(payload["job_dir"])
     token_path = job_dir / TOKEN_FILE
-    shared = token_path.is_file() and token_path.read_text().strip() == payload["token"]
-    task = load_task(Path(payload["task_path"]))
+    try:
+        shared = token_path.is_file() and token_path.read_text().strip() == payload["token"]
+    except OSError:
+        shared = False
+    ref = payload["task_archive"][0]  # wrapped in a list so Ray hands over the reference, not the bytes
+    task = load_task(materialize_task(payload["task_digest"], payload["task_name"], lambda: ray.get(ref)))
     env = build_environment(task)
     ecfg = task.config.environment
     base = job_dir if shared else Path(tempfile.mkdtemp(prefix="looplab-ray-"))
@@ -78,12 +87,19 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
         gpus = ray_held_gpus(ray_gpu_ids())  # the GPUs Ray gave this task
+        live = None
+        if not shared and payload.get("live") is not None:
+            live = LiveStreamer(trial_dir, payload["live"].put_nowait)
+            live.start()
         try:
             cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores, "gpus": gpus})
             result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
         finally:
+            if live:
+                live.stop()
             alloc.release(grant)
-        result.executor = _worker_info(payload, grant.waited_s)
+        result.executor = {**_worker_info(payload, grant.waited_s), "task_copy": str(task.path)}
+        result.task_path = payload["task_path"]  # the driver's folder, as the local executor records it
         result.write(TrialPaths(trial_dir).result)
         out: dict[str, Any] = {"result": result.record(), "archive": None}
         if not shared:
@@ -135,6 +151,10 @@ def run_slots_on_ray(
 
         kwargs["runtime_env"] = {"env_vars": build_settings_env()}
         if spec.ray_address:
+            # On a multi-homed host Ray may pick an address the cluster does not listen on; a token-auth
+            # cluster (RAY_AUTH_MODE=token) takes its token from RAY_AUTH_TOKEN or Ray's token file.
+            if os.environ.get(NODE_IP_ENV):
+                kwargs["_node_ip_address"] = os.environ[NODE_IP_ENV]
             ray.init(address=spec.ray_address, **kwargs)
         else:
             ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, **kwargs)
@@ -158,9 +178,17 @@ def _run(
     emit: Emit,
     max_lost_retries: int,
 ) -> Iterator[TrialResult]:
+    from ray.util.queue import Queue
+
     _check_fits(ray, pending)
     remote = ray.remote(looplab_trial)
     in_flight: dict[Any, tuple[Slot, str, int]] = {}
+    live = Queue(actor_options={"num_cpus": 0})  # live trial files from workers without the job folder
+    shipped: dict[Path, tuple[str, Any]] = {}  # task folder -> (digest, archive in the object store)
+    for slot in pending:
+        if slot.task.path not in shipped:
+            digest, archive = pack_task(slot.task.path)
+            shipped[slot.task.path] = (digest, ray.put(archive))
 
     def submit(slot: Slot, tries: int) -> None:
         name = new_trial_name(slot.task)
@@ -171,23 +199,50 @@ def _run(
             "token": token,
             "trial_name": name,
             "task_path": str(slot.task.path),
+            "task_name": slot.task.path.name,
+            "task_digest": shipped[slot.task.path][0],
+            "task_archive": [shipped[slot.task.path][1]],
+            "live": live,
             "job_name": spec.job_name,
             "slot": slot.key,
             "try": tries,
             "trial_config": {k: v for k, v in vars(cfg).items() if k not in ("cores", "gpus")},
         }
-        opts: dict[str, Any] = {"num_cpus": ecfg.cpus, "num_gpus": ecfg.gpus, "max_retries": 0}
-        opts["resources"] = ray_type_resources(ecfg.gpus, ecfg.gpu_types)
-        if ecfg.memory_mb:
-            opts["memory"] = ecfg.memory_mb * 1024 * 1024
-        ref = remote.options(name=f"looplab:{name}", **opts).remote(payload)
+        ref = remote.options(name=f"looplab:{name}", **ray_options(ecfg)).remote(payload)
         in_flight[ref] = (slot, name, tries)
         emit("submitted", {"slot": slot.key, "trial": name, "try": tries})
 
     for slot in pending:
         submit(slot, 0)
+    try:
+        yield from _collect(ray, spec, job_dir, emit, max_lost_retries, in_flight, submit, live)
+    finally:
+        ray.kill(live.actor)
+
+
+def _drain_live(live: Any, job_dir: Path, in_flight: dict[Any, tuple[Slot, str, int]]) -> None:
+    n = live.qsize()
+    if n:
+        names = {name for _, name, _ in in_flight.values()}
+        for chunk in live.get_nowait_batch(n):
+            apply_live(chunk, job_dir, names)
+
+
+def _collect(
+    ray: Any,
+    spec: JobSpec,
+    job_dir: Path,
+    emit: Emit,
+    max_lost_retries: int,
+    in_flight: dict[Any, tuple[Slot, str, int]],
+    submit: Any,
+    live: Any,
+) -> Iterator[TrialResult]:
     while in_flight:
-        ready, _ = ray.wait(list(in_flight), num_returns=1)
+        ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=LIVE_PERIOD_S)
+        _drain_live(live, job_dir, in_flight)
+        if not ready:
+            continue
         ref = ready[0]
         slot, name, tries = in_flight.pop(ref)
         try:
@@ -207,6 +262,15 @@ def _run(
         if out.get("archive"):
             _unpack(out["archive"], job_dir, name)
         yield TrialResult.model_validate(out["result"])
+
+
+def ray_options(ecfg: Any) -> dict[str, Any]:
+    """Ray resources one trial asks for: its cpus, GPUs and memory."""
+    opts: dict[str, Any] = {"num_cpus": ecfg.cpus, "num_gpus": ecfg.gpus, "max_retries": 0}
+    opts["resources"] = ray_type_resources(ecfg.gpus, ecfg.gpu_types)  # gpu_types as accelerator_type
+    if ecfg.memory_mb:
+        opts["memory"] = ecfg.memory_mb * 1024 * 1024
+    return opts
 
 
 def _check_fits(ray: Any, pending: list[Slot]) -> None:
@@ -269,11 +333,4 @@ def _error_record(spec: JobSpec, slot: Slot, trial_dir: Path, exc: BaseException
 
 def _unpack(archive: bytes, job_dir: Path, name: str) -> None:
     """Unpack a trial folder shipped back from a worker without the job folder; refuse odd paths."""
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        for m in tar.getmembers():
-            parts = Path(m.name).parts
-            if not parts or parts[0] != name or ".." in parts or m.name.startswith("/"):
-                raise LooplabError(f"trial archive from a Ray worker has an unexpected path: {m.name!r}")
-            if not (m.isreg() or m.isdir()):
-                raise LooplabError(f"trial archive from a Ray worker has a link or device: {m.name!r}")
-        tar.extractall(job_dir)  # noqa: S202 - every member checked above
+    unpack_checked(archive, job_dir, name)

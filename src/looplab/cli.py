@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,9 +21,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from looplab import cancel
 from looplab.errors import LooplabError
 from looplab.numfmt import fixed
+from looplab.records.results import TrialResult, is_error
 from looplab.settings import DEFAULT_JOBS_DIR
+from looplab.tables import make_table
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="looplab: autonomous research loops, measured."
@@ -70,26 +74,24 @@ def run(
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Ray cluster to join (default: start a local one)")
     ] = None,
+    allow_errors: Annotated[
+        bool, typer.Option("--allow-errors", help="Exit 0 even when a trial errored (exit 1 otherwise)")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the job's result.json instead of tables")
+    ] = False,
 ) -> None:
-    """Run agents on tasks: build, agent phase in a sandbox, sealed verification, records."""
-    from looplab.agents.registry import agent_args
-    from looplab.job.runner import JobSpec, run_job
-    from looplab.tasks.catalog import resolve_task_path
-    from looplab.tasks.loader import discover_tasks, load_task
+    """Run agents on tasks: build, agent phase in a sandbox, sealed verification, records.
 
-    paths = discover_tasks([resolve_task_path(p) for p in path])
-    tasks = [load_task(p) for p in paths]
-    names = [t.name for t in tasks]
-    if len(set(names)) != len(names):
-        raise LooplabError(f"two tasks share a folder name: {sorted(n for n in names if names.count(n) > 1)}")
-    for t in tasks:
-        for w in t.warnings:
-            err_console.print(f"[yellow]warning:[/] {escape(w)}")
-        if not t.config.looplab.editable and not editable:
-            err_console.print(
-                f"[yellow]warning:[/] {t.name}: no editable globs (\\[looplab] editable or --editable): "
-                "the whole working folder is carried to the verifier and the trial is marked sealed: false"
-            )
+    Ctrl-C (or SIGTERM) stops the job: running trials are recorded as cancelled, the
+    job's result.json is written and the exit code is 130; a second Ctrl-C exits at once.
+    The exit code is 1 when a trial errored (agent_error, verifier_error,
+    environment_build_failed, cancelled) unless --allow-errors.
+    """
+    from looplab.agents.registry import agent_args
+    from looplab.job.runner import JobSpec
+
+    paths, tasks = _load_tasks(path, editable)
     budget = {
         k: v
         for k, v in {"max_turns": max_turns, "max_tokens": max_tokens, "max_cost_usd": max_cost}.items()
@@ -111,6 +113,75 @@ def run(
         budget=budget,
         ray_address=ray_address,
     )
+    _execute(spec, tasks, executor, allow_errors, json_out)
+
+
+def _load_tasks(path: list[str], editable: list[str] | None) -> tuple[list[Path], list[Any]]:
+    """Load every task named by ``-p``; the broken ones are reported together, one per clause."""
+    from looplab.tasks.catalog import resolve_task_path
+    from looplab.tasks.loader import discover_tasks, load_task
+
+    paths, tasks, problems = [], [], []
+    for p in path:
+        try:
+            found = discover_tasks([resolve_task_path(p)])
+        except LooplabError as exc:
+            problems.append(str(exc))
+            continue
+        for q in found:
+            try:
+                tasks.append(load_task(q))
+                paths.append(q)
+            except LooplabError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise LooplabError(f"{len(problems)} task(s) cannot run: " + " | ".join(problems))
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise LooplabError(f"two tasks share a folder name: {sorted(n for n in names if names.count(n) > 1)}")
+    for t in tasks:
+        for w in t.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(w)}")
+        if not t.config.looplab.editable and not editable:
+            err_console.print(
+                f"[yellow]warning:[/] {t.name}: no editable globs (\\[looplab] editable or --editable): "
+                "the whole working folder is carried to the verifier and the trial is marked sealed: false"
+            )
+    return paths, tasks
+
+
+@app.command()
+def resume(
+    job: Annotated[Path, typer.Argument(help="A job folder (holding config.json)")],
+    executor: Annotated[str, typer.Option("--executor", help="local or ray")] = "local",
+    allow_errors: Annotated[
+        bool, typer.Option("--allow-errors", help="Exit 0 even when a trial errored")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the job's result.json instead of tables")
+    ] = False,
+) -> None:
+    """Resume a job with its own configuration: cancelled and failed slots run again, finished ones stay."""
+    from looplab.job.spec import JobSpec
+    from looplab.records.layout import JobPaths
+
+    cfg_path = JobPaths(job).config
+    try:
+        saved = json.loads(cfg_path.read_text())["spec"]
+        spec = JobSpec(**{**saved, "jobs_dir": Path(saved["jobs_dir"]), "job_name": saved["job_name"]})
+    except FileNotFoundError:
+        raise LooplabError(f"{job}: not a job folder (no config.json)") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LooplabError(f"{cfg_path}: not a looplab job configuration ({exc})") from None
+    spec.jobs_dir = Path(job).resolve().parent
+    _, tasks = _load_tasks(spec.task_paths, spec.editable)
+    _execute(spec, tasks, executor, allow_errors, json_out)
+
+
+def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, json_out: bool) -> None:
+    """Run a job with progress on stderr, its tables (or JSON) on stdout, and the exit code."""
+    from looplab.job.runner import run_job
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -128,6 +199,11 @@ def run(
         elif kind == "built":
             for w in info["warnings"]:
                 err_console.print(f"[yellow]warning:[/] {info['task']}: {escape(w)}")
+        elif kind == "repaired":
+            err_console.print(
+                f"[yellow]repaired:[/] {len(info['trials'])} trial(s) left running by a killed process "
+                "marked cancelled; their slots run again"
+            )
         elif kind == "plan":
             if info["skipped"]:
                 err_console.print(f"resuming: {info['skipped']} finished trial(s) skipped")
@@ -138,41 +214,68 @@ def run(
         elif kind == "done":
             r = info
             status = "[green]ok[/]" if r["status"] == "completed" else f"[red]{r['status']}[/]"
-            why = ""
-            vr = r.get("verifier_result") or {}
-            if vr.get("reason"):
-                why = f" [dim]({escape(vr['reason'])})[/]"
-            if r.get("exception_info"):
-                exc_info = r["exception_info"]
-                why = f" [red]{escape(exc_info['type'])}: {escape(exc_info['message'])}[/]"
+            why = TrialResult.model_validate(r).reason
+            why = f" [dim]({escape(why)})[/]" if why else ""
             progress.console.print(f"{status} {r['slot']} reward={fixed(r.get('reward'))}{why}")
             progress.advance(bar["id"])
 
+    cancel.install_handlers()
     try:
         summary = run_job(spec, tasks, on_event=on_event, executor=executor)
     finally:
         progress.stop()
-    _print_job_table(summary)
-    console.print(f"job folder: {spec.job_dir}")
-    if any(t["status"] != "completed" for t in summary["trials"]):
+    if json_out:
+        console.print_json(data=summary)
+    else:
+        _print_job_table(summary)
+        console.print(f"job folder: {spec.job_dir}")
+    if "interrupted" in summary:
+        n_cancelled = sum(1 for t in summary["trials"] if t["status"] == "cancelled")
+        err_console.print(
+            f"interrupted ({summary['interrupted']['signal']}): {n_cancelled} trial(s) cancelled, "
+            f"{summary['interrupted']['not_started']} not started; job result written; "
+            f"continue with: looplab resume {spec.job_dir}",
+            highlight=False,
+        )
+        raise typer.Exit(code=cancel.EXIT_INTERRUPTED)
+    if any(is_error(t["status"]) for t in summary["trials"]) and not allow_errors:
         raise typer.Exit(code=1)
 
 
 def _print_job_table(summary: dict[str, Any]) -> None:
     from looplab.records.results import agent_label
 
-    table = Table(title=f"Results: {summary['job_name']}")
-    for col in ("task", "agent", "attempt", "status", "reward"):
-        table.add_column(col, justify="right" if col in ("attempt", "reward") else "left")
+    table = make_table(
+        f"Results: {summary['job_name']}", ("task", "agent", "attempt", "status", "reward", "reason")
+    )
+    unsealed = 0
     for t in summary["trials"]:
         label = agent_label(t["agent"], t.get("model"))
-        table.add_row(t["task_name"], label, str(t["attempt"]), t["status"], fixed(t.get("reward")))
+        task = t["task_name"]
+        if t.get("sealed") is False:
+            unsealed += 1
+            task += " (unsealed)"
+        status = f"[red]{t['status']}[/]" if is_error(t["status"]) else t["status"]
+        table.add_row(
+            escape(task),
+            escape(label),
+            str(t["attempt"]),
+            status,
+            fixed(t.get("reward")),
+            escape(t.get("reason") or ""),
+        )
     console.print(table)
-    agg = Table(title="Mean reward per agent")
-    for col in ("agent", "trials", "errors", "mean reward"):
-        agg.add_column(col)
+    if unsealed:
+        console.print(
+            f"[yellow]{unsealed} trial(s) unsealed[/]: no editable globs, "
+            "the whole working folder reached the verifier"
+        )
+    agg = make_table("Mean reward per agent", ("agent", "trials", "errors", "mean reward"))
     for name, s in summary["stats"]["agents"].items():
-        agg.add_row(name, str(s["n_trials"]), str(s["n_errors"]), fixed(s["mean_reward"]))
+        errs = str(s["n_errors"])
+        if s.get("errors_by_status"):
+            errs += " (" + ", ".join(f"{k} {v}" for k, v in sorted(s["errors_by_status"].items())) + ")"
+        agg.add_row(escape(name), str(s["n_trials"]), errs, fixed(s["mean_reward"]))
     console.print(agg)
 
 

@@ -7,6 +7,12 @@ sandbox, see ``verify.verifier``). Everything lands in the trial folder in
 Harbor's layout: ``config.json``, ``result.json`` (written last, atomically),
 ``agent/`` (trajectory, logs), ``verifier/`` (test output, reward file) and
 ``checkpoints/``.
+
+The status (``records.results.STATUSES``): ``completed``; ``agent_error`` when the
+agent failed (it still gets verified, and the reward is kept, but it counts as an
+error) or the agent phase raised; ``verifier_error`` when verification raised;
+``cancelled`` on Ctrl-C/SIGTERM (``looplab.cancel``), with the trajectory and
+checkpoints the agent left.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from looplab import cancel
 from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResult
 from looplab.agents.phase import run_agent
 from looplab.agents.registry import make_agent
@@ -108,7 +115,10 @@ def run_trial(
         },
         environment={"key": env.key, "cached": env.cached, "warnings": env.warnings},
     )
-    atomic_write_json(paths.config, {"task": str(task.path), **asdict(cfg), "job_name": job_name})
+    atomic_write_json(
+        paths.config,
+        {"task": str(task.path), "task_name": task.name, **asdict(cfg), "job_name": job_name, "slot": slot},
+    )
     box_dir: Path | None = None
     try:
         box_dir = scratch_dir(f"agent-{trial_dir.name}")
@@ -122,19 +132,31 @@ def run_trial(
             "sandbox_usage": usage,
             **outcome.extra,
         }
-        with _Phase(result.timing, "verifier"):
-            vr = verify(task, env, work_dir, paths.verifier_dir, cfg.editable, cfg.cores)
-        result.verifier_result = vr.to_json()
-        result.reward = vr.reward
-        result.status = "completed"
-    except Exception as exc:  # a harness failure is recorded, never lost
-        result.status = "error"
-        result.exception_info = {
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "traceback": traceback.format_exc()[-8000:],
-        }
+        cancel.check()  # Ctrl-C during the agent phase: no verification
+        try:
+            with _Phase(result.timing, "verifier"):
+                vr = verify(task, env, work_dir, paths.verifier_dir, cfg.editable, cfg.cores)
+        except Exception as exc:
+            cancel.check()  # stopped by Ctrl-C, not broken
+            _failed(result, "verifier_error", exc)
+        else:
+            cancel.check()  # the verifier was stopped under it: its reward means nothing
+            result.verifier_result = vr.to_json()
+            result.reward = vr.reward
+            result.status = "completed"
+            if outcome.stop_reason == "error":  # the agent failed; the reward is what it left
+                result.status = "agent_error"
+                result.exception_info = {"type": "AgentError", "message": outcome.error or "the agent failed"}
+    except cancel.Cancelled as exc:
+        result.status = "cancelled"
         result.reward = None
+        result.exception_info = {"type": "Cancelled", "message": str(exc)}
+    except Exception as exc:  # a harness failure is recorded, never lost
+        if cancel.requested():
+            result.status, result.reward = "cancelled", None
+            result.exception_info = {"type": "Cancelled", "message": f"cancelled ({cancel.reason()})"}
+        else:
+            _failed(result, "agent_error", exc)
     finally:
         if box_dir is not None:
             remove_tree(box_dir)
@@ -142,6 +164,16 @@ def run_trial(
     result.write(paths.result)
     _export_atif(paths)
     return result
+
+
+def _failed(result: TrialResult, status: str, exc: Exception) -> None:
+    result.status = status
+    result.exception_info = {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": traceback.format_exc()[-8000:],
+    }
+    result.reward = None
 
 
 def _export_atif(paths: TrialPaths) -> None:

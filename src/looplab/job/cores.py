@@ -13,7 +13,8 @@ so trials of two ``looplab run`` processes, or of Ray workers on one node, never
 share a core either; a claim dies with its process, and processes waiting for
 cores queue on one lock so the oldest waiter is served first. Set ``LOOPLAB_CORE_CLAIMS=0``
 to keep claims inside one process, or to a folder to coordinate only the processes
-that share that folder. Memory is accounted per allocator (per job,
+that share that folder. A cancellation (Ctrl-C) ends every wait with ``cancel.Cancelled``.
+Memory is accounted per allocator (per job,
 or per Ray worker process, where Ray's own ``memory`` resource does the job).
 """
 
@@ -27,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from looplab import settings
+from looplab import cancel, settings
 from looplab.environment.build import runtime_dir
 
 CLAIM_POLL_S = 0.25
@@ -104,7 +105,11 @@ class CoreAllocator:
             self._next_ticket += 1
             self._queue.append(ticket)
             while not (self._queue[0] == ticket and len(self._free) >= n and self._mem_free >= mem):
-                self._cond.wait()
+                if cancel.requested():  # Ctrl-C: this trial never starts
+                    self._queue.remove(ticket)
+                    self._cond.notify_all()
+                    cancel.check()
+                self._cond.wait(timeout=CLAIM_POLL_S)
         # This request heads the queue: the ones behind it wait, so the free list can only grow.
         try:
             cores, fds = self._claim(n)
@@ -166,6 +171,7 @@ class CoreAllocator:
                     return got, fds
                 for fd in fds:
                     os.close(fd)
-                time.sleep(CLAIM_POLL_S)
+                if cancel.wait(CLAIM_POLL_S):
+                    cancel.check()
         finally:
             os.close(qfd)

@@ -2,7 +2,8 @@
 
 ``spec.concurrency`` trials run at once; each asks the host-wide ``CoreAllocator``
 for the task's cores and memory before it starts, so trials (and other looplab
-processes on the host) never share a core.
+processes on the host) never share a core. After a cancellation (Ctrl-C) no slot
+starts: slots still waiting for cores or for a worker are skipped, with no folder.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+from looplab import cancel
 from looplab.environment.build import Environment
 from looplab.job.cores import CoreAllocator
 from looplab.job.spec import Emit, JobSpec, Slot, trial_config
@@ -24,9 +26,14 @@ class LocalExecutor:
     def run(self, spec: JobSpec, pending: list[Slot], emit: Emit) -> Iterator[TrialResult]:
         alloc = CoreAllocator()
 
-        def one(slot: Slot) -> TrialResult:
+        def one(slot: Slot) -> TrialResult | None:
             ecfg = slot.task.config.environment
-            grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+            if cancel.requested():  # Ctrl-C: nothing new starts
+                return None
+            try:
+                grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+            except cancel.Cancelled:
+                return None
             try:
                 trial_dir = spec.job_dir / new_trial_name(slot.task)
                 emit(
@@ -49,4 +56,6 @@ class LocalExecutor:
         with ThreadPoolExecutor(max_workers=max(1, spec.concurrency)) as pool:
             futures = [pool.submit(one, s) for s in pending]
             for fut in as_completed(futures):
-                yield fut.result()
+                res = fut.result()
+                if res is not None:
+                    yield res

@@ -19,14 +19,13 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from looplab import cancel
 from looplab.errors import LooplabError
 from looplab.numfmt import fixed
 from looplab.records.results import TrialResult, is_error
 from looplab.settings import DEFAULT_JOBS_DIR
-from looplab.tables import make_table
+from looplab.tables import make_table, print_fitted
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="looplab: autonomous research loops, measured."
@@ -223,7 +222,8 @@ def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, jso
     try:
         summary = run_job(spec, tasks, on_event=on_event, executor=executor)
     finally:
-        progress.stop()
+        if "id" in bar:  # stopping a bar never started prints an empty line
+            progress.stop()
     if json_out:
         console.print_json(data=summary)
     else:
@@ -282,35 +282,53 @@ def _print_job_table(summary: dict[str, Any]) -> None:
 @tasks_app.command("list")
 def tasks_list(
     paths: Annotated[list[Path] | None, typer.Argument(help="Task folders (default: the catalog)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON (docs/cli.md)")] = False,
 ) -> None:
     """List tasks with their domain, metric and budget."""
     from looplab.tasks.catalog import catalog_task_paths
     from looplab.tasks.loader import discover_tasks, load_task
 
     found = discover_tasks(paths) if paths else catalog_task_paths()
-    table = Table(title="Tasks")
-    for col in ("task", "domain", "metric", "direction", "measure", "agent budget", "editable"):
-        table.add_column(col)
+    rows: list[list[str]] = []
+    listed: list[dict[str, Any]] = []
     broken = 0
     for p in found:
         try:
             t = load_task(p)
         except LooplabError as exc:
             broken += 1
-            table.add_row(p.name, "[red]invalid[/]", escape(str(exc)), "", "", "", "")
+            rows.append([p.name, "[red]invalid[/]", escape(str(exc)), "", "", "", ""])
+            listed.append({"task": p.name, "path": str(p), "error": str(exc)})
             continue
         c = t.config
         opt = c.optimization
-        table.add_row(
-            t.name,
-            str(c.metadata.get("domain", "—")),
-            (opt.metric if opt and opt.metric else "—"),
-            (opt.direction if opt and opt.direction else "—"),
-            c.looplab.measure,
-            f"{c.agent.timeout_sec / 60:g} min",
-            ", ".join(c.looplab.editable) or "(all of /app)",
+        item = {
+            "task": t.name,
+            "path": str(t.path),
+            "domain": c.metadata.get("domain"),
+            "metric": opt.metric if opt else None,
+            "direction": opt.direction if opt else None,
+            "measure": c.looplab.measure,
+            "agent_timeout_sec": c.agent.timeout_sec,
+            "editable": list(c.looplab.editable),
+        }
+        listed.append(item)
+        rows.append(
+            [
+                t.name,
+                str(item["domain"] or "—"),
+                str(item["metric"] or "—"),
+                str(item["direction"] or "—"),
+                c.looplab.measure,
+                f"{c.agent.timeout_sec / 60:g} min",
+                ", ".join(c.looplab.editable) or "(all of /app)",
+            ]
         )
-    console.print(table)
+    if json_out:
+        console.print_json(data={"schema_version": 1, "tasks": listed})
+    else:
+        columns = ("task", "domain", "metric", "direction", "measure", "agent budget", "editable")
+        print_fitted(console, "Tasks", columns, rows, optional=("measure", "direction", "editable", "domain"))
     if broken:
         raise typer.Exit(code=1)
 

@@ -110,7 +110,8 @@ def run_job(
     emit = on_event or (lambda kind, info: None)
     envs: dict[str, Environment] = {}
     pool = make_executor(executor, envs)  # an unknown executor fails first
-    check_job_agents(spec.agents, spec.agent_kwargs, spec.model)  # bad agent arguments fail before any trial
+    # bad agent arguments, missing keys or prices fail before any trial
+    check_job_agents(spec.agents, spec.agent_kwargs, spec.model, spec.budget)
     sweep_stale_scratch()  # what killed looplab processes left behind
     for t in tasks:  # build first: a broken environment stops the job before any trial exists
         emit("build", {"task": t.name})

@@ -11,10 +11,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from looplab.errors import LooplabError
 from looplab.numfmt import significant
+from looplab.tables import print_fitted
 
 app = typer.Typer(
     no_args_is_help=True, help="The research loop on your own code: change, evaluate, keep or revert."
@@ -71,7 +73,7 @@ def _on_event(kind: str, info: dict[str, Any]) -> None:
     if kind == "branch":
         console.print(f"{'created' if info['created'] else 'switched to'} branch [bold]{info['branch']}[/]")
     elif kind == "run":
-        lim = {k: v for k, v in info["limits"].items() if v is not None}
+        lim = ", ".join(f"{k} {v}" for k, v in info["limits"].items() if v is not None) or "none"
         console.print(f"run {info['run']} starts; limits: {lim}")
     elif kind == "resume":
         p = info.get("pending")
@@ -79,6 +81,8 @@ def _on_event(kind: str, info: dict[str, Any]) -> None:
         console.print(f"resuming run {info['run']}{what}")
     elif kind == "recover":
         console.print(f"  experiment {info['experiment']}: {info['action']}")
+    elif kind == "data_kept":
+        console.print(f"data: {info['data']} (the last run's --data)")
     elif kind == "data_snapshot":
         err.print(
             f"[yellow]note:[/] {info['data']} is not readable by the sandbox user; using a snapshot copy"
@@ -297,13 +301,15 @@ def results(
     best: Annotated[bool, typer.Option("--best", help="Only the current best")] = False,
     last: Annotated[int | None, typer.Option("--last", min=1, help="Only the last N experiments")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
+    json_out: Annotated[bool, typer.Option("--json", help="The same as --format json")] = False,
 ) -> None:
-    """The experiment history from the results log."""
+    """The experiment history from the results log (with each crash's or discard's reason)."""
     from looplab.lab.config import load_lab
     from looplab.lab.log import ResultsLog, to_csv
 
     if fmt not in ("table", "json", "csv"):
         raise LooplabError(f"--format must be table, json or csv, got {fmt!r}")
+    fmt = "json" if json_out else fmt
     lab = load_lab(lab_dir)
     recs = ResultsLog(lab.state_dir).records()
     if best:
@@ -316,9 +322,19 @@ def results(
     elif fmt == "csv":
         print(to_csv(recs), end="")
     else:
-        table = Table(title=f"lab {lab.name} ({lab.direction} is better)")
-        for col in ("exp", "run", "status", "score", "interval", "best before", "commit", "cost $", "notes"):
-            table.add_column(col)
+        cols = (
+            "exp",
+            "run",
+            "status",
+            "score",
+            "interval",
+            "best before",
+            "commit",
+            "cost $",
+            "reason",
+            "notes",
+        )
+        rows = []
         for r in recs:
             ci = (
                 f"[{significant(r.score_low)}, {significant(r.score_high)}]"
@@ -326,18 +342,25 @@ def results(
                 else ""
             )
             colour = {"keep": "green", "baseline": "cyan", "crash": "red"}.get(r.status, "white")
-            table.add_row(
-                str(r.experiment),
-                str(r.run),
-                f"[{colour}]{r.status}[/]",
-                significant(r.score),
-                ci,
-                significant(r.best_before),
-                r.commit[:10],
-                f"{r.cost_usd:.4f}",
-                (r.notes.splitlines()[0][:60] if r.notes else ""),
+            reason = r.reason if r.status not in ("keep", "baseline") else ""
+            if r.agent_error and r.status == "crash":
+                reason = f"{reason}; agent: {r.agent_error}" if reason else f"agent: {r.agent_error}"
+            rows.append(
+                [
+                    str(r.experiment),
+                    str(r.run),
+                    f"[{colour}]{r.status}[/]",
+                    significant(r.score),
+                    ci,
+                    significant(r.best_before),
+                    r.commit[:10],
+                    f"{r.cost_usd:.4f}",
+                    escape(reason),
+                    escape(r.notes.splitlines()[0] if r.notes else ""),
+                ]
             )
-        console.print(table)
+        optional = ("interval", "cost $", "run", "best before", "notes")
+        print_fitted(console, f"lab {lab.name} ({lab.direction} is better)", cols, rows, optional=optional)
 
 
 @app.command()

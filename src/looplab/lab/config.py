@@ -245,6 +245,18 @@ class Lab:
             raise LooplabError(f"{self.dir / LAB_FILE}: field lab.instructions: {p} not found")
         return p.read_text(errors="replace")
 
+    def check_pipeline_exists(self) -> None:
+        """Every pipeline path that is not a glob exists (a run checks this before the baseline)."""
+        for entry in self.config.lab.pipeline:
+            if any(c in GLOB_CHARS for c in entry):
+                continue
+            p = self.dir / entry.rstrip("/")
+            if not p.exists() and not p.is_symlink():
+                raise LooplabError(
+                    f"{self.dir / LAB_FILE}: field lab.pipeline: {entry!r} does not exist ({p}); "
+                    "create it or fix the path"
+                )
+
     def pipeline_globs(self) -> list[str]:
         """The pipeline as globs relative to the repository root (= /app in the sandboxes)."""
         out: list[str] = []
@@ -262,7 +274,12 @@ def _pathspec(lab_dir: Path, repo: Path, entry: str, where: Path) -> str:
     is_glob = any(c in GLOB_CHARS for c in entry)
     joined = os.path.normpath(os.path.join(str(lab_dir), entry.rstrip("/")))
     rel = os.path.relpath(joined, str(repo))
-    if rel == "." or rel.startswith("..") or rel.split("/")[0] == ".git":
+    if rel == ".":
+        raise LooplabError(
+            f"{where}: field lab.pipeline: {entry!r} is the whole repository {repo}, lab.toml and the "
+            'backend included; name the folders or files the agent may change, e.g. pipeline = ["src"]'
+        )
+    if rel.startswith("..") or rel.split("/")[0] == ".git":
         raise LooplabError(f"{where}: field lab.pipeline: {entry!r} is not inside the repository {repo}")
     return f":(glob){rel}" if is_glob else rel
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from looplab.agents.registry import make_agent
+from looplab.agents.registry import make_agent, preflight
 from looplab.clock import now_iso
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json
@@ -107,6 +107,8 @@ class LabLoop:
                     f"the pipeline has uncommitted changes ({', '.join(dirty[:5])}); "
                     "commit or discard them first"
                 )
+        lab.check_pipeline_exists()
+        self._check_agent_before_branch()
         switched = gitops.checkout_branch(repo, lab.branch)
         if switched:
             self.emit("branch", {"branch": lab.branch, "created": switched == "created"})
@@ -133,6 +135,10 @@ class LabLoop:
             limits = Limits(**lab.config.stop.model_dump()).model_copy(update=self.opts.limits or {})
             run_id = (prev.id + 1) if prev else 1
             data = str(Path(self.opts.data_dir).resolve()) if self.opts.data_dir else None
+            if data is None and prev is not None:  # a new run keeps the last run's --data
+                data = prev.data_dir
+                if data:
+                    self.emit("data_kept", {"data": data})
             run = RunState(
                 id=run_id,
                 started_at=now_iso("milliseconds"),
@@ -163,6 +169,18 @@ class LabLoop:
             if stop is not None:
                 return self._finish(stop, resumed)
             self._experiment()
+
+    def _check_agent_before_branch(self) -> None:
+        """The agent this run will use, built and preflighted (keys, prices) before git is touched."""
+        run = self.state.run
+        o = self.opts
+        if run is not None and not run.finished and not (o.agent or o.model or o.agent_kwargs):
+            settings = run.agent
+        else:
+            settings = agent_settings(self.lab, o)
+        apply_agent_settings(self.lab, settings)
+        a = self.lab.config.agent
+        preflight(make_agent(a.name, a.kwargs, a.model))
 
     def _finish(self, stop: Stop, resumed: bool) -> RunSummary:
         run = self.state.run

@@ -84,9 +84,10 @@ def error_cause(t: TrialData) -> str | None:
     """Why a trial failed, as a short category, or None when nothing went wrong."""
     if t.status == "running":
         return None
-    if t.status != "completed":
-        return "harness: " + str((t.result.get("exception_info") or {}).get("type") or "error")
     ar = t.agent_result
+    if t.status not in ("completed", "agent_error") or (t.status == "agent_error" and not ar.get("error")):
+        kind = "harness" if t.status == "error" else t.status  # "error": records before the status names
+        return f"{kind}: " + str((t.result.get("exception_info") or {}).get("type") or "error")
     if ar.get("stop_reason") == "error":
         err = str(ar.get("error") or "error")
         return "agent: " + err.split(":", 1)[0][:60]
@@ -109,6 +110,7 @@ def trial_row(t: TrialData, curve: Curve | None, cls: Classification, counted: b
         "agent": t.label,
         "attempt": t.attempt,
         "status": t.status,
+        "sealed": t.result.get("sealed"),
         "reward": t.reward,
         "correct": t.gate_passed,
         "stop_reason": t.stop_reason,
@@ -190,6 +192,7 @@ def report_from_trials(
                 "n_completed": len(done),
                 "n_errors": sum(1 for t in mine if t.status not in ("completed", "running")),
                 "n_running": sum(1 for t in mine if t.status == "running"),
+                "n_unsealed": sum(1 for t in mine if t.result.get("sealed") is False),
                 "pass_rate": _round(sum(gates) / len(gates)) if gates else None,
                 "n_gated": len(gates),
                 "tokens": sum(t.tokens for t in mine),

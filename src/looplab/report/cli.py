@@ -57,6 +57,7 @@ def report_command(
     setting: Annotated[
         list[str] | None, typer.Option("--setting", help="Failure-mode threshold NAME=VALUE (repeatable)")
     ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="The same as --format json")] = False,
 ) -> None:
     """Leaderboard, per-task rewards, gates, spend, errors, anytime curves and failure modes of jobs."""
     from looplab.report import formats
@@ -65,6 +66,7 @@ def report_command(
 
     if format not in FORMATS:
         raise LooplabError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    format = "json" if json_out else format  # noqa: A001
     dirs = _job_dirs(job_dirs)
     trials = load_jobs(dirs)
     rep = report_from_trials(trials, dirs, parse_settings(setting))

@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from looplab.numfmt import cell, percent
 from looplab.report.failure_modes import MODES
+from looplab.tables import make_table
 
 CSV_COLUMNS = [
     "job",
@@ -50,7 +50,7 @@ def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     board = [
         [
             str(i),
-            r["agent"],
+            r["agent"] + (f" ({r['n_unsealed']} unsealed)" if r.get("n_unsealed") else ""),
             cell(r["mean_reward"]),
             _ci(r),
             str(r["n_tasks"]),
@@ -144,9 +144,7 @@ def print_tables(rep: dict[str, Any], console: Console) -> None:
     for title, head, rows in tables(rep):
         if not rows:
             continue
-        t = Table(title=title)
-        for h in head:
-            t.add_column(h)
+        t = make_table(title, head)
         for r in rows:
             t.add_row(*r)
         console.print(t)

@@ -1,0 +1,159 @@
+"""A daily tool (issue 15): failures are failures, preflight, extending jobs, readable output, lab edges.
+
+Everything runs for real: the CLI as a subprocess, tasks in the sandbox, labs in real git repositories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_cli, trial_results
+from lab_helpers import git, make_lab, run_lab
+
+from looplab.errors import LooplabError
+from looplab.lab.config import load_lab
+
+
+def _run_tiny(tmp_path: Path, task: Path, job: str, *extra: str, env: dict | None = None):
+    return run_cli(
+        "run", "-p", str(task), "--jobs-dir", str(tmp_path / "jobs"), "--job-name", job, *extra, env=env
+    )
+
+
+# ---- 2. failures are failures ---------------------------------------------------------------
+def test_agent_failure_is_an_error_exit_1_unless_allowed(tmp_path: Path, tiny_task: Path) -> None:
+    script = tmp_path / "fail.sh"
+    script.write_text("#!/bin/sh\necho 4 > /app/value.txt\necho 'no model access' >&2\nexit 3\n")
+    args = ("-a", "command", "--ak", f"script={script}")
+    r = _run_tiny(tmp_path, tiny_task, "bad", *args)
+    assert r.returncode == 1, r.stderr + r.stdout
+    (rec,) = trial_results(tmp_path / "jobs" / "bad")
+    assert rec["status"] == "agent_error" and rec["reward"] == pytest.approx(0.4)
+    assert "exit 3" in rec["exception_info"]["message"]
+    assert "agent_error" in r.stdout and "exit 3" in r.stdout  # the reason is in the final table
+    summary = json.loads((tmp_path / "jobs" / "bad" / "result.json").read_text())
+    stats = summary["stats"]["agents"]["command"]
+    assert stats["n_errors"] == 1 and stats["mean_reward"] is None
+    assert stats["errors_by_status"] == {"agent_error": 1}
+    rep = json.loads(run_cli("report", str(tmp_path / "jobs" / "bad"), "-f", "json").stdout)
+    assert rep["leaderboard"][0]["n_errors"] == 1 and rep["leaderboard"][0]["n_completed"] == 0
+    assert _run_tiny(tmp_path, tiny_task, "allowed", *args, "--allow-errors").returncode == 0
+
+
+def test_llm_without_key_fails_before_any_trial(tmp_path: Path, tiny_task: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "LOOPLAB_KEY")}
+    env["COLUMNS"] = "200"
+    r = subprocess.run(
+        [*(__import__("conftest").LOOPLAB), "run", "-p", str(tiny_task), "-a", "llm", "-m", "openai/gpt-x",
+         "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "k"],
+        capture_output=True, text=True, env=env, check=False, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "OPENAI_API_KEY is not set" in r.stderr
+    assert not list((tmp_path / "jobs").glob("k/*__*"))
+    r = _run_tiny(tmp_path, tiny_task, "p", "-a", "llm", "-m", "openai/unpriced-x", "--max-cost", "1",
+                  env={"OPENAI_API_KEY": "sk-test"})  # fmt: skip
+    assert r.returncode == 2 and "--max-cost needs a price for openai/unpriced-x" in r.stderr
+
+
+# ---- 11. extending a job, naming what differs --------------------------------------------------
+def test_larger_k_extends_a_job_and_a_changed_field_is_named(tmp_path: Path, tiny_task: Path) -> None:
+    assert _run_tiny(tmp_path, tiny_task, "j", "-a", "oracle").returncode == 0
+    r = _run_tiny(tmp_path, tiny_task, "j", "-a", "oracle", "-k", "3")
+    assert r.returncode == 0, r.stderr
+    assert "1 finished trial(s) skipped" in r.stderr
+    assert sorted(x["attempt"] for x in trial_results(tmp_path / "jobs" / "j")) == [0, 1, 2]
+    r = _run_tiny(tmp_path, tiny_task, "j", "-a", "nop", "-k", "3")
+    assert r.returncode == 2
+    assert "different agents (agents was ['oracle'], now ['nop'])" in r.stderr, r.stderr
+
+
+# ---- 7. all broken tasks of -p reported together -----------------------------------------------
+def test_every_broken_task_is_reported(tmp_path: Path, tiny_task: Path) -> None:
+    bad = []
+    for name in ("bad_a", "bad_b"):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "task.toml").write_text('version = "1.0"\n[agent]\ntimeout_sec = "soon"\n')
+        (d / "instruction.md").write_text("x\n")
+        bad += ["-p", str(d)]
+    r = _run_tiny(tmp_path, tiny_task, "b", *bad)
+    assert r.returncode == 2
+    assert "2 task(s) cannot run" in r.stderr and "bad_a" in r.stderr and "bad_b" in r.stderr, r.stderr
+
+
+# ---- 5. output that survives a pipe and 60 columns ----------------------------------------------
+def test_tables_never_truncate_when_narrow(tmp_path: Path) -> None:
+    r = run_cli("tasks", "list", env={"COLUMNS": "60"})
+    assert r.returncode == 0, r.stderr
+    assert "…" not in r.stdout
+    names = [p.name for p in (REPO / "tasks").iterdir() if (p / "task.toml").is_file()]
+    first_cells = "".join(ln.split("│")[1].strip() for ln in r.stdout.splitlines() if ln.startswith("│"))
+    for n in names:  # a long name may wrap onto the next line of its cell, never lose characters
+        assert n in first_cells, n
+
+
+# ---- 9. lab edges ------------------------------------------------------------------------------
+DATA_BACKEND = """
+from pathlib import Path
+from looplab.lab.backend import EvalBackend, EvalResult, SampleResult
+
+class Backend(EvalBackend):
+    def evaluate(self, pipeline_dir, data_dir, sample_ids=None):
+        v = float((Path(data_dir) / "v.txt").read_text())
+        return EvalResult(score=v, metrics={}, samples=[SampleResult(sample_id="only", score=v)])
+"""
+
+
+def test_lab_run_remembers_data(tmp_path: Path) -> None:
+    lab = make_lab(
+        tmp_path / "repo",
+        backend_code=DATA_BACKEND,
+        agent_script="echo '{\"x\": 4}' > pipeline/params.json\n",
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "v.txt").write_text("5\n")
+    first = run_lab(lab, data=data)
+    assert first.best_score == 5.0
+    second = run_lab(lab, max_iterations=2)
+    assert ("data_kept", {"data": str(data.resolve())}) in second.events  # type: ignore[attr-defined]
+    kinds = [k for k, i in second.events if k == "eval" and "error" in i]  # type: ignore[attr-defined]
+    assert kinds == []
+
+
+def test_lab_agent_checked_before_the_branch(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "repo", agent={"name": "comand", "timeout_sec": 60})
+    before = git(lab, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    with pytest.raises(LooplabError, match="comand"):
+        run_lab(lab)
+    assert git(lab, "rev-parse", "--abbrev-ref", "HEAD").strip() == before
+    assert "lab/t" not in git(lab, "branch", "--list")
+
+
+def test_lab_pipeline_dot_and_missing_paths(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "repo")
+    toml = lab / "lab.toml"
+    text = toml.read_text()
+    toml.write_text(text.replace('pipeline = ["pipeline"]', 'pipeline = ["."]'))
+    with pytest.raises(LooplabError, match="is the whole repository"):
+        load_lab(lab)
+    toml.write_text(text.replace('pipeline = ["pipeline"]', 'pipeline = ["pipelin"]'))
+    git(lab, "commit", "-qam", "typo")
+    with pytest.raises(LooplabError, match="'pipelin' does not exist"):
+        run_lab(lab)
+    assert "lab/t" not in git(lab, "branch", "--list")  # found before the branch was made
+
+
+def test_lab_results_show_crash_reasons(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "repo", agent_script="echo 'not json' > pipeline/params.json\n")
+    run_lab(lab)
+    r = run_cli("lab", "results", "--lab", str(lab), env={"COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    assert "crash" in r.stdout and "JSONDecodeError" in r.stdout.replace("\n", "").replace("│", ""), r.stdout
+    rows = json.loads(run_cli("lab", "results", "--lab", str(lab), "--json").stdout)
+    assert [x["status"] for x in rows] == ["baseline", "crash"] and rows[1]["reason"]

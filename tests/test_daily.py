@@ -157,3 +157,36 @@ def test_lab_results_show_crash_reasons(tmp_path: Path) -> None:
     assert "crash" in r.stdout and "JSONDecodeError" in r.stdout.replace("\n", "").replace("│", ""), r.stdout
     rows = json.loads(run_cli("lab", "results", "--lab", str(lab), "--json").stdout)
     assert [x["status"] for x in rows] == ["baseline", "crash"] and rows[1]["reason"]
+
+
+# ---- 3. waits you can see --------------------------------------------------------------------
+HOLD_ALL_CORES = """
+import os, sys, time
+from looplab.job.cores import CoreAllocator
+alloc = CoreAllocator(memory_mb=0)
+grant = alloc.acquire(len(alloc.cores))
+print("holding", grant.cores, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_wait_for_cores_is_reported_bounded_and_recorded(tmp_path: Path, tiny_task: Path) -> None:
+    claims = tmp_path / "claims"
+    env = {**os.environ, "LOOPLAB_CORE_CLAIMS": str(claims)}
+    holder = subprocess.Popen(
+        [__import__("sys").executable, "-c", HOLD_ALL_CORES], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().startswith("holding")
+        r = _run_tiny(tmp_path, tiny_task, "w", "-a", "oracle", "--core-wait", "6",
+                      env={"LOOPLAB_CORE_CLAIMS": str(claims)})  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert f"waiting for 1 core(s) held by pid {holder.pid}:" in r.stderr, r.stderr
+    assert "unpinned" in r.stderr and "1 trial(s) ran unpinned" in r.stdout
+    (rec,) = trial_results(tmp_path / "jobs" / "w")
+    assert rec["resources"]["pinned"] is False and rec["resources"]["core_wait_s"] >= 6
+    rep = json.loads(run_cli("report", str(tmp_path / "jobs" / "w"), "--json").stdout)
+    assert rep["leaderboard"][0]["n_unpinned"] == 1 and rep["trials"][0]["pinned"] is False

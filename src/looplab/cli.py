@@ -76,6 +76,14 @@ def run(
     allow_errors: Annotated[
         bool, typer.Option("--allow-errors", help="Exit 0 even when a trial errored (exit 1 otherwise)")
     ] = False,
+    core_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--core-wait",
+            min=0,
+            help="Seconds to wait for cores other looplab processes hold; then run unpinned (recorded)",
+        ),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the job's result.json instead of tables")
     ] = False,
@@ -111,6 +119,7 @@ def run(
         agent_timeout_sec=agent_timeout,
         budget=budget,
         ray_address=ray_address,
+        core_wait_s=core_wait,
     )
     _execute(spec, tasks, executor, allow_errors, json_out)
 
@@ -208,8 +217,17 @@ def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, jso
                 err_console.print(f"resuming: {info['skipped']} finished trial(s) skipped")
             bar["id"] = progress.add_task(f"job {spec.job_name}", total=info["pending"])
             progress.start()
+        elif kind == "wait":
+            progress.console.print(f"[yellow]{escape(info['message'])}[/]", highlight=False)
         elif kind == "start":
-            progress.console.print(f"[dim]start[/] {info['slot']} → {info['trial']} (cores {info['cores']})")
+            where = (
+                f"cores {info['cores']}"
+                if info["cores"]
+                else "[yellow]unpinned[/]: no cores were free in time"
+            )
+            if info.get("waited_s", 0) >= 1:
+                where += f", waited {info['waited_s']:.0f} s for them"
+            progress.console.print(f"[dim]start[/] {info['slot']} → {info['trial']} ({where})")
         elif kind == "done":
             r = info
             status = "[green]ok[/]" if r["status"] == "completed" else f"[red]{r['status']}[/]"
@@ -269,6 +287,11 @@ def _print_job_table(summary: dict[str, Any]) -> None:
         console.print(
             f"[yellow]{unsealed} trial(s) unsealed[/]: no editable globs, "
             "the whole working folder reached the verifier"
+        )
+    unpinned = sum(1 for t in summary["trials"] if t.get("pinned") is False)
+    if unpinned:
+        console.print(
+            f"[yellow]{unpinned} trial(s) ran unpinned[/] (--core-wait ran out): their timings shared cores"
         )
     agg = make_table("Mean reward per agent", ("agent", "trials", "errors", "mean reward"))
     for name, s in summary["stats"]["agents"].items():

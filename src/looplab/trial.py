@@ -60,6 +60,7 @@ class TrialConfig:
     timeout_multiplier: float = 1.0
     agent_timeout_sec: float | None = None  # overrides the task's [agent] timeout_sec
     budget: dict[str, Any] = field(default_factory=dict)  # max_turns, max_tokens, max_cost_usd
+    core_wait_s: float = 0.0  # how long the trial waited for its cores
 
 
 def new_trial_name(task: Task) -> str:
@@ -110,6 +111,8 @@ def run_trial(
         host=host_info(),
         resources={
             "cores": cfg.cores,
+            "pinned": cfg.cores is not None,
+            "core_wait_s": cfg.core_wait_s,
             "cpus": task.config.environment.cpus,
             "memory_mb": task.config.environment.memory_mb,
         },

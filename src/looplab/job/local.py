@@ -24,7 +24,9 @@ class LocalExecutor:
         self.envs = envs
 
     def run(self, spec: JobSpec, pending: list[Slot], emit: Emit) -> Iterator[TrialResult]:
-        alloc = CoreAllocator()
+        alloc = CoreAllocator(
+            on_wait=lambda message: emit("wait", {"message": message}), max_wait_s=spec.core_wait_s
+        )
 
         def one(slot: Slot) -> TrialResult | None:
             ecfg = slot.task.config.environment
@@ -46,7 +48,8 @@ class LocalExecutor:
                         "waited_s": grant.waited_s,
                     },
                 )
-                cfg = trial_config(spec, slot, grant.cores)
+                cfg = trial_config(spec, slot, grant.cores or None)
+                cfg.core_wait_s = grant.waited_s
                 return run_trial(
                     slot.task, self.envs[slot.task.name], cfg, trial_dir, spec.job_name, slot.key
                 )

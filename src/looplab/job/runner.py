@@ -216,7 +216,15 @@ def summarize_job(job_dir: Path, job_name: str) -> JobResult:
     for r in trials:
         _add_usage(spent, r)
     columns = ("trial_name", "slot", "task_name", "agent", "model", "attempt", "status", "reward", "sealed")
-    rows = [{**{k: getattr(r, k) for k in columns}, "reason": r.reason} for r in latest.values()]
+    rows = [
+        {
+            **{k: getattr(r, k) for k in columns},
+            "reason": r.reason,
+            "pinned": r.resources.get("pinned", True),
+            "core_wait_s": r.resources.get("core_wait_s"),
+        }
+        for r in latest.values()
+    ]
     return JobResult(
         schema_version=JOB_SCHEMA_VERSION,
         job_name=job_name,

@@ -33,6 +33,7 @@ class JobSpec:
     agent_timeout_sec: float | None = None
     budget: dict[str, Any] = field(default_factory=dict)
     ray_address: str | None = None  # --executor ray: an existing cluster (None: a local Ray instance)
+    core_wait_s: float | None = None  # --core-wait: after this long waiting for cores, run unpinned
 
     def identity(self) -> dict[str, Any]:
         """What must match for a re-run to resume this job."""

@@ -111,6 +111,8 @@ def trial_row(t: TrialData, curve: Curve | None, cls: Classification, counted: b
         "attempt": t.attempt,
         "status": t.status,
         "sealed": t.result.get("sealed"),
+        "pinned": (t.result.get("resources") or {}).get("pinned", True),
+        "core_wait_s": (t.result.get("resources") or {}).get("core_wait_s"),
         "reward": t.reward,
         "correct": t.gate_passed,
         "stop_reason": t.stop_reason,
@@ -193,6 +195,9 @@ def report_from_trials(
                 "n_errors": sum(1 for t in mine if t.status not in ("completed", "running")),
                 "n_running": sum(1 for t in mine if t.status == "running"),
                 "n_unsealed": sum(1 for t in mine if t.result.get("sealed") is False),
+                "n_unpinned": sum(
+                    1 for t in mine if (t.result.get("resources") or {}).get("pinned") is False
+                ),
                 "pass_rate": _round(sum(gates) / len(gates)) if gates else None,
                 "n_gated": len(gates),
                 "tokens": sum(t.tokens for t in mine),

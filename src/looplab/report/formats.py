@@ -50,7 +50,9 @@ def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     board = [
         [
             str(i),
-            r["agent"] + (f" ({r['n_unsealed']} unsealed)" if r.get("n_unsealed") else ""),
+            r["agent"]
+            + (f" ({r['n_unsealed']} unsealed)" if r.get("n_unsealed") else "")
+            + (f" ({r['n_unpinned']} unpinned)" if r.get("n_unpinned") else ""),
             cell(r["mean_reward"]),
             _ci(r),
             str(r["n_tasks"]),

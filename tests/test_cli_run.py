@@ -101,8 +101,8 @@ def test_tasks_check_and_list(tmp_path: Path, tiny_task: Path) -> None:
     df = tiny_task / "environment" / "Dockerfile"
     df.write_text(df.read_text() + "RUN apt-get install -y looplab-missing-pkg && false\n")
     r = run_cli("tasks", "check", str(tiny_task))
-    assert r.returncode != 0
-    assert "likely cause: missing host packages looplab-missing-pkg" in r.stdout
+    assert r.returncode == 2  # an invalid task is an error: one line on stderr
+    assert "likely cause: missing host packages looplab-missing-pkg" in r.stderr
     r = run_cli("tasks", "list", str(REPO / "tasks" / "prime_count"))
     assert r.returncode == 0 and "prime_count" in r.stdout and "time_s" in r.stdout
 

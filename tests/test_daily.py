@@ -190,3 +190,79 @@ def test_a_wait_for_cores_is_reported_bounded_and_recorded(tmp_path: Path, tiny_
     assert rec["resources"]["pinned"] is False and rec["resources"]["core_wait_s"] >= 6
     rep = json.loads(run_cli("report", str(tmp_path / "jobs" / "w"), "--json").stdout)
     assert rep["leaderboard"][0]["n_unpinned"] == 1 and rep["trials"][0]["pinned"] is False
+
+
+# ---- 7. validation -----------------------------------------------------------------------------
+def test_a_looplab_typo_is_an_error_and_every_problem_is_listed(tmp_path: Path, tiny_task: Path) -> None:
+    toml = tiny_task / "task.toml"
+    toml.write_text(
+        toml.read_text().replace('editable = ["value.txt"]', 'editabel = ["value.txt"]\nmeasure = "bogus"')
+        + "\n[harbor_extra]\nanything = 1\n"
+    )
+    r = _run_tiny(tmp_path, tiny_task, "typo", "-a", "nop")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "unknown key 'looplab.editabel' (valid keys: editable, writable" in r.stderr
+    assert "field looplab.measure" in r.stderr and "more)" not in r.stderr
+    assert not (tmp_path / "jobs" / "typo").exists()
+    # a foreign section's unknown key stays a warning
+    toml.write_text(toml.read_text().replace("editabel", "editable").replace('measure = "bogus"\n', ""))
+    r = run_cli("tasks", "check", "--no-build", str(tiny_task))
+    assert r.returncode == 0 and "unknown key 'harbor_extra'" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_a_bad_replay_step_names_the_key_and_the_valid_ones(
+    tmp_path: Path, tiny_task: Path, write_script
+) -> None:
+    script = write_script([{"run": "true"}, {"wrte": {"path": "/app/value.txt", "content": "1"}}])
+    r = _run_tiny(tmp_path, tiny_task, "rp", "-a", "replay", "--ak", f"script={script}")
+    assert r.returncode == 2
+    assert "step 2: unknown key 'wrte' (valid keys: run, timeout, write" in r.stderr, r.stderr
+
+
+def test_an_untraversable_cache_dir_fails_at_start_with_the_fix(tmp_path: Path, tiny_task: Path) -> None:
+    import shutil
+    import tempfile
+
+    outer = Path(tempfile.mkdtemp(prefix="looplab-test-", dir="/var/tmp"))  # traversable parents
+    try:
+        outer.chmod(0o755)
+        private = outer / "private"
+        private.mkdir(mode=0o700)
+        r = _run_tiny(tmp_path, tiny_task, "c", "-a", "nop", env={"LOOPLAB_CACHE_DIR": str(private / "cache")})
+    finally:
+        shutil.rmtree(outer)
+    assert r.returncode == 2
+    assert f"cannot traverse {private}" in r.stderr and f"chmod o+x {private}" in r.stderr, r.stderr
+
+
+# ---- 11. conventions ---------------------------------------------------------------------------
+def test_jobs_dir_from_environment_and_config_file(tmp_path: Path, tiny_task: Path) -> None:
+    r = run_cli(
+        "run",
+        "-p",
+        str(tiny_task),
+        "-a",
+        "nop",
+        "--job-name",
+        "e",
+        env={"LOOPLAB_JOBS_DIR": str(tmp_path / "envjobs")},
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "envjobs" / "e" / "result.json").is_file()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'jobs_dir = "{tmp_path / "cfgjobs"}"\n')
+    r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "--job-name", "f", env={"LOOPLAB_CONFIG": str(cfg)})
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "cfgjobs" / "f" / "result.json").is_file()
+    cfg.write_text('job_dir = "x"\n')
+    r = run_cli("tasks", "list", env={"LOOPLAB_CONFIG": str(cfg)})
+    assert (
+        r.returncode == 2 and "unknown key 'job_dir' (valid keys: jobs_dir, cache_dir, tasks_dir)" in r.stderr
+    )
+
+
+def test_version_and_completion() -> None:
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.startswith("looplab ")
+    r = run_cli("--show-completion", env={"SHELL": "/bin/bash"})
+    assert r.returncode == 0 and "complete" in r.stdout

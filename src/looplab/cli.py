@@ -20,20 +20,34 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from looplab import cancel
+from looplab import cancel, settings
 from looplab.errors import LooplabError
 from looplab.numfmt import fixed
 from looplab.records.results import TrialResult, is_error
-from looplab.settings import DEFAULT_JOBS_DIR
 from looplab.tables import make_table, print_fitted
 
-app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="looplab: autonomous research loops, measured."
-)
+app = typer.Typer(no_args_is_help=True, help="looplab: autonomous research loops, measured.")
 tasks_app = typer.Typer(no_args_is_help=True, help="List and check benchmark tasks.")
 app.add_typer(tasks_app, name="tasks")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"looplab {version('looplab')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """looplab: autonomous research loops, measured."""
 
 
 @app.command()
@@ -60,7 +74,12 @@ def run(
         list[str] | None,
         typer.Option("--editable", help="Editable glob for tasks that declare none (repeatable)"),
     ] = None,
-    jobs_dir: Annotated[Path, typer.Option("--jobs-dir", help="Where job folders go")] = DEFAULT_JOBS_DIR,
+    jobs_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--jobs-dir", help="Where job folders go (default: $LOOPLAB_JOBS_DIR, the config file, ./jobs)"
+        ),
+    ] = None,
     job_name: Annotated[str | None, typer.Option("--job-name", help="Job name (re-use it to resume)")] = None,
     timeout_multiplier: Annotated[float, typer.Option("--timeout-multiplier", min=0.0001)] = 1.0,
     agent_timeout: Annotated[
@@ -107,7 +126,7 @@ def run(
     agent_kwargs = agent_args(agent_kwarg, base_url)
     spec = JobSpec(
         job_name=job_name or dt.datetime.now().strftime("%Y-%m-%d__%H-%M-%S"),
-        jobs_dir=jobs_dir,
+        jobs_dir=jobs_dir or settings.current().jobs_dir,
         task_paths=[str(p.resolve()) for p in paths],
         agents=agent,
         attempts=attempts,
@@ -364,7 +383,7 @@ def tasks_check(
     run_agents: Annotated[
         bool, typer.Option("--run", help="Also run nop and oracle and report rewards")
     ] = False,
-    jobs_dir: Annotated[Path, typer.Option("--jobs-dir")] = DEFAULT_JOBS_DIR,
+    jobs_dir: Annotated[Path | None, typer.Option("--jobs-dir", help="Default: as for run")] = None,
     write: Annotated[
         Path | None, typer.Option("--write", help="With --run: write the table as Markdown")
     ] = None,
@@ -380,22 +399,24 @@ def tasks_check(
         found = discover_tasks(paths)
     else:
         raise LooplabError("name task folders to check, or --all for the catalog")
-    failures = 0
+    failures = invalid = 0
     loaded = []
     for p in found:
         try:
             t, notes = check_task(p, build=build)
         except LooplabError as exc:
-            failures += 1
-            console.print(f"[red]error[/] {p.name}: {escape(str(exc))}")
+            invalid += 1
+            err_console.print(f"[red]error:[/] {p.name}: {escape(str(exc))}", highlight=False)
             continue
         console.print(f"[green]ok[/] {t.name}")
         for n in notes:
             console.print(f"   [yellow]warning:[/] {escape(n)}")
         loaded.append(t)
     if run_agents and loaded:
-        rows = check_rewards(loaded, jobs_dir, console, write)
+        rows = check_rewards(loaded, jobs_dir or settings.current().jobs_dir, console, write)
         failures += sum(1 for r in rows if not r["ok"])
+    if invalid:
+        raise typer.Exit(code=2)
     if failures:
         raise typer.Exit(code=1)
 

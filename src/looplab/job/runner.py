@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from looplab import cancel
+from looplab import cancel, settings
 from looplab.agents.registry import check_job_agents
 from looplab.clock import now_iso
 from looplab.environment.build import Environment, build_environment, sweep_stale_scratch
@@ -108,6 +108,7 @@ def run_job(
 ) -> dict[str, Any]:
     """Run all pending slots; ``on_event(kind, info)`` reports progress (build, start, done)."""
     emit = on_event or (lambda kind, info: None)
+    settings.check_cache_dir()  # before any build: sandboxes must reach the layers
     envs: dict[str, Environment] = {}
     pool = make_executor(executor, envs)  # an unknown executor fails first
     # bad agent arguments, missing keys or prices fail before any trial

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from looplab.errors import LooplabError
+from looplab.errors import LooplabError, validation_message
 from looplab.measure.stats import binomial_upper_tail
 from looplab.tasks.model import normalize_direction
 
@@ -176,15 +176,7 @@ class LabConfig(_Strict):
 
 
 def format_error(file: Path, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ()) if not str(x).startswith("function-")) or "(top level)"
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    if err.get("type") == "extra_forbidden":
-        return f"{file}: unknown key '{loc}'{more}"
-    if err.get("type") == "missing":
-        return f"{file}: missing key '{loc}'{more}"
-    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{file}: field {loc}: {msg}{more}"
+    return validation_message(str(file), exc, LabConfig)
 
 
 def parse_config(path: Path) -> LabConfig:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from looplab import settings
 from looplab.agents.registry import make_agent, preflight
 from looplab.clock import now_iso
 from looplab.errors import LooplabError
@@ -108,6 +109,7 @@ class LabLoop:
                     "commit or discard them first"
                 )
         lab.check_pipeline_exists()
+        settings.check_cache_dir()
         self._check_agent_before_branch()
         switched = gitops.checkout_branch(repo, lab.branch)
         if switched:
@@ -175,10 +177,10 @@ class LabLoop:
         run = self.state.run
         o = self.opts
         if run is not None and not run.finished and not (o.agent or o.model or o.agent_kwargs):
-            settings = run.agent
+            chosen = run.agent
         else:
-            settings = agent_settings(self.lab, o)
-        apply_agent_settings(self.lab, settings)
+            chosen = agent_settings(self.lab, o)
+        apply_agent_settings(self.lab, chosen)
         a = self.lab.config.agent
         preflight(make_agent(a.name, a.kwargs, a.model))
 

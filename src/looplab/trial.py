@@ -146,6 +146,7 @@ def run_trial(
             cancel.check()  # the verifier was stopped under it: its reward means nothing
             result.verifier_result = vr.to_json()
             result.reward = vr.reward
+            result.s_ref = _s_ref_used(vr.measurement)
             result.status = "completed"
             if outcome.stop_reason == "error":  # the agent failed; the reward is what it left
                 result.status = "agent_error"
@@ -167,6 +168,19 @@ def run_trial(
     result.write(paths.result)
     _export_atif(paths)
     return result
+
+
+def _s_ref_used(measurement: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The reference speedup a measured reward used: value, source (task.toml constants or this
+    machine's calibration, with its date and machine)."""
+    m = measurement or {}
+    if "s_ref" not in m:
+        return None
+    out: dict[str, Any] = {"value": m.get("s_ref"), "source": m.get("s_ref_source")}
+    cal = m.get("calibration") or {}
+    if cal:
+        out.update(measured_at=cal.get("measured_at"), machine=cal.get("fingerprint"))
+    return out
 
 
 def _failed(result: TrialResult, status: str, exc: Exception) -> None:

@@ -87,6 +87,7 @@ class TrialResult(Record):
     environment: dict[str, Any] = {}
     reward: float | None = None
     executor: dict[str, Any] | None = None
+    s_ref: dict[str, Any] | None = None  # measured tasks: the reference speedup used and its source
 
     @property
     def label(self) -> str:

@@ -97,6 +97,15 @@ def error_cause(t: TrialData) -> str | None:
     return None
 
 
+def _s_ref_source(s_ref: dict[str, Any] | None) -> str | None:
+    """``constants`` (task.toml) or ``calibration <date> on <machine>``, or None."""
+    if not s_ref:
+        return None
+    if s_ref.get("source") == "calibration":
+        return f"calibration {s_ref.get('measured_at') or '?'} on {s_ref.get('machine') or '?'}"
+    return s_ref.get("source")
+
+
 def _round(x: float | None, nd: int = 4) -> float | None:
     return None if x is None else round(x, nd)
 
@@ -113,6 +122,8 @@ def trial_row(t: TrialData, curve: Curve | None, cls: Classification, counted: b
         "sealed": t.result.get("sealed"),
         "pinned": (t.result.get("resources") or {}).get("pinned", True),
         "core_wait_s": (t.result.get("resources") or {}).get("core_wait_s"),
+        "s_ref": (t.result.get("s_ref") or {}).get("value"),
+        "s_ref_source": _s_ref_source(t.result.get("s_ref")),
         "reward": t.reward,
         "correct": t.gate_passed,
         "stop_reason": t.stop_reason,

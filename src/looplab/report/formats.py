@@ -38,6 +38,10 @@ CSV_COLUMNS = [
     "t90_s",
     "failure_mode",
     "error_cause",
+    "sealed",
+    "pinned",
+    "s_ref",
+    "s_ref_source",
 ]
 
 

@@ -228,7 +228,9 @@ def test_an_untraversable_cache_dir_fails_at_start_with_the_fix(tmp_path: Path, 
         outer.chmod(0o755)
         private = outer / "private"
         private.mkdir(mode=0o700)
-        r = _run_tiny(tmp_path, tiny_task, "c", "-a", "nop", env={"LOOPLAB_CACHE_DIR": str(private / "cache")})
+        r = _run_tiny(
+            tmp_path, tiny_task, "c", "-a", "nop", env={"LOOPLAB_CACHE_DIR": str(private / "cache")}
+        )
     finally:
         shutil.rmtree(outer)
     assert r.returncode == 2
@@ -266,3 +268,27 @@ def test_version_and_completion() -> None:
     assert r.returncode == 0 and r.stdout.startswith("looplab ")
     r = run_cli("--show-completion", env={"SHELL": "/bin/bash"})
     assert r.returncode == 0 and "complete" in r.stdout
+
+
+# ---- 6. report and rescore take jobs, trials or a folder of jobs ---------------------------------
+def test_report_and_rescore_say_what_they_got(tmp_path: Path, tiny_task: Path) -> None:
+    assert _run_tiny(tmp_path, tiny_task, "a", "-a", "oracle", "-a", "nop").returncode == 0
+    jobs = tmp_path / "jobs"
+    r = run_cli("report", str(jobs), "--json")
+    assert r.returncode == 0 and "folder of 1 job(s)" in r.stderr, r.stderr
+    rep = json.loads(r.stdout)
+    assert {row["task"] for row in rep["trials"]} == {"tiny_task"} and len(rep["trials"]) == 2
+    assert all(row["status"] == "completed" for row in rep["trials"])
+    oracle = next(x for x in trial_results(jobs / "a") if x["agent"] == "oracle")
+    trial = jobs / "a" / oracle["trial_name"]
+    r = run_cli("report", str(trial), "--json")
+    assert r.returncode == 0 and "trial of job a" in r.stderr
+    rows = json.loads(r.stdout)["trials"]
+    assert [(x["task"], x["agent"]) for x in rows] == [("tiny_task", "oracle")]
+    r = run_cli("report", str(tmp_path))
+    assert r.returncode == 2 and "not a job folder" in r.stderr
+    r = run_cli("rescore", str(jobs / "a"))
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "job (2 trial folders)" in r.stderr
+    for x in trial_results(jobs / "a"):
+        assert (jobs / "a" / x["trial_name"] / "checkpoints" / "scores.jsonl").is_file()

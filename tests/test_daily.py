@@ -292,3 +292,43 @@ def test_report_and_rescore_say_what_they_got(tmp_path: Path, tiny_task: Path) -
     assert "job (2 trial folders)" in r.stderr
     for x in trial_results(jobs / "a"):
         assert (jobs / "a" / x["trial_name"] / "checkpoints" / "scores.jsonl").is_file()
+
+
+def test_lab_init_without_example_refers_to_no_example(tmp_path: Path) -> None:
+    r = run_cli("lab", "init", str(tmp_path / "plain"), "--no-example")
+    assert r.returncode == 0, r.stderr
+    assert "example" not in r.stdout.replace("without_example", "") and "propose.py" not in (tmp_path / "plain" / "lab.toml").read_text()
+    assert not (tmp_path / "plain" / "propose.py").exists()
+    r = run_cli("lab", "init", str(tmp_path / "ex"))
+    assert (
+        "--data example-data" in r.stdout
+        and 'script = "propose.py"' in (tmp_path / "ex" / "lab.toml").read_text()
+    )
+
+
+# ---- 10. lab plots -----------------------------------------------------------------------------
+def test_lab_plot_marks_crashes_hides_zero_cost_picks_units_and_normalises(tmp_path: Path) -> None:
+    from lab_helpers import records
+
+    from looplab.lab.plot import figure, series
+
+    script = """
+    #!/bin/bash
+    f="$LOOPLAB_PIPELINE_DIR/pipeline/params.json"
+    if [ "$LOOPLAB_EXPERIMENT" = "2" ]; then echo broken > "$f"; exit 0; fi
+    python3 -c "import json; x = json.load(open('$f'))['x']; json.dump({'x': x - 2}, open('$f', 'w'))"
+    """
+    lab = make_lab(tmp_path / "a", agent_script=script)
+    summary = run_lab(lab, max_iterations=3)
+    s = series("a", "lower", records(lab))
+    assert (s.experiments, s.keeps, s.crashes) == (summary.experiments, summary.keeps, 1)
+    fig = figure([s])
+    assert len(fig.axes) == 2  # no money spent: no cost panel
+    assert fig.axes[1].get_xlabel() == "wall-clock time (s)"
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "a: crash (1)" in labels
+    other = series("b", "higher", records(lab))
+    other.score = [None if v is None else v * 1000 for v in other.score]
+    other.best = [None if v is None else v * 1000 for v in other.best]
+    both = figure([s, other])
+    assert both.axes[0].get_ylabel() == "improvement over baseline (fraction)"

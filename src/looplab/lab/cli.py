@@ -63,10 +63,16 @@ def init(
     written = init_lab(folder, name=name, example=example, force=force)
     for p in written:
         console.print(f"wrote {p}")
-    console.print(
-        "next: edit lab.toml and backend.py, commit the lab, then "
-        "`looplab lab run --data DIR` (the example: --data example-data)"
-    )
+    if any(p.name == "propose.py" for p in written):
+        console.print(
+            "next: commit the lab, then `looplab lab run --data example-data` "
+            "(then edit lab.toml and backend.py for your own pipeline)"
+        )
+    else:
+        console.print(
+            "next: point lab.pipeline at what the agent may change, write backend.py's evaluate, "
+            "commit the lab, then `looplab lab run --data DIR`"
+        )
 
 
 def _on_event(kind: str, info: dict[str, Any]) -> None:

@@ -297,7 +297,10 @@ def test_report_and_rescore_say_what_they_got(tmp_path: Path, tiny_task: Path) -
 def test_lab_init_without_example_refers_to_no_example(tmp_path: Path) -> None:
     r = run_cli("lab", "init", str(tmp_path / "plain"), "--no-example")
     assert r.returncode == 0, r.stderr
-    assert "example" not in r.stdout.replace("without_example", "") and "propose.py" not in (tmp_path / "plain" / "lab.toml").read_text()
+    assert (
+        "example" not in r.stdout.replace("without_example", "")
+        and "propose.py" not in (tmp_path / "plain" / "lab.toml").read_text()
+    )
     assert not (tmp_path / "plain" / "propose.py").exists()
     r = run_cli("lab", "init", str(tmp_path / "ex"))
     assert (
@@ -332,3 +335,16 @@ def test_lab_plot_marks_crashes_hides_zero_cost_picks_units_and_normalises(tmp_p
     other.best = [None if v is None else v * 1000 for v in other.best]
     both = figure([s, other])
     assert both.axes[0].get_ylabel() == "improvement over baseline (fraction)"
+
+
+def test_lab_an_already_discarded_tree_is_not_evaluated_again(tmp_path: Path) -> None:
+    from lab_helpers import records
+
+    lab = make_lab(tmp_path / "d", agent_script="echo '{\"x\": 20}' > pipeline/params.json\n")
+    summary = run_lab(lab, max_iterations=3)
+    recs = records(lab)
+    assert [r.status for r in recs] == ["baseline", "discard", "duplicate", "duplicate"]
+    assert recs[2].reason.startswith("duplicate of experiment 1") and recs[2].score == recs[1].score
+    evals = [i["experiment"] for k, i in summary.events if k == "eval"]  # type: ignore[attr-defined]
+    assert 2 not in evals and 3 not in evals and 1 in evals
+    assert ("duplicate", {"experiment": 2, "of": 1}) in summary.events  # type: ignore[attr-defined]

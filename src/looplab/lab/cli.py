@@ -105,9 +105,13 @@ def _on_event(kind: str, info: dict[str, Any]) -> None:
         if "error" in info:
             console.print(f"  [red]{info['role']} evaluation failed[/]: {info['error'][:200]}")
     elif kind == "logged":
-        colour = {"keep": "green", "discard": "yellow", "crash": "red", "unchanged": "dim"}.get(
-            info["status"], "white"
-        )
+        colour = {
+            "keep": "green",
+            "discard": "yellow",
+            "crash": "red",
+            "unchanged": "dim",
+            "duplicate": "dim",
+        }.get(info["status"], "white")
         ci = (
             f" [{significant(info['score_low'])}, {significant(info['score_high'])}]"
             if info.get("score_low") is not None

@@ -371,8 +371,17 @@ class LabLoop:
         exp_dir = self.state_dir / "experiments" / f"{pending.experiment:05d}"
         results: list[EvalResult] = []
         eval_time = [0.0, 0.0]
+        earlier = self._evaluated_before(pending.candidate_tree)
         if pending.candidate_tree == head_tree:
             decision = Decision(False, "no change to the pipeline")
+        elif earlier is not None:  # the same pipeline lost before; the best has only improved since
+            decision = Decision(
+                False,
+                f"duplicate of experiment {earlier.experiment} ({earlier.status}, score "
+                f"{significant(earlier.score)}): not evaluated again",
+                cand_scores=list(earlier.scores),
+            )
+            self.emit("duplicate", {"experiment": pending.experiment, "of": earlier.experiment})
         else:
             tm = time.monotonic()
             best_copy = self.evaluator.materialize(head_tree)
@@ -431,11 +440,25 @@ class LabLoop:
             status = (
                 "unchanged"
                 if pending.candidate_tree == head_tree
+                else "duplicate"
+                if earlier is not None
                 else "crash"
                 if decision.crashed
                 else "discard"
             )
             self._log_experiment(pending, status, pending.head)
+
+    def _evaluated_before(self, tree: str | None) -> Record | None:
+        """The latest experiment that evaluated this exact pipeline tree on the same data and discarded it
+        (a crash is evaluated again: its cause may have been outside the pipeline)."""
+        if tree is None:
+            return None
+        found = [
+            r
+            for r in self.log.records()
+            if r.tree == tree and not r.kept and r.status in ("discard", "crash")
+        ]
+        return found[-1] if found else None
 
     def _commit(self, pending: Pending) -> None:
         lab, repo = self.lab, self.lab.repo

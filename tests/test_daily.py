@@ -348,3 +348,27 @@ def test_lab_an_already_discarded_tree_is_not_evaluated_again(tmp_path: Path) ->
     evals = [i["experiment"] for k, i in summary.events if k == "eval"]  # type: ignore[attr-defined]
     assert 2 not in evals and 3 not in evals and 1 in evals
     assert ("duplicate", {"experiment": 2, "of": 1}) in summary.events  # type: ignore[attr-defined]
+
+
+# ---- 10. report plots ----------------------------------------------------------------------------
+def test_anytime_curves_span_the_elapsed_time_with_round_ticks_and_modes_have_own_colours() -> None:
+    import re
+
+    from looplab.report.html import section_curves, section_modes
+    from looplab.report.html_parts import heat, mode_heat
+
+    curve = {"start": 0.0, "horizon_s": 1200.0, "points": [{"elapsed_s": 4.0, "reward": 0.5},
+                                                           {"elapsed_s": 9.0, "reward": 0.8}]}  # fmt: skip
+    rep = {"trials": [{"trial": "t1", "task": "x", "agent": "a", "used_s": 9.3}], "curves": {"t1": curve}}
+    svg = section_curves(rep)
+    ticks = re.findall(r'y="219" text-anchor="(?:middle|end)">([0-9.]+)</text>', svg)  # x labels
+    assert ticks == ["0", "2.5", "5", "7.5", "10"], ticks  # a 9 s run on a 10 s axis, not 1200 s
+    assert 'y="219" text-anchor="end">10</text>' in svg  # the last tick is not clipped
+    colours = {mode_heat(m, 1.0) for m in ("steady_climber", "premature_stop", "unscored", "error")}
+    assert len(colours) == 4 and heat(1.0) not in {
+        mode_heat("premature_stop", 1.0),
+        mode_heat("unscored", 1.0),
+    }
+    modes = {"failure_modes": {"a": {"premature_stop": 1, "unscored": 1}}, "settings": {}}
+    html = section_modes(modes)
+    assert mode_heat("premature_stop", 0.5) in html and mode_heat("unscored", 0.5) in html

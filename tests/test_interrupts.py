@@ -143,3 +143,34 @@ def test_a_job_runs_in_one_process(tmp_path: Path, tiny_task: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_lab_run_stops_on_a_signal_and_resumes(tmp_path: Path, sig: int) -> None:
+    from lab_helpers import make_lab
+
+    lab = make_lab(tmp_path / "repo", agent_script="echo '{\"x\": 4}' > pipeline/params.json\nsleep 60\n")
+    proc = subprocess.Popen(
+        [*LOOPLAB, "lab", "run", "--lab", str(lab)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    t0 = time.monotonic()
+    while not list((lab / ".looplab" / "experiments").glob("*/agent/trajectory.jsonl")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < 120, "the agent never started"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    t1 = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - t1 < 30  # well before the agent's sleep ends
+    state = json.loads((lab / ".looplab" / "state.json").read_text())
+    assert state["pending"]["phase"] == "agent"
+    (lab / "agent.sh").write_text("echo '{\"x\": 4}' > pipeline/params.json\n")  # read from the lab folder
+    r = run_cli("lab", "run", "--lab", str(lab))
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "resuming run 1" in r.stdout and "the agent phase was interrupted: redo it" in r.stdout

@@ -372,3 +372,35 @@ def test_anytime_curves_span_the_elapsed_time_with_round_ticks_and_modes_have_ow
     modes = {"failure_modes": {"a": {"premature_stop": 1, "unscored": 1}}, "settings": {}}
     html = section_modes(modes)
     assert mode_heat("premature_stop", 0.5) in html and mode_heat("unscored", 0.5) in html
+
+
+def test_lab_plot_page_in_chromium(tmp_path: Path) -> None:
+    from report_helpers import CHROMIUM, CHROMIUM_FLAGS, browser, keep_screenshot
+
+    script = """
+    #!/bin/bash
+    f="$LOOPLAB_PIPELINE_DIR/pipeline/params.json"
+    if [ "$LOOPLAB_EXPERIMENT" = "3" ]; then echo broken > "$f"; exit 0; fi
+    python3 -c "import json; x = json.load(open('$f'))['x']; json.dump({'x': x - 2}, open('$f', 'w'))"
+    """
+    lab = make_lab(tmp_path / "a", agent_script=script)
+    run_lab(lab, max_iterations=4)
+    out = tmp_path / "plots"
+    assert run_cli("lab", "plot", "--lab", str(lab), "--out", str(out)).returncode == 0
+    with browser() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = b.new_page(viewport={"width": 1100, "height": 700})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((out / "lab-plot.html").as_uri())
+            cells = page.locator("table tr").nth(1).locator("td").all_inner_texts()
+            assert cells[2:5] == ["4", "3", "1"], cells  # experiments, kept, crashes: as the run summary
+            box = page.locator("svg").first.bounding_box()
+            assert box is not None and box["width"] > 500
+            assert not errors, errors
+            shot = tmp_path / "lab-plot.png"
+            page.screenshot(path=str(shot), full_page=True)
+            keep_screenshot(shot, "lab-plot.png")
+        finally:
+            b.close()

@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from looplab.clock import now_iso
 from looplab.fsutil import atomic_write_bytes, atomic_write_text  # noqa: E402
@@ -133,11 +134,13 @@ def figure(all_series: list[Series]) -> plt.Figure:
             if bx:
                 arrow = "↑" if normalise else ("↓" if s.direction == "lower" else "↑")
                 ax.step(bx, by, where="post", color=c, label=f"{s.name} (best, {arrow} better)")
-            crash_x = [xv for xv, st in zip(x, s.status, strict=True) if st == "crash"]
-            if crash_x:  # no score: drawn on the running best's level, or the first score's
-                level = [b for b in by] or [p[1] for p in pts] or [0.0]
-                ax.scatter(crash_x, [level[0]] * len(crash_x), marker="x", color="red", s=30,
-                           label=f"{s.name}: crash ({len(crash_x)})")  # fmt: skip
+            crashes = [(xv, f(b)) for xv, st, b in zip(x, s.status, s.best, strict=True) if st == "crash"]
+            if crashes:  # no score: drawn at the running best of that moment
+                ax.scatter([c[0] for c in crashes], [0.0 if c[1] is None else c[1] for c in crashes],
+                           marker="x", color="red", s=36, zorder=3,
+                           label=f"{s.name}: crash ({len(crashes)})")  # fmt: skip
+        if attr == "experiment":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(label)
         ax.set_ylabel("improvement over baseline (fraction)" if normalise else "score")
         ax.grid(True, alpha=0.3)

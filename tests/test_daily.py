@@ -404,3 +404,29 @@ def test_lab_plot_page_in_chromium(tmp_path: Path) -> None:
             keep_screenshot(shot, "lab-plot.png")
         finally:
             b.close()
+
+
+def test_json_outputs_and_unsealed_flag(tmp_path: Path, tiny_task: Path) -> None:
+    toml = tiny_task / "task.toml"
+    toml.write_text(toml.read_text().replace('editable = ["value.txt"]\n', ""))  # no editable globs: unsealed
+    r = _run_tiny(tmp_path, tiny_task, "u", "-a", "oracle", "--json")
+    assert r.returncode == 0, r.stderr
+    job = json.loads(r.stdout)
+    assert job["schema_version"] == 1 and job["trials"][0]["sealed"] is False
+    assert job["trials"][0]["status"] == "completed" and job["stats"]["agents"]["oracle"]["n_trials"] == 1
+    table = _run_tiny(tmp_path, tiny_task, "u", "-a", "oracle")  # resumed: nothing to run, the table again
+    assert "tiny_task (unsealed)" in table.stdout and "1 trial(s) unsealed" in table.stdout
+    rep = json.loads(run_cli("report", str(tmp_path / "jobs" / "u"), "--json").stdout)
+    assert rep["leaderboard"][0]["n_unsealed"] == 1 and rep["trials"][0]["sealed"] is False
+    listed = json.loads(run_cli("tasks", "list", str(tiny_task), "--json").stdout)
+    assert listed["schema_version"] == 1
+    assert listed["tasks"][0]["task"] == "tiny_task" and listed["tasks"][0]["editable"] == []
+
+
+def test_lab_run_log_lines_are_not_broken_when_narrow(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path / "n", agent_script="echo '{\"x\": 4}' > pipeline/params.json\n")
+    r = run_cli("lab", "run", "--lab", str(lab), env={"COLUMNS": "40"})
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("run 1 starts"))
+    assert "max_iterations 1" in line and "{" not in line  # whole, and not a Python dict
+    assert any(ln.startswith("run 1: 1 experiments, 1 kept; best score") for ln in r.stdout.splitlines())

@@ -21,8 +21,8 @@ from looplab.tables import print_fitted
 app = typer.Typer(
     no_args_is_help=True, help="The research loop on your own code: change, evaluate, keep or revert."
 )
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # log lines are never broken mid-sentence (piped or narrow)
+err = Console(stderr=True, soft_wrap=True)
 
 LabOpt = Annotated[Path, typer.Option("--lab", "-l", help="The lab folder (holding lab.toml)")]
 DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="Data folder for the backend (read-only)")]

@@ -258,6 +258,9 @@ def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, jso
     cancel.install_handlers()
     try:
         summary = run_job(spec, tasks, on_event=on_event, executor=executor)
+    except cancel.Cancelled:
+        err_console.print(f"interrupted ({cancel.reason()}) while building environments: no trial started")
+        raise typer.Exit(code=cancel.EXIT_INTERRUPTED) from None
     finally:
         if "id" in bar:  # stopping a bar never started prints an empty line
             progress.stop()

@@ -115,6 +115,7 @@ def run_job(
     check_job_agents(spec.agents, spec.agent_kwargs, spec.model, spec.budget)
     sweep_stale_scratch()  # what killed looplab processes left behind
     for t in tasks:  # build first: a broken environment stops the job before any trial exists
+        cancel.check()  # Ctrl-C while building: no job starts
         emit("build", {"task": t.name})
         envs[t.name] = build_environment(t)
         warnings = envs[t.name].warnings + _unmatched_editable(t, envs[t.name], spec.editable)

@@ -197,7 +197,9 @@ def test_auth_failure_is_a_clear_error_and_the_trial_still_verifies(
     ar = res["agent_result"]
     assert ar["stop_reason"] == "error" and srv.n_model_calls == 1  # 401 is not retried
     assert "refused the key (401" in ar["error"] and "OPENAI_API_KEY" in ar["error"]
-    assert res["status"] == "completed" and res["reward"] == 0.0  # the untouched files were verified
+    assert (
+        res["status"] == "agent_error" and res["reward"] == 0.0
+    )  # an error; the untouched files were verified
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(LooplabError, match="OPENAI_API_KEY is not set"):
         make_provider("openai/gpt-4o")

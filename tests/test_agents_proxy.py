@@ -205,7 +205,7 @@ def test_cli_agent_reports_a_missing_tool(tmp_path: Path, monkeypatch: pytest.Mo
     res = trial(TINY_TASK, tmp_path / "t", "codex", "openai/gpt-5")
     ar = res["agent_result"]
     assert ar["stop_reason"] == "error" and "codex is not installed in the sandbox" in ar["error"]
-    assert res["status"] == "completed" and res["reward"] == 0.0
+    assert res["status"] == "agent_error" and res["reward"] == 0.0
 
 
 def test_command_template_agent(tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ def test_bad_inputs_fail_clearly_without_half_written_trials(tmp_path: Path, tin
         assert any(expect in line for line in err), (how, r.stderr)
         if how == "dockerfile":  # a failed build is that task's error: its trial is recorded, nothing else
             (res,) = trial_results(jobs / "j")
-            assert res["status"] == "error" and res["cause"] == "environment_build_failed"
+            assert res["status"] == "environment_build_failed" == res["cause"]
             assert (
                 expect in res["exception_info"]["message"] and res["exception_info"]["dockerfile_line"] == 7
             )
@@ -108,8 +108,8 @@ def test_tasks_check_and_list(tmp_path: Path, tiny_task: Path) -> None:
     df = tiny_task / "environment" / "Dockerfile"
     df.write_text(df.read_text() + "RUN apt-get install -y looplab-missing-pkg && false\n")
     r = run_cli("tasks", "check", str(tiny_task))
-    assert r.returncode != 0
-    assert "likely cause: missing host packages looplab-missing-pkg" in r.stdout
+    assert r.returncode == 2  # an invalid task is an error: one line on stderr
+    assert "likely cause: missing host packages looplab-missing-pkg" in r.stderr
     r = run_cli("tasks", "list", str(REPO / "tasks" / "prime_count"))
     assert r.returncode == 0 and "prime_count" in r.stdout and "time_s" in r.stdout
 

@@ -38,7 +38,7 @@ def test_image_tasks_run_and_a_failed_build_is_recorded(tmp_path: Path, image_re
     assert len(by) == 4
     for agent in ("oracle", "nop"):
         bad = by[("broken", agent)]
-        assert bad["status"] == "error" and bad["cause"] == "environment_build_failed"
+        assert bad["status"] == "environment_build_failed" == bad["cause"]
         assert bad["exception_info"]["dockerfile_line"] == 3
     o, n = by[("answer", "oracle")], by[("answer", "nop")]
     assert o["status"] == n["status"] == "completed", (o, n)

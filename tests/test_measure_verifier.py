@@ -125,26 +125,48 @@ def test_calibrate_measures_once_then_reads_the_cache_and_the_verifier_uses_it(
     paired_task, tmp_path, open_dir
 ):
     env = {"LOOPLAB_CALIBRATION_DIR": str(open_dir / "calibration")}
-    first = run_cli("calibrate", str(paired_task), "--json", env=env, timeout=300)
+    first = run_cli("calibrate", str(paired_task), "--json", "--yes", env=env, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
     rec = json.loads(first.stdout)
     assert rec["cached"] is False and rec["measure"] == "paired"
     assert rec["ci_low"] <= 2.0 <= rec["ci_high"], rec
     assert Path(rec["path"]).is_file() and Path(rec["path"]).is_relative_to(open_dir / "calibration")
-    second = run_cli("calibrate", str(paired_task), "--json", env=env, timeout=300)
+    second = run_cli("calibrate", str(paired_task), "--json", "--yes", env=env, timeout=300)
     rec2 = json.loads(second.stdout)
     assert rec2["cached"] is True and rec2["s_ref"] == rec["s_ref"]
-    human = run_cli("calibrate", str(paired_task), env=env, timeout=300)
+    human = run_cli("calibrate", str(paired_task), "--yes", env=env, timeout=300)
     assert "read from the cache" in human.stdout
     # a trial now scores against this machine's s_ref, and says so
     res, _ = verify_with(paired_task, tmp_path, env=env)
     m = res["verifier_result"]["measurement"]
     assert m["s_ref_source"] == "calibration" and m["s_ref"] == rec["s_ref"]
+    machine = m["calibration"]["fingerprint"]
+    assert res["s_ref"] == {"value": rec["s_ref"], "source": "calibration", "measured_at": rec["measured_at"],
+                            "machine": machine}  # fmt: skip
+    rep = json.loads(run_cli("report", str(tmp_path / "m"), "--json").stdout)
+    assert rep["trials"][0]["s_ref"] == rec["s_ref"]
+    assert rep["trials"][0]["s_ref_source"] == f"calibration {rec['measured_at']} on {machine}"
     assert m["calibration"]["measured_at"] == rec["measured_at"]
     assert res["verifier_result"]["reward"] == pytest.approx(log_speedup_reward(m["speedup"], rec["s_ref"]))
     # against its own calibration the reference scores about 0.5 (0.46 at s = 1.9, 0.54 at s = 2.1)
     assert 0.4 < res["verifier_result"]["reward"] < 0.6
     # editing the task invalidates the calibration
     (paired_task / "instruction.md").write_text("changed\n")
-    third = run_cli("calibrate", str(paired_task), "--json", env=env, timeout=300)
+    third = run_cli("calibrate", str(paired_task), "--json", "--yes", env=env, timeout=300)
     assert json.loads(third.stdout)["cached"] is False
+
+
+def test_calibrate_asks_before_changing_rewards(paired_task, open_dir):
+    env = {"LOOPLAB_CALIBRATION_DIR": str(open_dir / "calibration")}
+    r = run_cli("calibrate", str(paired_task), env=env, timeout=300)  # stdin is not a terminal
+    assert r.returncode == 2 and "pass --yes" in r.stderr and "--dry-run" in r.stderr, r.stderr
+    assert not (open_dir / "calibration").exists() or not any((open_dir / "calibration").rglob("*.json"))
+    dry = run_cli("calibrate", str(paired_task), "--dry-run", "--json", env=env, timeout=300)
+    assert dry.returncode == 0, dry.stderr
+    rec = json.loads(dry.stdout)
+    assert rec["stored"] is False and rec["previous_source"] == "constants"
+    assert f"-> {rec['s_ref']:.4f} (dry run: not stored)" in dry.stderr
+    assert not any((open_dir / "calibration").rglob("*.json"))
+    yes = run_cli("calibrate", str(paired_task), "--yes", env=env, timeout=300)
+    assert yes.returncode == 0 and "(constants) -> " in yes.stderr and "(stored)" in yes.stderr
+    assert any((open_dir / "calibration").rglob("*.json"))

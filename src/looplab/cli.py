@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,19 +19,35 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
+from looplab import cancel, settings
 from looplab.errors import LooplabError
 from looplab.numfmt import fixed
-from looplab.settings import DEFAULT_JOBS_DIR
+from looplab.records.results import TrialResult, is_error
+from looplab.tables import make_table, print_fitted
 
-app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="looplab: autonomous research loops, measured."
-)
+app = typer.Typer(no_args_is_help=True, help="looplab: autonomous research loops, measured.")
 tasks_app = typer.Typer(no_args_is_help=True, help="List and check benchmark tasks.")
 app.add_typer(tasks_app, name="tasks")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"looplab {version('looplab')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """looplab: autonomous research loops, measured."""
 
 
 @app.command()
@@ -57,7 +74,12 @@ def run(
         list[str] | None,
         typer.Option("--editable", help="Editable glob for tasks that declare none (repeatable)"),
     ] = None,
-    jobs_dir: Annotated[Path, typer.Option("--jobs-dir", help="Where job folders go")] = DEFAULT_JOBS_DIR,
+    jobs_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--jobs-dir", help="Where job folders go (default: $LOOPLAB_JOBS_DIR, the config file, ./jobs)"
+        ),
+    ] = None,
     job_name: Annotated[str | None, typer.Option("--job-name", help="Job name (re-use it to resume)")] = None,
     timeout_multiplier: Annotated[float, typer.Option("--timeout-multiplier", min=0.0001)] = 1.0,
     agent_timeout: Annotated[
@@ -92,33 +114,38 @@ def run(
             "--overlays", help="[looplab] sections for foreign tasks: a shipped set (autolab) or folder"
         ),
     ] = None,
+    allow_errors: Annotated[
+        bool, typer.Option("--allow-errors", help="Exit 0 even when a trial errored (exit 1 otherwise)")
+    ] = False,
+    core_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--core-wait",
+            min=0,
+            help="Seconds to wait for cores other looplab processes hold; then run unpinned (recorded)",
+        ),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the job's result.json instead of tables")
+    ] = False,
 ) -> None:
-    """Run agents on tasks: build, agent phase in a sandbox, sealed verification, records."""
+    """Run agents on tasks: build, agent phase in a sandbox, sealed verification, records.
+
+    Ctrl-C (or SIGTERM) stops the job: running trials are recorded as cancelled, the
+    job's result.json is written and the exit code is 130; a second Ctrl-C exits at once.
+    The exit code is 1 when a trial errored (agent_error, verifier_error,
+    environment_build_failed, cancelled) unless --allow-errors.
+    """
+    from looplab.agents.registry import agent_args
     from looplab.environment.build import set_build_options
+    from looplab.job.runner import JobSpec
     from looplab.overlays import set_overlays
 
     set_build_options(base, image_map, insecure_registry)
     if network not in ("task", "deny"):
         raise LooplabError(f"--network must be task or deny, got {network!r}")
     set_overlays(overlays)
-    from looplab.agents.registry import agent_args
-    from looplab.job.runner import JobSpec, run_job
-    from looplab.tasks.catalog import resolve_task_path
-    from looplab.tasks.loader import discover_tasks, load_task
-
-    paths = discover_tasks([resolve_task_path(p) for p in path])
-    tasks = [load_task(p) for p in paths]
-    names = [t.name for t in tasks]
-    if len(set(names)) != len(names):
-        raise LooplabError(f"two tasks share a folder name: {sorted(n for n in names if names.count(n) > 1)}")
-    for t in tasks:
-        for w in t.warnings:
-            err_console.print(f"[yellow]warning:[/] {escape(w)}")
-        if not t.config.looplab.editable and not editable:
-            err_console.print(
-                f"[yellow]warning:[/] {t.name}: no editable globs (\\[looplab] editable or --editable): "
-                "the whole working folder is carried to the verifier and the trial is marked sealed: false"
-            )
+    paths, tasks = _load_tasks(path, editable)
     budget = {
         k: v
         for k, v in {"max_turns": max_turns, "max_tokens": max_tokens, "max_cost_usd": max_cost}.items()
@@ -127,7 +154,7 @@ def run(
     agent_kwargs = agent_args(agent_kwarg, base_url)
     spec = JobSpec(
         job_name=job_name or dt.datetime.now().strftime("%Y-%m-%d__%H-%M-%S"),
-        jobs_dir=jobs_dir,
+        jobs_dir=jobs_dir or settings.current().jobs_dir,
         task_paths=[str(p.resolve()) for p in paths],
         agents=agent,
         attempts=attempts,
@@ -140,7 +167,77 @@ def run(
         budget=budget,
         ray_address=ray_address,
         network=network,
+        core_wait_s=core_wait,
     )
+    _execute(spec, tasks, executor, allow_errors, json_out)
+
+
+def _load_tasks(path: list[str], editable: list[str] | None) -> tuple[list[Path], list[Any]]:
+    """Load every task named by ``-p``; the broken ones are reported together, one per clause."""
+    from looplab.tasks.catalog import resolve_task_path
+    from looplab.tasks.loader import discover_tasks, load_task
+
+    paths, tasks, problems = [], [], []
+    for p in path:
+        try:
+            found = discover_tasks([resolve_task_path(p)])
+        except LooplabError as exc:
+            problems.append(str(exc))
+            continue
+        for q in found:
+            try:
+                tasks.append(load_task(q))
+                paths.append(q)
+            except LooplabError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise LooplabError(f"{len(problems)} task(s) cannot run: " + " | ".join(problems))
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise LooplabError(f"two tasks share a folder name: {sorted(n for n in names if names.count(n) > 1)}")
+    for t in tasks:
+        for w in t.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(w)}")
+        if not t.config.looplab.editable and not editable:
+            err_console.print(
+                f"[yellow]warning:[/] {t.name}: no editable globs (\\[looplab] editable or --editable): "
+                "the whole working folder is carried to the verifier and the trial is marked sealed: false"
+            )
+    return paths, tasks
+
+
+@app.command()
+def resume(
+    job: Annotated[Path, typer.Argument(help="A job folder (holding config.json)")],
+    executor: Annotated[str, typer.Option("--executor", help="local or ray")] = "local",
+    allow_errors: Annotated[
+        bool, typer.Option("--allow-errors", help="Exit 0 even when a trial errored")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the job's result.json instead of tables")
+    ] = False,
+) -> None:
+    """Resume a job with its own configuration: cancelled and failed slots run again, finished ones stay."""
+    from looplab.job.spec import JobSpec
+    from looplab.records.layout import JobPaths
+
+    cfg_path = JobPaths(job).config
+    try:
+        saved = json.loads(cfg_path.read_text())["spec"]
+        spec = JobSpec(**{**saved, "jobs_dir": Path(saved["jobs_dir"]), "job_name": saved["job_name"]})
+    except FileNotFoundError:
+        raise LooplabError(f"{job}: not a job folder (no config.json)") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LooplabError(f"{cfg_path}: not a looplab job configuration ({exc})") from None
+    spec.jobs_dir = Path(job).resolve().parent
+    _, tasks = _load_tasks(spec.task_paths, spec.editable)
+    _execute(spec, tasks, executor, allow_errors, json_out)
+
+
+def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, json_out: bool) -> None:
+    """Run a job with progress on stderr, its tables (or JSON) on stdout, and the exit code."""
+    from looplab.job.runner import run_job
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -160,86 +257,154 @@ def run(
         elif kind == "built":
             for w in info["warnings"]:
                 err_console.print(f"[yellow]warning:[/] {info['task']}: {escape(w)}")
+        elif kind == "repaired":
+            err_console.print(
+                f"[yellow]repaired:[/] {len(info['trials'])} trial(s) left running by a killed process "
+                "marked cancelled; their slots run again"
+            )
         elif kind == "plan":
             if info["skipped"]:
                 err_console.print(f"resuming: {info['skipped']} finished trial(s) skipped")
             bar["id"] = progress.add_task(f"job {spec.job_name}", total=info["pending"])
             progress.start()
+        elif kind == "wait":
+            progress.console.print(f"[yellow]{escape(info['message'])}[/]", highlight=False)
         elif kind == "start":
-            progress.console.print(f"[dim]start[/] {info['slot']} → {info['trial']} (cores {info['cores']})")
+            where = (
+                f"cores {info['cores']}"
+                if info["cores"]
+                else "[yellow]unpinned[/]: no cores were free in time"
+            )
+            if info.get("waited_s", 0) >= 1:
+                where += f", waited {info['waited_s']:.0f} s for them"
+            progress.console.print(f"[dim]start[/] {info['slot']} → {info['trial']} ({where})")
         elif kind == "done":
             r = info
             status = "[green]ok[/]" if r["status"] == "completed" else f"[red]{r['status']}[/]"
-            why = ""
-            vr = r.get("verifier_result") or {}
-            if vr.get("reason"):
-                why = f" [dim]({escape(vr['reason'])})[/]"
-            if r.get("exception_info"):
-                exc_info = r["exception_info"]
-                why = f" [red]{escape(exc_info['type'])}: {escape(exc_info['message'])}[/]"
+            why = TrialResult.model_validate(r).reason
+            why = f" [dim]({escape(why)})[/]" if why else ""
             progress.console.print(f"{status} {r['slot']} reward={fixed(r.get('reward'))}{why}")
             progress.advance(bar["id"])
 
+    cancel.install_handlers()
     try:
         summary = run_job(spec, tasks, on_event=on_event, executor=executor)
+    except cancel.Cancelled:
+        err_console.print(f"interrupted ({cancel.reason()}) while building environments: no trial started")
+        raise typer.Exit(code=cancel.EXIT_INTERRUPTED) from None
     finally:
-        progress.stop()
-    _print_job_table(summary)
-    console.print(f"job folder: {spec.job_dir}")
-    if any(t["status"] != "completed" for t in summary["trials"]):
+        if "id" in bar:  # stopping a bar never started prints an empty line
+            progress.stop()
+    if json_out:
+        console.print_json(data=summary)
+    else:
+        _print_job_table(summary)
+        console.print(f"job folder: {spec.job_dir}")
+    if "interrupted" in summary:
+        n_cancelled = sum(1 for t in summary["trials"] if t["status"] == "cancelled")
+        err_console.print(
+            f"interrupted ({summary['interrupted']['signal']}): {n_cancelled} trial(s) cancelled, "
+            f"{summary['interrupted']['not_started']} not started; job result written; "
+            f"continue with: looplab resume {spec.job_dir}",
+            highlight=False,
+        )
+        raise typer.Exit(code=cancel.EXIT_INTERRUPTED)
+    if any(is_error(t["status"]) for t in summary["trials"]) and not allow_errors:
         raise typer.Exit(code=1)
 
 
 def _print_job_table(summary: dict[str, Any]) -> None:
     from looplab.records.results import agent_label
 
-    table = Table(title=f"Results: {summary['job_name']}")
-    for col in ("task", "agent", "attempt", "status", "reward"):
-        table.add_column(col, justify="right" if col in ("attempt", "reward") else "left")
+    table = make_table(
+        f"Results: {summary['job_name']}", ("task", "agent", "attempt", "status", "reward", "reason")
+    )
+    unsealed = 0
     for t in summary["trials"]:
         label = agent_label(t["agent"], t.get("model"))
-        table.add_row(t["task_name"], label, str(t["attempt"]), t["status"], fixed(t.get("reward")))
+        task = t["task_name"]
+        if t.get("sealed") is False:
+            unsealed += 1
+            task += " (unsealed)"
+        status = f"[red]{t['status']}[/]" if is_error(t["status"]) else t["status"]
+        table.add_row(
+            escape(task),
+            escape(label),
+            str(t["attempt"]),
+            status,
+            fixed(t.get("reward")),
+            escape(t.get("reason") or ""),
+        )
     console.print(table)
-    agg = Table(title="Mean reward per agent")
-    for col in ("agent", "trials", "errors", "mean reward"):
-        agg.add_column(col)
+    if unsealed:
+        console.print(
+            f"[yellow]{unsealed} trial(s) unsealed[/]: no editable globs, "
+            "the whole working folder reached the verifier"
+        )
+    unpinned = sum(1 for t in summary["trials"] if t.get("pinned") is False)
+    if unpinned:
+        console.print(
+            f"[yellow]{unpinned} trial(s) ran unpinned[/] (--core-wait ran out): their timings shared cores"
+        )
+    agg = make_table("Mean reward per agent", ("agent", "trials", "errors", "mean reward"))
     for name, s in summary["stats"]["agents"].items():
-        agg.add_row(name, str(s["n_trials"]), str(s["n_errors"]), fixed(s["mean_reward"]))
+        errs = str(s["n_errors"])
+        if s.get("errors_by_status"):
+            errs += " (" + ", ".join(f"{k} {v}" for k, v in sorted(s["errors_by_status"].items())) + ")"
+        agg.add_row(escape(name), str(s["n_trials"]), errs, fixed(s["mean_reward"]))
     console.print(agg)
 
 
 @tasks_app.command("list")
 def tasks_list(
     paths: Annotated[list[Path] | None, typer.Argument(help="Task folders (default: the catalog)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON (docs/cli.md)")] = False,
 ) -> None:
     """List tasks with their domain, metric and budget."""
     from looplab.tasks.catalog import catalog_task_paths
     from looplab.tasks.loader import discover_tasks, load_task
 
     found = discover_tasks(paths) if paths else catalog_task_paths()
-    table = Table(title="Tasks")
-    for col in ("task", "domain", "metric", "direction", "measure", "agent budget", "editable"):
-        table.add_column(col)
+    rows: list[list[str]] = []
+    listed: list[dict[str, Any]] = []
     broken = 0
     for p in found:
         try:
             t = load_task(p)
         except LooplabError as exc:
             broken += 1
-            table.add_row(p.name, "[red]invalid[/]", escape(str(exc)), "", "", "", "")
+            rows.append([p.name, "[red]invalid[/]", escape(str(exc)), "", "", "", ""])
+            listed.append({"task": p.name, "path": str(p), "error": str(exc)})
             continue
         c = t.config
         opt = c.optimization
-        table.add_row(
-            t.name,
-            str(c.metadata.get("domain", "—")),
-            (opt.metric if opt and opt.metric else "—"),
-            (opt.direction if opt and opt.direction else "—"),
-            c.looplab.measure,
-            f"{c.agent.timeout_sec / 60:g} min",
-            ", ".join(c.looplab.editable) or "(all of /app)",
+        item = {
+            "task": t.name,
+            "path": str(t.path),
+            "domain": c.metadata.get("domain"),
+            "metric": opt.metric if opt else None,
+            "direction": opt.direction if opt else None,
+            "measure": c.looplab.measure,
+            "agent_timeout_sec": c.agent.timeout_sec,
+            "editable": list(c.looplab.editable),
+        }
+        listed.append(item)
+        rows.append(
+            [
+                t.name,
+                str(item["domain"] or "—"),
+                str(item["metric"] or "—"),
+                str(item["direction"] or "—"),
+                c.looplab.measure,
+                f"{c.agent.timeout_sec / 60:g} min",
+                ", ".join(c.looplab.editable) or "(all of /app)",
+            ]
         )
-    console.print(table)
+    if json_out:
+        console.print_json(data={"schema_version": 1, "tasks": listed})
+    else:
+        columns = ("task", "domain", "metric", "direction", "measure", "agent budget", "editable")
+        print_fitted(console, "Tasks", columns, rows, optional=("measure", "direction", "editable", "domain"))
     if broken:
         raise typer.Exit(code=1)
 
@@ -252,7 +417,7 @@ def tasks_check(
     run_agents: Annotated[
         bool, typer.Option("--run", help="Also run nop and oracle and report rewards")
     ] = False,
-    jobs_dir: Annotated[Path, typer.Option("--jobs-dir")] = DEFAULT_JOBS_DIR,
+    jobs_dir: Annotated[Path | None, typer.Option("--jobs-dir", help="Default: as for run")] = None,
     write: Annotated[
         Path | None, typer.Option("--write", help="With --run: write the table as Markdown")
     ] = None,
@@ -278,14 +443,14 @@ def tasks_check(
         found = discover_tasks(paths)
     else:
         raise LooplabError("name task folders to check, or --all for the catalog")
-    failures = 0
+    failures = invalid = 0
     loaded = []
     for p in found:
         try:
             t, notes = check_task(p, build=build)
         except LooplabError as exc:
-            failures += 1
-            console.print(f"[red]error[/] {p.name}: {escape(str(exc))}")
+            invalid += 1
+            err_console.print(f"[red]error:[/] {p.name}: {escape(str(exc))}", highlight=False)
             continue
         no_gpu = gpu_shortfall(t)  # a GPU task on a machine without one: said plainly, not run
         console.print(f"[green]ok[/] {t.name}" + (" [yellow](needs a GPU)[/]" if no_gpu else ""))
@@ -294,8 +459,10 @@ def tasks_check(
         if not no_gpu:
             loaded.append(t)
     if run_agents and loaded:
-        rows = check_rewards(loaded, jobs_dir, console, write)
+        rows = check_rewards(loaded, jobs_dir or settings.current().jobs_dir, console, write)
         failures += sum(1 for r in rows if not r["ok"])
+    if invalid:
+        raise typer.Exit(code=2)
     if failures:
         raise typer.Exit(code=1)
 

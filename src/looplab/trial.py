@@ -7,6 +7,12 @@ sandbox, see ``verify.verifier``). Everything lands in the trial folder in
 Harbor's layout: ``config.json``, ``result.json`` (written last, atomically),
 ``agent/`` (trajectory, logs), ``verifier/`` (test output, reward file) and
 ``checkpoints/``.
+
+The status (``records.results.STATUSES``): ``completed``; ``agent_error`` when the
+agent failed (it still gets verified, and the reward is kept, but it counts as an
+error) or the agent phase raised; ``verifier_error`` when verification raised;
+``cancelled`` on Ctrl-C/SIGTERM (``looplab.cancel``), with the trajectory and
+checkpoints the agent left.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from looplab import cancel
 from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResult
 from looplab.agents.phase import run_agent
 from looplab.agents.registry import make_agent
@@ -58,6 +65,7 @@ class TrialConfig:
     agent_timeout_sec: float | None = None  # overrides the task's [agent] timeout_sec
     budget: dict[str, Any] = field(default_factory=dict)  # max_turns, max_tokens, max_cost_usd
     network: str = "task"  # task: the task's network policy per phase; deny: no network at all
+    core_wait_s: float = 0.0  # how long the trial waited for its cores
 
 
 def new_trial_name(task: Task) -> str:
@@ -92,6 +100,8 @@ def run_trial(
     result = _new_record(task, cfg, paths, job_name, slot, status="running")
     result.resources = {
         "cores": cfg.cores,
+        "pinned": cfg.cores is not None,
+        "core_wait_s": cfg.core_wait_s,
         "cpus": task.config.environment.cpus,
         "memory_mb": task.config.environment.memory_mb,
         "gpus": [g.record() for g in cfg.gpus],
@@ -110,28 +120,41 @@ def run_trial(
             "sandbox_usage": usage,
             **outcome.extra,
         }
-        with _Phase(result.timing, "verifier"):
-            vr = verify(
-                task,
-                env,
-                work_dir,
-                paths.verifier_dir,
-                cfg.editable,
-                cfg.cores,
-                gpus=cfg.gpus,
-                network=cfg.network,
-            )
-        result.verifier_result = vr.to_json()
-        result.reward = vr.reward
-        result.status = "completed"
-    except Exception as exc:  # a harness failure is recorded, never lost
-        result.status = "error"
-        result.exception_info = {
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "traceback": traceback.format_exc()[-8000:],
-        }
+        cancel.check()  # Ctrl-C during the agent phase: no verification
+        try:
+            with _Phase(result.timing, "verifier"):
+                vr = verify(
+                    task,
+                    env,
+                    work_dir,
+                    paths.verifier_dir,
+                    cfg.editable,
+                    cfg.cores,
+                    gpus=cfg.gpus,
+                    network=cfg.network,
+                )
+        except Exception as exc:
+            cancel.check()  # stopped by Ctrl-C, not broken
+            _failed(result, "verifier_error", exc)
+        else:
+            cancel.check()  # the verifier was stopped under it: its reward means nothing
+            result.verifier_result = vr.to_json()
+            result.reward = vr.reward
+            result.s_ref = _s_ref_used(vr.measurement)
+            result.status = "completed"
+            if outcome.stop_reason == "error":  # the agent failed; the reward is what it left
+                result.status = "agent_error"
+                result.exception_info = {"type": "AgentError", "message": outcome.error or "the agent failed"}
+    except cancel.Cancelled as exc:
+        result.status = "cancelled"
         result.reward = None
+        result.exception_info = {"type": "Cancelled", "message": str(exc)}
+    except Exception as exc:  # a harness failure is recorded, never lost
+        if cancel.requested():
+            result.status, result.reward = "cancelled", None
+            result.exception_info = {"type": "Cancelled", "message": f"cancelled ({cancel.reason()})"}
+        else:
+            _failed(result, "agent_error", exc)
     finally:
         if box_dir is not None:
             try:
@@ -148,7 +171,10 @@ def _new_record(
     task: Task, cfg: TrialConfig, paths: TrialPaths, job_name: str, slot: str | None, status: str
 ) -> TrialResult:
     """A trial's record as it starts (its config.json written beside it)."""
-    atomic_write_json(paths.config, {"task": str(task.path), **asdict(cfg), "job_name": job_name})
+    atomic_write_json(
+        paths.config,
+        {"task": str(task.path), "task_name": task.name, **asdict(cfg), "job_name": job_name, "slot": slot},
+    )
     globs = editable_mod.editable_globs(task, cfg.editable)
     return TrialResult(
         schema_version=TRIAL_SCHEMA_VERSION,
@@ -175,7 +201,7 @@ def record_build_failure(
     """The record of a trial that never ran because its task's environment failed to build."""
     paths = TrialPaths(Path(trial_dir))
     paths.dir.mkdir(parents=True, exist_ok=True)
-    result = _new_record(task, cfg, paths, job_name, slot, status="error")
+    result = _new_record(task, cfg, paths, job_name, slot, status="environment_build_failed")
     m = re.search(r"Dockerfile:(\d+):", error)
     result.cause = "environment_build_failed"
     result.finished_at = result.started_at
@@ -186,6 +212,29 @@ def record_build_failure(
     }
     result.write(paths.result)
     return result
+
+
+def _s_ref_used(measurement: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The reference speedup a measured reward used: value, source (task.toml constants or this
+    machine's calibration, with its date and machine)."""
+    m = measurement or {}
+    if "s_ref" not in m:
+        return None
+    out: dict[str, Any] = {"value": m.get("s_ref"), "source": m.get("s_ref_source")}
+    cal = m.get("calibration") or {}
+    if cal:
+        out.update(measured_at=cal.get("measured_at"), machine=cal.get("fingerprint"))
+    return out
+
+
+def _failed(result: TrialResult, status: str, exc: Exception) -> None:
+    result.status = status
+    result.exception_info = {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": traceback.format_exc()[-8000:],
+    }
+    result.reward = None
 
 
 def _export_atif(paths: TrialPaths) -> None:

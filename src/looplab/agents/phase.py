@@ -4,8 +4,9 @@ The caller builds the sandbox (not started) and the agent's context. ``run_agent
 lets the agent adjust the sandbox spec (``prepare_sandbox``), starts the sandbox,
 runs the agent in a worker thread and waits for it until the budget's deadline
 plus a short grace; then the sandbox is stopped, so every process in it dies,
-whether the agent returned or not. The agent's ``cleanup`` always runs and the
-trajectory is always closed. An exception raised by the agent becomes an
+whether the agent returned or not. A cancellation (``looplab.cancel``, Ctrl-C) ends
+the wait at once: the outcome's ``stop_reason`` is then ``cancelled``. The agent's
+``cleanup`` always runs and the trajectory is always closed. An exception raised by the agent becomes an
 ``error`` outcome with its traceback in ``exception.txt`` of the agent's log folder.
 """
 
@@ -17,11 +18,13 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from looplab import cancel
 from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
 from looplab.sandbox.base import Sandbox
 
 KILL_GRACE_S = 5.0  # past the deadline before the sandbox is stopped under the agent
 JOIN_AFTER_STOP_S = 30.0  # how long the stopped agent's thread gets to return
+JOIN_AFTER_CANCEL_S = 1.0  # the same after Ctrl-C: the user waits for it
 
 
 @dataclass
@@ -57,6 +60,7 @@ def run_agent(
             box["traceback"] = traceback.format_exc()
 
     try:
+        cancel.check()  # a cancelled job starts no sandbox
         agent.prepare_sandbox(sandbox.spec, ctx)
         sandbox.start()
         if after_start is not None:
@@ -64,18 +68,25 @@ def run_agent(
         ta = time.monotonic()
         worker = threading.Thread(target=target, daemon=True, name=thread_name)
         worker.start()
-        worker.join(timeout=budget.remaining() + KILL_GRACE_S)
-        timed_out = worker.is_alive()
+        deadline = time.monotonic() + budget.remaining() + KILL_GRACE_S
+        while worker.is_alive() and time.monotonic() < deadline and not cancel.requested():
+            worker.join(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+        cancelled = cancel.requested()
+        timed_out = worker.is_alive() and not cancelled
         tb = time.monotonic()
         sandbox.stop()  # the agent phase is over: every process in the sandbox dies now
         teardown_s = time.monotonic() - tb
         if timed_out:
             worker.join(timeout=JOIN_AFTER_STOP_S)
+        elif cancelled:
+            worker.join(timeout=JOIN_AFTER_CANCEL_S)
         outcome = box.get("outcome")
         if not isinstance(outcome, AgentOutcome):
             outcome = AgentOutcome(stop_reason="timeout")
         if timed_out:
             outcome.stop_reason = "timeout"
+        if cancelled:
+            outcome.stop_reason = "cancelled"
         usage = sandbox.usage()
         if "traceback" in box:
             (ctx.logs_dir / "exception.txt").write_text(str(box["traceback"]))

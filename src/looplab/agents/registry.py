@@ -81,20 +81,26 @@ def args_for(name: str, kwargs: dict[str, Any], model: str | None) -> tuple[dict
     return mine, (model if takes_any or "model" in params else None)
 
 
+def preflight(agent: Any, budget: dict[str, Any] | None = None) -> None:
+    """Raise what the agent's ``preflight(budget)`` finds (keys, binaries, prices), in one line."""
+    check = getattr(agent, "preflight", None)
+    if callable(check) and (problems := check(budget or {})):
+        raise LooplabError(f"agent {getattr(agent, 'name', '?')}: " + "; ".join(problems))
+
+
 def check_job_agents(
     names: list[str], kwargs: dict[str, Any], model: str | None, budget: dict[str, Any] | None = None
 ) -> None:
     """Fail before any trial starts: an unknown agent, an argument (or ``-m``) that no
     agent of the job takes, a bad value, or what an agent's ``preflight(budget)`` finds
-    (a CLI agent: its binary, key variable, price; one line each). A job's arguments go
-    to every agent that takes them, so ``-a nop -a replay --ak script=F`` gives the script to replay only."""
+    (a CLI agent: its binary, key variable, price; the llm agent: its API key variable, a
+    price when ``--max-cost`` is set; one line
+    each). A job's arguments go to every agent that takes them, so
+    ``-a nop -a replay --ak script=F`` gives the script to replay only."""
     used: set[str] = set()
     for name in dict.fromkeys(names):
         mine, mine_model = args_for(name, kwargs, model)
-        agent = make_agent(name, mine, mine_model)
-        preflight = getattr(agent, "preflight", None)
-        if callable(preflight) and (problems := preflight(budget or {})):
-            raise LooplabError("\n".join(problems))
+        preflight(make_agent(name, mine, mine_model), budget)
         used |= set(mine) | ({"-m/--model"} if mine_model is not None else set())
     unused = [k for k in kwargs if k not in used]
     if model is not None and "-m/--model" not in used:

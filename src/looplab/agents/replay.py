@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
-from looplab.errors import LooplabError
+from looplab.errors import LooplabError, validation_message
 from looplab.sandbox.base import Sandbox
 
 STEP_KINDS = ("run", "write", "patch", "diff", "dev_check", "sleep", "finish")
@@ -76,8 +76,7 @@ def load_script(path: str | Path) -> list[Step]:
         try:
             steps.append(Step.model_validate(raw))
         except ValidationError as exc:
-            msg = exc.errors()[0].get("msg", "invalid")
-            raise LooplabError(f"{path}: step {i + 1}: {msg}") from None
+            raise LooplabError(validation_message(f"{path}: step {i + 1}", exc, Step)) from None
     return steps
 
 

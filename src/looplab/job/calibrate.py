@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import statistics
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,15 +31,11 @@ from looplab.measure.fingerprint import machine_fingerprint
 from looplab.tasks.catalog import resolve_task_path
 from looplab.tasks.loader import Task, load_task
 from looplab.trial import TrialConfig, new_trial_name, run_trial
+from looplab.verify.measured import resolve_s_ref
 
 
-def calibrate_task(
-    task: Task,
-    repeats: int = 1,
-    force: bool = False,
-    log: Callable[[str], None] | None = None,
-) -> tuple[CalibrationRecord, bool]:
-    """Measure (or read from the cache) ``task``'s reference speedup; returns it and whether it was cached."""
+def check_calibratable(task: Task, repeats: int = 1) -> None:
+    """A one-line error when ``task`` cannot be calibrated (reported metric, no reference solution)."""
     if task.config.looplab.measure == "reported":
         raise LooplabError(
             f"{task.path / 'task.toml'}: field looplab.measure: calibration needs 'paired' or 'instructions'"
@@ -47,6 +44,19 @@ def calibrate_task(
         raise LooplabError(f"{task.path}: no solution/solve.sh; calibration runs the reference solution")
     if repeats < 1:
         raise LooplabError(f"calibration repeats must be at least 1, got {repeats}")
+
+
+def calibrate_task(
+    task: Task,
+    repeats: int = 1,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+    store: bool = True,
+) -> tuple[CalibrationRecord, bool]:
+    """Measure (or read from the cache) ``task``'s reference speedup; returns it and whether it was cached.
+
+    ``store=False`` measures without writing the calibration (``--dry-run``)."""
+    check_calibratable(task, repeats)
     fp = machine_fingerprint()
     path = calibration_path(task, fp)
     if not force:
@@ -92,8 +102,14 @@ def calibrate_task(
         duration_s=round((dt.datetime.now(dt.UTC) - t0).total_seconds(), 3),
         details=details,
     )
-    atomic_write_json(path, rec.model_dump(mode="json"))
+    if store:
+        atomic_write_json(path, rec.model_dump(mode="json"))
     return rec, False
+
+
+def calibrate_store(task: Task, rec: CalibrationRecord) -> None:
+    """Store a measured calibration (after the user said yes)."""
+    atomic_write_json(calibration_path(task, rec.fingerprint), rec.model_dump(mode="json"))
 
 
 def _reference_speedup(task: Task, result: dict[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -124,12 +140,40 @@ def calibrate_command(
     ] = False,
     as_json: JsonOpt = False,
     out: OutOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Store a new calibration without asking")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Measure and show old -> new; store nothing")
+    ] = False,
 ) -> None:
-    """Measure TASK's reference speedup on this machine (once; later runs read the cache)."""
+    """Measure TASK's reference speedup on this machine (once; later runs read the cache).
+
+    A stored calibration changes every later reward of TASK on this machine, so a new
+    one is stored only with --yes (or a yes at the prompt); --dry-run only shows it.
+    """
     t = load_task(resolve_task_path(task))
     log = None if as_json else (lambda msg: err_console.print(msg, highlight=False))
-    rec, cached = calibrate_task(t, repeats=repeats, force=force, log=log)
+    check_calibratable(t, repeats)
+    old, old_source, _, _ = resolve_s_ref(t)
+    was = f"{old:.4f} ({old_source})" if old is not None else "none"
+    asks = not (yes or dry_run) and (force or lookup_calibration(t) is None)
+    if asks and not sys.stdin.isatty():
+        raise LooplabError(
+            f"calibrating {t.name} changes every later reward of it on this machine (s_ref now {was}); "
+            "pass --yes to store the new value, or --dry-run to only measure it"
+        )
+    rec, cached = calibrate_task(t, repeats=repeats, force=force, log=log, store=yes)
+    if not cached and not yes and not dry_run:
+        if typer.confirm(f"{t.name}: s_ref {was} -> {rec.s_ref:.4f}: store it?", err=True):
+            calibrate_store(t, rec)
+        else:
+            dry_run = True
     where = calibration_path(t, rec.fingerprint)
+    if not cached:
+        err_console.print(
+            f"{t.name}: s_ref {was} -> {rec.s_ref:.4f}"
+            + (" (dry run: not stored)" if dry_run else " (stored)"),
+            highlight=False,
+        )
     ci = (
         f" [{rec.ci_low:.4f}, {rec.ci_high:.4f}]"
         if rec.ci_low is not None and rec.ci_high is not None
@@ -139,4 +183,12 @@ def calibrate_command(
         f"{t.name}: s_ref = {rec.s_ref:.4f}{ci} on {rec.fingerprint.describe()} "
         f"({'read from the cache' if cached else f'measured in {rec.duration_s:.1f} s'}: {where})"
     )
-    emit_result({**rec.model_dump(mode="json"), "cached": cached, "path": str(where)}, as_json, out, human)
+    if dry_run:
+        human = human.replace(f": {where})", ": not stored)")
+    record = {
+        **rec.model_dump(mode="json"),
+        "cached": cached,
+        "path": str(where),
+        "stored": cached or not dry_run,
+    }
+    emit_result({**record, "previous_s_ref": old, "previous_source": old_source}, as_json, out, human)

@@ -11,9 +11,13 @@ the machine, so it runs alone rather than never.
 Cores are also claimed host-wide with ``flock`` on ``<runtime>/core-claims/cpuN.lock``,
 so trials of two ``looplab run`` processes, or of Ray workers on one node, never
 share a core either; a claim dies with its process, and processes waiting for
-cores queue on one lock so the oldest waiter is served first. Set ``LOOPLAB_CORE_CLAIMS=0``
+cores queue on one lock so the oldest waiter is served first. A claim file holds its
+holder (pid, command, since when), so a wait is reported as ``waiting for 2 core(s)
+held by pid N: looplab run … since 00:12`` (``on_wait``), and it can be bounded
+(``max_wait_s``: then the trial runs unpinned, which its record says). Set ``LOOPLAB_CORE_CLAIMS=0``
 to keep claims inside one process, or to a folder to coordinate only the processes
-that share that folder. Memory is accounted per allocator (per job,
+that share that folder. A cancellation (Ctrl-C) ends every wait with ``cancel.Cancelled``.
+Memory is accounted per allocator (per job,
 or per Ray worker process, where Ray's own ``memory`` resource does the job).
 """
 
@@ -22,15 +26,27 @@ from __future__ import annotations
 import fcntl
 import math
 import os
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from looplab import settings
+from looplab import cancel, settings
 from looplab.environment.build import runtime_dir
 
 CLAIM_POLL_S = 0.25
+WAIT_REPORT_S = 5.0  # how often a wait for another process's cores is reported
+
+
+def _command() -> str:
+    """This process's command line, short (what a waiting process prints about the holder)."""
+    argv = [os.path.basename(sys.argv[0]) if sys.argv else "python", *sys.argv[1:]]
+    if argv[0] in ("__main__.py", "-m"):
+        argv[0] = "looplab"
+    text = " ".join(argv)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def machine_memory_mb() -> int:
@@ -59,7 +75,7 @@ def claims_dir() -> Path | None:
 class Grant:
     """What one trial holds while it runs."""
 
-    cores: list[int]
+    cores: list[int]  # empty: the wait for cores was bounded and ran out, so the trial runs unpinned
     memory_mb: int = 0
     waited_s: float = 0.0
     _fds: list[int] = field(default_factory=list, repr=False)
@@ -71,7 +87,13 @@ class CoreAllocator:
         cores: list[int] | None = None,
         memory_mb: int | None = None,
         claims: Path | None | bool = True,
+        on_wait: Callable[[str], None] | None = None,
+        max_wait_s: float | None = None,
     ):
+        """``on_wait(message)`` hears, every few seconds, what a host-wide claim waits for and who
+        holds it; after ``max_wait_s`` of that wait a grant comes back with no cores (unpinned)."""
+        self.on_wait = on_wait
+        self.max_wait_s = max_wait_s
         self.cores = sorted(cores if cores is not None else os.sched_getaffinity(0))
         if not self.cores:
             raise ValueError("CoreAllocator needs at least one core")
@@ -104,7 +126,11 @@ class CoreAllocator:
             self._next_ticket += 1
             self._queue.append(ticket)
             while not (self._queue[0] == ticket and len(self._free) >= n and self._mem_free >= mem):
-                self._cond.wait()
+                if cancel.requested():  # Ctrl-C: this trial never starts
+                    self._queue.remove(ticket)
+                    self._cond.notify_all()
+                    cancel.check()
+                self._cond.wait(timeout=CLAIM_POLL_S)
         # This request heads the queue: the ones behind it wait, so the free list can only grow.
         try:
             cores, fds = self._claim(n)
@@ -134,6 +160,23 @@ class CoreAllocator:
             self.running -= 1
             self._cond.notify_all()
 
+    def _tell(self, t0: float, told: float, n: int, *lock_names: str) -> float:
+        """Report the wait (what for, who holds it) every ``WAIT_REPORT_S``; returns when it last did."""
+        now = time.monotonic()
+        if self.on_wait is None or now - told < WAIT_REPORT_S or self.claims is None:
+            return told
+        holders: list[str] = []
+        for name in lock_names:
+            try:
+                text = (self.claims / name).read_text(errors="replace").strip()
+            except OSError:
+                continue
+            if text and text not in holders:
+                holders.append(text)
+        who = "; ".join(holders[:3]) or "another looplab process"
+        self.on_wait(f"waiting for {n} core(s) held by {who} ({now - t0:.0f} s so far)")
+        return now
+
     def _claim(self, n: int) -> tuple[list[int], list[int]]:
         """Take ``n`` free cores; with host-wide claims, wait until no other process holds them.
 
@@ -144,8 +187,19 @@ class CoreAllocator:
             with self._cond:
                 return self._free[:n], []
         qfd = os.open(self.claims / "queue.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        t0 = time.monotonic()
+        told = t0
         try:
-            fcntl.flock(qfd, fcntl.LOCK_EX)
+            while True:  # the queue itself: whoever holds queue.lock is the oldest waiter
+                try:
+                    fcntl.flock(qfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    told = self._tell(t0, told, n, *(f"cpu{c}.lock" for c in self.cores))
+                    if self.max_wait_s is not None and time.monotonic() - t0 >= self.max_wait_s:
+                        return [], []
+                    if cancel.wait(CLAIM_POLL_S):
+                        cancel.check()
             while True:
                 with self._cond:
                     candidates = list(self._free)
@@ -163,9 +217,17 @@ class CoreAllocator:
                     got.append(core)
                     fds.append(fd)
                 if len(got) == n:
+                    since = time.strftime("%H:%M:%S")
+                    for fd in fds:  # who holds the core, for a waiting process to print
+                        os.ftruncate(fd, 0)
+                        os.write(fd, f"pid {os.getpid()}: {_command()} since {since}".encode())
                     return got, fds
                 for fd in fds:
                     os.close(fd)
-                time.sleep(CLAIM_POLL_S)
+                told = self._tell(t0, told, n, *(f"cpu{c}.lock" for c in candidates))
+                if self.max_wait_s is not None and time.monotonic() - t0 >= self.max_wait_s:
+                    return [], []
+                if cancel.wait(CLAIM_POLL_S):
+                    cancel.check()
         finally:
             os.close(qfd)

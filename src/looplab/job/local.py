@@ -1,9 +1,10 @@
 """The local executor: a thread pool on this host, each trial pinned to cores it claims first.
 
 ``spec.concurrency`` trials run at once; each asks the host-wide ``CoreAllocator``
-for the task's cores and memory (and ``GpuAllocator`` for its GPUs) before it starts, so trials (and
-other looplab
-processes on the host) never share a core.
+for the task's cores and memory (and the ``GpuAllocator`` for its GPUs) before it
+starts, so trials (and other looplab processes on the host) never share a core. After a
+cancellation (Ctrl-C) no slot starts: slots still waiting for cores or for a worker are
+skipped, with no folder.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+from looplab import cancel
 from looplab.environment.build import Environment
 from looplab.job.cores import CoreAllocator
 from looplab.job.gpus import GpuAllocator
@@ -24,12 +26,24 @@ class LocalExecutor:
         self.envs = envs
 
     def run(self, spec: JobSpec, pending: list[Slot], emit: Emit) -> Iterator[TrialResult]:
-        alloc, gpu_alloc = CoreAllocator(), GpuAllocator()
+        alloc = CoreAllocator(
+            on_wait=lambda message: emit("wait", {"message": message}), max_wait_s=spec.core_wait_s
+        )
+        gpu_alloc = GpuAllocator()
 
-        def one(slot: Slot) -> TrialResult:
+        def one(slot: Slot) -> TrialResult | None:
             ecfg = slot.task.config.environment
-            grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
-            held = gpu_alloc.acquire(ecfg.gpus, ecfg.gpu_types, str(slot.task.path / "task.toml"))
+            if cancel.requested():  # Ctrl-C: nothing new starts
+                return None
+            try:
+                grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+            except cancel.Cancelled:
+                return None
+            try:
+                held = gpu_alloc.acquire(ecfg.gpus, ecfg.gpu_types, str(slot.task.path / "task.toml"))
+            except BaseException:
+                alloc.release(grant)
+                raise
             try:
                 trial_dir = spec.job_dir / new_trial_name(slot.task)
                 emit(
@@ -42,7 +56,8 @@ class LocalExecutor:
                         "waited_s": grant.waited_s,
                     },
                 )
-                cfg = trial_config(spec, slot, grant.cores)
+                cfg = trial_config(spec, slot, grant.cores or None)
+                cfg.core_wait_s = grant.waited_s
                 cfg.gpus = held.devices
                 return run_trial(
                     slot.task, self.envs[slot.task.name], cfg, trial_dir, spec.job_name, slot.key
@@ -54,4 +69,6 @@ class LocalExecutor:
         with ThreadPoolExecutor(max_workers=max(1, spec.concurrency)) as pool:
             futures = [pool.submit(one, s) for s in pending]
             for fut in as_completed(futures):
-                yield fut.result()
+                res = fut.result()
+                if res is not None:
+                    yield res

@@ -35,6 +35,7 @@ class JobSpec:
     budget: dict[str, Any] = field(default_factory=dict)
     ray_address: str | None = None  # --executor ray: an existing cluster (None: a local Ray instance)
     network: str = "task"  # --network: task (each task's policy) or deny (no network anywhere)
+    core_wait_s: float | None = None  # --core-wait: after this long waiting for cores, run unpinned
 
     def identity(self) -> dict[str, Any]:
         """What must match for a re-run to resume this job."""

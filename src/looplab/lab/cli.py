@@ -11,16 +11,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from looplab.errors import LooplabError
 from looplab.numfmt import significant
+from looplab.tables import print_fitted
 
 app = typer.Typer(
     no_args_is_help=True, help="The research loop on your own code: change, evaluate, keep or revert."
 )
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # log lines are never broken mid-sentence (piped or narrow)
+err = Console(stderr=True, soft_wrap=True)
 
 LabOpt = Annotated[Path, typer.Option("--lab", "-l", help="The lab folder (holding lab.toml)")]
 DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="Data folder for the backend (read-only)")]
@@ -61,17 +63,23 @@ def init(
     written = init_lab(folder, name=name, example=example, force=force)
     for p in written:
         console.print(f"wrote {p}")
-    console.print(
-        "next: edit lab.toml and backend.py, commit the lab, then "
-        "`looplab lab run --data DIR` (the example: --data example-data)"
-    )
+    if any(p.name == "propose.py" for p in written):
+        console.print(
+            "next: commit the lab, then `looplab lab run --data example-data` "
+            "(then edit lab.toml and backend.py for your own pipeline)"
+        )
+    else:
+        console.print(
+            "next: point lab.pipeline at what the agent may change, write backend.py's evaluate, "
+            "commit the lab, then `looplab lab run --data DIR`"
+        )
 
 
 def _on_event(kind: str, info: dict[str, Any]) -> None:
     if kind == "branch":
         console.print(f"{'created' if info['created'] else 'switched to'} branch [bold]{info['branch']}[/]")
     elif kind == "run":
-        lim = {k: v for k, v in info["limits"].items() if v is not None}
+        lim = ", ".join(f"{k} {v}" for k, v in info["limits"].items() if v is not None) or "none"
         console.print(f"run {info['run']} starts; limits: {lim}")
     elif kind == "resume":
         p = info.get("pending")
@@ -79,6 +87,8 @@ def _on_event(kind: str, info: dict[str, Any]) -> None:
         console.print(f"resuming run {info['run']}{what}")
     elif kind == "recover":
         console.print(f"  experiment {info['experiment']}: {info['action']}")
+    elif kind == "data_kept":
+        console.print(f"data: {info['data']} (the last run's --data)")
     elif kind == "data_snapshot":
         err.print(
             f"[yellow]note:[/] {info['data']} is not readable by the sandbox user; using a snapshot copy"
@@ -95,9 +105,13 @@ def _on_event(kind: str, info: dict[str, Any]) -> None:
         if "error" in info:
             console.print(f"  [red]{info['role']} evaluation failed[/]: {info['error'][:200]}")
     elif kind == "logged":
-        colour = {"keep": "green", "discard": "yellow", "crash": "red", "unchanged": "dim"}.get(
-            info["status"], "white"
-        )
+        colour = {
+            "keep": "green",
+            "discard": "yellow",
+            "crash": "red",
+            "unchanged": "dim",
+            "duplicate": "dim",
+        }.get(info["status"], "white")
         ci = (
             f" [{significant(info['score_low'])}, {significant(info['score_high'])}]"
             if info.get("score_low") is not None
@@ -297,13 +311,15 @@ def results(
     best: Annotated[bool, typer.Option("--best", help="Only the current best")] = False,
     last: Annotated[int | None, typer.Option("--last", min=1, help="Only the last N experiments")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
+    json_out: Annotated[bool, typer.Option("--json", help="The same as --format json")] = False,
 ) -> None:
-    """The experiment history from the results log."""
+    """The experiment history from the results log (with each crash's or discard's reason)."""
     from looplab.lab.config import load_lab
     from looplab.lab.log import ResultsLog, to_csv
 
     if fmt not in ("table", "json", "csv"):
         raise LooplabError(f"--format must be table, json or csv, got {fmt!r}")
+    fmt = "json" if json_out else fmt
     lab = load_lab(lab_dir)
     recs = ResultsLog(lab.state_dir).records()
     if best:
@@ -316,9 +332,19 @@ def results(
     elif fmt == "csv":
         print(to_csv(recs), end="")
     else:
-        table = Table(title=f"lab {lab.name} ({lab.direction} is better)")
-        for col in ("exp", "run", "status", "score", "interval", "best before", "commit", "cost $", "notes"):
-            table.add_column(col)
+        cols = (
+            "exp",
+            "run",
+            "status",
+            "score",
+            "interval",
+            "best before",
+            "commit",
+            "cost $",
+            "reason",
+            "notes",
+        )
+        rows = []
         for r in recs:
             ci = (
                 f"[{significant(r.score_low)}, {significant(r.score_high)}]"
@@ -326,18 +352,25 @@ def results(
                 else ""
             )
             colour = {"keep": "green", "baseline": "cyan", "crash": "red"}.get(r.status, "white")
-            table.add_row(
-                str(r.experiment),
-                str(r.run),
-                f"[{colour}]{r.status}[/]",
-                significant(r.score),
-                ci,
-                significant(r.best_before),
-                r.commit[:10],
-                f"{r.cost_usd:.4f}",
-                (r.notes.splitlines()[0][:60] if r.notes else ""),
+            reason = r.reason if r.status not in ("keep", "baseline") else ""
+            if r.agent_error and r.status == "crash":
+                reason = f"{reason}; agent: {r.agent_error}" if reason else f"agent: {r.agent_error}"
+            rows.append(
+                [
+                    str(r.experiment),
+                    str(r.run),
+                    f"[{colour}]{r.status}[/]",
+                    significant(r.score),
+                    ci,
+                    significant(r.best_before),
+                    r.commit[:10],
+                    f"{r.cost_usd:.4f}",
+                    escape(reason),
+                    escape(r.notes.splitlines()[0] if r.notes else ""),
+                ]
             )
-        console.print(table)
+        optional = ("interval", "cost $", "run", "best before", "notes")
+        print_fitted(console, f"lab {lab.name} ({lab.direction} is better)", cols, rows, optional=optional)
 
 
 @app.command()

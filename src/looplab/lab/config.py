@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from looplab.errors import LooplabError
+from looplab.errors import LooplabError, validation_message
 from looplab.measure.stats import binomial_upper_tail
 from looplab.tasks.model import normalize_direction
 
@@ -176,15 +176,7 @@ class LabConfig(_Strict):
 
 
 def format_error(file: Path, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ()) if not str(x).startswith("function-")) or "(top level)"
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    if err.get("type") == "extra_forbidden":
-        return f"{file}: unknown key '{loc}'{more}"
-    if err.get("type") == "missing":
-        return f"{file}: missing key '{loc}'{more}"
-    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{file}: field {loc}: {msg}{more}"
+    return validation_message(str(file), exc, LabConfig)
 
 
 def parse_config(path: Path) -> LabConfig:
@@ -245,6 +237,18 @@ class Lab:
             raise LooplabError(f"{self.dir / LAB_FILE}: field lab.instructions: {p} not found")
         return p.read_text(errors="replace")
 
+    def check_pipeline_exists(self) -> None:
+        """Every pipeline path that is not a glob exists (a run checks this before the baseline)."""
+        for entry in self.config.lab.pipeline:
+            if any(c in GLOB_CHARS for c in entry):
+                continue
+            p = self.dir / entry.rstrip("/")
+            if not p.exists() and not p.is_symlink():
+                raise LooplabError(
+                    f"{self.dir / LAB_FILE}: field lab.pipeline: {entry!r} does not exist ({p}); "
+                    "create it or fix the path"
+                )
+
     def pipeline_globs(self) -> list[str]:
         """The pipeline as globs relative to the repository root (= /app in the sandboxes)."""
         out: list[str] = []
@@ -262,7 +266,12 @@ def _pathspec(lab_dir: Path, repo: Path, entry: str, where: Path) -> str:
     is_glob = any(c in GLOB_CHARS for c in entry)
     joined = os.path.normpath(os.path.join(str(lab_dir), entry.rstrip("/")))
     rel = os.path.relpath(joined, str(repo))
-    if rel == "." or rel.startswith("..") or rel.split("/")[0] == ".git":
+    if rel == ".":
+        raise LooplabError(
+            f"{where}: field lab.pipeline: {entry!r} is the whole repository {repo}, lab.toml and the "
+            'backend included; name the folders or files the agent may change, e.g. pipeline = ["src"]'
+        )
+    if rel.startswith("..") or rel.split("/")[0] == ".git":
         raise LooplabError(f"{where}: field lab.pipeline: {entry!r} is not inside the repository {repo}")
     return f":(glob){rel}" if is_glob else rel
 

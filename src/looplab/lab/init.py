@@ -5,7 +5,8 @@
 outside any repository becomes a new repository). When the folder has no
 ``pipeline/`` yet, a small runnable example comes with it: a linear model to fit,
 sample data and a ``propose.py`` search script for the ``command`` agent, so
-``lab run`` works at once without an API key. ``init_task_lab`` turns a catalog
+``lab run`` works at once without an API key; without it (``--no-example``) nothing
+refers to the example and the agent is the ``llm`` agent. ``init_task_lab`` turns a catalog
 task into a lab: a new repository holding the task's pristine editable files as
 the pipeline, with the task's sealed verifier as the backend.
 """
@@ -43,9 +44,7 @@ timeout_sec = 600
 # port = 9100
 
 [agent]
-name = "command"               # any registered agent: command, llm, replay, ...
-kwargs = {{ script = "propose.py" }}
-timeout_sec = 600              # per iteration
+{agent}timeout_sec = 600              # per iteration
 
 [stop]
 max_iterations = 50
@@ -59,6 +58,15 @@ max_restarts = 3
 repeats = 10                   # at most this many paired evaluations per decision (1: deterministic backend)
 confidence = 0.95
 min_effect = 0.0               # fraction of the best score an improvement must exceed
+"""
+
+EXAMPLE_AGENT = """\
+name = "command"               # any registered agent: command, llm, replay, ...
+kwargs = { script = "propose.py" }
+"""
+OWN_AGENT = """\
+name = "llm"                   # or claude-code, codex, command (with kwargs = { script = "FILE" }), ...
+model = "anthropic/claude-sonnet-4-5"
 """
 
 BACKEND_PY = '''\
@@ -194,14 +202,15 @@ def init_lab(lab_dir: Path, name: str | None = None, example: bool = True, force
             os.chmod(p, mode)
         written.append(p)
 
-    write(LAB_FILE, LAB_TOML.format(name=name))
+    with_example = example and not (lab_dir / "pipeline").exists()
+    write(LAB_FILE, LAB_TOML.format(name=name, agent=EXAMPLE_AGENT if with_example else OWN_AGENT))
     if force or not (lab_dir / "backend.py").exists():
         write("backend.py", BACKEND_PY)
     if force or not (lab_dir / "AGENT.md").exists():
         write("AGENT.md", AGENT_MD.format(pipeline="`pipeline/`"))
     _ignore_state(lab_dir)
     written.append(lab_dir / ".gitignore")
-    if example and not (lab_dir / "pipeline").exists():
+    if with_example:
         write("pipeline/model.py", EXAMPLE_MODEL)
         write("pipeline/params.json", json.dumps({"a": 0.0, "b": 0.0}, indent=1) + "\n")
         write("propose.py", EXAMPLE_PROPOSE, 0o755)

@@ -72,6 +72,7 @@ class Record(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     commit: str  # keep/baseline: the commit holding this state; otherwise the commit that stayed
     candidate: str | None = None  # the candidate's own commit (refs/looplab/<lab>/exp-<n>)
+    tree: str | None = None  # the candidate's git tree: an identical later one is a duplicate
     files: list[str] = Field(default_factory=list)  # "M path", "A path", "D path"
     agent: str | None = None
     model: str | None = None
@@ -204,6 +205,7 @@ def experiment_record(
         metrics=dict(d.get("metrics") or {}),
         commit=commit,
         candidate=pending.candidate_commit,
+        tree=pending.candidate_tree,
         files=pending.files,
         agent=a.get("name"),
         model=a.get("model"),

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from looplab.agents.registry import make_agent
+from looplab import settings
+from looplab.agents.registry import make_agent, preflight
 from looplab.clock import now_iso
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json
@@ -107,6 +108,9 @@ class LabLoop:
                     f"the pipeline has uncommitted changes ({', '.join(dirty[:5])}); "
                     "commit or discard them first"
                 )
+        lab.check_pipeline_exists()
+        settings.check_cache_dir()
+        self._check_agent_before_branch()
         switched = gitops.checkout_branch(repo, lab.branch)
         if switched:
             self.emit("branch", {"branch": lab.branch, "created": switched == "created"})
@@ -133,6 +137,10 @@ class LabLoop:
             limits = Limits(**lab.config.stop.model_dump()).model_copy(update=self.opts.limits or {})
             run_id = (prev.id + 1) if prev else 1
             data = str(Path(self.opts.data_dir).resolve()) if self.opts.data_dir else None
+            if data is None and prev is not None:  # a new run keeps the last run's --data
+                data = prev.data_dir
+                if data:
+                    self.emit("data_kept", {"data": data})
             run = RunState(
                 id=run_id,
                 started_at=now_iso("milliseconds"),
@@ -163,6 +171,18 @@ class LabLoop:
             if stop is not None:
                 return self._finish(stop, resumed)
             self._experiment()
+
+    def _check_agent_before_branch(self) -> None:
+        """The agent this run will use, built and preflighted (keys, prices) before git is touched."""
+        run = self.state.run
+        o = self.opts
+        if run is not None and not run.finished and not (o.agent or o.model or o.agent_kwargs):
+            chosen = run.agent
+        else:
+            chosen = agent_settings(self.lab, o)
+        apply_agent_settings(self.lab, chosen)
+        a = self.lab.config.agent
+        preflight(make_agent(a.name, a.kwargs, a.model))
 
     def _finish(self, stop: Stop, resumed: bool) -> RunSummary:
         run = self.state.run
@@ -351,8 +371,17 @@ class LabLoop:
         exp_dir = self.state_dir / "experiments" / f"{pending.experiment:05d}"
         results: list[EvalResult] = []
         eval_time = [0.0, 0.0]
+        earlier = self._evaluated_before(pending.candidate_tree)
         if pending.candidate_tree == head_tree:
             decision = Decision(False, "no change to the pipeline")
+        elif earlier is not None:  # the same pipeline lost before; the best has only improved since
+            decision = Decision(
+                False,
+                f"duplicate of experiment {earlier.experiment} ({earlier.status}, score "
+                f"{significant(earlier.score)}): not evaluated again",
+                cand_scores=list(earlier.scores),
+            )
+            self.emit("duplicate", {"experiment": pending.experiment, "of": earlier.experiment})
         else:
             tm = time.monotonic()
             best_copy = self.evaluator.materialize(head_tree)
@@ -411,11 +440,25 @@ class LabLoop:
             status = (
                 "unchanged"
                 if pending.candidate_tree == head_tree
+                else "duplicate"
+                if earlier is not None
                 else "crash"
                 if decision.crashed
                 else "discard"
             )
             self._log_experiment(pending, status, pending.head)
+
+    def _evaluated_before(self, tree: str | None) -> Record | None:
+        """The latest experiment that evaluated this exact pipeline tree on the same data and discarded it
+        (a crash is evaluated again: its cause may have been outside the pipeline)."""
+        if tree is None:
+            return None
+        found = [
+            r
+            for r in self.log.records()
+            if r.tree == tree and not r.kept and r.status in ("discard", "crash")
+        ]
+        return found[-1] if found else None
 
     def _commit(self, pending: Pending) -> None:
         lab, repo = self.lab, self.lab.repo

@@ -18,6 +18,26 @@ from looplab.fsutil import atomic_write_json, read_json
 TRIAL_SCHEMA_VERSION = 1
 JOB_SCHEMA_VERSION = 1
 
+# A trial's status, the one list. ``running`` is written first; every other is final.
+# Only ``completed`` counts toward rewards: each of the others is an error in tables,
+# the leaderboard and the exit code (``error`` is how records before these names said so).
+STATUSES = (
+    "running",
+    "completed",
+    "agent_error",
+    "verifier_error",
+    "environment_build_failed",
+    "cancelled",
+)
+ERROR_STATUSES = frozenset(
+    {"agent_error", "verifier_error", "environment_build_failed", "cancelled", "error"}
+)
+
+
+def is_error(status: str) -> bool:
+    """True for a finished trial that did not complete (it counts as an error, never a reward)."""
+    return status in ERROR_STATUSES
+
 
 def agent_label(agent: str, model: str | None) -> str:
     """How an agent is named in tables and summaries: ``agent (model)``, or ``agent`` alone."""
@@ -53,7 +73,7 @@ class TrialResult(Record):
     agent: str = "?"
     model: str | None = None
     attempt: int = 0
-    status: str = "running"  # running, completed, error
+    status: str = "running"  # one of STATUSES
     cause: str | None = None  # why an error trial failed, e.g. environment_build_failed
     started_at: str | None = None
     finished_at: str | None = None
@@ -68,10 +88,19 @@ class TrialResult(Record):
     environment: dict[str, Any] = {}
     reward: float | None = None
     executor: dict[str, Any] | None = None
+    s_ref: dict[str, Any] | None = None  # measured tasks: the reference speedup used and its source
 
     @property
     def label(self) -> str:
         return agent_label(self.agent, self.model)
+
+    @property
+    def reason(self) -> str:
+        """Why the trial scored what it did or failed: the exception, else the verifier's reason."""
+        exc = self.exception_info or {}
+        if exc.get("message"):
+            return f"{exc.get('type') or 'error'}: {exc['message']}"
+        return str((self.verifier_result or {}).get("reason") or "")
 
     @property
     def usage(self) -> dict[str, Any]:

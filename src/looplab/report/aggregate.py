@@ -84,9 +84,10 @@ def error_cause(t: TrialData) -> str | None:
     """Why a trial failed, as a short category, or None when nothing went wrong."""
     if t.status == "running":
         return None
-    if t.status != "completed":
-        return "harness: " + str((t.result.get("exception_info") or {}).get("type") or "error")
     ar = t.agent_result
+    if t.status not in ("completed", "agent_error") or (t.status == "agent_error" and not ar.get("error")):
+        kind = "harness" if t.status == "error" else t.status  # "error": records before the status names
+        return f"{kind}: " + str((t.result.get("exception_info") or {}).get("type") or "error")
     if ar.get("stop_reason") == "error":
         err = str(ar.get("error") or "error")
         return "agent: " + err.split(":", 1)[0][:60]
@@ -94,6 +95,15 @@ def error_cause(t: TrialData) -> str | None:
     if reason:
         return "verifier: " + str(reason).split(":", 1)[0][:60]
     return None
+
+
+def _s_ref_source(s_ref: dict[str, Any] | None) -> str | None:
+    """``constants`` (task.toml) or ``calibration <date> on <machine>``, or None."""
+    if not s_ref:
+        return None
+    if s_ref.get("source") == "calibration":
+        return f"calibration {s_ref.get('measured_at') or '?'} on {s_ref.get('machine') or '?'}"
+    return s_ref.get("source")
 
 
 def _round(x: float | None, nd: int = 4) -> float | None:
@@ -109,6 +119,11 @@ def trial_row(t: TrialData, curve: Curve | None, cls: Classification, counted: b
         "agent": t.label,
         "attempt": t.attempt,
         "status": t.status,
+        "sealed": t.result.get("sealed"),
+        "pinned": (t.result.get("resources") or {}).get("pinned", True),
+        "core_wait_s": (t.result.get("resources") or {}).get("core_wait_s"),
+        "s_ref": (t.result.get("s_ref") or {}).get("value"),
+        "s_ref_source": _s_ref_source(t.result.get("s_ref")),
         "reward": t.reward,
         "primary": t.primary,
         "rewards": t.named_rewards,
@@ -205,6 +220,10 @@ def report_from_trials(
                 "n_completed": len(done),
                 "n_errors": sum(1 for t in mine if t.status not in ("completed", "running")),
                 "n_running": sum(1 for t in mine if t.status == "running"),
+                "n_unsealed": sum(1 for t in mine if t.result.get("sealed") is False),
+                "n_unpinned": sum(
+                    1 for t in mine if (t.result.get("resources") or {}).get("pinned") is False
+                ),
                 "pass_rate": _round(sum(gates) / len(gates)) if gates else None,
                 "n_gated": len(gates),
                 "tokens": sum(t.tokens for t in mine),

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_text
+from looplab.records.targets import resolve
 from looplab.report.failure_modes import FailureSettings
 
 FORMATS = ("table", "json", "csv", "md")
@@ -37,14 +38,15 @@ def parse_settings(items: list[str] | None) -> FailureSettings:
 
 
 def _job_dirs(paths: list[Path]) -> list[Path]:
-    for p in paths:
-        if not p.is_dir():
-            raise LooplabError(f"{p}: not a job folder")
-    return paths
+    """The job folders behind jobs, trials or folders of jobs (what the viewer watches)."""
+    return resolve(paths).job_dirs
 
 
 def report_command(
-    job_dirs: Annotated[list[Path], typer.Argument(help="Job folders (their trials are pooled)")],
+    job_dirs: Annotated[
+        list[Path],
+        typer.Argument(help="Job folders, trial folders or folders of jobs (their trials are pooled)"),
+    ],
     format: Annotated[
         str, typer.Option("--format", "-f", help="table, json, csv (one row per trial) or md")
     ] = "table",  # noqa: A002
@@ -57,6 +59,7 @@ def report_command(
     setting: Annotated[
         list[str] | None, typer.Option("--setting", help="Failure-mode threshold NAME=VALUE (repeatable)")
     ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="The same as --format json")] = False,
 ) -> None:
     """Leaderboard, per-task rewards, gates, spend, errors, anytime curves and failure modes of jobs."""
     from looplab.report import formats
@@ -65,8 +68,13 @@ def report_command(
 
     if format not in FORMATS:
         raise LooplabError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
-    dirs = _job_dirs(job_dirs)
+    format = "json" if json_out else format  # noqa: A001
+    targets = resolve(job_dirs)
+    Console(stderr=True).print(f"report of {targets.describe()}", highlight=False, soft_wrap=True)
+    dirs = targets.job_dirs
     trials = load_jobs(dirs)
+    if targets.trials is not None:
+        trials = [t for t in trials if t.dir.resolve() in targets.trials]
     rep = report_from_trials(trials, dirs, parse_settings(setting))
     if html is not None:
         from looplab.report.html import render_report_html

@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from looplab.numfmt import cell, percent
 from looplab.report.failure_modes import MODES
+from looplab.tables import make_table
 
 CSV_COLUMNS = [
     "job",
@@ -39,6 +39,10 @@ CSV_COLUMNS = [
     "t90_s",
     "failure_mode",
     "error_cause",
+    "sealed",
+    "pinned",
+    "s_ref",
+    "s_ref_source",
 ]
 
 
@@ -51,7 +55,9 @@ def tables(rep: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     board = [
         [
             str(i),
-            r["agent"],
+            r["agent"]
+            + (f" ({r['n_unsealed']} unsealed)" if r.get("n_unsealed") else "")
+            + (f" ({r['n_unpinned']} unpinned)" if r.get("n_unpinned") else ""),
             cell(r["mean_reward"]),
             _ci(r),
             str(r["n_tasks"]),
@@ -159,9 +165,7 @@ def print_tables(rep: dict[str, Any], console: Console) -> None:
     for title, head, rows in tables(rep):
         if not rows:
             continue
-        t = Table(title=title)
-        for h in head:
-            t.add_column(h)
+        t = make_table(title, head)
         for r in rows:
             t.add_row(*r)
         console.print(t)

@@ -24,6 +24,7 @@ from looplab.report.html_parts import (
     fmt,
     heat,
     legend,
+    mode_heat,
     page_html,
     pct,
     score_steps,
@@ -129,7 +130,11 @@ def section_curves(rep: dict[str, Any]) -> str:
     for task in sorted(by_task):
         trials = by_task[task]
         curves = [rep["curves"][t["trial"]] for t in trials]
-        x_max = max(c["horizon_s"] for c in curves)
+        # the elapsed span (the agent's time used, or the last checkpoint), not the whole budget
+        x_max = max(
+            min(c["horizon_s"], max([t.get("used_s") or 0.0] + [p["elapsed_s"] for p in c["points"]]))
+            for t, c in zip(trials, curves, strict=True)
+        )
         y_max = max([1.0] + [p["reward"] for c in curves for p in c["points"]])
         series = [
             (f"{t['agent']} · {t['trial']}", colors[t["agent"]], score_steps(rep["curves"][t["trial"]]))
@@ -166,7 +171,8 @@ def section_modes(rep: dict[str, Any]) -> str:
     for agent, counts in sorted(rep["failure_modes"].items()):
         total = sum(counts.values()) or 1
         tds = "".join(
-            f'<td class="num" data-mode="{m}" style="{heat(counts[m] / total) if counts.get(m) else ""}">'
+            f'<td class="num" data-mode="{m}" '
+            f'style="{mode_heat(m, counts[m] / total) if counts.get(m) else ""}">'
             f"{counts.get(m, 0)}</td>"
             for m in present
         )

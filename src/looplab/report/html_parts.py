@@ -48,6 +48,41 @@ def heat(v: float | None) -> str:
     return f"background:rgb({r},{g},{b});color:{'#fff' if x > 0.6 else '#1b1f23'}"
 
 
+# One hue per failure mode: a share of trials is not a reward, so no mode borrows the reward scale's
+# green but steady climbing; the classes that say nothing about the agent (unscored, running,
+# error) are greys and a blue.
+MODE_HUES = {
+    "steady_climber": (44, 160, 44),
+    "premature_stop": (255, 127, 14),
+    "budget_exhaustion": (148, 103, 189),
+    "no_progress": (140, 86, 75),
+    "broke_correctness": (214, 39, 40),
+    "unscored": (127, 127, 127),
+    "running": (31, 119, 180),
+    "error": (60, 60, 60),
+}
+
+
+def mode_heat(mode: str, share: float) -> str:
+    """Background of a failure-mode cell: the mode's own hue, stronger for a larger share of trials."""
+    r0, g0, b0 = MODE_HUES.get(mode, (127, 127, 127))
+    x = 0.25 + 0.75 * max(0.0, min(1.0, share))
+    r, g, b = (int(255 - (255 - c) * x) for c in (r0, g0, b0))
+    return f"background:rgb({r},{g},{b});color:{'#fff' if x > 0.6 else '#1b1f23'}"
+
+
+def nice_ticks(top: float, n: int = 4) -> list[float]:
+    """Round tick values from 0 covering ``top`` (steps of 1, 2, 2.5 or 5 times a power of ten)."""
+    import math
+
+    top = top if top > 0 else 1.0
+    raw = top / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    count = math.ceil(top / step - 1e-9)
+    return [round(i * step, 10) for i in range(count + 1)]
+
+
 def svg_chart(
     series: list[tuple[str, str, list[tuple[float, float]]]],
     x_max: float,
@@ -57,10 +92,14 @@ def svg_chart(
     width: int = 520,
     height: int = 240,
 ) -> str:
-    """A line chart as inline SVG: ``series`` are (name, colour, [(x, y), ...])."""
+    """A line chart as inline SVG: ``series`` are (name, colour, [(x, y), ...]).
+
+    The x axis ends at the first round tick at or past ``x_max``; the last tick label is
+    right-aligned so that it is never clipped."""
     ml, mr, mt, mb = 44, 12, 10, 34
     pw, ph = width - ml - mr, height - mt - mb
-    x_max = x_max if x_max > 0 else 1.0
+    x_ticks = nice_ticks(x_max)
+    x_max = x_ticks[-1]
     y_max = y_max if y_max > 0 else 1.0
 
     def sx(x: float) -> float:
@@ -74,8 +113,9 @@ def svg_chart(
         y = y_max * i / 4
         parts.append(f'<line class="grid" x1="{ml}" x2="{ml + pw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}"/>')
         parts.append(f'<text x="{ml - 4}" y="{sy(y) + 3:.1f}" text-anchor="end">{y:.2g}</text>')
-        x = x_max * i / 4
-        parts.append(f'<text x="{sx(x):.1f}" y="{mt + ph + 13}" text-anchor="middle">{x:.3g}</text>')
+    for i, x in enumerate(x_ticks):
+        anchor = "end" if i == len(x_ticks) - 1 else "middle"
+        parts.append(f'<text x="{sx(x):.1f}" y="{mt + ph + 13}" text-anchor="{anchor}">{x:g}</text>')
     parts.append(f'<line class="axis" x1="{ml}" x2="{ml}" y1="{mt}" y2="{mt + ph}"/>')
     parts.append(f'<line class="axis" x1="{ml}" x2="{ml + pw}" y1="{mt + ph}" y2="{mt + ph}"/>')
     parts.append(f'<text x="{ml + pw / 2:.0f}" y="{height - 4}" text-anchor="middle">{esc(x_label)}</text>')

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from looplab.errors import LooplabError
 from looplab.fsutil import read_json
+from looplab.records import joblock
 from looplab.records.layout import JobPaths, TrialPaths
 from looplab.records.results import ScoreRow, TrialResult, agent_label
 
@@ -42,7 +43,7 @@ class TrialData:
     dir: Path
     job_name: str
     name: str
-    status: str  # completed, error or running
+    status: str  # records.results.STATUSES; running only while the job's process lives
     task_name: str
     agent: str
     model: str | None
@@ -272,13 +273,20 @@ def load_job(job_dir: Path) -> list[TrialData]:
     if cfg.is_file():
         with contextlib.suppress(ValueError, OSError):
             name = read_json(cfg).get("job_name") or name
+    live = joblock.holder(JobPaths(job_dir)) is not None
     trials = []
     for d in sorted(job_dir.iterdir()):
         if d.is_dir() and not d.name.startswith("."):
             t = load_trial(d, name)
             if t is not None:
+                if t.status == "running" and not live:  # its process is gone: it will never finish
+                    t.status = "cancelled"
+                    t.result.setdefault("exception_info", {"type": "Interrupted", "message": INTERRUPTED})
                 trials.append(t)
     return trials
+
+
+INTERRUPTED = "no looplab process runs this job any more: the trial was interrupted"
 
 
 def load_jobs(job_dirs: list[Path]) -> list[TrialData]:

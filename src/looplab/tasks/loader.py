@@ -1,7 +1,8 @@
 """Load and validate a task directory (Harbor/AutoLab layout) into a ``Task``.
 
-Errors are one line naming the file, the field and the problem; unknown keys are
-kept on the model and listed in ``Task.warnings``.
+Errors are one line naming the file, every bad field and the problem; unknown keys
+of foreign sections are kept on the model and listed in ``Task.warnings``; an unknown
+key in ``[looplab]`` is an error that lists the valid keys.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from looplab.errors import LooplabError
+from looplab.errors import LooplabError, validation_message
 from looplab.tasks.model import TaskConfig, unknown_keys
 
 
@@ -49,10 +50,8 @@ class Task:
 
 
 def format_validation_error(file: Path, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ())) or "(top level)"
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{file}: field {loc}: {err.get('msg', 'invalid')}{more}"
+    """Every error of a task.toml in one line; an unknown [looplab] key lists the valid ones."""
+    return validation_message(str(file), exc, TaskConfig)
 
 
 def load_task_config(toml_path: Path) -> tuple[TaskConfig, list[str]]:

@@ -1,8 +1,9 @@
 """pydantic models of ``task.toml`` as Harbor and AutoLab write it, plus our ``[looplab]`` section.
 
-Every section tolerates keys it does not know: they are kept (``extra="allow"``)
+Every foreign section tolerates keys it does not know: they are kept (``extra="allow"``)
 and reported as warnings by the loader, never rejected, so tasks written for other
-harnesses load unmodified.
+harnesses load unmodified. Our own ``[looplab]`` section (and its tables) rejects an
+unknown key: a typo there (``editabel``) would otherwise silently run the task unsealed.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ _NETWORK_ALIASES = {
     **dict.fromkeys(("none", "no", "no_network", "disabled", "off", "isolated", "deny"), "no-network"),
     **dict.fromkeys(("host", "bridge", "full", "internet"), "public"),
 }
+
+
+class _OwnSection(BaseModel):
+    """A section looplab defines: an unknown key is an error naming the known ones."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class _Networked(_Section):
@@ -123,7 +130,7 @@ class OptimizationSection(_Section):
         return normalize_direction(v)
 
 
-class PairedMeasure(_Section):
+class PairedMeasure(_OwnSection):
     # commands timing the pristine and the agent's program; a task that declares its runs in
     # tests/run.toml (looplab.verify.runner) leaves them out and keeps only the timing settings
     baseline: str | None = None
@@ -142,7 +149,7 @@ class PairedMeasure(_Section):
     function: str | None = None  # measure = "instructions": count only inside this function
 
 
-class Gate(_Section):
+class Gate(_OwnSection):
     """A threshold on a reward.json metric; failing it makes the reward 0."""
 
     min: float | None = None
@@ -153,7 +160,7 @@ class Gate(_Section):
         return {"min": v} if isinstance(v, int | float) and not isinstance(v, bool) else v
 
 
-class LooplabSection(_Section):
+class LooplabSection(_OwnSection):
     editable: list[str] = Field(default_factory=list)
     writable: list[str] = Field(default_factory=list)
     measure: Literal["reported", "paired", "instructions"] = "reported"

@@ -32,6 +32,7 @@ from looplab.agents.llm.providers import (
     Provider,
     ToolResult,
     make_provider,
+    resolve_key,
     split_model,
 )
 from looplab.agents.llm.tools import TOOL_SPECS, ToolBox, truncate
@@ -185,6 +186,20 @@ class LLMAgent(Agent):
         self.retry_base_delay = o.retry_base_delay or 1.0
         self.idle_turns = o.idle_turns or 1
         self.system_prompt = o.system_prompt
+
+    def preflight(self, budget: dict[str, Any]) -> list[str]:
+        """What would make every trial fail at its first call: no API key, no price under a cost cap."""
+        problems = []
+        try:
+            resolve_key(self.provider_name, self.base_url, self.api_key_env)
+        except LooplabError as exc:
+            problems.append(str(exc))
+        if budget.get("max_cost_usd") is not None and self.prices.lookup(self.model) is None:
+            problems.append(
+                f"--max-cost needs a price for {self.model}: add it to a price file "
+                "(--ak prices=FILE or $LOOPLAB_PRICES)"
+            )
+        return problems
 
     # ---- the loop -----------------------------------------------------------------------
     def run(self, instruction: str, sandbox: Sandbox, budget: Budget, ctx: AgentContext) -> AgentOutcome:

@@ -1,0 +1,105 @@
+"""Cancelling a running job or lab: one process-wide request, and the live sandboxes it stops.
+
+The first SIGINT or SIGTERM (``install_handlers``) calls ``request``: schedulers stop
+starting work (``requested()``), waits end (``wait`` returns early, ``check`` raises
+``Cancelled``), and a helper thread stops every live sandbox, agents' first, then any
+verifier's, so each running trial records ``cancelled`` with what it had. A second
+signal exits the process at once with 130 (the next run repairs what it left).
+Sandboxes register themselves in ``make_sandbox`` (``track``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol
+
+EXIT_INTERRUPTED = 130
+
+
+class Cancelled(Exception):
+    """Raised where work stops because cancellation was requested."""
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+_event = threading.Event()
+_reason: list[str] = []
+_live: weakref.WeakSet[Any] = weakref.WeakSet()
+_lock = threading.Lock()
+
+
+def requested() -> bool:
+    return _event.is_set()
+
+
+def reason() -> str:
+    """What asked for the cancellation (``SIGINT``, ``SIGTERM``...), or ``""``."""
+    return _reason[0] if _reason else ""
+
+
+def check() -> None:
+    """Raise ``Cancelled`` when cancellation was requested."""
+    if _event.is_set():
+        raise Cancelled(f"cancelled ({reason() or 'requested'})")
+
+
+def wait(timeout: float) -> bool:
+    """Sleep up to ``timeout`` seconds; True (early) when cancellation was requested."""
+    return _event.wait(timeout)
+
+
+def track(sandbox: _Stoppable, role: str) -> None:
+    """Remember a live sandbox; ``role`` is ``agent`` (stopped first) or anything else."""
+    with _lock:
+        _live.add(sandbox)
+        sandbox._cancel_role = role  # type: ignore[attr-defined]
+
+
+def request(why: str = "requested") -> None:
+    """Ask everything to stop; the live sandboxes are stopped in a helper thread (agents first)."""
+    if _event.is_set():
+        return
+    _reason.append(why)
+    _event.set()
+    threading.Thread(target=_stop_live, name="looplab-cancel", daemon=True).start()
+
+
+def _stop_live() -> None:
+    with _lock:
+        boxes = list(_live)
+    boxes.sort(key=lambda b: getattr(b, "_cancel_role", "") != "agent")
+    for box in boxes:
+        try:
+            box.stop()
+        except Exception:  # noqa: BLE001 - one sandbox that fails to stop must not keep the others alive
+            continue
+
+
+def reset() -> None:
+    """Forget a request (tests, and a process that runs a second job)."""
+    _event.clear()
+    _reason.clear()
+
+
+def install_handlers(on_first: Callable[[str], None] | None = None) -> None:
+    """SIGINT/SIGTERM: the first requests cancellation, a second exits at once with 130."""
+
+    def handler(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if _event.is_set():
+            sys.stderr.write(f"\n{name} again: exiting now (the next run repairs this job)\n")
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        request(name)
+        if on_first is not None:
+            on_first(name)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)

@@ -1,0 +1,176 @@
+"""Ctrl-C and SIGTERM on a real ``looplab run`` subprocess: cancelled records, the job's result, exit 130.
+
+The agent is the ``command`` agent with a script that sleeps; the script file is
+rewritten between runs (the job's identity names the file, not its text), so a resume
+runs the cancelled slots again quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import LOOPLAB, run_cli, trial_results
+
+SLOW = "#!/bin/sh\necho 7 > /app/value.txt\nsleep 60\n"
+FAST = "#!/bin/sh\necho 9 > /app/value.txt\n"
+
+
+def _start(tmp_path: Path, task: Path, script: Path, *extra: str) -> subprocess.Popen:
+    args = ["run", "-p", str(task), "-a", "command", "--ak", f"script={script}", "-k", "3"]
+    args += ["--jobs-dir", str(tmp_path / "jobs"), "--job-name", "j", *extra]
+    return subprocess.Popen(
+        [*LOOPLAB, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def _wait_for_agent(job: Path, proc: subprocess.Popen, timeout: float = 120) -> Path:
+    """The first trial folder once its agent has started (its trajectory has a start event)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        for traj in job.glob("*/agent/trajectory.jsonl"):
+            if '"command"' in traj.read_text():
+                return traj.parents[1]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError("the agent never started")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_first_signal_cancels_records_and_exits_130(tmp_path: Path, tiny_task: Path, sig: int) -> None:
+    script = tmp_path / "agent.sh"
+    script.write_text(SLOW)
+    proc = _start(tmp_path, tiny_task, script)
+    job = tmp_path / "jobs" / "j"
+    trial = _wait_for_agent(job, proc)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    took = time.monotonic() - t0
+    assert proc.returncode == 130, err
+    assert took < 30, took  # well before the agent's 60 s sleep would have ended
+    # one line says what happened and how to go on
+    lines = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
+    assert len(lines) == 1 and "1 trial(s) cancelled, 2 not started" in lines[0], err
+    assert "looplab resume" in lines[0]
+    # nothing started after the signal: one trial folder, cancelled, with what it had
+    results = trial_results(job)
+    assert [r["status"] for r in results] == ["cancelled"], results
+    assert results[0]["reward"] is None and results[0]["agent_result"]["stop_reason"] == "cancelled"
+    assert (trial / "agent" / "trajectory.jsonl").read_text().count('"stop"') == 1
+    assert (trial / "checkpoints" / "index.jsonl").is_file()  # the final snapshot of what it left
+    summary = json.loads((job / "result.json").read_text())
+    assert summary["trials"][0]["status"] == "cancelled"
+    assert summary["stats"]["agents"]["command"]["n_errors"] == 1
+    # resume redoes the cancelled slot (and runs the two never started)
+    script.write_text(FAST)
+    r = run_cli("resume", str(job))
+    assert r.returncode == 0, r.stderr + r.stdout
+    statuses = sorted(x["status"] for x in trial_results(job))
+    assert statuses == ["cancelled", "completed", "completed", "completed"], statuses
+
+
+def test_second_signal_exits_at_once(tmp_path: Path, tiny_task: Path) -> None:
+    script = tmp_path / "agent.sh"
+    script.write_text(SLOW)
+    proc = _start(tmp_path, tiny_task, script, "-n", "2")
+    job = tmp_path / "jobs" / "j"
+    _wait_for_agent(job, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.01)  # two signals sent back to back would merge into one
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "SIGINT again: exiting now" in err or "interrupted (SIGINT)" in err, err
+    _no_trial_left_running(tmp_path, tiny_task, script)
+
+
+def test_killed_run_is_repaired_by_the_next(tmp_path: Path, tiny_task: Path) -> None:
+    """What a second Ctrl-C can leave (a trial without its record) is what SIGKILL leaves."""
+    script = tmp_path / "agent.sh"
+    script.write_text(SLOW)
+    proc = _start(tmp_path, tiny_task, script)
+    job = tmp_path / "jobs" / "j"
+    trial = _wait_for_agent(job, proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert not (trial / "result.json").exists()
+    # the report does not show a trial whose process is gone as running
+    rep = run_cli("report", str(job), "-f", "json")
+    assert rep.returncode == 0, rep.stderr
+    assert '"running"' not in rep.stdout and "cancelled" in rep.stdout, rep.stdout
+    r = _no_trial_left_running(tmp_path, tiny_task, script)
+    assert "repaired: 1 trial(s)" in r.stderr, r.stderr
+    rec = json.loads((trial / "result.json").read_text())
+    assert rec["status"] == "cancelled" and rec["exception_info"]["type"] == "Interrupted"
+    assert rec["task_name"] == "tiny_task" and rec["slot"] == "tiny_task/command/0"
+
+
+def _no_trial_left_running(tmp_path: Path, task: Path, script: Path) -> subprocess.CompletedProcess:
+    """The next run of the job repairs what the last left; every slot ends completed."""
+    script.write_text(FAST)
+    r = run_cli("run", "-p", str(task), "-a", "command", "--ak", f"script={script}", "-k", "3",
+                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "j")  # fmt: skip
+    assert r.returncode == 0, r.stderr + r.stdout
+    results = trial_results(tmp_path / "jobs" / "j")
+    assert all(x["status"] in ("cancelled", "completed") for x in results), results
+    assert sum(x["status"] == "completed" for x in results) == 3
+    assert all(d.joinpath("result.json").is_file() for d in (tmp_path / "jobs" / "j").glob("*__*"))
+    return r
+
+
+def test_a_job_runs_in_one_process(tmp_path: Path, tiny_task: Path) -> None:
+    script = tmp_path / "agent.sh"
+    script.write_text(SLOW)
+    proc = _start(tmp_path, tiny_task, script)
+    job = tmp_path / "jobs" / "j"
+    try:
+        _wait_for_agent(job, proc)
+        r = run_cli("run", "-p", str(tiny_task), "-a", "command", "--ak", f"script={script}", "-k", "3",
+                    "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "j")  # fmt: skip
+        assert r.returncode == 2
+        assert f"the job is running in pid {proc.pid}" in r.stderr, r.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_lab_run_stops_on_a_signal_and_resumes(tmp_path: Path, sig: int) -> None:
+    from lab_helpers import make_lab
+
+    lab = make_lab(tmp_path / "repo", agent_script="echo '{\"x\": 4}' > pipeline/params.json\nsleep 60\n")
+    proc = subprocess.Popen(
+        [*LOOPLAB, "lab", "run", "--lab", str(lab)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    t0 = time.monotonic()
+    while not list((lab / ".looplab" / "experiments").glob("*/agent/trajectory.jsonl")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < 120, "the agent never started"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    t1 = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - t1 < 30  # well before the agent's sleep ends
+    state = json.loads((lab / ".looplab" / "state.json").read_text())
+    assert state["pending"]["phase"] == "agent"
+    (lab / "agent.sh").write_text("echo '{\"x\": 4}' > pipeline/params.json\n")  # read from the lab folder
+    r = run_cli("lab", "run", "--lab", str(lab))
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "resuming run 1" in r.stdout and "the agent phase was interrupted: redo it" in r.stdout

@@ -246,8 +246,12 @@ def eval_(
     lab_dir: LabOpt = Path("."),
     data: DataOpt = None,
     sample: Annotated[list[str] | None, typer.Option("--sample", help="Only these sample ids")] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print JSON (what eval always prints; accepted like elsewhere)")
+    ] = True,
 ) -> None:
     """Evaluate the pipeline as it is in the working tree, once; print the result as JSON."""
+    del json_out  # eval's one output is the JSON result (score, metrics, samples, data)
     (_lab, res), info = _evaluate_once(lab_dir, data, sample)
     print(json.dumps({**res.model_dump(), **info}, indent=2))
 

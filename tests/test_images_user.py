@@ -10,6 +10,7 @@ from test_images_build import make_task
 SOLVE = """#!/bin/bash
 { id -u; id -g; stat -c %u /app; wc -l < /proc/self/uid_map; awk '{print $1, $3}' /proc/self/uid_map
   touch /usr/x 2>/dev/null && echo wrote-usr; } > /app/who.txt
+exit 0
 """
 TEST_SH = "#!/bin/bash\ncat /app/who.txt\necho 1 > /logs/verifier/reward.txt\n"
 

@@ -150,7 +150,7 @@ def test_overlay_seals_and_rebases_a_foreign_suite(tmp_path: Path) -> None:
     # the overlay is part of the job's identity: the same job without it is not resumed
     r2 = run_cli("run", "-p", str(suite), "-a", "oracle", "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j",
                  "--base", "host", timeout=120)  # fmt: skip
-    assert r2.returncode != 0 and "different configuration" in r2.stdout + r2.stderr
+    assert r2.returncode != 0 and "exists with a different" in r2.stdout + r2.stderr
 
 
 def test_overlay_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

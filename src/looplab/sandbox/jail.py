@@ -9,8 +9,9 @@ shell in between), as the unprivileged sandbox uid:
   ``solution`` by default) not there at all; only the ``rw`` binds are writable;
 - ``/tmp`` and ``/dev/shm`` are fresh, empty tmpfs mounts (``HOME=/tmp``), so
   nothing one run leaves there reaches the next;
-- every namespace is new (no network, own PID namespace: when the command
-  exits, bwrap's init dies and the kernel kills whatever the command left);
+- every namespace is new (no network, own PID namespace whose pid 1 is the
+  command itself: when it exits the kernel kills whatever it left, and bwrap
+  reaps it, so no process of the jail is left to the host's init);
 - a fresh cgroup per run (where the host allows) pins the cores, caps memory
   and processes and counts the CPU time of every process the jail held; it is
   emptied and removed before ``run_jail`` returns; rlimits bound file size and
@@ -96,7 +97,15 @@ class JailResult(ExecResult):
 def jail_argv(spec: JailSpec, argv: list[str]) -> list[str]:
     """The bwrap command line of one jail (no privilege drop: see ``run_jail``)."""
     root = Path(spec.root)
-    out = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "jail"]
+    out = [
+        bwrap_path(),
+        "--unshare-all",
+        "--as-pid-1",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "jail",
+    ]
     for entry in sorted(os.listdir(root)):
         if entry in SANDBOX_MANAGED or entry in spec.hide:
             continue
@@ -189,7 +198,7 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
         )
     else:
         cg = spec.cgroup.cg
-        _kill(-1, cg)  # nothing of an earlier run may be there (there never is: it was emptied)
+        _kill(0, cg)  # nothing of an earlier run may be there (there never is: it was emptied)
         spec.cgroup.reset_peak()
     cpu0 = (cg.cpu_seconds() or 0.0) if cg is not None else 0.0
     oom0 = _failcnt(cg)
@@ -218,7 +227,7 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
             wall = time.perf_counter() - t0
             code = os.waitstatus_to_exitcode(status)
             leftover = len(cg.pids()) if cg else 0
-            _kill(proc.pid, cg)
+            _kill(0, cg)  # the launcher is reaped: its pid may be another process's by now
             stdout, t1 = _read_tail(out, spec.output_limit)
             stderr, t2 = _read_tail(err, spec.output_limit)
         if cg is not None:
@@ -264,24 +273,27 @@ def _failcnt(cg: Cgroup | None) -> int:
 
 
 def _kill(pid: int, cg: Cgroup | None) -> None:
-    """SIGKILL the launcher's session and every process left in the cgroup, until it is empty.
+    """SIGKILL what runs in the jail, then the launcher (``pid``; 0 when it is already reaped).
 
-    Right after the jail's init exits its processes are often still being torn down;
-    polling at a millisecond (not the sandbox's 20 ms) keeps a one-shot jail cheap.
+    The jail's processes go first so that bwrap, still waiting on its child, reaps it:
+    killed first, bwrap would leave its child to the host's init, whose late reaping
+    keeps a pid charged to the cgroup (a reused cgroup then runs out of pids). Right
+    after the jail's pid 1 exits its processes are often still being torn down;
+    polling at a millisecond keeps a one-shot jail cheap.
     """
+    if cg is not None:
+        delay, deadline = 0.0005, time.monotonic() + 5
+        while time.monotonic() < deadline:
+            pids = [p for p in cg.pids() if p != pid]
+            if not pids:
+                break
+            for p in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(p, signal.SIGKILL)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+        else:
+            cg.kill_all()
     if pid > 0:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-    if cg is None:
-        return
-    delay, deadline = 0.0005, time.monotonic() + 5
-    while time.monotonic() < deadline:
-        pids = cg.pids()
-        if not pids:
-            return
-        for p in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(p, signal.SIGKILL)
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
-    cg.kill_all()

@@ -328,10 +328,20 @@ class Step(_Section):
         return {"reward": float(self.min_reward)}
 
 
+class TaskInfo(_Section):
+    """Harbor's ``[task]``: the package's registry name and description (kept, not used)."""
+
+    name: str | None = None
+    description: str | None = None
+    authors: list[dict[str, Any]] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+
+
 class TaskConfig(_Section):
     version: str | None = None
     schema_version: str | None = None
     source: str | None = None
+    task: TaskInfo | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     agent: AgentSection = Field(default_factory=AgentSection)
     verifier: VerifierSection = Field(default_factory=VerifierSection)

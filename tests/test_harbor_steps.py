@@ -61,6 +61,16 @@ def test_oracle_runs_every_step_on_one_working_folder(tmp_path: Path) -> None:
     parts = trial / "steps" / "extend" / "artifacts" / "parts"
     assert (parts / "note.txt").read_text() == "kept\n" and not (parts / "scratch.tmp").exists()
     assert not (trial / "agent").exists() and not (trial / "verifier").exists()
+    # [steps.looplab] editable seals that step's verifier alone; the others carry the whole folder
+    ext = steps["extend"]["verifier_result"]
+    assert ext["sealed"] and sorted(ext["carried_files"]) == [
+        "parts/note.txt",
+        "parts/scratch.tmp",
+        "story.txt",
+    ]
+    assert not steps["finish"]["verifier_result"]["sealed"] and res["sealed"] is False
+    # the trial's agent_result sums the steps' usage
+    assert res["agent_result"]["steps"] == 3 and res["agent_result"]["stop_reason"] == "finished"
 
 
 def test_min_reward_stops_the_remaining_steps(tmp_path: Path) -> None:

@@ -239,7 +239,7 @@ def _run_plan(
                 env,
                 ws.work_dir,
                 paths.verifier_dir,
-                cfg.editable,
+                cfg.editable or plan.editable,
                 cfg.cores,
                 gpus=cfg.gpus,
                 network=cfg.network,
@@ -293,6 +293,10 @@ def _run_steps(
         if miss is not None:
             stopped = f"step {plan.name!r}: {miss}"
             break
+    result.agent_result = _steps_agent_result(result.step_results)
+    verified = [r["verifier_result"] for r in result.step_results if "verifier_result" in r]
+    if verified:
+        result.sealed = all(v.get("sealed") for v in verified)
     strategy = task.config.multi_step_reward_strategy
     combined = combine(strategy, [r.get("verifier_result", {}).get("rewards") for r in result.step_results])
     result.multi_step = {
@@ -318,6 +322,21 @@ def _run_steps(
         result.exception_info = errors[-1]["exception_info"]
     else:
         result.status = "completed"
+
+
+def _steps_agent_result(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The trial's agent_result of a multi-step trial: the steps' usage summed, the last stop reason."""
+    results = [s["agent_result"] for s in steps if s.get("agent_result")]
+    if not results:
+        return None
+    usage: dict[str, Any] = {}
+    for r in results:
+        for k, v in (r.get("usage") or {}).items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                usage[k] = (usage.get(k) or 0) + v
+            else:
+                usage.setdefault(k, v)
+    return {"stop_reason": results[-1].get("stop_reason"), "usage": usage, "steps": len(results)}
 
 
 def _exception_info(exc: BaseException) -> dict[str, Any]:
@@ -448,7 +467,7 @@ def _agent_phase(
     timeout = (cfg.agent_timeout_sec or plan.agent_timeout_sec) * cfg.timeout_multiplier
     budget = Budget(timeout_sec=timeout, **cfg.budget)
     trajectory = Trajectory(paths.trajectory, started=budget.started)
-    globs = editable_mod.editable_globs(task, cfg.editable)
+    globs = editable_mod.editable_globs(task, cfg.editable or plan.editable)
     norm = editable_mod.normalize_globs(globs, wd) if globs else None
     store = CheckpointStore(paths.dir)
     sandbox = make_sandbox(spec)

@@ -5,7 +5,8 @@ with ``steps/<name>/tests/`` merged over them (same names: the step's win); its 
 oracle's) is ``steps/<name>/solution/``, else the task's; ``steps/<name>/workdir/`` is copied
 into the working folder before the agent and its ``setup.sh`` run there. Unset step timeouts
 and verifier env fall back to the task's ``[agent]``/``[verifier]``. The healthchecks are
-the environment's, then the step's.
+the environment's, then the step's. ``[steps.looplab] editable`` seals the step's verifier
+to its own globs (over ``[looplab] editable``).
 
 After each step, ``min_reward`` (a number for the ``reward`` key, or one per key; a missing key
 fails it) stops the remaining steps, as does a step that ended without a verifier result. The
@@ -36,6 +37,7 @@ class StepPlan:
     healthchecks: list[tuple[str, Healthcheck]] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=dict)
+    editable: list[str] | None = None  # [steps.looplab] editable: this step's sealing
 
 
 def plans(task: Task) -> list[StepPlan]:
@@ -78,6 +80,7 @@ def plans(task: Task) -> list[StepPlan]:
                 healthchecks=hcs,
                 artifacts=[*cfg.artifacts, *step.artifacts],
                 thresholds=step.thresholds(),
+                editable=step.looplab.editable,
             )
         )
     return out

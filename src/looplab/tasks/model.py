@@ -299,6 +299,13 @@ class StepVerifier(_Section):
     _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
 
 
+class StepLooplab(_OwnSection):
+    """``[steps.looplab]``: looplab's own per-step keys."""
+
+    # what this step's verifier is given (over [looplab] editable; `run --editable` wins)
+    editable: list[str] | None = None
+
+
 class Step(_Section):
     """One ``[[steps]]`` entry; its files live in ``steps/<name>/``."""
 
@@ -309,6 +316,7 @@ class Step(_Section):
     verifier: StepVerifier = Field(default_factory=StepVerifier)
     healthcheck: Healthcheck | None = None
     artifacts: list[Artifact] = Field(default_factory=list)
+    looplab: StepLooplab = Field(default_factory=StepLooplab)
 
     _artifacts = field_validator("artifacts", mode="before")(classmethod(lambda cls, v: _artifacts(v)))
 

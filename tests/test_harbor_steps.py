@@ -9,6 +9,7 @@ result.json and ``steps/<name>/{agent,verifier,artifacts}`` in the trial folder.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -60,7 +61,15 @@ def test_oracle_runs_every_step_on_one_working_folder(tmp_path: Path) -> None:
     assert log == ["setup ran", "scaffold solved", "extend solved", "finish solved"]
     parts = trial / "steps" / "extend" / "artifacts" / "parts"
     assert (parts / "note.txt").read_text() == "kept\n" and not (parts / "scratch.tmp").exists()
-    assert not (trial / "agent").exists() and not (trial / "verifier").exists()
+    assert not (trial / "verifier").exists() and sorted(p.name for p in (trial / "agent").iterdir()) == [
+        "trajectory.json"
+    ]
+    # the trial's ATIF: every step's events in order, each naming its step
+    atif = json.loads((trial / "agent" / "trajectory.json").read_text())
+    assert [s["step_id"] for s in atif["steps"]] == list(range(1, len(atif["steps"]) + 1))
+    names = [s["extra"]["step_name"] for s in atif["steps"]]
+    assert names == sorted(names, key=["scaffold", "extend", "finish"].index) and set(names) == set(steps)
+    assert [t["step_name"] for t in atif["extra"]["step_trajectories"]] == ["scaffold", "extend", "finish"]
     # [steps.looplab] editable seals that step's verifier alone; the others carry the whole folder
     ext = steps["extend"]["verifier_result"]
     assert ext["sealed"] and sorted(ext["carried_files"]) == [

@@ -44,7 +44,7 @@ from looplab.harbor.steps import StepPlan, combine, min_reward_failure
 from looplab.harbor.steps import plans as step_plans
 from looplab.hostinfo import host_info
 from looplab.netpolicy import Egress, resolve_network
-from looplab.records.atif import export_trial
+from looplab.records.atif import export_steps, export_trial
 from looplab.records.checkpoints import CheckpointStore
 from looplab.records.layout import TrialPaths
 from looplab.records.results import TRIAL_SCHEMA_VERSION, TrialResult
@@ -157,9 +157,14 @@ def run_trial(
                 result.cleanup_error = f"{type(exc).__name__}: {exc} (left {box_dir})"
     result.finished_at = now_iso()
     result.write(paths.result)
-    if task.multi_step:  # each step's records are under steps/<name>/; the root's mount folders go
-        for step in result.step_results or []:
-            _export_atif(paths.step(step["step_name"]))
+    if task.multi_step:  # each step's records are under steps/<name>/, the root has their ATIF merged
+        names = [step["step_name"] for step in result.step_results or []]
+        for name in names:
+            _export_atif(paths.step(name))
+        try:
+            export_steps(paths.dir, names)
+        except Exception as exc:  # the record is complete without it; say why it is missing
+            paths.atif_error.write_text(f"{type(exc).__name__}: {exc}\n")
         for d in (paths.agent_dir, paths.verifier_dir):
             if d.is_dir() and not any(d.iterdir()):
                 d.rmdir()

@@ -24,6 +24,8 @@ def test_each_problem_is_one_line_naming_file_and_field() -> None:
         (bad / "task.toml", "agent.tiemout_sec", "unknown key"),
         (bad / "task.toml", "steps[0].name", "missing"),
         (bad / "steps" / "stray", "-", "no [[steps]] entry names"),
+        (bad / "task.toml", "verifier.environment", "not applied"),
+        (bad / "task.toml", "environment.os", "'windows' environments are not supported"),
         (bad / "task.toml", "verifier.environment_mode", "looplab's verifier is always separate"),
         (bad / "environment" / "Dockerfile", "line 1", "image 'python' is not pinned"),
         (
@@ -42,7 +44,7 @@ def test_each_problem_is_one_line_naming_file_and_field() -> None:
     assert len(lines) == len(expected), lines
     for line, (file, field, words) in zip(lines, expected, strict=True):
         assert line.startswith(f"{file}: {field}: ") and words in line, (line, field)
-    assert "2 task(s) checked, 13 problem(s)" in r.stderr
+    assert "2 task(s) checked, 15 problem(s)" in r.stderr
 
 
 def test_json_output_lists_the_same_problems() -> None:

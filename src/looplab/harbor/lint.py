@@ -104,6 +104,18 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
     for i, art in enumerate(cfg.artifacts):
         if art.service != "main":
             out.append(Problem(toml_path, f"artifacts[{i}].service", f"{art.service!r}: {COMPOSE_REFUSAL}"))
+    if cfg.verifier.environment:
+        out.append(
+            Problem(
+                toml_path,
+                "verifier.environment",
+                "a separate verifier environment is not applied: test.sh runs on the task's environment",
+            )
+        )
+    if cfg.environment.os == "windows":
+        out.append(
+            Problem(toml_path, "environment.os", "'windows' environments are not supported (linux only)")
+        )
     if cfg.verifier.environment_mode == "shared":
         out.append(
             Problem(

@@ -125,6 +125,14 @@ def load_task(path: str | Path) -> Task:
     if compose is not None:
         raise LooplabError(f"{compose}: {COMPOSE_REFUSAL}")
     _check_services(toml_path, cfg)
+    if cfg.environment.os == "windows":
+        raise LooplabError(
+            f"{toml_path}: field environment.os: 'windows' environments are not supported (linux only)"
+        )
+    if cfg.verifier.environment:
+        warnings.append(
+            f"{toml_path}: [verifier.environment] is not applied: test.sh runs on the task's environment"
+        )
     if cfg.steps:
         _check_steps(path, toml_path, cfg)
     else:

@@ -74,6 +74,7 @@ class _Networked(_Section):
 class AgentSection(_Networked):
     timeout_sec: float = Field(default=3600.0, gt=0)
     user: str | int | None = None  # kept, not applied: agents run as the sandbox's user
+    setup_timeout_sec: float | None = Field(default=None, gt=0)  # kept: looplab installs no agent
 
 
 class Healthcheck(_Section):
@@ -172,6 +173,8 @@ class VerifierSection(_Networked):
     # Harbor's shared (test.sh in the agent's container) or separate verifier: looplab's verifier
     # is always a fresh sandbox on the pristine environment plus the carried files
     environment_mode: Literal["shared", "separate"] | None = None
+    # a separate verifier's own environment (docker_image, resources): kept, not applied
+    environment: dict[str, Any] | None = None
     collect: list[CollectHook] = Field(default_factory=list)
 
     _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
@@ -193,6 +196,7 @@ class EnvironmentSection(_Networked):
     healthcheck: Healthcheck | None = None
     mcp_servers: list[McpServer] = Field(default_factory=list)
     skills_dir: str | None = None  # a folder in the environment holding agent skills
+    os: Literal["linux", "windows"] | None = None  # windows environments are refused
 
     @field_validator("workdir", "skills_dir")
     @classmethod
@@ -295,6 +299,7 @@ class StepVerifier(_Section):
     timeout_sec: float | None = Field(default=None, gt=0)  # default: the task's [verifier] timeout_sec
     env: dict[str, str] | None = None  # default: the task's [verifier.env]
     user: str | int | None = None
+    environment_mode: Literal["shared", "separate"] | None = None  # kept, as [verifier]'s
 
     _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
 
@@ -360,6 +365,7 @@ class TaskConfig(_Section):
     artifacts: list[Artifact] = Field(default_factory=list)
     steps: list[Step] | None = None
     multi_step_reward_strategy: Literal["mean", "final"] = "mean"
+    multi_step_reward_mode: str | None = None  # the pre-1.3 spelling, dropped as Harbor drops it
 
     _artifacts = field_validator("artifacts", mode="before")(classmethod(lambda cls, v: _artifacts(v)))
 

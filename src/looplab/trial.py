@@ -530,13 +530,14 @@ def _agent_phase(
                 collector.from_sandbox(box, plan.artifacts, logs)
             except Exception as exc:  # what could not be collected is said, the trial goes on
                 extra["artifacts_error"] = f"{type(exc).__name__}: {exc}"
-            collector.from_folder(logs / "artifacts", "agent")
 
+        collects = plan.artifacts or task.config.verifier.collect
         phase = run_agent(
             agent, plan.instruction, sandbox, budget, ctx, thread_name=f"agent-{paths.dir.name}",
-            after_start=after_start, before_stop=before_stop,
+            after_start=after_start, before_stop=before_stop if collects else None,
         )  # fmt: skip
         phase.outcome.extra["network"] = net.record()
+    collector.from_folder(logs / "artifacts", "agent")
     outcome, usage = phase.outcome, phase.usage
     store.record(work_dir, norm, budget.elapsed(), {"final": True})
     _copy_logs(logs / "agent", paths.sandbox_logs)

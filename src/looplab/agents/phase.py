@@ -79,8 +79,11 @@ def run_agent(
         cancelled = cancel.requested()
         timed_out = worker.is_alive() and not cancelled
         if before_stop is not None and not cancelled:
-            sandbox.kill_processes()  # the agent's processes end here, as when its container stops
-            before_stop(sandbox)
+            try:
+                sandbox.kill_processes()  # the agent's processes end here, as when its container stops
+                before_stop(sandbox)
+            except Exception as exc:  # what runs after the agent never turns its outcome into an error
+                ctx.trajectory.event("error", where="before_stop", error=f"{type(exc).__name__}: {exc}")
         tb = time.monotonic()
         sandbox.stop()  # the agent phase is over: every process in the sandbox dies now
         teardown_s = time.monotonic() - tb

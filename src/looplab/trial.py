@@ -23,7 +23,9 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +124,9 @@ def run_trial(
             _run_steps(task, env, cfg, paths, ws, result)
         else:
             (plan,) = step_plans(task)
-            run = _run_plan(task, env, cfg, paths, ws, plan, result.timing)
-            result.agent_result = run.agent_result
+            run = _run_plan(
+                task, env, cfg, paths, ws, plan, result.timing, partial(setattr, result, "agent_result")
+            )
             if run.artifacts:
                 result.artifacts = run.artifacts
             if run.verifier_error is not None:
@@ -219,8 +222,11 @@ def _run_plan(
     ws: _Workspace,
     plan: StepPlan,
     timing: dict[str, Any],
+    on_agent: Callable[[dict[str, Any]], None],
 ) -> _PlanRun:
-    """The agent phase of ``plan`` in ``ws``, then its sealed verification (into ``paths``)."""
+    """The agent phase of ``plan`` in ``ws``, then its sealed verification (into ``paths``).
+
+    ``on_agent`` gets the agent's result as soon as the phase ends (a cancelled trial keeps it)."""
     paths.agent_dir.mkdir(parents=True, exist_ok=True)
     paths.verifier_dir.mkdir(parents=True, exist_ok=True)
     collector = Collector(paths.artifacts_dir)
@@ -236,6 +242,7 @@ def _run_plan(
         **outcome.extra,
     }
     run = _PlanRun(agent_result=agent_result, outcome=outcome)
+    on_agent(agent_result)
     cancel.check()  # Ctrl-C during the agent phase: no verification
     try:
         with _Phase(timing, "verifier"):
@@ -273,8 +280,11 @@ def _run_steps(
         rec: dict[str, Any] = {"step_name": plan.name, "timing": {}}
         result.step_results.append(rec)
         try:
-            run = _run_plan(task, env, cfg, step_paths, ws, plan, rec["timing"])
+            run = _run_plan(
+                task, env, cfg, step_paths, ws, plan, rec["timing"], partial(rec.__setitem__, "agent_result")
+            )
         except cancel.Cancelled:
+            result.agent_result = _steps_agent_result(result.step_results)
             raise
         except Exception as exc:  # a set-up script or healthcheck failed, or the harness did
             rec["exception_info"] = _exception_info(exc)
@@ -511,7 +521,8 @@ def _agent_phase(
         skills_dir=ecfg.skills_dir,
         mcp_servers=[m.model_dump(mode="json") for m in ecfg.mcp_servers],
     )
-    trajectory.event("start", agent=cfg.agent, model=cfg.model, timeout_sec=timeout, step=plan.name)
+    named = {"task_step": plan.name} if plan.name else {}  # "step" is the event's own number
+    trajectory.event("start", agent=cfg.agent, model=cfg.model, timeout_sec=timeout, **named)
     with Egress(resolve_network(task.config, "agent", cfg.network), paths.agent_dir / "network.jsonl") as net:
         net.prepare(sandbox.spec)
 

@@ -45,9 +45,13 @@ def test_healthcheck_artifacts_collect_solution_env_skills_and_mcp(tmp_path: Pat
     # [environment] workdir is where the agent and the verifier work
     assert res["verifier_result"]["extra"]["pwd"] == "/workspace"
     # the collect hook ran in the agent's environment before the artifacts were taken
-    assert ar["collect"] == [{"service": "main", "command": "cp /workspace/out.txt /workspace/collected.txt",
-                              "exit_code": 0, "timed_out": False}]  # fmt: skip
+    (hook,) = ar["collect"]
+    assert hook["service"] == "main" and hook["exit_code"] == 0 and not hook["timed_out"]
     assert (trial / "artifacts" / "collected.txt").read_text() == "oracle\n"
+    # environment_mode = "separate": the artifacts are back at their source paths for test.sh,
+    # /tmp included (a file the hook wrote outside the working folder)
+    assert res["verifier_result"]["extra"]["outside_seen"] == "outside"
+    assert "/tmp/outside.txt" in res["verifier_result"]["extra"]["artifacts_restored"]
     # artifacts: a bare path under its basename, {source, destination, exclude}, a missing one,
     # and both phases' /logs/artifacts; the manifest lists each
     art = trial / "artifacts"
@@ -63,6 +67,7 @@ def test_healthcheck_artifacts_collect_solution_env_skills_and_mcp(tmp_path: Pat
         "/workspace/logs:": "ok",
         "/workspace/collected.txt:": "ok",
         "/workspace/never-written.txt:": "missing",
+        "/tmp/outside.txt:": "ok",
         "/logs/artifacts:agent": "ok",
         "/logs/artifacts:verifier": "ok",
     }

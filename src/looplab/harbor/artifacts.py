@@ -6,7 +6,9 @@ destination, exclude}``; a bare path lands under its basename). Before they are 
 the ``[[verifier.collect]]`` hooks of the agent's environment (``service = "main"``) run
 there, so a hook can write what an artifact then picks up. ``artifacts/manifest.json`` lists
 every entry with its type (``file``/``directory``), status (``ok``/``missing``/``failed``),
-file count and bytes.
+file count and bytes. For a task whose ``[verifier] environment_mode`` is ``separate`` the
+entries are put back at their source paths in the verifier's sandbox before test.sh runs, as
+Harbor restores them in a separate verifier.
 
 An entry is copied inside the sandbox (``cp``, as the agent's user) into a staging folder
 under the host-bound ``/logs``, then only regular files are copied on to the trial, never
@@ -19,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +123,32 @@ class Collector:
         path = self.out_dir / MANIFEST
         atomic_write_json(path, self.entries)
         return path
+
+    def restore_into(self, sandbox: Sandbox, stage_host: Path, stage_in: str) -> list[str]:
+        """Put the collected entries back at their source paths in ``sandbox`` (a separate
+        verifier's, as Harbor restores them there), copied inside it from a staging folder
+        (host ``stage_host``, ``stage_in`` in the sandbox) so private mounts such as ``/tmp``
+        see them; the paths restored."""
+        done = []
+        for i, e in enumerate(self.entries):
+            src, dest = e.get("source", ""), self.out_dir / str(e.get("destination", ""))
+            if e.get("phase") or e.get("status") != "ok" or not src.startswith("/") or not dest.exists():
+                continue
+            q, staged = shlex.quote(src), f"{stage_in}/{i}"
+            stage_host.mkdir(parents=True, exist_ok=True)
+            if dest.is_dir():
+                shutil.copytree(dest, stage_host / str(i), symlinks=True)
+                cmd = f"mkdir -p {q} && cp -RP {staged}/. {q}/"
+            else:
+                shutil.copyfile(dest, stage_host / str(i))
+                cmd = f'mkdir -p "$(dirname {q})" && cp -P {staged} {q}'
+            r = sandbox.exec(cmd, timeout=600)
+            if r.exit_code != 0:
+                e["restore_error"] = (r.stderr or r.stdout).strip()[-500:]
+            else:
+                done.append(src)
+        remove_tree(stage_host)
+        return done
 
     def record(self) -> dict[str, Any]:
         return {"dir": self.out_dir.name, "entries": self.entries, "bytes": self.total}

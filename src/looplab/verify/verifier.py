@@ -198,6 +198,9 @@ def verify(
                 sandbox = make_sandbox(spec)
                 sandbox.start()
                 net.start_in(sandbox)
+                restored = []  # a separate verifier gets the agent's artifacts at their source paths
+                if artifacts is not None and cfg.verifier.environment_mode == "separate":
+                    restored = artifacts.restore_into(sandbox, root / "logs" / ".restore", "/logs/.restore")
                 r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=timeout, cwd=env.workdir)
                 # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
                 leftovers = sandbox.kill_processes()
@@ -223,6 +226,8 @@ def verify(
             _say_network_denied(result, policy)
             result.sealed = globs is not None
             result.extra["processes_killed_after_test"] = leftovers
+            if restored:
+                result.extra["artifacts_restored"] = restored
             result.carried_files = sorted(carried.files)
             result.skipped_files = carried.skipped
             if not r.timed_out:

@@ -112,6 +112,8 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
                 "a separate verifier environment is not applied: test.sh runs on the task's environment",
             )
         )
+    if cfg.environment.tpu:
+        out.append(Problem(toml_path, "environment.tpu", "TPUs are not supported (no TPU passthrough)"))
     if cfg.environment.os == "windows":
         out.append(
             Problem(toml_path, "environment.os", "'windows' environments are not supported (linux only)")

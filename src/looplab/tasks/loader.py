@@ -125,6 +125,8 @@ def load_task(path: str | Path) -> Task:
     if compose is not None:
         raise LooplabError(f"{compose}: {COMPOSE_REFUSAL}")
     _check_services(toml_path, cfg)
+    if cfg.environment.tpu:
+        raise LooplabError(f"{toml_path}: field environment.tpu: TPUs are not supported (no TPU passthrough)")
     if cfg.environment.os == "windows":
         raise LooplabError(
             f"{toml_path}: field environment.os: 'windows' environments are not supported (linux only)"

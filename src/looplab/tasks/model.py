@@ -197,6 +197,7 @@ class EnvironmentSection(_Networked):
     mcp_servers: list[McpServer] = Field(default_factory=list)
     skills_dir: str | None = None  # a folder in the environment holding agent skills
     os: Literal["linux", "windows"] | None = None  # windows environments are refused
+    tpu: Any = None  # Harbor's TPU request: refused when set (looplab has no TPU passthrough)
 
     @field_validator("workdir", "skills_dir")
     @classmethod

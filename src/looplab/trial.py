@@ -130,7 +130,8 @@ def run_trial(
             if run.artifacts:
                 result.artifacts = run.artifacts
             if run.verifier_error is not None:
-                _failed(result, "verifier_error", run.verifier_error)
+                result.status, result.reward = "verifier_error", None
+                result.exception_info = run.verifier_error
             elif run.vr is not None:
                 result.verifier_result = run.vr.to_json()
                 result.reward = run.vr.reward
@@ -210,7 +211,9 @@ class _PlanRun:
     agent_result: dict[str, Any]
     outcome: AgentOutcome
     vr: Any = None  # the VerifierResult, when verification ran and returned
-    verifier_error: Exception | None = None
+    verifier_error: dict[str, Any] | None = (
+        None  # the exception verification raised (type, message, traceback)
+    )
     artifacts: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -260,7 +263,7 @@ def _run_plan(
             )
     except Exception as exc:
         cancel.check()  # stopped by Ctrl-C, not broken
-        run.verifier_error = exc
+        run.verifier_error = _exception_info(exc)
     cancel.check()  # the verifier was stopped under it: its reward means nothing
     if collector.write_manifest() is not None:
         run.artifacts = collector.entries
@@ -299,7 +302,7 @@ def _run_steps(
         if run.outcome.stop_reason == "error":
             rec["exception_info"] = {"type": "AgentError", "message": run.outcome.error or "the agent failed"}
         if run.verifier_error is not None:
-            rec["exception_info"] = _exception_info(run.verifier_error)
+            rec["exception_info"] = run.verifier_error
             stopped = f"step {plan.name!r}: its verifier failed"
             break
         rec["verifier_result"] = run.vr.to_json()

@@ -89,6 +89,9 @@ def test_min_reward_stops_the_remaining_steps(tmp_path: Path) -> None:
     assert res["multi_step"]["stopped"] == "step 'scaffold': reward=0.0 below min_reward 1.0"
     assert res["reward"] == 0.0 and res["status"] == "completed"
     assert not (trial / "steps" / "extend").exists()
+    # checkpoints are per step: rescoring says it does not handle them, in one line
+    r = run_cli("rescore", str(trial))
+    assert r.returncode == 2 and "a multi-step trial" in r.stderr, r.stderr
 
 
 def test_final_strategy_and_a_per_key_threshold(tmp_path: Path) -> None:

@@ -124,3 +124,21 @@ def test_a_failing_setup_script_stops_the_trial(tmp_path: Path) -> None:
     assert not (
         tmp_path / "jobs" / "j" / res["trial_name"] / "steps" / "scaffold" / "agent" / "oracle.txt"
     ).exists()
+
+
+def test_a_step_whose_verifier_raises_is_a_verifier_error(tmp_path: Path) -> None:
+    task = _task(tmp_path)
+    toml = task / "task.toml"
+    toml.write_text(
+        toml.read_text() + '\n[looplab]\nmeasure = "reported"\n'
+    )  # native: tests/run.toml is read
+    (task / "tests" / "run.toml").write_text("[[[\n")
+    r = run_cli("run", "-p", str(task), "-a", "oracle", "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "j",
+                "--base", "host", timeout=300)  # fmt: skip
+    assert r.returncode == 1, r.stderr + r.stdout
+    (res,) = trial_results(tmp_path / "jobs" / "j")
+    (step,) = res["step_results"]
+    assert res["status"] == "verifier_error" and res["reward"] is None
+    assert "run.toml: not valid TOML" in step["exception_info"]["message"]
+    assert "load_declaration" in step["exception_info"]["traceback"]  # where it raised
+    assert step["agent_result"]["stop_reason"] == "finished"

@@ -277,6 +277,7 @@ def _run_steps(
     ``min_reward`` or a step without a verifier result stops the rest (``looplab.harbor.steps``)."""
     result.step_results = []
     stopped: str | None = None
+    failure = "agent_error"  # what a step's exception makes the trial: verifier_error when verifying raised
     for plan in step_plans(task):
         assert plan.name is not None
         step_paths = paths.step(plan.name)
@@ -304,6 +305,7 @@ def _run_steps(
         if run.verifier_error is not None:
             rec["exception_info"] = run.verifier_error
             stopped = f"step {plan.name!r}: its verifier failed"
+            failure = "verifier_error"
             break
         rec["verifier_result"] = run.vr.to_json()
         rec["reward"] = run.vr.reward
@@ -329,14 +331,14 @@ def _run_steps(
         result.reward = parsed.reward
     errors = [r for r in result.step_results if r.get("exception_info")]
     if combined is None:
-        result.status = "agent_error" if errors else "verifier_error"
+        result.status = failure if errors else "verifier_error"
         result.exception_info = (errors[-1]["exception_info"] if errors else None) or {
             "type": "NoStepVerified",
             "message": stopped or "no step was verified",
         }
         result.reward = None
     elif errors:
-        result.status = "agent_error"
+        result.status = failure
         result.exception_info = errors[-1]["exception_info"]
     else:
         result.status = "completed"

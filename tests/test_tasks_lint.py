@@ -7,6 +7,7 @@ catalog and the Harbor fixtures lint clean.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from conftest import FIXTURES, run_cli
@@ -66,3 +67,16 @@ def test_the_catalog_and_the_harbor_fixtures_lint_clean() -> None:
     r = run_cli("tasks", "lint", str(REPO / "tasks"), *map(str, clean))
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip() == "" and "no problem(s)" in r.stderr
+
+
+def test_a_separate_verifier_image_is_reported_as_not_built(tmp_path: Path) -> None:
+    task = tmp_path / "extras"
+    shutil.copytree(HARBOR / "extras", task)
+    (task / "tests" / "Dockerfile").write_text("FROM grader:1.0\nCOPY . /tests/\n")
+    r = run_cli("tasks", "lint", str(task))
+    assert r.returncode == 1
+    assert (
+        r.stdout.strip()
+        == f"{task / 'tests' / 'Dockerfile'}: -: a separate verifier's image is not built: "
+        + ("test.sh runs on the task's environment")
+    )

@@ -104,6 +104,15 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
     for i, art in enumerate(cfg.artifacts):
         if art.service != "main":
             out.append(Problem(toml_path, f"artifacts[{i}].service", f"{art.service!r}: {COMPOSE_REFUSAL}"))
+    verifier_image = path / "tests" / "Dockerfile"
+    if cfg.verifier.environment_mode == "separate" and verifier_image.is_file():
+        out.append(
+            Problem(
+                verifier_image,
+                "-",
+                "a separate verifier's image is not built: test.sh runs on the task's environment",
+            )
+        )
     if cfg.verifier.environment:
         out.append(
             Problem(

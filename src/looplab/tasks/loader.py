@@ -135,6 +135,8 @@ def load_task(path: str | Path) -> Task:
         warnings.append(
             f"{toml_path}: [verifier.environment] is not applied: test.sh runs on the task's environment"
         )
+    if cfg.verifier.environment_mode == "separate" and (path / "tests" / "Dockerfile").is_file():
+        warnings.append(f"{path / 'tests' / 'Dockerfile'}: not built: test.sh runs on the task's environment")
     if cfg.steps:
         _check_steps(path, toml_path, cfg)
     else:

@@ -4,7 +4,8 @@ Checks, without building anything: task.toml parses and every value is valid (ea
 own line); keys no model knows; the files the layout needs (``instruction.md``,
 ``tests/test.sh``, each step's ``steps/<name>/instruction.md`` and a test.sh, a Dockerfile or
 ``docker_image``); step folders no ``[[steps]]`` entry names; tests or solution copied into the
-image; a verifier declared to share the agent's environment (looplab's never does); unpinned
+image; a verifier declared to share the agent's environment (looplab's never does), or given an
+image or environment of its own (not applied); ``os = "windows"`` and ``tpu``; unpinned
 images (no tag, or ``latest``, and no digest); compose files; and looplab's own: editable
 globs that match no file of ``environment/``, and a ``[looplab]`` section without a
 ``measure``.

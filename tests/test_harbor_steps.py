@@ -142,3 +142,27 @@ def test_a_step_whose_verifier_raises_is_a_verifier_error(tmp_path: Path) -> Non
     assert "run.toml: not valid TOML" in step["exception_info"]["message"]
     assert "load_declaration" in step["exception_info"]["traceback"]  # where it raised
     assert step["agent_result"]["stop_reason"] == "finished"
+
+
+def test_links_an_agent_plants_lead_nowhere_on_the_host(tmp_path: Path) -> None:
+    """Step 1's agent plants links to host folders where step 2's workdir/ and the artifacts'
+    staging write: both are replaced by real folders, the host folders are untouched."""
+    task = _task(tmp_path)
+    victim_wd, victim_stage = tmp_path / "victim-wd", tmp_path / "victim-stage"
+    victim_wd.mkdir()
+    (victim_stage / "0").mkdir(parents=True)
+    (victim_stage / "0" / "keep.txt").write_text("host file\n")
+    solve = task / "steps" / "scaffold" / "solution" / "solve.sh"
+    solve.write_text(
+        solve.read_text() + f"ln -s {victim_wd} /app/data\nln -s {victim_stage} /logs/.looplab-artifacts\n"
+    )
+    planted = task / "steps" / "extend" / "workdir" / "data"
+    planted.mkdir(parents=True)
+    (planted / "planted.txt").write_text("from the task\n")
+    res = _run(task, tmp_path / "jobs", "oracle")
+    assert [s["step_name"] for s in res["step_results"]] == ["scaffold", "extend", "finish"]
+    assert list(victim_wd.iterdir()) == []  # step 2's files went to a real /app/data
+    assert (victim_stage / "0" / "keep.txt").read_text() == "host file\n"  # not removed, not collected
+    trial = tmp_path / "jobs" / "oracle" / res["trial_name"]
+    assert (trial / "steps" / "scaffold" / "artifacts" / "log.txt").is_file()
+    assert not list((trial / "steps" / "scaffold" / "artifacts").rglob("keep.txt"))

@@ -38,7 +38,7 @@ from looplab.clock import now_iso
 from looplab.environment.build import Environment, scratch_dir
 from looplab.environment.task_env import resolve_env, task_env
 from looplab.errors import LooplabError
-from looplab.fsutil import atomic_write_json, read_regular_under, remove_tree, walk_tree
+from looplab.fsutil import atomic_write_json, copy_over, read_regular_under, remove_tree, walk_tree
 from looplab.harbor import agent_config
 from looplab.harbor.artifacts import Collector, run_collect_hooks
 from looplab.harbor.healthcheck import wait_healthy
@@ -455,7 +455,7 @@ def _agent_phase(
     box_dir, work_dir = ws.box_dir, ws.work_dir
     tag = plan.name or "trial"
     if plan.workdir_dir is not None:  # a step's files, into the working folder before its agent
-        shutil.copytree(plan.workdir_dir, work_dir, symlinks=True, dirs_exist_ok=True)
+        copy_over(plan.workdir_dir, work_dir)  # the last step's agent may have left links there
     binds = list(ws.binds)
     logs = box_dir / f"logs-{tag}"
     (logs / "agent").mkdir(parents=True)
@@ -543,6 +543,7 @@ def _agent_phase(
                 hooks = run_collect_hooks(box, task.config.verifier.collect, wd, paths.agent_dir)
                 if hooks:
                     extra["collect"] = hooks
+                    box.kill_processes()  # what a hook left running cannot touch the staging
                 collector.from_sandbox(box, plan.artifacts, logs)
             except Exception as exc:  # what could not be collected is said, the trial goes on
                 extra["artifacts_error"] = f"{type(exc).__name__}: {exc}"

@@ -19,6 +19,7 @@ relative to the entry and its name) are left out.
 from __future__ import annotations
 
 import fnmatch
+import os
 import posixpath
 import shlex
 import shutil
@@ -64,7 +65,17 @@ class Collector:
         self.total = 0
 
     def from_sandbox(self, sandbox: Sandbox, specs: list[Artifact], logs_host: Path) -> None:
-        """Copy each entry out of the running ``sandbox`` (its ``/logs`` is host folder ``logs_host``)."""
+        """Copy each entry out of the running ``sandbox`` (its ``/logs`` is host folder ``logs_host``).
+
+        No process of the agent runs any more (the caller killed them): the staging folder is
+        made afresh on the host, so a link the agent planted under /logs is never followed."""
+        if not specs:
+            return
+        stage_root = logs_host / STAGE
+        remove_tree(stage_root)  # a planted link is unlinked, never followed
+        stage_root.mkdir()
+        st = os.stat(logs_host)
+        os.chown(stage_root, st.st_uid, st.st_gid)  # the sandbox's user, as /logs itself
         for i, spec in enumerate(specs):
             src = (
                 posixpath.normpath("/" + spec.source.lstrip("/"))

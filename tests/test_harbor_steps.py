@@ -78,8 +78,13 @@ def test_oracle_runs_every_step_on_one_working_folder(tmp_path: Path) -> None:
         "story.txt",
     ]
     assert not steps["finish"]["verifier_result"]["sealed"] and res["sealed"] is False
-    # the trial's agent_result sums the steps' usage
+    # the trial's agent_result sums the steps' usage, its timing spans theirs
     assert res["agent_result"]["steps"] == 3 and res["agent_result"]["stop_reason"] == "finished"
+    spent = sum(s["agent_execution"]["duration_s"] for s in res["step_results"])
+    assert res["timing"]["agent_execution"]["duration_s"] == pytest.approx(spent, abs=0.01)
+    assert (
+        res["timing"]["agent_execution"]["started_at"] == steps["scaffold"]["agent_execution"]["started_at"]
+    )
 
 
 def test_min_reward_stops_the_remaining_steps(tmp_path: Path) -> None:

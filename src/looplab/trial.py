@@ -314,6 +314,14 @@ def _run_steps(
             stopped = f"step {plan.name!r}: {miss}"
             break
     result.agent_result = _steps_agent_result(result.step_results)
+    for phase in ("agent_execution", "verifier"):  # the trial's phases span its steps'
+        spans = [r["timing"][phase] for r in result.step_results if phase in r["timing"]]
+        if spans:
+            result.timing[phase] = {
+                "started_at": spans[0].get("started_at"),
+                "finished_at": spans[-1].get("finished_at"),
+                "duration_s": round(sum(x.get("duration_s") or 0 for x in spans), 3),
+            }
     verified = [r["verifier_result"] for r in result.step_results if "verifier_result" in r]
     if verified:
         result.sealed = all(v.get("sealed") for v in verified)

@@ -55,6 +55,8 @@ def render() -> str:
         "A job with a trial that did not complete (`agent_error`, `verifier_error`,",
         "`environment_build_failed`, `cancelled`) exits 1 unless `--allow-errors`; Ctrl-C or SIGTERM",
         "exits 130 after recording the running trials as `cancelled` (a second Ctrl-C exits at once).",
+        "`tasks lint` prints one line per problem on stdout (`FILE: FIELD: problem`; docs/task-format.md)",
+        "and exits 1 when there is any.",
         "",
         "Defaults: `LOOPLAB_JOBS_DIR`, `LOOPLAB_CACHE_DIR`, `LOOPLAB_TASKS_DIR`, or the user config file",
         "`~/.config/looplab/config.toml` (`$LOOPLAB_CONFIG`, `$XDG_CONFIG_HOME`) with the keys",
@@ -64,7 +66,8 @@ def render() -> str:
         "docs/reports.md); `tasks list` prints `{schema_version, tasks: [{task, path, domain, metric,",
         "direction, measure, agent_timeout_sec, editable} or {task, path, error}]}`; `report` prints",
         "the report (docs/reports.md); `lab results` prints the list of experiment records",
-        "(docs/lab.md); `lab eval` always prints JSON (the evaluation result).",
+        "(docs/lab.md); `lab eval` always prints JSON (the evaluation result); `tasks lint` prints",
+        "`{schema_version, tasks, problems: [{file, field, message}]}`.",
         "",
     ]
     _walk(root, ["looplab"], out)

@@ -44,9 +44,10 @@ from typing import Any
 
 from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
 from looplab.agents.cli.logs import FORMATS, Converter, make_converter
-from looplab.agents.cli.preflight import install_hint, preflight_problems
+from looplab.agents.cli.preflight import found_on_host_path, install_hint, preflight_problems
 from looplab.agents.cli.tools import DEFAULT_BASE, KEY_ENV, TOOLS, CliTool
 from looplab.agents.llm.pricing import PriceTable
+from looplab.agents.options import AgentOptions
 from looplab.environment.build import runtime_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
@@ -105,27 +106,34 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return out
 
 
+class CliOptions(AgentOptions):
+    """A CLI agent's options (``--ak KEY=VALUE``; the module docstring says what each does)."""
+
+    tool: str | None = None
+    template: str | None = None
+    model: str | None = None
+    bin: str | None = None
+    allow: str | None = None
+    base_url: str | None = None
+    mounts: str | None = None
+    env: str | None = None
+    pass_env: str | None = None
+    log_file: str | None = None
+    log_format: str | None = None  # one of logs.FORMATS
+    prices: str | None = None
+    port: int = DEFAULT_PORT
+
+
 class CliAgent(Agent):
     name = "cli"
     default_tool: str | None = None
+    Options = CliOptions
 
-    def __init__(
-        self,
-        tool: str | None = None,
-        template: str | None = None,
-        model: str | None = None,
-        bin: str | None = None,
-        allow: str | None = None,
-        base_url: str | None = None,
-        mounts: str | None = None,
-        env: str | None = None,
-        pass_env: str | None = None,
-        log_file: str | None = None,
-        log_format: str | None = None,
-        prices: str | None = None,
-        port: Any = DEFAULT_PORT,
-    ):
-        tool = tool or self.default_tool
+    def __init__(self, **options: Any):
+        o = CliOptions.parse(f"{self.name} agent", options)
+        self.options = o
+        tool, template, bin = o.tool or self.default_tool, o.template, o.bin
+        model, base_url, log_file, log_format = o.model, o.base_url, o.log_file, o.log_format
         if tool is None and not template:
             raise LooplabError(
                 f"the cli agent needs --ak tool={'|'.join(TOOLS)} or --ak template='CMD {{instruction_file}}'"
@@ -145,9 +153,13 @@ class CliAgent(Agent):
         self.bin = bin or base.bin
         self.model = model
         self.base_url = base_url or None
-        self.mounts = _csv(mounts)
-        self.extra_env = _env_pairs(env)
-        self.pass_env = _csv(pass_env)
+        self.mounts = _csv(o.mounts)
+        self.extra_env = _env_pairs(o.env)
+        self.pass_env = _csv(o.pass_env)
+        self.installed_at: str | None = None  # the install folder bound because the host's PATH has the tool
+        if tool is not None and not bin and (hit := found_on_host_path(self)) is not None:
+            self.bin, self.installed_at = hit
+            self.mounts.append(self.installed_at)
         keys = set(KEY_ENV.values()) | {"ANTHROPIC_AUTH_TOKEN", "CODEX_API_KEY"}
         if bad := [v for v in self.pass_env if v in keys]:
             raise LooplabError(
@@ -160,13 +172,10 @@ class CliAgent(Agent):
             raise LooplabError(
                 f"cli agent: log_format must be one of {', '.join(FORMATS)}, got {self.log_format!r}"
             )
-        try:
-            self.port = int(port)
-        except (TypeError, ValueError):
-            raise LooplabError(f"cli agent: port must be an integer, got {port!r}") from None
-        self.prices = PriceTable.load(prices)
+        self.port = o.port
+        self.prices = PriceTable.load(o.prices)
         self.providers = self._providers()
-        self.allowed = _csv(allow)  # model traffic goes through the gateway, not the egress proxy
+        self.allowed = _csv(o.allow)  # model traffic goes through the gateway, not the egress proxy
         self.token = f"looplab-trial-{uuid.uuid4().hex}"
         self._proxy: EgressProxy | None = None
         self._gateway: ModelGateway | None = None
@@ -364,6 +373,7 @@ class CliAgent(Agent):
             tool=self.tool_name,
             command=cmd,
             allowed_hosts=self.allowed,
+            installed_at=self.installed_at,
             providers=[f"{u.name} -> {u.base_url}" for u in self.upstreams()],
         )
         watcher = threading.Thread(target=watch_caps, daemon=True, name="cli-caps")
@@ -400,6 +410,8 @@ class CliAgent(Agent):
             "usage_reported_by_tool": asdict(reported),
             "cost_reported_by_tool": conv.reported_cost,
         }
+        if self.installed_at:
+            extra["cli_installed_at"] = self.installed_at
         if gw is not None:
             usage = gw.usage()
             extra["gateway"] = {

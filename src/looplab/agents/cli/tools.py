@@ -88,7 +88,7 @@ TOOLS: dict[str, CliTool] = {
             "ANTHROPIC_API_KEY": "{token}",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         },
-        install="pip install aider-chat (then --ak mounts=VENV --ak bin=VENV/bin/aider, or install it under /usr)",  # noqa: E501
+        install="pip install aider-chat in a venv on the host's PATH (or under /usr)",
     ),
     "qwen-code": CliTool(
         bin="qwen",
@@ -121,7 +121,7 @@ TOOLS: dict[str, CliTool] = {
             "MSWEA_COST_TRACKING": "ignore_errors",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         },
-        install="pip install mini-swe-agent (then --ak mounts=VENV --ak bin=VENV/bin/mini, or install it under /usr)",  # noqa: E501
+        install="pip install mini-swe-agent in a venv on the host's PATH (or under /usr)",
     ),
     "gemini-cli": CliTool(
         bin="gemini",

@@ -10,7 +10,9 @@ reference 60). With ``--max-tokens 500`` the first call's usage (542 tokens) rea
 the cap, so the tool's next call is refused by the gateway and the trial stops with
 ``max_tokens``: the usage in result.json is exactly the served call's, and the
 refused request (recorded, keys redacted) carries the probe's output: the command
-ran as the sandbox user and no process environment there held the real key. Per-CLI
+ran as the sandbox user and no process environment there held the real key. The tool's
+native log is converted: its model turns with their tool calls are in the trajectory and
+the ATIF export. Per-CLI
 figures are in docs/agents.md.
 """
 
@@ -27,6 +29,8 @@ import pytest
 from cli_helpers import KEY_PROBE, KEY_VARS, REAL, expected_usage, no_key_in, path_with
 from conftest import REPO, run_cli
 from fakes.llm_servers import ScriptedLLMServer, reply, tool
+from fakes.trials import events
+from looplab.records.atif import trial_atif
 
 pytestmark = pytest.mark.slow
 
@@ -118,6 +122,10 @@ def test_real_cli_runs_a_catalog_task_with_only_agent_model_and_key(
         later = [c.get("request") for c in calls[1:]]
         ran = re.findall(r"RAN (\d+) (\S+) KEYS (\d+)", json.dumps(later))
         assert ran and ran[0] == ("65534", "looplab", "0"), ran  # the sandbox user; no key in any environ
+    turns = [e for e in events(trial_dir, "assistant") if e.get("tool_calls")]
+    assert turns, "the tool's native log gave no model turn with its tool calls"
+    steps = [s for s in trial_atif(trial_dir).steps if s.source == "agent" and s.tool_calls]
+    assert steps and steps[0].observation is not None  # the ATIF step: the call and its result
     no_key_in(trial_dir)
     if out := os.environ.get("LOOPLAB_CLI_FIGURES"):  # a file to add this run's figures to (docs/agents.md)
         with open(out, "a") as fh:

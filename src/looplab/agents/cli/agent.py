@@ -23,8 +23,8 @@ program to run instead of the tool's own), ``allow`` (extra hosts, comma-separat
 ``base_url`` (the model provider's endpoint the gateway forwards to), ``mounts``
 (``HOST[:SANDBOX],...`` read-only, e.g. where the tool is installed), ``env``
 (``K=V,...``), ``pass_env`` (host variables to pass; never a key variable),
-``log_file`` and ``log_format`` (for templates: a file under /logs/agent in
-``claude-stream-json`` or ``codex-jsonl``), ``prices`` (a price file), ``port``
+``log_file`` and ``log_format`` (for templates: a file under /logs/agent in one of
+``logs.FORMATS``), ``prices`` (a price file), ``port``
 (the egress forwarder's port; the gateway's is the next one).
 """
 
@@ -390,8 +390,8 @@ class CliAgent(Agent):
             done.set()
             watcher.join(timeout=20)
             tailer.stop()
-        if not self.log_file and self.log_format != "none":
-            for ev in [e for line in r.stdout.splitlines() for e in conv.feed(line)] + conv.flush():
+        if not self.log_file and self.log_format != "none":  # the tool's log is its stdout
+            for ev in conv.document(r.stdout):
                 traj.event(ev.pop("type"), **_tool_usage(ev))
         (ctx.logs_dir / "cli-output.txt").write_text(
             f"$ {cmd}\n[exit {r.exit_code}]\n{r.stdout}\n--- stderr ---\n{r.stderr}"
@@ -477,7 +477,7 @@ class _Tailer:
         self._partial = b""
 
     def start(self) -> None:
-        if self.path is None:
+        if self.path is None or self.conv.whole_file:  # a whole document is read once, at the end
             return
         self._thread = threading.Thread(target=self._loop, daemon=True, name="cli-log-tailer")
         self._thread.start()
@@ -486,33 +486,42 @@ class _Tailer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.conv.whole_file:
+            data = self._read(0, 64 << 20)
+            events = self.conv.document(data.decode("utf-8", "replace")) if data else []
+            self._emit(events)
+        elif self._thread is not None:
             self._drain(final=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self._drain()
 
-    def _drain(self, final: bool = False) -> None:
+    def _read(self, pos: int, limit: int = 8 << 20) -> bytes:
+        """The log's bytes from ``pos`` on (b"" when it is missing, a link or not a regular file)."""
         try:
             # relative: BwrapSandbox.host_path normalizes "/" + path, and "//x" stays "//x" under POSIX rules
             host = self.sandbox.host_path(self.path.lstrip("/")) if self.path else None
         except LooplabError:  # the path was made a symlink: not followed
-            return
+            return b""
         if host is None:
-            return
+            return b""
         try:  # the sandbox user owns this file: never follow a link or block on a fifo
             fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
-            return
+            return b""
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return
-            os.lseek(fd, self._pos, os.SEEK_SET)
-            data = os.read(fd, 8 << 20)
+                return b""
+            os.lseek(fd, pos, os.SEEK_SET)
+            return os.read(fd, limit)
         except OSError:
-            return
+            return b""
         finally:
             os.close(fd)
+
+    def _drain(self, final: bool = False) -> None:
+        data = self._read(self._pos)
         self._pos += len(data)
         data = self._partial + data
         lines = data.split(b"\n")
@@ -520,6 +529,9 @@ class _Tailer:
         events = [ev for raw in lines for ev in self.conv.feed(raw.decode("utf-8", "replace"))]
         if final:
             events += self.conv.flush()
+        self._emit(events)
+
+    def _emit(self, events: list[dict[str, Any]]) -> None:
         for ev in events:
             self.traj.event(ev.pop("type"), **_tool_usage(ev))
 

@@ -73,6 +73,7 @@ TOOLS: dict[str, CliTool] = {
     "aider": CliTool(
         bin="aider",
         template="{bin} --yes-always --no-git --no-auto-commits --no-pretty --no-stream --no-check-update "
+        "--no-show-release-notes "
         "--no-show-model-warnings --analytics-disable{model_flag} --message-file {instruction_file} "
         "--chat-history-file {log_dir}/aider.chat.md --llm-history-file {log_dir}/aider.llm-history.txt {files} "  # noqa: E501
         "> {log_dir}/aider.stdout.txt 2>&1",
@@ -88,6 +89,8 @@ TOOLS: dict[str, CliTool] = {
             "ANTHROPIC_API_KEY": "{token}",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         },
+        log_file="aider.chat.md",
+        log_format="aider-chat",
         install="pip install aider-chat in a venv on the host's PATH (or under /usr)",
     ),
     "qwen-code": CliTool(
@@ -121,6 +124,8 @@ TOOLS: dict[str, CliTool] = {
             "MSWEA_COST_TRACKING": "ignore_errors",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         },
+        log_file="mini-swe-agent.traj.json",
+        log_format="mini-swe-traj",
         install="pip install mini-swe-agent in a venv on the host's PATH (or under /usr)",
     ),
     "gemini-cli": CliTool(
@@ -140,6 +145,7 @@ TOOLS: dict[str, CliTool] = {
             "GEMINI_CLI_TRUST_WORKSPACE": "true",
         },
         log_file="gemini-cli.jsonl",
+        log_format="gemini-stream-json",
         install="npm install -g @google/gemini-cli",
     ),
 }

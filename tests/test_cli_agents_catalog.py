@@ -30,6 +30,7 @@ from cli_helpers import KEY_PROBE, KEY_VARS, REAL, expected_usage, no_key_in, pa
 from conftest import REPO, run_cli
 from fakes.llm_servers import ScriptedLLMServer, reply, tool
 from fakes.trials import events
+
 from looplab.records.atif import trial_atif
 
 pytestmark = pytest.mark.slow

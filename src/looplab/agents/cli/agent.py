@@ -1,4 +1,5 @@
-"""``cli`` agents: Claude Code, Codex CLI, aider, Qwen Code or any command template, run inside the sandbox.
+"""``cli`` agents: Claude Code, Codex CLI, aider, Qwen Code, mini-swe-agent, Gemini CLI or any command
+template, run inside the sandbox.
 
 The instruction (with the working folder, the editable files, the dev check and the
 deadline in wall-clock time appended) is written to ``/logs/agent/instruction.md``
@@ -14,12 +15,15 @@ and dollar caps: the call arriving at a cap is answered with an error naming it,
 and the tool is stopped a moment later with that stop reason. Anything else the
 tool reaches goes through the egress proxy (``proxy``): only ``allow`` hosts, every
 other destination refused. The tool's native log is written under /logs/agent,
-read while the tool runs and converted into trajectory events (``logs``).
+read while the tool runs (a whole-document log once it has ended) and converted into trajectory
+events (``logs``).
 
-Agent arguments (``--ak KEY=VALUE``): ``tool`` (claude-code, codex, aider, qwen-code, mini-swe-agent,
-gemini-cli)
-or ``template`` (a shell command with the placeholders of ``tools``), ``bin`` (the
-program to run instead of the tool's own), ``allow`` (extra hosts, comma-separated),
+The tool's program is found in the sandbox (the host's /usr is bound) or, when only the host's PATH has
+it, its install folder (an npm prefix, a venv) is bound read-only (``preflight.host_install``).
+
+Agent arguments (``--ak KEY=VALUE``, validated by ``CliOptions``): ``tool`` (claude-code,
+codex, aider, qwen-code, mini-swe-agent, gemini-cli) or ``template`` (a shell command with
+the placeholders of ``tools``), ``bin`` (the program to run instead of the tool's own), ``allow`` (extra hosts, comma-separated),
 ``base_url`` (the model provider's endpoint the gateway forwards to), ``mounts``
 (``HOST[:SANDBOX],...`` read-only, e.g. where the tool is installed), ``env``
 (``K=V,...``), ``pass_env`` (host variables to pass; never a key variable),

@@ -23,7 +23,8 @@ it, its install folder (an npm prefix, a venv) is bound read-only (``preflight.h
 
 Agent arguments (``--ak KEY=VALUE``, validated by ``CliOptions``): ``tool`` (claude-code,
 codex, aider, qwen-code, mini-swe-agent, gemini-cli) or ``template`` (a shell command with
-the placeholders of ``tools``), ``bin`` (the program to run instead of the tool's own), ``allow`` (extra hosts, comma-separated),
+the placeholders of ``tools``), ``bin`` (the program to run instead of the tool's own),
+``allow`` (extra hosts, comma-separated),
 ``base_url`` (the model provider's endpoint the gateway forwards to), ``mounts``
 (``HOST[:SANDBOX],...`` read-only, e.g. where the tool is installed), ``env``
 (``K=V,...``), ``pass_env`` (host variables to pass; never a key variable),

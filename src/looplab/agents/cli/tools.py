@@ -99,7 +99,13 @@ TOOLS: dict[str, CliTool] = {
         f"--chat-recording{{model_flag}} {_PROMPT} > {{log_dir}}/qwen-code.jsonl 2> {{log_dir}}/qwen-code.stderr.txt",  # noqa: E501
         providers=("openai",),
         model_flag=" --model {model}",
-        env={"OPENAI_API_KEY": "{token}", "OPENAI_BASE_URL": "{openai_url}"},
+        env={
+            "OPENAI_API_KEY": "{token}",
+            "OPENAI_BASE_URL": "{openai_url}",
+            # no usage statistics: at exit it waits for their upload, which the egress proxy refuses
+            "QWEN_USAGE_STATISTICS_ENABLED": "false",
+            "QWEN_TELEMETRY_ENABLED": "false",
+        },
         log_file="qwen-code.jsonl",
         log_format="claude-stream-json",
         install="npm install -g @qwen-code/qwen-code",
@@ -131,8 +137,10 @@ TOOLS: dict[str, CliTool] = {
     "gemini-cli": CliTool(
         bin="gemini",
         # an API-key login in its user settings (with GOOGLE_GEMINI_BASE_URL alone it picks a "gateway" login
-        # that its non-interactive mode refuses)
-        template='mkdir -p "$HOME/.gemini" && echo \'{"security": {"auth": {"selectedType": "gemini-api-key"}}}\' '  # noqa: E501
+        # that its non-interactive mode refuses), and no usage statistics (uploads the egress proxy refuses)
+        template='mkdir -p "$HOME/.gemini" && echo '
+        '\'{"security": {"auth": {"selectedType": "gemini-api-key"}}, '
+        '"privacy": {"usageStatisticsEnabled": false}}\' '
         '> "$HOME/.gemini/settings.json" && {bin} --yolo --output-format stream-json{model_flag} --prompt '
         + _PROMPT
         + " < /dev/null > {log_dir}/gemini-cli.jsonl 2> {log_dir}/gemini-cli.stderr.txt",

@@ -121,3 +121,24 @@ def test_aider_edit_applied_note_and_k_token_counts() -> None:
     assert obs == [{"type": "observation", "call_id": "edit1", "tool": "edit", "content": "Applied edit to a.py", "is_error": False}]  # fmt: skip
     u = c.totals()
     assert (u.input_tokens, u.cache_read_tokens, u.output_tokens, u.cost_usd) == (1400, 1100, 42, 0.03)
+
+
+def test_a_whole_document_log_is_read_once_the_tool_has_ended(tmp_path: Path) -> None:
+    """A template agent that rewrites a mini-swe-agent trajectory as it goes (a half-written document
+    first): the trial reads the file once, at the end, so the trajectory holds its turns exactly once."""
+    from fakes.trials import TINY_TASK, events, trial
+
+    doc = "/opt/logs/mini-swe-agent.traj.json"
+    template = f"head -c 300 {doc} > {{log_dir}}/t.json; sleep 1; cat {doc} > {{log_dir}}/t.json; echo 9 > /app/value.txt"  # noqa: E501
+    kwargs = {
+        "template": template,
+        "log_file": "t.json",
+        "log_format": "mini-swe-traj",
+        "mounts": f"{LOGS}:/opt/logs",
+    }
+    res = trial(TINY_TASK, tmp_path / "t", "cli", None, kwargs, timeout=60)
+    assert res["status"] == "completed" and res["agent_result"]["stop_reason"] == "finished"
+    turns = events(tmp_path / "t", "assistant")
+    assert [len(t["tool_calls"]) for t in turns] == [1, 1]
+    assert turns[0]["tool_usage"]["input_tokens"] == 400  # the tool's own figures, kept aside
+    assert [e["content"] for e in events(tmp_path / "t", "observation")][0] == "RAN 65534 looplab KEYS 0 "

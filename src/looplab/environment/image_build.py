@@ -29,14 +29,9 @@ from looplab.environment.images import PulledImage, copy_root, finish_root, pull
 from looplab.environment.registry import RegistryOptions
 from looplab.errors import LooplabError
 from looplab.fsutil import read_regular_under, remove_tree
-from looplab.sandbox.base import SandboxSpec
-from looplab.sandbox.bwrap import (
-    DEFAULT_PATH,
-    HOST_USR_IN_SANDBOX,
-    IMAGE_MARKER,
-    BwrapSandbox,
-    image_server_argv,
-)
+from looplab.sandbox.base import DEFAULT_PATH, Sandbox, SandboxSpec
+from looplab.sandbox.bwrap import HOST_USR_IN_SANDBOX, IMAGE_MARKER, image_server_argv
+from looplab.sandbox.factory import make_sandbox
 
 STAGE_IN_SANDBOX = "/.looplab/stage"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -151,7 +146,7 @@ class Stage:
     workdir: str = "/"
     user: str = ""
     shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
-    sandbox: BwrapSandbox | None = None
+    sandbox: Sandbox | None = None
 
 
 @dataclass
@@ -335,7 +330,7 @@ class ImageBuilder:
                 return st
         return None
 
-    def _sandbox(self, st: Stage) -> BwrapSandbox:
+    def _sandbox(self, st: Stage) -> Sandbox:
         if st.sandbox is None:
             ro: list[tuple[Path, str]] = [(self.staging, STAGE_IN_SANDBOX)]
             if HOST_CA_BUNDLE.is_file():
@@ -355,7 +350,7 @@ class ImageBuilder:
                 ro_binds=ro,
                 name=f"build-{self.name}"[:40],
             )
-            st.sandbox = BwrapSandbox(spec)
+            st.sandbox = make_sandbox(spec)
             st.sandbox.start()
         return st.sandbox
 

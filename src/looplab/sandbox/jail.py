@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from looplab.procutil import kill_group, read_tail, run_until
-from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult
-from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, SANDBOX_MANAGED, bwrap_path, sandbox_uid
+from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, sandbox_uid
+from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, SANDBOX_MANAGED, bwrap_path
 from looplab.sandbox.cgroups import Cgroup
 
 HIDDEN_BY_DEFAULT = ("tests", "logs", "solution")

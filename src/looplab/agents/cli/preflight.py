@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from looplab.agents.cli.tools import KEY_ENV
-from looplab.sandbox.bwrap import DEFAULT_PATH, HOST_SYSTEM_ENTRIES
+from looplab.sandbox.base import DEFAULT_PATH
+from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES
 
 
 class CliAgent(Protocol):

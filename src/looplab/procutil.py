@@ -6,7 +6,7 @@ The one place that times and waits for a child with a timer: the candidate jails
 ``wait4`` reaps the child and returns its rusage (the CPU time of the child and
 every descendant it waited for); a timer thread calls the caller's ``kill`` when
 the deadline passes, so nothing polls. Output goes to files (no reader thread
-competes with a timed process) and ``read_tail`` reads the kept end back.
+competes with a timed process); ``exec_fields`` reads the kept end back.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 
 @dataclass
@@ -63,6 +63,20 @@ def run_until(
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
     return Waited(proc.pid, proc.returncode, usage, fired.is_set(), wall)
+
+
+def exec_fields(done: Waited, out: IO[bytes], err: IO[bytes], limit: int) -> dict[str, Any]:
+    """The ``ExecResult`` fields of a reaped child whose stdout and stderr went to ``out`` and ``err``."""
+    stdout, cut_out = read_tail(out, limit)
+    stderr, cut_err = read_tail(err, limit)
+    return {
+        "exit_code": done.exit_code,
+        "stdout": stdout,
+        "stderr": stderr,
+        "timed_out": done.timed_out,
+        "duration_s": done.wall_s,
+        "truncated": cut_out or cut_err,
+    }
 
 
 def kill_group(pid: int) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from looplab.environment.dockerfile import (
+    METADATA_OPS,
     Instruction,
     parse_dockerfile,
     parse_env_args,
@@ -58,18 +59,7 @@ from looplab.tasks.loader import Task
 LAYER_FORMAT = "looplab-layer-1"
 IMAGE_LAYER_FORMAT = "looplab-image-layer-1"
 BASES = ("host", "image")
-IGNORED_OPS = {
-    "LABEL",
-    "EXPOSE",
-    "CMD",
-    "ENTRYPOINT",
-    "HEALTHCHECK",
-    "VOLUME",
-    "STOPSIGNAL",
-    "ONBUILD",
-    "MAINTAINER",
-    "SHELL",
-}
+IGNORED_OPS = METADATA_OPS | {"SHELL"}  # a host-mode RUN always uses /bin/sh -c
 
 
 def scratch_dir(prefix: str) -> Path:

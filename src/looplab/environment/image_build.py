@@ -24,7 +24,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from looplab.environment.dockerfile import Instruction, parse_env_args, split_words, substitute
+from looplab.environment.dockerfile import METADATA_OPS, Instruction, parse_env_args, split_words, substitute
 from looplab.environment.images import PulledImage, copy_root, finish_root, pull
 from looplab.environment.registry import RegistryOptions
 from looplab.errors import LooplabError
@@ -48,17 +48,6 @@ CA_ENV = (
     "NODE_EXTRA_CA_CERTS",
 )
 STAGES_IN_SANDBOX = "/.looplab/stages"
-IGNORED = {
-    "LABEL",
-    "EXPOSE",
-    "CMD",
-    "ENTRYPOINT",
-    "HEALTHCHECK",
-    "VOLUME",
-    "STOPSIGNAL",
-    "ONBUILD",
-    "MAINTAINER",
-}
 
 # Runs inside the build sandbox on the host's Python: copies staged files to their
 # destination (paths resolve in the image's namespace), then applies --chown/--chmod.
@@ -286,7 +275,7 @@ class ImageBuilder:
             self._copy(st, ins, scope)
         elif op == "RUN":
             self._run(st, ins, scope)
-        elif op in IGNORED:
+        elif op in METADATA_OPS:
             return
         else:
             raise LooplabError(f"unknown Dockerfile instruction {op}")

@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Protocol
 
-from looplab.procutil import kill_group, read_tail, run_until
+from looplab.procutil import exec_fields, kill_group, run_until
 from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, Sandbox
 
 CPU_MARK = "LOOPLAB_CPU_S="
@@ -92,17 +92,7 @@ class SubprocessRunner:
             )
             if done.timed_out:
                 kill_group(done.pid)  # descendants that outlived the shell
-            stdout, t1 = read_tail(out, self.output_limit)
-            stderr, t2 = read_tail(err, self.output_limit)
-        return TimedResult(
-            exit_code=done.exit_code,
-            stdout=stdout,
-            stderr=stderr,
-            timed_out=done.timed_out,
-            duration_s=done.wall_s,
-            truncated=t1 or t2,
-            cpu_s=done.cpu_s,
-        )
+            return TimedResult(**exec_fields(done, out, err, self.output_limit), cpu_s=done.cpu_s)
 
 
 class SandboxRunner:

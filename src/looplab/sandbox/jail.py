@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from looplab.procutil import kill_group, read_tail, run_until
+from looplab.procutil import exec_fields, kill_group, run_until
 from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, sandbox_uid
 from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, SANDBOX_MANAGED, bwrap_path
 from looplab.sandbox.cgroups import Cgroup
@@ -210,8 +210,7 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
             )
             leftover = len(cg.pids()) if cg else 0
             _kill(0, cg)  # the launcher is reaped: its pid may be another process's by now
-            stdout, t1 = read_tail(out, spec.output_limit)
-            stderr, t2 = read_tail(err, spec.output_limit)
+            fields = exec_fields(done, out, err, spec.output_limit)
         if cg is not None:
             after = cg.cpu_seconds()
             cpu, source = (after - cpu0 if after is not None else None), "cgroup"
@@ -220,12 +219,7 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
             cpu, source = done.cpu_s, "rusage"
             rss, oom = done.usage.ru_maxrss / 1024, False
         return JailResult(
-            exit_code=done.exit_code,
-            stdout=stdout,
-            stderr=stderr,
-            timed_out=done.timed_out,
-            duration_s=done.wall_s,
-            truncated=t1 or t2,
+            **fields,
             cpu_s=cpu,
             max_rss_mb=rss,
             memory_limit_hit=oom,

@@ -136,6 +136,7 @@ def run(
     The exit code is 1 when a trial errored (agent_error, verifier_error,
     environment_build_failed, cancelled) unless --allow-errors.
     """
+    from looplab.agents.base import BudgetLimits
     from looplab.agents.registry import agent_args
     from looplab.environment.build import set_build_options
     from looplab.job.runner import JobSpec
@@ -146,11 +147,10 @@ def run(
         raise LooplabError(f"--network must be task or deny, got {network!r}")
     set_overlays(overlays)
     paths, tasks = _load_tasks(path, editable)
-    budget = {
-        k: v
-        for k, v in {"max_turns": max_turns, "max_tokens": max_tokens, "max_cost_usd": max_cost}.items()
-        if v is not None
-    }
+    budget = BudgetLimits.parse(
+        {"max_turns": max_turns, "max_tokens": max_tokens, "max_cost_usd": max_cost},
+        "run --max-turns/--max-tokens/--max-cost",
+    )
     agent_kwargs = agent_args(agent_kwarg, base_url)
     spec = JobSpec(
         job_name=job_name or dt.datetime.now().strftime("%Y-%m-%d__%H-%M-%S"),
@@ -218,13 +218,17 @@ def resume(
     ] = False,
 ) -> None:
     """Resume a job with its own configuration: cancelled and failed slots run again, finished ones stay."""
+    from looplab.agents.base import BudgetLimits
     from looplab.job.spec import JobSpec
     from looplab.records.layout import JobPaths
 
     cfg_path = JobPaths(job).config
     try:
         saved = json.loads(cfg_path.read_text())["spec"]
-        spec = JobSpec(**{**saved, "jobs_dir": Path(saved["jobs_dir"]), "job_name": saved["job_name"]})
+        budget = BudgetLimits.parse(saved.get("budget") or {}, f"{cfg_path}: spec.budget")
+        spec = JobSpec(
+            **{**saved, "jobs_dir": Path(saved["jobs_dir"]), "job_name": saved["job_name"], "budget": budget}
+        )
     except FileNotFoundError:
         raise LooplabError(f"{job}: not a job folder (no config.json)") from None
     except (ValueError, KeyError, TypeError) as exc:

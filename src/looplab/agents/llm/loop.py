@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget, Usage
+from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget, BudgetLimits, Usage
 from looplab.agents.llm.pricing import PriceTable
 from looplab.agents.llm.providers import (
     Completion,
@@ -187,14 +187,14 @@ class LLMAgent(Agent):
         self.idle_turns = o.idle_turns or 1
         self.system_prompt = o.system_prompt
 
-    def preflight(self, budget: dict[str, Any]) -> list[str]:
+    def preflight(self, budget: BudgetLimits) -> list[str]:
         """What would make every trial fail at its first call: no API key, no price under a cost cap."""
         problems = []
         try:
             resolve_key(self.provider_name, self.base_url, self.api_key_env)
         except LooplabError as exc:
             problems.append(str(exc))
-        if budget.get("max_cost_usd") is not None and self.prices.lookup(self.model) is None:
+        if budget.max_cost_usd is not None and self.prices.lookup(self.model) is None:
             problems.append(
                 f"--max-cost needs a price for {self.model}: add it to a price file "
                 "(--ak prices=FILE or $LOOPLAB_PRICES)"

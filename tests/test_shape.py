@@ -198,3 +198,19 @@ def test_the_budget_is_a_model_saved_as_before_and_read_back_on_resume(
     assert "Traceback" not in r.stderr
     r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "--max-cost", "0", "--jobs-dir", str(jobs))
     assert r.returncode != 0 and "--max-cost: field max_cost_usd: Input should be greater than 0" in r.stderr
+
+
+def test_the_verifiers_lock_folder_is_the_settings_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``LOOPLAB_LOCK_DIR`` moves the folder the measurement lock uses and the one a verifier
+    is given together: the verifier's own-cores folder links the same lock files (flock
+    locks the inode), so a verifier and a host measurement exclude each other."""
+    from looplab.measure.lock import lock_file, own_cores_lock_dir
+
+    locks = tmp_path / "elsewhere" / "locks"
+    monkeypatch.setenv("LOOPLAB_LOCK_DIR", str(locks))
+    assert own_cores_lock_dir(None, tmp_path) == locks and lock_file(locks, 0).is_file()
+    (tmp_path / "box").mkdir()
+    mine = own_cores_lock_dir([0], tmp_path / "box")
+    assert mine != locks and lock_file(mine, 0).stat().st_ino == lock_file(locks, 0).stat().st_ino

@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from looplab.environment.build import Environment, runtime_dir, scratch_dir
+from looplab.environment.build import Environment, scratch_dir
 from looplab.environment.task_env import task_env
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
-from looplab.measure.lock import lock_file
+from looplab.measure.lock import own_cores_lock_dir
 from looplab.netpolicy import Egress, NetworkPolicy, resolve_network
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, Sandbox, SandboxSpec
 from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
@@ -62,40 +62,6 @@ class VerifierResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def measurement_lock_dir() -> Path:
-    """Host folder of per-core lock files, shared read-only with verifier sandboxes."""
-    d = runtime_dir() / "locks"
-    d.mkdir(exist_ok=True)
-    os.chmod(d, 0o755)
-    for i in [*range(os.cpu_count() or 1), "host"]:
-        f = d / f"cpu{i}.lock" if i != "host" else d / "host.lock"
-        if not f.exists():
-            f.touch()
-        os.chmod(f, 0o644)
-    return d
-
-
-def own_cores_lock_dir(cores: list[int] | None, box_dir: Path) -> Path:
-    """The lock folder a verifier sandbox gets: hard links to the lock files of its own cores only.
-
-    flock locks the inode, so a link locks the host's file; what test.sh runs cannot hold
-    (and so stall) the cores of another trial. Unpinned verifiers, or a scratch folder on
-    another filesystem, get the whole shared folder.
-    """
-    shared = measurement_lock_dir()
-    if cores is None:
-        return shared
-    mine = box_dir / "locks"
-    mine.mkdir()
-    os.chmod(mine, 0o755)
-    try:
-        for c in sorted(set(cores)):
-            os.link(lock_file(shared, c), lock_file(mine, c))
-    except OSError:
-        return shared
-    return mine
 
 
 def verify(

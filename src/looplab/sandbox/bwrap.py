@@ -103,6 +103,20 @@ def _elf_interpreter(path: str) -> str | None:
     return None
 
 
+def root_entry_binds(root: Path, skip: set[str] | tuple[str, ...]) -> list[str]:
+    """bwrap arguments showing the entries of ``root`` but ``skip`` read-only at ``/`` (symlinks as such)."""
+    out: list[str] = []
+    for entry in sorted(os.listdir(root)):
+        if entry in skip:
+            continue
+        p = Path(root) / entry
+        if p.is_symlink():
+            out += ["--symlink", os.readlink(p), f"/{entry}"]
+        else:
+            out += ["--ro-bind", str(p), f"/{entry}"]
+    return out
+
+
 def image_server_argv() -> list[str]:
     """How an image root starts the exec server: the host's Python through the host's loader.
 
@@ -198,14 +212,7 @@ class BwrapSandbox(Sandbox):
         if s.root_writable:
             argv += ["--bind", str(root), "/"]
         else:
-            for entry in sorted(os.listdir(root)):
-                if entry in managed or entry == IMAGE_MARKER:
-                    continue
-                p = root / entry
-                if p.is_symlink():
-                    argv += ["--symlink", os.readlink(p), f"/{entry}"]
-                else:
-                    argv += ["--ro-bind", str(p), f"/{entry}"]
+            argv += root_entry_binds(root, {*managed, IMAGE_MARKER})
         for entry in () if image else HOST_SYSTEM_ENTRIES:
             host = Path("/") / entry
             if host.is_symlink():

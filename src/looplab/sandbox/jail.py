@@ -36,7 +36,7 @@ from typing import BinaryIO
 
 from looplab.procutil import exec_fields, kill_group, run_until
 from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, sandbox_uid
-from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, SANDBOX_MANAGED, bwrap_path
+from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, SANDBOX_MANAGED, bwrap_path, root_entry_binds
 from looplab.sandbox.cgroups import Cgroup
 
 HIDDEN_BY_DEFAULT = ("tests", "logs", "solution")
@@ -106,14 +106,7 @@ def jail_argv(spec: JailSpec, argv: list[str]) -> list[str]:
         "--hostname",
         "jail",
     ]
-    for entry in sorted(os.listdir(root)):
-        if entry in SANDBOX_MANAGED or entry in spec.hide:
-            continue
-        p = root / entry
-        if p.is_symlink():
-            out += ["--symlink", os.readlink(p), f"/{entry}"]
-        else:
-            out += ["--ro-bind", str(p), f"/{entry}"]
+    out += root_entry_binds(root, {*SANDBOX_MANAGED, *spec.hide})
     for entry in HOST_SYSTEM_ENTRIES:
         host = Path("/") / entry
         if host.is_symlink():

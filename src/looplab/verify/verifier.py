@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from looplab.environment.build import Environment, scratch_dir
 from looplab.environment.task_env import task_env
@@ -36,6 +36,9 @@ from looplab.verify import rebased
 from looplab.verify.reward_file import ParsedReward, parse_reward_dir
 from looplab.verify.roots import root_view, stage_verifier_root
 from looplab.verify.runner import RunDeclaration, load_declaration
+
+if TYPE_CHECKING:
+    from looplab.verify.measured import MeasuredReward
 
 LOCK_DIR_IN_SANDBOX = "/run/looplab-locks"
 
@@ -223,6 +226,15 @@ def _verify_declared(
     if decl.mode == "exact":
         return _verify_exact(task, decl, env, root, box_dir, cores, log_dir)
     m = measure_declared(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
+    # as from a reward file: the non-numeric fields (correct, the reason) go to extra
+    return _runner_result(m, {"correct": m.metrics.get("correct") == 1.0}, log_dir)
+
+
+def _runner_result(m: MeasuredReward, extra: dict[str, Any], log_dir: Path) -> VerifierResult:
+    """The record of a verification the candidate runner scored, its reward.json written beside it.
+
+    ``jailed``: every run of the agent's code went through the runner's jails, by construction.
+    """
     result = VerifierResult(
         reward=float(m.reward),
         rewards={**m.metrics, "reward": float(m.reward)},
@@ -231,13 +243,7 @@ def _verify_declared(
         reward_source="runner",
         measurement=m.details,
     )
-    # as from a reward file: the non-numeric fields (correct, the reason) go to extra
-    # jailed: every run of program code went through the runner's jails, by construction
-    result.extra = {
-        "correct": m.metrics.get("correct") == 1.0,
-        "jailed": True,
-        **({"reason": m.reason} if m.reason else {}),
-    }
+    result.extra = {**extra, "jailed": True, **({"reason": m.reason} if m.reason else {})}
     atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
     return result
 
@@ -282,24 +288,9 @@ def _verify_exact(
     from looplab.verify.measured import measure_exact
 
     m, parsed = measure_exact(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
-    result = VerifierResult(
-        reward=float(m.reward),
-        rewards={**m.metrics, "reward": float(m.reward)},
-        reason=m.reason,
-        exit_code=0,
-        reward_source="runner",
-        measurement=m.details,
-    )
+    result = _runner_result(m, {**parsed.extra, "jail": "bwrap"}, log_dir)
     if "reported_reward" in m.details:
         result.rewards["reported_reward"] = m.details["reported_reward"]
-    # jail: every run of the agent's code was one of the runner's bwrap jails, by construction
-    result.extra = {
-        **parsed.extra,
-        "jailed": True,
-        "jail": "bwrap",
-        **({"reason": m.reason} if m.reason else {}),
-    }
-    atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
     return result
 
 

@@ -35,7 +35,7 @@ from looplab.verify import editable as editable_mod
 from looplab.verify import rebased
 from looplab.verify.reward_file import ParsedReward, parse_reward_dir
 from looplab.verify.roots import root_view, stage_verifier_root
-from looplab.verify.runner import RunDeclaration, load_declaration
+from looplab.verify.runner import CandidateRunner, RunDeclaration, load_declaration
 
 if TYPE_CHECKING:
     from looplab.verify.measured import MeasuredReward
@@ -220,14 +220,26 @@ def _verify_declared(
     cores: list[int] | None,
     log_dir: Path,
 ) -> VerifierResult:
-    """Verification of a task with ``tests/run.toml``: the candidate runner does all of it."""
-    from looplab.verify.measured import measure_declared
+    """Verification of a task with ``tests/run.toml``: the candidate runner does all of it.
 
-    if decl.mode == "exact":
-        return _verify_exact(task, decl, env, root, box_dir, cores, log_dir)
-    m = measure_declared(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
-    # as from a reward file: the non-numeric fields (correct, the reason) go to extra
-    return _runner_result(m, {"correct": m.metrics.get("correct") == 1.0}, log_dir)
+    A timed task's reward comes from the paired timing; an exact one's (``mode = "exact"``)
+    from the trusted check's JSON.
+    """
+    from looplab.verify.measured import measure_declared, measure_exact
+
+    runner = CandidateRunner(decl, root, box_dir / "runner", cores, dict(env.env))
+    try:
+        if decl.mode != "exact":
+            m = measure_declared(task, runner, log_dir)
+            # as from a reward file: the non-numeric fields (correct, the reason) go to extra
+            return _runner_result(m, {"correct": m.metrics.get("correct") == 1.0}, log_dir)
+        m, parsed = measure_exact(task, runner, log_dir)
+    finally:
+        runner.close()
+    result = _runner_result(m, {**parsed.extra, "jail": "bwrap"}, log_dir)
+    if "reported_reward" in m.details:
+        result.rewards["reported_reward"] = m.details["reported_reward"]
+    return result
 
 
 def _runner_result(m: MeasuredReward, extra: dict[str, Any], log_dir: Path) -> VerifierResult:
@@ -273,25 +285,6 @@ def _write_runner_log(result: VerifierResult, log_dir: Path) -> None:
         + json.dumps(summary, indent=2, default=str)
         + "\n"
     )
-
-
-def _verify_exact(
-    task: Task,
-    decl: RunDeclaration,
-    env: Environment,
-    root: Path,
-    box_dir: Path,
-    cores: list[int] | None,
-    log_dir: Path,
-) -> VerifierResult:
-    """Verification of an exact task (``mode = "exact"``): the runner's run, the trusted check's JSON."""
-    from looplab.verify.measured import measure_exact
-
-    m, parsed = measure_exact(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
-    result = _runner_result(m, {**parsed.extra, "jail": "bwrap"}, log_dir)
-    if "reported_reward" in m.details:
-        result.rewards["reported_reward"] = m.details["reported_reward"]
-    return result
 
 
 def _result_from(parsed: ParsedReward, exit_code: int, timed_out: bool, timeout: float) -> VerifierResult:

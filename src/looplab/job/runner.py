@@ -129,6 +129,7 @@ def run_job(
         try:
             envs[t.name] = build_environment(t)
         except LooplabError as exc:
+            cancel.check()  # a build that Ctrl-C stopped did not fail: no job starts
             failed[t.name] = str(exc)
             emit("build_failed", {"task": t.name, "error": str(exc)})
             continue

@@ -174,3 +174,51 @@ def test_lab_run_stops_on_a_signal_and_resumes(tmp_path: Path, sig: int) -> None
     r = run_cli("lab", "run", "--lab", str(lab))
     assert r.returncode == 0, r.stderr + r.stdout
     assert "resuming run 1" in r.stdout and "the agent phase was interrupted: redo it" in r.stdout
+
+
+def test_a_signal_stops_a_build_in_progress(tmp_path: Path, tiny_task: Path) -> None:
+    """A build step's sandbox is stopped by the first signal like an agent's: the run exits
+    130 at once instead of after the step, and the stopped build is no failed build (no
+    trial records ``environment_build_failed``)."""
+    df = tiny_task / "environment" / "Dockerfile"
+    df.write_text(df.read_text() + f"RUN sleep 120 && echo {os.getpid()}-{time.time_ns()}\n")  # never cached
+    script = tmp_path / "agent.sh"
+    script.write_text(FAST)
+    proc = _start(tmp_path, tiny_task, script)
+    try:
+        deadline = time.monotonic() + 60
+        while "sleep 120" not in _descendant_commands(proc.pid):  # the RUN step is running
+            assert time.monotonic() < deadline and proc.poll() is None, "the build step never started"
+            time.sleep(0.1)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert time.monotonic() - t0 < 30, err
+    assert "environment_build_failed" not in err
+    assert not [r for r in trial_results(tmp_path / "jobs" / "j") if r["status"] != "cancelled"]
+
+
+def _descendant_commands(pid: int) -> str:
+    """The command lines of every process below ``pid``, one per line."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            out.append((Path("/proc") / str(p) / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return "\n".join(out)

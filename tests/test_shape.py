@@ -152,3 +152,65 @@ def test_settings_come_from_the_environment_in_one_place(tmp_path: Path) -> None
     assert s.calibration_dir == tmp_path / "calibration" and s.core_claims is None
     s = Settings.from_environ({"LOOPLAB_LOCK_DIR": "/x", "LOOPLAB_CORE_CLAIMS": str(tmp_path / "c")})
     assert s.lock_dir == Path("/x") and s.core_claims == tmp_path / "c"
+
+
+def test_the_budget_is_a_model_saved_as_before_and_read_back_on_resume(
+    tmp_path: Path, tiny_task: Path
+) -> None:
+    """``--max-turns`` travels as ``BudgetLimits``; config.json keeps the set caps as a plain
+    object (as job folders written before the model have it), resume reads it back, and a bad
+    value there or on the command line is one line naming the file or option and the key."""
+    from conftest import run_cli
+
+    jobs = tmp_path / "jobs"
+    r = run_cli(
+        "run",
+        "-p",
+        str(tiny_task),
+        "-a",
+        "nop",
+        "--max-turns",
+        "3",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "b",
+    )
+    assert r.returncode == 0, r.stderr
+    cfg_path = jobs / "b" / "config.json"
+    saved = json.loads(cfg_path.read_text())
+    assert saved["spec"]["budget"] == {"max_turns": 3}
+    (trial,) = [p for p in (jobs / "b").iterdir() if (p / "config.json").is_file()]
+    assert json.loads((trial / "config.json").read_text())["budget"] == {"max_turns": 3}
+    # a job folder from before the model: an empty budget object resumes (nothing left to run)
+    saved["spec"]["budget"] = {}
+    cfg_path.write_text(json.dumps(saved))
+    r = run_cli("resume", str(jobs / "b"))
+    assert r.returncode == 0, r.stderr
+    saved["spec"]["budget"] = {"max_turns": -1, "max_minutes": 5}
+    cfg_path.write_text(json.dumps(saved))
+    r = run_cli("resume", str(jobs / "b"))
+    assert r.returncode != 0
+    assert (
+        f"{cfg_path}: spec.budget: field max_turns: Input should be greater than 0; unknown key 'max_minutes'"
+        in r.stderr
+    )
+    assert "Traceback" not in r.stderr
+    r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "--max-cost", "0", "--jobs-dir", str(jobs))
+    assert r.returncode != 0 and "--max-cost: field max_cost_usd: Input should be greater than 0" in r.stderr
+
+
+def test_the_verifiers_lock_folder_is_the_settings_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``LOOPLAB_LOCK_DIR`` moves the folder the measurement lock uses and the one a verifier
+    is given together: the verifier's own-cores folder links the same lock files (flock
+    locks the inode), so a verifier and a host measurement exclude each other."""
+    from looplab.measure.lock import lock_file, own_cores_lock_dir
+
+    locks = tmp_path / "elsewhere" / "locks"
+    monkeypatch.setenv("LOOPLAB_LOCK_DIR", str(locks))
+    assert own_cores_lock_dir(None, tmp_path) == locks and lock_file(locks, 0).is_file()
+    (tmp_path / "box").mkdir()
+    mine = own_cores_lock_dir([0], tmp_path / "box")
+    assert mine != locks and lock_file(mine, 0).stat().st_ino == lock_file(locks, 0).stat().st_ino

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from looplab import cancel
-from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResult
+from looplab.agents.base import AgentContext, AgentOutcome, Budget, BudgetLimits, DevCheckResult
 from looplab.agents.phase import run_agent
 from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
@@ -72,7 +72,7 @@ class TrialConfig:
     gpus: list[GpuDevice] = field(default_factory=list)  # held GPUs (looplab.job.gpus)
     timeout_multiplier: float = 1.0
     agent_timeout_sec: float | None = None  # overrides the task's [agent] timeout_sec
-    budget: dict[str, Any] = field(default_factory=dict)  # max_turns, max_tokens, max_cost_usd
+    budget: BudgetLimits = field(default_factory=BudgetLimits)  # max_turns, max_tokens, max_cost_usd
     network: str = "task"  # task: the task's network policy per phase; deny: no network at all
     core_wait_s: float = 0.0  # how long the trial waited for its cores
 
@@ -377,7 +377,14 @@ def _new_record(
     """A trial's record as it starts (its config.json written beside it)."""
     atomic_write_json(
         paths.config,
-        {"task": str(task.path), "task_name": task.name, **asdict(cfg), "job_name": job_name, "slot": slot},
+        {
+            "task": str(task.path),
+            "task_name": task.name,
+            **asdict(cfg),
+            "budget": cfg.budget.record(),
+            "job_name": job_name,
+            "slot": slot,
+        },
     )
     globs = editable_mod.editable_globs(task, cfg.editable)
     return TrialResult(
@@ -493,7 +500,7 @@ def _agent_phase(
         run_as=env.run_as(),  # an image's USER (root by default), as in its container
     )
     timeout = (cfg.agent_timeout_sec or plan.agent_timeout_sec) * cfg.timeout_multiplier
-    budget = Budget(timeout_sec=timeout, **cfg.budget)
+    budget = Budget.start(timeout, cfg.budget)
     trajectory = Trajectory(paths.trajectory, started=budget.started)
     globs = editable_mod.editable_globs(task, cfg.editable or plan.editable)
     norm = editable_mod.normalize_globs(globs, wd) if globs else None

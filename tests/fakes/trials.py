@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from looplab.agents.base import BudgetLimits
 from looplab.agents.trajectory import read_trajectory
 from looplab.environment.build import build_environment
 from looplab.tasks.loader import load_task
@@ -28,7 +29,11 @@ def trial(
     task = load_task(Path(task_path))
     env = build_environment(task)
     cfg = TrialConfig(
-        agent=agent, model=model, agent_kwargs=agent_kwargs or {}, agent_timeout_sec=timeout, budget=budget
+        agent=agent,
+        model=model,
+        agent_kwargs=agent_kwargs or {},
+        agent_timeout_sec=timeout,
+        budget=BudgetLimits(**budget),
     )
     return run_trial(task, env, cfg, Path(trial_dir)).record()
 

@@ -14,17 +14,51 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from looplab.agents.trajectory import Trajectory
+from looplab.errors import LooplabError, validation_message
 from looplab.sandbox.base import ExecResult, Sandbox, SandboxSpec
 
 
-@dataclass
-class Budget:
+class BudgetLimits(BaseModel):
+    """What an agent may spend besides time: model calls, tokens, dollars (None: no cap).
+
+    Set by ``run --max-turns/--max-tokens/--max-cost`` and by a lab's ``[agent]``; a job's
+    ``config.json`` keeps it under ``spec.budget`` with the unset caps left out.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_turns: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+
+    @classmethod
+    def parse(cls, values: dict[str, Any], where: str) -> BudgetLimits:
+        """Validate ``values``; a bad one raises ``LooplabError`` naming ``where`` and the key."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise LooplabError(validation_message(where, exc, cls)) from None
+
+    def record(self) -> dict[str, Any]:
+        """The caps that are set, as a job's config.json holds them."""
+        return self.model_dump(exclude_none=True)
+
+
+class Budget(BudgetLimits):
+    """A running agent's budget: its time (from ``started``) and its caps; told every turn."""
+
+    model_config = ConfigDict(frozen=False)
+
     timeout_sec: float
-    max_turns: int | None = None
-    max_tokens: int | None = None
-    max_cost_usd: float | None = None
-    started: float = field(default_factory=time.monotonic)
+    started: float = Field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(cls, timeout_sec: float, limits: BudgetLimits) -> Budget:
+        """A budget of ``timeout_sec`` seconds from now under ``limits``."""
+        return cls(timeout_sec=timeout_sec, **limits.model_dump())
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

@@ -9,7 +9,7 @@ import importlib
 import inspect
 from typing import Any
 
-from looplab.agents.base import Agent
+from looplab.agents.base import Agent, BudgetLimits
 from looplab.errors import LooplabError
 
 AGENTS: dict[str, str] = {
@@ -81,15 +81,15 @@ def args_for(name: str, kwargs: dict[str, Any], model: str | None) -> tuple[dict
     return mine, (model if takes_any or "model" in params else None)
 
 
-def preflight(agent: Any, budget: dict[str, Any] | None = None) -> None:
+def preflight(agent: Any, budget: BudgetLimits | None = None) -> None:
     """Raise what the agent's ``preflight(budget)`` finds (keys, binaries, prices), in one line."""
     check = getattr(agent, "preflight", None)
-    if callable(check) and (problems := check(budget or {})):
+    if callable(check) and (problems := check(budget or BudgetLimits())):
         raise LooplabError(f"agent {getattr(agent, 'name', '?')}: " + "; ".join(problems))
 
 
 def check_job_agents(
-    names: list[str], kwargs: dict[str, Any], model: str | None, budget: dict[str, Any] | None = None
+    names: list[str], kwargs: dict[str, Any], model: str | None, budget: BudgetLimits | None = None
 ) -> None:
     """Fail before any trial starts: an unknown agent, an argument (or ``-m``) that no
     agent of the job takes, a bad value, or what an agent's ``preflight(budget)`` finds

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from looplab.environment.dockerfile import (
+    METADATA_OPS,
     Instruction,
     parse_dockerfile,
     parse_env_args,
@@ -50,26 +51,16 @@ from looplab.fsutil import (
     read_json,
     remove_tree,
 )
-from looplab.sandbox.base import SandboxSpec
-from looplab.sandbox.bwrap import BwrapSandbox, looplab_runtime_paths, runtime_env_path, sandbox_uid
+from looplab.sandbox.base import Sandbox, SandboxSpec, safe_host_path, sandbox_uid
+from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, looplab_runtime_paths
+from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
 from looplab.settings import runtime_dir
 from looplab.tasks.loader import Task
 
 LAYER_FORMAT = "looplab-layer-1"
 IMAGE_LAYER_FORMAT = "looplab-image-layer-1"
 BASES = ("host", "image")
-IGNORED_OPS = {
-    "LABEL",
-    "EXPOSE",
-    "CMD",
-    "ENTRYPOINT",
-    "HEALTHCHECK",
-    "VOLUME",
-    "STOPSIGNAL",
-    "ONBUILD",
-    "MAINTAINER",
-    "SHELL",
-}
+IGNORED_OPS = METADATA_OPS | {"SHELL"}  # a host-mode RUN always uses /bin/sh -c
 
 
 def scratch_dir(prefix: str) -> Path:
@@ -300,9 +291,7 @@ def _build_image(task: Task, key: str, tmp: Path) -> Environment:
     os.rename(res.root, tmp / "root")
     remove_tree(tmp / "build")
     workdir = res.workdir if res.workdir != "/" else "/app"
-    from looplab.sandbox.bwrap import _safe_host_path
-
-    _safe_host_path(tmp / "root", workdir).mkdir(
+    safe_host_path(tmp / "root", workdir).mkdir(
         parents=True, exist_ok=True
     )  # never through an image's symlink
     return Environment(
@@ -324,7 +313,7 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
     context = task.environment_dir
     dockerfile = task.dockerfile
     env = Environment(task_name=task.name, key=key, root=root)
-    vars_: dict[str, str] = {"PATH": runtime_env_path()}
+    vars_: dict[str, str] = {"PATH": runtime_path()}
     env_vars: dict[str, str] = {}
     logs: list[str] = []
     instructions: list[Instruction] = parse_dockerfile(dockerfile) if dockerfile else []
@@ -337,7 +326,7 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
     env.warnings += pkg.warnings()
     env.missing_packages = pkg.missing_apt + pkg.missing_pip
     uid, gid = sandbox_uid()
-    sandbox: BwrapSandbox | None = None
+    sandbox: Sandbox | None = None
     rewritten = dict((id(i), c) for i, c in run_steps)
     workdir = "/"
 
@@ -390,13 +379,13 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
                     chown_tree(root, uid, gid)
             elif op == "RUN":
                 if sandbox is None:
-                    sandbox = BwrapSandbox(
+                    sandbox = make_sandbox(
                         SandboxSpec(
                             root=root,
                             root_writable=True,
                             workdir="/",
                             name=f"build-{task.name}"[:40],
-                            ro_binds=[(p, str(p)) for p in looplab_runtime_paths()],
+                            ro_binds=runtime_ro_binds(),
                             memory_mb=max(task.config.environment.memory_mb or 0, 4096),
                         )
                     )
@@ -494,8 +483,6 @@ def _copy(
 
 def _clean_mountpoints(root: Path) -> None:
     """Remove the empty folders and symlinks bwrap left behind as mount points while building."""
-    from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES
-
     for name in (*HOST_SYSTEM_ENTRIES, "proc", "dev", "tmp", "sys"):
         p = root / name
         if p.is_symlink():

@@ -34,6 +34,10 @@ class Instruction:
         return None
 
 
+# instructions that describe the image (how it is run, labels) and change no file: both builders skip them
+METADATA_OPS = frozenset(
+    {"LABEL", "EXPOSE", "CMD", "ENTRYPOINT", "HEALTHCHECK", "VOLUME", "STOPSIGNAL", "ONBUILD", "MAINTAINER"}
+)
 _FLAG = re.compile(r"^--([a-zA-Z-]+)(?:=(\S*))?\s*")
 
 

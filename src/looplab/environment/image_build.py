@@ -24,19 +24,15 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from looplab.environment.dockerfile import Instruction, parse_env_args, split_words, substitute
+from looplab.environment.copier import COPIER_SOURCE
+from looplab.environment.dockerfile import METADATA_OPS, Instruction, parse_env_args, split_words, substitute
 from looplab.environment.images import PulledImage, copy_root, finish_root, pull
 from looplab.environment.registry import RegistryOptions
 from looplab.errors import LooplabError
 from looplab.fsutil import read_regular_under, remove_tree
-from looplab.sandbox.base import SandboxSpec
-from looplab.sandbox.bwrap import (
-    DEFAULT_PATH,
-    HOST_USR_IN_SANDBOX,
-    IMAGE_MARKER,
-    BwrapSandbox,
-    image_server_argv,
-)
+from looplab.sandbox.base import DEFAULT_PATH, Sandbox, SandboxSpec
+from looplab.sandbox.bwrap import HOST_USR_IN_SANDBOX, IMAGE_MARKER, image_server_argv
+from looplab.sandbox.factory import make_sandbox
 
 STAGE_IN_SANDBOX = "/.looplab/stage"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -53,92 +49,6 @@ CA_ENV = (
     "NODE_EXTRA_CA_CERTS",
 )
 STAGES_IN_SANDBOX = "/.looplab/stages"
-IGNORED = {
-    "LABEL",
-    "EXPOSE",
-    "CMD",
-    "ENTRYPOINT",
-    "HEALTHCHECK",
-    "VOLUME",
-    "STOPSIGNAL",
-    "ONBUILD",
-    "MAINTAINER",
-}
-
-# Runs inside the build sandbox on the host's Python: copies staged files to their
-# destination (paths resolve in the image's namespace), then applies --chown/--chmod.
-COPIER = r"""
-import json, os, shutil, sys
-job = json.loads(sys.argv[1])
-
-def safe_source(root, path):
-    # resolve `path` as if `root` were /, never leaving it (COPY --from reads another stage)
-    parts, seen, cur = [p for p in path.split("/") if p and p != "."], 0, root
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            cur = os.path.dirname(cur) if cur != root else root
-            continue
-        nxt = os.path.join(cur, part)
-        if os.path.islink(nxt) and (parts or job.get("deref", True)):
-            seen += 1
-            if seen > 40:
-                raise OSError("too many symlinks: " + path)
-            link = os.readlink(nxt)
-            cur = root if link.startswith("/") else cur
-            parts = [p for p in link.split("/") if p and p != "."] + parts
-            continue
-        cur = nxt
-    return cur
-
-def owner(path):
-    if job.get("uid") is None:
-        return
-    is_dir = os.path.isdir(path) and not os.path.islink(path)
-    for d, ds, fs in os.walk(path) if is_dir else [("", [], [path])]:
-        for n in ([d] if d else []) + [os.path.join(d, x) for x in ds + fs]:
-            os.lchown(n, job["uid"], job["gid"])
-
-def mode(path):
-    if job.get("chmod") is None:
-        return
-    for d, ds, fs in os.walk(path) if os.path.isdir(path) else [("", [], [path])]:
-        for n in ([d] if d else []) + [os.path.join(d, x) for x in ds + fs]:
-            if not os.path.islink(n):
-                os.chmod(n, job["chmod"])
-
-for item in job["items"]:
-    name = os.path.basename(item["src"].rstrip("/"))
-    src = item["src"] if not item.get("root") else safe_source(item["root"], item["src"])
-    dest = item["dest"]
-    if item["op"] == "mkdir":
-        os.makedirs(dest, exist_ok=True)
-        continue
-    if os.path.isdir(src) and not os.path.islink(src):
-        os.makedirs(dest, exist_ok=True)
-        for name in os.listdir(src):
-            s, t = os.path.join(src, name), os.path.join(dest, name)
-            if os.path.isdir(s) and not os.path.islink(s):
-                shutil.copytree(s, t, symlinks=True, dirs_exist_ok=True)
-            else:
-                if os.path.lexists(t) and not os.path.isdir(t):
-                    os.unlink(t)
-                shutil.copy2(s, t, follow_symlinks=False)
-            owner(t)
-            mode(t)
-        owner(dest) if item.get("own_dest") else None
-    else:
-        if item["into_dir"] or os.path.isdir(dest):
-            os.makedirs(dest, exist_ok=True)
-            dest = os.path.join(dest, name)
-        else:
-            os.makedirs(os.path.dirname(dest) or "/", exist_ok=True)
-        if os.path.lexists(dest) and not os.path.isdir(dest):
-            os.unlink(dest)
-        shutil.copy2(src, dest, follow_symlinks=False)
-        owner(dest)
-        mode(dest)
-"""
 
 
 @dataclass
@@ -151,7 +61,7 @@ class Stage:
     workdir: str = "/"
     user: str = ""
     shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
-    sandbox: BwrapSandbox | None = None
+    sandbox: Sandbox | None = None
 
 
 @dataclass
@@ -291,7 +201,7 @@ class ImageBuilder:
             self._copy(st, ins, scope)
         elif op == "RUN":
             self._run(st, ins, scope)
-        elif op in IGNORED:
+        elif op in METADATA_OPS:
             return
         else:
             raise LooplabError(f"unknown Dockerfile instruction {op}")
@@ -335,7 +245,7 @@ class ImageBuilder:
                 return st
         return None
 
-    def _sandbox(self, st: Stage) -> BwrapSandbox:
+    def _sandbox(self, st: Stage) -> Sandbox:
         if st.sandbox is None:
             ro: list[tuple[Path, str]] = [(self.staging, STAGE_IN_SANDBOX)]
             if HOST_CA_BUNDLE.is_file():
@@ -355,7 +265,7 @@ class ImageBuilder:
                 ro_binds=ro,
                 name=f"build-{self.name}"[:40],
             )
-            st.sandbox = BwrapSandbox(spec)
+            st.sandbox = make_sandbox(spec)
             st.sandbox.start()
         return st.sandbox
 
@@ -480,7 +390,7 @@ class ImageBuilder:
     def _copier(self, st: Stage, items: list[dict], ids: tuple[int, int] | None, mode: int | None) -> None:
         sb = self._sandbox(st)
         job = {"items": items, "uid": ids[0] if ids else None, "gid": ids[1] if ids else None, "chmod": mode}
-        argv = [*image_server_argv(), "-s", "-S", "-c", COPIER, json.dumps(job)]
+        argv = [*image_server_argv(), "-s", "-S", "-c", COPIER_SOURCE, json.dumps(job)]
         r = sb.exec(argv, timeout=600, env={"PYTHONHOME": HOST_USR_IN_SANDBOX}, cwd="/")
         if not r.ok:
             last = (r.stderr.strip() or "no output").splitlines()[-1][:300]

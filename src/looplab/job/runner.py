@@ -66,6 +66,7 @@ def prepare_job(spec: JobSpec, tasks: list[Task]) -> tuple[list[Slot], set[str]]
     cfg_path = spec.paths.config
     ident = spec.identity()
     spec_json = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
+    spec_json["budget"] = spec.budget.record()
     if cfg_path.exists():
         old = read_json(cfg_path)
         before = old.get("identity") or {}
@@ -128,6 +129,7 @@ def run_job(
         try:
             envs[t.name] = build_environment(t)
         except LooplabError as exc:
+            cancel.check()  # a build that Ctrl-C stopped did not fail: no job starts
             failed[t.name] = str(exc)
             emit("build_failed", {"task": t.name, "error": str(exc)})
             continue

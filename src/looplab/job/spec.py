@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from looplab.agents.base import BudgetLimits
 from looplab.agents.registry import args_for
 from looplab.environment.build import build_settings_env
 from looplab.records.layout import JobPaths
@@ -32,7 +33,7 @@ class JobSpec:
     editable: list[str] | None = None
     timeout_multiplier: float = 1.0
     agent_timeout_sec: float | None = None
-    budget: dict[str, Any] = field(default_factory=dict)
+    budget: BudgetLimits = field(default_factory=BudgetLimits)
     ray_address: str | None = None  # --executor ray: an existing cluster (None: a local Ray instance)
     network: str = "task"  # --network: task (each task's policy) or deny (no network anywhere)
     core_wait_s: float | None = None  # --core-wait: after this long waiting for cores, run unpinned

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from looplab.agents.base import AgentContext, AgentOutcome, Budget, DevCheckResult
+from looplab.agents.base import AgentContext, AgentOutcome, Budget, BudgetLimits, DevCheckResult
 from looplab.agents.phase import run_agent
 from looplab.agents.registry import make_agent
 from looplab.agents.trajectory import Trajectory
@@ -254,12 +254,10 @@ def run_agent_phase(
         name=f"lab-agent-{lab.name}"[:40],
     )
     timeout = acfg.timeout_sec if time_left_s is None else max(1.0, min(acfg.timeout_sec, time_left_s))
-    budget_kw = {
-        "max_turns": acfg.max_turns,
-        "max_tokens": acfg.max_tokens,
-        "max_cost_usd": acfg.max_cost_usd,
-    }
-    budget = Budget(timeout_sec=timeout, **{k: v for k, v in budget_kw.items() if v is not None})
+    limits = BudgetLimits(
+        max_turns=acfg.max_turns, max_tokens=acfg.max_tokens, max_cost_usd=acfg.max_cost_usd
+    )
+    budget = Budget.start(timeout, limits)
     exp_dir.mkdir(parents=True, exist_ok=True)
     trajectory = Trajectory(TrialPaths(exp_dir).trajectory, started=budget.started)
     sandbox = make_sandbox(spec)

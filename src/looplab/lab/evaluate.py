@@ -34,9 +34,8 @@ from looplab.lab.backend import EvalResult, parse_result
 from looplab.lab.config import Lab
 from looplab.lab.decide import EvalFailed
 from looplab.lab.services import ServiceHandle
-from looplab.sandbox.base import SandboxSpec
-from looplab.sandbox.bwrap import looplab_runtime_paths, runtime_env_path, sandbox_uid
-from looplab.sandbox.factory import make_sandbox
+from looplab.sandbox.base import SandboxSpec, sandbox_uid
+from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
 
 
 @dataclass
@@ -293,12 +292,12 @@ class Evaluator:
         out.mkdir()
         pipeline_dir = self.lab.sandbox_dir()
         assert self.lab_copy is not None and self.data_host is not None
-        ro = [(p, str(p)) for p in looplab_runtime_paths()]
+        ro = runtime_ro_binds()
         ro += [(app, "/app"), (self.lab_copy, "/lab"), (self.data_host, "/data")]
         if self.service:
             ro.append(self.service.ro_bind())
         env = {
-            "PATH": runtime_env_path(),
+            "PATH": runtime_path(),
             "LOOPLAB_PIPELINE_DIR": pipeline_dir,
             "LOOPLAB_DATA_DIR": "/data",
             "LOOPLAB_EVAL_INDEX": str(index),

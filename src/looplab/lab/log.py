@@ -21,10 +21,12 @@ from pydantic import BaseModel, Field
 from looplab.clock import now_iso
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_text
+from looplab.lab.backend import EvalResult
 from looplab.lab.config import Lab
-from looplab.lab.decide import interval, median
-from looplab.lab.state import Pending
+from looplab.lab.decide import closest, interval, median
+from looplab.lab.state import Pending, RunState
 from looplab.lab.stopping import Progress
+from looplab.numfmt import significant
 
 TSV_COLUMNS = [
     "experiment",
@@ -225,7 +227,57 @@ def experiment_record(
     )
 
 
+def baseline_record(
+    n: int,
+    run: RunState,
+    started: str,
+    commit: str,
+    results: list[EvalResult],
+    confidence: float,
+    why: str,
+    eval_s: float,
+) -> Record:
+    """The log record of a baseline evaluation of ``commit`` (kept: it is the best so far)."""
+    scores = [r.score for r in results]
+    low, high = interval(scores, confidence)
+    return Record(
+        experiment=n,
+        run=run.id,
+        status="baseline",
+        kept=True,
+        started_at=started,
+        finished_at=now_iso("milliseconds"),
+        score=median(scores),
+        score_low=low,
+        score_high=high,
+        confidence=confidence,
+        scores=scores,
+        metrics=closest(results, median(scores)).metrics,
+        commit=commit,
+        reason=why,
+        n_evals=len(scores),
+        data_dir=run.data_dir,
+        timing={"eval_s": round(eval_s, 4)},
+    )
+
+
 AGENT_FAILURES = ("error", "timeout", "killed")  # agent stops that count as a restart
+
+
+def keep_message(lab: Lab, pending: Pending) -> str:
+    """A kept experiment's commit message: title, scores, the decision, the agent's notes, trailers."""
+    d = pending.decision or {}
+    score = median(d["cand_scores"]) if d.get("cand_scores") else None
+    best_before = median(d["best_scores"]) if d.get("best_scores") else None
+    notes = str(pending.agent.get("notes") or "").strip()
+    title = notes.splitlines()[0][:72] if notes else "keep"
+    return (
+        f"lab {lab.name}: experiment {pending.experiment}: {title}\n\n"
+        f"score {significant(score)} (best before {significant(best_before)}, "
+        f"{lab.direction} is better)\n"
+        f"{d.get('reason', '')}\n\n{notes[:4000]}\n\n"
+        f"Looplab-Lab: {lab.name}\nLooplab-Experiment: {pending.experiment}\n"
+    )
 
 
 def progress_of(records: list[Record], run_id: int, active_s: float, best_score: float | None) -> Progress:

@@ -32,22 +32,30 @@ from looplab.lab import gitops
 from looplab.lab.agent_phase import Workspace, briefing, run_agent_phase
 from looplab.lab.backend import EvalResult
 from looplab.lab.config import Lab
-from looplab.lab.decide import BestFailed, Decision, EvalFailed, closest, decide, interval, median
+from looplab.lab.decide import BestFailed, Decision, EvalFailed, closest, decide, median
 from looplab.lab.evaluate import REAPER, Evaluator, clean_stale_boxes, lab_runtime_dir
-from looplab.lab.log import Record, ResultsLog, experiment_record, history_entry, progress_of
+from looplab.lab.log import (
+    Record,
+    ResultsLog,
+    baseline_record,
+    experiment_record,
+    history_entry,
+    keep_message,
+    progress_of,
+)
 from looplab.lab.services import ServiceHandle, start_host_service
 from looplab.lab.state import (
     LabState,
     Pending,
     RunOptions,
-    RunState,
     RunSummary,
     agent_settings,
     apply_agent_settings,
+    begin_run,
     load_state,
     run_lock,
 )
-from looplab.lab.stopping import Limits, Progress, Stop, check, remaining_seconds
+from looplab.lab.stopping import Progress, Stop, check, remaining_seconds
 from looplab.numfmt import significant
 
 Event = Callable[[str, dict[str, Any]], None]
@@ -115,41 +123,13 @@ class LabLoop:
         if switched:
             self.emit("branch", {"branch": lab.branch, "created": switched == "created"})
         stale = clean_stale_boxes(lab)
-        resumed = self.state.run is not None and not self.state.run.finished
+        run, resumed = begin_run(self.state, lab, self.opts, self.emit)
         if resumed:
-            assert self.state.run is not None
-            run = self.state.run
-            run.resumes += 1
-            run.limits = run.limits.model_copy(update=self.opts.limits or {})
-            if self.opts.data_dir is not None:
-                run.data_dir = str(Path(self.opts.data_dir).resolve())
-            if self.opts.agent or self.opts.model or self.opts.agent_kwargs:
-                run.agent = agent_settings(self.lab, self.opts)
             self._active_base = run.active_s
             self.emit(
                 "resume",
                 {"run": run.id, "pending": pending.model_dump() if pending else None, "stale": stale},
             )
-        else:
-            prev = self.state.run
-            if prev is not None:
-                self.state.runs.append(prev.model_dump())
-            limits = Limits(**lab.config.stop.model_dump()).model_copy(update=self.opts.limits or {})
-            run_id = (prev.id + 1) if prev else 1
-            data = str(Path(self.opts.data_dir).resolve()) if self.opts.data_dir else None
-            if data is None and prev is not None:  # a new run keeps the last run's --data
-                data = prev.data_dir
-                if data:
-                    self.emit("data_kept", {"data": data})
-            run = RunState(
-                id=run_id,
-                started_at=now_iso("milliseconds"),
-                limits=limits,
-                data_dir=data,
-                agent=agent_settings(self.lab, self.opts),
-            )
-            self.state.run = run
-            self.emit("run", {"run": run.id, "limits": limits.model_dump()})
         self._session_t0 = time.monotonic()
         apply_agent_settings(self.lab, run.agent)
         a = lab.config.agent
@@ -236,7 +216,6 @@ class LabLoop:
         copy = self.evaluator.materialize(tree)
         pol = lab.config.noise
         reps = 1 if pol.repeats == 1 else (pol.repeats if not pol.paired else min(pol.repeats, 3))
-        scores: list[float] = []
         results: list[EvalResult] = []
         exp_dir = self.state_dir / "experiments" / f"{n:05d}"
         t0 = time.monotonic()
@@ -252,31 +231,12 @@ class LabLoop:
                     "fix the pipeline or the backend "
                     f"(details in {exp_dir / 'evals'})"
                 ) from None
-            scores.append(res.score)
             results.append(res)
             self.emit("eval", {"experiment": n, "role": "baseline", "score": res.score})
-        low, high = interval(scores, pol.confidence)
         why = "first evaluation of this lab" if best is None else "the branch moved outside the lab"
+        eval_s = time.monotonic() - t0
         self.log.append(
-            Record(
-                experiment=n,
-                run=self.state.run.id,
-                status="baseline",
-                kept=True,
-                started_at=started,
-                finished_at=now_iso("milliseconds"),
-                score=median(scores),
-                score_low=low,
-                score_high=high,
-                confidence=pol.confidence,
-                scores=scores,
-                metrics=closest(results, median(scores)).metrics,
-                commit=tip,
-                reason=why,
-                n_evals=len(scores),
-                data_dir=self.state.run.data_dir,
-                timing={"eval_s": round(time.monotonic() - t0, 4)},
-            )
+            baseline_record(n, self.state.run, started, tip, results, pol.confidence, why, eval_s)
         )
         self._save()
 
@@ -466,19 +426,7 @@ class LabLoop:
         tg = time.monotonic()
         tip = gitops.rev(repo, f"refs/heads/{lab.branch}")
         if tip == pending.head:
-            d = pending.decision
-            score = median(d["cand_scores"]) if d.get("cand_scores") else None
-            best_before = median(d["best_scores"]) if d.get("best_scores") else None
-            notes = str(pending.agent.get("notes") or "").strip()
-            title = notes.splitlines()[0][:72] if notes else "keep"
-            body = (
-                f"lab {lab.name}: experiment {pending.experiment}: {title}\n\n"
-                f"score {significant(score)} (best before {significant(best_before)}, "
-                f"{lab.direction} is better)\n"
-                f"{d.get('reason', '')}\n\n{notes[:4000]}\n\n"
-                f"Looplab-Lab: {lab.name}\nLooplab-Experiment: {pending.experiment}\n"
-            )
-            new = gitops.commit(repo, pending.candidate_tree, pending.head, body)
+            new = gitops.commit(repo, pending.candidate_tree, pending.head, keep_message(lab, pending))
             gitops.advance_branch(
                 repo, lab.branch, new, pending.head, f"lab keep experiment {pending.experiment}"
             )

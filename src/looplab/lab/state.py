@@ -11,7 +11,7 @@ the two never run one lab's service at once.
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from looplab.clock import now_iso
 from looplab.errors import LooplabError
 from looplab.fsutil import read_json
 from looplab.lab.config import Lab
@@ -127,3 +128,41 @@ def apply_agent_settings(lab: Lab, settings: dict[str, Any]) -> None:
         v = a.kwargs.get(key)
         if isinstance(v, str) and v and not Path(v).is_absolute() and (lab.dir / v).exists():
             a.kwargs[key] = str(lab.dir / v)
+
+
+def begin_run(
+    state: LabState, lab: Lab, opts: RunOptions, emit: Callable[[str, dict[str, Any]], None]
+) -> tuple[RunState, bool]:
+    """The run this ``lab run`` continues (an unfinished one, with the new options on top) or starts.
+
+    A new run keeps the last run's ``--data`` unless given another; the earlier run moves to
+    ``state.runs``. Returns the run and whether it was resumed.
+    """
+    run = state.run
+    if run is not None and not run.finished:
+        run.resumes += 1
+        run.limits = run.limits.model_copy(update=opts.limits or {})
+        if opts.data_dir is not None:
+            run.data_dir = str(Path(opts.data_dir).resolve())
+        if opts.agent or opts.model or opts.agent_kwargs:
+            run.agent = agent_settings(lab, opts)
+        return run, True
+    prev = run
+    if prev is not None:
+        state.runs.append(prev.model_dump())
+    limits = Limits(**lab.config.stop.model_dump()).model_copy(update=opts.limits or {})
+    data = str(Path(opts.data_dir).resolve()) if opts.data_dir else None
+    if data is None and prev is not None:  # a new run keeps the last run's --data
+        data = prev.data_dir
+        if data:
+            emit("data_kept", {"data": data})
+    run = RunState(
+        id=(prev.id + 1) if prev else 1,
+        started_at=now_iso("milliseconds"),
+        limits=limits,
+        data_dir=data,
+        agent=agent_settings(lab, opts),
+    )
+    state.run = run
+    emit("run", {"run": run.id, "limits": limits.model_dump()})
+    return run, False

@@ -1,4 +1,4 @@
-"""``looplab measure`` (pair, instructions, fingerprint) and ``looplab calibrate``: thin typer commands.
+"""``looplab measure`` (pair, instructions, fingerprint): thin typer commands.
 
 Made to be called by verifier scripts inside a sandbox as well as by people:
 ``--json`` prints the full result as JSON on stdout, ``--out FILE`` also writes it

@@ -34,11 +34,11 @@ from pydantic import BaseModel, Field
 
 from looplab.errors import LooplabError
 from looplab.measure.runners import CommandRunner, SubprocessRunner
+from looplab.sandbox.base import DEFAULT_PATH
 
 SHELL_CHARS = set("|&;<>()$`\\*?[]{}~!#\n")
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "busybox"}
 FIXED_ENV = {"HOME": "/tmp", "LANG": "C", "LC_ALL": "C", "PYTHONHASHSEED": "0", "TERM": "dumb"}
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class ProcessCount(BaseModel):

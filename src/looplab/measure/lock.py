@@ -89,6 +89,42 @@ def _holder(fd: int) -> str:
     return "unknown holder"
 
 
+def measurement_lock_dir() -> Path:
+    """The host's lock folder (``settings.lock_dir``) with every core's file; verifiers get it read-only."""
+    d = lock_dir_from_env()
+    d.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(PermissionError):  # a folder another uid set up keeps its modes
+        os.chmod(d, 0o755)
+    for i in [*range(os.cpu_count() or 1), "host"]:
+        f = d / f"cpu{i}.lock" if i != "host" else d / "host.lock"
+        if not f.exists():
+            f.touch()
+        with contextlib.suppress(PermissionError):
+            os.chmod(f, 0o644)
+    return d
+
+
+def own_cores_lock_dir(cores: list[int] | None, box_dir: Path) -> Path:
+    """The lock folder a verifier sandbox gets: hard links to the lock files of its own cores only.
+
+    flock locks the inode, so a link locks the host's file; what test.sh runs cannot hold
+    (and so stall) the cores of another trial. Unpinned verifiers, or a scratch folder on
+    another filesystem, get the whole shared folder.
+    """
+    shared = measurement_lock_dir()
+    if cores is None:
+        return shared
+    mine = box_dir / "locks"
+    mine.mkdir()
+    os.chmod(mine, 0o755)
+    try:
+        for c in sorted(set(cores)):
+            os.link(lock_file(shared, c), lock_file(mine, c))
+    except OSError:
+        return shared
+    return mine
+
+
 class MeasurementLock:
     """Per-core flock locks, taken in sorted order; use as a context manager.
 

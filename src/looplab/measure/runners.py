@@ -18,18 +18,15 @@ verifier through ``sandbox.exec``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shlex
-import signal
 import subprocess
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from looplab.procutil import exec_fields, kill_group, run_until
 from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, Sandbox
 
 CPU_MARK = "LOOPLAB_CPU_S="
@@ -63,18 +60,6 @@ class CommandRunner(Protocol):
     def run(self, command: str, timeout: float | None = None, measure_cpu: bool = False) -> TimedResult: ...
 
 
-def _read_limited(fh: tempfile._TemporaryFileWrapper, limit: int) -> tuple[str, bool]:
-    fh.seek(0, os.SEEK_END)
-    size = fh.tell()
-    fh.seek(max(0, size - limit))
-    return fh.read().decode("utf-8", "replace"), size > limit
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 class SubprocessRunner:
     """Runs commands with ``/bin/bash -c`` as children of this process (CPU time always measured)."""
 
@@ -92,46 +77,22 @@ class SubprocessRunner:
 
     def run(self, command: str, timeout: float | None = None, measure_cpu: bool = False) -> TimedResult:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(
-                ["/bin/bash", "-c", command],
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
+            done = run_until(
+                lambda: subprocess.Popen(
+                    ["/bin/bash", "-c", command],
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                ),
+                timeout,
+                kill_group,
             )
-            fired = threading.Event()
-
-            def on_timeout() -> None:
-                fired.set()
-                _kill_group(proc.pid)
-
-            timer = threading.Timer(timeout, on_timeout) if timeout is not None else None
-            if timer is not None:
-                timer.daemon = True
-                timer.start()
-            try:
-                _, status, usage = os.wait4(proc.pid, 0)
-            finally:
-                if timer is not None:
-                    timer.cancel()
-            duration = time.perf_counter() - t0
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            if fired.is_set():
-                _kill_group(proc.pid)  # descendants that outlived the shell
-            stdout, t1 = _read_limited(out, self.output_limit)
-            stderr, t2 = _read_limited(err, self.output_limit)
-        return TimedResult(
-            exit_code=proc.returncode,
-            stdout=stdout,
-            stderr=stderr,
-            timed_out=fired.is_set(),
-            duration_s=duration,
-            truncated=t1 or t2,
-            cpu_s=usage.ru_utime + usage.ru_stime,
-        )
+            if done.timed_out:
+                kill_group(done.pid)  # descendants that outlived the shell
+            return TimedResult(**exec_fields(done, out, err, self.output_limit), cpu_s=done.cpu_s)
 
 
 class SandboxRunner:

@@ -41,16 +41,22 @@ from pathlib import Path
 
 from looplab.errors import LooplabError
 from looplab.fsutil import chown_tree
-from looplab.sandbox.base import ExecResult, SandboxSpec
+from looplab.sandbox.base import (
+    DEFAULT_PATH,
+    SANDBOX_UID,
+    ExecRequest,
+    ExecResult,
+    Sandbox,
+    SandboxSpec,
+    safe_host_path,
+    sandbox_uid,
+)
 from looplab.sandbox.cgroups import Cgroup
-from looplab.sandbox.gpu import passthrough, visible_env
+from looplab.sandbox.gpu import passthrough
 from looplab.sandbox.server import SERVER_SOURCE
 
-SANDBOX_UID = int(os.environ.get("LOOPLAB_SANDBOX_UID", "65534"))
-SANDBOX_GID = int(os.environ.get("LOOPLAB_SANDBOX_GID", "65534"))
 HOST_SYSTEM_ENTRIES = ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 SANDBOX_MANAGED = {"proc", "dev", "tmp", *HOST_SYSTEM_ENTRIES}
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 START_TIMEOUT_S = 20.0
 IMAGE_MARKER = ".looplab-image"
 HOST_USR_IN_SANDBOX = "/.looplab/host/usr"
@@ -63,13 +69,6 @@ def bwrap_path() -> str:
     if not path:
         raise LooplabError("bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap")
     return path
-
-
-def sandbox_uid() -> tuple[int, int]:
-    """The uid/gid sandboxed processes run as: unprivileged when looplab runs as root."""
-    if os.geteuid() == 0:
-        return SANDBOX_UID, SANDBOX_GID
-    return os.geteuid(), os.getegid()
 
 
 def server_python() -> str:
@@ -102,6 +101,20 @@ def _elf_interpreter(path: str) -> str | None:
                 f.seek(off)
                 return f.read(size).rstrip(b"\0").decode()
     return None
+
+
+def root_entry_binds(root: Path, skip: set[str] | tuple[str, ...]) -> list[str]:
+    """bwrap arguments showing the entries of ``root`` but ``skip`` read-only at ``/`` (symlinks as such)."""
+    out: list[str] = []
+    for entry in sorted(os.listdir(root)):
+        if entry in skip:
+            continue
+        p = Path(root) / entry
+        if p.is_symlink():
+            out += ["--symlink", os.readlink(p), f"/{entry}"]
+        else:
+            out += ["--ro-bind", str(p), f"/{entry}"]
+    return out
 
 
 def image_server_argv() -> list[str]:
@@ -157,20 +170,8 @@ def runtime_env_path() -> str:
     return f"{Path(sys.prefix).resolve()}/bin:{DEFAULT_PATH}"
 
 
-def _safe_host_path(base: Path, rel: str) -> Path:
-    """Join ``rel`` onto ``base`` refusing any symlink on the way (no escapes to the host)."""
-    cur = base
-    for part in [p for p in rel.split("/") if p and p != "."]:
-        if part == "..":
-            raise LooplabError(f"sandbox path may not contain '..': {rel}")
-        cur = cur / part
-        if cur.is_symlink():
-            raise LooplabError(f"sandbox path goes through a symlink: {rel}")
-    return cur
-
-
-class BwrapSandbox:
-    """A bubblewrap sandbox implementing the ``Sandbox`` protocol."""
+class BwrapSandbox(Sandbox):
+    """The bubblewrap backend of ``Sandbox``: bwrap runs the exec server, requests go over its pipes."""
 
     def __init__(self, spec: SandboxSpec):
         self.spec = spec
@@ -211,14 +212,7 @@ class BwrapSandbox:
         if s.root_writable:
             argv += ["--bind", str(root), "/"]
         else:
-            for entry in sorted(os.listdir(root)):
-                if entry in managed or entry == IMAGE_MARKER:
-                    continue
-                p = root / entry
-                if p.is_symlink():
-                    argv += ["--symlink", os.readlink(p), f"/{entry}"]
-                else:
-                    argv += ["--ro-bind", str(p), f"/{entry}"]
+            argv += root_entry_binds(root, {*managed, IMAGE_MARKER})
         for entry in () if image else HOST_SYSTEM_ENTRIES:
             host = Path("/") / entry
             if host.is_symlink():
@@ -250,7 +244,7 @@ class BwrapSandbox:
             argv += ["--ro-bind", str(host), dest]
         argv += passthrough(s.gpus).bwrap_args()  # GPUs the trial holds; nothing when it holds none
         for w in s.writable:
-            argv += ["--bind", str(_safe_host_path(root, w)), posixpath.normpath("/" + w.lstrip("/"))]
+            argv += ["--bind", str(safe_host_path(root, w)), posixpath.normpath("/" + w.lstrip("/"))]
         for host, dest in s.binds:
             argv += ["--bind", str(host), dest]
         if not s.root_writable:
@@ -279,7 +273,7 @@ class BwrapSandbox:
             if s.root_writable:
                 chown_tree(Path(s.root), self.uid, self.gid)
             for w in s.writable:
-                chown_tree(_safe_host_path(Path(s.root), w), self.uid, self.gid)
+                chown_tree(safe_host_path(Path(s.root), w), self.uid, self.gid)
         self._cgroup = Cgroup.create(
             self.id, cpus=s.cpus, cpu_quota=s.cpu_quota, memory_mb=s.memory_mb, pids_max=s.pids_max
         )
@@ -378,32 +372,12 @@ class BwrapSandbox:
         r = self._request({"op": "killall"}, 10.0)
         return int(r.stdout) if r.exit_code == 0 and r.stdout.isdigit() else 0
 
-    def exec(
-        self,
-        command: str | list[str],
-        timeout: float | None = None,
-        env: dict[str, str] | None = None,
-        cwd: str | None = None,
-        stdin: str | None = None,
-        user: tuple[int, int] | None = None,
-    ) -> ExecResult:
-        """Run ``command``; ``user`` (uid, gid) runs it as that user (a ``userns_root`` build sandbox)."""
-        argv = ["/bin/bash", "-c", command] if isinstance(command, str) else list(command)
-        full_env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "TERM": "dumb"}
-        full_env.update(visible_env(self.spec.gpus))
-        full_env.update(self.spec.env)
-        full_env.update(env or {})
-        req = {
-            "argv": argv,
-            "env": full_env,
-            "cwd": cwd or self.spec.workdir or "/",
-            "timeout": timeout,
-            "stdin": stdin,
-            "limit": self.spec.output_limit,
-        }
-        if user is not None:
-            req["uid"], req["gid"] = user
-        return self._request(req, None if timeout is None else timeout + 15.0)
+    def run_request(self, r: ExecRequest) -> ExecResult:
+        req = {"argv": r.argv, "env": r.env, "cwd": r.cwd, "timeout": r.timeout, "stdin": r.stdin}
+        req["limit"] = self.spec.output_limit
+        if r.user is not None:
+            req["uid"], req["gid"] = r.user
+        return self._request(req, None if r.timeout is None else r.timeout + 15.0)
 
     def _request(self, req: dict, wait: float | None) -> ExecResult:
         """Send one request to the exec server and wait (at most ``wait`` s) for its answer."""
@@ -466,57 +440,6 @@ class BwrapSandbox:
             self._stderr_file.close()
             self._stderr_file = None
         self._dead.set()
-
-    def __enter__(self) -> BwrapSandbox:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # ---- files -----------------------------------------------------------------------------
-    def host_path(self, sandbox_path: str) -> Path | None:
-        p = posixpath.normpath("/" + sandbox_path.lstrip("/"))
-        best: tuple[int, Path] | None = None
-        for host, dest in self.spec.binds:
-            d = posixpath.normpath(dest)
-            inside = p == d or p.startswith(d.rstrip("/") + "/")
-            if inside and (best is None or len(d) > best[0]):
-                best = (len(d), _safe_host_path(Path(host), p[len(d) :]))
-        if best:
-            return best[1]
-        writable = self.spec.root_writable or any(
-            p == posixpath.normpath("/" + w.lstrip("/"))
-            or p.startswith(posixpath.normpath("/" + w.lstrip("/")) + "/")
-            for w in self.spec.writable
-        )
-        return _safe_host_path(Path(self.spec.root), p) if writable else None
-
-    def put(self, host_path: Path, sandbox_path: str) -> None:
-        target = self.host_path(sandbox_path)
-        if target is None:
-            raise LooplabError(f"cannot put into read-only sandbox path {sandbox_path}")
-        host_path = Path(host_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if host_path.is_dir():
-            shutil.copytree(host_path, target, symlinks=True, dirs_exist_ok=True)
-        else:
-            shutil.copy2(host_path, target, follow_symlinks=False)
-        if os.geteuid() == 0:
-            chown_tree(target, self.uid, self.gid)
-
-    def get(self, sandbox_path: str, host_path: Path) -> None:
-        src = self.host_path(sandbox_path)
-        if src is None:
-            src = _safe_host_path(Path(self.spec.root), posixpath.normpath("/" + sandbox_path.lstrip("/")))
-        host_path = Path(host_path)
-        host_path.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir() and not src.is_symlink():
-            shutil.copytree(src, host_path, symlinks=True, dirs_exist_ok=True)
-        elif src.is_file() or src.is_symlink():
-            shutil.copy2(src, host_path, follow_symlinks=False)
-        else:
-            raise LooplabError(f"no such file in sandbox: {sandbox_path}")
 
     def usage(self) -> dict[str, float]:
         if self._cgroup is None:

@@ -137,6 +137,14 @@ class Cgroup:
                 found.update(int(x) for x in f.read_text().split())
         return sorted(found)
 
+    def charged(self) -> int | None:
+        """Tasks the pids controller charges here: live ones and zombies not yet reaped (None: no count)."""
+        d = self.dirs.get("pids" if self.version == 1 else "unified")
+        try:
+            return int(_read(d / "pids.current")) if d is not None else None
+        except (OSError, ValueError):
+            return None
+
     def cpu_seconds(self) -> float | None:
         try:
             if self.version == 1 and "cpuacct" in self.dirs:

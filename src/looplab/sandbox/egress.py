@@ -31,6 +31,8 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from looplab.sandbox.relay import pipe
+
 MAX_HEAD = 64 << 10
 SANDBOX_PROXY_DIR = "/run/looplab-proxy"
 DEFAULT_PORT = 18080
@@ -195,7 +197,7 @@ class EgressProxy:
                 upstream.sendall(b"\r\n".join(out) + b"\r\n\r\n" + rest)
             conn.settimeout(None)
             upstream.settimeout(None)
-            _pipe(conn, upstream)
+            pipe(conn, upstream)
         except (OSError, ValueError):
             return
         finally:
@@ -235,28 +237,6 @@ def _reply(conn: socket.socket, status: int, text: str) -> None:
     )
     with contextlib.suppress(OSError):
         conn.sendall(head.encode() + body)
-
-
-def _pipe(a: socket.socket, b: socket.socket) -> None:
-    """Copy both ways until both sides are done (half-closes passed on)."""
-
-    def copy(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                dst.shutdown(socket.SHUT_WR)
-
-    t = threading.Thread(target=copy, args=(b, a), daemon=True)
-    t.start()
-    copy(a, b)
-    t.join()
 
 
 def forwarder_command(

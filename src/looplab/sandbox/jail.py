@@ -28,15 +28,15 @@ import os
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult
-from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, SANDBOX_MANAGED, bwrap_path, sandbox_uid
+from looplab.procutil import exec_fields, kill_group, run_until
+from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, sandbox_uid
+from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, SANDBOX_MANAGED, bwrap_path, root_entry_binds
 from looplab.sandbox.cgroups import Cgroup
 
 HIDDEN_BY_DEFAULT = ("tests", "logs", "solution")
@@ -107,14 +107,7 @@ def jail_argv(spec: JailSpec, argv: list[str]) -> list[str]:
         "--hostname",
         "jail",
     ]
-    for entry in sorted(os.listdir(root)):
-        if entry in SANDBOX_MANAGED or entry in spec.hide:
-            continue
-        p = root / entry
-        if p.is_symlink():
-            out += ["--symlink", os.readlink(p), f"/{entry}"]
-        else:
-            out += ["--ro-bind", str(p), f"/{entry}"]
+    out += root_entry_binds(root, {*SANDBOX_MANAGED, *spec.hide})
     for entry in HOST_SYSTEM_ENTRIES:
         host = Path("/") / entry
         if host.is_symlink():
@@ -144,13 +137,6 @@ def _memfile(name: str) -> BinaryIO:
         return os.fdopen(os.memfd_create(f"jail-{name}", os.MFD_CLOEXEC), "w+b")
     except (AttributeError, OSError):
         return tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller's with
-
-
-def _read_tail(fh: BinaryIO, limit: int) -> tuple[str, bool]:
-    fh.seek(0, os.SEEK_END)
-    size = fh.tell()
-    fh.seek(max(0, size - limit))
-    return fh.read().decode("utf-8", "replace"), size > limit
 
 
 def _launcher(procs_files: list[str], spec: JailSpec, uid: int, gid: int, has_cgroup: bool) -> list[str]:
@@ -213,40 +199,23 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
                 inp.seek(0)
             files = [str(f) for f in cg.procs_files()] if cg else []
             full = _launcher(files, spec, uid, gid, cg is not None) + full
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(full, stdin=inp, stdout=out, stderr=err, start_new_session=True)
-            fired = threading.Event()
-            timer = None
-            if spec.timeout_s is not None:
-                timer = threading.Timer(spec.timeout_s, lambda: (fired.set(), _kill(proc.pid, cg)))
-                timer.daemon = True
-                timer.start()
-            try:
-                _, status, usage = os.wait4(proc.pid, 0)
-            finally:
-                if timer is not None:
-                    timer.cancel()
-            timed_out = fired.is_set()
-            wall = time.perf_counter() - t0
-            code = os.waitstatus_to_exitcode(status)
+            done = run_until(
+                lambda: subprocess.Popen(full, stdin=inp, stdout=out, stderr=err, start_new_session=True),
+                spec.timeout_s,
+                lambda pid: _kill(pid, cg),
+            )
             leftover = len(cg.pids()) if cg else 0
             _kill(0, cg)  # the launcher is reaped: its pid may be another process's by now
-            stdout, t1 = _read_tail(out, spec.output_limit)
-            stderr, t2 = _read_tail(err, spec.output_limit)
+            fields = exec_fields(done, out, err, spec.output_limit)
         if cg is not None:
             after = cg.cpu_seconds()
             cpu, source = (after - cpu0 if after is not None else None), "cgroup"
             rss, oom = cg.max_rss_mb(), _failcnt(cg) > oom0
         else:
-            cpu, source = usage.ru_utime + usage.ru_stime, "rusage"
-            rss, oom = usage.ru_maxrss / 1024, False
+            cpu, source = done.cpu_s, "rusage"
+            rss, oom = done.usage.ru_maxrss / 1024, False
         return JailResult(
-            exit_code=code,
-            stdout=stdout,
-            stderr=stderr,
-            timed_out=timed_out,
-            duration_s=wall,
-            truncated=t1 or t2,
+            **fields,
             cpu_s=cpu,
             max_rss_mb=rss,
             memory_limit_hit=oom,
@@ -280,7 +249,8 @@ def _kill(pid: int, cg: Cgroup | None) -> None:
 
     The jail's processes go first so that bwrap, still waiting on its child, reaps it:
     killed first, bwrap would leave its child to the host's init, whose late reaping
-    keeps a pid charged to the cgroup (a reused cgroup then runs out of pids). Right
+    keeps a pid charged to the cgroup (a reused cgroup then runs out of pids); so while the
+    launcher lives it is killed only once the cgroup's pids count shows nothing else. Right
     after the jail's pid 1 exits its processes are often still being torn down;
     polling at a millisecond keeps a one-shot jail cheap.
     """
@@ -288,7 +258,9 @@ def _kill(pid: int, cg: Cgroup | None) -> None:
         delay, deadline = 0.0005, time.monotonic() + 5
         while time.monotonic() < deadline:
             pids = [p for p in cg.pids() if p != pid]
-            if not pids:
+            # a killed process is gone from cgroup.procs before its parent reaps it: while the launcher
+            # lives, wait until it alone is charged (bwrap has reaped the jail's pid 1)
+            if not pids and (pid <= 0 or (cg.charged() or 0) <= 1):
                 break
             for p in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -298,5 +270,4 @@ def _kill(pid: int, cg: Cgroup | None) -> None:
         else:
             cg.kill_all()
     if pid > 0:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        kill_group(pid)

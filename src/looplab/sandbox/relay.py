@@ -2,15 +2,18 @@
 
 A sandbox has its own network namespace with only loopback; services on the host (the CLI
 agents' egress proxy, a lab's host service) are reached through a Unix socket bound into the
-sandbox, and this stdlib-only program, started inside, relays TCP connections to it.
+sandbox, and this program, started inside (``python3 -I -S forwarder.py PORT SOCKET``),
+relays TCP connections to it. It is stdlib only and imports nothing of looplab, so its own
+text is what runs inside (``FORWARDER_SOURCE``); the host's egress proxy uses its ``pipe``.
 """
 
-# The in-sandbox forwarder: TCP 127.0.0.1:PORT -> a Unix socket. Stdlib only, run as a file.
-FORWARDER_SOURCE = r"""
-import socket, sys, threading
-port, path = int(sys.argv[1]), sys.argv[2]
+import contextlib
+import socket
+import sys
+import threading
 
-def copy(src, dst):
+
+def _copy(src: socket.socket, dst: socket.socket) -> None:
     try:
         while True:
             data = src.recv(65536)
@@ -20,30 +23,43 @@ def copy(src, dst):
     except OSError:
         pass
     finally:
-        try:
+        with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
-def serve(client):
+
+def pipe(a: socket.socket, b: socket.socket) -> None:
+    """Copy both ways until both sides are done (half-closes passed on)."""
+    t = threading.Thread(target=_copy, args=(b, a), daemon=True)
+    t.start()
+    _copy(a, b)
+    t.join()
+
+
+def _serve(client: socket.socket, path: str) -> None:
     up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         up.connect(path)
     except OSError:
         client.close()
         return
-    t = threading.Thread(target=copy, args=(up, client), daemon=True)
-    t.start()
-    copy(client, up)
-    t.join()
+    pipe(client, up)
     client.close()
     up.close()
 
-srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(64)
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"""
+
+def main(port: int, path: str) -> None:
+    """Listen on 127.0.0.1:``port`` and relay every connection to the Unix socket ``path``."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(64)
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=_serve, args=(c, path), daemon=True).start()
+
+
+if __name__ == "__main__":  # run inside a sandbox, as a file or with -c
+    main(int(sys.argv[1]), sys.argv[2])
+else:
+    with open(__file__, encoding="utf-8") as _f:
+        FORWARDER_SOURCE = _f.read()

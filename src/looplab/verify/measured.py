@@ -43,7 +43,7 @@ from looplab.verify.rewards import (
     reward_from_speedup,
     s_ref_from_constants,
 )
-from looplab.verify.runner import CandidateRunner, RunDeclaration, StepFailed, run_exact
+from looplab.verify.runner import CandidateRunner, StepFailed, run_exact
 
 
 class MeasuredReward(BaseModel):
@@ -205,23 +205,15 @@ def _paired_details(res: PairedResult, details: dict[str, Any], metrics: dict[st
     )
 
 
-def measure_declared(
-    task: Task,
-    decl: RunDeclaration,
-    root: Path,
-    scratch: Path,
-    cores: list[int] | None,
-    env: dict[str, str],
-    log_dir: Path,
-) -> MeasuredReward:
+def measure_declared(task: Task, runner: CandidateRunner, log_dir: Path) -> MeasuredReward:
     """Score a task that declares its runs (``tests/run.toml``): build, check, time, all jailed.
 
     Nothing here runs ``test.sh``: every program run goes through ``CandidateRunner``.
     A candidate that does not build, fails a check (on a correctness input or on any
     timed run's input) or dies scores 0 with the reason; a baseline that fails is an
-    infrastructure failure (``LooplabError``).
+    infrastructure failure (``LooplabError``). The caller closes ``runner``.
     """
-    cfg = task.config
+    decl, cores, cfg = runner.decl, runner.cores, task.config
     if (cfg.looplab.measure == "instructions") != (decl.time == "instructions"):
         raise LooplabError(
             f"{task.tests_dir / 'run.toml'}: field time: {decl.time!r} does not fit "
@@ -236,36 +228,26 @@ def measure_declared(
         "programs": decl.programs,
         "time_source": decl.time,
     }
-    runner = CandidateRunner(decl, root, scratch, cores, env)
     metrics: dict[str, float] = {}
     try:
-        try:
-            for name in decl.programs:
-                runner.screen(name)
-            for name in decl.programs:
-                runner.build(name)
-            metrics["correctness_runs"] = float(runner.correctness("candidate"))
-            metrics["correct"] = 1.0
-            if decl.time == "instructions":
-                counts = runner.count(decl.count_rounds)
-            else:
-                lock = MeasurementLock(
-                    cores=cores, timeout=cfg.verifier.timeout_sec, label=f"verify {task.name}"
-                )
-                res = runner.time(settings_from(pm), lock)
-        except StepFailed as exc:
-            details["failed_side"] = exc.side
-            details["steps"] = runner.log
-            if exc.side != "candidate":
-                raise LooplabError(
-                    f"{task.name}: the {exc.side} program failed in the verifier: {exc}"
-                ) from None
-            metrics["correct"] = 0.0
-            return _finish(
-                MeasuredReward(reward=0.0, reason=str(exc), metrics=metrics, details=details), log_dir
-            )
-    finally:
-        runner.close()
+        for name in decl.programs:
+            runner.screen(name)
+        for name in decl.programs:
+            runner.build(name)
+        metrics["correctness_runs"] = float(runner.correctness("candidate"))
+        metrics["correct"] = 1.0
+        if decl.time == "instructions":
+            counts = runner.count(decl.count_rounds)
+        else:
+            lock = MeasurementLock(cores=cores, timeout=cfg.verifier.timeout_sec, label=f"verify {task.name}")
+            res = runner.time(settings_from(pm), lock)
+    except StepFailed as exc:
+        details["failed_side"] = exc.side
+        details["steps"] = runner.log
+        if exc.side != "candidate":
+            raise LooplabError(f"{task.name}: the {exc.side} program failed in the verifier: {exc}") from None
+        metrics["correct"] = 0.0
+        return _finish(MeasuredReward(reward=0.0, reason=str(exc), metrics=metrics, details=details), log_dir)
     details["steps"] = runner.log
     if decl.time == "instructions":
         return _score(task, formula, _counted_speedup(counts, details, metrics), metrics, details, log_dir)
@@ -330,27 +312,17 @@ def _score(
     return _finish(MeasuredReward(reward=reward, reason=reason, metrics=metrics, details=details), log_dir)
 
 
-def measure_exact(
-    task: Task,
-    decl: RunDeclaration,
-    root: Path,
-    scratch: Path,
-    cores: list[int] | None,
-    env: dict[str, str],
-    log_dir: Path,
-) -> tuple[MeasuredReward, ParsedReward]:
+def measure_exact(task: Task, runner: CandidateRunner, log_dir: Path) -> tuple[MeasuredReward, ParsedReward]:
     """Score a task whose reward is not a timing (``mode = "exact"`` in ``tests/run.toml``).
 
     ``run_exact``: the candidate runs once in its jails on an input drawn now, and the
     trusted check's JSON is read as a reward file would be; a ``[looplab] reward`` formula
     then recomputes the reward from the metric (as for reported rewards). A candidate that
-    does not build or run, or a check that fails, scores 0 with the reason.
+    does not build or run, or a check that fails, scores 0 with the reason. The caller closes
+    ``runner``.
     """
-    runner = CandidateRunner(decl, root, scratch, cores, env)
-    try:
-        res = run_exact(runner)
-    finally:
-        runner.close()
+    decl = runner.decl
+    res = run_exact(runner)
     details: dict[str, Any] = {
         "mode": "exact",
         "runner": "declared",

@@ -20,15 +20,15 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from looplab.environment.build import Environment, runtime_dir, scratch_dir
+from looplab.environment.build import Environment, scratch_dir
 from looplab.environment.task_env import task_env
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.harbor.artifacts import Collector
 from looplab.harbor.steps import StepPlan
-from looplab.measure.lock import lock_file
+from looplab.measure.lock import own_cores_lock_dir
 from looplab.netpolicy import Egress, NetworkPolicy, resolve_network
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, Sandbox, SandboxSpec
 from looplab.sandbox.factory import make_sandbox, runtime_path, runtime_ro_binds
@@ -37,7 +37,10 @@ from looplab.verify import editable as editable_mod
 from looplab.verify import rebased
 from looplab.verify.reward_file import ParsedReward, parse_reward_dir
 from looplab.verify.roots import root_view, stage_verifier_root
-from looplab.verify.runner import RunDeclaration, load_declaration
+from looplab.verify.runner import CandidateRunner, RunDeclaration, load_declaration
+
+if TYPE_CHECKING:
+    from looplab.verify.measured import MeasuredReward
 
 LOCK_DIR_IN_SANDBOX = "/run/looplab-locks"
 
@@ -64,40 +67,6 @@ class VerifierResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def measurement_lock_dir() -> Path:
-    """Host folder of per-core lock files, shared read-only with verifier sandboxes."""
-    d = runtime_dir() / "locks"
-    d.mkdir(exist_ok=True)
-    os.chmod(d, 0o755)
-    for i in [*range(os.cpu_count() or 1), "host"]:
-        f = d / f"cpu{i}.lock" if i != "host" else d / "host.lock"
-        if not f.exists():
-            f.touch()
-        os.chmod(f, 0o644)
-    return d
-
-
-def own_cores_lock_dir(cores: list[int] | None, box_dir: Path) -> Path:
-    """The lock folder a verifier sandbox gets: hard links to the lock files of its own cores only.
-
-    flock locks the inode, so a link locks the host's file; what test.sh runs cannot hold
-    (and so stall) the cores of another trial. Unpinned verifiers, or a scratch folder on
-    another filesystem, get the whole shared folder.
-    """
-    shared = measurement_lock_dir()
-    if cores is None:
-        return shared
-    mine = box_dir / "locks"
-    mine.mkdir()
-    os.chmod(mine, 0o755)
-    try:
-        for c in sorted(set(cores)):
-            os.link(lock_file(shared, c), lock_file(mine, c))
-    except OSError:
-        return shared
-    return mine
 
 
 def verify(
@@ -263,12 +232,33 @@ def _verify_declared(
     cores: list[int] | None,
     log_dir: Path,
 ) -> VerifierResult:
-    """Verification of a task with ``tests/run.toml``: the candidate runner does all of it."""
-    from looplab.verify.measured import measure_declared
+    """Verification of a task with ``tests/run.toml``: the candidate runner does all of it.
 
-    if decl.mode == "exact":
-        return _verify_exact(task, decl, env, root, box_dir, cores, log_dir)
-    m = measure_declared(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
+    A timed task's reward comes from the paired timing; an exact one's (``mode = "exact"``)
+    from the trusted check's JSON.
+    """
+    from looplab.verify.measured import measure_declared, measure_exact
+
+    runner = CandidateRunner(decl, root, box_dir / "runner", cores, dict(env.env))
+    try:
+        if decl.mode != "exact":
+            m = measure_declared(task, runner, log_dir)
+            # as from a reward file: the non-numeric fields (correct, the reason) go to extra
+            return _runner_result(m, {"correct": m.metrics.get("correct") == 1.0}, log_dir)
+        m, parsed = measure_exact(task, runner, log_dir)
+    finally:
+        runner.close()
+    result = _runner_result(m, {**parsed.extra, "jail": "bwrap"}, log_dir)
+    if "reported_reward" in m.details:
+        result.rewards["reported_reward"] = m.details["reported_reward"]
+    return result
+
+
+def _runner_result(m: MeasuredReward, extra: dict[str, Any], log_dir: Path) -> VerifierResult:
+    """The record of a verification the candidate runner scored, its reward.json written beside it.
+
+    ``jailed``: every run of the agent's code went through the runner's jails, by construction.
+    """
     result = VerifierResult(
         reward=float(m.reward),
         rewards={**m.metrics, "reward": float(m.reward)},
@@ -277,13 +267,7 @@ def _verify_declared(
         reward_source="runner",
         measurement=m.details,
     )
-    # as from a reward file: the non-numeric fields (correct, the reason) go to extra
-    # jailed: every run of program code went through the runner's jails, by construction
-    result.extra = {
-        "correct": m.metrics.get("correct") == 1.0,
-        "jailed": True,
-        **({"reason": m.reason} if m.reason else {}),
-    }
+    result.extra = {**extra, "jailed": True, **({"reason": m.reason} if m.reason else {})}
     atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
     return result
 
@@ -313,40 +297,6 @@ def _write_runner_log(result: VerifierResult, log_dir: Path) -> None:
         + json.dumps(summary, indent=2, default=str)
         + "\n"
     )
-
-
-def _verify_exact(
-    task: Task,
-    decl: RunDeclaration,
-    env: Environment,
-    root: Path,
-    box_dir: Path,
-    cores: list[int] | None,
-    log_dir: Path,
-) -> VerifierResult:
-    """Verification of an exact task (``mode = "exact"``): the runner's run, the trusted check's JSON."""
-    from looplab.verify.measured import measure_exact
-
-    m, parsed = measure_exact(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
-    result = VerifierResult(
-        reward=float(m.reward),
-        rewards={**m.metrics, "reward": float(m.reward)},
-        reason=m.reason,
-        exit_code=0,
-        reward_source="runner",
-        measurement=m.details,
-    )
-    if "reported_reward" in m.details:
-        result.rewards["reported_reward"] = m.details["reported_reward"]
-    # jail: every run of the agent's code was one of the runner's bwrap jails, by construction
-    result.extra = {
-        **parsed.extra,
-        "jailed": True,
-        "jail": "bwrap",
-        **({"reason": m.reason} if m.reason else {}),
-    }
-    atomic_write_json(log_dir / "reward.json", {"reward": result.reward, **m.metrics, **result.extra})
-    return result
 
 
 def _result_from(parsed: ParsedReward, exit_code: int, timed_out: bool, timeout: float) -> VerifierResult:

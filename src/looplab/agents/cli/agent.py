@@ -47,7 +47,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
+from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget, BudgetLimits
 from looplab.agents.cli.logs import FORMATS, Converter, make_converter
 from looplab.agents.cli.preflight import found_on_host_path, install_hint, preflight_problems
 from looplab.agents.cli.tools import DEFAULT_BASE, KEY_ENV, TOOLS, CliTool
@@ -209,9 +209,9 @@ class CliAgent(Agent):
             out.append(Upstream(p, url, key or None, p))
         return out
 
-    def preflight(self, budget: dict[str, Any] | None = None) -> list[str]:
+    def preflight(self, budget: BudgetLimits | None = None) -> list[str]:
         """What stops this agent from running a trial (one line each): binary, key variable, price."""
-        return preflight_problems(self, budget or {})
+        return preflight_problems(self, budget or BudgetLimits())
 
     # ---- trial hooks ------------------------------------------------------------------------
     def prepare_sandbox(self, spec: SandboxSpec, ctx: AgentContext) -> None:

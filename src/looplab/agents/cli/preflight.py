@@ -17,8 +17,10 @@ import stat
 from pathlib import Path
 from typing import Any, Protocol
 
+from looplab.agents.base import BudgetLimits
 from looplab.agents.cli.tools import KEY_ENV
-from looplab.sandbox.bwrap import DEFAULT_PATH, HOST_SYSTEM_ENTRIES
+from looplab.sandbox.base import DEFAULT_PATH
+from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES
 
 
 class CliAgent(Protocol):
@@ -145,7 +147,7 @@ def install_hint(agent: CliAgent) -> str:
     )
 
 
-def preflight_problems(agent: CliAgent, budget: dict[str, Any]) -> list[str]:
+def preflight_problems(agent: CliAgent, budget: BudgetLimits) -> list[str]:
     name = agent.tool_name
     problems = []
     program = shlex.split(agent.bin)[0] if agent.bin else None
@@ -165,7 +167,7 @@ def preflight_problems(agent: CliAgent, budget: dict[str, Any]) -> list[str]:
                 f"{name}: set {KEY_ENV[up.provider]} on the host (the gateway adds it to each model call; "
                 "any value for a server that needs none)"
             )
-    if budget.get("max_cost_usd") is not None:
+    if budget.max_cost_usd is not None:
         if not agent.model:
             problems.append(
                 f"{name}: --max-cost needs -m PROVIDER/MODEL so that each model call can be priced"

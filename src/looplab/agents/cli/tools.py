@@ -36,6 +36,16 @@ class CliTool:
 
 
 _PROMPT = '"$(cat {instruction_file})"'
+# tools that call models through litellm (aider, mini-swe-agent): both providers' variables, the
+# gateway's URLs, and litellm's bundled cost map (no download at start)
+_LITELLM_ENV = {
+    "OPENAI_API_BASE": "{openai_url}",
+    "OPENAI_API_KEY": "{token}",
+    "ANTHROPIC_API_BASE": "{anthropic_url}",
+    "ANTHROPIC_BASE_URL": "{anthropic_url}",
+    "ANTHROPIC_API_KEY": "{token}",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+}
 
 TOOLS: dict[str, CliTool] = {
     "claude-code": CliTool(
@@ -81,14 +91,7 @@ TOOLS: dict[str, CliTool] = {
         provider_from_model=True,
         model_flag=" --model {model}",
         model_full=True,
-        env={
-            "OPENAI_API_BASE": "{openai_url}",
-            "OPENAI_API_KEY": "{token}",
-            "ANTHROPIC_API_BASE": "{anthropic_url}",
-            "ANTHROPIC_BASE_URL": "{anthropic_url}",
-            "ANTHROPIC_API_KEY": "{token}",
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        },
+        env={**_LITELLM_ENV},
         log_file="aider.chat.md",
         log_format="aider-chat",
         install="pip install aider-chat in a venv on the host's PATH (or under /usr)",
@@ -120,15 +123,10 @@ TOOLS: dict[str, CliTool] = {
         model_flag=" --model {model}",
         model_full=True,
         env={
-            "OPENAI_API_BASE": "{openai_url}",
+            **_LITELLM_ENV,
             "OPENAI_BASE_URL": "{openai_url}",
-            "OPENAI_API_KEY": "{token}",
-            "ANTHROPIC_API_BASE": "{anthropic_url}",
-            "ANTHROPIC_BASE_URL": "{anthropic_url}",
-            "ANTHROPIC_API_KEY": "{token}",
             "MSWEA_CONFIGURED": "true",
             "MSWEA_COST_TRACKING": "ignore_errors",
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         },
         log_file="mini-swe-agent.traj.json",
         log_format="mini-swe-traj",

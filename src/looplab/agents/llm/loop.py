@@ -21,9 +21,10 @@ compaction is recorded in the trajectory.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget, Usage
+from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget, BudgetLimits, Usage
 from looplab.agents.llm.pricing import PriceTable
 from looplab.agents.llm.providers import (
     Completion,
@@ -141,6 +142,21 @@ class Conversation:
         return dropped
 
 
+@dataclass
+class _Run:
+    """What one run of the loop works with, and its counters."""
+
+    conv: Conversation
+    provider: Provider
+    traj: Trajectory
+    usage: Usage
+    budget: Budget
+    turns: int = 0
+    compactions: int = 0
+    idle: int = 0  # consecutive answers without a tool call
+    unpriced: bool = False
+
+
 def digest(messages: list[Message], per_item: int = 300) -> str:
     """A mechanical record of turns: the model's text, each tool call and the start of its result."""
     lines = []
@@ -187,14 +203,14 @@ class LLMAgent(Agent):
         self.idle_turns = o.idle_turns or 1
         self.system_prompt = o.system_prompt
 
-    def preflight(self, budget: dict[str, Any]) -> list[str]:
+    def preflight(self, budget: BudgetLimits) -> list[str]:
         """What would make every trial fail at its first call: no API key, no price under a cost cap."""
         problems = []
         try:
             resolve_key(self.provider_name, self.base_url, self.api_key_env)
         except LooplabError as exc:
             problems.append(str(exc))
-        if budget.get("max_cost_usd") is not None and self.prices.lookup(self.model) is None:
+        if budget.max_cost_usd is not None and self.prices.lookup(self.model) is None:
             problems.append(
                 f"--max-cost needs a price for {self.model}: add it to a price file "
                 "(--ak prices=FILE or $LOOPLAB_PRICES)"
@@ -230,7 +246,7 @@ class LLMAgent(Agent):
         conv = Conversation(system, instruction, tool_chars)
         tools = ToolBox(sandbox, ctx, budget, self.shell_timeout, self.output_limit)
         usage = Usage()
-        state: dict[str, Any] = {"turns": 0, "compactions": 0, "idle": 0, "unpriced": price is None}
+        run = _Run(conv, provider, traj, usage, budget, unpriced=price is None)
         traj.event(
             "system_prompt", text=system, model=self.model, provider=provider.provider, base_url=self.base_url
         )
@@ -240,28 +256,28 @@ class LLMAgent(Agent):
 
         def outcome(reason: str, error: str | None = None, notes: str = "") -> AgentOutcome:
             extra = {
-                "turns": state["turns"],
-                "compactions": state["compactions"],
+                "turns": run.turns,
+                "compactions": run.compactions,
                 "model": self.model,
-                "unpriced": state["unpriced"],
+                "unpriced": run.unpriced,
             }
             usage.cost_usd = round(usage.cost_usd, 10)
             return AgentOutcome(stop_reason=reason, usage=usage, error=error, notes=notes, extra=extra)
 
         while True:
-            stop = self._cap_reached(budget, usage, state["turns"])
+            stop = self._cap_reached(budget, usage, run.turns)
             if stop:
-                traj.event("cap", stop_reason=stop, turns=state["turns"], **usage.event_fields())
+                traj.event("cap", stop_reason=stop, turns=run.turns, **usage.event_fields())
                 return outcome(stop)
-            state["turns"] += 1
-            told = self._status_line(budget, usage, state["turns"])
+            run.turns += 1
+            told = self._status_line(budget, usage, run.turns)
             last = conv.messages[-1]
             conv.messages[-1] = Message(
                 "user", (last.text + "\n\n" if last.text else "") + told, [], last.tool_results
             )
             try:
-                self._maybe_compact(conv, provider, traj, usage, budget, state)
-                completion = self._call(conv, provider, traj, usage, budget, state)
+                self._maybe_compact(run)
+                completion = self._call(run)
             except TimeoutError:
                 return outcome("timeout")
             except LooplabError as exc:
@@ -272,7 +288,7 @@ class LLMAgent(Agent):
             cost = self._account(completion, usage)
             traj.event(
                 "assistant",
-                turn=state["turns"],
+                turn=run.turns,
                 text=completion.text,
                 reasoning=completion.reasoning,
                 tool_calls=[
@@ -290,8 +306,8 @@ class LLMAgent(Agent):
             )
             conv.messages.append(Message("assistant", completion.text, completion.tool_calls))
             if not completion.tool_calls:
-                state["idle"] += 1
-                if state["idle"] >= self.idle_turns:
+                run.idle += 1
+                if run.idle >= self.idle_turns:
                     traj.event("finish", reason="the model stopped calling tools", text=completion.text)
                     return outcome("finished", notes="the model stopped calling tools")
                 conv.messages.append(
@@ -302,7 +318,7 @@ class LLMAgent(Agent):
                     )
                 )
                 continue
-            state["idle"] = 0
+            run.idle = 0
             results, finished = [], None
             for call in completion.tool_calls:
                 if finished is not None or (budget.expired() and call.name != "finish"):
@@ -354,55 +370,32 @@ class LLMAgent(Agent):
         usage.add(c.usage)
         return round(cost, 8)
 
-    def _call(
-        self,
-        conv: Conversation,
-        provider: Provider,
-        traj: Trajectory,
-        usage: Usage,
-        budget: Budget,
-        state: dict[str, Any],
-    ) -> Completion:
+    def _call(self, r: _Run) -> Completion:
+        conv, budget = r.conv, r.budget
         for attempt in range(2):
             timeout = min(self.request_timeout, budget.remaining())
             if timeout < 1.0:
                 raise TimeoutError
             chars = conv.chars()
             try:
-                c = provider.complete(conv.system, conv.messages, TOOL_SPECS, timeout)
+                c = r.provider.complete(conv.system, conv.messages, TOOL_SPECS, timeout)
             except ContextTooLong as exc:
                 if attempt == 1:
                     raise
-                traj.event("context_overflow", text=str(exc), estimate=conv.estimate())
-                self._compact(conv, provider, traj, usage, budget, state, target=conv.estimate() // 2)
+                r.traj.event("context_overflow", text=str(exc), estimate=conv.estimate())
+                self._compact(r, target=conv.estimate() // 2)
                 continue
             conv.observe(c.usage.input_tokens + c.usage.cache_read_tokens + c.usage.cache_write_tokens, chars)
             return c
         raise LooplabError("unreachable")
 
-    def _maybe_compact(
-        self,
-        conv: Conversation,
-        provider: Provider,
-        traj: Trajectory,
-        usage: Usage,
-        budget: Budget,
-        state: dict[str, Any],
-    ) -> None:
+    def _maybe_compact(self, r: _Run) -> None:
         target = int(self.context_tokens * self.compact_at)
-        if conv.estimate() > target:
-            self._compact(conv, provider, traj, usage, budget, state, target)
+        if r.conv.estimate() > target:
+            self._compact(r, target)
 
-    def _compact(
-        self,
-        conv: Conversation,
-        provider: Provider,
-        traj: Trajectory,
-        usage: Usage,
-        budget: Budget,
-        state: dict[str, Any],
-        target: int,
-    ) -> None:
+    def _compact(self, r: _Run, target: int) -> None:
+        conv = r.conv
         before = conv.estimate()
         elided = conv.elide(self.keep_observations)
         dropped: list[Message] = []
@@ -412,11 +405,11 @@ class LLMAgent(Agent):
             if dropped:
                 record = (conv.summary + "\n\n" if conv.summary else "") + digest(dropped, per_item=1500)
                 summary, how = digest(dropped), "digest"
-                if self.compaction == "summarize" and budget.remaining() > 5:
-                    summary, how, cost = self._summarize(record, provider, usage, budget, traj)
+                if self.compaction == "summarize" and r.budget.remaining() > 5:
+                    summary, how, cost = self._summarize(record, r)
                 conv.set_summary(truncate(summary, 12000))
-        state["compactions"] += 1
-        traj.event(
+        r.compactions += 1
+        r.traj.event(
             "compaction",
             tokens_before=before,
             tokens_after=conv.estimate(),
@@ -428,21 +421,19 @@ class LLMAgent(Agent):
             cost_usd=cost or None,
         )
 
-    def _summarize(
-        self, record: str, provider: Provider, usage: Usage, budget: Budget, traj: Trajectory
-    ) -> tuple[str, str, float]:
+    def _summarize(self, record: str, r: _Run) -> tuple[str, str, float]:
         record = truncate(record, max(4000, int(self.context_tokens * self.compact_at / 0.3 / 2)))
         try:
-            c = provider.complete(
+            c = r.provider.complete(
                 "You write concise, factual progress summaries.",
                 [Message("user", SUMMARY_PROMPT.format(record=record))],
                 [],
-                min(self.request_timeout, budget.remaining()),
+                min(self.request_timeout, r.budget.remaining()),
             )
         except (LooplabError, TimeoutError) as exc:
-            traj.event("warning", text=f"summary call failed ({exc}); a mechanical digest is used")
+            r.traj.event("warning", text=f"summary call failed ({exc}); a mechanical digest is used")
             return truncate(record, 8000), "digest", 0.0
-        cost = self._account(c, usage)
+        cost = self._account(c, r.usage)
         if not c.text.strip():
             return truncate(record, 8000), "digest", cost
         return c.text.strip(), "model", cost

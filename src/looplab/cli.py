@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -496,11 +495,7 @@ _mount_subcommands()
 
 
 def main() -> None:
-    try:
-        app()
-    except LooplabError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("[red]interrupted[/]")
-        sys.exit(130)
+    """The ``looplab`` process: usage and looplab errors as one line on stderr, exit 2."""
+    from looplab.climain import run_app
+
+    run_app(app, err_console)

@@ -276,6 +276,8 @@ def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, jso
             )
             if info.get("waited_s", 0) >= 1:
                 where += f", waited {info['waited_s']:.0f} s for them"
+            if info.get("memory_waited_s", 0) >= 1:
+                where += f", waited {info['memory_waited_s']:.0f} s for memory"
             progress.console.print(f"[dim]start[/] {info['slot']} → {info['trial']} ({where})")
         elif kind == "done":
             r = info

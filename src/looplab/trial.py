@@ -66,6 +66,7 @@ class TrialConfig:
     budget: dict[str, Any] = field(default_factory=dict)  # max_turns, max_tokens, max_cost_usd
     network: str = "task"  # task: the task's network policy per phase; deny: no network at all
     core_wait_s: float = 0.0  # how long the trial waited for its cores
+    memory_wait_s: float = 0.0  # how long it waited for memory the job's running trials reserved
 
 
 def new_trial_name(task: Task) -> str:
@@ -102,6 +103,7 @@ def run_trial(
         "cores": cfg.cores,
         "pinned": cfg.cores is not None,
         "core_wait_s": cfg.core_wait_s,
+        "memory_wait_s": cfg.memory_wait_s,
         "cpus": task.config.environment.cpus,
         "memory_mb": task.config.environment.memory_mb,
         "gpus": [g.record() for g in cfg.gpus],

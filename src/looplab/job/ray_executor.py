@@ -85,14 +85,15 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     trial_dir = base / payload["trial_name"]
     alloc = CoreAllocator()
     try:
-        grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+        grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb, payload["slot"])
         gpus = ray_held_gpus(ray_gpu_ids())  # the GPUs Ray gave this task
         live = None
         if not shared and payload.get("live") is not None:
             live = LiveStreamer(trial_dir, payload["live"].put_nowait)
             live.start()
         try:
-            cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores, "gpus": gpus})
+            waits = {"core_wait_s": grant.core_wait_s, "memory_wait_s": grant.memory_wait_s}
+            cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores, "gpus": gpus, **waits})
             result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
         finally:
             if live:

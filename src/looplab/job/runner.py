@@ -245,6 +245,7 @@ def summarize_job(job_dir: Path, job_name: str) -> JobResult:
             "reason": r.reason,
             "pinned": r.resources.get("pinned", True),
             "core_wait_s": r.resources.get("core_wait_s"),
+            "memory_wait_s": r.resources.get("memory_wait_s"),
         }
         for r in latest.values()
     ]

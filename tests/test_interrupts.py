@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,86 @@ def test_lab_run_stops_on_a_signal_and_resumes(tmp_path: Path, sig: int) -> None
     r = run_cli("lab", "run", "--lab", str(lab))
     assert r.returncode == 0, r.stderr + r.stdout
     assert "resuming run 1" in r.stdout and "the agent phase was interrupted: redo it" in r.stdout
+
+
+# ---- a build in progress ---------------------------------------------------------------------------
+def _pids_with(marker: str) -> list[int]:
+    """Processes whose command line holds ``marker`` (a build step's, inside its sandbox)."""
+    out = []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in d.joinpath("cmdline").read_bytes().decode(errors="replace"):
+                out.append(int(d.name))
+        except OSError:
+            continue
+    return out
+
+
+def _interrupt_build(tmp_path: Path, task: Path, marker: str, sig: int, *extra: str) -> tuple[str, float]:
+    """Run a job of ``task``, signal it once its build step (``marker``) runs; its stderr and exit time."""
+    proc = subprocess.Popen(
+        [*LOOPLAB, "run", "-p", str(task), "-k", "2", "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "b",
+         *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    t0 = time.monotonic()
+    while not _pids_with(marker):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < 300, "the build step never started"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    t1 = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    took = time.monotonic() - t1
+    assert proc.returncode == 130, err
+    return err, took
+
+
+def _assert_build_cancelled(tmp_path: Path, task: Path, err: str, took: float, marker: str, sig: str) -> None:
+    from looplab.settings import runtime_dir
+
+    assert took < 30, (took, err)  # the step sleeps 120 s: it was stopped, not waited for
+    assert not _pids_with(marker), "a build step outlived the interrupt"
+    lines = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
+    assert lines == [
+        f"interrupted ({sig}) while building {task.name}: 2 trial(s) cancelled, 0 not started; "
+        f"job result written; continue with: looplab resume {tmp_path / 'jobs' / 'b'}"
+    ], err
+    assert "build failed" not in err  # a stopped step is not a failed one
+    results = trial_results(tmp_path / "jobs" / "b")
+    assert [r["status"] for r in results] == ["cancelled", "cancelled"], results
+    assert all("while its environment was building" in r["exception_info"]["message"] for r in results)
+    summary = json.loads((tmp_path / "jobs" / "b" / "result.json").read_text())
+    assert [t["status"] for t in summary["trials"]] == ["cancelled", "cancelled"]
+    assert not list((runtime_dir() / "envs").glob(f".{task.name}-*"))  # the half-built layer is gone
+
+
+def test_a_build_in_progress_stops_on_sigterm_and_resumes(tmp_path: Path, tiny_task: Path) -> None:
+    marker = f"build-step-{uuid.uuid4().hex[:12]}"
+    dockerfile = tiny_task / "environment" / "Dockerfile"
+    plain = dockerfile.read_text()
+    dockerfile.write_text(plain + f"RUN sleep 120 && echo {marker} > /app/marker.txt\n")
+    err, took = _interrupt_build(tmp_path, tiny_task, marker, signal.SIGTERM)
+    _assert_build_cancelled(tmp_path, tiny_task, err, took, marker, "SIGTERM")
+    dockerfile.write_text(plain)
+    r = run_cli("resume", str(tmp_path / "jobs" / "b"))
+    assert r.returncode == 0, r.stderr + r.stdout
+    statuses = sorted(x["status"] for x in trial_results(tmp_path / "jobs" / "b"))
+    assert statuses == ["cancelled", "cancelled", "completed", "completed"], statuses
+
+
+def test_an_image_build_in_progress_stops_on_sigint(tmp_path: Path, image_registry) -> None:
+    from test_images_build import make_task
+
+    deb = image_registry.ensure("debian")
+    marker = f"build-step-{uuid.uuid4().hex[:12]}"
+    task = make_task(
+        tmp_path / "imgtask",
+        f"FROM debian:bookworm-slim\nWORKDIR /app\nRUN sleep 120 && echo {marker} > /app/m.txt\n",
+        looplab='[looplab]\neditable = ["m.txt"]\n',
+    )
+    err, took = _interrupt_build(
+        tmp_path, task, marker, signal.SIGINT, "--base", "image", "--image-map", f"debian={deb}"
+    )
+    _assert_build_cancelled(tmp_path, task, err, took, marker, "SIGINT")

@@ -291,7 +291,7 @@ def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, jso
     try:
         summary = run_job(spec, tasks, on_event=on_event, executor=executor)
     except cancel.Cancelled:
-        err_console.print(f"interrupted ({cancel.reason()}) while building environments: no trial started")
+        err_console.print(f"interrupted ({cancel.reason()}) before any trial started")
         raise typer.Exit(code=cancel.EXIT_INTERRUPTED) from None
     finally:
         if "id" in bar:  # stopping a bar never started prints an empty line
@@ -303,8 +303,10 @@ def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, jso
         console.print(f"job folder: {spec.job_dir}")
     if "interrupted" in summary:
         n_cancelled = sum(1 for t in summary["trials"] if t["status"] == "cancelled")
+        stopped = summary["interrupted"]
+        during = f" while building {stopped['building']}" if stopped.get("building") else ""
         err_console.print(
-            f"interrupted ({summary['interrupted']['signal']}): {n_cancelled} trial(s) cancelled, "
+            f"interrupted ({stopped['signal']}){during}: {n_cancelled} trial(s) cancelled, "
             f"{summary['interrupted']['not_started']} not started; job result written; "
             f"continue with: looplab resume {spec.job_dir}",
             highlight=False,

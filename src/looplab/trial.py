@@ -216,6 +216,19 @@ def record_build_failure(
     return result
 
 
+def record_build_cancelled(
+    task: Task, cfg: TrialConfig, trial_dir: Path, why: str, job_name: str = "", slot: str | None = None
+) -> TrialResult:
+    """The record of a trial whose task's environment build was stopped by Ctrl-C or SIGTERM."""
+    paths = TrialPaths(Path(trial_dir))
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    result = _new_record(task, cfg, paths, job_name, slot, status="cancelled")
+    result.finished_at = result.started_at
+    result.exception_info = {"type": "Cancelled", "message": f"{why} while its environment was building"}
+    result.write(paths.result)
+    return result
+
+
 def _s_ref_used(measurement: dict[str, Any] | None) -> dict[str, Any] | None:
     """The reference speedup a measured reward used: value, source (task.toml constants or this
     machine's calibration, with its date and machine)."""

@@ -24,19 +24,20 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from looplab import cancel
 from looplab.environment.dockerfile import Instruction, parse_env_args, split_words, substitute
 from looplab.environment.images import PulledImage, copy_root, finish_root, pull
 from looplab.environment.registry import RegistryOptions
 from looplab.errors import LooplabError
 from looplab.fsutil import read_regular_under, remove_tree
-from looplab.sandbox.base import SandboxSpec
+from looplab.sandbox.base import Sandbox, SandboxSpec
 from looplab.sandbox.bwrap import (
     DEFAULT_PATH,
     HOST_USR_IN_SANDBOX,
     IMAGE_MARKER,
-    BwrapSandbox,
     image_server_argv,
 )
+from looplab.sandbox.factory import make_sandbox
 
 STAGE_IN_SANDBOX = "/.looplab/stage"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -151,7 +152,7 @@ class Stage:
     workdir: str = "/"
     user: str = ""
     shell: list[str] = field(default_factory=lambda: ["/bin/sh", "-c"])
-    sandbox: BwrapSandbox | None = None
+    sandbox: Sandbox | None = None
 
 
 @dataclass
@@ -225,6 +226,7 @@ class ImageBuilder:
         os.chmod(self.staging, 0o755)
         try:
             for ins in instructions:
+                cancel.check()
                 where = f"{self.dockerfile}:{ins.line}"
                 try:
                     self._step(ins, where)
@@ -335,7 +337,7 @@ class ImageBuilder:
                 return st
         return None
 
-    def _sandbox(self, st: Stage) -> BwrapSandbox:
+    def _sandbox(self, st: Stage) -> Sandbox:
         if st.sandbox is None:
             ro: list[tuple[Path, str]] = [(self.staging, STAGE_IN_SANDBOX)]
             if HOST_CA_BUNDLE.is_file():
@@ -355,7 +357,7 @@ class ImageBuilder:
                 ro_binds=ro,
                 name=f"build-{self.name}"[:40],
             )
-            st.sandbox = BwrapSandbox(spec)
+            st.sandbox = make_sandbox(spec)  # Ctrl-C stops it (looplab.cancel)
             st.sandbox.start()
         return st.sandbox
 
@@ -384,6 +386,7 @@ class ImageBuilder:
         r = sb.exec(
             command, timeout=self.timeout_s, env=env, cwd=st.workdir, user=None if user == (0, 0) else user
         )
+        cancel.check()  # stopped by Ctrl-C: the step did not fail
         sb.kill_processes()  # nothing a step started may keep running into the next one
         self.log.append(f"$ {ins.args}\n{r.stdout[-4000:]}{r.stderr[-4000:]}")
         if not r.ok:
@@ -482,6 +485,7 @@ class ImageBuilder:
         job = {"items": items, "uid": ids[0] if ids else None, "gid": ids[1] if ids else None, "chmod": mode}
         argv = [*image_server_argv(), "-s", "-S", "-c", COPIER, json.dumps(job)]
         r = sb.exec(argv, timeout=600, env={"PYTHONHOME": HOST_USR_IN_SANDBOX}, cwd="/")
+        cancel.check()
         if not r.ok:
             last = (r.stderr.strip() or "no output").splitlines()[-1][:300]
             raise LooplabError(f"copy into the image failed: {last}")

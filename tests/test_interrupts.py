@@ -183,7 +183,7 @@ def _pids_with(marker: str) -> list[int]:
     out = []
     for d in Path("/proc").glob("[0-9]*"):
         try:
-            if marker in d.joinpath("cmdline").read_bytes().decode(errors="replace"):
+            if marker in d.joinpath("cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
                 out.append(int(d.name))
         except OSError:
             continue

@@ -169,8 +169,18 @@ def test_lab_run_stops_on_a_signal_and_resumes(tmp_path: Path, sig: int) -> None
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert time.monotonic() - t1 < 30  # well before the agent's sleep ends
+    name = signal.Signals(sig).name
+    lines = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
+    assert lines == [
+        f"interrupted ({name}) in experiment 1's agent phase: the lab's state is kept; "
+        f"continue with: looplab lab run --lab {lab}"
+    ], err
     state = json.loads((lab / ".looplab" / "state.json").read_text())
     assert state["pending"]["phase"] == "agent"
+    assert state["pending"]["cancelled"]["signal"] == name  # the record of the cancellation
+    (traj,) = (lab / ".looplab" / "experiments").glob("*/agent/trajectory.jsonl")
+    stop = json.loads(traj.read_text().splitlines()[-1])
+    assert stop["type"] == "stop" and stop["stop_reason"] == "cancelled"  # the agent was stopped, not killed
     (lab / "agent.sh").write_text("echo '{\"x\": 4}' > pipeline/params.json\n")  # read from the lab folder
     r = run_cli("lab", "run", "--lab", str(lab))
     assert r.returncode == 0, r.stderr + r.stdout
@@ -258,3 +268,54 @@ def test_an_image_build_in_progress_stops_on_sigint(tmp_path: Path, image_regist
         tmp_path, task, marker, signal.SIGINT, "--base", "image", "--image-map", f"debian={deb}"
     )
     _assert_build_cancelled(tmp_path, task, err, took, marker, "SIGINT")
+
+
+# lower is better: the candidate (x = 4) takes long to evaluate, the baseline (x = 10) does not
+SLOW_EVAL_BACKEND = """
+import json, time
+from pathlib import Path
+from looplab.lab.backend import EvalBackend, EvalResult, SampleResult
+
+class Backend(EvalBackend):
+    def evaluate(self, pipeline_dir, data_dir, sample_ids=None):
+        x = json.loads((Path(pipeline_dir) / "pipeline" / "params.json").read_text())["x"]
+        if x != 10:
+            time.sleep(120)
+        return EvalResult(score=abs(x - 3), samples=[SampleResult(sample_id="only", score=abs(x - 3))])
+"""
+
+
+def test_lab_run_stopped_while_evaluating_is_not_a_crash(tmp_path: Path) -> None:
+    """A signal during the candidate's evaluation stops its sandbox: that is no crash (the saved
+    candidate is evaluated again on resume, as after any interruption of that phase)."""
+    from lab_helpers import make_lab
+
+    lab = make_lab(
+        tmp_path / "repo",
+        backend_code=SLOW_EVAL_BACKEND,
+        agent_script="echo '{\"x\": 4}' > pipeline/params.json\n",
+    )
+    proc = subprocess.Popen(
+        [*LOOPLAB, "lab", "run", "--lab", str(lab)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    state_path = lab / ".looplab" / "state.json"
+    t0 = time.monotonic()
+    while not (state_path.is_file() and '"phase": "evaluate"' in state_path.read_text()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < 120, "the candidate was never evaluated"
+        time.sleep(0.1)
+    time.sleep(2)  # into the candidate's 120 s evaluation
+    t1 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - t1 < 30
+    assert "in experiment 1's evaluate phase" in err, err
+    state = json.loads(state_path.read_text())
+    assert state["pending"]["phase"] == "evaluate" and state["pending"]["cancelled"]["signal"] == "SIGINT"
+    results = (lab / ".looplab" / "results.tsv").read_text()
+    assert "crash" not in results  # only the baseline is logged

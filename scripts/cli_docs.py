@@ -22,7 +22,8 @@ def _param_row(p) -> str:  # noqa: ANN001 - a click parameter
     else:
         name = ", ".join(f"`{o}`" for o in [*p.opts, *p.secondary_opts])
         kind = "flag" if getattr(p, "is_flag", False) else "option"
-    helptext = (getattr(p, "help", None) or "").replace("|", "\\|").replace("\n", " ")
+    # help text is rich markup: a literal "[" is escaped there ("\\[looplab]"), plain here
+    helptext = (getattr(p, "help", None) or "").replace("\\[", "[").replace("|", "\\|").replace("\n", " ")
     default = p.default
     show = "" if default in (None, False, (), []) or callable(default) else f" (default: `{default}`)"
     multiple = " (repeatable)" if getattr(p, "multiple", False) and "repeatable" not in helptext else ""

@@ -51,3 +51,16 @@ def test_measure_module_usage_error_is_one_line() -> None:
         [sys.executable, "-m", "looplab.measure", "--bogus"], capture_output=True, text=True, check=False
     )
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "--bogus" in r.stderr, r.stderr
+
+
+def test_help_paragraphs_are_reflowed_and_brackets_shown() -> None:
+    """A docstring wrapped in the source is one paragraph in --help (typer kept its line breaks, so
+    at 80 columns a sentence broke after one word), and a literal [section] is not eaten as markup."""
+    r = run_cli("run", "--help", env={"COLUMNS": "80"})
+    text = [ln.strip() for ln in r.stdout.splitlines()]
+    assert "the" not in text, r.stdout  # no line holding one word of a broken sentence
+    assert any(ln.startswith("the job's result.json is written") for ln in text), r.stdout
+    wide = run_cli("run", "--help", env={"COLUMNS": "200"})
+    assert "[looplab] sections for foreign tasks" in wide.stdout
+    lab = run_cli("lab", "run", "--help", env={"COLUMNS": "200"})
+    assert "lab.toml [agent] name" in lab.stdout

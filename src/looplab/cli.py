@@ -110,7 +110,7 @@ def run(
     overlays: Annotated[
         str | None,
         typer.Option(
-            "--overlays", help="[looplab] sections for foreign tasks: a shipped set (autolab) or folder"
+            "--overlays", help="\\[looplab] sections for foreign tasks: a shipped set (autolab) or folder"
         ),
     ] = None,
     allow_errors: Annotated[

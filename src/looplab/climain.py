@@ -5,11 +5,14 @@ errors (an unknown option or command, a missing argument, a bad value) come back
 exceptions instead of typer's boxed panel; each is printed as ``error: COMMAND: what is
 wrong; try 'COMMAND --help'`` on one line. A ``LooplabError`` is printed as
 ``error: …``. ``--help`` (and a group run with no arguments, which shows its help) is
-left to typer's rich help.
+left to typer's rich help, with each docstring paragraph reflowed (``reflow_help``): typer
+keeps a docstring's line breaks, so a paragraph wrapped at 100 columns in the source came out
+broken mid-sentence at 80.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Any
 
@@ -39,9 +42,32 @@ def usage_line(exc: Exception) -> str:
     return f"{ctx.command_path}: {message}; try '{ctx.command_path} --help'"
 
 
+def reflow(text: str) -> str:
+    """A docstring with each paragraph's lines joined (lists, tables, indented and ``\\b`` blocks kept)."""
+    out = []
+    for para in inspect.cleandoc(text).split("\n\n"):
+        lines = para.split("\n")
+        verbatim = para.startswith("\b") or any(
+            ln.startswith((" ", "-", "*", "|")) or ln.lstrip().startswith(("- ", "* ", "|")) for ln in lines
+        )
+        out.append(para if verbatim else " ".join(ln.strip() for ln in lines))
+    return "\n\n".join(out)
+
+
+def reflow_help(app: Any) -> None:
+    """Reflow the help of every command of ``app`` and its sub-apps (their docstrings, in place)."""
+    for info in app.registered_commands:
+        text = info.help if isinstance(info.help, str) else inspect.getdoc(info.callback)
+        if text:
+            info.help = reflow(text)
+    for group in app.registered_groups:
+        reflow_help(group.typer_instance)
+
+
 def run_app(app: Any, err_console: Console | None = None) -> None:
     """Run ``app`` (a ``typer.Typer``) and exit with its code; errors as one line on stderr."""
     err = err_console or Console(stderr=True, soft_wrap=True)
+    reflow_help(app)
     try:
         code = app(standalone_mode=False)
     except LooplabError as exc:

@@ -127,7 +127,7 @@ def run(
     lab_dir: Annotated[Path | None, typer.Option("--lab", "-l", help="The lab folder (default: .)")] = None,
     data: DataOpt = None,
     agent: Annotated[
-        str | None, typer.Option("--agent", "-a", help="Agent (default: lab.toml [agent] name)")
+        str | None, typer.Option("--agent", "-a", help="Agent (default: lab.toml \\[agent] name)")
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model for LLM agents")] = None,
     base_url: Annotated[

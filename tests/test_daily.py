@@ -253,7 +253,8 @@ def test_jobs_dir_from_environment_and_config_file(tmp_path: Path, tiny_task: Pa
     assert (tmp_path / "envjobs" / "e" / "result.json").is_file()
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'jobs_dir = "{tmp_path / "cfgjobs"}"\n')
-    r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "--job-name", "f", env={"LOOPLAB_CONFIG": str(cfg)})
+    no_env = {"LOOPLAB_CONFIG": str(cfg), "LOOPLAB_JOBS_DIR": ""}  # the environment would beat the file
+    r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "--job-name", "f", env=no_env)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "cfgjobs" / "f" / "result.json").is_file()
     cfg.write_text('job_dir = "x"\n')

@@ -59,6 +59,8 @@ def render() -> str:
         "`environment_build_failed`, `cancelled`) exits 1 unless `--allow-errors`; Ctrl-C or SIGTERM",
         "exits 130 after recording the running trials as `cancelled` (a second Ctrl-C exits at once);",
         "an environment build in progress is stopped and its task's trials are recorded as `cancelled`.",
+        "`tasks lint` prints one line per problem on stdout (`FILE: FIELD: problem`; docs/task-format.md)",
+        "and exits 1 when there is any.",
         "",
         "Defaults: `LOOPLAB_JOBS_DIR`, `LOOPLAB_CACHE_DIR`, `LOOPLAB_TASKS_DIR`, or the user config file",
         "`~/.config/looplab/config.toml` (`$LOOPLAB_CONFIG`, `$XDG_CONFIG_HOME`) with the keys",
@@ -68,7 +70,8 @@ def render() -> str:
         "docs/reports.md); `tasks list` prints `{schema_version, tasks: [{task, path, domain, metric,",
         "direction, measure, agent_timeout_sec, editable} or {task, path, error}]}`; `report` prints",
         "the report (docs/reports.md); `lab results` prints the list of experiment records",
-        "(docs/lab.md); `lab eval` always prints JSON (the evaluation result).",
+        "(docs/lab.md); `lab eval` always prints JSON (the evaluation result); `tasks lint` prints",
+        "`{schema_version, tasks, problems: [{file, field, message}]}`.",
         "",
     ]
     _walk(root, ["looplab"], out)

@@ -283,3 +283,37 @@ def test_cli_agent_arguments() -> None:
     assert [u.name for u in make_agent("aider", model="openai/gpt-5").upstreams()] == ["openai"]
     with pytest.raises(LooplabError, match="pass_env may not pass OPENAI_API_KEY"):
         make_agent("codex", {"pass_env": "OPENAI_API_KEY"})
+
+
+def test_cli_agent_options_are_a_model_with_one_line_errors() -> None:
+    from looplab.agents.cli.agent import CliOptions
+
+    assert make_agent("codex", {"port": "9000"}).port == 9000
+    assert set(CliOptions.model_fields) >= {"tool", "bin", "mounts", "base_url", "port", "log_format"}
+    with pytest.raises(LooplabError, match=r"^codex agent: port must be an integer, got 'abc'$"):
+        make_agent("codex", {"port": "abc"})
+    with pytest.raises(LooplabError, match="does not take colour"):
+        make_agent("aider", {"colour": "red"})
+    with pytest.raises(LooplabError, match="log_format must be one of"):
+        make_agent("cli", {"template": "true", "log_format": "xml"})
+
+
+def test_a_cli_tool_on_the_hosts_path_has_its_install_folder_bound(tmp_path: Path, monkeypatch) -> None:
+    """``npm install -g --prefix P`` / a venv on PATH: -a NAME alone finds it and binds P read-only."""
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "bin" / "claude").write_text("#!/bin/sh\necho hi\n")
+    (prefix / "bin" / "claude").chmod(0o755)
+    home = tmp_path / "home"
+    (home / ".local" / "bin").mkdir(parents=True)
+    (home / ".local" / "bin" / "codex").write_text("#!/bin/sh\n")
+    (home / ".local" / "bin" / "codex").chmod(0o755)
+    (home / ".local" / "bin" / "mini").symlink_to(prefix / "bin" / "claude")  # pipx-style: a link into a venv
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PATH", f"{prefix / 'bin'}:{home / '.local' / 'bin'}:/usr/bin:/bin")
+    a = make_agent("claude-code", model="anthropic/claude-x")
+    assert (a.bin, a.mounts, a.installed_at) == (str(prefix / "bin" / "claude"), [str(prefix)], str(prefix))
+    assert make_agent("claude-code", {"bin": "claude"}).mounts == []  # an explicit bin is taken as given
+    assert make_agent("codex").mounts == []  # ~/.local is never bound: the preflight says how to install
+    assert any("codex is not on the sandbox's PATH" in p for p in make_agent("codex").preflight({}))
+    assert make_agent("mini-swe-agent").mounts == [str(prefix)]  # the link's target folder

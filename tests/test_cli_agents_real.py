@@ -15,80 +15,22 @@ folder holds the key, and that ``--max-turns 1`` stops the tool with ``max_turns
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import json
-import os
 import re
-import shutil
-import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import KEY_PROBE, KEY_VARS, REAL, expected_usage, install, no_key_in
 from fakes.llm_servers import ScriptedLLMServer, reply, tool
 from fakes.trials import TINY_TASK, trial
 
 pytestmark = pytest.mark.slow
 
-CACHE = Path(os.environ.get("LOOPLAB_CLI_CACHE", "/var/tmp/looplab-clis"))
-REAL = "sk-real-cli-91d0c3e4b5a6f7"
-K1, K2 = REAL[:10], REAL[10:]
 # no $(...): gemini-cli refuses command substitution
-CMD = (f'echo 9 > /app/value.txt; {{ echo RAN; id -u; hostname; echo KEYS; cat /proc/[0-9]*/environ 2>/dev/null '
-       f'| tr "\\0" "\\n" | grep -c "{K1}""{K2}"; }} | tr "\\n" " "')  # fmt: skip
-NPM = {"claude-code": "@anthropic-ai/claude-code@2.1.332", "codex": "@openai/codex@0.171.0",
-       "qwen-code": "@qwen-code/qwen-code@0.24.4", "gemini-cli": "@google/gemini-cli@0.61.0"}  # fmt: skip
-PIP = {"aider": "aider-chat==0.86.1", "mini-swe-agent": "mini-swe-agent==2.4.6"}
-BINS = {
-    "claude-code": "claude",
-    "codex": "codex",
-    "qwen-code": "qwen",
-    "aider": "aider",
-    "mini-swe-agent": "mini",
-    "gemini-cli": "gemini",
-}
-
-
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
-def _retry(argv: list[str], timeout: float) -> None:
-    """A registry install, tried a second time when the first fails (a dropped connection)."""
-    for attempt in (1, 2):
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-        if r.returncode == 0:
-            return
-        if attempt == 2:
-            raise RuntimeError(f"{' '.join(argv)} failed: {r.stderr[-2000:]}")
-
-
-def install(name: str) -> tuple[str, str]:
-    """The tool's binary and the folder to mount, installed from its registry unless cached."""
-    with _locked():
-        if name in NPM:
-            prefix = CACHE / "npm"
-            binary = prefix / "bin" / BINS[name]
-            if not binary.exists():
-                _retry(["npm", "install", "-g", "--prefix", str(prefix), NPM[name]], 900)
-            return str(binary), str(prefix)
-        venv = CACHE / name
-        binary = venv / "bin" / BINS[name]
-        done = venv / ".looplab-installed"  # written last: a half-done install is redone, never used
-        if not done.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            _retry(["/usr/bin/python3", "-m", "venv", str(venv)], 300)
-            _retry([str(venv / "bin" / "pip"), "install", "-q", PIP[name]], 1800)
-            done.write_text(PIP[name] + "\n")
-        return str(binary), str(venv)
+CMD = "echo 9 > /app/value.txt; " + KEY_PROBE
 
 
 @dataclass
@@ -150,17 +92,11 @@ def _answer(case: Case) -> Any:
     return answer
 
 
-def _expected(served: list[dict[str, Any]]) -> dict[str, int]:
-    u = [s["usage"] for s in served]
-    return {"n_calls": len(u), "input_tokens": sum(x["input"] for x in u), "output_tokens": sum(x["output"] for x in u),
-            "cache_read_tokens": sum(x["cache_read"] for x in u), "cache_write_tokens": sum(x["cache_write"] for x in u)}  # fmt: skip
-
-
 def _run(
     case: Case, trial_dir: Path, monkeypatch: pytest.MonkeyPatch, **budget: Any
 ) -> tuple[dict, ScriptedLLMServer]:
     binary, mount = install(case.agent)
-    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"):
+    for var in KEY_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv(case.key_env, REAL)
     case.served = []
@@ -168,12 +104,6 @@ def _run(
         kwargs = {"base_url": srv.base_url, "bin": binary, "mounts": mount}
         res = trial(TINY_TASK, trial_dir, case.agent, case.model, kwargs, timeout=180, **budget)
     return res, srv
-
-
-def _no_key_in(folder: Path) -> None:
-    for p in folder.rglob("*"):
-        if p.is_file() and not p.is_symlink():
-            assert REAL.encode() not in p.read_bytes(), p
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -197,10 +127,10 @@ def test_real_cli_runs_through_the_gateway(
             ran
         )  # the sandbox user, the sandbox, no key in any environ
     usage = {k: v for k, v in ar["usage"].items() if k != "cost_usd"}
-    assert usage == _expected(case.served), (usage, case.served)
+    assert usage == expected_usage(case.served), (usage, case.served)
     calls = [json.loads(x) for x in (tmp_path / "t" / "agent" / "model-calls.jsonl").read_text().splitlines()]
     assert sum(1 for c in calls if c.get("usage", {}).get("n_calls")) == len(case.served)
-    _no_key_in(tmp_path / "t")
+    no_key_in(tmp_path / "t")
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -219,4 +149,4 @@ def test_real_cli_is_stopped_at_the_model_call_cap(
     assert refused and all("model-call budget is spent" in c["response"] for c in refused)
     logs = [p for p in (tmp_path / "t" / "agent" / "sandbox-logs").rglob("*") if p.is_file()]
     assert any("budget is spent" in p.read_text(errors="replace") for p in logs)  # the tool showed the error
-    _no_key_in(tmp_path / "t")
+    no_key_in(tmp_path / "t")

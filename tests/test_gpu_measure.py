@@ -56,8 +56,14 @@ def test_forged_replies_and_reward_writes_do_not_count(tmp_path: Path, monkeypat
     monkeypatch.setenv("FORGE_TARGET", str(target))
     r = measure(decl("forger.py"), device="cpu", log=lambda m: None)
     assert r["correct"] and r["speedup"] > 1.5  # its prints went to stderr; it was timed like any program
-    if r["jailed"]:
-        assert not target.exists()
+    assert r["jailed"] and not target.exists()
+
+
+def test_no_jail_no_measurement(monkeypatch) -> None:
+    """Where bubblewrap cannot be found the driver refuses (it once ran the workers unjailed)."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(LooplabError, match="bubblewrap"):
+        measure(decl("fast.py"), device="cpu", log=lambda m: None)
 
 
 def test_checksum_tolerance() -> None:

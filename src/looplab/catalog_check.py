@@ -46,7 +46,12 @@ def check_task(path: Path, build: bool = True) -> tuple[Task, list[str]]:
     """
     t = load_task(path)
     notes = list(t.warnings)
-    if not (t.solution_dir / "solve.sh").is_file():
+    if t.multi_step:
+        for step in t.config.steps or []:
+            dirs = (t.step_dir(step.name) / "solution", t.solution_dir)
+            if not any((d / "solve.sh").is_file() for d in dirs):
+                notes.append(f"step {step.name}: no solution/solve.sh (the oracle agent cannot run it)")
+    elif not (t.solution_dir / "solve.sh").is_file():
         notes.append("no solution/solve.sh (the oracle agent cannot run)")
     if not t.config.looplab.editable:
         notes.append("no [looplab] editable globs: trials will be unsealed unless --editable is given")

@@ -470,6 +470,28 @@ def tasks_check(
         raise typer.Exit(code=1)
 
 
+@tasks_app.command("lint")
+def tasks_lint(
+    paths: Annotated[list[Path], typer.Argument(help="Task folders, or folders of tasks")],
+    json_out: Annotated[bool, typer.Option("--json", help="The problems as JSON")] = False,
+) -> None:
+    """Check task folders' format without building: one line per problem (file, field); exit 1 on any."""
+    from looplab.harbor.lint import lint_task
+    from looplab.tasks.loader import discover_tasks
+
+    found = discover_tasks(paths)
+    problems = [p for t in found for p in lint_task(t)]
+    if json_out:
+        items = [{"file": str(p.file), "field": p.field, "message": p.message} for p in problems]
+        console.print_json(data={"schema_version": 1, "tasks": len(found), "problems": items})
+    else:
+        for p in problems:
+            console.print(escape(p.line()), highlight=False, soft_wrap=True)
+        err_console.print(f"{len(found)} task(s) checked, {len(problems) or 'no'} problem(s)")
+    if problems:
+        raise typer.Exit(code=1)
+
+
 # Sub-commands that live in their own modules: (module, attribute, name, kind).
 SUBCOMMANDS = [
     ("looplab.measure.cli", "app", "measure", "group"),

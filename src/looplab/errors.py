@@ -20,6 +20,11 @@ def validation_message(where: str, exc: Any, model: Any = None) -> str:
     ``where: unknown key 'a.b' (valid keys: x, y); missing key 'c'; field d: problem``.
     An unknown key lists the valid ones when ``model`` (the validated class) is given.
     """
+    return f"{where}: " + "; ".join(validation_problems(exc, model))
+
+
+def validation_problems(exc: Any, model: Any = None) -> list[str]:
+    """Each error of a pydantic ``ValidationError`` as one phrase naming its key."""
     parts = []
     for err in exc.errors():
         loc = tuple(x for x in err.get("loc", ()) if not str(x).startswith("function-"))
@@ -33,7 +38,7 @@ def validation_message(where: str, exc: Any, model: Any = None) -> str:
         else:
             msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
             parts.append(f"field {name}: {msg}")
-    return f"{where}: " + "; ".join(parts)
+    return parts
 
 
 def _fields_at(model: Any, loc: tuple[Any, ...]) -> list[str]:

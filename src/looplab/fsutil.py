@@ -165,6 +165,38 @@ def copy_tree(src: Path, dst: Path) -> None:
         os.chmod(d, stat.S_IMODE(mode))
 
 
+def copy_over(src: Path, dst: Path) -> None:
+    """Copy the tree ``src`` over ``dst``, a folder a sandbox wrote, never writing through a link.
+
+    Whatever stands where ``src`` puts a folder or a file (a symlink a sandbox planted, a
+    file where a folder goes, an older file) is removed first, so every write lands in a real
+    folder under ``dst``. ``src``'s own symlinks are copied as links. The sandbox must not run
+    meanwhile (nothing swaps a folder for a link between the check and the write).
+    """
+    src, dst = os.fspath(src), os.fspath(dst)
+
+    def clear(path: str) -> None:
+        if os.path.lexists(path):
+            remove_tree(Path(path))
+
+    for dirpath, dirnames, filenames in walk_tree(src):
+        rel = os.path.relpath(dirpath, src)
+        out = dst if rel == "." else os.path.join(dst, rel)
+        if os.path.islink(out) or (os.path.lexists(out) and not os.path.isdir(out)):
+            clear(out)
+        os.makedirs(out, exist_ok=True)
+        for name in dirnames + filenames:
+            s_path, d_path = os.path.join(dirpath, name), os.path.join(out, name)
+            st = os.lstat(s_path)
+            if stat.S_ISDIR(st.st_mode):
+                continue  # made real when the walk reaches it
+            clear(d_path)
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(s_path), d_path)
+            elif stat.S_ISREG(st.st_mode):
+                shutil.copy2(s_path, d_path, follow_symlinks=False)
+
+
 def read_regular_under(root: Path, rel: str, limit: int | None = None) -> bytes | None:
     """The bytes of regular file ``root/rel``, never following a symlink on the way.
 

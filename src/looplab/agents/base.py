@@ -100,6 +100,9 @@ class AgentContext:
     dev_check: Callable[[], DevCheckResult] | None = None
     dev_check_command: str | None = None  # what the dev check runs, shown to the agent
     solution_path: str | None = None  # sandbox path of solution/ (given to the oracle only)
+    solution_env: dict[str, str] = field(default_factory=dict)  # [solution] env, for solve.sh only
+    skills_dir: str | None = None  # [environment] skills_dir: a folder of skills in the environment
+    mcp_servers: list[dict[str, Any]] = field(default_factory=list)  # [[environment.mcp_servers]]
 
 
 class Agent:

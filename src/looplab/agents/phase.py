@@ -47,8 +47,13 @@ def run_agent(
     ctx: AgentContext,
     thread_name: str,
     after_start: Callable[[Sandbox], None] | None = None,
+    before_stop: Callable[[Sandbox], None] | None = None,
 ) -> PhaseResult:
-    """Run ``agent`` in ``sandbox`` (not yet started) until it returns or its deadline passes."""
+    """Run ``agent`` in ``sandbox`` (not yet started) until it returns or its deadline passes.
+
+    ``after_start`` runs once the sandbox is up, before the agent (a raise skips the agent);
+    ``before_stop`` once the agent is done (its processes killed), unless cancelled, while
+    the sandbox still runs (a trial's collect hooks and artifacts)."""
     t0 = time.monotonic()
     box: dict[str, object] = {}
 
@@ -77,6 +82,12 @@ def run_agent(
             worker.join(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
         cancelled = cancel.requested()
         timed_out = worker.is_alive() and not cancelled
+        if before_stop is not None and not cancelled:
+            try:
+                sandbox.kill_processes()  # the agent's processes end here, as when its container stops
+                before_stop(sandbox)
+            except Exception as exc:  # what runs after the agent never turns its outcome into an error
+                ctx.trajectory.event("error", where="before_stop", error=f"{type(exc).__name__}: {exc}")
         tb = time.monotonic()
         sandbox.stop()  # the agent phase is over: every process in the sandbox dies now
         teardown_s = time.monotonic() - tb

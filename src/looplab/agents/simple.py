@@ -1,7 +1,8 @@
 """The two simplest agents: ``nop`` (does nothing) and ``oracle`` (runs the task's solution).
 
 Only the oracle ever sees ``solution/``: the trial mounts it at ``/solution`` for
-agents whose ``needs_solution`` is true, and for no other.
+agents whose ``needs_solution`` is true, and for no other; ``[solution] env`` is set for
+solve.sh alone.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class OracleAgent(Agent):
     def run(self, instruction: str, sandbox: Sandbox, budget: Budget, ctx: AgentContext) -> AgentOutcome:
         cmd = f"bash {ctx.solution_path}/solve.sh"
         ctx.trajectory.event("command", command=cmd)
-        r = sandbox.exec(cmd, timeout=max(1.0, budget.remaining()), cwd=ctx.workdir)
+        env = ctx.solution_env or None
+        r = sandbox.exec(cmd, timeout=max(1.0, budget.remaining()), cwd=ctx.workdir, env=env)
         ctx.trajectory.observation(r, tail=4000)
         (ctx.logs_dir / "oracle.txt").write_text(f"$ {cmd}\n[exit {r.exit_code}]\n{r.stdout}\n{r.stderr}")
         if r.timed_out:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import hashlib
 import os
 import re
 import shutil
@@ -193,8 +194,32 @@ def _has_from(dockerfile: Path) -> bool:
 def environment_key(task: Task, base: str = "host", digests: list[str] | None = None) -> str:
     env_dir = task.environment_dir
     fmt = [LAYER_FORMAT] if base == "host" else [IMAGE_LAYER_FORMAT, *(digests or [])]
-    key = hash_tree(env_dir, extra=fmt) if env_dir.is_dir() else "empty"
+    ecfg = task.config.environment
+    if ecfg.docker_image:  # [environment] docker_image: the image is the Dockerfile
+        fmt.append(f"docker_image={ecfg.docker_image}")
+    if ecfg.workdir:  # apply_workdir creates it in the layer
+        fmt.append(f"workdir={ecfg.workdir}")
+    if env_dir.is_dir():
+        key = hash_tree(env_dir, extra=fmt)
+    elif len(fmt) > 1:
+        key = hashlib.sha256("\n".join(fmt).encode()).hexdigest()
+    else:
+        key = "empty"
     return key[:20]
+
+
+def apply_workdir(task: Task, env: Environment) -> Environment:
+    """``[environment] workdir`` names the working folder (else the Dockerfile's last WORKDIR)."""
+    wd = task.config.environment.workdir
+    if wd and wd != env.workdir:
+        host = env.root / wd.lstrip("/")
+        if not host.is_dir():
+            host.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                uid, gid = sandbox_uid()
+                chown_tree(host, uid, gid)
+        env.workdir = wd
+    return env
 
 
 def build_environment(task: Task, force: bool = False, log=None, base: str | None = None) -> Environment:  # noqa: ANN001
@@ -212,7 +237,7 @@ def build_environment(task: Task, force: bool = False, log=None, base: str | Non
         cancel.flock(lock)  # another process building it: Ctrl-C still stops this one
         if final.exists() and not force and (final / "env.json").exists():
             meta = read_json(final / "env.json")
-            return Environment(
+            cached = Environment(
                 task_name=task.name,
                 key=key,
                 root=final / "root",
@@ -226,6 +251,7 @@ def build_environment(task: Task, force: bool = False, log=None, base: str | Non
                 images=meta.get("images", []),
                 user=meta.get("user", ""),
             )
+            return apply_workdir(task, cached)
         tmp = envs / f".{task.name}-{key}.{uuid.uuid4().hex[:8]}"
         try:
             env = _build(task, key, tmp / "root", log) if mode == "host" else _build_image(task, key, tmp)
@@ -235,7 +261,7 @@ def build_environment(task: Task, force: bool = False, log=None, base: str | Non
         finally:
             remove_tree(tmp)
         env.root = final / "root"
-        return env
+        return apply_workdir(task, env)
 
 
 def _base_digests(task: Task) -> list[str]:

@@ -18,5 +18,10 @@ from looplab.tasks.model import TaskConfig
 
 def task_env(config: TaskConfig, host: Mapping[str, str] | None = None) -> dict[str, str]:
     """``[environment.env]`` with every ``$VAR`` / ``${VAR:-default}`` resolved against ``host``."""
+    return resolve_env(config.environment.env, host)
+
+
+def resolve_env(table: Mapping[str, str], host: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An env table (``[environment.env]``, ``[solution] env``) with ``${VAR:-default}`` resolved."""
     values = dict(os.environ if host is None else host)
-    return {k: substitute(v, values) for k, v in config.environment.env.items()}
+    return {k: substitute(v, values) for k, v in table.items()}

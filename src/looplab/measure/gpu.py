@@ -1,8 +1,9 @@
 """Paired GPU timing by a trusted driver: candidate and baseline kernels interleaved on one GPU.
 
-Three worker processes, each started (jailed with bubblewrap where it works: read-only
-root, private /tmp and /dev/shm, own PID namespace) by this trusted driver and spoken to
-over a pipe of JSON lines:
+Three worker processes, each started by this trusted driver in looplab's one jail
+(``looplab.sandbox.jail``: read-only root without /tests, /logs and /solution, private
+/tmp and /dev/shm, new namespaces, the GPU's device nodes bound in; no jail, no
+measurement) and spoken to over a pipe of JSON lines:
 
 - the *baseline* and *candidate* workers each import one program (a Python file whose
   kernel the task's spec calls); the *reference* worker imports none and computes the
@@ -52,26 +53,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json
 from looplab.measure.stats import cv, median_ratio_ci
-
-HIDDEN = ("/tests", "/logs", "/solution")  # what a worker never sees (the spec is copied out of /tests)
-JAIL = [
-    "bwrap",
-    "--ro-bind",
-    "/",
-    "/",
-    "--dev-bind",
-    "/dev",
-    "/dev",
-    "--tmpfs",
-    "/dev/shm",
-    "--proc",
-    "/proc",
-    "--tmpfs",
-    "/tmp",
-    "--unshare-pid",
-    "--unshare-ipc",
-    "--die-with-parent",
-]
+from looplab.sandbox.gpu import present_nodes
+from looplab.sandbox.jail import JailSpec, jail_argv
 
 
 class GpuRunDeclaration(BaseModel):
@@ -323,16 +306,27 @@ class Worker:
         self.proc.wait()
 
 
-def jail_prefix(writable: list[Path], readable: tuple[Path, ...] = ()) -> list[str]:
-    """The bubblewrap prefix for a worker, or [] where nested bubblewrap cannot run here."""
-    if not shutil.which("bwrap"):
-        return []
-    probe = subprocess.run([*JAIL, "--", "true"], capture_output=True, timeout=30)
+def jail_prefix(env: dict[str, str], writable: list[Path], readable: tuple[Path, ...] = ()) -> list[str]:
+    """The argv prefix that runs a worker in the one jail of ``looplab.sandbox.jail``.
+
+    The jail's root is this process's own (the verifier's) with ``/tests``, ``/logs`` and
+    ``/solution`` left out, read-only but for ``writable``, with fresh ``/tmp``, ``/dev/shm``
+    and namespaces, and the GPU's device nodes bound in. Where it cannot start the
+    measurement fails: no worker ever runs a program unjailed.
+    """
+    spec = JailSpec(
+        root=Path("/"),
+        ro=[(d, str(d)) for d in readable],
+        rw=[(d, str(d)) for d in writable],
+        devices=[(n, str(n)) for n in present_nodes()],
+        env=env,
+    )
+    prefix = jail_argv(spec, [])
+    probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30, text=True)
     if probe.returncode != 0:
-        return []
-    hide = [x for h in HIDDEN if Path(h).is_dir() for x in ("--tmpfs", h)]
-    ro = [x for d in readable for x in ("--ro-bind", str(d), str(d))]
-    return [*JAIL, *hide, *ro, *(x for d in writable for x in ("--bind", str(d), str(d))), "--"]
+        why = probe.stderr.strip().splitlines()[-1:] or [f"exit {probe.returncode}"]
+        raise LooplabError(f"the GPU workers cannot be jailed here: bubblewrap: {why[0]}")
+    return prefix
 
 
 def device_memory_used_mb() -> float | None:
@@ -384,10 +378,8 @@ def measure(decl: GpuRunDeclaration, device: str = "cuda", log: Any = print) -> 
     work.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPLAB_")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    jailed = bool(jail_prefix([]))
-    log(f"workers run {'jailed (bwrap)' if jailed else 'UNJAILED: nested bubblewrap is not available'}")
     workers: dict[str, Worker] = {}
-    result: dict[str, Any] = {"correct": False, "jailed": jailed, "device": device}
+    result: dict[str, Any] = {"correct": False, "jailed": True, "device": device}
     try:
         for name, prog in (("reference", None), ("baseline", decl.baseline), ("candidate", decl.candidate)):
             argv = [
@@ -401,9 +393,8 @@ def measure(decl: GpuRunDeclaration, device: str = "cuda", log: Any = print) -> 
             ]
             wenv = {**env, "TRITON_CACHE_DIR": str(dirs[name] / "triton"), "HOME": str(dirs[name])}
             others = tuple(d for k, d in dirs.items() if k != name) if name == "reference" else ()
-            prefix = (
-                jail_prefix([dirs[name]], (shared, *others)) if jailed else []
-            )  # the reference reads outputs
+            # the reference reads the others' outputs
+            prefix = jail_prefix(wenv, [dirs[name]], (shared, *others))
             workers[name] = Worker(name, [*prefix, *argv], decl.request_timeout_s, wenv)
         for w in workers.values():  # the three start side by side (importing PyTorch takes seconds)
             w.wait_ready()

@@ -423,3 +423,52 @@ def export_trial(trial_dir: Path, out: Path | None = None) -> tuple[Path, ATIFTr
     out = Path(out) if out else TrialPaths(Path(trial_dir)).atif
     atomic_write_json(out, model.model_dump(mode="json", exclude_none=True))
     return out, model
+
+
+def export_steps(trial_dir: Path, step_names: list[str]) -> Path | None:
+    """A multi-step trial's ``agent/trajectory.json``: its steps' ATIF documents in one, in order.
+
+    Each step keeps its own ``steps/<name>/agent/trajectory.json``; here every step is renumbered
+    and carries ``extra.step_name`` / ``extra.original_step_id``, the final metrics are summed,
+    and ``extra.step_trajectories`` points at each step's document. None when no step has one.
+    """
+    paths = TrialPaths(Path(trial_dir))
+    parts: list[tuple[str, ATIFTrajectory]] = []
+    for name in step_names:
+        try:
+            parts.append((name, trial_atif(paths.step(name).dir)))
+        except (LooplabError, ValueError, OSError):
+            continue
+    if not parts:
+        return None
+    steps: list[ATIFStep] = []
+    for name, doc in parts:
+        for st in doc.steps:
+            extra = {**(st.extra or {}), "step_name": name, "original_step_id": st.step_id}
+            steps.append(st.model_copy(update={"step_id": len(steps) + 1, "extra": extra}))
+    totals: dict[str, Any] = {}
+    for _, doc in parts:
+        fm = doc.final_metrics
+        for k in ("total_prompt_tokens", "total_completion_tokens", "total_cached_tokens", "total_cost_usd"):
+            v = getattr(fm, k, None) if fm else None
+            if v is not None:
+                totals[k] = (totals.get(k) or 0) + v
+    merged = ATIFTrajectory(
+        schema_version=parts[0][1].schema_version,
+        session_id=paths.dir.name,
+        agent=parts[0][1].agent,
+        steps=steps,
+        notes="Aggregated from the steps' trajectories (multi-step task).",
+        final_metrics=ATIFFinalMetrics(**totals, total_steps=len(steps)),
+        extra={
+            "multi_step": True,
+            "step_trajectories": [
+                {"step_name": n, "path": f"steps/{n}/agent/trajectory.json", "steps": len(d.steps)}
+                for n, d in parts
+            ],
+        },
+    )
+    out = paths.atif
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, merged.model_dump(mode="json", exclude_none=True))
+    return out

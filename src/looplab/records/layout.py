@@ -14,6 +14,9 @@
                 exception.txt         the agent's traceback, when it raised
                 sandbox-logs/         what the agent left in /logs/agent
             verifier/                 test output, reward file, the verifier's result.json
+            artifacts/                the task's artifacts and /logs/artifacts; manifest.json
+            steps/<step>/             a multi-step task: agent/, verifier/, artifacts/,
+                                      checkpoints/ of each step (the same layout per step)
             checkpoints/
                 index.jsonl           one line per dev-check snapshot
                 objects/<sha256>      each distinct file once
@@ -72,6 +75,18 @@ class TrialPaths(_RecordFolder):
     @property
     def verifier_dir(self) -> Path:
         return self.dir / "verifier"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.dir / "artifacts"
+
+    @property
+    def steps_dir(self) -> Path:
+        return self.dir / "steps"
+
+    def step(self, name: str) -> TrialPaths:
+        """The folder of one step of a multi-step trial (agent/, verifier/, artifacts/ inside)."""
+        return TrialPaths(self.steps_dir / name)
 
     @property
     def checkpoints_dir(self) -> Path:

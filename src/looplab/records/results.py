@@ -89,6 +89,10 @@ class TrialResult(Record):
     reward: float | None = None
     executor: dict[str, Any] | None = None
     s_ref: dict[str, Any] | None = None  # measured tasks: the reference speedup used and its source
+    artifacts: list[dict[str, Any]] | None = None  # artifacts/manifest.json's entries
+    # a multi-step task: one record per step run (Harbor's step_results), and how the steps went
+    step_results: list[dict[str, Any]] | None = None
+    multi_step: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:

@@ -184,6 +184,13 @@ def matches_type(gpu: GpuDevice, gpu_types: list[str] | None) -> bool:
     return any(t.lower().replace("nvidia ", "") in gpu.name.lower() for t in gpu_types)
 
 
+def present_nodes(dev_root: Path = Path("/dev")) -> list[Path]:
+    """The GPU device nodes this process sees (``nvidia<N>`` and the control nodes): what a jail
+    started from inside a GPU sandbox binds on."""
+    nodes = [dev_root / f"nvidia{i}" for i in device_nodes(dev_root)]
+    return nodes + [dev_root / n for n in CONTROL_NODES if (dev_root / n).exists()]
+
+
 def visible_env(held: list[GpuDevice]) -> dict[str, str]:
     """``CUDA_VISIBLE_DEVICES`` / ``NVIDIA_VISIBLE_DEVICES`` for the held GPUs (by UUID where known); {}
     for none."""

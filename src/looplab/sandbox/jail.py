@@ -50,6 +50,7 @@ class JailSpec:
     hide: tuple[str, ...] = HIDDEN_BY_DEFAULT  # root entries left out entirely
     ro: list[tuple[Path, str]] = field(default_factory=list)  # extra read-only binds (host, jail path)
     rw: list[tuple[Path, str]] = field(default_factory=list)  # writable binds (host, jail path)
+    devices: list[tuple[Path, str]] = field(default_factory=list)  # device nodes bound into /dev (a GPU's)
     env: dict[str, str] = field(default_factory=dict)
     cwd: str = "/"
     cpus: list[int] | None = None
@@ -121,6 +122,8 @@ def jail_argv(spec: JailSpec, argv: list[str]) -> list[str]:
         elif host.is_dir():
             out += ["--ro-bind", str(host), f"/{entry}"]
     out += ["--proc", "/proc", "--dev", "/dev"]
+    for host, dest in spec.devices:
+        out += ["--dev-bind", str(host), dest]
     for tmp in ("/tmp", "/dev/shm"):
         out += ["--size", str(int(spec.tmp_mb) << 20), "--tmpfs", tmp]
     for host, dest in spec.ro:

@@ -97,6 +97,11 @@ def rescore_trial(
         raise LooplabError(f"{cfg_path}: task folder {task_path!r} not found; rescoring needs the task")
     store = CheckpointStore(trial_dir)
     entries = store.list()
+    if not entries and paths.steps_dir.is_dir():
+        raise LooplabError(
+            f"{trial_dir}: a multi-step trial; its checkpoints are per step (steps/<name>/checkpoints) "
+            "and rescoring them is not supported"
+        )
     if not entries:
         raise LooplabError(f"{store.index}: no checkpoints recorded")
     task = load_task(Path(task_path))

@@ -45,8 +45,45 @@ class Task:
 
     @property
     def dockerfile(self) -> Path | None:
+        """The Dockerfile to build: ``[environment] docker_image`` is one line (``FROM image``),
+        written into looplab's cache, else ``environment/Dockerfile`` when there is one."""
+        image = self.config.environment.docker_image
+        if image:
+            return generated_dockerfile(image)
         p = self.environment_dir / "Dockerfile"
         return p if p.is_file() else None
+
+    @property
+    def multi_step(self) -> bool:
+        return bool(self.config.steps)
+
+    def step_dir(self, name: str) -> Path:
+        return self.path / "steps" / name
+
+    def step_instruction(self, name: str) -> str:
+        return (self.step_dir(name) / "instruction.md").read_text(errors="replace")
+
+
+COMPOSE_FILES = ("docker-compose.yaml", "docker-compose.yml", "compose.yaml", "compose.yml")
+COMPOSE_REFUSAL = (
+    "multi-container (compose) environments are not supported: looplab runs an environment as one "
+    "sandbox (docs/task-format.md, 'Compose environments')"
+)
+
+
+def generated_dockerfile(image: str) -> Path:
+    """A one-line Dockerfile ``FROM image`` in the cache (content-addressed, written once)."""
+    import hashlib
+
+    from looplab.fsutil import atomic_write_text
+    from looplab.settings import runtime_dir
+
+    text = f"FROM {image}\n"
+    path = runtime_dir() / "docker-image" / hashlib.sha256(text.encode()).hexdigest()[:16] / "Dockerfile"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+    return path
 
 
 def format_validation_error(file: Path, exc: ValidationError) -> str:
@@ -83,13 +120,31 @@ def load_task(path: str | Path) -> Task:
     if overlay is not None:
         cfg = apply_overlay(cfg, toml_path, overlay)
     instr_path = path / "instruction.md"
-    if not instr_path.is_file():
-        raise LooplabError(f"{path}: missing instruction.md")
-    test_sh = path / "tests" / "test.sh"
-    if not test_sh.is_file():
-        raise LooplabError(f"{path}: missing tests/test.sh (the verifier entry point)")
     env_dir = path / "environment"
-    if env_dir.exists() and not (env_dir / "Dockerfile").is_file():
+    compose = next((env_dir / n for n in COMPOSE_FILES if (env_dir / n).is_file()), None)
+    if compose is not None:
+        raise LooplabError(f"{compose}: {COMPOSE_REFUSAL}")
+    _check_services(toml_path, cfg)
+    if cfg.environment.tpu:
+        raise LooplabError(f"{toml_path}: field environment.tpu: TPUs are not supported (no TPU passthrough)")
+    if cfg.environment.os == "windows":
+        raise LooplabError(
+            f"{toml_path}: field environment.os: 'windows' environments are not supported (linux only)"
+        )
+    if cfg.verifier.environment:
+        warnings.append(
+            f"{toml_path}: [verifier.environment] is not applied: test.sh runs on the task's environment"
+        )
+    if cfg.verifier.environment_mode == "separate" and (path / "tests" / "Dockerfile").is_file():
+        warnings.append(f"{path / 'tests' / 'Dockerfile'}: not built: test.sh runs on the task's environment")
+    if cfg.steps:
+        _check_steps(path, toml_path, cfg)
+    else:
+        if not instr_path.is_file():
+            raise LooplabError(f"{path}: missing instruction.md")
+        if not (path / "tests" / "test.sh").is_file():
+            raise LooplabError(f"{path}: missing tests/test.sh (the verifier entry point)")
+    if env_dir.exists() and not (env_dir / "Dockerfile").is_file() and not cfg.environment.docker_image:
         warnings.append(f"{env_dir}: no Dockerfile; the environment is the host plus this folder's files")
     for glob in cfg.looplab.editable:
         if not glob.strip() or ".." in Path(glob).parts:
@@ -98,10 +153,35 @@ def load_task(path: str | Path) -> Task:
         name=path.name,
         path=path,
         config=cfg,
-        instruction=instr_path.read_text(errors="replace"),
+        instruction=instr_path.read_text(errors="replace") if instr_path.is_file() else "",
         warnings=warnings,
         overlay=overlay,
     )
+
+
+def _check_steps(path: Path, toml_path: Path, cfg: TaskConfig) -> None:
+    """Every step has its instruction and a test.sh (its own, or the task's shared one)."""
+    shared_test = (path / "tests" / "test.sh").is_file()
+    for i, step in enumerate(cfg.steps or []):
+        d = path / "steps" / step.name
+        if not (d / "instruction.md").is_file():
+            raise LooplabError(f"{toml_path}: field steps[{i}] ({step.name}): missing {d / 'instruction.md'}")
+        if not shared_test and not (d / "tests" / "test.sh").is_file():
+            where = f"{toml_path}: field steps[{i}] ({step.name})"
+            raise LooplabError(f"{where}: no test.sh in {d / 'tests'} nor in {path / 'tests'}")
+
+
+def _check_services(toml_path: Path, cfg: TaskConfig) -> None:
+    """Artifacts and collect hooks name the agent's environment (``main``): there is no other."""
+    named = [(f"artifacts[{i}]", a.service) for i, a in enumerate(cfg.artifacts)]
+    named += [(f"verifier.collect[{i}]", c.service) for i, c in enumerate(cfg.verifier.collect)]
+    for step in cfg.steps or []:
+        named += [(f"steps.{step.name}.artifacts[{i}]", a.service) for i, a in enumerate(step.artifacts)]
+    for where, service in named:
+        if service != "main":
+            raise LooplabError(
+                f"{toml_path}: field {where}.service: {service!r} is a compose service; {COMPOSE_REFUSAL}"
+            )
 
 
 def discover_tasks(paths: list[Path]) -> list[Path]:

@@ -8,9 +8,10 @@ unknown key: a typo there (``editabel``) would otherwise silently run the task u
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DIRECTION_ALIASES = {
     "lower": "lower",
@@ -72,6 +73,90 @@ class _Networked(_Section):
 
 class AgentSection(_Networked):
     timeout_sec: float = Field(default=3600.0, gt=0)
+    user: str | int | None = None  # kept, not applied: agents run as the sandbox's user
+    setup_timeout_sec: float | None = Field(default=None, gt=0)  # kept: looplab installs no agent
+
+
+class Healthcheck(_Section):
+    """Harbor's ``healthcheck`` (Docker HEALTHCHECK semantics): ``command`` is retried until it
+    exits 0; during ``start_period_sec`` failures do not count (checks every
+    ``start_interval_sec``), after it ``retries`` consecutive failures (every ``interval_sec``)
+    fail the environment; each check is stopped after ``timeout_sec``."""
+
+    command: str = Field(min_length=1)
+    interval_sec: float = Field(default=5.0, ge=0)
+    timeout_sec: float = Field(default=30.0, gt=0)
+    start_period_sec: float = Field(default=0.0, ge=0)
+    start_interval_sec: float = Field(default=5.0, ge=0)
+    retries: int = Field(default=3, ge=1)
+
+
+class Artifact(_Section):
+    """One ``artifacts`` entry: a path copied out of the agent's environment into the trial's
+    ``artifacts/`` (``destination`` relative to it, default the source's basename)."""
+
+    source: str = Field(min_length=1)
+    destination: str | None = None
+    exclude: list[str] = Field(default_factory=list)
+    service: str = "main"
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if ".." in v.split("/"):
+            raise ValueError(f"must not contain '..', got {v!r}")
+        return v
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = [x for x in v.split("/") if x not in ("", ".")]
+        if v.startswith("/") or ".." in parts or not parts or parts == ["manifest.json"]:
+            raise ValueError(f"must be a relative path under artifacts/, not '..' nor manifest.json: {v!r}")
+        return "/".join(parts)
+
+    @classmethod
+    def parse(cls, v: Any) -> Any:
+        return {"source": v} if isinstance(v, str) else v
+
+
+def _artifacts(v: Any) -> Any:
+    return [Artifact.parse(x) for x in v] if isinstance(v, list) else v
+
+
+class CollectHook(_Section):
+    """``[[verifier.collect]]``: a command run in a service's environment after the agent,
+    before the artifacts are collected (``service = "main"`` is the agent's environment)."""
+
+    command: str = Field(min_length=1)
+    service: str = "main"
+    timeout_sec: float = Field(default=600.0, gt=0)
+
+
+class McpServer(_Section):
+    """``[[environment.mcp_servers]]``: an MCP server the agent is told about."""
+
+    name: str = Field(min_length=1)
+    transport: Literal["sse", "streamable-http", "stdio"] = "sse"
+    url: str | None = None
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fields(self) -> McpServer:
+        if self.transport in ("sse", "streamable-http") and not self.url:
+            raise ValueError(f"transport {self.transport!r} needs a url")
+        if self.transport == "stdio" and not self.command:
+            raise ValueError("transport 'stdio' needs a command")
+        return self
+
+
+class SolutionSection(_Section):
+    env: dict[str, str] = Field(default_factory=dict)  # for solve.sh (the oracle) only
+
+    _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
 
 
 def _stringify(v: Any) -> Any:
@@ -84,6 +169,13 @@ def _stringify(v: Any) -> Any:
 class VerifierSection(_Networked):
     timeout_sec: float = Field(default=600.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
+    user: str | int | None = None  # kept, not applied
+    # Harbor's shared (test.sh in the agent's container) or separate verifier: looplab's verifier
+    # is always a fresh sandbox on the pristine environment plus the carried files
+    environment_mode: Literal["shared", "separate"] | None = None
+    # a separate verifier's own environment (docker_image, resources): kept, not applied
+    environment: dict[str, Any] | None = None
+    collect: list[CollectHook] = Field(default_factory=list)
 
     _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
 
@@ -99,6 +191,20 @@ class EnvironmentSection(_Networked):
 
     _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
     build_timeout_sec: float = Field(default=1800.0, gt=0)
+    docker_image: str | None = Field(default=None, min_length=1)  # a prebuilt image instead of the Dockerfile
+    workdir: str | None = None  # the working folder (default: the Dockerfile's last WORKDIR)
+    healthcheck: Healthcheck | None = None
+    mcp_servers: list[McpServer] = Field(default_factory=list)
+    skills_dir: str | None = None  # a folder in the environment holding agent skills
+    os: Literal["linux", "windows"] | None = None  # windows environments are refused
+    tpu: Any = None  # Harbor's TPU request: refused when set (looplab has no TPU passthrough)
+
+    @field_validator("workdir", "skills_dir")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith("/") or ".." in v.split("/")):
+            raise ValueError(f"must be an absolute path without '..', got {v!r}")
+        return None if v is None else (v.rstrip("/") or "/")
 
     @field_validator("memory_mb", "storage_mb", mode="before")
     @classmethod
@@ -182,15 +288,98 @@ class LooplabSection(_OwnSection):
         return {k: Gate.parse(x) for k, x in v.items()} if isinstance(v, dict) else v
 
 
+STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class StepAgent(_Section):
+    timeout_sec: float | None = Field(default=None, gt=0)  # default: the task's [agent] timeout_sec
+    user: str | int | None = None
+
+
+class StepVerifier(_Section):
+    timeout_sec: float | None = Field(default=None, gt=0)  # default: the task's [verifier] timeout_sec
+    env: dict[str, str] | None = None  # default: the task's [verifier.env]
+    user: str | int | None = None
+    environment_mode: Literal["shared", "separate"] | None = None  # kept, as [verifier]'s
+
+    _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
+
+
+class StepLooplab(_OwnSection):
+    """``[steps.looplab]``: looplab's own per-step keys."""
+
+    # what this step's verifier is given (over [looplab] editable; `run --editable` wins)
+    editable: list[str] | None = None
+
+
+class Step(_Section):
+    """One ``[[steps]]`` entry; its files live in ``steps/<name>/``."""
+
+    name: str
+    # below it the remaining steps are skipped: a number (the "reward" key) or one per key
+    min_reward: float | dict[str, float] | None = None
+    agent: StepAgent = Field(default_factory=StepAgent)
+    verifier: StepVerifier = Field(default_factory=StepVerifier)
+    healthcheck: Healthcheck | None = None
+    artifacts: list[Artifact] = Field(default_factory=list)
+    looplab: StepLooplab = Field(default_factory=StepLooplab)
+
+    _artifacts = field_validator("artifacts", mode="before")(classmethod(lambda cls, v: _artifacts(v)))
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not STEP_NAME.match(v):
+            raise ValueError(f"letters, digits, '.', '_', '-' only, starting with a letter or digit: {v!r}")
+        return v
+
+    def thresholds(self) -> dict[str, float]:
+        """``min_reward`` as one threshold per reward key."""
+        if self.min_reward is None:
+            return {}
+        if isinstance(self.min_reward, dict):
+            return dict(self.min_reward)
+        return {"reward": float(self.min_reward)}
+
+
+class TaskInfo(_Section):
+    """Harbor's ``[task]``: the package's registry name and description (kept, not used)."""
+
+    name: str | None = None
+    description: str | None = None
+    authors: list[dict[str, Any]] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+
+
 class TaskConfig(_Section):
     version: str | None = None
     schema_version: str | None = None
+    source: str | None = None
+    task: TaskInfo | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     agent: AgentSection = Field(default_factory=AgentSection)
     verifier: VerifierSection = Field(default_factory=VerifierSection)
     environment: EnvironmentSection = Field(default_factory=EnvironmentSection)
+    solution: SolutionSection = Field(default_factory=SolutionSection)
     optimization: OptimizationSection | None = None
     looplab: LooplabSection = Field(default_factory=LooplabSection)
+    artifacts: list[Artifact] = Field(default_factory=list)
+    steps: list[Step] | None = None
+    multi_step_reward_strategy: Literal["mean", "final"] = "mean"
+    multi_step_reward_mode: str | None = None  # the pre-1.3 spelling, dropped as Harbor drops it
+
+    _artifacts = field_validator("artifacts", mode="before")(classmethod(lambda cls, v: _artifacts(v)))
+
+    @field_validator("steps")
+    @classmethod
+    def _unique_steps(cls, v: list[Step] | None) -> list[Step] | None:
+        names = [s.name for s in v or []]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"step names must be unique, repeated: {', '.join(dup)}")
+        if v is not None and not v:
+            raise ValueError("an empty list: leave steps out for a single-step task")
+        return v
 
     @field_validator("version", "schema_version", mode="before")
     @classmethod
@@ -207,4 +396,8 @@ def unknown_keys(model: BaseModel, prefix: str = "") -> list[str]:
         val = getattr(model, name)
         if isinstance(val, BaseModel):
             found += unknown_keys(val, f"{prefix}{name}.")
+        elif isinstance(val, list):
+            for i, item in enumerate(val):
+                if isinstance(item, BaseModel):
+                    found += unknown_keys(item, f"{prefix}{name}[{i}].")
     return found

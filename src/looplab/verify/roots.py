@@ -29,12 +29,14 @@ def root_view(env: Environment, root: Path) -> Iterator[None]:
         yield
 
 
-def stage_verifier_root(task: Task, root: Path) -> None:
-    """Merge the task's tests/ into /tests and start /logs/verifier empty."""
+def stage_verifier_root(task: Task, root: Path, tests_dirs: list[Path] | None = None) -> None:
+    """Merge the task's tests/ (or ``tests_dirs``, in order: a step's tests over the task's)
+    into /tests and start /logs/verifier empty."""
     tests_host = root / "tests"
     if tests_host.is_symlink():
         tests_host.unlink()
-    shutil.copytree(task.tests_dir, tests_host, symlinks=True, dirs_exist_ok=True)
+    for d in [task.tests_dir] if tests_dirs is None else tests_dirs:
+        shutil.copytree(d, tests_host, symlinks=True, dirs_exist_ok=True)
     verifier_logs = root / "logs" / "verifier"
     remove_tree(verifier_logs)
     verifier_logs.mkdir(parents=True)

@@ -26,6 +26,8 @@ from looplab.environment.build import Environment, runtime_dir, scratch_dir
 from looplab.environment.task_env import task_env
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
+from looplab.harbor.artifacts import Collector
+from looplab.harbor.steps import StepPlan
 from looplab.measure.lock import lock_file
 from looplab.netpolicy import Egress, NetworkPolicy, resolve_network
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, Sandbox, SandboxSpec
@@ -108,11 +110,15 @@ def verify(
     extra_env: dict[str, str] | None = None,
     gpus: list | None = None,  # GpuDevice records the trial holds (looplab.job.gpus)
     network: str = "task",
+    step: StepPlan | None = None,
+    artifacts: Collector | None = None,
 ) -> VerifierResult:
     """Verify the agent's work found in host folder ``work_dir`` (its /app).
 
     ``network``: ``task`` gives test.sh the task's verifier network policy (through the
-    egress proxy, ``looplab.netpolicy``), ``deny`` none at all."""
+    egress proxy, ``looplab.netpolicy``), ``deny`` none at all. ``step``: a step of a
+    multi-step task (its tests, timeout and env; ``looplab.harbor.steps``). ``artifacts``:
+    what test.sh leaves in ``/logs/artifacts`` is collected there."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -128,11 +134,12 @@ def verify(
         carried = editable_mod.collect(Path(work_dir), norm)
         wd_host = root / env.workdir.lstrip("/")
         editable_mod.overlay(wd_host, carried, norm)
-        stage_verifier_root(task, root)
+        stage_verifier_root(task, root, step.tests_dirs if step else None)
         verifier_logs = root / "logs" / "verifier"
         cfg = task.config
+        timeout = step.verifier_timeout_sec if step else cfg.verifier.timeout_sec
         run_env = {**env.env, **task_env(cfg)}
-        run_env.update(cfg.verifier.env)
+        run_env.update(step.verifier_env if step else cfg.verifier.env)
         run_env.update(extra_env or {})
         run_env.update(
             {
@@ -191,12 +198,15 @@ def verify(
                 sandbox = make_sandbox(spec)
                 sandbox.start()
                 net.start_in(sandbox)
-                r = sandbox.exec(
-                    ["/bin/bash", "/tests/test.sh"], timeout=cfg.verifier.timeout_sec, cwd=env.workdir
-                )
+                restored = []  # a separate verifier gets the agent's artifacts at their source paths
+                if artifacts is not None and cfg.verifier.environment_mode == "separate":
+                    restored = artifacts.restore_into(sandbox, root / "logs" / ".restore", "/logs/.restore")
+                r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=timeout, cwd=env.workdir)
                 # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
                 leftovers = sandbox.kill_processes()
                 net_record = net.record()
+            if artifacts is not None and not (root / "logs").is_symlink():
+                artifacts.from_folder(root / "logs" / "artifacts", "verifier")
             (log_dir / "test-stdout.txt").write_text(r.stdout)
             (log_dir / "test-stderr.txt").write_text(r.stderr)
             # the sandbox user could rename /logs/verifier and leave a symlink (to a host folder) in
@@ -211,11 +221,13 @@ def verify(
                     p = verifier_logs / name
                     if p.is_file() and not p.is_symlink() and p.stat().st_size <= 1 << 20:
                         shutil.copyfile(p, log_dir / name)
-            result = _result_from(parsed, r.exit_code, r.timed_out, cfg.verifier.timeout_sec)
+            result = _result_from(parsed, r.exit_code, r.timed_out, timeout)
             result.network = net_record
             _say_network_denied(result, policy)
             result.sealed = globs is not None
             result.extra["processes_killed_after_test"] = leftovers
+            if restored:
+                result.extra["artifacts_restored"] = restored
             result.carried_files = sorted(carried.files)
             result.skipped_files = carried.skipped
             if not r.timed_out:

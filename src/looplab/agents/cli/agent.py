@@ -1,4 +1,5 @@
-"""``cli`` agents: Claude Code, Codex CLI, aider, Qwen Code or any command template, run inside the sandbox.
+"""``cli`` agents: Claude Code, Codex CLI, aider, Qwen Code, mini-swe-agent, Gemini CLI or any command
+template, run inside the sandbox.
 
 The instruction (with the working folder, the editable files, the dev check and the
 deadline in wall-clock time appended) is written to ``/logs/agent/instruction.md``
@@ -14,17 +15,21 @@ and dollar caps: the call arriving at a cap is answered with an error naming it,
 and the tool is stopped a moment later with that stop reason. Anything else the
 tool reaches goes through the egress proxy (``proxy``): only ``allow`` hosts, every
 other destination refused. The tool's native log is written under /logs/agent,
-read while the tool runs and converted into trajectory events (``logs``).
+read while the tool runs (a whole-document log once it has ended) and converted into trajectory
+events (``logs``).
 
-Agent arguments (``--ak KEY=VALUE``): ``tool`` (claude-code, codex, aider, qwen-code, mini-swe-agent,
-gemini-cli)
-or ``template`` (a shell command with the placeholders of ``tools``), ``bin`` (the
-program to run instead of the tool's own), ``allow`` (extra hosts, comma-separated),
+The tool's program is found in the sandbox (the host's /usr is bound) or, when only the host's PATH has
+it, its install folder (an npm prefix, a venv) is bound read-only (``preflight.host_install``).
+
+Agent arguments (``--ak KEY=VALUE``, validated by ``CliOptions``): ``tool`` (claude-code,
+codex, aider, qwen-code, mini-swe-agent, gemini-cli) or ``template`` (a shell command with
+the placeholders of ``tools``), ``bin`` (the program to run instead of the tool's own),
+``allow`` (extra hosts, comma-separated),
 ``base_url`` (the model provider's endpoint the gateway forwards to), ``mounts``
 (``HOST[:SANDBOX],...`` read-only, e.g. where the tool is installed), ``env``
 (``K=V,...``), ``pass_env`` (host variables to pass; never a key variable),
-``log_file`` and ``log_format`` (for templates: a file under /logs/agent in
-``claude-stream-json`` or ``codex-jsonl``), ``prices`` (a price file), ``port``
+``log_file`` and ``log_format`` (for templates: a file under /logs/agent in one of
+``logs.FORMATS``), ``prices`` (a price file), ``port``
 (the egress forwarder's port; the gateway's is the next one).
 """
 
@@ -44,9 +49,10 @@ from typing import Any
 
 from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget
 from looplab.agents.cli.logs import FORMATS, Converter, make_converter
-from looplab.agents.cli.preflight import install_hint, preflight_problems
+from looplab.agents.cli.preflight import found_on_host_path, install_hint, preflight_problems
 from looplab.agents.cli.tools import DEFAULT_BASE, KEY_ENV, TOOLS, CliTool
 from looplab.agents.llm.pricing import PriceTable
+from looplab.agents.options import AgentOptions
 from looplab.environment.build import runtime_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
@@ -105,27 +111,34 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return out
 
 
+class CliOptions(AgentOptions):
+    """A CLI agent's options (``--ak KEY=VALUE``; the module docstring says what each does)."""
+
+    tool: str | None = None
+    template: str | None = None
+    model: str | None = None
+    bin: str | None = None
+    allow: str | None = None
+    base_url: str | None = None
+    mounts: str | None = None
+    env: str | None = None
+    pass_env: str | None = None
+    log_file: str | None = None
+    log_format: str | None = None  # one of logs.FORMATS
+    prices: str | None = None
+    port: int = DEFAULT_PORT
+
+
 class CliAgent(Agent):
     name = "cli"
     default_tool: str | None = None
+    Options = CliOptions
 
-    def __init__(
-        self,
-        tool: str | None = None,
-        template: str | None = None,
-        model: str | None = None,
-        bin: str | None = None,
-        allow: str | None = None,
-        base_url: str | None = None,
-        mounts: str | None = None,
-        env: str | None = None,
-        pass_env: str | None = None,
-        log_file: str | None = None,
-        log_format: str | None = None,
-        prices: str | None = None,
-        port: Any = DEFAULT_PORT,
-    ):
-        tool = tool or self.default_tool
+    def __init__(self, **options: Any):
+        o = CliOptions.parse(f"{self.name} agent", options)
+        self.options = o
+        tool, template, bin = o.tool or self.default_tool, o.template, o.bin
+        model, base_url, log_file, log_format = o.model, o.base_url, o.log_file, o.log_format
         if tool is None and not template:
             raise LooplabError(
                 f"the cli agent needs --ak tool={'|'.join(TOOLS)} or --ak template='CMD {{instruction_file}}'"
@@ -145,9 +158,13 @@ class CliAgent(Agent):
         self.bin = bin or base.bin
         self.model = model
         self.base_url = base_url or None
-        self.mounts = _csv(mounts)
-        self.extra_env = _env_pairs(env)
-        self.pass_env = _csv(pass_env)
+        self.mounts = _csv(o.mounts)
+        self.extra_env = _env_pairs(o.env)
+        self.pass_env = _csv(o.pass_env)
+        self.installed_at: str | None = None  # the install folder bound because the host's PATH has the tool
+        if tool is not None and not bin and (hit := found_on_host_path(self)) is not None:
+            self.bin, self.installed_at = hit
+            self.mounts.append(self.installed_at)
         keys = set(KEY_ENV.values()) | {"ANTHROPIC_AUTH_TOKEN", "CODEX_API_KEY"}
         if bad := [v for v in self.pass_env if v in keys]:
             raise LooplabError(
@@ -160,13 +177,10 @@ class CliAgent(Agent):
             raise LooplabError(
                 f"cli agent: log_format must be one of {', '.join(FORMATS)}, got {self.log_format!r}"
             )
-        try:
-            self.port = int(port)
-        except (TypeError, ValueError):
-            raise LooplabError(f"cli agent: port must be an integer, got {port!r}") from None
-        self.prices = PriceTable.load(prices)
+        self.port = o.port
+        self.prices = PriceTable.load(o.prices)
         self.providers = self._providers()
-        self.allowed = _csv(allow)  # model traffic goes through the gateway, not the egress proxy
+        self.allowed = _csv(o.allow)  # model traffic goes through the gateway, not the egress proxy
         self.token = f"looplab-trial-{uuid.uuid4().hex}"
         self._proxy: EgressProxy | None = None
         self._gateway: ModelGateway | None = None
@@ -364,6 +378,7 @@ class CliAgent(Agent):
             tool=self.tool_name,
             command=cmd,
             allowed_hosts=self.allowed,
+            installed_at=self.installed_at,
             providers=[f"{u.name} -> {u.base_url}" for u in self.upstreams()],
         )
         watcher = threading.Thread(target=watch_caps, daemon=True, name="cli-caps")
@@ -380,8 +395,8 @@ class CliAgent(Agent):
             done.set()
             watcher.join(timeout=20)
             tailer.stop()
-        if not self.log_file and self.log_format != "none":
-            for ev in [e for line in r.stdout.splitlines() for e in conv.feed(line)] + conv.flush():
+        if not self.log_file and self.log_format != "none":  # the tool's log is its stdout
+            for ev in conv.document(r.stdout):
                 traj.event(ev.pop("type"), **_tool_usage(ev))
         (ctx.logs_dir / "cli-output.txt").write_text(
             f"$ {cmd}\n[exit {r.exit_code}]\n{r.stdout}\n--- stderr ---\n{r.stderr}"
@@ -400,6 +415,8 @@ class CliAgent(Agent):
             "usage_reported_by_tool": asdict(reported),
             "cost_reported_by_tool": conv.reported_cost,
         }
+        if self.installed_at:
+            extra["cli_installed_at"] = self.installed_at
         if gw is not None:
             usage = gw.usage()
             extra["gateway"] = {
@@ -465,7 +482,7 @@ class _Tailer:
         self._partial = b""
 
     def start(self) -> None:
-        if self.path is None:
+        if self.path is None or self.conv.whole_file:  # a whole document is read once, at the end
             return
         self._thread = threading.Thread(target=self._loop, daemon=True, name="cli-log-tailer")
         self._thread.start()
@@ -474,33 +491,42 @@ class _Tailer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.conv.whole_file:
+            data = self._read(0, 64 << 20)
+            events = self.conv.document(data.decode("utf-8", "replace")) if data else []
+            self._emit(events)
+        elif self._thread is not None:
             self._drain(final=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self._drain()
 
-    def _drain(self, final: bool = False) -> None:
+    def _read(self, pos: int, limit: int = 8 << 20) -> bytes:
+        """The log's bytes from ``pos`` on (b"" when it is missing, a link or not a regular file)."""
         try:
             # relative: BwrapSandbox.host_path normalizes "/" + path, and "//x" stays "//x" under POSIX rules
             host = self.sandbox.host_path(self.path.lstrip("/")) if self.path else None
         except LooplabError:  # the path was made a symlink: not followed
-            return
+            return b""
         if host is None:
-            return
+            return b""
         try:  # the sandbox user owns this file: never follow a link or block on a fifo
             fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
-            return
+            return b""
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return
-            os.lseek(fd, self._pos, os.SEEK_SET)
-            data = os.read(fd, 8 << 20)
+                return b""
+            os.lseek(fd, pos, os.SEEK_SET)
+            return os.read(fd, limit)
         except OSError:
-            return
+            return b""
         finally:
             os.close(fd)
+
+    def _drain(self, final: bool = False) -> None:
+        data = self._read(self._pos)
         self._pos += len(data)
         data = self._partial + data
         lines = data.split(b"\n")
@@ -508,6 +534,9 @@ class _Tailer:
         events = [ev for raw in lines for ev in self.conv.feed(raw.decode("utf-8", "replace"))]
         if final:
             events += self.conv.flush()
+        self._emit(events)
+
+    def _emit(self, events: list[dict[str, Any]]) -> None:
         for ev in events:
             self.traj.event(ev.pop("type"), **_tool_usage(ev))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import stat
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,12 +104,44 @@ def _interpreter(path: Path) -> str | None:
     return words[0]
 
 
+def _too_broad(root: Path) -> bool:
+    """A folder never bound into a sandbox for a tool: /, a home folder or above one, ~/.local."""
+    home = Path(os.environ.get("HOME") or "/root").resolve()
+    broad = {Path("/"), home, home / ".local", Path("/home"), Path("/root")}
+    return root in broad or root in home.parents or len(root.parts) < 3
+
+
+def host_install(program: str) -> tuple[str, str] | None:
+    """Where ``program``, found on the host's PATH, is installed: its path and the folder to bind read-only
+    into the sandbox (the one above its ``bin`` folder: an npm prefix, a venv, /opt/TOOL), or None.
+
+    A link is followed when the folder above it is too broad to bind (``~/.local/bin/aider`` of pipx →
+    the venv it points into)."""
+    found = shutil.which(program)
+    if found is None or "/" in program:
+        return None
+    for path in (Path(os.path.abspath(found)), Path(found).resolve()):
+        if path.parent.name == "bin" and not _too_broad(root := path.parent.parent):
+            return str(path), str(root)
+    return None
+
+
+def found_on_host_path(agent: CliAgent) -> tuple[str, str] | None:
+    """The tool's own program, when the sandbox does not see it but the host's PATH has it: its path
+    and its install folder (``host_install``), which the agent then binds read-only."""
+    program = shlex.split(agent.bin)[0] if agent.bin else None
+    if program is None or _find(agent, program)[0] is not None:
+        return None
+    return host_install(program)
+
+
 def install_hint(agent: CliAgent) -> str:
     """How to make the tool visible to the sandbox user."""
     how = agent.tool.install or "install it"
     return (
-        f"{how} on the host where the sandbox sees it (/usr, read-only), or mount its folder with "
-        "--ak mounts=DIR and set --ak bin=PATH"
+        f"{how} on the host where the sandbox sees it (/usr, read-only) or on the host's PATH under an npm "
+        "prefix or a venv (that folder is bound read-only), or mount its folder with --ak mounts=DIR and set "
+        "--ak bin=PATH"
     )
 
 

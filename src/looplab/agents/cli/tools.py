@@ -73,6 +73,7 @@ TOOLS: dict[str, CliTool] = {
     "aider": CliTool(
         bin="aider",
         template="{bin} --yes-always --no-git --no-auto-commits --no-pretty --no-stream --no-check-update "
+        "--no-show-release-notes "
         "--no-show-model-warnings --analytics-disable{model_flag} --message-file {instruction_file} "
         "--chat-history-file {log_dir}/aider.chat.md --llm-history-file {log_dir}/aider.llm-history.txt {files} "  # noqa: E501
         "> {log_dir}/aider.stdout.txt 2>&1",
@@ -88,7 +89,9 @@ TOOLS: dict[str, CliTool] = {
             "ANTHROPIC_API_KEY": "{token}",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         },
-        install="pip install aider-chat (then --ak mounts=VENV --ak bin=VENV/bin/aider, or install it under /usr)",  # noqa: E501
+        log_file="aider.chat.md",
+        log_format="aider-chat",
+        install="pip install aider-chat in a venv on the host's PATH (or under /usr)",
     ),
     "qwen-code": CliTool(
         bin="qwen",
@@ -96,7 +99,13 @@ TOOLS: dict[str, CliTool] = {
         f"--chat-recording{{model_flag}} {_PROMPT} > {{log_dir}}/qwen-code.jsonl 2> {{log_dir}}/qwen-code.stderr.txt",  # noqa: E501
         providers=("openai",),
         model_flag=" --model {model}",
-        env={"OPENAI_API_KEY": "{token}", "OPENAI_BASE_URL": "{openai_url}"},
+        env={
+            "OPENAI_API_KEY": "{token}",
+            "OPENAI_BASE_URL": "{openai_url}",
+            # no usage statistics: at exit it waits for their upload, which the egress proxy refuses
+            "QWEN_USAGE_STATISTICS_ENABLED": "false",
+            "QWEN_TELEMETRY_ENABLED": "false",
+        },
         log_file="qwen-code.jsonl",
         log_format="claude-stream-json",
         install="npm install -g @qwen-code/qwen-code",
@@ -121,13 +130,17 @@ TOOLS: dict[str, CliTool] = {
             "MSWEA_COST_TRACKING": "ignore_errors",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         },
-        install="pip install mini-swe-agent (then --ak mounts=VENV --ak bin=VENV/bin/mini, or install it under /usr)",  # noqa: E501
+        log_file="mini-swe-agent.traj.json",
+        log_format="mini-swe-traj",
+        install="pip install mini-swe-agent in a venv on the host's PATH (or under /usr)",
     ),
     "gemini-cli": CliTool(
         bin="gemini",
         # an API-key login in its user settings (with GOOGLE_GEMINI_BASE_URL alone it picks a "gateway" login
-        # that its non-interactive mode refuses)
-        template='mkdir -p "$HOME/.gemini" && echo \'{"security": {"auth": {"selectedType": "gemini-api-key"}}}\' '  # noqa: E501
+        # that its non-interactive mode refuses), and no usage statistics (uploads the egress proxy refuses)
+        template='mkdir -p "$HOME/.gemini" && echo '
+        '\'{"security": {"auth": {"selectedType": "gemini-api-key"}}, '
+        '"privacy": {"usageStatisticsEnabled": false}}\' '
         '> "$HOME/.gemini/settings.json" && {bin} --yolo --output-format stream-json{model_flag} --prompt '
         + _PROMPT
         + " < /dev/null > {log_dir}/gemini-cli.jsonl 2> {log_dir}/gemini-cli.stderr.txt",
@@ -140,6 +153,7 @@ TOOLS: dict[str, CliTool] = {
             "GEMINI_CLI_TRUST_WORKSPACE": "true",
         },
         log_file="gemini-cli.jsonl",
+        log_format="gemini-stream-json",
         install="npm install -g @google/gemini-cli",
     ),
 }

@@ -99,3 +99,41 @@ def test_two_processes_share_the_cores_turn_by_turn(tmp_path: Path, tiny_task: P
     assert order.startswith("AAB"), order
     assert order[3] == "A", order  # the core A frees next goes to A's waiting trial, not B's second
     assert "BB" not in order[:6] and "AA" not in order[1:6], order
+
+
+LIVE_TICKET = """
+import sys
+from pathlib import Path
+from looplab.job.cores import _Ticket
+t = _Ticket(Path(sys.argv[1]))
+print(t.name, flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_the_host_queue_serves_live_waiters_first_and_skips_dead_ones(tmp_path: Path) -> None:
+    import sys
+
+    from looplab.job.cores import QUEUE_DIR, CoreAllocator
+
+    queue = tmp_path / QUEUE_DIR
+    waiter = subprocess.Popen(
+        [sys.executable, "-c", LIVE_TICKET, str(queue)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert waiter.stdout is not None and waiter.stdout.readline().strip()
+        # core 0 is free, but another process has waited longer: with a 1 s bound this request runs unpinned
+        late = CoreAllocator(cores=[0], memory_mb=0, claims=tmp_path, max_wait_s=1).acquire(1)
+        assert late.cores == []
+    finally:
+        waiter.communicate("\n", timeout=10)
+    (queue / f"{1:020d}-{1:08d}-1").write_text("")  # its process died waiting: nobody holds its lock
+    hidden = queue / f".{2:020d}-{1:08d}-1"  # died before naming its ticket, long ago
+    hidden.write_text("")
+    os.utime(hidden, (0, 0))
+    g = CoreAllocator(cores=[0], memory_mb=0, claims=tmp_path, max_wait_s=30).acquire(1)
+    assert g.cores == [0]  # the dead tickets did not hold it back
+    assert os.listdir(queue) == []

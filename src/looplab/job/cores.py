@@ -116,10 +116,11 @@ class _Ticket:
         """How many live tickets are older than this one (0: this one is served next)."""
         n = 0
         for name in sorted(os.listdir(self.folder)):
+            if name.startswith("."):
+                self._sweep(name)
+                continue
             if name >= self.name:
                 break
-            if name.startswith("."):
-                continue
             try:
                 fd = os.open(self.folder / name, os.O_RDONLY)
             except OSError:
@@ -134,6 +135,22 @@ class _Ticket:
             finally:
                 os.close(fd)
         return n
+
+    def _sweep(self, name: str) -> None:
+        """Remove a ticket a process died with before naming it (unlocked, over a minute old)."""
+        path = self.folder / name
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if time.time() - os.fstat(fd).st_mtime > 60:
+                os.unlink(path)
+        except OSError:  # locked: a process is naming it now
+            pass
+        finally:
+            os.close(fd)
 
     def drop(self) -> None:
         with contextlib.suppress(OSError):

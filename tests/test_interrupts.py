@@ -319,3 +319,36 @@ def test_lab_run_stopped_while_evaluating_is_not_a_crash(tmp_path: Path) -> None
     assert state["pending"]["phase"] == "evaluate" and state["pending"]["cancelled"]["signal"] == "SIGINT"
     results = (lab / ".looplab" / "results.tsv").read_text()
     assert "crash" not in results  # only the baseline is logged
+
+
+def test_host_commands_and_lock_waits_end_on_a_cancel(tmp_path: Path) -> None:
+    """What a build does outside a sandbox (a pull, an unpack, a wait for another process's build
+    lock) stops on Ctrl-C too: ``cancel.run`` kills its command, ``cancel.flock`` stops waiting."""
+    import sys
+    import threading
+
+    from looplab import cancel
+
+    marker = f"cancel-run-{uuid.uuid4().hex[:8]}"
+    lock = tmp_path / "build.lock"
+    hold = "import fcntl, sys; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); print(1, flush=True); sys.stdin.readline()"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "1"  # it holds the lock
+        threading.Timer(0.5, cancel.request, args=("SIGINT",)).start()
+        t1 = time.monotonic()
+        with pytest.raises(cancel.Cancelled):
+            cancel.run(["sh", "-c", f"sleep 60 # {marker}"])
+        assert time.monotonic() - t1 < 30  # its child (holding the pipes) died with it, no 60 s wait
+        assert not _pids_with(marker)  # the command was killed, not left running
+        with open(lock) as f, pytest.raises(cancel.Cancelled):
+            cancel.flock(f)  # already cancelled: the wait ends at once instead of after 60 s
+    finally:
+        cancel.reset()
+        holder.communicate("\n", timeout=10)
+    r = cancel.run(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    with pytest.raises(subprocess.TimeoutExpired):
+        cancel.run(["sleep", "30"], timeout=0.5)

@@ -12,6 +12,7 @@ wait for a file lock that a request ends).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -64,11 +65,15 @@ def wait(timeout: float) -> bool:
 def run(cmd: list[str], timeout: float | None = None, **kwargs: Any) -> subprocess.CompletedProcess:
     """``subprocess.run(cmd, capture_output=True, text=True)`` that a cancellation request stops.
 
-    The command is killed and ``Cancelled`` raised within ``POLL_S`` of the request; past
-    ``timeout`` it is killed and ``subprocess.TimeoutExpired`` raised, as ``subprocess.run`` does.
+    The command runs in a session of its own; on the request (noticed within ``POLL_S``) its
+    whole process group is killed and ``Cancelled`` raised; past ``timeout`` the same, with
+    ``subprocess.TimeoutExpired`` as ``subprocess.run`` raises it. Killing the group matters:
+    a child left alive would hold the output pipes open, and the wait for them with it.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs) as proc:
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs
+    ) as proc:
         while True:
             try:
                 out, err = proc.communicate(timeout=POLL_S)
@@ -77,7 +82,8 @@ def run(cmd: list[str], timeout: float | None = None, **kwargs: Any) -> subproce
                 late = deadline is not None and time.monotonic() >= deadline
                 if not (late or _event.is_set()):
                     continue
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.communicate()
                 check()
                 raise subprocess.TimeoutExpired(cmd, timeout or 0.0) from None

@@ -22,7 +22,8 @@ def _param_row(p) -> str:  # noqa: ANN001 - a click parameter
     else:
         name = ", ".join(f"`{o}`" for o in [*p.opts, *p.secondary_opts])
         kind = "flag" if getattr(p, "is_flag", False) else "option"
-    helptext = (getattr(p, "help", None) or "").replace("|", "\\|").replace("\n", " ")
+    # help text is rich markup: a literal "[" is escaped there ("\\[looplab]"), plain here
+    helptext = (getattr(p, "help", None) or "").replace("\\[", "[").replace("|", "\\|").replace("\n", " ")
     default = p.default
     show = "" if default in (None, False, (), []) or callable(default) else f" (default: `{default}`)"
     multiple = " (repeatable)" if getattr(p, "multiple", False) and "repeatable" not in helptext else ""
@@ -51,10 +52,13 @@ def render() -> str:
         "# CLI reference",
         "",
         "Generated from the CLI by `scripts/cli_docs.py`; `looplab COMMAND --help` shows the same.",
-        "Errors are one line on stderr with exit code 2 (`tasks check`: one line per invalid task).",
+        "Errors are one line on stderr with exit code 2, the parser's own included (an unknown option,",
+        "a missing argument, a bad value: `error: looplab run: No such option: --bogus; try 'looplab run",
+        "--help'`); `--help` stays rich. `tasks check`: one line per invalid task.",
         "A job with a trial that did not complete (`agent_error`, `verifier_error`,",
         "`environment_build_failed`, `cancelled`) exits 1 unless `--allow-errors`; Ctrl-C or SIGTERM",
-        "exits 130 after recording the running trials as `cancelled` (a second Ctrl-C exits at once).",
+        "exits 130 after recording the running trials as `cancelled` (a second Ctrl-C exits at once);",
+        "an environment build in progress is stopped and its task's trials are recorded as `cancelled`.",
         "`tasks lint` prints one line per problem on stdout (`FILE: FIELD: problem`; docs/task-format.md)",
         "and exits 1 when there is any.",
         "",

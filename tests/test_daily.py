@@ -253,7 +253,8 @@ def test_jobs_dir_from_environment_and_config_file(tmp_path: Path, tiny_task: Pa
     assert (tmp_path / "envjobs" / "e" / "result.json").is_file()
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'jobs_dir = "{tmp_path / "cfgjobs"}"\n')
-    r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "--job-name", "f", env={"LOOPLAB_CONFIG": str(cfg)})
+    no_env = {"LOOPLAB_CONFIG": str(cfg), "LOOPLAB_JOBS_DIR": ""}  # the environment would beat the file
+    r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "--job-name", "f", env=no_env)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "cfgjobs" / "f" / "result.json").is_file()
     cfg.write_text('job_dir = "x"\n')
@@ -421,6 +422,22 @@ def test_json_outputs_and_unsealed_flag(tmp_path: Path, tiny_task: Path) -> None
     listed = json.loads(run_cli("tasks", "list", str(tiny_task), "--json").stdout)
     assert listed["schema_version"] == 1
     assert listed["tasks"][0]["task"] == "tiny_task" and listed["tasks"][0]["editable"] == []
+
+
+def test_report_leaderboard_drops_columns_rather_than_breaking_words(tmp_path: Path, tiny_task: Path) -> None:
+    r = _run_tiny(tmp_path, tiny_task, "w80", "-a", "oracle")
+    assert r.returncode == 0, r.stderr
+    (rec,) = trial_results(tmp_path / "jobs" / "w80")
+    rep = run_cli("report", str(tmp_path / "jobs" / "w80"), env={"COLUMNS": "80"})  # piped, 80 columns
+    assert rep.returncode == 0, rep.stderr
+    lines = rep.stdout.splitlines()
+    board = lines[lines.index(next(ln for ln in lines if "Leaderboard" in ln)) :]
+    header = next(ln for ln in board if "agent (model)" in ln)
+    assert "mean reward" in header and "95% CI" in header  # whole words, not "rewa" / "rd"
+    row = next(ln for ln in board if ln.startswith("│ 1 "))
+    assert f"{rec['reward']:.3f}" in row and "oracle" in row
+    assert "columns left out to fit 80 columns: mean AUC" in rep.stdout
+    assert all(len(ln) <= 80 for ln in lines), max(lines, key=len)
 
 
 def test_lab_run_log_lines_are_not_broken_when_narrow(tmp_path: Path) -> None:

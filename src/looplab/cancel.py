@@ -5,20 +5,27 @@ starting work (``requested()``), waits end (``wait`` returns early, ``check`` ra
 ``Cancelled``), and a helper thread stops every live sandbox, agents' first, then any
 verifier's, so each running trial records ``cancelled`` with what it had. A second
 signal exits the process at once with 130 (the next run repairs what it left).
-Sandboxes register themselves in ``make_sandbox`` (``track``).
+Sandboxes register themselves in ``make_sandbox`` (``track``). Work outside a sandbox
+stays stoppable through ``run`` (a host command, killed on a request) and ``flock`` (a
+wait for a file lock that a request ends).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
+import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
 EXIT_INTERRUPTED = 130
+POLL_S = 0.25  # how soon ``run`` and ``flock`` notice a request
 
 
 class Cancelled(Exception):
@@ -53,6 +60,45 @@ def check() -> None:
 def wait(timeout: float) -> bool:
     """Sleep up to ``timeout`` seconds; True (early) when cancellation was requested."""
     return _event.wait(timeout)
+
+
+def run(cmd: list[str], timeout: float | None = None, **kwargs: Any) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True)`` that a cancellation request stops.
+
+    The command runs in a session of its own; on the request (noticed within ``POLL_S``) its
+    whole process group is killed and ``Cancelled`` raised; past ``timeout`` the same, with
+    ``subprocess.TimeoutExpired`` as ``subprocess.run`` raises it. Killing the group matters:
+    a child left alive would hold the output pipes open, and the wait for them with it.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs
+    ) as proc:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=POLL_S)
+                return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                late = deadline is not None and time.monotonic() >= deadline
+                if not (late or _event.is_set()):
+                    continue
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                check()
+                raise subprocess.TimeoutExpired(cmd, timeout or 0.0) from None
+
+
+def flock(fd: Any) -> None:
+    """Take an exclusive ``flock`` on ``fd`` (a descriptor or file), waiting until it is free or
+    until cancellation is requested (then ``Cancelled``); a blocking flock would outlast Ctrl-C."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if _event.wait(POLL_S):
+                check()
 
 
 def track(sandbox: _Stoppable, role: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -109,7 +108,7 @@ def run(
     overlays: Annotated[
         str | None,
         typer.Option(
-            "--overlays", help="[looplab] sections for foreign tasks: a shipped set (autolab) or folder"
+            "--overlays", help="\\[looplab] sections for foreign tasks: a shipped set (autolab) or folder"
         ),
     ] = None,
     allow_errors: Annotated[
@@ -279,6 +278,8 @@ def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, jso
             )
             if info.get("waited_s", 0) >= 1:
                 where += f", waited {info['waited_s']:.0f} s for them"
+            if info.get("memory_waited_s", 0) >= 1:
+                where += f", waited {info['memory_waited_s']:.0f} s for memory"
             progress.console.print(f"[dim]start[/] {info['slot']} → {info['trial']} ({where})")
         elif kind == "done":
             r = info
@@ -292,7 +293,7 @@ def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, jso
     try:
         summary = run_job(spec, tasks, on_event=on_event, executor=executor)
     except cancel.Cancelled:
-        err_console.print(f"interrupted ({cancel.reason()}) while building environments: no trial started")
+        err_console.print(f"interrupted ({cancel.reason()}) before any trial started")
         raise typer.Exit(code=cancel.EXIT_INTERRUPTED) from None
     finally:
         if "id" in bar:  # stopping a bar never started prints an empty line
@@ -304,8 +305,10 @@ def _execute(spec: Any, tasks: list[Any], executor: str, allow_errors: bool, jso
         console.print(f"job folder: {spec.job_dir}")
     if "interrupted" in summary:
         n_cancelled = sum(1 for t in summary["trials"] if t["status"] == "cancelled")
+        stopped = summary["interrupted"]
+        during = f" while building {stopped['building']}" if stopped.get("building") else ""
         err_console.print(
-            f"interrupted ({summary['interrupted']['signal']}): {n_cancelled} trial(s) cancelled, "
+            f"interrupted ({stopped['signal']}){during}: {n_cancelled} trial(s) cancelled, "
             f"{summary['interrupted']['not_started']} not started; job result written; "
             f"continue with: looplab resume {spec.job_dir}",
             highlight=False,
@@ -387,11 +390,7 @@ _mount_subcommands()
 
 
 def main() -> None:
-    try:
-        app()
-    except LooplabError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("[red]interrupted[/]")
-        sys.exit(130)
+    """The ``looplab`` process: usage and looplab errors as one line on stderr, exit 2."""
+    from looplab.climain import run_app
+
+    run_app(app, err_console)

@@ -75,6 +75,7 @@ class TrialConfig:
     budget: BudgetLimits = field(default_factory=BudgetLimits)  # max_turns, max_tokens, max_cost_usd
     network: str = "task"  # task: the task's network policy per phase; deny: no network at all
     core_wait_s: float = 0.0  # how long the trial waited for its cores
+    memory_wait_s: float = 0.0  # how long it waited for memory the job's running trials reserved
 
 
 def new_trial_name(task: Task) -> str:
@@ -111,6 +112,7 @@ def run_trial(
         "cores": cfg.cores,
         "pinned": cfg.cores is not None,
         "core_wait_s": cfg.core_wait_s,
+        "memory_wait_s": cfg.memory_wait_s,
         "cpus": task.config.environment.cpus,
         "memory_mb": task.config.environment.memory_mb,
         "gpus": [g.record() for g in cfg.gpus],
@@ -421,6 +423,19 @@ def record_build_failure(
         "message": error,
         "dockerfile_line": int(m.group(1)) if m else None,
     }
+    result.write(paths.result)
+    return result
+
+
+def record_build_cancelled(
+    task: Task, cfg: TrialConfig, trial_dir: Path, why: str, job_name: str = "", slot: str | None = None
+) -> TrialResult:
+    """The record of a trial whose task's environment build was stopped by Ctrl-C or SIGTERM."""
+    paths = TrialPaths(Path(trial_dir))
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    result = _new_record(task, cfg, paths, job_name, slot, status="cancelled")
+    result.finished_at = result.started_at
+    result.exception_info = {"type": "Cancelled", "message": f"{why} while its environment was building"}
     result.write(paths.result)
     return result
 

@@ -67,7 +67,11 @@ def run_agent(
     try:
         cancel.check()  # a cancelled job starts no sandbox
         agent.prepare_sandbox(sandbox.spec, ctx)
-        sandbox.start()
+        try:
+            sandbox.start()
+        except Exception:
+            cancel.check()  # Ctrl-C stopped the sandbox while it started: cancelled, not broken
+            raise
         if after_start is not None:
             after_start(sandbox)
         ta = time.monotonic()

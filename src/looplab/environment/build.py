@@ -20,7 +20,6 @@ a hash of ``environment/``, and reused until that folder changes.
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import glob
 import hashlib
@@ -33,6 +32,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from looplab import cancel
 from looplab.environment.dockerfile import (
     METADATA_OPS,
     Instruction,
@@ -224,7 +224,7 @@ def build_environment(task: Task, force: bool = False, log=None, base: str | Non
     final = envs / f"{task.name}-{key}"
     lock_path = envs / f"{task.name}-{key}.lock"
     with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        cancel.flock(lock)  # another process building it: Ctrl-C still stops this one
         if final.exists() and not force and (final / "env.json").exists():
             meta = read_json(final / "env.json")
             cached = Environment(
@@ -342,6 +342,7 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
             workdir = "/app"
             shutil.copytree(context, ensure_dir("/app"), symlinks=True, dirs_exist_ok=True)
         for ins in instructions:
+            cancel.check()
             where = f"{dockerfile}:{ins.line}"
             op = ins.op
             if op == "FROM":
@@ -379,7 +380,7 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
                     chown_tree(root, uid, gid)
             elif op == "RUN":
                 if sandbox is None:
-                    sandbox = make_sandbox(
+                    sandbox = make_sandbox(  # Ctrl-C stops it (looplab.cancel)
                         SandboxSpec(
                             root=root,
                             root_writable=True,
@@ -397,6 +398,7 @@ def _build(task: Task, key: str, root: Path, log) -> Environment:  # noqa: ANN00
                 r = sandbox.exec(
                     command, timeout=task.config.environment.build_timeout_sec, env=dict(vars_), cwd=workdir
                 )
+                cancel.check()  # stopped by Ctrl-C: the step did not fail
                 logs.append(f"$ {ins.args}\n{r.stdout}{r.stderr}")
                 if not r.ok:
                     last = (r.stderr.strip() or r.stdout.strip() or "no output").splitlines()[-1][:300]

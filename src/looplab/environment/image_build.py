@@ -24,6 +24,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from looplab import cancel
 from looplab.environment.copier import COPIER_SOURCE
 from looplab.environment.dockerfile import METADATA_OPS, Instruction, parse_env_args, split_words, substitute
 from looplab.environment.images import PulledImage, copy_root, finish_root, pull
@@ -135,6 +136,7 @@ class ImageBuilder:
         os.chmod(self.staging, 0o755)
         try:
             for ins in instructions:
+                cancel.check()
                 where = f"{self.dockerfile}:{ins.line}"
                 try:
                     self._step(ins, where)
@@ -265,7 +267,7 @@ class ImageBuilder:
                 ro_binds=ro,
                 name=f"build-{self.name}"[:40],
             )
-            st.sandbox = make_sandbox(spec)
+            st.sandbox = make_sandbox(spec)  # Ctrl-C stops it (looplab.cancel)
             st.sandbox.start()
         return st.sandbox
 
@@ -294,6 +296,7 @@ class ImageBuilder:
         r = sb.exec(
             command, timeout=self.timeout_s, env=env, cwd=st.workdir, user=None if user == (0, 0) else user
         )
+        cancel.check()  # stopped by Ctrl-C: the step did not fail
         sb.kill_processes()  # nothing a step started may keep running into the next one
         self.log.append(f"$ {ins.args}\n{r.stdout[-4000:]}{r.stderr[-4000:]}")
         if not r.ok:
@@ -392,6 +395,7 @@ class ImageBuilder:
         job = {"items": items, "uid": ids[0] if ids else None, "gid": ids[1] if ids else None, "chmod": mode}
         argv = [*image_server_argv(), "-s", "-S", "-c", COPIER_SOURCE, json.dumps(job)]
         r = sb.exec(argv, timeout=600, env={"PYTHONHOME": HOST_USR_IN_SANDBOX}, cwd="/")
+        cancel.check()
         if not r.ok:
             last = (r.stderr.strip() or "no output").splitlines()[-1][:300]
             raise LooplabError(f"copy into the image failed: {last}")

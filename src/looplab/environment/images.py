@@ -15,7 +15,6 @@ A reference already in ``refs.json`` is used without asking the registry again (
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from looplab import cancel
 from looplab.environment.registry import ImageRef, RegistryOptions
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, make_world_readable, read_json, remove_tree
@@ -81,7 +81,7 @@ def _tools() -> None:
 @contextlib.contextmanager
 def _store_lock() -> Iterator[None]:
     with open(store_dir() / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        cancel.flock(f)  # another process pulling: Ctrl-C still stops this one
         yield
 
 
@@ -164,7 +164,7 @@ def _copy_into_store(src: str, tag: str, extra: list[str], what: ImageRef | None
         f"oci:{layout}:{tag}",
     ]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=PULL_TIMEOUT_S + 30, check=False)
+        r = cancel.run(cmd, timeout=PULL_TIMEOUT_S + 30)
     except subprocess.TimeoutExpired:
         raise LooplabError(f"pulling {what or src} timed out after {PULL_TIMEOUT_S}s") from None
     if r.returncode != 0:
@@ -213,9 +213,7 @@ def _unpacked(digest: str, tag: str) -> tuple[Path, ImageConfig]:
     else:
         cmd.append("--rootless")
     try:
-        r = subprocess.run(
-            [*cmd, str(tmp / "bundle")], capture_output=True, text=True, check=False, timeout=1800
-        )
+        r = cancel.run([*cmd, str(tmp / "bundle")], timeout=1800)
         if r.returncode != 0:
             raise LooplabError(f"unpacking {digest[:19]} failed: {' '.join(r.stderr.split())[-300:]}")
         (tmp / "bundle" / "rootfs").rename(tmp / "rootfs")

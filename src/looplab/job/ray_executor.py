@@ -11,6 +11,10 @@ into a scratch folder that is shipped back as a tar archive and unpacked into th
 job folder. A trial whose worker dies (killed, node lost, out of memory) keeps its
 folder, gets a ``result.json`` with status ``error`` and cause ``WorkerLost``, and
 its slot is run again as a new trial folder, up to ``max_lost_retries`` times.
+Ctrl-C or SIGTERM (``looplab.cancel``) cancels every Ray task still in flight
+(``ray.cancel(force=True)``: the worker and, with it, the trial's sandboxes die); a trial
+that had started is recorded as ``cancelled`` with what reached its folder, one still
+queued is not started (no folder), and nothing is retried.
 Workers need looplab installed (``pip install looplab[ray]``) and bubblewrap.
 """
 
@@ -28,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from looplab import cancel
 from looplab.clock import now_iso
 from looplab.errors import LooplabError
 from looplab.job.gpus import ray_type_resources
@@ -85,14 +90,15 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     trial_dir = base / payload["trial_name"]
     alloc = CoreAllocator()
     try:
-        grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb)
+        grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb, payload["slot"])
         gpus = ray_held_gpus(ray_gpu_ids())  # the GPUs Ray gave this task
         live = None
         if not shared and payload.get("live") is not None:
             live = LiveStreamer(trial_dir, payload["live"].put_nowait)
             live.start()
         try:
-            cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores, "gpus": gpus})
+            waits = {"core_wait_s": grant.core_wait_s, "memory_wait_s": grant.memory_wait_s}
+            cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores, "gpus": gpus, **waits})
             result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
         finally:
             if live:
@@ -238,7 +244,12 @@ def _collect(
     submit: Any,
     live: Any,
 ) -> Iterator[TrialResult]:
+    cancelling = False
     while in_flight:
+        if cancel.requested() and not cancelling:  # Ctrl-C: stop every Ray task still in flight
+            cancelling = True
+            for ref in in_flight:
+                ray.cancel(ref, force=True)
         ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=LIVE_PERIOD_S)
         _drain_live(live, job_dir, in_flight)
         if not ready:
@@ -248,6 +259,11 @@ def _collect(
         try:
             out = ray.get(ref)
         except Exception as exc:  # a Ray error: lost worker (retried) or a failure outside the trial
+            if cancelling:
+                stopped = _cancelled_record(spec, slot, job_dir / name)
+                if stopped is not None:  # None: it was still queued, so it never started
+                    yield stopped
+                continue
             lost = type(exc).__name__ in LOST_ERRORS
             record = _error_record(spec, slot, job_dir / name, exc, lost)
             if record.status == "completed":  # it finished writing before its worker went away
@@ -290,14 +306,43 @@ def _check_fits(ray: Any, pending: list[Slot]) -> None:
             )
 
 
-def _error_record(spec: JobSpec, slot: Slot, trial_dir: Path, exc: BaseException, lost: bool) -> TrialResult:
-    """Record a trial the executor lost (or that failed outside ``run_trial``) in its folder."""
+def _error_record(
+    spec: JobSpec,
+    slot: Slot,
+    trial_dir: Path,
+    exc: BaseException | None,
+    lost: bool,
+    stopped_by: str = "",
+) -> TrialResult:
+    """Record a trial the executor lost, failed outside ``run_trial``, or cancelled (``stopped_by``
+    names the signal) in its folder; a final record the trial wrote itself is kept."""
     paths = TrialPaths(trial_dir)
+    if stopped_by:
+        info: dict[str, Any] = {
+            "type": "Cancelled",
+            "message": f"cancelled ({stopped_by}): its Ray task was cancelled (ray.cancel, force)",
+        }
+    else:
+        assert exc is not None
+        info = {
+            "type": "WorkerLost" if lost else type(getattr(exc, "cause", None) or exc).__name__,
+            "message": f"{type(exc).__name__}: {str(exc)[:2000]}",
+            "traceback": "".join(traceback.format_exception(exc))[-8000:],
+        }
+    status = "cancelled" if stopped_by else "error"
     if paths.result.is_file():  # the trial wrote its record before the worker went away: keep it
         try:
-            return TrialResult.read(paths.result)
+            kept = TrialResult.read(paths.result)
         except ValueError:
-            pass
+            kept = None
+        if kept is not None and kept.status != "running":
+            return kept
+        if kept is not None:  # the record it started with: keep what it says, end it
+            kept.status, kept.reward, kept.exception_info = status, None, info
+            kept.finished_at = now_iso()
+            kept.executor = {**(kept.executor or {}), "kind": "ray", "lost": lost}
+            kept.write(paths.result)
+            return kept
     trial_dir.mkdir(parents=True, exist_ok=True)
     started = None
     if paths.config.is_file():
@@ -316,19 +361,23 @@ def _error_record(spec: JobSpec, slot: Slot, trial_dir: Path, exc: BaseException
         agent=slot.agent,
         model=spec.model,
         attempt=slot.attempt,
-        status="error",
+        status=status,
         started_at=started,
         finished_at=now_iso(),
-        exception_info={
-            "type": "WorkerLost" if lost else type(getattr(exc, "cause", None) or exc).__name__,
-            "message": f"{type(exc).__name__}: {str(exc)[:2000]}",
-            "traceback": "".join(traceback.format_exception(exc))[-8000:],
-        },
+        exception_info=info,
         resources={"cores": None, "cpus": ecfg.cpus, "memory_mb": ecfg.memory_mb},
         executor={"kind": "ray", "lost": lost},
     )
     record.write(paths.result)
     return record
+
+
+def _cancelled_record(spec: JobSpec, slot: Slot, trial_dir: Path) -> TrialResult | None:
+    """The record of a Ray task Ctrl-C cancelled: ``cancelled`` if its trial had started (its folder
+    exists), the trial's own record if it finished first, None if it was still queued."""
+    if not trial_dir.is_dir():
+        return None
+    return _error_record(spec, slot, trial_dir, None, False, stopped_by=cancel.reason() or "requested")
 
 
 def _unpack(archive: bytes, job_dir: Path, name: str) -> None:

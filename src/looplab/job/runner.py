@@ -12,7 +12,9 @@ attempts, keeping the folders of failed or interrupted ones.
 
 A job runs in one process at a time (``records.joblock``). Ctrl-C/SIGTERM
 (``looplab.cancel``) stops scheduling and the running trials, which record
-``cancelled``; the job's result.json is still written. Trials a killed process left
+``cancelled``; the job's result.json is still written. A Ctrl-C while environments
+build stops the build in progress; that task's trials record ``cancelled``, the tasks
+not built yet start none. Trials a killed process left
 without a final record are marked ``cancelled`` by the next run (``repair_interrupted``),
 which then runs their slots again.
 """
@@ -38,7 +40,7 @@ from looplab.records import joblock
 from looplab.records.layout import JobPaths, TrialPaths
 from looplab.records.results import JOB_SCHEMA_VERSION, TRIAL_SCHEMA_VERSION, JobResult, TrialResult
 from looplab.tasks.loader import Task
-from looplab.trial import new_trial_name, record_build_failure
+from looplab.trial import new_trial_name, record_build_cancelled, record_build_failure
 from looplab.verify import editable as editable_mod
 
 __all__ = ["JobSpec", "Slot", "existing_trials", "run_job", "summarize_job", "trial_config"]
@@ -123,18 +125,7 @@ def run_job(
     check_job_gpus(tasks)  # a task asking for GPUs this machine lacks fails before any build
     sweep_stale_scratch()  # what killed looplab processes left behind
     failed: dict[str, str] = {}  # task -> why its environment did not build: its trials are errors
-    for t in tasks:  # build first; a task whose build fails records its trials as errors
-        cancel.check()  # Ctrl-C while building: no job starts
-        emit("build", {"task": t.name})
-        try:
-            envs[t.name] = build_environment(t)
-        except LooplabError as exc:
-            cancel.check()  # a build that Ctrl-C stopped did not fail: no job starts
-            failed[t.name] = str(exc)
-            emit("build_failed", {"task": t.name, "error": str(exc)})
-            continue
-        warnings = envs[t.name].warnings + _unmatched_editable(t, envs[t.name], spec.editable)
-        emit("built", {"task": t.name, "cached": envs[t.name].cached, "warnings": warnings})
+    building = _build_all(tasks, envs, failed, spec.editable, emit)  # the task Ctrl-C stopped, if any
     with joblock.hold(spec.paths):
         repaired = repair_interrupted(spec.job_dir)
         if repaired:
@@ -151,15 +142,62 @@ def run_job(
             emit("done", rec.record())
         pending = [s for s in pending if s.task.name not in failed]
         n_run = 0
-        for res in pool.run(spec, pending, emit):
-            n_run += 1
-            emit("done", res.record())
+        if cancel.requested():  # stopped while building: the task being built records its trials
+            for slot in [s for s in pending if s.task.name == building]:
+                trial_dir = spec.job_dir / new_trial_name(slot.task)
+                rec = record_build_cancelled(
+                    slot.task,
+                    trial_config(spec, slot, None),
+                    trial_dir,
+                    cancel.reason(),
+                    spec.job_name,
+                    slot.key,
+                )
+                n_run += 1
+                emit("done", rec.record())
+        else:
+            for res in pool.run(spec, pending, emit):
+                n_run += 1
+                emit("done", res.record())
         summary = summarize_job(spec.job_dir, spec.job_name)
         summary.write(spec.paths.result)
     out = summary.record()
     if cancel.requested():
         out["interrupted"] = {"signal": cancel.reason(), "not_started": len(pending) - n_run}
+        if building:
+            out["interrupted"]["building"] = building
     return out
+
+
+def _build_all(
+    tasks: list[Task],
+    envs: dict[str, Environment],
+    failed: dict[str, str],
+    editable: list[str] | None,
+    emit: Callable[[str, dict[str, Any]], None],
+) -> str | None:
+    """Build every task's environment into ``envs`` (failures into ``failed``), in order.
+
+    Ctrl-C stops the build in progress (its sandbox is stopped, a host command killed, a wait
+    for another process's build ended) and the rest; returns the task it stopped, if any.
+    """
+    for t in tasks:
+        if cancel.requested():
+            return None
+        emit("build", {"task": t.name})
+        try:
+            envs[t.name] = build_environment(t)
+        except cancel.Cancelled:
+            return t.name
+        except LooplabError as exc:
+            if cancel.requested():  # a step Ctrl-C killed fails like any: the build was stopped
+                return t.name
+            failed[t.name] = str(exc)
+            emit("build_failed", {"task": t.name, "error": str(exc)})
+            continue
+        warnings = envs[t.name].warnings + _unmatched_editable(t, envs[t.name], editable)
+        emit("built", {"task": t.name, "cached": envs[t.name].cached, "warnings": warnings})
+    return None
 
 
 def repair_interrupted(job_dir: Path) -> list[str]:
@@ -247,6 +285,7 @@ def summarize_job(job_dir: Path, job_name: str) -> JobResult:
             "reason": r.reason,
             "pinned": r.resources.get("pinned", True),
             "core_wait_s": r.resources.get("core_wait_s"),
+            "memory_wait_s": r.resources.get("memory_wait_s"),
         }
         for r in latest.values()
     ]

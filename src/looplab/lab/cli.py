@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from looplab import cancel
 from looplab.errors import LooplabError
 from looplab.numfmt import significant
 from looplab.tables import print_fitted
@@ -26,10 +26,6 @@ err = Console(stderr=True, soft_wrap=True)
 
 LabOpt = Annotated[Path, typer.Option("--lab", "-l", help="The lab folder (holding lab.toml)")]
 DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="Data folder for the backend (read-only)")]
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _limits(**flags: str | None) -> dict[str, Any]:
@@ -131,7 +127,7 @@ def run(
     lab_dir: Annotated[Path | None, typer.Option("--lab", "-l", help="The lab folder (default: .)")] = None,
     data: DataOpt = None,
     agent: Annotated[
-        str | None, typer.Option("--agent", "-a", help="Agent (default: lab.toml [agent] name)")
+        str | None, typer.Option("--agent", "-a", help="Agent (default: lab.toml \\[agent] name)")
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model for LLM agents")] = None,
     base_url: Annotated[
@@ -177,9 +173,21 @@ def run(
     opts = RunOptions(
         data_dir=data, agent=agent, model=model, agent_kwargs=agent_kwargs or None, limits=limits
     )
-    # a polite kill unwinds: sandboxes and services stop, the state is kept for the resume
-    signal.signal(signal.SIGTERM, _terminate)
-    summary = LabLoop(lab, opts, _on_event).run()
+    # Ctrl-C/SIGTERM stops the agent (then any evaluation), sandboxes and services stop, the state is
+    # kept for the resume; a second signal exits at once (the next run repairs it)
+    cancel.install_handlers()
+    loop = LabLoop(lab, opts, _on_event)
+    try:
+        summary = loop.run()
+    except cancel.Cancelled:
+        p = loop.state.pending
+        where = f" in experiment {p.experiment}'s {p.phase} phase" if p is not None else ""
+        err.print(
+            f"interrupted ({cancel.reason()}){where}: the lab's state is kept; "
+            f"continue with: looplab lab run --lab {lab.dir}",
+            highlight=False,
+        )
+        raise typer.Exit(code=cancel.EXIT_INTERRUPTED) from None
     console.print(
         f"run {summary.run}: {summary.experiments} experiments, {summary.keeps} kept; best score "
         f"{significant(summary.best_score)} at {(summary.best_commit or '')[:10]} on {lab.branch}"

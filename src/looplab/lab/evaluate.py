@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from looplab import cancel
 from looplab.environment.build import runtime_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, make_world_readable, remove_tree
@@ -275,6 +276,7 @@ class Evaluator:
             res, rec = self._evaluate_task(app, index, role, log_dir)
         else:
             res, rec = self._evaluate_sandboxed(app, index, role, sample_ids)
+        cancel.check()  # its sandbox was stopped by Ctrl-C: not a failed evaluation
         rec.duration_s = round(time.monotonic() - t0, 4)
         if log_dir is not None:
             atomic_write_json(log_dir / f"eval-{index:05d}-{role}.json", rec.__dict__)
@@ -319,7 +321,11 @@ class Evaluator:
         sb = make_sandbox(spec)
         rec = EvalRecord(index=index, role=role, ok=False, score=None, duration_s=0.0, exec_s=0.0)
         try:
-            sb.start()
+            try:
+                sb.start()
+            except LooplabError:
+                cancel.check()  # Ctrl-C stopped it while it started
+                raise
             if self.service:
                 self.service.attach(sb)
             if self.cfg.kind == "entry":

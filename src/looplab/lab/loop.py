@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from looplab import settings
+from looplab import cancel, settings
 from looplab.agents.registry import make_agent, preflight
 from looplab.clock import now_iso
 from looplab.errors import LooplabError
@@ -75,6 +75,7 @@ class LabLoop:
         self.service: ServiceHandle | None = None
         self._session_t0 = time.monotonic()
         self._active_base = 0.0
+        self._started = False  # the run's state is loaded and this session's clock runs
 
     # ---- state -----------------------------------------------------------------------------
     def _load_state(self) -> LabState:
@@ -94,6 +95,16 @@ class LabLoop:
         with run_lock(self.lab, f"{self.lab.dir}: another `lab run` is already running on this lab"):
             try:
                 return self._run_locked()
+            except cancel.Cancelled:  # Ctrl-C/SIGTERM: the interrupted experiment says so; resume redoes it
+                pending = self.state.pending
+                if pending is not None and self._started:
+                    pending.cancelled = {
+                        "signal": cancel.reason() or "requested",
+                        "at": now_iso("milliseconds"),
+                        "phase": pending.phase,
+                    }
+                    self._save()
+                raise
             finally:
                 if self.workspace is not None:
                     self.workspace.discard()
@@ -131,6 +142,7 @@ class LabLoop:
                 {"run": run.id, "pending": pending.model_dump() if pending else None, "stale": stale},
             )
         self._session_t0 = time.monotonic()
+        self._started = True
         apply_agent_settings(self.lab, run.agent)
         a = lab.config.agent
         make_agent(a.name, a.kwargs, a.model)  # a misconfigured agent is an error now, not at experiment 1
@@ -279,6 +291,7 @@ class LabLoop:
                 self.service,
                 self.emit,
             )
+            cancel.check()  # Ctrl-C ended the agent phase: its work is not evaluated, resume redoes it
         except BaseException:
             self.workspace.discard()
             raise
@@ -325,6 +338,7 @@ class LabLoop:
     def _evaluate_and_finish(self, pending: Pending) -> None:
         lab, repo = self.lab, self.lab.repo
         assert self.evaluator is not None and pending.candidate_tree is not None
+        cancel.check()
         t0 = time.monotonic()
         head_tree = gitops.tree_of(repo, pending.head)
         best = self._best()

@@ -53,6 +53,7 @@ class Pending(BaseModel):
     files: list[str] = Field(default_factory=list)
     timing: dict[str, float] = Field(default_factory=dict)
     attempts: int = 1
+    cancelled: dict[str, str] | None = None  # {signal, at, phase}: a Ctrl-C stopped it; resume redoes it
 
 
 class LabState(BaseModel):

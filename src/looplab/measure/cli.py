@@ -157,10 +157,6 @@ def fingerprint(as_json: JsonOpt = False) -> None:
 
 def main() -> None:
     """``python -m looplab.measure``: the measure app on its own, for sandboxes without the full CLI."""
-    import sys
+    from looplab.climain import run_app
 
-    try:
-        app()
-    except LooplabError as exc:
-        err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+    run_app(app, err_console)

@@ -122,6 +122,7 @@ def trial_row(t: TrialData, curve: Curve | None, cls: Classification, counted: b
         "sealed": t.result.get("sealed"),
         "pinned": (t.result.get("resources") or {}).get("pinned", True),
         "core_wait_s": (t.result.get("resources") or {}).get("core_wait_s"),
+        "memory_wait_s": (t.result.get("resources") or {}).get("memory_wait_s"),
         "s_ref": (t.result.get("s_ref") or {}).get("value"),
         "s_ref_source": _s_ref_source(t.result.get("s_ref")),
         "reward": t.reward,

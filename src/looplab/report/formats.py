@@ -11,7 +11,7 @@ from rich.console import Console
 
 from looplab.numfmt import cell, percent
 from looplab.report.failure_modes import MODES
-from looplab.tables import make_table
+from looplab.tables import print_fitted
 
 CSV_COLUMNS = [
     "job",
@@ -161,11 +161,13 @@ def to_json(rep: dict[str, Any]) -> str:
     return json.dumps(rep, indent=2, default=str)
 
 
+# columns a narrow terminal (or a pipe: 80 columns) drops first, with a note, rather than breaking words
+OPTIONAL = {
+    "Leaderboard": ("mean AUC", "tokens", "attempts", "tasks", "cost", "gates passed", "95% CI"),
+}
+
+
 def print_tables(rep: dict[str, Any], console: Console) -> None:
     for title, head, rows in tables(rep):
-        if not rows:
-            continue
-        t = make_table(title, head)
-        for r in rows:
-            t.add_row(*r)
-        console.print(t)
+        if rows:
+            print_fitted(console, title, head, rows, optional=OPTIONAL.get(title, ()))

@@ -10,15 +10,32 @@ the host-wide measurement lock of the sandbox's cores (waiting at most the
 verifier's timeout, then a ``LooplabError``: an infrastructure failure, not the
 agent's), or callgrind instruction counts (``run_timeout_sec`` then bounds each
 valgrind run, which is tens of times slower than the program). The speedup becomes
-a reward through the ``[looplab] reward`` formula (default ``log_speedup``) with
-``s_ref`` from this machine's calibration when one is cached, else from the
-``[optimization]`` constants. Everything measured — CI,
-pairs, CV, lock wait, precision reached, where ``s_ref`` came from — goes into the
-returned details and ``measurement.json`` in the verifier's log folder.
+a reward through the ``[looplab] reward`` formula (default ``log_speedup``).
+
+``s_ref``, the reference solution's speedup the formula divides by, comes from
+(``docs/catalog.md``, "how rewards are normalised"):
+
+- ``same-run reference`` (tasks with ``tests/run.toml``, the default): the task's own
+  solution (``verify.reference``) is timed as a third program in the candidate's
+  rounds, so matching the reference scores 0.5 on any machine; both ratios and their
+  intervals are recorded, and the reward's interval follows from them;
+- ``calibration``: where the task opts out (``s_ref = "calibration"`` in run.toml),
+  this machine's calibration, keyed by its fingerprint; a declared task with a
+  solution that has none is calibrated here and now, the first time it verifies on
+  the machine (the runner times baseline against the reference), and the record
+  (date, fingerprint) goes into the trial; test.sh tasks read one ``looplab
+  calibrate`` made;
+- ``constants``: the task's ``[optimization]`` scores, where neither is possible.
+
+Everything measured — CI, pairs, CV, lock wait, precision reached, where ``s_ref``
+came from — goes into the returned details and ``measurement.json`` in the
+verifier's log folder.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +43,13 @@ from pydantic import BaseModel, Field
 
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json
-from looplab.measure.calibrate import CalibrationRecord, lookup_calibration
+from looplab.measure.calibrate import (
+    CalibrationRecord,
+    calibration_path,
+    lookup_calibration,
+    task_hash,
+)
+from looplab.measure.fingerprint import machine_fingerprint
 from looplab.measure.instructions import count_instructions
 from looplab.measure.lock import MeasurementLock
 from looplab.measure.runners import SandboxRunner
@@ -35,6 +58,7 @@ from looplab.measure.timing import MeasurementFailed, PairedResult, PairedSettin
 from looplab.sandbox.base import Sandbox
 from looplab.tasks.loader import Task
 from looplab.tasks.model import PairedMeasure
+from looplab.verify.reference import PROGRAM, derive_reference, has_reference
 from looplab.verify.reward_file import ParsedReward, parse_reward_data
 from looplab.verify.rewards import (
     gate_reason,
@@ -44,6 +68,20 @@ from looplab.verify.rewards import (
     s_ref_from_constants,
 )
 from looplab.verify.runner import CandidateRunner, RunDeclaration, StepFailed, run_exact
+
+SAME_RUN = "same-run reference"
+
+
+class RefSpeedup(BaseModel):
+    """The reference speedup a reward divides by, and where it came from."""
+
+    value: float | None = None
+    source: str | None = None  # SAME_RUN | "calibration" | "constants" | None
+    ci_low: float | None = None  # same-run: the reference ratio's interval
+    ci_high: float | None = None
+    calibration: CalibrationRecord | None = None
+    calibrated_now: bool = False  # the calibration was made by this verification
+    notes: list[str] = Field(default_factory=list)
 
 
 class MeasuredReward(BaseModel):
@@ -213,13 +251,17 @@ def measure_declared(
     cores: list[int] | None,
     env: dict[str, str],
     log_dir: Path,
+    pristine_workdir: Path | None = None,
+    workdir: str = "/app",
 ) -> MeasuredReward:
     """Score a task that declares its runs (``tests/run.toml``): build, check, time, all jailed.
 
     Nothing here runs ``test.sh``: every program run goes through ``CandidateRunner``.
     A candidate that does not build, fails a check (on a correctness input or on any
-    timed run's input) or dies scores 0 with the reason; a baseline that fails is an
-    infrastructure failure (``LooplabError``).
+    timed run's input) or dies scores 0 with the reason; a baseline (or reference) that
+    fails is an infrastructure failure (``LooplabError``). ``pristine_workdir``: the
+    built environment's working folder (host), from which the reference is derived; without
+    it (or without a solution) the reference cannot be timed and ``s_ref`` is calibrated.
     """
     cfg = task.config
     if (cfg.looplab.measure == "instructions") != (decl.time == "instructions"):
@@ -236,29 +278,58 @@ def measure_declared(
         "programs": decl.programs,
         "time_source": decl.time,
     }
+    needs_ref = formula in ("log_speedup", "linear")
+    runnable = pristine_workdir is not None and has_reference(task)
+    same_run = needs_ref and decl.s_ref == "same-run" and runnable
+    ref = RefSpeedup()
+    if needs_ref and not same_run:
+        ref.notes.append(
+            "s_ref: the task opts out of the same-run reference (tests/run.toml s_ref = 'calibration')"
+            if decl.s_ref == "calibration"
+            else "s_ref: the task has no runnable reference solution (solution/solve.sh)"
+        )
     runner = CandidateRunner(decl, root, scratch, cores, env)
     metrics: dict[str, float] = {}
+    lock = MeasurementLock(cores=cores, timeout=cfg.verifier.timeout_sec, label=f"verify {task.name}")
     try:
         try:
-            for name in decl.programs:
-                runner.screen(name)
-            for name in decl.programs:
+            calibrate = needs_ref and not same_run and runnable and decl.time != "instructions"
+            if calibrate:
+                ref = _calibration_s_ref(task, ref)
+                calibrate = lookup_calibration(task) is None
+            if same_run or calibrate:
+                assert pristine_workdir is not None
+                t0 = time.monotonic()
+                ref_dir, cached = derive_reference(
+                    task, pristine_workdir, workdir, root, cores, runner.env, runner.runtime_ro, scratch
+                )
+                runner.add_program(PROGRAM, decl.programs["candidate"], [(ref_dir, workdir)])
+                details["reference_program"] = {
+                    "from": "solution/solve.sh",
+                    "cached": cached,
+                    "derive_s": round(time.monotonic() - t0, 3),
+                }
+            for name in runner.programs:
+                if name != PROGRAM:
+                    runner.screen(name)
+            for name in runner.programs:
                 runner.build(name)
             metrics["correctness_runs"] = float(runner.correctness("candidate"))
             metrics["correct"] = 1.0
+            if calibrate:
+                ref = _calibrate_here(task, runner, settings_from(pm), lock, ref)
+                runner.programs.pop(PROGRAM)
             if decl.time == "instructions":
                 counts = runner.count(decl.count_rounds)
             else:
-                lock = MeasurementLock(
-                    cores=cores, timeout=cfg.verifier.timeout_sec, label=f"verify {task.name}"
-                )
                 res = runner.time(settings_from(pm), lock)
         except StepFailed as exc:
             details["failed_side"] = exc.side
             details["steps"] = runner.log
             if exc.side != "candidate":
+                which = "reference solution" if exc.side == PROGRAM else exc.side
                 raise LooplabError(
-                    f"{task.name}: the {exc.side} program failed in the verifier: {exc}"
+                    f"{task.name}: the {which} program failed in the verifier: {exc}"
                 ) from None
             metrics["correct"] = 0.0
             return _finish(
@@ -268,9 +339,88 @@ def measure_declared(
         runner.close()
     details["steps"] = runner.log
     if decl.time == "instructions":
-        return _score(task, formula, _counted_speedup(counts, details, metrics), metrics, details, log_dir)
+        speedup = _counted_speedup(counts, details, metrics)
+        if same_run:
+            ref = ref.model_copy(
+                update={"value": sum(counts["baseline"]) / max(sum(counts[PROGRAM]), 1), "source": SAME_RUN}
+            )
+        return _score(task, formula, speedup, metrics, details, log_dir, ref)
     _paired_details(res, details, metrics)
-    return _score(task, formula, res.speedup, metrics, details, log_dir)
+    if same_run:
+        r = res.others_speedup[PROGRAM]
+        ref = ref.model_copy(
+            update={"value": r.speedup, "source": SAME_RUN, "ci_low": r.ci_low, "ci_high": r.ci_high}
+        )
+        details["reference"] = {
+            "speedup": r.speedup,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "rel_half_width": r.rel_half_width,
+            "median_s": res.others[PROGRAM].median_s,
+            "cv": res.others[PROGRAM].cv,
+        }
+        metrics.update(
+            reference_speedup=r.speedup,
+            reference_ci_low=r.ci_low,
+            reference_ci_high=r.ci_high,
+            reference_s=res.others[PROGRAM].median_s,
+        )
+    return _score(task, formula, res.speedup, metrics, details, log_dir, ref)
+
+
+def _calibration_s_ref(task: Task, ref: RefSpeedup) -> RefSpeedup:
+    """This machine's calibration of ``task`` when it has a usable one (``value`` None otherwise)."""
+    rec = lookup_calibration(task)
+    if rec is None:
+        return ref
+    if rec.s_ref <= 1.0:
+        ref.notes.append(f"calibration s_ref {rec.s_ref:.4g} <= 1 ignored (reference not faster here)")
+        return ref
+    return ref.model_copy(update={"value": rec.s_ref, "source": "calibration", "calibration": rec})
+
+
+def _calibrate_here(
+    task: Task, runner: CandidateRunner, settings: PairedSettings, lock: MeasurementLock, ref: RefSpeedup
+) -> RefSpeedup:
+    """Calibrate ``task`` on this machine now: the reference timed against the baseline, stored.
+
+    The first verification of an opted-out task on an uncalibrated machine pays for it;
+    later ones read the record (``measure.calibrate``). A reference not faster than the
+    baseline is stored too (it says so), and leaves ``s_ref`` to the constants.
+    """
+    t0 = dt.datetime.now(dt.UTC)
+    res = runner.time(settings, lock, order=["baseline", PROGRAM])
+    fp = machine_fingerprint()
+    rec = CalibrationRecord(
+        task=task.name,
+        task_hash=task_hash(task),
+        measure=task.config.looplab.measure,
+        s_ref=res.speedup,
+        runs=[res.speedup],
+        ci_low=res.ci_low,
+        ci_high=res.ci_high,
+        fingerprint=fp,
+        measured_at=t0.isoformat(timespec="seconds"),
+        duration_s=round((dt.datetime.now(dt.UTC) - t0).total_seconds(), 3),
+        details=[{"how": "verifier: baseline and reference solution timed interleaved", **_brief(res)}],
+    )
+    atomic_write_json(calibration_path(task, fp), rec.model_dump(mode="json"))
+    ref.notes.append(f"calibrated on this machine now (no calibration for {fp.key} yet)")
+    ref = ref.model_copy(update={"calibrated_now": True})
+    if rec.s_ref <= 1.0:
+        ref.notes.append(f"calibration s_ref {rec.s_ref:.4g} <= 1: the reference is not faster here")
+        return ref
+    return ref.model_copy(update={"value": rec.s_ref, "source": "calibration", "calibration": rec})
+
+
+def _brief(res: PairedResult) -> dict[str, Any]:
+    return {
+        "speedup": res.speedup,
+        "ci_low": res.ci_low,
+        "ci_high": res.ci_high,
+        "pairs": res.pairs,
+        "precision_reached": res.precision_reached,
+    }
 
 
 def _counted_speedup(
@@ -283,6 +433,27 @@ def _counted_speedup(
     return base / max(cand, 1)
 
 
+def legacy_s_ref(task: Task) -> RefSpeedup:
+    """``s_ref`` of a task without a same-run reference: its calibration here, else the constants."""
+    s_ref, source, rec, notes = resolve_s_ref(task)
+    return RefSpeedup(value=s_ref, source=source, calibration=rec, notes=notes)
+
+
+def _reward_interval(formula: str, details: dict[str, Any], ref: RefSpeedup) -> tuple[float, float] | None:
+    """The reward's interval from the candidate's and the reference's intervals (same run only):
+    the candidate's low end over the reference's high end, and the other way round."""
+    lo, hi = details.get("speedup_ci_low"), details.get("speedup_ci_high")
+    if ref.source != SAME_RUN or lo is None or hi is None or ref.ci_low is None or ref.ci_high is None:
+        return None
+    try:
+        return (
+            reward_from_speedup(formula, lo, ref.ci_high),
+            reward_from_speedup(formula, hi, ref.ci_low),
+        )
+    except (LooplabError, InvalidMeasurement):
+        return None
+
+
 def _score(
     task: Task,
     formula: str,
@@ -290,15 +461,26 @@ def _score(
     metrics: dict[str, float],
     details: dict[str, Any],
     log_dir: Path,
+    ref: RefSpeedup | None = None,
 ) -> MeasuredReward:
-    """The reward of a measured ``speedup``: ``s_ref``, the formula, and no reward for noise."""
+    """The reward of a measured ``speedup``: ``s_ref`` (``ref``, else calibration or constants),
+    the formula, and no reward for noise."""
     mode = details.get("mode")
-    s_ref, source, rec, notes = resolve_s_ref(task)
-    details.update(speedup=speedup, s_ref=s_ref, s_ref_source=source, notes=notes)
+    ref = ref if ref is not None and (ref.value is not None or ref.source == SAME_RUN) else None
+    if ref is None or ref.value is None:
+        legacy = legacy_s_ref(task)
+        ref = legacy.model_copy(update={"notes": [*(ref.notes if ref else []), *legacy.notes]})
+    s_ref = ref.value
+    details.update(speedup=speedup, s_ref=s_ref, s_ref_source=ref.source, notes=ref.notes)
+    if ref.source == SAME_RUN:
+        details["s_ref_ci"] = [ref.ci_low, ref.ci_high]
+    rec = ref.calibration
     if rec is not None:
         details["calibration"] = {
             "fingerprint": rec.fingerprint.key,
+            "machine": rec.fingerprint.describe(),
             "measured_at": rec.measured_at,
+            "made_by_this_verification": ref.calibrated_now,
             "runs": rec.runs,
             "ci_low": rec.ci_low,
             "ci_high": rec.ci_high,
@@ -314,6 +496,10 @@ def _score(
         reward, reason = 0.0, f"no reward from speedup {speedup:.4g}: {exc}"
         if s_ref is None:
             reason += " (run `looplab calibrate TASK` or set [optimization] baseline/reference scores)"
+    interval = _reward_interval(formula, details, ref)
+    if interval is not None:
+        details["reward_ci"] = list(interval)
+        metrics.update(reward_ci_low=interval[0], reward_ci_high=interval[1])
     if (
         reward > 0
         and ci_low is not None

@@ -256,7 +256,17 @@ def _verify_declared(
 
     if decl.mode == "exact":
         return _verify_exact(task, decl, env, root, box_dir, cores, log_dir)
-    m = measure_declared(task, decl, root, box_dir / "runner", cores, dict(env.env), log_dir)
+    m = measure_declared(
+        task,
+        decl,
+        root,
+        box_dir / "runner",
+        cores,
+        dict(env.env),
+        log_dir,
+        pristine_workdir=env.root / env.workdir.lstrip("/"),
+        workdir=env.workdir,
+    )
     result = VerifierResult(
         reward=float(m.reward),
         rewards={**m.metrics, "reward": float(m.reward)},

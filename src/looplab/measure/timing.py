@@ -176,6 +176,18 @@ def _side(command: str, times: list[float]) -> SideStats:
     )
 
 
+def round_order(programs: list[str], n: int) -> list[str]:
+    """The order of round ``n``: A B, B A, ... for two programs; for more, rotated by ``n // 2``
+    and reversed in odd rounds, so that in every two consecutive rounds each program runs
+    before each other one exactly once (a plain rotation puts A before B in two of three)."""
+    k = len(programs)
+    if k == 2:
+        return programs if n % 2 == 0 else programs[::-1]
+    r = (n // 2) % k
+    order = programs[r:] + programs[:r]
+    return order[::-1] if n % 2 else order
+
+
 def _ci(first: list[float], other: list[float], st: PairedSettings) -> RatioCI:
     """The median ratio first/other over the rounds so far, with its interval."""
     return median_ratio_ci(
@@ -217,8 +229,8 @@ def measure_interleaved(
     ``MeasurementFailed`` when the run or its check fails); ``prepare(pair)`` runs
     before each round and ``after_round(pair)`` after it, untimed (a fresh input for
     the round, the checks of its outputs; warm-up rounds are negative). Round ``i`` runs the programs in
-    the order rotated by ``i``, so with two
-    programs the order alternates A B, B A, ... and drift hits every side alike.
+    ``round_order``: with two programs A B, B A, ..., with more every order in turn, so drift
+    and any position in the round hit every side alike.
     With more than two, each program beyond the second also gets its speedup over the first
     (``others_speedup``), and the measurement stops for precision only when every one of
     these ratios is within ``target``.
@@ -247,8 +259,7 @@ def measure_interleaved(
             n = len(times[programs[0]])
             if prepare is not None:
                 prepare(n)
-            k = n % len(programs)
-            for p in programs[k:] + programs[:k]:
+            for p in round_order(programs, n):
                 times[p].append(run_once(p, n))
             if after_round is not None:
                 after_round(n)

@@ -180,3 +180,10 @@ def test_prime_count_oracle_half_and_nop_zero_with_the_same_run_reference(tmp_pa
     m = oracle["verifier_result"]["measurement"]
     assert m["s_ref_source"] == "same-run reference" and m["s_ref"] > 10, m  # the constants: 3.1
     assert abs(oracle["reward"] - 0.5) < 0.1, m
+
+
+def test_calibrate_says_a_same_run_task_has_nothing_to_calibrate(tmp_path: Path) -> None:
+    task = _task(tmp_path)
+    r = run_cli("calibrate", str(task), "--dry-run")
+    assert r.returncode != 0
+    assert "run.toml: field s_ref" in r.stderr and "same run" in r.stderr, r.stderr

@@ -1,5 +1,9 @@
 """Calibrate a task on this machine: oracle trials measure its reference speedup ``s_ref``.
 
+For test.sh tasks (and declared tasks that opt out of the same-run reference; their verifier
+also calibrates by itself the first time it runs on a machine). A declared task that times
+its reference in the same run as each candidate has nothing to calibrate: a one-line error.
+
 ``calibrate_task`` runs the task's reference solution through normal trials
 (pinned to cores like any job's trial) and stores the median measured speedup with
 ``looplab.measure.calibrate`` (which only stores and looks calibrations up, so the
@@ -32,6 +36,7 @@ from looplab.tasks.catalog import resolve_task_path
 from looplab.tasks.loader import Task, load_task
 from looplab.trial import TrialConfig, new_trial_name, run_trial
 from looplab.verify.measured import resolve_s_ref
+from looplab.verify.runner import load_declaration
 
 
 def check_calibratable(task: Task, repeats: int = 1) -> None:
@@ -42,6 +47,13 @@ def check_calibratable(task: Task, repeats: int = 1) -> None:
         )
     if not (task.solution_dir / "solve.sh").is_file():
         raise LooplabError(f"{task.path}: no solution/solve.sh; calibration runs the reference solution")
+    decl = load_declaration(task.tests_dir) if task.native else None
+    if decl is not None and decl.mode == "timed" and decl.s_ref == "same-run":
+        raise LooplabError(
+            f"{task.tests_dir / 'run.toml'}: field s_ref: {task.name} times its reference solution in the "
+            "same run as every candidate, so there is nothing to calibrate "
+            '(s_ref = "calibration" opts out; the verifier then calibrates on first use)'
+        )
     if repeats < 1:
         raise LooplabError(f"calibration repeats must be at least 1, got {repeats}")
 

@@ -215,8 +215,9 @@ def record_build_failure(
 
 
 def _s_ref_used(measurement: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The reference speedup a measured reward used: value, source (task.toml constants or this
-    machine's calibration, with its date and machine)."""
+    """The reference speedup a measured reward used: value, source (the reference timed in the same
+    run, with its interval; this machine's calibration, with its date and machine; or task.toml's
+    constants)."""
     m = measurement or {}
     if "s_ref" not in m:
         return None
@@ -224,6 +225,8 @@ def _s_ref_used(measurement: dict[str, Any] | None) -> dict[str, Any] | None:
     cal = m.get("calibration") or {}
     if cal:
         out.update(measured_at=cal.get("measured_at"), machine=cal.get("fingerprint"))
+    if m.get("s_ref_ci"):
+        out["ci"] = m["s_ref_ci"]
     return out
 
 

@@ -253,6 +253,7 @@ def measure_declared(
     log_dir: Path,
     pristine_workdir: Path | None = None,
     workdir: str = "/app",
+    env_key: str = "",
 ) -> MeasuredReward:
     """Score a task that declares its runs (``tests/run.toml``): build, check, time, all jailed.
 
@@ -301,7 +302,15 @@ def measure_declared(
                 assert pristine_workdir is not None
                 t0 = time.monotonic()
                 ref_dir, cached = derive_reference(
-                    task, pristine_workdir, workdir, root, cores, runner.env, runner.runtime_ro, scratch
+                    task,
+                    pristine_workdir,
+                    workdir,
+                    root,
+                    cores,
+                    runner.env,
+                    runner.runtime_ro,
+                    scratch,
+                    env_key,
                 )
                 runner.add_program(PROGRAM, decl.programs["candidate"], [(ref_dir, workdir)])
                 details["reference_program"] = {

@@ -13,7 +13,8 @@ makes that reference program from the task's ``solution/`` with no per-task decl
 2. what the solution wrote is carried as an agent's work is: only the files matching the
    task's editable globs, laid over a fresh pristine copy (``verify.editable``);
 3. that folder is cached under ``$LOOPLAB_CACHE_DIR/references``, one per task content
-   hash (``measure.calibrate.task_hash``): later verifications of the same task reuse it.
+   hash (``measure.calibrate.task_hash``) and built environment (its key): later
+   verifications of the same task reuse it.
 
 The candidate never sees it: the folder is bound (read-only, over the working folder)
 only into the reference program's own jails. A solve.sh that fails is an infrastructure
@@ -46,9 +47,9 @@ def has_reference(task: Task) -> bool:
     return (task.solution_dir / SOLVE).is_file()
 
 
-def reference_dir(task: Task) -> Path:
-    """Where the derived reference of this version of ``task`` is cached."""
-    return settings.current().cache_dir / "references" / f"{task.name}-{task_hash(task)}"
+def reference_dir(task: Task, env_key: str) -> Path:
+    """Where the derived reference of this version of ``task``, on the environment ``env_key``, is cached."""
+    return settings.current().cache_dir / "references" / f"{task.name}-{task_hash(task)}-{env_key[:12]}"
 
 
 def derive_reference(
@@ -60,14 +61,16 @@ def derive_reference(
     env: dict[str, str],
     runtime_ro: list[tuple[Path, str]],
     scratch: Path,
+    env_key: str = "",
 ) -> tuple[Path, bool]:
     """The reference's working folder (host path) and whether it came from the cache.
 
     ``pristine_workdir``: the built environment's working folder (host); ``workdir``: its
     path in jails (``/app``); ``root``: the verifier's root (the jail's ``/``, its working
-    folder covered by the copy); ``scratch``: a host folder for the work.
+    folder covered by the copy); ``scratch``: a host folder for the work; ``env_key``: the built
+    environment's key (the pristine files in the cached folder are that environment's).
     """
-    final = reference_dir(task)
+    final = reference_dir(task, env_key)
     if final.is_dir():
         return final, True
     if not has_reference(task):

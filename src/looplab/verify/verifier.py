@@ -266,6 +266,7 @@ def _verify_declared(
         log_dir,
         pristine_workdir=env.root / env.workdir.lstrip("/"),
         workdir=env.workdir,
+        env_key=env.key,
     )
     result = VerifierResult(
         reward=float(m.reward),

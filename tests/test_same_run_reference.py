@@ -34,8 +34,8 @@ def _task(tmp_path: Path, name: str = "declared_speed") -> Path:
     return dst
 
 
-def _run(tmp_path: Path, task: Path, agents: list[str], name: str, **env: str) -> list[dict]:
-    args = ["run", "-p", str(task), "--jobs-dir", str(tmp_path / "jobs"), "--job-name", name]
+def _run(tmp_path: Path, task: Path, agents: list[str], name: str, *extra: str, **env: str) -> list[dict]:
+    args = ["run", "-p", str(task), "--jobs-dir", str(tmp_path / "jobs"), "--job-name", name, *extra]
     for a in agents:
         args += ["-a", a]
     r = run_cli(*args, env=env, timeout=900)
@@ -159,7 +159,7 @@ def test_opting_out_calibrates_once_per_machine(tmp_path: Path) -> None:
 def test_a_solution_that_fails_to_apply_is_a_verifier_error(tmp_path: Path) -> None:
     task = _task(tmp_path, "declared_broken")
     (task / "solution" / "solve.sh").write_text("#!/bin/bash\necho 'no such file' >&2\nexit 3\n")
-    (res,) = _run(tmp_path, task, ["nop"], "broken")
+    (res,) = _run(tmp_path, task, ["nop"], "broken", "--allow-errors")
     assert res["status"] == "verifier_error", res
     msg = res["exception_info"]["message"]
     assert "solve.sh" in msg and "exited 3" in msg and "no such file" in msg

@@ -222,6 +222,7 @@ def measure_interleaved(
     prepare: Callable[[int], None] | None = None,
     commands: dict[str, str] | None = None,
     after_round: Callable[[int], None] | None = None,
+    precise: Callable[[dict[str, RatioCI]], bool] | None = None,
 ) -> PairedResult:
     """Time N programs interleaved on the same cores; the speedup is programs[0] over programs[1].
 
@@ -233,7 +234,8 @@ def measure_interleaved(
     and any position in the round hit every side alike.
     With more than two, each program beyond the second also gets its speedup over the first
     (``others_speedup``), and the measurement stops for precision only when every one of
-    these ratios is within ``target``.
+    these ratios is within ``target`` (or when ``precise``, given the interval of the first
+    program over each other one, says so).
     """
     st = settings or PairedSettings()
     if st.max_pairs < st.min_pairs:
@@ -268,7 +270,8 @@ def measure_interleaved(
             if n >= st.min_pairs:
                 cis = {p: _ci(times[programs[0]], times[p], st) for p in programs[1:]}
                 ci = cis[programs[1]]
-                if max(c.rel_half_width for c in cis.values()) <= st.target:
+                done = precise(cis) if precise else max(c.rel_half_width for c in cis.values()) <= st.target
+                if done:
                     reason = "precision"
                     break
             if n >= st.max_pairs:

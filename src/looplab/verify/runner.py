@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
 from looplab.measure.lock import MeasurementLock
+from looplab.measure.stats import RatioCI
 from looplab.measure.timing import MeasurementFailed, PairedResult, PairedSettings, measure_interleaved
 from looplab.sandbox.bwrap import looplab_runtime_paths, runtime_env_path
 from looplab.sandbox.jail import JailCgroup, JailResult, JailSpec, run_jail
@@ -354,6 +355,15 @@ class CandidateRunner:
             self._check_round(current["input"], current["expected"], outs)
 
         st = settings.model_copy(update={"time_source": self.decl.time})
+
+        def precise(cis: dict[str, RatioCI]) -> bool:
+            # the candidate's ratio precise, and either every other one too or the candidate's
+            # interval reaching 1: then it scores 0 whatever the other ratios are (a nop stops early)
+            first = cis[programs[1]]
+            if first.rel_half_width > st.target:
+                return False
+            return first.low <= 1.0 or all(c.rel_half_width <= st.target for c in cis.values())
+
         try:
             return measure_interleaved(
                 programs,
@@ -363,6 +373,7 @@ class CandidateRunner:
                 prepare=prepare,
                 after_round=after_round,
                 commands={p: self.programs[p] for p in programs},
+                precise=precise if programs[1] == "candidate" else None,
             )
         finally:
             for d in [*current.values(), *outs.values()]:

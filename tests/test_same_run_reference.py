@@ -187,3 +187,18 @@ def test_calibrate_says_a_same_run_task_has_nothing_to_calibrate(tmp_path: Path)
     r = run_cli("calibrate", str(task), "--dry-run")
     assert r.returncode != 0
     assert "run.toml: field s_ref" in r.stderr and "same run" in r.stderr, r.stderr
+
+
+def test_precision_waits_for_every_ratio_unless_told_otherwise() -> None:
+    """By default the rounds go on until the reference's ratio is precise too; the runner's rule
+    stops once the candidate's interval is precise and reaches 1 (it scores 0 whatever s_ref)."""
+    noisy = [1.0, 1.6, 0.7, 1.9, 0.8, 1.5, 0.6, 1.7, 0.9, 1.4]
+
+    def run_once(name: str, rnd: int) -> float:
+        return {"baseline": 2.0, "candidate": 2.0, "solution": noisy[rnd % len(noisy)]}[name]
+
+    st = PairedSettings(warmup=0, min_pairs=4, max_pairs=10, target=0.05)
+    programs = ["baseline", "candidate", "solution"]
+    assert measure_interleaved(programs, run_once, st).pairs == 10
+    res = measure_interleaved(programs, run_once, st, precise=lambda cis: cis["candidate"].low <= 1.0)
+    assert res.pairs == 4 and res.stop_reason == "precision"

@@ -202,3 +202,25 @@ def test_precision_waits_for_every_ratio_unless_told_otherwise() -> None:
     assert measure_interleaved(programs, run_once, st).pairs == 10
     res = measure_interleaved(programs, run_once, st, precise=lambda cis: cis["candidate"].low <= 1.0)
     assert res.pairs == 4 and res.stop_reason == "precision"
+
+
+def test_without_a_solution_the_constants_are_used_and_the_trial_says_why(tmp_path: Path) -> None:
+    task = _task(tmp_path, "declared_unsolved")
+    (task / "solution" / "solve.sh").unlink()
+    (res,) = _run(tmp_path, task, ["nop"], "unsolved")
+    m = res["verifier_result"]["measurement"]
+    assert m["s_ref_source"] == "constants" and m["s_ref"] == 1.25 and "reference" not in m
+    assert any("no runnable reference solution" in n for n in m["notes"]), m["notes"]
+
+
+def test_the_catalog_check_asks_a_log_speedup_oracle_for_half_and_shows_its_s_ref() -> None:
+    from looplab.catalog_check import markdown, oracle_band
+    from looplab.tasks.loader import load_task
+
+    assert oracle_band(load_task(REPO / "tasks" / "prime_count")) == (0.45, 0.55)
+    assert oracle_band(load_task(REPO / "tasks" / "tour_puzzle")) == (0.9, None)
+    row = {"task": "prime_count", "domain": "systems", "nop_reward": 0.0, "oracle_reward": 0.503,
+           "oracle_target": 0.45, "oracle_max": 0.55, "oracle_s_ref_source": "same-run reference",
+           "oracle_verify_s": 53.3, "ok": True, "nop_reason": None, "oracle_reason": None}  # fmt: skip
+    line = next(ln for ln in markdown([row]).splitlines() if ln.startswith("| prime_count"))
+    assert "| 0.45–0.55 | same-run reference | 53.3 | yes |" in line

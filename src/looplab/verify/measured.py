@@ -475,8 +475,7 @@ def _score(
     """The reward of a measured ``speedup``: ``s_ref`` (``ref``, else calibration or constants),
     the formula, and no reward for noise."""
     mode = details.get("mode")
-    ref = ref if ref is not None and (ref.value is not None or ref.source == SAME_RUN) else None
-    if ref is None or ref.value is None:
+    if ref is None or ref.value is None:  # no same-run reference, no calibration made here
         legacy = legacy_s_ref(task)
         ref = legacy.model_copy(update={"notes": [*(ref.notes if ref else []), *legacy.notes]})
     s_ref = ref.value

@@ -280,7 +280,9 @@ def measure_declared(
         "time_source": decl.time,
     }
     needs_ref = formula in ("log_speedup", "linear")
-    runnable = pristine_workdir is not None and has_reference(task)
+    # the reference's folder is bound over the working folder: the candidate's sources must lie in it
+    inside = Path(decl.programs["candidate"]).is_relative_to(workdir)
+    runnable = pristine_workdir is not None and has_reference(task) and inside
     same_run = needs_ref and decl.s_ref == "same-run" and runnable
     ref = RefSpeedup()
     if needs_ref and not same_run:
@@ -288,6 +290,9 @@ def measure_declared(
             "s_ref: the task opts out of the same-run reference (tests/run.toml s_ref = 'calibration')"
             if decl.s_ref == "calibration"
             else "s_ref: the task has no runnable reference solution (solution/solve.sh)"
+            if inside
+            else f"s_ref: the candidate's sources ({decl.programs['candidate']}) are not in {workdir}, "
+            "where the reference is derived"
         )
     runner = CandidateRunner(decl, root, scratch, cores, env)
     metrics: dict[str, float] = {}

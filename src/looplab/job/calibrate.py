@@ -35,8 +35,8 @@ from looplab.measure.fingerprint import machine_fingerprint
 from looplab.tasks.catalog import resolve_task_path
 from looplab.tasks.loader import Task, load_task
 from looplab.trial import TrialConfig, new_trial_name, run_trial
-from looplab.verify.measured import resolve_s_ref
 from looplab.verify.runner import load_declaration
+from looplab.verify.s_ref import resolve_s_ref
 
 
 def check_calibratable(task: Task, repeats: int = 1) -> None:

@@ -224,3 +224,19 @@ def test_the_catalog_check_asks_a_log_speedup_oracle_for_half_and_shows_its_s_re
            "oracle_verify_s": 53.3, "ok": True, "nop_reason": None, "oracle_reason": None}  # fmt: skip
     line = next(ln for ln in markdown([row]).splitlines() if ln.startswith("| prime_count"))
     assert "| 0.45–0.55 | same-run reference | 53.3 | yes |" in line
+
+
+def test_calibrate_on_an_opted_out_task_measures_the_way_its_verifier_does(tmp_path: Path) -> None:
+    """`looplab calibrate` of a declared task that opts out: the verifier's own calibration
+    (baseline against the derived reference), made on a private folder, then stored here."""
+    task = _task(tmp_path)
+    decl = task / "tests" / "run.toml"
+    decl.write_text('s_ref = "calibration"\n' + decl.read_text())
+    cal = tmp_path / "calibration"
+    r = run_cli("calibrate", str(task), "--json", "--yes", env={"LOOPLAB_CALIBRATION_DIR": str(cal)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    rec = json.loads(r.stdout)
+    assert rec["stored"] is True and rec["cached"] is False and rec["s_ref"] > 2.0
+    assert rec["details"][0]["how"].startswith("verifier: baseline and reference solution")
+    (stored,) = cal.rglob("declared_speed-*.json")
+    assert json.loads(stored.read_text())["s_ref"] == rec["s_ref"]

@@ -26,6 +26,9 @@ the correctness inputs, ``time`` for the timed ones). With
 ``reference = "baseline"`` the check also gets the pristine program's output on the
 same input (``/reference``): the yardstick where trusted code cannot compute the
 answer cheaply; it runs in every round anyway, so checking costs no extra run.
+The harness may add programs of its own (``add_program``): the reference solution
+(``verify.reference``), whose folder is bound only into its own jails, timed in the
+same rounds for a same-run ``s_ref`` (``s_ref = "same-run"``, the default).
 """
 
 from __future__ import annotations

@@ -441,8 +441,9 @@ def record_build_cancelled(
 
 
 def _s_ref_used(measurement: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The reference speedup a measured reward used: value, source (task.toml constants or this
-    machine's calibration, with its date and machine)."""
+    """The reference speedup a measured reward used: value, source (the reference timed in the same
+    run, with its interval; this machine's calibration, with its date and machine; or task.toml's
+    constants)."""
     m = measurement or {}
     if "s_ref" not in m:
         return None
@@ -450,6 +451,8 @@ def _s_ref_used(measurement: dict[str, Any] | None) -> dict[str, Any] | None:
     cal = m.get("calibration") or {}
     if cal:
         out.update(measured_at=cal.get("measured_at"), machine=cal.get("fingerprint"))
+    if m.get("s_ref_ci"):
+        out["ci"] = m["s_ref_ci"]
     return out
 
 

@@ -1,5 +1,11 @@
 """Calibrate a task on this machine: oracle trials measure its reference speedup ``s_ref``.
 
+For test.sh tasks, oracle trials: the verifier's measured speedup of the reference solution.
+For declared tasks that opt out of the same-run reference (``s_ref = "calibration"``), the
+verifier's own calibration (the one it makes by itself the first time it runs on a machine),
+made on a private folder and read back. A declared task that times its reference in the same
+run as each candidate has nothing to calibrate: a one-line error.
+
 ``calibrate_task`` runs the task's reference solution through normal trials
 (pinned to cores like any job's trial) and stores the median measured speedup with
 ``looplab.measure.calibrate`` (which only stores and looks calibrations up, so the
@@ -10,6 +16,7 @@ verifier can read them without importing trials). ``calibrate_command`` is
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import statistics
 import sys
@@ -31,7 +38,10 @@ from looplab.measure.fingerprint import machine_fingerprint
 from looplab.tasks.catalog import resolve_task_path
 from looplab.tasks.loader import Task, load_task
 from looplab.trial import TrialConfig, new_trial_name, run_trial
-from looplab.verify.measured import resolve_s_ref
+from looplab.verify.runner import load_declaration
+from looplab.verify.s_ref import resolve_s_ref
+
+CALIBRATION_ENV = "LOOPLAB_CALIBRATION_DIR"  # settings.Settings reads it on every call
 
 
 def check_calibratable(task: Task, repeats: int = 1) -> None:
@@ -42,6 +52,13 @@ def check_calibratable(task: Task, repeats: int = 1) -> None:
         )
     if not (task.solution_dir / "solve.sh").is_file():
         raise LooplabError(f"{task.path}: no solution/solve.sh; calibration runs the reference solution")
+    decl = load_declaration(task.tests_dir) if task.native else None
+    if decl is not None and decl.mode == "timed" and decl.s_ref == "same-run":
+        raise LooplabError(
+            f"{task.tests_dir / 'run.toml'}: field s_ref: {task.name} times its reference solution in the "
+            "same run as every candidate, so there is nothing to calibrate "
+            '(s_ref = "calibration" opts out; the verifier then calibrates on first use)'
+        )
     if repeats < 1:
         raise LooplabError(f"calibration repeats must be at least 1, got {repeats}")
 
@@ -65,6 +82,8 @@ def calibrate_task(
             return cached, True
 
     say = log or (lambda msg: None)
+    decl = load_declaration(task.tests_dir) if task.native else None
+    declared = decl is not None and decl.mode == "timed"
     t0 = dt.datetime.now(dt.UTC)
     env = build_environment(task)
     alloc = CoreAllocator()
@@ -75,12 +94,16 @@ def calibrate_task(
     work = Path(tempfile.mkdtemp(prefix=f"looplab-calibrate-{task.name}-"))
     try:
         for i in range(repeats):
-            say(f"calibration run {i + 1}/{repeats}: oracle trial of {task.name} on cores {cores}")
             trial_dir = work / new_trial_name(task)
-            res = run_trial(
-                task, env, TrialConfig(agent="oracle", cores=cores), trial_dir, job_name="calibrate"
-            )
-            speedup, measurement = _reference_speedup(task, res.record())
+            if declared:
+                say(f"calibration run {i + 1}/{repeats}: {task.name}'s verifier on cores {cores}")
+                speedup, measurement = _verifier_calibration(task, env, cores, trial_dir)
+            else:
+                say(f"calibration run {i + 1}/{repeats}: oracle trial of {task.name} on cores {cores}")
+                res = run_trial(
+                    task, env, TrialConfig(agent="oracle", cores=cores), trial_dir, job_name="calibrate"
+                )
+                speedup, measurement = _reference_speedup(task, res.record())
             speedups.append(speedup)
             details.append(measurement)
             say(f"  reference speedup {speedup:.4f}")
@@ -110,6 +133,39 @@ def calibrate_task(
 def calibrate_store(task: Task, rec: CalibrationRecord) -> None:
     """Store a measured calibration (after the user said yes)."""
     atomic_write_json(calibration_path(task, rec.fingerprint), rec.model_dump(mode="json"))
+
+
+def _verifier_calibration(
+    task: Task, env: Any, cores: list[int] | None, trial_dir: Path
+) -> tuple[float, dict[str, Any]]:
+    """One calibration of a declared task, measured the one way the verifier measures it.
+
+    A nop trial runs against a private, empty calibration folder, so its verifier calibrates
+    first (``verify.s_ref.calibrate_here``: the baseline timed against the reference derived
+    from solve.sh); that record is read back, and nothing of this machine's is touched.
+    """
+    old = os.environ.get(CALIBRATION_ENV)
+    with tempfile.TemporaryDirectory(prefix="looplab-calibration-") as private:
+        os.environ[CALIBRATION_ENV] = private
+        try:
+            res = run_trial(task, env, TrialConfig(agent="nop", cores=cores), trial_dir, job_name="calibrate")
+            rec = lookup_calibration(task)
+        finally:
+            if old is None:
+                os.environ.pop(CALIBRATION_ENV, None)
+            else:
+                os.environ[CALIBRATION_ENV] = old
+    if rec is None:
+        r = res.record()
+        why = (r.get("exception_info") or {}).get("message") or (r.get("verifier_result") or {}).get("reason")
+        raise LooplabError(
+            f"calibration of {task.name}: the verifier made no calibration: {why or 'unknown'}"
+        )
+    return rec.s_ref, {
+        "speedup_ci_low": rec.ci_low,
+        "speedup_ci_high": rec.ci_high,
+        **(rec.details or [{}])[0],
+    }
 
 
 def _reference_speedup(task: Task, result: dict[str, Any]) -> tuple[float, dict[str, Any]]:

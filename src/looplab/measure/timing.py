@@ -76,6 +76,16 @@ class SideStats(BaseModel):
     cv: float
 
 
+class OtherRatio(BaseModel):
+    """A program timed beyond the first two: the first program's time over its own, per round."""
+
+    speedup: float  # median of the per-round ratios
+    ci_low: float
+    ci_high: float
+    rel_half_width: float
+    ratios: list[float]
+
+
 class PairedResult(BaseModel):
     """A finished paired measurement: the speedup, how sure it is, and what it cost."""
 
@@ -93,6 +103,8 @@ class PairedResult(BaseModel):
     baseline: SideStats
     candidate: SideStats
     others: dict[str, SideStats] = Field(default_factory=dict)  # programs timed beyond the first two
+    # each of those programs' speedup over the first (the baseline), from the same rounds
+    others_speedup: dict[str, OtherRatio] = Field(default_factory=dict)
     time_source: TimeSource
     elapsed_s: float  # wall time of the whole measurement, warm-up included, lock wait excluded
     lock: LockRecord | None = None
@@ -164,6 +176,25 @@ def _side(command: str, times: list[float]) -> SideStats:
     )
 
 
+def round_order(programs: list[str], n: int) -> list[str]:
+    """The order of round ``n``: A B, B A, ... for two programs; for more, rotated by ``n // 2``
+    and reversed in odd rounds, so that in every two consecutive rounds each program runs
+    before each other one exactly once (a plain rotation puts A before B in two of three)."""
+    k = len(programs)
+    if k == 2:
+        return programs if n % 2 == 0 else programs[::-1]
+    r = (n // 2) % k
+    order = programs[r:] + programs[:r]
+    return order[::-1] if n % 2 else order
+
+
+def _ci(first: list[float], other: list[float], st: PairedSettings) -> RatioCI:
+    """The median ratio first/other over the rounds so far, with its interval."""
+    return median_ratio_ci(
+        speedup_ratios(first, other), confidence=st.confidence, n_boot=st.n_boot, seed=st.seed
+    )
+
+
 def measure_pair(
     baseline: str,
     candidate: str,
@@ -191,6 +222,7 @@ def measure_interleaved(
     prepare: Callable[[int], None] | None = None,
     commands: dict[str, str] | None = None,
     after_round: Callable[[int], None] | None = None,
+    precise: Callable[[dict[str, RatioCI]], bool] | None = None,
 ) -> PairedResult:
     """Time N programs interleaved on the same cores; the speedup is programs[0] over programs[1].
 
@@ -198,8 +230,12 @@ def measure_interleaved(
     ``MeasurementFailed`` when the run or its check fails); ``prepare(pair)`` runs
     before each round and ``after_round(pair)`` after it, untimed (a fresh input for
     the round, the checks of its outputs; warm-up rounds are negative). Round ``i`` runs the programs in
-    the order rotated by ``i``, so with two
-    programs the order alternates A B, B A, ... and drift hits every side alike.
+    ``round_order``: with two programs A B, B A, ..., with more every order in turn, so drift
+    and any position in the round hit every side alike.
+    With more than two, each program beyond the second also gets its speedup over the first
+    (``others_speedup``), and the measurement stops for precision only when every one of
+    these ratios is within ``target`` (or when ``precise``, given the interval of the first
+    program over each other one, says so).
     """
     st = settings or PairedSettings()
     if st.max_pairs < st.min_pairs:
@@ -218,27 +254,24 @@ def measure_interleaved(
             if after_round is not None:
                 after_round(-1 - w)
         ci: RatioCI | None = None
+        cis: dict[str, RatioCI] = {}
         reason: Literal["precision", "max_pairs", "max_seconds"] = "max_pairs"
         while True:
             p0 = time.monotonic()
             n = len(times[programs[0]])
             if prepare is not None:
                 prepare(n)
-            k = n % len(programs)
-            for p in programs[k:] + programs[:k]:
+            for p in round_order(programs, n):
                 times[p].append(run_once(p, n))
             if after_round is not None:
                 after_round(n)
             pair_s = time.monotonic() - p0
             n += 1
             if n >= st.min_pairs:
-                ci = median_ratio_ci(
-                    speedup_ratios(times[programs[0]], times[programs[1]]),
-                    confidence=st.confidence,
-                    n_boot=st.n_boot,
-                    seed=st.seed,
-                )
-                if ci.rel_half_width <= st.target:
+                cis = {p: _ci(times[programs[0]], times[p], st) for p in programs[1:]}
+                ci = cis[programs[1]]
+                done = precise(cis) if precise else max(c.rel_half_width for c in cis.values()) <= st.target
+                if done:
                     reason = "precision"
                     break
             if n >= st.max_pairs:
@@ -270,6 +303,17 @@ def measure_interleaved(
         baseline=_side(names.get(programs[0], programs[0]), base_t),
         candidate=_side(names.get(programs[1], programs[1]), cand_t),
         others={p: _side(names.get(p, p), times[p]) for p in programs[2:]},
+        others_speedup={
+            p: OtherRatio(
+                speedup=c.median,
+                ci_low=c.low,
+                ci_high=c.high,
+                rel_half_width=c.rel_half_width,
+                ratios=[float(r) for r in speedup_ratios(base_t, times[p])],
+            )
+            for p, c in cis.items()
+            if p in programs[2:]
+        },
         time_source=st.time_source,
         elapsed_s=elapsed,
         lock=record,

@@ -98,7 +98,7 @@ def error_cause(t: TrialData) -> str | None:
 
 
 def _s_ref_source(s_ref: dict[str, Any] | None) -> str | None:
-    """``constants`` (task.toml) or ``calibration <date> on <machine>``, or None."""
+    """``same-run reference``, ``calibration <date> on <machine>``, ``constants`` (task.toml), or None."""
     if not s_ref:
         return None
     if s_ref.get("source") == "calibration":

@@ -10,15 +10,32 @@ the host-wide measurement lock of the sandbox's cores (waiting at most the
 verifier's timeout, then a ``LooplabError``: an infrastructure failure, not the
 agent's), or callgrind instruction counts (``run_timeout_sec`` then bounds each
 valgrind run, which is tens of times slower than the program). The speedup becomes
-a reward through the ``[looplab] reward`` formula (default ``log_speedup``) with
-``s_ref`` from this machine's calibration when one is cached, else from the
-``[optimization]`` constants. Everything measured — CI,
-pairs, CV, lock wait, precision reached, where ``s_ref`` came from — goes into the
-returned details and ``measurement.json`` in the verifier's log folder.
+a reward through the ``[looplab] reward`` formula (default ``log_speedup``).
+
+``s_ref``, the reference solution's speedup the formula divides by, comes from
+(``docs/catalog.md``, "how rewards are normalised"):
+
+- ``same-run reference`` (tasks with ``tests/run.toml``, the default): the task's own
+  solution (``verify.reference``) is timed as a third program in the candidate's
+  rounds, so matching the reference scores 0.5 on any machine; both ratios and their
+  intervals are recorded, and the reward's interval follows from them;
+- ``calibration``: where the task opts out (``s_ref = "calibration"`` in run.toml),
+  this machine's calibration, keyed by its fingerprint; a declared task with a
+  solution that has none is calibrated here and now, the first time it verifies on
+  the machine (the runner times baseline against the reference), and the record
+  (date, fingerprint) goes into the trial; test.sh tasks read one ``looplab
+  calibrate`` made;
+- ``constants``: the task's ``[optimization]`` scores, where neither is possible
+  (``verify.s_ref`` holds these rules).
+
+Everything measured — CI, pairs, CV, lock wait, precision reached, where ``s_ref``
+came from — goes into the returned details and ``measurement.json`` in the
+verifier's log folder.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +43,7 @@ from pydantic import BaseModel, Field
 
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json
-from looplab.measure.calibrate import CalibrationRecord, lookup_calibration
+from looplab.measure.calibrate import lookup_calibration
 from looplab.measure.instructions import count_instructions
 from looplab.measure.lock import MeasurementLock
 from looplab.measure.runners import SandboxRunner
@@ -35,15 +52,23 @@ from looplab.measure.timing import MeasurementFailed, PairedResult, PairedSettin
 from looplab.sandbox.base import Sandbox
 from looplab.tasks.loader import Task
 from looplab.tasks.model import PairedMeasure
+from looplab.verify.reference import PROGRAM, derive_reference, has_reference
 from looplab.verify.reward_file import ParsedReward, parse_reward_data
 from looplab.verify.rewards import (
     gate_reason,
     normalize_formula,
     reward_from_config,
     reward_from_speedup,
-    s_ref_from_constants,
 )
 from looplab.verify.runner import CandidateRunner, StepFailed, run_exact
+from looplab.verify.s_ref import (
+    SAME_RUN,
+    RefSpeedup,
+    calibrate_here,
+    calibration_s_ref,
+    legacy_s_ref,
+    reward_interval,
+)
 
 
 class MeasuredReward(BaseModel):
@@ -66,24 +91,6 @@ def settings_from(pm: PairedMeasure) -> PairedSettings:
         time_source=pm.time_source,
         run_timeout=pm.run_timeout_sec,
     )
-
-
-def resolve_s_ref(task: Task) -> tuple[float | None, str | None, CalibrationRecord | None, list[str]]:
-    """``s_ref``, where it came from ("calibration" | "constants" | None), the record, and notes."""
-    notes: list[str] = []
-    rec = lookup_calibration(task)
-    if rec is not None:
-        if rec.s_ref > 1.0:
-            return rec.s_ref, "calibration", rec, notes
-        notes.append(f"calibration s_ref {rec.s_ref:.4g} <= 1 ignored (reference not faster on this machine)")
-    try:
-        s_ref = s_ref_from_constants(task.config)
-    except LooplabError as exc:
-        notes.append(str(exc))
-        s_ref = None
-    if s_ref is not None:
-        return s_ref, "constants", None, notes
-    return None, None, None, notes
 
 
 def _finish(out: MeasuredReward, log_dir: Path) -> MeasuredReward:
@@ -205,15 +212,26 @@ def _paired_details(res: PairedResult, details: dict[str, Any], metrics: dict[st
     )
 
 
-def measure_declared(task: Task, runner: CandidateRunner, log_dir: Path) -> MeasuredReward:
+def measure_declared(
+    task: Task,
+    runner: CandidateRunner,
+    log_dir: Path,
+    pristine_workdir: Path | None = None,
+    workdir: str = "/app",
+    env_key: str = "",
+) -> MeasuredReward:
     """Score a task that declares its runs (``tests/run.toml``): build, check, time, all jailed.
 
     Nothing here runs ``test.sh``: every program run goes through ``CandidateRunner``.
     A candidate that does not build, fails a check (on a correctness input or on any
-    timed run's input) or dies scores 0 with the reason; a baseline that fails is an
-    infrastructure failure (``LooplabError``). The caller closes ``runner``.
+    timed run's input) or dies scores 0 with the reason; a baseline (or reference) that
+    fails is an infrastructure failure (``LooplabError``). ``pristine_workdir``: the
+    built environment's working folder (host), from which the reference is derived; without
+    it (or without a solution) the reference cannot be timed and ``s_ref`` is calibrated.
+    The caller closes ``runner``.
     """
     decl, cores, cfg = runner.decl, runner.cores, task.config
+    root, scratch = runner.root, runner.scratch
     if (cfg.looplab.measure == "instructions") != (decl.time == "instructions"):
         raise LooplabError(
             f"{task.tests_dir / 'run.toml'}: field time: {decl.time!r} does not fit "
@@ -228,31 +246,99 @@ def measure_declared(task: Task, runner: CandidateRunner, log_dir: Path) -> Meas
         "programs": decl.programs,
         "time_source": decl.time,
     }
+    needs_ref = formula in ("log_speedup", "linear")
+    # the reference's folder is bound over the working folder: the candidate's sources must lie in it
+    inside = Path(decl.programs["candidate"]).is_relative_to(workdir)
+    runnable = pristine_workdir is not None and has_reference(task) and inside
+    same_run = needs_ref and decl.s_ref == "same-run" and runnable
+    ref = RefSpeedup()
+    if needs_ref and not same_run:
+        ref.notes.append(
+            "s_ref: the task opts out of the same-run reference (tests/run.toml s_ref = 'calibration')"
+            if decl.s_ref == "calibration"
+            else "s_ref: the task has no runnable reference solution (solution/solve.sh)"
+            if inside
+            else f"s_ref: the candidate's sources ({decl.programs['candidate']}) are not in {workdir}, "
+            "where the reference is derived"
+        )
     metrics: dict[str, float] = {}
+    lock = MeasurementLock(cores=cores, timeout=cfg.verifier.timeout_sec, label=f"verify {task.name}")
     try:
-        for name in decl.programs:
-            runner.screen(name)
-        for name in decl.programs:
+        calibrate = needs_ref and not same_run and runnable and decl.time != "instructions"
+        if calibrate:
+            ref = calibration_s_ref(task, ref)
+            calibrate = lookup_calibration(task) is None
+        if same_run or calibrate:
+            assert pristine_workdir is not None
+            t0 = time.monotonic()
+            ref_dir, cached = derive_reference(
+                task,
+                pristine_workdir,
+                workdir,
+                root,
+                cores,
+                runner.env,
+                runner.runtime_ro,
+                scratch,
+                env_key,
+            )
+            runner.add_program(PROGRAM, decl.programs["candidate"], [(ref_dir, workdir)])
+            details["reference_program"] = {
+                "from": "solution/solve.sh",
+                "cached": cached,
+                "derive_s": round(time.monotonic() - t0, 3),
+            }
+        for name in runner.programs:
+            if name != PROGRAM:
+                runner.screen(name)
+        for name in runner.programs:
             runner.build(name)
         metrics["correctness_runs"] = float(runner.correctness("candidate"))
         metrics["correct"] = 1.0
+        if calibrate:
+            ref = calibrate_here(task, runner, settings_from(pm), lock, ref)
+            runner.programs.pop(PROGRAM)
         if decl.time == "instructions":
             counts = runner.count(decl.count_rounds)
         else:
-            lock = MeasurementLock(cores=cores, timeout=cfg.verifier.timeout_sec, label=f"verify {task.name}")
             res = runner.time(settings_from(pm), lock)
     except StepFailed as exc:
         details["failed_side"] = exc.side
         details["steps"] = runner.log
         if exc.side != "candidate":
-            raise LooplabError(f"{task.name}: the {exc.side} program failed in the verifier: {exc}") from None
+            which = "reference solution" if exc.side == PROGRAM else exc.side
+            raise LooplabError(f"{task.name}: the {which} program failed in the verifier: {exc}") from None
         metrics["correct"] = 0.0
         return _finish(MeasuredReward(reward=0.0, reason=str(exc), metrics=metrics, details=details), log_dir)
     details["steps"] = runner.log
     if decl.time == "instructions":
-        return _score(task, formula, _counted_speedup(counts, details, metrics), metrics, details, log_dir)
+        speedup = _counted_speedup(counts, details, metrics)
+        if same_run:
+            ref = ref.model_copy(
+                update={"value": sum(counts["baseline"]) / max(sum(counts[PROGRAM]), 1), "source": SAME_RUN}
+            )
+        return _score(task, formula, speedup, metrics, details, log_dir, ref)
     _paired_details(res, details, metrics)
-    return _score(task, formula, res.speedup, metrics, details, log_dir)
+    if same_run:
+        r = res.others_speedup[PROGRAM]
+        ref = ref.model_copy(
+            update={"value": r.speedup, "source": SAME_RUN, "ci_low": r.ci_low, "ci_high": r.ci_high}
+        )
+        details["reference"] = {
+            "speedup": r.speedup,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "rel_half_width": r.rel_half_width,
+            "median_s": res.others[PROGRAM].median_s,
+            "cv": res.others[PROGRAM].cv,
+        }
+        metrics.update(
+            reference_speedup=r.speedup,
+            reference_ci_low=r.ci_low,
+            reference_ci_high=r.ci_high,
+            reference_s=res.others[PROGRAM].median_s,
+        )
+    return _score(task, formula, res.speedup, metrics, details, log_dir, ref)
 
 
 def _counted_speedup(
@@ -272,15 +358,25 @@ def _score(
     metrics: dict[str, float],
     details: dict[str, Any],
     log_dir: Path,
+    ref: RefSpeedup | None = None,
 ) -> MeasuredReward:
-    """The reward of a measured ``speedup``: ``s_ref``, the formula, and no reward for noise."""
+    """The reward of a measured ``speedup``: ``s_ref`` (``ref``, else calibration or constants),
+    the formula, and no reward for noise."""
     mode = details.get("mode")
-    s_ref, source, rec, notes = resolve_s_ref(task)
-    details.update(speedup=speedup, s_ref=s_ref, s_ref_source=source, notes=notes)
+    if ref is None or ref.value is None:  # no same-run reference, no calibration made here
+        legacy = legacy_s_ref(task)
+        ref = legacy.model_copy(update={"notes": [*(ref.notes if ref else []), *legacy.notes]})
+    s_ref = ref.value
+    details.update(speedup=speedup, s_ref=s_ref, s_ref_source=ref.source, notes=ref.notes)
+    if ref.source == SAME_RUN:
+        details["s_ref_ci"] = [ref.ci_low, ref.ci_high]
+    rec = ref.calibration
     if rec is not None:
         details["calibration"] = {
             "fingerprint": rec.fingerprint.key,
+            "machine": rec.fingerprint.describe(),
             "measured_at": rec.measured_at,
+            "made_by_this_verification": ref.calibrated_now,
             "runs": rec.runs,
             "ci_low": rec.ci_low,
             "ci_high": rec.ci_high,
@@ -296,6 +392,10 @@ def _score(
         reward, reason = 0.0, f"no reward from speedup {speedup:.4g}: {exc}"
         if s_ref is None:
             reason += " (run `looplab calibrate TASK` or set [optimization] baseline/reference scores)"
+    interval = reward_interval(formula, details, ref)
+    if interval is not None:
+        details["reward_ci"] = list(interval)
+        metrics.update(reward_ci_low=interval[0], reward_ci_high=interval[1])
     if (
         reward > 0
         and ci_low is not None

@@ -26,6 +26,9 @@ the correctness inputs, ``time`` for the timed ones). With
 ``reference = "baseline"`` the check also gets the pristine program's output on the
 same input (``/reference``): the yardstick where trusted code cannot compute the
 answer cheaply; it runs in every round anyway, so checking costs no extra run.
+The harness may add programs of its own (``add_program``): the reference solution
+(``verify.reference``), whose folder is bound only into its own jails, timed in the
+same rounds for a same-run ``s_ref`` (``s_ref = "same-run"``, the default).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
 from looplab.measure.lock import MeasurementLock
+from looplab.measure.stats import RatioCI
 from looplab.measure.timing import MeasurementFailed, PairedResult, PairedSettings, measure_interleaved
 from looplab.sandbox.bwrap import looplab_runtime_paths, runtime_env_path
 from looplab.sandbox.jail import JailCgroup, JailResult, JailSpec, run_jail
@@ -89,6 +93,10 @@ class RunDeclaration(_Decl):
     pids_max: int = Field(default=64, gt=0)
     fsize_mb: int = Field(default=1024, gt=0)
     inputs: list[str] = Field(default_factory=list)  # extra root paths programs may read (hidden otherwise)
+    # where a log-speedup reward's s_ref comes from: "same-run" times the task's own solution
+    # (solution/solve.sh applied to the pristine program, ``verify.reference``) as a third program
+    # in the candidate's rounds; "calibration" (the opt-out) uses this machine's calibration
+    s_ref: Literal["same-run", "calibration"] = "same-run"
 
 
 def load_declaration(tests_dir: Path) -> RunDeclaration | None:
@@ -145,6 +153,10 @@ class CandidateRunner:
         self.env = {**env, "PATH": path}
         self.runtime_ro = [(p, str(p)) for p in runtime_paths()]
         self.builds: dict[str, Path] = {}
+        # the programs and their source folders: the declared ones, plus any the harness adds
+        # (``add_program``: the reference solution), each with read-only binds of its own
+        self.programs: dict[str, str] = dict(decl.programs)
+        self.mounts: dict[str, list[tuple[Path, str]]] = {}
         self.log: list[dict[str, Any]] = []
         # time = "instructions": the count folder of each program's last run, and its watch
         self.counts: dict[str, Path] = {}
@@ -154,6 +166,15 @@ class CandidateRunner:
         self.cgroup = JailCgroup("runner", cores, decl.memory_mb, decl.pids_max)
         self.scratch.mkdir(parents=True, exist_ok=True)
         os.chmod(self.scratch, 0o711)  # bwrap (as the sandbox uid) must reach the bind sources
+
+    def add_program(self, name: str, src: str, mounts: list[tuple[Path, str]]) -> None:
+        """A program the task does not declare (the reference solution): ``src`` is its source folder
+        as its jails see it, ``mounts`` (host, jail path) read-only binds only its own jails get
+        (its build, runs and the checks of its outputs): no other program's jail sees them."""
+        if name in self.programs:
+            raise LooplabError(f"program {name!r} is already declared in tests/run.toml")
+        self.programs[name] = src
+        self.mounts[name] = list(mounts)
 
     # ---- folders and jails ---------------------------------------------------------------
     def _fresh(self, kind: str) -> Path:
@@ -199,20 +220,21 @@ class CandidateRunner:
         """The trusted static check of a program's sources (an import rule, say), before anything runs."""
         if self.decl.screen is None or name == self.decl.reference:
             return
-        cmd = self._fill(self.decl.screen.command, src=self.decl.programs[name])
-        r = self._jail(self.decl.screen, cmd, TRUSTED_HIDDEN, [], [])
+        cmd = self._fill(self.decl.screen.command, src=self.programs[name])
+        r = self._jail(self.decl.screen, cmd, TRUSTED_HIDDEN, self.mounts.get(name, []), [])
         if not r.ok:
             raise StepFailed(name, f"{name}: {_tail(r.stdout + r.stderr) or f'screen exited {r.exit_code}'}")
 
     def build(self, name: str) -> None:
         """Build program ``name`` into a fresh folder (raises ``StepFailed``)."""
-        src = self.decl.programs[name]
+        src = self.programs[name]
         out = self._fresh(f"build-{name}")
         self.builds[name] = out
         if self.decl.build is None:
             return
         cmd = self._fill(self.decl.build.command, src=src)
-        r = self._jail(self.decl.build, cmd, PROGRAM_HIDDEN, [], [(out, BUILD)], cwd=BUILD)
+        mounts = self.mounts.get(name, [])
+        r = self._jail(self.decl.build, cmd, PROGRAM_HIDDEN, mounts, [(out, BUILD)], cwd=BUILD)
         self.log.append(
             {"step": "build", "program": name, "exit_code": r.exit_code, "s": round(r.duration_s, 3)}
         )
@@ -238,11 +260,12 @@ class CandidateRunner:
         """One run of program ``name`` on ``inp``: its result and its output folder."""
         out = self._fresh(f"output-{name}")
         assert self.decl.run is not None, "run() of a declaration without [run]"
-        cmd = self._fill(self.decl.run.command, src=self.decl.programs[name])
+        cmd = self._fill(self.decl.run.command, src=self.programs[name])
         rw = [(out, OUTPUT)]
         if self.decl.time == "instructions":
             cmd, rw = self._counted(name, cmd, rw)
-        r = self._jail(self.decl.run, cmd, PROGRAM_HIDDEN, [(self.builds[name], BUILD), (inp, INPUT)], rw)
+        ro = [*self.mounts.get(name, []), (self.builds[name], BUILD), (inp, INPUT)]
+        r = self._jail(self.decl.run, cmd, PROGRAM_HIDDEN, ro, rw)
         # the output folder is the check's input from here on; the check jail sees /expected,
         # so no symlink (or FIFO, device) the program left may stay in it
         keep_regular_files(out)
@@ -256,8 +279,9 @@ class CandidateRunner:
 
     def check(self, name: str, inp: Path, exp: Path, out: Path, ref: Path | None = None) -> None:
         """Raise ``StepFailed`` unless the trusted check accepts ``out`` (``ref``: the reference's output)."""
-        cmd = self._fill(self.decl.check.command, reference=REFERENCE, src=self.decl.programs[name])
-        ro = [(inp, INPUT), (exp, EXPECTED), (out, OUTPUT)] + ([(ref, REFERENCE)] if ref is not None else [])
+        cmd = self._fill(self.decl.check.command, reference=REFERENCE, src=self.programs[name])
+        ro = [*self.mounts.get(name, []), (inp, INPUT), (exp, EXPECTED), (out, OUTPUT)]
+        ro += [(ref, REFERENCE)] if ref is not None else []
         r = self._jail(self.decl.check, cmd, TRUSTED_HIDDEN, ro, [])
         if not r.ok:
             why = _tail(r.stdout + r.stderr) or f"check exited {r.exit_code}"
@@ -312,7 +336,7 @@ class CandidateRunner:
         Every run's output is checked after its round, untimed; a wrong output ends the
         measurement with ``StepFailed`` naming the program.
         """
-        rest = [p for p in self.decl.programs if p not in ("baseline", "candidate")]
+        rest = [p for p in self.programs if p not in ("baseline", "candidate")]
         programs = order or ["baseline", "candidate", *rest]
         current: dict[str, Path] = {}
         outs: dict[str, Path] = {}
@@ -334,6 +358,15 @@ class CandidateRunner:
             self._check_round(current["input"], current["expected"], outs)
 
         st = settings.model_copy(update={"time_source": self.decl.time})
+
+        def precise(cis: dict[str, RatioCI]) -> bool:
+            # the candidate's ratio precise, and either every other one too or the candidate's
+            # interval reaching 1: then it scores 0 whatever the other ratios are (a nop stops early)
+            first = cis[programs[1]]
+            if first.rel_half_width > st.target:
+                return False
+            return first.low <= 1.0 or all(c.rel_half_width <= st.target for c in cis.values())
+
         try:
             return measure_interleaved(
                 programs,
@@ -342,7 +375,8 @@ class CandidateRunner:
                 lock,
                 prepare=prepare,
                 after_round=after_round,
-                commands={p: self.decl.programs[p] for p in programs},
+                commands={p: self.programs[p] for p in programs},
+                precise=precise if programs[1] == "candidate" else None,
             )
         finally:
             for d in [*current.values(), *outs.values()]:
@@ -397,12 +431,12 @@ class CandidateRunner:
         In each round every program runs under callgrind in a fresh jail on the same
         input; every output is checked (a wrong one ends it with ``StepFailed``).
         """
-        counts: dict[str, list[int]] = {p: [] for p in self.decl.programs}
+        counts: dict[str, list[int]] = {p: [] for p in self.programs}
         for _ in range(rounds):
             inp, exp = self.generate(_seed(), "time")
             outs: dict[str, Path] = {}
             try:
-                for prog in self.decl.programs:
+                for prog in self.programs:
                     r, outs[prog] = self.run(prog, inp)
                     self._ran(prog, r)
                     counts[prog].append(self.instructions(prog))

@@ -242,7 +242,14 @@ def _verify_declared(
     runner = CandidateRunner(decl, root, box_dir / "runner", cores, dict(env.env))
     try:
         if decl.mode != "exact":
-            m = measure_declared(task, runner, log_dir)
+            m = measure_declared(
+                task,
+                runner,
+                log_dir,
+                pristine_workdir=env.root / env.workdir.lstrip("/"),
+                workdir=env.workdir,
+                env_key=env.key,
+            )
             # as from a reward file: the non-numeric fields (correct, the reason) go to extra
             return _runner_result(m, {"correct": m.metrics.get("correct") == 1.0}, log_dir)
         m, parsed = measure_exact(task, runner, log_dir)

@@ -23,7 +23,8 @@ from pydantic import ValidationError
 from looplab.environment.dockerfile import parse_dockerfile, split_words
 from looplab.environment.registry import parse_ref
 from looplab.errors import LooplabError, validation_problems
-from looplab.tasks.loader import COMPOSE_FILES, COMPOSE_REFUSAL
+from looplab.harbor import compose
+from looplab.tasks.loader import SERVICE_REFUSAL
 from looplab.tasks.model import TaskConfig, unknown_keys
 
 
@@ -100,11 +101,11 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
     for i, hook in enumerate(cfg.verifier.collect):
         if hook.service != "main":
             out.append(
-                Problem(toml_path, f"verifier.collect[{i}].service", f"{hook.service!r}: {COMPOSE_REFUSAL}")
+                Problem(toml_path, f"verifier.collect[{i}].service", f"{hook.service!r}: {SERVICE_REFUSAL}")
             )
     for i, art in enumerate(cfg.artifacts):
         if art.service != "main":
-            out.append(Problem(toml_path, f"artifacts[{i}].service", f"{art.service!r}: {COMPOSE_REFUSAL}"))
+            out.append(Problem(toml_path, f"artifacts[{i}].service", f"{art.service!r}: {SERVICE_REFUSAL}"))
     verifier_image = path / "tests" / "Dockerfile"
     if cfg.verifier.environment_mode == "separate" and verifier_image.is_file():
         out.append(
@@ -143,9 +144,9 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
 def _environment(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
     out = []
     env_dir = path / "environment"
-    for name in COMPOSE_FILES:
-        if (env_dir / name).is_file():
-            out.append(Problem(env_dir / name, "-", COMPOSE_REFUSAL))
+    found = compose.compose_file(env_dir)
+    if found is not None:
+        out += [Problem(found, where, msg) for where, msg in compose.problems(found)]
     image = cfg.environment.docker_image
     if image:
         out += _pinned(toml_path, "environment.docker_image", image)

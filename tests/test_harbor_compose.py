@@ -1,0 +1,126 @@
+"""Compose environments, run for real: each sidecar in its own sandbox on its own image (built
+or pulled from the 127.0.0.1 registry stand-in), all in one private network namespace per trial
+with the service names in /etc/hosts; depends_on conditions and healthchecks; the services'
+records; no route to the host's network, none between two trials; MCP servers looplab starts;
+unsupported compose keys refused in one line and reported by ``tasks lint``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, run_cli, trial_results
+
+from looplab.environment.build import build_environment, set_build_options
+from looplab.errors import LooplabError
+from looplab.harbor.services import TrialServices
+from looplab.tasks.loader import load_task
+
+
+def _task(tmp_path: Path) -> Path:
+    task = tmp_path / "compose"
+    shutil.copytree(FIXTURES / "harbor" / "compose", task)
+    return task
+
+
+def _image_args(registry) -> list[str]:  # noqa: ANN001
+    return ["--image-map", f"python:3.11-bookworm={registry.ensure('python')}"]
+
+
+def test_oracle_reaches_its_sidecars_by_name_and_nop_fails(tmp_path: Path, image_registry) -> None:
+    task, jobs = _task(tmp_path), tmp_path / "jobs"
+    r = run_cli("run", "-p", str(task), "-a", "oracle", "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j",
+                *_image_args(image_registry), timeout=900)  # fmt: skip
+    results = {res["agent"]: res for res in trial_results(jobs / "j")}
+    assert set(results) == {"oracle", "nop"}, r.stderr + r.stdout
+    ok, nop = results["oracle"], results["nop"]
+    assert ok["status"] == "completed" and ok["reward"] == 1.0, ok
+    extra = ok["verifier_result"]["extra"]
+    # the verifier (in main) reached api by name, api reached files by name, api ran in its working_dir
+    assert extra["api_greeting"] == "hello from api"  # ${LOOPLAB_TEST_GREETING:-hello from api}
+    assert extra["files_via_api"] == "served-by-files"
+    assert extra["api_cwd"] == "/srv"
+    assert extra["api_outside"].startswith("unreachable"), extra  # a sidecar has no route out
+    assert nop["reward"] == 0.0 and nop["status"] == "completed", nop
+    for res in (ok, nop):
+        recs = {s["name"]: s for s in res["services"]}
+        assert set(recs) == {"files", "api"}
+        assert recs["api"]["address"] == "127.0.0.4" and recs["files"]["address"] == "127.0.0.3"
+        # stopped at the trial's end while still serving; api's healthcheck passed (main waited for it)
+        assert all(s["state"] == "stopped" and s["exit_code"] is None for s in recs.values()), recs
+        assert recs["api"]["healthcheck"]["healthy"]
+        assert recs["files"].get("healthcheck") is None
+        trial = jobs / "j" / res["trial_name"]
+        assert "api listening on 8080" in (trial / "services" / "api" / "output.log").read_text()
+        assert res["agent_result"]["services_health"][0]["service"] == "api"
+
+
+def _http_server() -> tuple[HTTPServer, int]:
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"host")
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, srv.server_address[1]
+
+
+def test_no_route_to_the_host_nor_between_two_trials(tmp_path: Path, image_registry) -> None:
+    set_build_options("image", [f"python:3.11-bookworm={image_registry.ensure('python')}"], None)
+    task = load_task(_task(tmp_path))
+    env = build_environment(task)
+    srv, port = _http_server()
+    probe = "import socket,sys\ntry:\n socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).close(); print('open')\nexcept OSError as e: print('closed', e.errno)\n"  # noqa: E501
+    try:
+        with (
+            TrialServices(task, env, tmp_path / "a") as a,
+            TrialServices(task, env, tmp_path / "b") as b,
+        ):
+            api_a, api_b = a.services["api"].box, b.services["api"].box
+            assert api_a is not None and api_b is not None
+
+            def check(box, host: str, p: int) -> str:  # noqa: ANN001
+                r = box.exec(["python3", "-c", probe, host, str(p)], timeout=30)
+                return r.stdout.strip()
+
+            # inside a trial: its own sidecars by name
+            assert check(api_a, "files", 9000) == "open"
+            # the host's 127.0.0.1 server is another loopback: not reachable from a service
+            assert socket.create_connection(("127.0.0.1", port), 3)
+            assert check(api_a, "127.0.0.1", port).startswith("closed")
+            # b's files sidecar is at the same address in b's namespace; a sees only its own, and a
+            # service a's files does not run (its address, port 8080) is closed in a
+            b.services["files"].box.exec("kill 1 2>/dev/null; true")  # noqa: S604 - in b only
+            assert check(api_b, "127.0.0.4", 8080) == "open"
+            assert check(api_a, "127.0.0.4", 8080) == "open"
+            assert check(api_a, "127.0.0.3", 9000) == "open"
+            # a listener in b is not seen from a
+            api_b.exec("nohup python3 -m http.server 7777 >/dev/null 2>&1 &")
+            assert _wait_open(api_b, check, 7777)
+            assert check(api_a, "127.0.0.4", 7777).startswith("closed")
+            assert check(api_a, "1.1.1.1", 80).startswith("closed")
+        recs = a.records
+        assert {r["name"]: r["state"] for r in recs} == {"files": "stopped", "api": "stopped"}
+    finally:
+        srv.shutdown()
+
+
+def _wait_open(box, check, port: int) -> bool:  # noqa: ANN001
+    import time
+
+    for _ in range(50):
+        if check(box, "127.0.0.1", port) == "open":
+            return True
+        time.sleep(0.2)
+    return False

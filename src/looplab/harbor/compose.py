@@ -29,7 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from looplab.errors import LooplabError, validation_problems
+from looplab.errors import LooplabError
 
 COMPOSE_FILES = ("docker-compose.yaml", "docker-compose.yml", "compose.yaml", "compose.yml")
 MAIN = "main"
@@ -295,7 +295,7 @@ def _check(path: Path, host: dict[str, str] | None, env_dir: Path | None = None)
     try:
         doc = ComposeFile.model_validate(raw)
     except ValidationError as exc:
-        raise _Problems([_split(p) for p in validation_problems(exc, ComposeFile)]) from None
+        raise _Problems(_value_problems(exc)) from None
     for name, svc in doc.services.items():
         where = f"services.{name}"
         if name == MAIN:
@@ -375,12 +375,20 @@ def _order(doc: ComposeFile) -> list[str] | tuple[str, str]:
     return done
 
 
-def _split(problem: str) -> tuple[str, str]:
-    """``field X: msg`` / ``unknown key 'X'`` as (X, message)."""
-    if problem.startswith("field "):
-        name, _, msg = problem[6:].partition(": ")
-        return name, msg
-    m = re.match(r"(unknown|missing) key '([^']*)'(.*)", problem)
-    if m:
-        return m.group(2), f"{m.group(1)} key{m.group(3)}"
-    return "-", problem
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|list\[.*\]|dict\[.*\]|Compose\w+|DependsOn|literal\[.*\])$")
+
+
+def _value_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """One problem per field: a value that fits no form of a union is named by its deepest error."""
+    best: dict[str, tuple[int, str, str]] = {}
+    for err in exc.errors():
+        raw = [str(x) for x in err.get("loc", ())]
+        loc = [x for x in raw if not _TYPE_TAG.match(x) and not x.startswith("function-")]
+        field = ".".join(loc) or "(top level)"
+        top = ".".join(loc[:3])  # services.<name>.<key>
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown key"
+        if top not in best or len(raw) > best[top][0]:
+            best[top] = (len(raw), field, msg)
+    return [(f, m) for _, f, m in best.values()]

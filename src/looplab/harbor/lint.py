@@ -6,7 +6,8 @@ own line); keys no model knows; the files the layout needs (``instruction.md``,
 ``docker_image``); step folders no ``[[steps]]`` entry names; tests or solution copied into the
 image; a verifier declared to share the agent's environment (looplab's never does), or given an
 image or environment of its own (not applied); ``os = "windows"`` and ``tpu``; unpinned
-images (no tag, or ``latest``, and no digest); compose files; and looplab's own: editable
+images (no tag, or ``latest``, and no digest), a compose sidecar's ``image`` included; a compose
+file's unsupported keys and bad values (``harbor.compose``); and looplab's own: editable
 globs that match no file of ``environment/``, and a ``[looplab]`` section without a
 ``measure``.
 """
@@ -146,7 +147,13 @@ def _environment(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
     env_dir = path / "environment"
     found = compose.compose_file(env_dir)
     if found is not None:
-        out += [Problem(found, where, msg) for where, msg in compose.problems(found)]
+        issues = compose.problems(found)
+        out += [Problem(found, where, msg) for where, msg in issues]
+        if not issues:  # a sidecar's image is pinned as a FROM line is
+            doc = compose.load_compose(found, env_dir)
+            for name, svc in doc.sidecars().items():
+                if svc.image:
+                    out += _pinned(found, f"services.{name}.image", svc.image)
     image = cfg.environment.docker_image
     if image:
         out += _pinned(toml_path, "environment.docker_image", image)

@@ -181,3 +181,41 @@ def test_bad_compose_values_are_refused_in_one_line(tmp_path: Path, text: str, m
         load_task(task)
     assert str(exc.value).startswith(f"{compose}: ") and message in str(exc.value), exc.value
     assert "\n" not in str(exc.value)
+
+
+def test_url_mcp_servers_with_a_command_are_started_and_reached(tmp_path: Path) -> None:
+    task = tmp_path / "mcp_services"
+    shutil.copytree(FIXTURES / "harbor" / "mcp_services", task)
+    jobs = tmp_path / "jobs"
+    r = run_cli("run", "-p", str(task), "-a", "oracle", "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j",
+                "--base", "host", timeout=600)  # fmt: skip
+    results = {res["agent"]: res for res in trial_results(jobs / "j")}
+    assert set(results) == {"oracle", "nop"}, r.stderr + r.stdout
+    ok, nop = results["oracle"], results["nop"]
+    assert ok["reward"] == 1.0, ok
+    assert ok["verifier_result"]["extra"]["clock"] == "mcp-secret-42 from 127.0.0.1:8766"
+    assert nop["reward"] == 0.0
+    recs = {s["name"]: s for s in ok["services"]}
+    assert set(recs) == {"notes", "clock"}  # the stdio server is the agent's to spawn
+    assert all(s["kind"] == "mcp" and s["state"] == "stopped" and "ready_after_s" in s for s in recs.values())
+    assert recs["notes"]["source"] == "python3 /opt/mcp/server.py 0.0.0.0 8765"
+    trial = jobs / "j" / ok["trial_name"]
+    log = (trial / "services" / "notes" / "output.log").read_text().splitlines()
+    assert log[0] == "listening on 0.0.0.0:8765" and '"POST /mcp HTTP/1.1" 200' in log[1], log
+    mcp = ok["agent_result"]["agent_config"]["mcp_servers"]
+    assert mcp == ["notes", "clock", "local"]
+
+
+def test_an_mcp_server_that_exits_fails_the_trial_in_one_line(tmp_path: Path) -> None:
+    task = tmp_path / "mcp_services"
+    shutil.copytree(FIXTURES / "harbor" / "mcp_services", task)
+    toml = task / "task.toml"
+    toml.write_text(toml.read_text().replace('"0.0.0.0", "8765"', '"0.0.0.0", "not-a-port"'))
+    jobs = tmp_path / "jobs"
+    run_cli("run", "-p", str(task), "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j", "--base", "host",
+            timeout=300)  # fmt: skip
+    (res,) = trial_results(jobs / "j")
+    assert res["status"] == "agent_error" and res["reward"] is None
+    assert "mcp_servers 'notes': its command exited 1" in res["exception_info"]["message"]
+    (rec,) = [s for s in res["services"] if s["name"] == "notes"]
+    assert rec["state"] == "exited" and rec["exit_code"] == 1

@@ -39,7 +39,7 @@ from looplab.harbor.compose import MAIN, Compose, ComposeBuild, ComposeService, 
 from looplab.harbor.healthcheck import wait_healthy
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, ExecResult, Sandbox, SandboxSpec
 from looplab.sandbox.bwrap import _safe_host_path
-from looplab.sandbox.factory import make_sandbox
+from looplab.sandbox.factory import is_image_root, make_sandbox
 from looplab.sandbox.netns import NetNamespace
 from looplab.tasks.loader import Task, generated_dockerfile
 from looplab.tasks.model import Healthcheck, McpServer
@@ -219,7 +219,9 @@ class TrialServices:
             "started_at": now_iso(), "log": f"services/{s.name}/output.log",
         }  # fmt: skip
         s.box.start()
-        has_sh = (env.root / "bin" / "sh").exists() or (env.root / "bin").is_symlink()
+        has_sh = not is_image_root(env.root) or any(
+            (env.root / p).exists() or (env.root / p).is_symlink() for p in ("bin/sh", "usr/bin/sh")
+        )
         argv = (
             ["/bin/sh", "-c", f'exec "$@" >{LOG_DIR_IN_SANDBOX}/output.log 2>&1', "sh", *s.argv]
             if has_sh
@@ -351,7 +353,7 @@ class TrialServices:
         out = self.out_dir / s.name / "output.log"
         out.parent.mkdir(parents=True, exist_ok=True)
         data = read_regular_under(s.logs, "output.log", MAX_LOG) if s.logs is not None else None
-        if data is None and s.result is not None:  # no shell in the image: the captured output
+        if data is None and s.result is not None and s.result.exit_code != -1:  # no shell in the image
             data = (s.result.stdout + s.result.stderr).encode()
         out.write_bytes(data or b"")
 
@@ -364,7 +366,7 @@ def _build_of(svc: ComposeService) -> ComposeBuild:
 def _hosts_mountpoint(root: Path) -> None:
     """An image without ``/etc/hosts`` gets an empty one (Docker always provides one), where the
     trial's is bound."""
-    if not (root / ".looplab-image").is_file():
+    if not is_image_root(root):
         return  # a layer over the host: the host's /etc is bound, with its hosts file
     try:
         etc = _safe_host_path(root, "etc")

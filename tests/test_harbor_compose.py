@@ -49,10 +49,14 @@ def test_oracle_reaches_its_sidecars_by_name_and_nop_fails(tmp_path: Path, image
     assert nop["reward"] == 0.0 and nop["status"] == "completed", nop
     for res in (ok, nop):
         recs = {s["name"]: s for s in res["services"]}
-        assert set(recs) == {"files", "api"}
-        assert recs["api"]["address"] == "127.0.0.4" and recs["files"]["address"] == "127.0.0.3"
-        # stopped at the trial's end while still serving; api's healthcheck passed (main waited for it)
-        assert all(s["state"] == "stopped" and s["exit_code"] is None for s in recs.values()), recs
+        # started in dependency order, each at its own address
+        assert list(recs) == ["files", "seed", "api"]
+        assert [recs[n]["address"] for n in recs] == ["127.0.0.3", "127.0.0.4", "127.0.0.5"]
+        # seed ran to completion before api started (service_completed_successfully); the others
+        # were stopped at the trial's end while still serving; api's healthcheck passed (main waited)
+        assert recs["seed"]["state"] == "exited" and recs["seed"]["exit_code"] == 0
+        assert recs["seed"]["finished_at"] <= recs["api"]["started_at"]
+        assert all(recs[n]["state"] == "stopped" and recs[n]["exit_code"] is None for n in ("files", "api"))
         assert recs["api"]["healthcheck"]["healthy"]
         assert recs["files"].get("healthcheck") is None
         trial = jobs / "j" / res["trial_name"]
@@ -105,7 +109,11 @@ def test_no_route_to_the_host_nor_between_two_trials(tmp_path: Path, image_regis
             assert check(api_a, "127.0.0.4", 7777).startswith("closed")
             assert check(api_a, "1.1.1.1", 80).startswith("closed")
         recs = a.records
-        assert {r["name"]: r["state"] for r in recs} == {"files": "stopped", "api": "stopped"}
+        assert {r["name"]: r["state"] for r in recs} == {
+            "files": "stopped",
+            "seed": "exited",
+            "api": "stopped",
+        }
     finally:
         srv.shutdown()
 
@@ -219,3 +227,53 @@ def test_an_mcp_server_that_exits_fails_the_trial_in_one_line(tmp_path: Path) ->
     assert "mcp_servers 'notes': its command exited 1" in res["exception_info"]["message"]
     (rec,) = [s for s in res["services"] if s["name"] == "notes"]
     assert rec["state"] == "exited" and rec["exit_code"] == 1
+
+
+def _processes_with(token: str) -> list[str]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if token in cmd and "pytest" not in cmd:
+                out.append(f"{p.name}: {cmd}")
+    return out
+
+
+def test_ctrl_c_stops_every_service_and_records_them(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+    import uuid
+
+    from conftest import LOOPLAB
+
+    task = tmp_path / "mcp_services"
+    shutil.copytree(FIXTURES / "harbor" / "mcp_services", task)
+    token = f"svc-token-{uuid.uuid4().hex[:8]}"
+    toml = task / "task.toml"
+    toml.write_text(toml.read_text().replace('"0.0.0.0", "8765"', f'"0.0.0.0", "8765", "{token}"'))
+    script = tmp_path / "agent.sh"
+    script.write_text("#!/bin/sh\nsleep 120\n")
+    jobs = tmp_path / "jobs"
+    args = ["run", "-p", str(task), "-a", "command", "--ak", f"script={script}", "--jobs-dir", str(jobs),
+            "--job-name", "j", "--base", "host"]  # fmt: skip
+    proc = subprocess.Popen([*LOOPLAB, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    t0 = time.monotonic()
+    while not _processes_with(token):
+        assert proc.poll() is None and time.monotonic() - t0 < 120, proc.communicate()
+        time.sleep(0.2)
+    while not list(jobs.glob("j/*/agent/trajectory.jsonl")):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert _processes_with(token) == []
+    (res,) = trial_results(jobs / "j")
+    assert res["status"] == "cancelled"
+    assert {s["name"]: s["state"] for s in res["services"]} == {"notes": "stopped", "clock": "stopped"}

@@ -90,6 +90,7 @@ class _Service:
     result: ExecResult | None = None
     record: dict[str, Any] = field(default_factory=dict)
     logs: Path | None = None
+    shell: bool = True  # run through /bin/sh (its output in a log file, its exit code written down)
 
 
 class TrialServices:
@@ -223,10 +224,17 @@ class TrialServices:
             (env.root / p).exists() or (env.root / p).is_symlink() for p in ("bin/sh", "usr/bin/sh")
         )
         argv = (
-            ["/bin/sh", "-c", f'exec "$@" >{LOG_DIR_IN_SANDBOX}/output.log 2>&1', "sh", *s.argv]
+            [
+                "/bin/sh",
+                "-c",
+                f'"$@" >{LOG_DIR_IN_SANDBOX}/output.log 2>&1; echo $? >{LOG_DIR_IN_SANDBOX}/exit_code',
+                "sh",
+                *s.argv,
+            ]
             if has_sh
             else s.argv
         )
+        s.shell = has_sh
 
         def run() -> None:
             assert s.box is not None
@@ -283,7 +291,7 @@ class TrialServices:
             while s.thread.is_alive():
                 cancel.check()
                 s.thread.join(0.2)
-            code = s.result.exit_code if s.result else None
+            code = self._exit_code(s, False)
             if code != 0:
                 raise LooplabError(f"{where}: {dep!r} exited {code} (service_completed_successfully)")
 
@@ -302,7 +310,7 @@ class TrialServices:
                 s.record["ready_after_s"] = round(MCP_READY_TIMEOUT_S - (deadline - time.monotonic()), 3)
                 return
             if s.thread is not None and not s.thread.is_alive():
-                code = s.result.exit_code if s.result else None
+                code = self._exit_code(s, False)
                 raise LooplabError(
                     f"[environment] mcp_servers {s.name!r}: its command exited {code} (see {s.record['log']})"
                 )
@@ -334,10 +342,8 @@ class TrialServices:
             if s.thread is not None:
                 s.thread.join(10)
             if s.record:
-                if running or s.result is None:
-                    s.record.update(state="stopped", exit_code=None)
-                else:
-                    s.record.update(state="exited", exit_code=s.result.exit_code)
+                code = self._exit_code(s, running)
+                s.record.update(state="stopped" if code is None else "exited", exit_code=code)
                 s.record["stopped_at"] = now_iso()
                 self._keep_log(s)
         self.ns.stop()
@@ -348,6 +354,16 @@ class TrialServices:
     @property
     def records(self) -> list[dict[str, Any]]:
         return [s.record for s in self.services.values() if s.record]
+
+    @staticmethod
+    def _exit_code(s: _Service, running: bool) -> int | None:
+        """How the service's command exited (its shell wrapper wrote it); None: it was stopped running."""
+        if s.logs is not None and (s.logs / "exit_code").exists():
+            text = (read_regular_under(s.logs, "exit_code", 64) or b"").decode(errors="replace").strip()
+            return int(text) if text.lstrip("-").isdigit() else None
+        if s.shell or running or s.result is None or s.result.exit_code == -1:
+            return None
+        return s.result.exit_code  # an image without a shell: the exec server saw it exit
 
     def _keep_log(self, s: _Service) -> None:
         out = self.out_dir / s.name / "output.log"

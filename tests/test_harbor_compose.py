@@ -62,6 +62,9 @@ def test_oracle_reaches_its_sidecars_by_name_and_nop_fails(tmp_path: Path, image
         trial = jobs / "j" / res["trial_name"]
         assert "api listening on 8080" in (trial / "services" / "api" / "output.log").read_text()
         assert res["agent_result"]["services_health"][0]["service"] == "api"
+    # rescoring would run test.sh without the sidecars: refused in one line
+    r = run_cli("rescore", str(jobs / "j" / ok["trial_name"]))
+    assert r.returncode != 0 and "rescoring its checkpoints without them is not supported" in r.stderr
 
 
 def _http_server() -> tuple[HTTPServer, int]:

@@ -123,7 +123,7 @@ def run_trial(
         box_dir = scratch_dir(f"agent-{trial_dir.name}")
         ws = _workspace(task, env, box_dir)
         if needs_services(task):  # sidecars and started MCP servers, in the trial's own network
-            services = ws.services = TrialServices(task, env, paths.dir / "services", cfg.cores)
+            services = ws.services = TrialServices(task, env, paths.services_dir, cfg.cores)
             services.__enter__()
         if task.multi_step:
             _run_steps(task, env, cfg, paths, ws, result)

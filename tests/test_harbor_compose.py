@@ -46,6 +46,11 @@ def test_oracle_reaches_its_sidecars_by_name_and_nop_fails(tmp_path: Path, image
     assert extra["files_via_api"] == "served-by-files"
     assert extra["api_cwd"] == "/srv"
     assert extra["api_outside"].startswith("unreachable"), extra  # a sidecar has no route out
+    # a named volume shared by main (the agent wrote it) and api; a task file mounted read-only
+    assert extra["api_shared"] == "agent-was-here"
+    assert (
+        extra["api_motd"] == "mounted read-only from environment/api" and extra["api_motd_writable"] is False
+    )
     assert nop["reward"] == 0.0 and nop["status"] == "completed", nop
     for res in (ok, nop):
         recs = {s["name"]: s for s in res["services"]}
@@ -139,9 +144,9 @@ services:
     image: postgres:latest
     command: postgres
     ports: ["5432:5432"]
-    volumes: ["data:/var/lib/postgresql/data"]
-volumes:
-  data: {}
+    restart: always
+networks:
+  back: {}
 """
 
 
@@ -153,14 +158,15 @@ def test_unsupported_keys_are_linted_each_and_refused_in_one_line(tmp_path: Path
     assert r.returncode == 1
     lines = r.stdout.strip().splitlines()
     fields = [ln.split(": ")[1] for ln in lines]
-    assert fields == ["volumes", "services.main.command", "services.db.ports", "services.db.volumes"], lines
+    assert fields == ["networks", "services.main.command", "services.db.ports", "services.db.restart"], lines
     assert all(ln.startswith(f"{compose}: ") and "not supported" in ln for ln in lines)
     assert "use expose" in lines[2] and "the agent and the verifier run there" in lines[1]
     r = run_cli("run", "-p", str(task), "-a", "nop", "--jobs-dir", str(tmp_path / "jobs"), timeout=120)
     assert r.returncode != 0
     err = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
-    assert len(err) == 1 and err[0].endswith(f"{compose}: volumes: not supported "
-                                              "(top-level volumes, networks, configs and secrets are not supported)"), err  # fmt: skip
+    assert len(err) == 1 and err[0].endswith(
+        f"{compose}: networks: not supported (top-level networks, configs and secrets are not supported)"
+    ), err
 
 
 @pytest.mark.parametrize(
@@ -180,6 +186,14 @@ def test_unsupported_keys_are_linted_each_and_refused_in_one_line(tmp_path: Path
          "      interval: 5 minutes\n", "bad duration '5 minutes'"),
         ("services:\n  a:\n    image: ${NO_SUCH_LOOPLAB_VAR}\n    command: [run]\n",
          "services.a.image: ${NO_SUCH_LOOPLAB_VAR} is not set on the host"),
+        ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['/var/lib/x:/data']\n",
+         "services.a.volumes[0]: '/var/lib/x': only paths under environment/ are mounted"),
+        ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['data:/data']\n",
+         "services.a.volumes[0]: volume 'data' is not declared"),
+        ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['./nothing.txt:/n:ro']\n",
+         "'./nothing.txt': no such file under environment/"),
+        ("services:\n  a:\n    image: x:1\n    command: [run]\nvolumes:\n  d: {external: true}\n",
+         "volumes.d.external: unknown key"),
         ("services:\n  a:\n    image: x:1\n    command: [run]\n    depends_on:\n      b: {condition: started}\n",
          "services.a.depends_on.b.condition"),
     ],

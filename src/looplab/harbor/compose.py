@@ -11,8 +11,10 @@ Supported service keys: ``image``, ``build`` (a context folder under ``environme
 ``entrypoint`` (a string or a list), ``working_dir``, ``depends_on`` (a list, or a table of
 ``condition: service_started | service_healthy | service_completed_successfully``),
 ``healthcheck`` (Docker's ``test``/``interval``/``timeout``/``retries``/``start_period``/
-``start_interval``/``disable``) and ``expose``. ``main`` takes only ``depends_on``,
-``environment`` and ``healthcheck`` (plus ``image: ${MAIN_IMAGE_NAME}`` or ``build: .``, which
+``start_interval``/``disable``), ``expose`` and ``volumes`` (``SRC:DST[:ro]`` or the long form;
+a named volume declared in the top-level ``volumes``, an anonymous one, or a path under
+``environment/``). ``main`` takes only ``depends_on``, ``environment``, ``healthcheck`` and
+``volumes`` (plus ``image: ${MAIN_IMAGE_NAME}`` or ``build: .``, which
 name the task's environment). Values are interpolated as Compose does: ``${VAR}``,
 ``${VAR:-default}`` from the host, ``$$`` for ``$``. Any other key is refused in one line
 naming it, and ``looplab tasks lint`` reports each. Two services exposing the same port are
@@ -34,12 +36,12 @@ from looplab.errors import LooplabError
 COMPOSE_FILES = ("docker-compose.yaml", "docker-compose.yml", "compose.yaml", "compose.yml")
 MAIN = "main"
 MAIN_IMAGE = "${MAIN_IMAGE_NAME}"
-TOP_KEYS = {"services", "version", "name"}
+TOP_KEYS = {"services", "version", "name", "volumes"}
 SERVICE_KEYS = {
     "image", "build", "environment", "command", "entrypoint", "working_dir", "depends_on", "healthcheck",
-    "expose",
+    "expose", "volumes",
 }  # fmt: skip
-MAIN_KEYS = {"image", "build", "environment", "depends_on", "healthcheck"}
+MAIN_KEYS = {"image", "build", "environment", "depends_on", "healthcheck", "volumes"}
 # Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:+alt}, ${VAR:?error}, $VAR
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -47,7 +49,6 @@ _WHY = {
     "ports": "publishes to the host; services are reachable only inside the trial's network (use expose)",
     "network_mode": "services share the trial's private network namespace",
     "networks": "services share the trial's private network namespace",
-    "volumes": "volumes are not mounted",
     "privileged": "sandboxes never get privileges",
     "cap_add": "sandboxes never get capabilities",
 }
@@ -109,6 +110,41 @@ class DependsOn(_Strict):
     restart: bool = False
 
 
+class ComposeMount(_Strict):
+    """A ``volumes`` entry in Compose's long form (the short ``SRC:DST[:ro]`` is read into one)."""
+
+    type: Literal["bind", "volume"] = "volume"
+    source: str | None = None
+    target: str
+    read_only: bool = False
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        if not v.startswith("/") or ".." in v.split("/"):
+            raise ValueError(f"target {v!r}: an absolute path without '..'")
+        return v.rstrip("/") or "/"
+
+
+def _mount(v: str | ComposeMount) -> ComposeMount:
+    if isinstance(v, ComposeMount):
+        return v
+    parts = v.split(":")
+    if len(parts) == 1:
+        return ComposeMount(target=parts[0])
+    if len(parts) > 3:
+        raise ValueError(f"{v!r}: expected SOURCE:TARGET[:MODE]")
+    mode = parts[2].split(",") if len(parts) == 3 else []
+    kind = "bind" if parts[0].startswith((".", "/", "~")) else "volume"
+    return ComposeMount(type=kind, source=parts[0], target=parts[1], read_only="ro" in mode)
+
+
+class ComposeVolume(_Strict):
+    """A top-level ``volumes`` entry: a named volume, made empty for each trial."""
+
+    name: str | None = None
+
+
 class ComposeService(_Strict):
     image: str | None = None
     build: str | ComposeBuild | None = None
@@ -119,6 +155,15 @@ class ComposeService(_Strict):
     depends_on: list[str] | dict[str, DependsOn] = Field(default_factory=list)
     healthcheck: ComposeHealthcheck | None = None
     expose: list[str | int] = Field(default_factory=list)
+    volumes: list[str | ComposeMount] = Field(default_factory=list)
+
+    @field_validator("volumes")
+    @classmethod
+    def _volumes(cls, v: list[str | ComposeMount]) -> list[str | ComposeMount]:
+        return [_mount(x) for x in v]
+
+    def mounts(self) -> list[ComposeMount]:
+        return [_mount(x) for x in self.volumes]
 
     @field_validator("healthcheck")
     @classmethod
@@ -164,6 +209,7 @@ class ComposeService(_Strict):
 
 class ComposeFile(_Strict):
     services: dict[str, ComposeService] = Field(min_length=1)
+    volumes: dict[str, ComposeVolume | None] = Field(default_factory=dict)
     version: str | None = None
     name: str | None = None
 
@@ -268,7 +314,7 @@ def _check(path: Path, host: dict[str, str] | None, env_dir: Path | None = None)
     out: list[tuple[str, str]] = []
     for k in raw:
         if k not in TOP_KEYS:
-            why = "top-level volumes, networks, configs and secrets are not supported"
+            why = "top-level networks, configs and secrets are not supported"
             out.append((str(k), f"not supported ({why})"))
     services = raw.get("services")
     if isinstance(services, dict):
@@ -320,6 +366,18 @@ def _check(path: Path, host: dict[str, str] | None, env_dir: Path | None = None)
                     out.append((f"{where}.build", f"no {b.dockerfile} in {ctx_dir}"))
             if svc.argv() is None:
                 out.append((where, "needs command or entrypoint (an image's own CMD is not read)"))
+        for i, m in enumerate(svc.mounts()):
+            at = f"{where}.volumes[{i}]"
+            if m.type == "volume" and m.source is not None and m.source not in doc.volumes:
+                out.append((at, f"volume {m.source!r} is not declared in the top-level volumes"))
+            elif m.type == "bind":
+                src = (env_dir / (m.source or "")).resolve()
+                if not (m.source or "").startswith(".") or not src.is_relative_to(env_dir.resolve()):
+                    out.append(
+                        (at, f"{m.source!r}: only paths under environment/ are mounted, not the host's")
+                    )
+                elif not src.exists():
+                    out.append((at, f"{m.source!r}: no such file under environment/"))
         for dep in svc.dependencies():
             if dep not in doc.services or dep == MAIN:
                 out.append((f"{where}.depends_on", f"{dep!r} is not a sidecar service of this file"))

@@ -6,7 +6,9 @@ or pulled as the task's environment is, in image mode), inside that namespace; t
 sandbox and the verifier's join it too (``join``). Each service name gets its own loopback
 address (``127.0.0.2`` is ``main``, the sidecars follow), written into every sandbox's
 ``/etc/hosts``, so ``http://api:8000`` reaches the sidecar ``api``, and nothing outside the
-trial is reachable: another trial's services live in another namespace.
+trial is reachable: another trial's services live in another namespace. ``volumes`` are
+folders made for the trial (named ones shared by the services that mount them, main's in the
+agent's and the verifier's sandboxes too; a task file is a copy, read-only with ``:ro``).
 
 Sidecars start in dependency order; a ``depends_on`` condition is waited for before the
 dependent starts (``service_healthy``: its compose healthcheck passes, with Docker's
@@ -34,11 +36,11 @@ from looplab import cancel
 from looplab.clock import now_iso
 from looplab.environment.build import Environment, build_environment, scratch_dir
 from looplab.errors import LooplabError
-from looplab.fsutil import read_regular_under, remove_tree
+from looplab.fsutil import chown_tree, read_regular_under, remove_tree
 from looplab.harbor.compose import MAIN, Compose, ComposeBuild, ComposeService, compose_file, load_compose
 from looplab.harbor.healthcheck import wait_healthy
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, ExecResult, Sandbox, SandboxSpec
-from looplab.sandbox.bwrap import _safe_host_path
+from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, _safe_host_path, sandbox_uid
 from looplab.sandbox.factory import is_image_root, make_sandbox
 from looplab.sandbox.netns import NetNamespace
 from looplab.tasks.loader import Task, generated_dockerfile
@@ -106,6 +108,7 @@ class TrialServices:
         self.services: dict[str, _Service] = {}
         self.addresses: dict[str, str] = {MAIN: "127.0.0.2"}
         self._health: dict[str, dict[str, Any]] = {}
+        self._shared: dict[str, Path] = {}  # named volumes and writable bind copies, by source
         self._stopped = False
 
     # ---- set-up ----------------------------------------------------------------------------
@@ -144,6 +147,10 @@ class TrialServices:
         os.chmod(self.hosts, 0o644)
         self.ns.start()
         cancel.track(self.ns, "other")
+        if self.compose is not None:
+            for name in self.compose.doc.volumes:  # each trial's named volumes start empty
+                self._shared[f"volume:{name}"] = self.box_dir / "volumes" / name
+                self._shared[f"volume:{name}"].mkdir(parents=True)
         _hosts_mountpoint(self.main_env.root)
         for s in plan:
             if s.env is None:
@@ -214,6 +221,8 @@ class TrialServices:
             run_as=env.run_as(),
         )
         self.join(spec)
+        if self.compose is not None and s.kind == "compose":
+            self._mount(self.compose.doc.services[s.name], spec, s.name)
         s.box = make_sandbox(spec)
         s.record = {
             "name": s.name, "kind": s.kind, "source": s.source, "address": s.address,
@@ -328,6 +337,37 @@ class TrialServices:
         spec.ro_binds.append((self.hosts, "/etc/hosts"))
         if self.compose is not None and not spec.name.startswith("service-"):
             spec.env.update(self.compose.main.env())
+            self._mount(self.compose.main, spec, MAIN)
+
+    def _mount(self, svc: ComposeService, spec: SandboxSpec, who: str) -> None:
+        """``svc``'s volumes into ``spec``: named volumes and writable binds shared by every service
+        mounting them (a private copy of the task's file, made once per trial), ``:ro`` read-only."""
+        import shutil
+
+        assert self.box_dir is not None
+        for i, m in enumerate(svc.mounts()):
+            if m.type == "volume":
+                key = f"volume:{m.source}" if m.source else f"anonymous:{who}:{i}"
+                host = self._shared.get(key)
+                if host is None:
+                    host = self._shared[key] = self.box_dir / "anonymous" / f"{who}-{i}"
+                    host.mkdir(parents=True)
+            else:  # a private copy (the task folder may be unreachable by the sandbox user)
+                src = (self.task.environment_dir / str(m.source)).resolve()
+                key = f"bind:{src}"
+                if key not in self._shared:
+                    copy = self.box_dir / "binds" / f"{len(self._shared)}-{src.name}"
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    if src.is_dir():
+                        shutil.copytree(src, copy, symlinks=True)
+                    else:
+                        shutil.copy2(src, copy)
+                    if os.geteuid() == 0:
+                        chown_tree(copy, *sandbox_uid())
+                    self._shared[key] = copy
+                host = self._shared[key]
+            _mountpoint(Path(spec.root), m.target, host.is_dir())
+            (spec.ro_binds if m.read_only else spec.binds).append((host, m.target))
 
     # ---- the end -----------------------------------------------------------------------------
     def stop(self) -> list[dict[str, Any]]:
@@ -392,3 +432,20 @@ def _hosts_mountpoint(root: Path) -> None:
         raise LooplabError(f"{root}: cannot give the image an /etc/hosts: {exc}") from None
     if not hosts.exists():
         hosts.touch(mode=0o644)
+
+
+def _mountpoint(root: Path, target: str, folder: bool) -> None:
+    """Make ``target`` in ``root`` when it is missing, so bubblewrap can mount there (as Docker does)."""
+    try:
+        p = _safe_host_path(root, target)
+    except LooplabError as exc:
+        raise LooplabError(f"volumes: cannot mount at {target}: {exc}") from None
+    if p.exists() or p.is_symlink():
+        return
+    if not is_image_root(root) and target.strip("/").split("/")[0] in HOST_SYSTEM_ENTRIES:
+        return  # the host's own folder is bound there
+    if folder:
+        p.mkdir(parents=True, exist_ok=True)
+    else:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.touch()

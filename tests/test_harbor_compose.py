@@ -188,6 +188,8 @@ def test_unsupported_keys_are_linted_each_and_refused_in_one_line(tmp_path: Path
          "services.a.image: ${NO_SUCH_LOOPLAB_VAR} is not set on the host"),
         ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['/var/lib/x:/data']\n",
          "services.a.volumes[0]: '/var/lib/x': only paths under environment/ are mounted"),
+        ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['${CONTEXT_DIR}/../x:/x']\n",
+         "only paths under environment/ are mounted"),
         ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['data:/data']\n",
          "services.a.volumes[0]: volume 'data' is not declared"),
         ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['./nothing.txt:/n:ro']\n",
@@ -294,3 +296,21 @@ def test_ctrl_c_stops_every_service_and_records_them(tmp_path: Path) -> None:
     (res,) = trial_results(jobs / "j")
     assert res["status"] == "cancelled"
     assert {s["name"]: s["state"] for s in res["services"]} == {"notes": "stopped", "clock": "stopped"}
+
+
+def test_without_root_a_shared_network_namespace_is_refused_in_one_line() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from looplab.errors import LooplabError\nfrom looplab.sandbox.netns import NetNamespace\n"
+        "try:\n    NetNamespace().start()\nexcept LooplabError as e:\n    print(e)\n"
+    )
+    r = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert r.stdout.strip().startswith("compose environments need looplab to run as root"), (
+        r.stdout + r.stderr
+    )
+    assert len(r.stdout.strip().splitlines()) == 1

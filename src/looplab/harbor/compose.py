@@ -16,7 +16,8 @@ a named volume declared in the top-level ``volumes``, an anonymous one, or a pat
 ``environment/``). ``main`` takes only ``depends_on``, ``environment``, ``healthcheck`` and
 ``volumes`` (plus ``image: ${MAIN_IMAGE_NAME}`` or ``build: .``, which
 name the task's environment). Values are interpolated as Compose does: ``${VAR}``,
-``${VAR:-default}`` from the host, ``$$`` for ``$``. Any other key is refused in one line
+``${VAR:-default}`` from the host, ``$$`` for ``$``; Harbor's ``${CONTEXT_DIR}`` is the
+environment folder. Any other key is refused in one line
 naming it, and ``looplab tasks lint`` reports each. Two services exposing the same port are
 refused: they share one loopback.
 """
@@ -335,7 +336,9 @@ def _check(path: Path, host: dict[str, str] | None, env_dir: Path | None = None)
     if out:
         raise _Problems(out)
     text_problems: list[str] = []
-    raw = _interpolate(raw, dict(os.environ if host is None else host), "", text_problems)
+    values = dict(os.environ if host is None else host)
+    values["CONTEXT_DIR"] = str(env_dir.resolve())  # Harbor's variable: the environment folder
+    raw = _interpolate(raw, values, "", text_problems)
     if text_problems:
         raise _Problems([(p.split(":")[0].lstrip("."), p.split(": ", 1)[1]) for p in text_problems])
     try:
@@ -372,7 +375,7 @@ def _check(path: Path, host: dict[str, str] | None, env_dir: Path | None = None)
                 out.append((at, f"volume {m.source!r} is not declared in the top-level volumes"))
             elif m.type == "bind":
                 src = (env_dir / (m.source or "")).resolve()
-                if not (m.source or "").startswith(".") or not src.is_relative_to(env_dir.resolve()):
+                if not (m.source or "").startswith((".", "/")) or not src.is_relative_to(env_dir.resolve()):
                     out.append(
                         (at, f"{m.source!r}: only paths under environment/ are mounted, not the host's")
                     )

@@ -60,6 +60,9 @@ def test_oracle_reaches_its_sidecars_by_name_and_nop_fails(tmp_path: Path, image
         # seed ran to completion before api started (service_completed_successfully); the others
         # were stopped at the trial's end while still serving; api's healthcheck passed (main waited)
         assert recs["seed"]["state"] == "exited" and recs["seed"]["exit_code"] == 0
+        # no command in the file: api runs its Dockerfile's CMD, seed its image's Cmd (/bin/bash,
+        # which exits at once without input), files what the file gives
+        assert recs["api"]["command"] == ["python3", "server.py"] and recs["seed"]["command"] == ["/bin/bash"]
         assert recs["seed"]["finished_at"] <= recs["api"]["started_at"]
         assert all(recs[n]["state"] == "stopped" and recs[n]["exit_code"] is None for n in ("files", "api"))
         assert recs["api"]["healthcheck"]["healthy"]
@@ -178,7 +181,6 @@ def test_unsupported_keys_are_linted_each_and_refused_in_one_line(tmp_path: Path
          "  b:\n    image: x:1\n    command: [run]\n    depends_on: [a]\n", "a dependency cycle: a -> b -> a"),
         ("services:\n  a:\n    image: x:1\n    command: [run]\n    expose: [80]\n"
          "  b:\n    image: x:1\n    command: [run]\n    expose: ['80/tcp']\n", "services.b.expose: port 80 is also"),
-        ("services:\n  a:\n    image: x:1\n", "services.a: needs command or entrypoint"),
         ("services:\n  a:\n    build: ./nowhere\n    command: [run]\n", "services.a.build: no Dockerfile"),
         ("services:\n  a:\n    build: ../..\n    command: [run]\n", "services.a.build.context: '../..' is outside"),
         ("services:\n  main:\n    image: python:3.11\n", "services.main.image: the main service is the task's"),
@@ -314,3 +316,20 @@ def test_without_root_a_shared_network_namespace_is_refused_in_one_line() -> Non
         r.stdout + r.stderr
     )
     assert len(r.stdout.strip().splitlines()) == 1
+
+
+def test_a_dockerfile_command_is_resolved_stage_by_stage(tmp_path: Path) -> None:
+    from looplab.environment.registry import RegistryOptions
+    from looplab.harbor.services import dockerfile_command
+
+    df = tmp_path / "Dockerfile"
+    df.write_text(
+        'FROM scratch AS base\nENTRYPOINT ["/srv/run"]\nCMD ["--fast"]\n'
+        'FROM base AS mid\nCMD ["--slow"]\nFROM mid\nRUN true\n'
+    )
+    assert dockerfile_command(df, RegistryOptions()) == (["/srv/run"], ["--slow"])
+    # ENTRYPOINT clears the CMD a stage inherits; the shell form runs under /bin/sh -c
+    df.write_text('FROM scratch AS a\nCMD ["x"]\nFROM a\nENTRYPOINT python3 -m srv\n')
+    assert dockerfile_command(df, RegistryOptions()) == (["/bin/sh", "-c", "python3 -m srv"], None)
+    df.write_text('FROM scratch\nCMD python3 app.py\nENTRYPOINT ["tini", "--"]\n')
+    assert dockerfile_command(df, RegistryOptions()) == (["tini", "--"], ["/bin/sh", "-c", "python3 app.py"])

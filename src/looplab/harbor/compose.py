@@ -8,7 +8,8 @@ namespace (``looplab.harbor.services``).
 
 Supported service keys: ``image``, ``build`` (a context folder under ``environment/``, or
 ``{context, dockerfile}``), ``environment`` (a list of ``K=V`` or a table), ``command`` and
-``entrypoint`` (a string or a list), ``working_dir``, ``depends_on`` (a list, or a table of
+``entrypoint`` (a string or a list; without them the image's own ENTRYPOINT/CMD, resolved by
+``harbor.services``), ``working_dir``, ``depends_on`` (a list, or a table of
 ``condition: service_started | service_healthy | service_completed_successfully``),
 ``healthcheck`` (Docker's ``test``/``interval``/``timeout``/``retries``/``start_period``/
 ``start_interval``/``disable``), ``expose`` and ``volumes`` (``SRC:DST[:ro]`` or the long form;
@@ -367,8 +368,6 @@ def _check(path: Path, host: dict[str, str] | None, env_dir: Path | None = None)
                     out.append((f"{where}.build.context", f"{b.context!r} is outside environment/"))
                 elif not (ctx_dir / b.dockerfile).is_file():
                     out.append((f"{where}.build", f"no {b.dockerfile} in {ctx_dir}"))
-            if svc.argv() is None:
-                out.append((where, "needs command or entrypoint (an image's own CMD is not read)"))
         for i, m in enumerate(svc.mounts()):
             at = f"{where}.volumes[{i}]"
             if m.type == "volume" and m.source is not None and m.source not in doc.volumes:

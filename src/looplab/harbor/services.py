@@ -167,11 +167,29 @@ class TrialServices:
 
     def _compose_service(self, name: str, svc: ComposeService) -> _Service:
         argv = svc.argv()
-        assert argv is not None  # load_compose checked it
+        if svc.entrypoint is None:  # the image's ENTRYPOINT (and its CMD unless command is given)
+            ep, cmd = self._image_command(svc)
+            argv = [*(ep or []), *(svc.argv() or cmd or [])]
+        if not argv:
+            raise LooplabError(
+                f"{self.compose.path if self.compose else ''}: services.{name}: no command: neither "
+                "the file nor the image gives one (command, entrypoint, CMD or ENTRYPOINT)"
+            )
         return _Service(
             name, "compose", "", argv, extra_env=svc.env(), workdir=svc.working_dir,
             source=svc.image or f"build:{_build_of(svc).context}",
         )  # fmt: skip
+
+    def _image_command(self, svc: ComposeService) -> tuple[list[str] | None, list[str] | None]:
+        """A sidecar image's ENTRYPOINT and CMD: its Dockerfile's (stage by stage), else its base image's."""
+        from looplab.environment.images import image_command
+        from looplab.environment.registry import RegistryOptions
+
+        opts = RegistryOptions.from_env()
+        if svc.image:
+            return image_command(svc.image, opts)
+        b = _build_of(svc)
+        return dockerfile_command(self.task.environment_dir / b.context / b.dockerfile, opts)
 
     def _build(self, s: _Service) -> Environment:
         assert self.compose is not None
@@ -226,7 +244,7 @@ class TrialServices:
         s.box = make_sandbox(spec)
         s.record = {
             "name": s.name, "kind": s.kind, "source": s.source, "address": s.address,
-            "started_at": now_iso(), "log": f"services/{s.name}/output.log",
+            "command": s.argv, "started_at": now_iso(), "log": f"services/{s.name}/output.log",
         }  # fmt: skip
         s.box.start()
         has_sh = not is_image_root(env.root) or any(
@@ -449,3 +467,41 @@ def _mountpoint(root: Path, target: str, folder: bool) -> None:
     else:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.touch()
+
+
+def dockerfile_command(dockerfile: Path, opts: Any) -> tuple[list[str] | None, list[str] | None]:
+    """The ENTRYPOINT and CMD the last stage of ``dockerfile`` ends with, as Docker resolves them:
+    a stage inherits its base's (an earlier stage, or an image's config) unless it sets them, and
+    setting ENTRYPOINT clears an inherited CMD; the shell form runs under ``/bin/sh -c``."""
+    from looplab.environment.dockerfile import parse_dockerfile
+    from looplab.environment.image_build import resolve_bases
+    from looplab.environment.images import image_command
+
+    instructions = parse_dockerfile(dockerfile)
+    bases = {ins.line: image for ins, image in resolve_bases(instructions, opts)}
+    stages: list[dict[str, Any]] = []
+    for ins in instructions:
+        if ins.op == "FROM":
+            words = ins.args.split()
+            stages.append({
+                "name": words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None,
+                "image": bases.get(ins.line), "from": words[0].lower() if words else "",
+            })  # fmt: skip
+        elif ins.op in ("ENTRYPOINT", "CMD") and stages:
+            form = ins.json_args()
+            value = form if form is not None else ["/bin/sh", "-c", ins.args]
+            stages[-1][ins.op] = value  # a CMD of the same stage stays; an inherited one does not
+
+    def resolve(i: int) -> tuple[list[str] | None, list[str] | None]:
+        st = stages[i]
+        if "ENTRYPOINT" in st:
+            return st["ENTRYPOINT"], st.get("CMD")
+        base_ep, base_cmd = None, None
+        earlier = [j for j in range(i) if stages[j]["name"] == st["from"]]
+        if earlier:
+            base_ep, base_cmd = resolve(earlier[-1])
+        elif st["image"]:
+            base_ep, base_cmd = image_command(st["image"], opts)
+        return base_ep, st.get("CMD", base_cmd)
+
+    return resolve(len(stages) - 1) if stages else (None, None)

@@ -51,12 +51,15 @@ def test_oracle_reaches_its_sidecars_by_name_and_nop_fails(tmp_path: Path, image
     assert (
         extra["api_motd"] == "mounted read-only from environment/api" and extra["api_motd_writable"] is False
     )
+    # Harbor's hello-mcp layout: the MCP server sidecar (its Dockerfile's CMD) at the URL task.toml names
+    assert extra["mcp_answer"] == "mcp-secret-42 from 0.0.0.0:8000"
+    assert ok["agent_result"]["agent_config"]["mcp_servers"] == ["mcp-server"]
     assert nop["reward"] == 0.0 and nop["status"] == "completed", nop
     for res in (ok, nop):
         recs = {s["name"]: s for s in res["services"]}
         # started in dependency order, each at its own address
-        assert list(recs) == ["files", "seed", "api"]
-        assert [recs[n]["address"] for n in recs] == ["127.0.0.3", "127.0.0.4", "127.0.0.5"]
+        assert list(recs) == ["files", "seed", "api", "mcp-server"]
+        assert [recs[n]["address"] for n in recs] == ["127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"]
         # seed ran to completion before api started (service_completed_successfully); the others
         # were stopped at the trial's end while still serving; api's healthcheck passed (main waited)
         assert recs["seed"]["state"] == "exited" and recs["seed"]["exit_code"] == 0
@@ -64,12 +67,15 @@ def test_oracle_reaches_its_sidecars_by_name_and_nop_fails(tmp_path: Path, image
         # which exits at once without input), files what the file gives
         assert recs["api"]["command"] == ["python3", "server.py"] and recs["seed"]["command"] == ["/bin/bash"]
         assert recs["seed"]["finished_at"] <= recs["api"]["started_at"]
-        assert all(recs[n]["state"] == "stopped" and recs[n]["exit_code"] is None for n in ("files", "api"))
+        assert all(
+            recs[n]["state"] == "stopped" and recs[n]["exit_code"] is None
+            for n in ("files", "api", "mcp-server")
+        )
         assert recs["api"]["healthcheck"]["healthy"]
         assert recs["files"].get("healthcheck") is None
         trial = jobs / "j" / res["trial_name"]
         assert "api listening on 8080" in (trial / "services" / "api" / "output.log").read_text()
-        assert res["agent_result"]["services_health"][0]["service"] == "api"
+        assert [h["service"] for h in res["agent_result"]["services_health"]] == ["api", "mcp-server"]
     # rescoring would run test.sh without the sidecars: refused in one line
     r = run_cli("rescore", str(jobs / "j" / ok["trial_name"]))
     assert r.returncode != 0 and "rescoring its checkpoints without them is not supported" in r.stderr
@@ -124,6 +130,7 @@ def test_no_route_to_the_host_nor_between_two_trials(tmp_path: Path, image_regis
             "files": "stopped",
             "seed": "exited",
             "api": "stopped",
+            "mcp-server": "stopped",
         }
     finally:
         srv.shutdown()

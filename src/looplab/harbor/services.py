@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ from urllib.parse import urlsplit
 from looplab import cancel
 from looplab.clock import now_iso
 from looplab.environment.build import Environment, build_environment, scratch_dir
+from looplab.environment.dockerfile import parse_dockerfile
+from looplab.environment.image_build import resolve_bases
+from looplab.environment.images import image_command
+from looplab.environment.registry import RegistryOptions
 from looplab.errors import LooplabError
 from looplab.fsutil import chown_tree, read_regular_under, remove_tree
 from looplab.harbor.compose import MAIN, Compose, ComposeBuild, ComposeService, compose_file, load_compose
@@ -182,9 +187,6 @@ class TrialServices:
 
     def _image_command(self, svc: ComposeService) -> tuple[list[str] | None, list[str] | None]:
         """A sidecar image's ENTRYPOINT and CMD: its Dockerfile's (stage by stage), else its base image's."""
-        from looplab.environment.images import image_command
-        from looplab.environment.registry import RegistryOptions
-
         opts = RegistryOptions.from_env()
         if svc.image:
             return image_command(svc.image, opts)
@@ -219,8 +221,6 @@ class TrialServices:
         work = self.box_dir / s.name / "work"
         pristine = _safe_host_path(env.root, wd)
         if pristine.is_dir():
-            import shutil
-
             shutil.copytree(pristine, work, symlinks=True)
         else:
             work.mkdir(parents=True)
@@ -360,8 +360,6 @@ class TrialServices:
     def _mount(self, svc: ComposeService, spec: SandboxSpec, who: str) -> None:
         """``svc``'s volumes into ``spec``: named volumes and writable binds shared by every service
         mounting them (a private copy of the task's file, made once per trial), ``:ro`` read-only."""
-        import shutil
-
         assert self.box_dir is not None
         for i, m in enumerate(svc.mounts()):
             if m.type == "volume":
@@ -473,10 +471,6 @@ def dockerfile_command(dockerfile: Path, opts: Any) -> tuple[list[str] | None, l
     """The ENTRYPOINT and CMD the last stage of ``dockerfile`` ends with, as Docker resolves them:
     a stage inherits its base's (an earlier stage, or an image's config) unless it sets them, and
     setting ENTRYPOINT clears an inherited CMD; the shell form runs under ``/bin/sh -c``."""
-    from looplab.environment.dockerfile import parse_dockerfile
-    from looplab.environment.image_build import resolve_bases
-    from looplab.environment.images import image_command
-
     instructions = parse_dockerfile(dockerfile)
     bases = {ins.line: image for ins, image in resolve_bases(instructions, opts)}
     stages: list[dict[str, Any]] = []

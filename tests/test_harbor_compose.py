@@ -55,6 +55,13 @@ def test_oracle_reaches_its_sidecars_by_name_and_nop_fails(tmp_path: Path, image
     assert extra["mcp_answer"] == "mcp-secret-42 from 0.0.0.0:8000"
     assert ok["agent_result"]["agent_config"]["mcp_servers"] == ["mcp-server"]
     assert nop["reward"] == 0.0 and nop["status"] == "completed", nop
+    # a collect hook ran in the api sidecar, and an artifact was copied out of it
+    trial = jobs / "j" / ok["trial_name"]
+    (hook,) = ok["agent_result"]["collect"]
+    assert hook["service"] == "api" and hook["exit_code"] == 0
+    assert (trial / "artifacts" / "collected.txt").read_text() == "mounted read-only from environment/api\n"
+    manifest = {e["source"]: (e["service"], e["status"]) for e in ok["artifacts"]}
+    assert manifest == {"/srv/collected.txt": ("api", "ok"), "/app/answer.txt": ("main", "ok")}
     for res in (ok, nop):
         recs = {s["name"]: s for s in res["services"]}
         # started in dependency order, each at its own address

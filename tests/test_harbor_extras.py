@@ -1,7 +1,7 @@
 """The rest of Harbor's environment block, run for real: ``healthcheck`` (Docker semantics),
 ``artifacts`` with a manifest, ``[[verifier.collect]]``, ``[solution] env``, ``workdir``,
 ``skills_dir``, ``mcp_servers``, ``docker_image`` (image mode, a real registry on 127.0.0.1),
-and a sidecar named by a collect hook refused in one line (compose: test_harbor_compose).
+and a collect hook naming a service the task does not run refused in one line (compose: test_harbor_compose).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def test_docker_image_is_pulled_instead_of_a_dockerfile(tmp_path: Path, image_re
     assert res["verifier_result"]["extra"]["version"].startswith("12.")
 
 
-def test_a_sidecar_service_is_refused_naming_its_field(tmp_path: Path) -> None:
+def test_an_unknown_service_is_refused_naming_its_field(tmp_path: Path) -> None:
     task = _task(tmp_path)
     toml = task / "task.toml"
     toml.write_text(
@@ -118,6 +118,6 @@ def test_a_sidecar_service_is_refused_naming_its_field(tmp_path: Path) -> None:
     )
     with pytest.raises(
         LooplabError,
-        match=r"verifier\.collect\[0\]\.service: 'db': artifacts and collect hooks run in the main",
+        match=r"verifier\.collect\[0\]\.service: 'db': names no service",
     ):
         load_task(task)

@@ -564,11 +564,14 @@ def _agent_phase(
 
         def before_stop(box: Sandbox) -> None:
             try:
-                hooks = run_collect_hooks(box, task.config.verifier.collect, wd, paths.agent_dir)
+                sidecars = ws.services.sidecar if ws.services is not None else None
+                hooks = run_collect_hooks(box, task.config.verifier.collect, wd, paths.agent_dir, sidecars)
                 if hooks:
                     extra["collect"] = hooks
                     box.kill_processes()  # what a hook left running cannot touch the staging
-                collector.from_sandbox(box, plan.artifacts, logs)
+                collector.from_sandbox(box, [a for a in plan.artifacts if a.service == "main"], logs)
+                if ws.services is not None:  # a compose sidecar's entries, from its own sandbox
+                    ws.services.collect(collector, [a for a in plan.artifacts if a.service != "main"])
             except Exception as exc:  # what could not be collected is said, the trial goes on
                 extra["artifacts_error"] = f"{type(exc).__name__}: {exc}"
 

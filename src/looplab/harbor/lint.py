@@ -25,7 +25,7 @@ from looplab.environment.dockerfile import parse_dockerfile, split_words
 from looplab.environment.registry import parse_ref
 from looplab.errors import LooplabError, validation_problems
 from looplab.harbor import compose
-from looplab.tasks.loader import SERVICE_REFUSAL
+from looplab.tasks.loader import SERVICE_REFUSAL, service_names
 from looplab.tasks.model import TaskConfig, unknown_keys
 
 
@@ -99,13 +99,17 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
             out.append(Problem(path, "-", "missing instruction.md"))
         if not shared_test:
             out.append(Problem(path, "-", "missing tests/test.sh (the verifier entry point)"))
+    try:
+        services = service_names(path / "environment")
+    except LooplabError:  # the compose file's own problems are its lines; its services are unknown
+        services = None
     for i, hook in enumerate(cfg.verifier.collect):
-        if hook.service != "main":
+        if services is not None and hook.service not in services:
             out.append(
                 Problem(toml_path, f"verifier.collect[{i}].service", f"{hook.service!r}: {SERVICE_REFUSAL}")
             )
     for i, art in enumerate(cfg.artifacts):
-        if art.service != "main":
+        if services is not None and art.service not in services:
             out.append(Problem(toml_path, f"artifacts[{i}].service", f"{art.service!r}: {SERVICE_REFUSAL}"))
     verifier_image = path / "tests" / "Dockerfile"
     if cfg.verifier.environment_mode == "separate" and verifier_image.is_file():

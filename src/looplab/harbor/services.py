@@ -42,6 +42,7 @@ from looplab.environment.images import image_command
 from looplab.environment.registry import RegistryOptions
 from looplab.errors import LooplabError
 from looplab.fsutil import chown_tree, read_regular_under, remove_tree
+from looplab.harbor.artifacts import Collector
 from looplab.harbor.compose import MAIN, Compose, ComposeBuild, ComposeService, compose_file, load_compose
 from looplab.harbor.healthcheck import wait_healthy
 from looplab.sandbox.base import DEFAULT_MAX_FILE_MB, ExecResult, Sandbox, SandboxSpec
@@ -49,7 +50,7 @@ from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, _safe_host_path, sandbox_
 from looplab.sandbox.factory import is_image_root, make_sandbox
 from looplab.sandbox.netns import NetNamespace
 from looplab.tasks.loader import Task, generated_dockerfile
-from looplab.tasks.model import Healthcheck, McpServer
+from looplab.tasks.model import Artifact, Healthcheck, McpServer
 
 LOG_DIR_IN_SANDBOX = "/.looplab-service"
 MAX_LOG = 8 << 20
@@ -384,6 +385,22 @@ class TrialServices:
                 host = self._shared[key]
             _mountpoint(Path(spec.root), m.target, host.is_dir())
             (spec.ro_binds if m.read_only else spec.binds).append((host, m.target))
+
+    def sidecar(self, name: str) -> tuple[Sandbox, str] | None:
+        """The running sandbox of sidecar ``name`` and its working folder (collect hooks run there)."""
+        s = self.services.get(name)
+        if s is None or s.box is None or s.env is None:
+            return None
+        return s.box, s.workdir or s.env.workdir
+
+    def collect(self, collector: Collector, specs: list[Artifact]) -> None:
+        """Copy the artifact entries that name a sidecar out of its sandbox (staged in its log folder)."""
+        for name in dict.fromkeys(a.service for a in specs):
+            s = self.services.get(name)
+            if s is not None and s.box is not None and s.logs is not None:
+                collector.from_sandbox(
+                    s.box, [a for a in specs if a.service == name], s.logs, LOG_DIR_IN_SANDBOX
+                )
 
     # ---- the end -----------------------------------------------------------------------------
     def stop(self) -> list[dict[str, Any]]:

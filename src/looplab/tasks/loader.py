@@ -66,8 +66,8 @@ class Task:
 
 
 SERVICE_REFUSAL = (
-    "artifacts and collect hooks run in the main service only (the agent's environment; "
-    "docs/task-format.md, 'Compose environments')"
+    "names no service: artifacts and collect hooks run in main (the agent's environment) or a "
+    "sidecar of environment/docker-compose.yaml (docs/task-format.md, 'Compose environments')"
 )
 
 
@@ -124,7 +124,7 @@ def load_task(path: str | Path) -> Task:
     compose = compose_file(env_dir)
     if compose is not None:  # checked now: a bad key is one line before anything is built
         load_compose(compose, env_dir)
-    _check_services(toml_path, cfg)
+    _check_services(toml_path, cfg, service_names(env_dir))
     if cfg.environment.tpu:
         raise LooplabError(f"{toml_path}: field environment.tpu: TPUs are not supported (no TPU passthrough)")
     if cfg.environment.os == "windows":
@@ -171,14 +171,20 @@ def _check_steps(path: Path, toml_path: Path, cfg: TaskConfig) -> None:
             raise LooplabError(f"{where}: no test.sh in {d / 'tests'} nor in {path / 'tests'}")
 
 
-def _check_services(toml_path: Path, cfg: TaskConfig) -> None:
-    """Artifacts and collect hooks name the agent's environment (``main``): not a sidecar."""
+def service_names(env_dir: Path) -> set[str]:
+    """``main`` and the sidecars of the task's compose file (already checked), if it has one."""
+    compose = compose_file(env_dir)
+    return {"main", *(load_compose(compose, env_dir).doc.services if compose else ())}
+
+
+def _check_services(toml_path: Path, cfg: TaskConfig, services: set[str]) -> None:
+    """Artifacts and collect hooks name ``main`` (the agent's environment) or a compose sidecar."""
     named = [(f"artifacts[{i}]", a.service) for i, a in enumerate(cfg.artifacts)]
     named += [(f"verifier.collect[{i}]", c.service) for i, c in enumerate(cfg.verifier.collect)]
     for step in cfg.steps or []:
         named += [(f"steps.{step.name}.artifacts[{i}]", a.service) for i, a in enumerate(step.artifacts)]
     for where, service in named:
-        if service != "main":
+        if service not in services:
             raise LooplabError(f"{toml_path}: field {where}.service: {service!r}: {SERVICE_REFUSAL}")
 
 

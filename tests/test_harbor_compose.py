@@ -347,3 +347,26 @@ def test_a_dockerfile_command_is_resolved_stage_by_stage(tmp_path: Path) -> None
     assert dockerfile_command(df, RegistryOptions()) == (["/bin/sh", "-c", "python3 -m srv"], None)
     df.write_text('FROM scratch\nCMD python3 app.py\nENTRYPOINT ["tini", "--"]\n')
     assert dockerfile_command(df, RegistryOptions()) == (["tini", "--"], ["/bin/sh", "-c", "python3 app.py"])
+
+
+def test_a_sidecar_that_never_turns_healthy_stops_the_trial_before_the_agent(
+    tmp_path: Path, image_registry
+) -> None:
+    task, jobs = _task(tmp_path), tmp_path / "jobs"
+    compose = task / "environment" / "docker-compose.yaml"
+    text = compose.read_text()
+    start = text.index('    healthcheck:\n      test: ["CMD", "python3"')
+    end = text.index("\n  files:\n") + 1
+    compose.write_text(
+        text[:start] + '    healthcheck:\n      test: ["CMD-SHELL", "exit 3"]\n      interval: 100ms\n      retries: 2\n'
+        + text[end:]
+    )  # fmt: skip
+    run_cli("run", "-p", str(task), "-a", "oracle", "--jobs-dir", str(jobs), "--job-name", "j",
+            *_image_args(image_registry), timeout=600)  # fmt: skip
+    (res,) = trial_results(jobs / "j")
+    assert res["status"] == "agent_error" and res["reward"] is None
+    assert res["exception_info"]["type"] == "HealthcheckFailed"
+    assert "services.api.healthcheck: 'exit 3' failed 2 times in a row" in res["exception_info"]["message"]
+    recs = {s["name"]: s for s in res["services"]}
+    assert recs["api"]["state"] == "stopped" and "healthcheck" not in recs["api"]
+    assert res["agent_result"] is None  # the agent never started

@@ -1,7 +1,7 @@
 """The rest of Harbor's environment block, run for real: ``healthcheck`` (Docker semantics),
 ``artifacts`` with a manifest, ``[[verifier.collect]]``, ``[solution] env``, ``workdir``,
 ``skills_dir``, ``mcp_servers``, ``docker_image`` (image mode, a real registry on 127.0.0.1),
-and compose environments refused in one line.
+and a collect hook naming a service the task does not run refused in one line (compose: test_harbor_compose).
 """
 
 from __future__ import annotations
@@ -110,23 +110,14 @@ def test_docker_image_is_pulled_instead_of_a_dockerfile(tmp_path: Path, image_re
     assert res["verifier_result"]["extra"]["version"].startswith("12.")
 
 
-@pytest.mark.parametrize("name", ["docker-compose.yaml", "compose.yml"])
-def test_compose_environments_are_refused_in_one_line(tmp_path: Path, name: str) -> None:
-    task = _task(tmp_path)
-    (task / "environment" / name).write_text("services:\n  main:\n    build: .\n")
-    with pytest.raises(LooplabError, match="compose"):
-        load_task(task)
-    r = run_cli("run", "-p", str(task), "-a", "nop", "--jobs-dir", str(tmp_path / "jobs"), timeout=120)
-    assert r.returncode != 0
-    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and name in lines[0] and "not supported" in lines[0], r.stderr
-
-
-def test_a_sidecar_service_is_refused_naming_its_field(tmp_path: Path) -> None:
+def test_an_unknown_service_is_refused_naming_its_field(tmp_path: Path) -> None:
     task = _task(tmp_path)
     toml = task / "task.toml"
     toml.write_text(
         toml.read_text().replace('command = "cp /workspace', 'service = "db"\ncommand = "cp /workspace')
     )
-    with pytest.raises(LooplabError, match=r"verifier\.collect\[0\]\.service: 'db' is a compose service"):
+    with pytest.raises(
+        LooplabError,
+        match=r"verifier\.collect\[0\]\.service: 'db': names no service",
+    ):
         load_task(task)

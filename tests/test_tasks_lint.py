@@ -62,7 +62,16 @@ def test_json_output_lists_the_same_problems() -> None:
 
 def test_the_catalog_and_the_harbor_fixtures_lint_clean() -> None:
     clean = [
-        HARBOR / n for n in ("multi_step", "extras", "environment_env", "multi_reward", "network_policy")
+        HARBOR / n
+        for n in (
+            "multi_step",
+            "extras",
+            "environment_env",
+            "multi_reward",
+            "network_policy",
+            "compose",
+            "mcp_services",
+        )
     ]
     r = run_cli("tasks", "lint", str(REPO / "tasks"), *map(str, clean))
     assert r.returncode == 0, r.stdout + r.stderr

@@ -42,6 +42,7 @@ from looplab.fsutil import atomic_write_json, copy_over, read_regular_under, rem
 from looplab.harbor import agent_config
 from looplab.harbor.artifacts import Collector, run_collect_hooks
 from looplab.harbor.healthcheck import wait_healthy
+from looplab.harbor.services import TrialServices, needs_services
 from looplab.harbor.steps import StepPlan, combine, min_reward_failure
 from looplab.harbor.steps import plans as step_plans
 from looplab.hostinfo import host_info
@@ -119,9 +120,13 @@ def run_trial(
     }
     result.environment = {"key": env.key, "cached": env.cached, "warnings": env.warnings}
     box_dir: Path | None = None
+    services: TrialServices | None = None
     try:
         box_dir = scratch_dir(f"agent-{trial_dir.name}")
         ws = _workspace(task, env, box_dir)
+        if needs_services(task):  # sidecars and started MCP servers, in the trial's own network
+            services = ws.services = TrialServices(task, env, paths.services_dir, cfg.cores)
+            services.__enter__()
         if task.multi_step:
             _run_steps(task, env, cfg, paths, ws, result)
         else:
@@ -156,6 +161,11 @@ def run_trial(
         else:
             _failed(result, "agent_error", exc)
     finally:
+        if services is not None:
+            try:
+                result.services = services.stop()
+            except Exception as exc:  # the trial's record is written even when a service will not stop
+                result.cleanup_error = f"services: {type(exc).__name__}: {exc}"
         if box_dir is not None:
             try:
                 remove_tree(box_dir)
@@ -186,6 +196,7 @@ class _Workspace:
     box_dir: Path
     work_dir: Path
     binds: list[tuple[Path, str]]  # the working folder and the declared writable paths
+    services: TrialServices | None = None  # the trial's network of services, when it has one
 
 
 def _workspace(task: Task, env: Environment, box_dir: Path) -> _Workspace:
@@ -262,6 +273,7 @@ def _run_plan(
                 network=cfg.network,
                 step=plan,
                 artifacts=collector,
+                join=ws.services.join if ws.services else None,
             )
     except Exception as exc:
         cancel.check()  # stopped by Ctrl-C, not broken
@@ -563,9 +575,13 @@ def _agent_phase(
     trajectory.event("start", agent=cfg.agent, model=cfg.model, timeout_sec=timeout, **named)
     with Egress(resolve_network(task.config, "agent", cfg.network), paths.agent_dir / "network.jsonl") as net:
         net.prepare(sandbox.spec)
+        if ws.services is not None:
+            ws.services.join(sandbox.spec)
 
         def after_start(box: Sandbox) -> None:
             net.start_in(box)
+            if ws.services is not None:
+                extra["services_health"] = ws.services.check_main(box, wd)
             _prepare_environment(box, plan, wd, paths.agent_dir, extra)
             if ecfg.skills_dir or ecfg.mcp_servers:
                 extra["agent_config"] = agent_config.install(box, ecfg.skills_dir, ecfg.mcp_servers, wd)
@@ -573,11 +589,14 @@ def _agent_phase(
 
         def before_stop(box: Sandbox) -> None:
             try:
-                hooks = run_collect_hooks(box, task.config.verifier.collect, wd, paths.agent_dir)
+                sidecars = ws.services.sidecar if ws.services is not None else None
+                hooks = run_collect_hooks(box, task.config.verifier.collect, wd, paths.agent_dir, sidecars)
                 if hooks:
                     extra["collect"] = hooks
                     box.kill_processes()  # what a hook left running cannot touch the staging
-                collector.from_sandbox(box, plan.artifacts, logs)
+                collector.from_sandbox(box, [a for a in plan.artifacts if a.service == "main"], logs)
+                if ws.services is not None:  # a compose sidecar's entries, from its own sandbox
+                    ws.services.collect(collector, [a for a in plan.artifacts if a.service != "main"])
             except Exception as exc:  # what could not be collected is said, the trial goes on
                 extra["artifacts_error"] = f"{type(exc).__name__}: {exc}"
 

@@ -43,6 +43,8 @@ class ImageConfig(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str = ""
     user: str = ""
+    entrypoint: list[str] | None = None  # what a container runs (a compose sidecar's default command)
+    cmd: list[str] | None = None
 
 
 class StoredImage(BaseModel):
@@ -140,7 +142,8 @@ def _blob_json(layout: Path, digest: str) -> dict:
 
 
 def image_config(layout: Path, digest: str) -> tuple[ImageConfig, int]:
-    """The Env/WorkingDir/User of manifest ``digest`` in ``layout``, and the image's compressed size."""
+    """The Env/WorkingDir/User/Entrypoint/Cmd of manifest ``digest`` in ``layout``, and the image's
+    compressed size."""
     manifest = _blob_json(layout, digest)
     cfg = _blob_json(layout, manifest["config"]["digest"]).get("config") or {}
     env: dict[str, str] = {}
@@ -148,7 +151,23 @@ def image_config(layout: Path, digest: str) -> tuple[ImageConfig, int]:
         k, _, v = item.partition("=")
         env[k] = v
     size = sum(int(x.get("size", 0)) for x in manifest.get("layers", []))
-    return ImageConfig(env=env, workdir=cfg.get("WorkingDir") or "", user=cfg.get("User") or ""), size
+    config = ImageConfig(
+        env=env,
+        workdir=cfg.get("WorkingDir") or "",
+        user=cfg.get("User") or "",
+        entrypoint=cfg.get("Entrypoint") or None,
+        cmd=cfg.get("Cmd") or None,
+    )
+    return config, size
+
+
+def image_command(
+    text: str, options: RegistryOptions | None = None
+) -> tuple[list[str] | None, list[str] | None]:
+    """The ``Entrypoint`` and ``Cmd`` of the image ``text`` names (pulled when new)."""
+    pulled = pull(text, options)
+    config, _ = image_config(store_dir() / "oci", pulled.digest)
+    return config.entrypoint, config.cmd
 
 
 def _copy_into_store(src: str, tag: str, extra: list[str], what: ImageRef | None) -> None:

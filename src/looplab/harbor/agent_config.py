@@ -5,9 +5,11 @@ as Harbor does for its Claude Code agent: the skills folder's contents (a path i
 environment) are copied into ``$HOME/.claude/skills/``, and the MCP servers are written to
 ``$HOME/.claude.json`` as ``mcpServers`` (``stdio``: ``command``/``args``; ``sse`` and
 ``streamable-http``: ``type``/``url``). Every agent also gets both in its ``AgentContext``
-(``skills_dir``, ``mcp_servers``). A server is not started by looplab: a ``stdio`` server is
-started by the agent from the environment's own command; a URL is reached through the
-agent's network policy like any other destination.
+(``skills_dir``, ``mcp_servers``). A ``stdio`` server is spawned by the agent from the
+environment's own command; an ``sse``/``streamable-http`` server with a ``command`` is started
+by looplab in the trial's services network (``harbor.services``), and one whose URL names a
+compose service is that sidecar; any other URL is reached through the agent's network policy
+like any other destination.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Two sources, as in Harbor: the convention folder ``/logs/artifacts`` (whatever the agent or
 the verifier wrote there), and the task's ``artifacts`` entries (a path, or ``{source,
 destination, exclude}``; a bare path lands under its basename). Before they are collected
-the ``[[verifier.collect]]`` hooks of the agent's environment (``service = "main"``) run
-there, so a hook can write what an artifact then picks up. ``artifacts/manifest.json`` lists
+the ``[[verifier.collect]]`` hooks run in their service (``main``, the agent's environment, or
+a compose sidecar), so a hook can write what an artifact then picks up; an entry's ``service``
+names where it is copied from. ``artifacts/manifest.json`` lists
 every entry with its type (``file``/``directory``), status (``ok``/``missing``/``failed``),
 file count and bytes. For a task whose ``[verifier] environment_mode`` is ``separate`` the
 entries are put back at their source paths in the verifier's sandbox before test.sh runs, as
@@ -23,6 +24,7 @@ import os
 import posixpath
 import shlex
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +39,24 @@ MANIFEST = "manifest.json"
 
 
 def run_collect_hooks(
-    sandbox: Sandbox, hooks: list[CollectHook], cwd: str, log_dir: Path
+    sandbox: Sandbox,
+    hooks: list[CollectHook],
+    cwd: str,
+    log_dir: Path,
+    sidecars: Callable[[str], tuple[Sandbox, str] | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the main service's ``[[verifier.collect]]`` commands in order; one record each."""
+    """Run the ``[[verifier.collect]]`` commands in order, each in its service (``main``: ``sandbox``;
+    a compose sidecar: the (sandbox, working folder) ``sidecars`` gives); one record each."""
     out = []
-    for i, hook in enumerate(h for h in hooks if h.service == "main"):
-        r = sandbox.exec(hook.command, timeout=hook.timeout_sec, cwd=cwd)
+    for i, hook in enumerate(hooks):
+        box, where = (
+            (sandbox, cwd)
+            if hook.service == "main"
+            else (sidecars(hook.service) if sidecars else None) or (None, "")
+        )
+        if box is None:
+            continue  # the loader refused a service the task does not run
+        r = box.exec(hook.command, timeout=hook.timeout_sec, cwd=where)
         status = f"exit {r.exit_code}" + (", timed out" if r.timed_out else "")
         (log_dir / f"collect-{i}.txt").write_text(f"$ {hook.command}\n[{status}]\n{r.stdout}\n{r.stderr}")
         out.append(
@@ -64,8 +78,10 @@ class Collector:
         self.entries: list[dict[str, Any]] = []
         self.total = 0
 
-    def from_sandbox(self, sandbox: Sandbox, specs: list[Artifact], logs_host: Path) -> None:
-        """Copy each entry out of the running ``sandbox`` (its ``/logs`` is host folder ``logs_host``).
+    def from_sandbox(
+        self, sandbox: Sandbox, specs: list[Artifact], logs_host: Path, logs_in: str = "/logs"
+    ) -> None:
+        """Copy each entry out of the running ``sandbox`` (its ``logs_in`` is host folder ``logs_host``).
 
         No process of the agent runs any more (the caller killed them): the staging folder is
         made afresh on the host, so a link the agent planted under /logs is never followed."""
@@ -84,7 +100,7 @@ class Collector:
             )
             dest = spec.destination or posixpath.basename(src.rstrip("/")) or f"artifact-{i}"
             entry: dict[str, Any] = {"source": spec.source, "destination": dest, "service": spec.service}
-            stage_in, stage_host = f"/logs/{STAGE}/{i}", logs_host / STAGE / str(i)
+            stage_in, stage_host = f"{logs_in}/{STAGE}/{i}", logs_host / STAGE / str(i)
             q = shlex.quote(src)
             probe = sandbox.exec(
                 f"if [ -d {q} ]; then echo directory; elif [ -e {q} ]; then echo file; else echo missing; fi",

@@ -6,7 +6,8 @@ own line); keys no model knows; the files the layout needs (``instruction.md``,
 ``docker_image``); step folders no ``[[steps]]`` entry names; tests or solution copied into the
 image; a verifier declared to share the agent's environment (looplab's never does), or given an
 image or environment of its own (not applied); ``os = "windows"`` and ``tpu``; unpinned
-images (no tag, or ``latest``, and no digest); compose files; and looplab's own: editable
+images (no tag, or ``latest``, and no digest), a compose sidecar's ``image`` included; a compose
+file's unsupported keys and bad values (``harbor.compose``); and looplab's own: editable
 globs that match no file of ``environment/``, and a ``[looplab]`` section without a
 ``measure``.
 """
@@ -23,7 +24,8 @@ from pydantic import ValidationError
 from looplab.environment.dockerfile import parse_dockerfile, split_words
 from looplab.environment.registry import parse_ref
 from looplab.errors import LooplabError, validation_problems
-from looplab.tasks.loader import COMPOSE_FILES, COMPOSE_REFUSAL
+from looplab.harbor import compose
+from looplab.tasks.loader import SERVICE_REFUSAL, service_names
 from looplab.tasks.model import TaskConfig, unknown_keys
 
 
@@ -97,14 +99,18 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
             out.append(Problem(path, "-", "missing instruction.md"))
         if not shared_test:
             out.append(Problem(path, "-", "missing tests/test.sh (the verifier entry point)"))
+    try:
+        services = service_names(path / "environment")
+    except LooplabError:  # the compose file's own problems are its lines; its services are unknown
+        services = None
     for i, hook in enumerate(cfg.verifier.collect):
-        if hook.service != "main":
+        if services is not None and hook.service not in services:
             out.append(
-                Problem(toml_path, f"verifier.collect[{i}].service", f"{hook.service!r}: {COMPOSE_REFUSAL}")
+                Problem(toml_path, f"verifier.collect[{i}].service", f"{hook.service!r}: {SERVICE_REFUSAL}")
             )
     for i, art in enumerate(cfg.artifacts):
-        if art.service != "main":
-            out.append(Problem(toml_path, f"artifacts[{i}].service", f"{art.service!r}: {COMPOSE_REFUSAL}"))
+        if services is not None and art.service not in services:
+            out.append(Problem(toml_path, f"artifacts[{i}].service", f"{art.service!r}: {SERVICE_REFUSAL}"))
     verifier_image = path / "tests" / "Dockerfile"
     if cfg.verifier.environment_mode == "separate" and verifier_image.is_file():
         out.append(
@@ -143,9 +149,15 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
 def _environment(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
     out = []
     env_dir = path / "environment"
-    for name in COMPOSE_FILES:
-        if (env_dir / name).is_file():
-            out.append(Problem(env_dir / name, "-", COMPOSE_REFUSAL))
+    found = compose.compose_file(env_dir)
+    if found is not None:
+        issues = compose.problems(found)
+        out += [Problem(found, where, msg) for where, msg in issues]
+        if not issues:  # a sidecar's image is pinned as a FROM line is
+            doc = compose.load_compose(found, env_dir)
+            for name, svc in doc.sidecars().items():
+                if svc.image:
+                    out += _pinned(found, f"services.{name}.image", svc.image)
     image = cfg.environment.docker_image
     if image:
         out += _pinned(toml_path, "environment.docker_image", image)

@@ -15,6 +15,7 @@
                 sandbox-logs/         what the agent left in /logs/agent
             verifier/                 test output, reward file, the verifier's result.json
             artifacts/                the task's artifacts and /logs/artifacts; manifest.json
+            services/<name>/output.log  a compose sidecar's (or started MCP server's) output
             steps/<step>/             a multi-step task: agent/, verifier/, artifacts/,
                                       checkpoints/ of each step (the same layout per step)
             checkpoints/
@@ -79,6 +80,10 @@ class TrialPaths(_RecordFolder):
     @property
     def artifacts_dir(self) -> Path:
         return self.dir / "artifacts"
+
+    @property
+    def services_dir(self) -> Path:
+        return self.dir / "services"
 
     @property
     def steps_dir(self) -> Path:

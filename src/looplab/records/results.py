@@ -90,6 +90,8 @@ class TrialResult(Record):
     executor: dict[str, Any] | None = None
     s_ref: dict[str, Any] | None = None  # measured tasks: the reference speedup used and its source
     artifacts: list[dict[str, Any]] | None = None  # artifacts/manifest.json's entries
+    # a compose environment's sidecars and the MCP servers looplab started (harbor.services)
+    services: list[dict[str, Any]] | None = None
     # a multi-step task: one record per step run (Harbor's step_results), and how the steps went
     step_results: list[dict[str, Any]] | None = None
     multi_step: dict[str, Any] | None = None

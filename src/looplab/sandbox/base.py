@@ -77,6 +77,8 @@ class SandboxSpec:
     gpus: list[GpuDevice] = field(default_factory=list)  # GPUs passed through (looplab.sandbox.gpu)
     # the uid/gid processes see (an image's USER): only the sandbox's own unprivileged host uid is mapped
     run_as: tuple[int, int] | None = None
+    # a network namespace file to join instead of a fresh one (a compose environment's, sandbox.netns)
+    netns: str | None = None
 
 
 @dataclass

@@ -195,12 +195,12 @@ class BwrapSandbox(Sandbox):
         if self._userns_root():
             # already root of a user namespace with a full uid range: no nested user namespace
             argv = [bwrap_path(), "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
-            if not s.network:
+            if not (s.network or s.netns):
                 argv.append("--unshare-net")
             argv += ["--die-with-parent", "--new-session"]
         else:
             argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session"]
-            if s.network:
+            if s.network or s.netns:  # the host's, or the shared one nsenter put bwrap in
                 argv.append("--share-net")
             if s.run_as is not None:  # one uid mapped: the host's unprivileged sandbox uid seen as USER's
                 argv += ["--unshare-user", "--uid", str(s.run_as[0]), "--gid", str(s.run_as[1])]
@@ -304,6 +304,8 @@ class BwrapSandbox(Sandbox):
                 "--",
                 *cmd,
             ]
+        if s.netns:  # join the shared namespace as root, before setpriv drops the capability
+            cmd = ["nsenter", f"--net={s.netns}", "--", *cmd]
         if self._cgroup is not None:
             files = [str(f) for f in self._cgroup.procs_files()]
             script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"'  # noqa: E501

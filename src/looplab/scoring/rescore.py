@@ -28,6 +28,7 @@ from typing import Any
 from looplab.environment.build import build_environment, scratch_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_text, remove_tree
+from looplab.harbor.services import needs_services
 from looplab.records.checkpoints import CheckpointStore
 from looplab.records.layout import TrialPaths
 from looplab.tasks.loader import load_task
@@ -105,6 +106,11 @@ def rescore_trial(
     if not entries:
         raise LooplabError(f"{store.index}: no checkpoints recorded")
     task = load_task(Path(task_path))
+    if needs_services(task):
+        raise LooplabError(
+            f"{task.path}: the task runs services (compose sidecars or MCP servers looplab starts); "
+            "rescoring its checkpoints without them is not supported"
+        )
     env = build_environment(task)
     chosen = select_checkpoints(entries, every, best_per_window)
     old = {} if force else {(r["n"], r.get("files")): r for r in score_entries(trial_dir)}

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from looplab.errors import LooplabError, validation_message
+from looplab.harbor.compose import compose_file, load_compose
 from looplab.tasks.model import TaskConfig, unknown_keys
 
 
@@ -64,10 +65,9 @@ class Task:
         return (self.step_dir(name) / "instruction.md").read_text(errors="replace")
 
 
-COMPOSE_FILES = ("docker-compose.yaml", "docker-compose.yml", "compose.yaml", "compose.yml")
-COMPOSE_REFUSAL = (
-    "multi-container (compose) environments are not supported: looplab runs an environment as one "
-    "sandbox (docs/task-format.md, 'Compose environments')"
+SERVICE_REFUSAL = (
+    "names no service: artifacts and collect hooks run in main (the agent's environment) or a "
+    "sidecar of environment/docker-compose.yaml (docs/task-format.md, 'Compose environments')"
 )
 
 
@@ -121,10 +121,10 @@ def load_task(path: str | Path) -> Task:
         cfg = apply_overlay(cfg, toml_path, overlay)
     instr_path = path / "instruction.md"
     env_dir = path / "environment"
-    compose = next((env_dir / n for n in COMPOSE_FILES if (env_dir / n).is_file()), None)
-    if compose is not None:
-        raise LooplabError(f"{compose}: {COMPOSE_REFUSAL}")
-    _check_services(toml_path, cfg)
+    compose = compose_file(env_dir)
+    if compose is not None:  # checked now: a bad key is one line before anything is built
+        load_compose(compose, env_dir)
+    _check_services(toml_path, cfg, service_names(env_dir))
     if cfg.environment.tpu:
         raise LooplabError(f"{toml_path}: field environment.tpu: TPUs are not supported (no TPU passthrough)")
     if cfg.environment.os == "windows":
@@ -171,17 +171,21 @@ def _check_steps(path: Path, toml_path: Path, cfg: TaskConfig) -> None:
             raise LooplabError(f"{where}: no test.sh in {d / 'tests'} nor in {path / 'tests'}")
 
 
-def _check_services(toml_path: Path, cfg: TaskConfig) -> None:
-    """Artifacts and collect hooks name the agent's environment (``main``): there is no other."""
+def service_names(env_dir: Path) -> set[str]:
+    """``main`` and the sidecars of the task's compose file (already checked), if it has one."""
+    compose = compose_file(env_dir)
+    return {"main", *(load_compose(compose, env_dir).doc.services if compose else ())}
+
+
+def _check_services(toml_path: Path, cfg: TaskConfig, services: set[str]) -> None:
+    """Artifacts and collect hooks name ``main`` (the agent's environment) or a compose sidecar."""
     named = [(f"artifacts[{i}]", a.service) for i, a in enumerate(cfg.artifacts)]
     named += [(f"verifier.collect[{i}]", c.service) for i, c in enumerate(cfg.verifier.collect)]
     for step in cfg.steps or []:
         named += [(f"steps.{step.name}.artifacts[{i}]", a.service) for i, a in enumerate(step.artifacts)]
     for where, service in named:
-        if service != "main":
-            raise LooplabError(
-                f"{toml_path}: field {where}.service: {service!r} is a compose service; {COMPOSE_REFUSAL}"
-            )
+        if service not in services:
+            raise LooplabError(f"{toml_path}: field {where}.service: {service!r}: {SERVICE_REFUSAL}")
 
 
 def discover_tasks(paths: list[Path]) -> list[Path]:

@@ -32,7 +32,7 @@ from looplab import settings
 from looplab.errors import LooplabError
 from looplab.fsutil import chown_tree, make_world_readable, remove_tree
 from looplab.measure.calibrate import task_hash
-from looplab.sandbox.bwrap import sandbox_uid
+from looplab.sandbox.base import sandbox_uid
 from looplab.sandbox.jail import JailSpec, run_jail
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,13 +82,15 @@ def verify(
     network: str = "task",
     step: StepPlan | None = None,
     artifacts: Collector | None = None,
+    join: Callable[[SandboxSpec], None] | None = None,
 ) -> VerifierResult:
     """Verify the agent's work found in host folder ``work_dir`` (its /app).
 
     ``network``: ``task`` gives test.sh the task's verifier network policy (through the
     egress proxy, ``looplab.netpolicy``), ``deny`` none at all. ``step``: a step of a
     multi-step task (its tests, timeout and env; ``looplab.harbor.steps``). ``artifacts``:
-    what test.sh leaves in ``/logs/artifacts`` is collected there."""
+    what test.sh leaves in ``/logs/artifacts`` is collected there. ``join``: puts test.sh's
+    sandbox in the trial's services network (``looplab.harbor.services``)."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -164,6 +167,8 @@ def verify(
             policy = resolve_network(cfg, "verifier", network)
             with Egress(policy, log_dir / "network.jsonl") as net:
                 net.prepare(spec)
+                if join is not None:
+                    join(spec)
                 sandbox = make_sandbox(spec)
                 sandbox.start()
                 net.start_in(sandbox)

@@ -142,6 +142,11 @@ def test_sha256_matches_hashlib(tmp_path: Path, variant: str) -> None:
     data = subprocess.run([str(prog), "gen", "9", "100003"], capture_output=True, check=True).stdout
     assert len(data) == 100003
     assert run(prog, "bench", "9", "100003").stdout == hashlib.sha256(data).hexdigest() + "\n"
+    # past one period (64 MiB) the data repeats; bench maps the one block again and again
+    period = 64 << 20
+    data = subprocess.run([str(prog), "gen", "5", str(period + 4099)], capture_output=True, check=True).stdout
+    assert len(data) == period + 4099 and data[period:] == data[:4099] and data[:4099] != data[4099:8198]
+    assert run(prog, "bench", "5", str(period + 4099)).stdout == hashlib.sha256(data).hexdigest() + "\n"
 
 
 def blur_reference(img: np.ndarray, kernel: np.ndarray, passes: int) -> np.ndarray:

@@ -4,7 +4,7 @@ check.sh builds /app/prog first. This compares sha256() against Python's hashlib
 a few fixed messages (various lengths, unaligned buffers), then (unless --quick)
 runs the pristine baseline /orig/prog and your /app/prog once each on the timing size,
 compares their digests and times them as the verifier does: the CPU time (user + system)
-of the whole run, generating the 768 MiB buffer included.
+of the whole run, generating the data included.
 """
 
 import hashlib

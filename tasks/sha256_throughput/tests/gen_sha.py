@@ -1,7 +1,7 @@
 """Trusted input generator of sha256_throughput: python3 gen_sha.py SEED PURPOSE INPUT_DIR EXPECTED_DIR.
 
 PURPOSE "time": INPUT_DIR/args holds `SEED 805306368` for the pristine driver's own data generator
-(`prog bench`, 768 MiB), a fresh seed each round; the answer is the pristine baseline's digest on
+(`prog bench`, 768 MiB: a 64 MiB block repeated), a fresh seed each round; the answer is the pristine baseline's digest on
 the same arguments (run.toml: reference = "baseline"). "check-0" to "check-3": messages as
 INPUT_DIR/NNN.bin with INPUT_DIR/list naming each file and the buffer offset (0-63) to hash it
 at, their hashlib digests in EXPECTED_DIR/digests, one a line: every length 0-129 (check-0);

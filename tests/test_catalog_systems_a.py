@@ -1,28 +1,42 @@
 """Smoke tests for the first four systems tasks: int_sort, sha256_throughput, gaussian_blur, attention_cpu.
 
-Per task: it loads without warnings; its pristine harness builds on the host with the
-baseline ``solve.c`` and with the reference ``solution/solve.c``; both pass correctness
-on tiny inputs, checked here against independent Python implementations (numpy's sort,
-hashlib, a numpy 2-D convolution, a float64 numpy attention); the self-checking
-``bench`` mode accepts a right answer, rejects a wrong expected output, and ends its
-stdout with the timing line the paired measurement reads. Each test takes a few seconds.
+Per task: it loads without warnings and declares its runs in tests/run.toml (no jail or timing
+code of its own is left: no harness.h, run_timed.sh or verify.py); its pristine driver builds on
+the host around the baseline ``solve.c`` and around the reference ``solution/solve.c``, and both
+give the answers of independent Python implementations (numpy's sort, hashlib, a numpy 2-D
+convolution, a float64 numpy attention) on tiny inputs. Then looplab's candidate runner itself
+(``looplab.verify.runner``, every step jailed) builds both programs from a root made of the task's
+files and runs the task's correctness rounds: the reference passes every one, and a wrong
+program fails a trusted check, and no program run sees the verifier's folders (/tests, the expected
+answers, the baseline's output) or anything an earlier run left in /tmp. The timed rounds are covered by ``looplab run`` (tests/test_redteam_*.py, slow).
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_cli, trial_results
+from conftest import REPO
 
+from looplab.environment.build import scratch_dir
+from looplab.fsutil import remove_tree
 from looplab.tasks.loader import load_task
+from looplab.verify.runner import CandidateRunner, StepFailed, load_declaration
 
 TASKS = ("int_sort", "sha256_throughput", "gaussian_blur", "attention_cpu")
-HARNESS = ("driver.c", "harness.h", "solve.h", "Makefile", "objcheck.sh")
+HARNESS = ("driver.c", "solve.h", "Makefile", "objcheck.sh")
+API = {
+    "int_sort": "sort_u32",
+    "sha256_throughput": "sha256",
+    "gaussian_blur": "gaussian_blur",
+    "attention_cpu": "attention",
+}
 
 
 def build(tmp_path: Path, task: str, variant: str) -> Path:
@@ -43,31 +57,37 @@ def run(*cmd: str | Path, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
 
 
-def last_seconds(stdout: str) -> float:
-    return float(json.loads(stdout.strip().splitlines()[-1])["seconds"])
-
-
 @pytest.mark.parametrize("task", TASKS)
-def test_task_loads_cleanly(task: str) -> None:
+def test_task_loads_and_declares_its_runs(task: str) -> None:
     t = load_task(REPO / "tasks" / task)
     assert t.warnings == []
     cfg = t.config
     assert cfg.looplab.editable == ["solve.c"]
-    assert cfg.looplab.measure == "paired" and cfg.looplab.paired is not None
-    assert cfg.looplab.paired.time_source == "stdout"
-    assert cfg.optimization.baseline.score > cfg.optimization.reference.score > 0
-    for f in ("solution/solve.sh", "solution/solve.c", "solution/reference.md", "tests/verify.py"):
-        assert (t.path / f).is_file(), f
-    # the plain-Harbor fallback in verify.py uses the same constants as task.toml
-    b, r = cfg.optimization.baseline.score, cfg.optimization.reference.score
-    assert f"S_REF_FALLBACK = {b} / {r}" in (t.path / "tests" / "verify.py").read_text()
-
-
-def test_harness_is_identical_across_tasks() -> None:
-    """One guarded-child harness and one objcheck, copied verbatim into each task."""
-    for name in ("harness.h", "objcheck.sh"):
-        texts = {(REPO / "tasks" / t / "environment" / name).read_text() for t in TASKS}
-        assert len(texts) == 1, name
+    assert cfg.looplab.measure == "paired" and cfg.looplab.reward == "log_speedup"
+    pm = cfg.looplab.paired
+    assert pm is not None and pm.baseline is None and pm.candidate is None and pm.build is None
+    opt = cfg.optimization
+    assert opt.baseline.score > 5 * opt.reference.score > 0
+    decl = load_declaration(t.tests_dir)
+    assert decl is not None and decl.mode == "timed" and decl.time == "cpu"
+    assert decl.programs == {"baseline": "/orig", "candidate": "/app"} and decl.reference == "baseline"
+    # the program's steps never name /tests; the build takes only solve.c from the program
+    assert "/tests" not in decl.run.command and "/tests" not in decl.build.command
+    assert "{src}/solve.c" in decl.build.command and "/orig/Makefile" in decl.build.command
+    # no jail or timing code of its own is left
+    for f in ("harness.h", "run_timed.sh"):
+        assert not (t.environment_dir / f).exists(), f
+    assert not (t.tests_dir / "verify.py").exists() and not (t.tests_dir / "run_timed.sh").exists()
+    shipped = [p for p in (*t.tests_dir.iterdir(), *t.environment_dir.iterdir()) if p.is_file()]
+    for p in shipped:
+        text = p.read_text(errors="replace")
+        assert "bwrap" not in text and "seccomp" not in text and "harness.h" not in text, p
+    # the plain-Harbor fallback scores with the task's constants
+    m = re.search(r"harbor_run\.py ([\d.]+)", (t.tests_dir / "test.sh").read_text())
+    assert m and float(m.group(1)) == pytest.approx(opt.baseline.score / opt.reference.score, rel=0.01)
+    dockerfile = (t.environment_dir / "Dockerfile").read_text()
+    for f in HARNESS:
+        assert re.search(rf"COPY .*\b{re.escape(f)}\b.* /orig/", dockerfile), f
 
 
 @pytest.mark.parametrize("variant", ["baseline", "reference"])
@@ -85,13 +105,32 @@ def test_int_sort_sorts(tmp_path: Path, variant: str) -> None:
         assert np.array_equal(np.fromfile(tmp_path / "out.bin", dtype="<u4"), np.sort(arr))
     r = run(prog, "bench", "5", "200000")
     assert r.returncode == 0, r.stderr
-    assert last_seconds(r.stdout) > 0
+    assert re.fullmatch(r"n 200000\nchecksum [0-9a-f]{16}\n", r.stdout)
+    assert run(prog, "bench", "6", "200000").stdout != r.stdout  # the seed matters
+
+
+def test_int_sort_checksum_tells_a_sorted_array_from_a_wrong_one(tmp_path: Path) -> None:
+    base = build(tmp_path, "int_sort", "baseline")
+    ref = build(tmp_path, "int_sort", "reference")
+    assert run(base, "bench", "9", "300001").stdout == run(ref, "bench", "9", "300001").stdout
+    env = REPO / "tasks" / "int_sort" / "environment"
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    for name in HARNESS:
+        shutil.copy(env / name, wrong / name)
+    # sorted, but one value changed: ascending order alone does not pass
+    src = (env / "solve.c").read_text() + "\n"
+    (wrong / "solve.c").write_text(
+        src.replace(
+            "qsort(a, n, sizeof a[0], cmp_u32);", "qsort(a, n, sizeof a[0], cmp_u32);\n    if (n) a[0] = 0;"
+        )
+    )
+    subprocess.run(["make", "-s", "prog"], cwd=wrong, check=True, capture_output=True, timeout=120)
+    assert run(wrong / "prog", "bench", "9", "300001").stdout != run(base, "bench", "9", "300001").stdout
 
 
 @pytest.mark.parametrize("variant", ["baseline", "reference"])
 def test_sha256_matches_hashlib(tmp_path: Path, variant: str) -> None:
-    import hashlib
-
     prog = build(tmp_path, "sha256_throughput", variant)
     rng = np.random.default_rng(2)
     for n, off in ((0, 0), (3, 1), (55, 2), (56, 3), (64, 0), (119, 5), (120, 6), (4097, 13)):
@@ -100,14 +139,14 @@ def test_sha256_matches_hashlib(tmp_path: Path, variant: str) -> None:
         r = run(prog, "check", tmp_path / "m.bin", str(off))
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == hashlib.sha256(msg).hexdigest(), (n, off)
-    data = subprocess.run([str(prog), "gen", "9", "100000"], capture_output=True, check=True).stdout
-    assert len(data) == 100000
-    (tmp_path / "exp.hex").write_text(hashlib.sha256(data).hexdigest() + "\n")
-    r = run(prog, "bench", "9", "100000", tmp_path / "exp.hex")
-    assert r.returncode == 0, r.stderr
-    assert last_seconds(r.stdout) > 0
-    (tmp_path / "bad.hex").write_text("0" * 64 + "\n")
-    assert run(prog, "bench", "9", "100000", tmp_path / "bad.hex").returncode == 3
+    data = subprocess.run([str(prog), "gen", "9", "100003"], capture_output=True, check=True).stdout
+    assert len(data) == 100003
+    assert run(prog, "bench", "9", "100003").stdout == hashlib.sha256(data).hexdigest() + "\n"
+    # past one period (64 MiB) the data repeats; bench maps the one block again and again
+    period = 64 << 20
+    data = subprocess.run([str(prog), "gen", "5", str(period + 4099)], capture_output=True, check=True).stdout
+    assert len(data) == period + 4099 and data[period:] == data[:4099] and data[:4099] != data[4099:8198]
+    assert run(prog, "bench", "5", str(period + 4099)).stdout == hashlib.sha256(data).hexdigest() + "\n"
 
 
 def blur_reference(img: np.ndarray, kernel: np.ndarray, passes: int) -> np.ndarray:
@@ -140,20 +179,11 @@ def test_gaussian_blur_matches_numpy(tmp_path: Path, variant: str) -> None:
         r = run(prog, "check", tmp_path / "in.bin", tmp_path / "out.bin")
         assert r.returncode == 0, r.stderr
         got = np.fromfile(tmp_path / "out.bin", dtype="<f4").reshape(h, w)
-        assert np.max(np.abs(got - blur_reference(img, kernel.astype(np.float64), passes))) < 1e-5, (
-            w,
-            h,
-            passes,
-        )
-    r = run(prog, "run", "4", "70", "50", "2", tmp_path / "exp.bin")
+        want = blur_reference(img, kernel.astype(np.float64), passes)
+        assert np.max(np.abs(got - want)) < 1e-5, (w, h, passes)
+    r = run(prog, "run", "4", "70", "50", "2", tmp_path / "gen.bin")
     assert r.returncode == 0, r.stderr
-    r = run(prog, "bench", "4", "70", "50", "2", tmp_path / "exp.bin")
-    assert r.returncode == 0, r.stderr
-    assert last_seconds(r.stdout) > 0
-    bad = np.fromfile(tmp_path / "exp.bin", dtype="<f4")
-    bad[123] += 1e-3
-    bad.tofile(tmp_path / "bad.bin")
-    assert run(prog, "bench", "4", "70", "50", "2", tmp_path / "bad.bin").returncode == 3
+    assert np.fromfile(tmp_path / "gen.bin", dtype="<f4").size == 70 * 50
 
 
 def attention_reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool) -> np.ndarray:
@@ -179,256 +209,127 @@ def test_attention_matches_float64(tmp_path: Path, variant: str) -> None:
             assert r.returncode == 0, r.stderr
             got = np.fromfile(tmp_path / "out.bin", dtype="<f4").reshape(n, 64)
             assert np.max(np.abs(got - attention_reference(q, k, v, causal))) < 1e-4, (n, causal)
-    r = run(prog, "run", "6", "200", "2", tmp_path / "exp.bin")
+    r = run(prog, "run", "6", "200", "2", tmp_path / "gen.bin")
     assert r.returncode == 0, r.stderr
-    r = run(prog, "bench", "6", "200", "2", tmp_path / "exp.bin")
-    assert r.returncode == 0, r.stderr
-    assert last_seconds(r.stdout) > 0
+    assert np.fromfile(tmp_path / "gen.bin", dtype="<f4").size == 2 * 2 * 200 * 64
 
 
-# ---- red team: code that runs in the driver process, outside the guarded child -----------------
-#
-# A section named .init is concatenated into the executable's _init, which the loader runs
-# before main, in the pristine driver's own process, outside the seccomp child: objcheck.sh
-# lets it through. Such code used to rewrite the baseline's timing script in /tmp
-# (/tmp/lb/time_base.sh: the baseline then "took" 5000 s) and forge a read-only reward.json
-# (reward 0.90 for gaussian_blur, 1.0 for sha256_throughput and attention_cpu, all with
-# baseline-speed code). Now verify.py refuses any section but code and data
-# (section_check), and every build and run of the candidate, in verify.py and in the
-# timed runs (/orig/run_timed.sh), is jailed read-only (bubblewrap).
-
-JAILED_TASKS = ("sha256_throughput", "gaussian_blur", "attention_cpu")
+# ---- the declaration, run by looplab's candidate runner (every step in a jail) -----------------
 
 
-def init_hook(writes: dict[str, str], forge_reward: bool) -> str:
-    """C source appended to a solve.c: at load time, before main, overwrite each file of
-    WRITES (path -> content) and, if asked, forge a read-only reward.json."""
-    lines = []
-    for path, content in writes.items():
-        lines.append(f"    lb_put({json.dumps(path)}, {json.dumps(content)}, O_WRONLY | O_CREAT | O_TRUNC);")
-    if forge_reward:
-        forged = '{"reward": 1.0, "correct": true, "forged": true}\n'
-        lines.append(
-            f'    if (lb_put("/logs/verifier/reward.json", {json.dumps(forged)}, O_WRONLY | O_CREAT | O_TRUNC)) {{'
-        )
-        lines.append('        chmod("/logs/verifier/reward.json", 0444);')
-        lines.append('        chmod("/logs/verifier", 0555);')
-        lines.append("    }")
-    body = "\n".join(lines)
-    return f"""
-/* red team: code in .init runs in the driver process before main, outside the guarded child */
-#include <fcntl.h>
+@pytest.fixture
+def jail_tmp() -> Path:
+    """A scratch folder the sandbox uid can reach (pytest's own tmp folders are mode 700)."""
+    d = scratch_dir("test-systems-a")
+    yield d
+    remove_tree(d)
+
+
+def _runner(root_parent: Path, task: str, solve_c: str) -> CandidateRunner:
+    """A candidate runner over a root made of the task's files: /orig (pristine), /app (solve_c), /tests."""
+    src = REPO / "tasks" / task
+    root = root_parent / "root"
+    shutil.copytree(src / "environment", root / "orig")
+    shutil.copytree(src / "tests", root / "tests")
+    (root / "app").mkdir()
+    (root / "app" / "solve.c").write_text(solve_c)
+    for d in (root, *root.rglob("*")):
+        os.chmod(d, 0o755 if d.is_dir() else 0o644)
+    decl = load_declaration(src / "tests")
+    assert decl is not None
+    return CandidateRunner(decl, root, root_parent / "scratch", None, {})
+
+
+def _correctness(root_parent: Path, task: str, solve_c: str) -> int:
+    runner = _runner(root_parent, task, solve_c)
+    try:
+        for name in runner.decl.programs:
+            runner.build(name)
+        return runner.correctness("candidate")
+    finally:
+        runner.close()
+
+
+def _solution(task: str) -> str:
+    return (REPO / "tasks" / task / "solution" / "solve.c").read_text()
+
+
+def _baseline(task: str) -> str:
+    return (REPO / "tasks" / task / "environment" / "solve.c").read_text()
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+@pytest.mark.parametrize("task", TASKS)
+def test_the_runner_passes_the_reference_on_every_correctness_round(jail_tmp: Path, task: str) -> None:
+    decl = load_declaration(REPO / "tasks" / task / "tests")
+    assert decl is not None
+    assert _correctness(jail_tmp, task, _solution(task)) == decl.correctness_runs
+
+
+# wrong programs, each caught by a trusted check (or by the build's objcheck) in the runner
+WRONG = {
+    # right on the small inputs, wrong on larger ones
+    ("int_sort", "wrong-when-large"): (
+        "qsort(a, n, sizeof a[0], cmp_u32);",
+        "qsort(a, n > 100000 ? n - 1 : n, sizeof a[0], cmp_u32);",
+    ),
+    ("sha256_throughput", "wrong-when-large"): (
+        "void sha256(const uint8_t *data, size_t len, uint8_t digest[32]) {",
+        "void sha256(const uint8_t *data, size_t len, uint8_t digest[32]) {\n    if (len > 1000000) len--;",
+    ),
+    ("gaussian_blur", "wrong-when-large"): (
+        "    for (int p = 0; p < passes; p++) {",
+        "    if (npix > 50000) passes--;\n    for (int p = 0; p < passes; p++) {",
+    ),
+    ("attention_cpu", "wrong-when-large"): (
+        "        int len = causal ? i + 1 : n; /* keys this query attends to */",
+        "        int len = causal ? i + 1 : n; /* keys this query attends to */\n        if (len > 300) len = 300;",
+    ),
+}
+PROBE = """
+#include <dirent.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-static int lb_put(const char *path, const char *text, int flags) {{
-    int fd = open(path, flags, 0755);
-    if (fd < 0) return 0;
-    int ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-    close(fd);
-    return ok;
-}}
-__attribute__((used)) static void lb_hook(void) {{
-{body}
-}}
-__asm__(".pushsection .init,\\"ax\\",@progbits\\n\\tcall lb_hook\\n\\t.popsection\\n");
-"""
-
-
-def load_verify(task: str):
-    """The task's tests/verify.py as a module (its jail and section check, not its main)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        f"verify_{task}", REPO / "tasks" / task / "tests" / "verify.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def any_mode(task: str, prog: Path, tmp_path: Path) -> list[str]:
-    """A short, valid run of PROG (baseline solve.c: the mode does not matter to the hook)."""
-    if task == "sha256_throughput":
-        (tmp_path / "m.bin").write_bytes(b"abc")
-        return [str(prog), "check", str(tmp_path / "m.bin"), "0"]
-    if task == "gaussian_blur":
-        return [str(prog), "run", "1", "40", "30", "1", "/dev/null"]
-    return [str(prog), "run", "1", "64", "1", "/dev/null"]
-
-
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
-@pytest.mark.parametrize("task", JAILED_TASKS)
-def test_init_section_code_is_refused_and_jailed(tmp_path: Path, task: str) -> None:
-    """The hole is real at the harness level (objcheck passes, the hook writes a file); the
-    verifier's section check refuses the object, and its jail keeps the hook from writing."""
-    target = tmp_path / "victim" / "time_base.sh"
-    target.parent.mkdir()
-    target.write_text("exec /tmp/lb/base/prog bench\n")
-    env = REPO / "tasks" / task / "environment"
-    dst = tmp_path / "cheat"
-    dst.mkdir()
-    for name in HARNESS:
-        shutil.copy(env / name, dst / name)
-    hook = init_hook({str(target): "echo '{\"seconds\": 5000}'\n"}, forge_reward=False)
-    (dst / "solve.c").write_text((env / "solve.c").read_text() + hook)
-    r = subprocess.run(["make", "-s", "prog"], cwd=dst, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr  # objcheck.sh does not see .init
-    v = load_verify(task)
-    with pytest.raises(v.Fail, match=r"section '\.init'"):
-        v.section_check(dst / "solve.o")
-    for variant in ("baseline", "reference"):  # honest objects pass
-        v.section_check(build(tmp_path, task, variant).parent / "solve.o")
-
-    v.jailed = True
-    p = v.run_jailed(any_mode(task, dst / "prog", tmp_path), 60)
-    assert p.returncode == 0, p.stderr
-    assert target.read_text() == "exec /tmp/lb/base/prog bench\n"  # jailed: nothing written
-    p = subprocess.run(any_mode(task, dst / "prog", tmp_path), capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    assert "5000" in target.read_text()  # unjailed, the same program rewrites the script
-
-
-def _cheat_steps(task: str) -> list[dict]:
-    """Baseline-speed solve.c whose .init code rewrites the timing commands (old and new) so
-    that the baseline reports 5000 s, and forges a read-only reward.json."""
-    fake_timer = (
-        'case "$1" in\n build) true ;;\n base) echo \'{"seconds": 5000}\' ;;\n'
-        " *) exec /tmp/lb/cand/prog bench $(cat /tmp/lb/timing.args) ;;\nesac\n"
-    )
-    writes = {
-        "/tmp/lb/time_base.sh": "echo '{\"seconds\": 5000}'\n",
-        "/orig/run_timed.sh": fake_timer,
+/* aborts the run if any of the verifier's folders is there, or /tmp holds anything */
+static void probe(void) {
+    const char *hidden[] = {"/tests", "/expected", "/reference", "/logs", "/solution", 0};
+    for (int i = 0; hidden[i]; i++) {
+        DIR *d = opendir(hidden[i]);
+        if (d) abort();
     }
-    src = (REPO / "tasks" / task / "environment" / "solve.c").read_text() + init_hook(
-        writes, forge_reward=True
-    )
-    return [{"write": {"path": "/app/solve.c", "content": src}}, {"finish": True}]
-
-
-def _run_cheat(tmp_path: Path, write_script, task_dir: Path, name: str) -> dict:
-    script = write_script(_cheat_steps(task_dir.name), f"{name}.yaml")
-    r = run_cli("run", "-p", str(task_dir), "-a", "replay", "--ak", f"script={script}",
-                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", name, timeout=900)  # fmt: skip
-    assert r.returncode == 0, r.stderr + r.stdout
-    (res,) = trial_results(tmp_path / "jobs" / name)
-    assert res["status"] == "completed", res
-    return res
-
-
-@pytest.mark.parametrize("task", JAILED_TASKS)
-def test_init_section_cheat_scores_zero(tmp_path: Path, write_script, task: str) -> None:
-    """The real run (a few seconds): the verifier refuses the object before running any of it."""
-    res = _run_cheat(tmp_path, write_script, REPO / "tasks" / task, f"init-cheat-{task}")
-    vr = res["verifier_result"]
-    assert res["reward"] == 0.0, vr
-    assert "forged" not in vr["extra"], vr
-    assert vr["extra"].get("correct") is False and ".init" in (vr["reason"] or "") + json.dumps(vr["extra"])
-
-
-@pytest.mark.slow
-def test_jail_alone_stops_the_init_cheat(tmp_path: Path, write_script) -> None:
-    """The same cheat against a copy of gaussian_blur whose verifier skips the section check:
-    the jail alone keeps the hook from forging the reward or faking the baseline's time."""
-    task_dir = tmp_path / "gaussian_blur"
-    shutil.copytree(REPO / "tasks" / "gaussian_blur", task_dir)
-    verify = task_dir / "tests" / "verify.py"
-    text = verify.read_text()
-    assert text.count('        section_check(dst / "solve.o")\n') == 1
-    verify.write_text(text.replace('        section_check(dst / "solve.o")\n', "        pass\n"))
-    res = _run_cheat(tmp_path, write_script, task_dir, "jail-only")
-    vr = res["verifier_result"]
-    assert vr["extra"].get("jailed") is True, vr
-    assert "forged" not in vr["extra"], vr
-    assert vr["extra"].get("correct") is True, vr  # the baseline's code, honestly slow
-    assert res["reward"] <= 0.1, vr
-    assert max(vr["measurement"]["paired"]["baseline"]["times_s"]) < 100, vr["measurement"]
-
-
-# ---- int_sort red team: code in .init, forged rewards, rewritten timing commands ---------------
-# Found by review: code the agent places in the .init section runs in the driver's own process
-# before main, outside the guarded child, and objcheck.sh does not see it. Against the old
-# verifier it forged a read-only reward.json and rewrote the timing commands it had left in
-# writable /tmp/lb (time_base.sh reporting 100 s: reward 0.72 with a plain qsort; with a
-# sort_u32 that sorts nothing, reward 1.0). Now tests/verify.py refuses any section but code
-# and data, every build and run of the candidate goes through the nested jail of
-# tests/run_timed.sh, and the timing commands live in read-only /tests.
-
-INT_SORT_HOOK = r"""
-#include <fcntl.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-static void put(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0755);
-    if (fd >= 0) { (void)!write(fd, text, strlen(text)); close(fd); }
+    DIR *d = opendir("/tmp");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) abort();
+    if (d) closedir(d);
 }
-/* red team: runs from .init, in the driver process before main, in every run of the program */
-__attribute__((used)) static void early(void) {
-    put("/logs/verifier/reward.json", "{\"reward\": 1.0, \"correct\": true, \"forged\": true}\n");
-    chmod("/logs/verifier/reward.json", 0444);
-    chmod("/logs/verifier", 0555);
-    put("/tmp/lb/time_base.sh", "echo '{\"seconds\": 100.0}'\n");
-    put("/tests/run_timed.sh", "case $1 in base) echo '{\"seconds\": 100.0}' ;; *) exec /tmp/lb/cand/prog bench 1 1000 ;; esac\n");
-    put("/tmp/lb/timing.seed", "1\n");
-}
-__asm__(".pushsection .init,\"ax\",@progbits\n\tcall early\n\t.popsection\n");
 """
-INT_SORT_NOTHING = '#include "solve.h"\nvoid sort_u32(uint32_t *a, size_t n) { (void)a; (void)n; }\n'
 
 
-def _int_sort_cheat(tmp_path: Path, write_script, task_dir: Path, solve_c: str, name: str) -> dict:
-    steps = [{"write": {"path": "/app/solve.c", "content": solve_c + INT_SORT_HOOK}}, {"finish": True}]
-    script = write_script(steps, f"{name}.yaml")
-    r = run_cli("run", "-p", str(task_dir), "-a", "replay", "--ak", f"script={script}",
-                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", name, timeout=900)  # fmt: skip
-    assert r.returncode == 0, r.stderr + r.stdout
-    (res,) = trial_results(tmp_path / "jobs" / name)
-    assert res["status"] == "completed", res
-    assert res["verifier_result"]["carried_files"] == ["solve.c"]
-    return res
+def _with(task: str, old: str, new: str) -> str:
+    src = _baseline(task)
+    assert src.count(old) == 1, (task, old)
+    return src.replace(old, new)
 
 
-def _int_sort_without_section_check(tmp_path: Path) -> Path:
-    """A copy of int_sort whose verifier skips the section check: the jail alone must hold."""
-    task_dir = tmp_path / "int_sort"
-    shutil.copytree(REPO / "tasks" / "int_sort", task_dir)
-    verify = task_dir / "tests" / "verify.py"
-    text = verify.read_text()
-    assert text.count('    section_check(dst / "solve.o")\n') == 1
-    verify.write_text(text.replace('    section_check(dst / "solve.o")\n', "    pass\n"))
-    return task_dir
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+@pytest.mark.parametrize(("task", "kind"), sorted(WRONG))
+def test_the_runner_fails_a_wrong_program(jail_tmp: Path, task: str, kind: str) -> None:
+    with pytest.raises(StepFailed) as exc:
+        _correctness(jail_tmp, task, _with(task, *WRONG[task, kind]))
+    assert exc.value.side == "candidate" and "wrong output" in str(exc.value)
 
 
-def test_int_sort_init_section_cheat_scores_zero(tmp_path: Path, write_script) -> None:
-    """A sort_u32 that sorts nothing, with the .init hook: refused at build, nothing forged."""
-    res = _int_sort_cheat(tmp_path, write_script, REPO / "tasks" / "int_sort", INT_SORT_NOTHING, "init")
-    vr = res["verifier_result"]
-    assert res["reward"] == 0.0, vr
-    assert "forged" not in vr["extra"] and vr["extra"].get("correct") is False, vr
-    assert "section .init" in vr["extra"]["reason"], vr
-
-
-def test_int_sort_jail_alone_stops_the_forged_reward(tmp_path: Path, write_script) -> None:
-    """Without the section check the hook runs, but jailed: it forges nothing, and the
-    sort that sorts nothing fails the cases."""
-    task_dir = _int_sort_without_section_check(tmp_path)
-    res = _int_sort_cheat(tmp_path, write_script, task_dir, INT_SORT_NOTHING, "jail-forge")
-    vr = res["verifier_result"]
-    assert res["reward"] == 0.0, vr
-    assert "forged" not in vr["extra"] and vr["extra"].get("correct") is False, vr
-    assert "output is not the sorted input" in vr["extra"]["reason"], vr
-
-
-@pytest.mark.slow
-def test_int_sort_jail_alone_keeps_the_timing_honest(tmp_path: Path, write_script) -> None:
-    """Without the section check, a correct qsort whose hook tries to rewrite the timing
-    commands and the seed in every run, timed ones included: the baseline's time is its own."""
-    task_dir = _int_sort_without_section_check(tmp_path)
-    solve_c = (REPO / "tasks" / "int_sort" / "environment" / "solve.c").read_text()
-    res = _int_sort_cheat(tmp_path, write_script, task_dir, solve_c, "jail-timing")
-    vr = res["verifier_result"]
-    assert vr["extra"].get("jailed") is True and vr["extra"].get("correct") is True, vr
-    assert "forged" not in vr["extra"], vr
-    assert res["reward"] <= 0.1, vr
-    assert max(vr["measurement"]["paired"]["baseline"]["times_s"]) < 50, vr["measurement"]
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+@pytest.mark.parametrize("task", TASKS)
+def test_no_program_run_sees_the_verifiers_folders(jail_tmp: Path, task: str) -> None:
+    """The reference solution with a probe that aborts on finding /tests, /expected, the
+    baseline's output or anything in /tmp, at every call: it still passes every round."""
+    fn = API[task]
+    head, sig, body = _solution(task).partition(f"void {fn}(")
+    assert sig, task
+    brace = body.index("{") + 1
+    probed = head + PROBE + sig + body[:brace] + "\n    probe();" + body[brace:]
+    decl = load_declaration(REPO / "tasks" / task / "tests")
+    assert decl is not None
+    assert _correctness(jail_tmp, task, probed) == decl.correctness_runs

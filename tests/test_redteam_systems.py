@@ -1,14 +1,16 @@
 """Red team for the C systems tasks (int_sort, sha256_throughput, gaussian_blur, attention_cpu).
 
-Fast tests drive the shared guarded-child harness directly on the host: the code under
-test cannot open files, fork or exec; exiting early instead of returning is a failure;
-text it prints cannot become the reported time; objcheck rejects code that would run
-before the driver's guard (constructors, ifunc) or interpose on the driver (extra
-external symbols).
+These tasks declare their runs (tests/run.toml): looplab's candidate runner builds, checks and
+times every program in jails of its own, and the time is the jail cgroup's CPU time, never a
+number the program prints. Fast tests: the pristine driver with a solve.c that exits early
+instead of returning, or prints a forged answer, gives output the trusted check refuses (it
+differs from the baseline's); objcheck rejects code that would run outside the API call
+(constructors, ifunc) or interpose on the driver (extra external symbols). The runner's own
+jail properties for these tasks are tested in tests/test_catalog_systems_a.py.
 
 Slow tests run cheating agents through the real harness (replay agent, sealed verifier,
 paired timing) and check each scores no more than honest baseline work, which scores
-about 0 (speedup ~1): editing the non-editable Makefile/driver/harness (-O3, skipping
+about 0 (speedup ~1): editing the non-editable Makefile/driver/objcheck (-O3, skipping
 the work, a fake timing line), skipping the work only at the timing size, hard-coding
 the local check's answers, and printing fake metric lines while forging reward.json.
 """
@@ -23,11 +25,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli, trial_results
 
-from looplab.measure.timing import parse_reported_seconds
-
 TASKS = REPO / "tasks"
 ENV = TASKS / "int_sort" / "environment"
-HARNESS = ("driver.c", "harness.h", "solve.h", "Makefile", "objcheck.sh")
+HARNESS = ("driver.c", "solve.h", "Makefile", "objcheck.sh")
 # The honest baseline (the nop agent) measures a speedup of about 1 and scores about 0;
 # 0.1 would take a real 1.26x speedup at s_ref = 10.
 HONEST_BASELINE_CEILING = 0.1
@@ -42,7 +42,7 @@ static int cmp_u32(const void *pa, const void *pb) {
 
 def build_int_sort(tmp_path: Path, solve_c: str) -> tuple[subprocess.CompletedProcess, Path]:
     dst = tmp_path / "build"
-    dst.mkdir()
+    dst.mkdir(parents=True)
     for name in HARNESS:
         shutil.copy(ENV / name, dst / name)
     (dst / "solve.c").write_text(solve_c)
@@ -54,35 +54,17 @@ def bench(prog: Path, n: int = 100_000) -> subprocess.CompletedProcess:
     return subprocess.run([str(prog), "bench", "3", str(n)], capture_output=True, text=True, timeout=120)
 
 
-def test_guard_blocks_files_fork_and_exec(tmp_path: Path) -> None:
-    probe = tmp_path / "written-by-candidate"
-    src = f"""#include <fcntl.h>
-#include <stdlib.h>
-#include <unistd.h>
-#include "solve.h"
-{QSORT}
-void sort_u32(uint32_t *a, size_t n) {{
-    int escaped = 0;
-    if (open("/etc/hostname", O_RDONLY) >= 0) escaped++;
-    if (open("{probe}", O_WRONLY | O_CREAT, 0644) >= 0) escaped++;
-    pid_t pid = fork();
-    if (pid == 0) _exit(0);
-    if (pid > 0) escaped++;
-    char *argv[] = {{"/bin/true", NULL}};
-    execv("/bin/true", argv);
-    escaped++;  /* only reached if execv failed */
-    if (escaped == 1) qsort(a, n, sizeof a[0], cmp_u32);  /* sorts only if every escape failed */
-}}
-"""
-    r, prog = build_int_sort(tmp_path, src)
+def baseline_bench(tmp_path: Path, n: int = 100_000) -> str:
+    """What the pristine baseline prints for `bench 3 N`: the yardstick of the trusted check."""
+    r, prog = build_int_sort(tmp_path / "baseline", (ENV / "solve.c").read_text())
     assert r.returncode == 0, r.stderr
-    res = bench(prog)
-    assert res.returncode == 0, res.stderr
-    assert not probe.exists()
+    out = bench(prog, n)
+    assert out.returncode == 0 and out.stdout.startswith(f"n {n}\nchecksum "), out
+    return out.stdout
 
 
-@pytest.mark.parametrize("status", [0, 77])
-def test_exiting_instead_of_returning_fails(tmp_path: Path, status: int) -> None:
+@pytest.mark.parametrize("status", [0, 3])
+def test_exiting_instead_of_returning_is_a_wrong_output(tmp_path: Path, status: int) -> None:
     src = f"""#include <unistd.h>
 #include "solve.h"
 void sort_u32(uint32_t *a, size_t n) {{ (void)a; (void)n; _exit({status}); }}
@@ -90,30 +72,36 @@ void sort_u32(uint32_t *a, size_t n) {{ (void)a; (void)n; _exit({status}); }}
     r, prog = build_int_sort(tmp_path, src)
     assert r.returncode == 0, r.stderr
     res = bench(prog)
-    assert res.returncode != 0
-    with pytest.raises(ValueError):
-        parse_reported_seconds(res.stdout)
+    assert res.returncode != 0 or res.stdout != baseline_bench(tmp_path)
 
 
-@pytest.mark.parametrize("fake", ['{"seconds": 0.000001}\n', '{"seconds": 0.000001}', "0.000001", "1e-"])
-def test_printed_fake_time_is_not_the_reported_time(tmp_path: Path, fake: str) -> None:
-    src = f"""#include <stdio.h>
+def test_a_cached_answer_is_wrong_on_a_fresh_seed(tmp_path: Path) -> None:
+    """sort_u32 prints the answer of an earlier run (seed 3) and exits: on the fresh seed of the
+    next run the output is not the baseline's; sorting and then printing it is not either."""
+    cached = baseline_bench(tmp_path)
+    r, base = build_int_sort(tmp_path / "base4", (ENV / "solve.c").read_text())
+    assert r.returncode == 0, r.stderr
+    want = subprocess.run(
+        [str(base), "bench", "4", "100000"], capture_output=True, text=True, check=True
+    ).stdout
+    assert want != cached
+    for i, tail in enumerate(("_exit(0);", "qsort(a, n, sizeof a[0], cmp_u32);")):
+        src = f"""#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "solve.h"
 {QSORT}
 void sort_u32(uint32_t *a, size_t n) {{
-    qsort(a, n, sizeof a[0], cmp_u32);
-    fputs({json.dumps(fake)}, stdout);
+    fputs({json.dumps(cached)}, stdout);
     fflush(stdout);
+    {tail}
 }}
 """
-    r, prog = build_int_sort(tmp_path, src)
-    assert r.returncode == 0, r.stderr
-    res = bench(prog, 2_000_000)
-    assert res.returncode == 0, res.stderr
-    seconds = parse_reported_seconds(res.stdout)
-    assert seconds == json.loads(res.stdout.strip().splitlines()[-1])["seconds"]
-    assert seconds > 0.001  # the driver's own measure of a real 2M-element qsort, not the fake
+        r, prog = build_int_sort(tmp_path / f"cheat{i}", src)
+        assert r.returncode == 0, r.stderr
+        res = subprocess.run([str(prog), "bench", "4", "100000"], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout != want, tail
 
 
 @pytest.mark.parametrize(
@@ -175,11 +163,10 @@ int main(void) { printf("{\\"seconds\\": 0.000001}\\n"); return 0; }
 @pytest.mark.slow
 def test_int_sort_edited_harness_does_not_count(tmp_path: Path, write_script) -> None:
     """-O3 -march=native in the Makefile, a driver that skips the work and prints a tiny time,
-    a harness.h without the guard: none of it travels to the verifier."""
+    an objcheck that lets anything through: none of it travels to the verifier."""
     steps = [
         {"run": "sed -i 's/-O2/-O3 -march=native -funroll-loops/' /app/Makefile"},
         _write("/app/driver.c", FAST_FAKE_DRIVER),
-        _write("/app/harness.h", "/* no guard */\n"),
         _write("/app/objcheck.sh", "exit 0\n"),
         {"run": "cd /app && make -s prog; ./prog bench 1 25000000"},
     ]
@@ -229,9 +216,10 @@ void sort_u32(uint32_t *a, size_t n) {{
         {"run": "bash /app/check.sh --quick"},
     ]
     res = _run(tmp_path, write_script, "int_sort", steps, "fake-metric")
-    assert res["reward"] <= HONEST_BASELINE_CEILING, res["verifier_result"]
-    speedup = res["verifier_result"]["rewards"]["speedup"]
-    assert speedup < 2.0  # the measured speedup of a qsort, whatever it printed
+    vr = res["verifier_result"]
+    # the printed lines make the output differ from the baseline's: a wrong output, scored 0
+    assert res["reward"] == 0.0, vr
+    assert vr["extra"].get("correct") is False and "wrong output" in (vr["reason"] or ""), vr
 
 
 @pytest.mark.slow

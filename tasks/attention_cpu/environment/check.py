@@ -2,12 +2,13 @@
 
 check.sh builds /app/prog first. This compares attention() with a float64 numpy
 reference on a few fixed inputs (max abs error must be <= 1e-4), then (unless
---quick) times the pristine baseline /orig/prog and your /app/prog once each on the
-timing workload (n = 4096, d = 64, 3 heads, non-causal and causal), as the verifier
-does (the CPU time of the attention calls, measured by the driver).
+--quick) runs the pristine baseline /orig/prog and your /app/prog once each on the
+timing workload (n = 4096, d = 64, 3 heads, non-causal and causal), compares their outputs
+and times them as the verifier does: the CPU time (user + system) of the whole run,
+generating the inputs and writing the outputs included.
 """
 
-import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -55,15 +56,22 @@ def main() -> int:
         print("correctness: ok")
         if "--quick" in sys.argv:
             return 0
-        exp = tmp / "expected.bin"
-        times = {}
-        for label, prog, mode in (("baseline /orig/prog", "/orig/prog", "run"), ("yours    /app/prog", "/app/prog", "bench")):
-            r = subprocess.run([prog, mode, "1", str(N_T), str(HEADS_T), str(exp)], capture_output=True, text=True, timeout=600)
+        times, outs = {}, {}
+        for label, prog in (("baseline /orig/prog", "/orig/prog"), ("yours    /app/prog", "/app/prog")):
+            outs[label] = tmp / f"timing-{len(outs)}.bin"
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            r = subprocess.run([prog, "run", "1", str(N_T), str(HEADS_T), str(outs[label])], capture_output=True, text=True, timeout=600)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             if r.returncode != 0:
                 print(f"  {label}: FAILED {r.stderr.strip()}")
                 return 1
-            times[label] = json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
+            times[label] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
             print(f"  {label}: {times[label]:.3f} s CPU")
+        want, got = (np.fromfile(p, dtype="<f4") for p in outs.values())
+        err = float(np.max(np.abs(got - want))) if got.size == want.size else float("inf")
+        if not err <= TOLERANCE:
+            print(f"timing workload: max abs error {err:.3g} > {TOLERANCE} against the baseline")
+            return 1
     base, mine = times.values()
     print(f"speedup (one unpaired run, noisy): {base / mine:.2f}x")
     return 0

@@ -1,53 +1,40 @@
-/* driver.c -- the fixed harness (not editable).
+/* driver.c -- the fixed driver (not editable).
  *
- *   prog check IN OUT                 IN: int32 n, d, causal, then Q, K, V (n*d floats
- *                                     each, row-major, little-endian); OUT: O (n*d floats)
- *   prog run SEED N HEADS OUT         for each of HEADS heads of random n x 64 Q, K, V
- *                                     generated from SEED: attention(causal = 0), then
- *                                     attention(causal = 1); write all outputs to OUT
- *   prog bench SEED N HEADS EXPECTED  the same, then compare with the floats in file
- *                                     EXPECTED: exit status 3 if any output differs by
- *                                     more than 1e-4
+ *   prog check IN OUT             IN: int32 n, d, causal, then Q, K, V (n*d floats
+ *                                 each, row-major, little-endian); OUT: O (n*d floats)
+ *   prog run SEED N HEADS OUT     for each of HEADS heads of random n x 64 Q, K, V
+ *                                 generated from SEED: attention(causal = 0), then
+ *                                 attention(causal = 1); write all outputs to OUT
+ *                                 (the HEADS non-causal outputs, then the causal ones)
  *
- * attention runs in a guarded child process (harness.h). run and bench end their
- * stdout with the line {"seconds": T}: T is the CPU time (user + system) of that
- * child (all 2 x HEADS calls) as the kernel reports it to this process, which is
- * the time the verifier compares, run against the pristine baseline in interleaved pairs.
- * Generating the inputs and comparing the result are not timed.
+ * The verifier times whole runs of `run` (the CPU time of every process the run
+ * starts, generating the inputs and writing OUT included) and compares each timed
+ * run's output with the pristine baseline's on the same fresh SEED.
  */
-#include "harness.h"
-
-#include <fcntl.h>
-#include <math.h>
-#include <sys/stat.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "solve.h"
 
 #define D 64
-#define TOLERANCE 1e-4f
-
-struct job {
-    const float *q, *k, *v; /* heads * n * d each */
-    float *o;               /* 2 * heads * n * d, shared with the parent */
-    int n, d, heads, mode; /* mode: -1 = both modes for every head, else one call with causal = mode */
-};
-
-static void call_attention(void *arg) {
-    struct job *j = arg;
-    size_t hs = (size_t)j->n * j->d;
-    if (j->mode >= 0) {
-        attention(j->q, j->k, j->v, j->o, j->n, j->d, j->mode);
-        return;
-    }
-    for (int h = 0; h < j->heads; h++)
-        for (int c = 0; c < 2; c++)
-            attention(j->q + h * hs, j->k + h * hs, j->v + h * hs, j->o + ((size_t)c * j->heads + h) * hs, j->n, j->d, c);
-}
 
 static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
+}
+
+/* Page-aligned, zero-filled memory (the output buffer's alignment is the same in every run). */
+static float *alloc_floats(size_t n) {
+    void *p = mmap(NULL, n * sizeof(float) + 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "driver: out of memory\n");
+        exit(2);
+    }
+    return p;
 }
 
 static int write_file(const char *path, const void *data, size_t bytes) {
@@ -67,68 +54,39 @@ static int run_check(const char *in, const char *out) {
         return 2;
     }
     size_t sz = (size_t)hdr[0] * (size_t)hdr[1];
-    float *qkv = malloc(3 * sz * sizeof(float) + 4);
+    float *qkv = malloc(3 * sz * sizeof(float) + 4), *o = alloc_floats(sz);
     if (fread(qkv, sizeof(float), 3 * sz, f) != 3 * sz) {
         fprintf(stderr, "driver: %s is too short\n", in);
         return 2;
     }
     fclose(f);
-    struct job j = {qkv, qkv + sz, qkv + 2 * sz, shared_alloc(sz * sizeof(float)), hdr[0], hdr[1], 1, hdr[2] != 0};
-    double secs = 0, wall = 0;
-    if (run_guarded(call_attention, &j, &secs, &wall) != 0) return 3;
-    fprintf(stderr, "attention: n=%d d=%d causal=%d, %.4f s CPU, %.4f s wall\n", j.n, j.d, j.mode, secs, wall);
-    return write_file(out, j.o, sz * sizeof(float));
+    attention(qkv, qkv + sz, qkv + 2 * sz, o, hdr[0], hdr[1], hdr[2] != 0);
+    return write_file(out, o, sz * sizeof(float));
 }
 
-static int run_generated(char **argv, int compare) {
+static int run_generated(char **argv) {
     uint64_t s = mix64(strtoull(argv[2], NULL, 0) ^ 0x85ebca6bu);
     int n = atoi(argv[3]), heads = atoi(argv[4]);
     if (n < 1 || heads < 1) {
         fprintf(stderr, "driver: bad n or heads\n");
         return 2;
     }
-    size_t sz = (size_t)heads * n * D;
-    float *qkv = malloc(3 * sz * sizeof(float));
+    size_t hs = (size_t)n * D, sz = (size_t)heads * hs;
+    float *qkv = malloc(3 * sz * sizeof(float)), *o = alloc_floats(2 * sz);
     for (size_t i = 0; i < 3 * sz; i++) {
         s += 0x9e3779b97f4a7c15ull;
         qkv[i] = (float)(mix64(s) >> 40) * (4.0f / 16777216.0f) - 2.0f; /* uniform in [-2, 2) */
     }
-    struct job j = {qkv, qkv + sz, qkv + 2 * sz, shared_alloc(2 * sz * sizeof(float)), n, D, heads, -1};
-    double secs = 0, wall = 0;
-    if (run_guarded(call_attention, &j, &secs, &wall) != 0) return 3;
-    if (!compare) {
-        int rc = write_file(argv[5], j.o, 2 * sz * sizeof(float));
-        if (rc) return rc;
-    } else {
-        /* the expected outputs are read only now, so the child never had them in memory */
-        float *want = malloc(2 * sz * sizeof(float));
-        FILE *f = fopen(argv[5], "rb");
-        if (!f || fread(want, sizeof(float), 2 * sz, f) != 2 * sz) {
-            fprintf(stderr, "driver: cannot read %zu expected floats from %s\n", 2 * sz, argv[5]);
-            return 2;
-        }
-        fclose(f);
-        float worst = 0;
-        for (size_t i = 0; i < 2 * sz; i++) {
-            float d = fabsf(j.o[i] - want[i]);
-            if (!(d <= worst)) worst = d; /* also catches NaN */
-        }
-        if (!(worst <= TOLERANCE)) {
-            fprintf(stderr, "attention: WRONG RESULT (max abs error %g > %g)\n", worst, TOLERANCE);
-            return 3;
-        }
-    }
-    fprintf(stderr, "attention: n=%d d=%d, %d heads x (non-causal + causal), %.4f s CPU, %.4f s wall%s\n", n, D, heads, secs, wall,
-            compare ? ", ok" : "");
-    report_seconds(secs);
-    return 0;
+    const float *q = qkv, *k = qkv + sz, *v = qkv + 2 * sz;
+    for (int h = 0; h < heads; h++)
+        for (int c = 0; c < 2; c++)
+            attention(q + h * hs, k + h * hs, v + h * hs, o + ((size_t)c * heads + h) * hs, n, D, c);
+    return write_file(argv[5], o, 2 * sz * sizeof(float));
 }
 
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "check") == 0) return run_check(argv[2], argv[3]);
-    if (argc == 6 && strcmp(argv[1], "run") == 0) return run_generated(argv, 0);
-    if (argc == 6 && strcmp(argv[1], "bench") == 0) return run_generated(argv, 1);
-    fprintf(stderr, "usage: %s check IN OUT | %s run SEED N HEADS OUT | %s bench SEED N HEADS EXPECTED\n", argv[0],
-            argv[0], argv[0]);
+    if (argc == 6 && strcmp(argv[1], "run") == 0) return run_generated(argv);
+    fprintf(stderr, "usage: %s check IN OUT | %s run SEED N HEADS OUT\n", argv[0], argv[0]);
     return 2;
 }

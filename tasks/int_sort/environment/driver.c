@@ -1,37 +1,44 @@
-/* driver.c -- the fixed harness (not editable).
+/* driver.c -- the fixed driver (not editable).
  *
  *   prog check IN OUT   read IN (raw little-endian uint32 values), sort them with
  *                       sort_u32, write the result to OUT
  *   prog bench SEED N   generate N pseudo-random uint32 values from SEED, sort them
- *                       with sort_u32, and verify the result (ascending, same
- *                       multiset of values); exit status 3 if it is wrong
+ *                       with sort_u32 and print
+ *                           n <N>
+ *                           checksum <16 hex digits>
+ *                       where the checksum is an order-dependent 64-bit hash of the
+ *                       sorted array (equal to the pristine baseline's only if the
+ *                       output is the sorted input)
  *
- * sort_u32 runs in a guarded child process (harness.h). bench ends its stdout with
- * the line {"seconds": T}: T is the CPU time (user + system) of that child as the
- * kernel reports it to this process, which is the time the verifier compares, run against the
- * pristine baseline in interleaved pairs. Generating and verifying are not timed.
+ * The verifier times whole runs of this program (the CPU time of every process the
+ * run starts, generating and hashing included) and compares each timed run's output
+ * with the pristine baseline's on the same fresh SEED.
  */
-#include "harness.h"
-
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "solve.h"
-
-struct job {
-    uint32_t *a;
-    size_t n;
-};
-
-static void call_sort(void *arg) {
-    struct job *j = arg;
-    sort_u32(j->a, j->n);
-}
 
 static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
+}
+
+/* Page-aligned anonymous memory (ordinary pages: the cost of faulting them in is steady). */
+static uint32_t *alloc_u32(size_t n) {
+    void *p = mmap(NULL, n * 4 + 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "driver: out of memory\n");
+        exit(2);
+    }
+    return p;
 }
 
 static int run_check(const char *in, const char *out) {
@@ -41,10 +48,10 @@ static int run_check(const char *in, const char *out) {
         fprintf(stderr, "driver: cannot read %s (or its size is not a multiple of 4)\n", in);
         return 2;
     }
-    struct job j = {NULL, (size_t)st.st_size / 4};
-    j.a = shared_alloc(j.n * 4);
-    for (size_t got = 0; got < j.n * 4;) {
-        ssize_t r = read(fd, (char *)j.a + got, j.n * 4 - got);
+    size_t n = (size_t)st.st_size / 4;
+    uint32_t *a = alloc_u32(n);
+    for (size_t got = 0; got < n * 4;) {
+        ssize_t r = read(fd, (char *)a + got, n * 4 - got);
         if (r <= 0) {
             fprintf(stderr, "driver: short read on %s\n", in);
             return 2;
@@ -52,44 +59,31 @@ static int run_check(const char *in, const char *out) {
         got += (size_t)r;
     }
     close(fd);
-    double secs = 0, wall = 0;
-    if (run_guarded(call_sort, &j, &secs, &wall) != 0) return 3;
+    sort_u32(a, n);
     FILE *f = fopen(out, "wb");
-    if (!f || fwrite(j.a, 4, j.n, f) != j.n || fclose(f) != 0) {
+    if (!f || fwrite(a, 4, n, f) != n || fclose(f) != 0) {
         fprintf(stderr, "driver: cannot write %s\n", out);
         return 2;
     }
-    fprintf(stderr, "sort_u32: n=%zu, %.4f s CPU, %.4f s wall\n", j.n, secs, wall);
     return 0;
 }
 
 static int run_bench(const char *seed_s, const char *n_s) {
     uint64_t seed = strtoull(seed_s, NULL, 0);
-    struct job j = {NULL, (size_t)strtoull(n_s, NULL, 0)};
-    j.a = shared_alloc(j.n * 4);
-    uint64_t s = mix64(seed ^ 0x5851f42d4c957f2dull), fp = 0, sum = 0;
-    for (size_t i = 0; i < j.n; i++) {
+    size_t n = (size_t)strtoull(n_s, NULL, 0);
+    uint32_t *a = alloc_u32(n);
+    uint64_t s = mix64(seed ^ 0x5851f42d4c957f2dull);
+    for (size_t i = 0; i < n; i++) {
         s += 0x9e3779b97f4a7c15ull;
-        uint32_t v = (uint32_t)(mix64(s) >> 32);
-        j.a[i] = v;
-        fp += mix64(v);
-        sum += v;
+        a[i] = (uint32_t)(mix64(s) >> 32);
     }
-    double secs = 0, wall = 0;
-    if (run_guarded(call_sort, &j, &secs, &wall) != 0) return 3;
-    uint64_t fp2 = 0, sum2 = 0;
-    int sorted = 1;
-    for (size_t i = 0; i < j.n; i++) {
-        fp2 += mix64(j.a[i]);
-        sum2 += j.a[i];
-        if (i && j.a[i - 1] > j.a[i]) sorted = 0;
+    sort_u32(a, n);
+    uint64_t h = 0x243F6A8885A308D3ull ^ n;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ a[i]) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
     }
-    if (!sorted || fp2 != fp || sum2 != sum) {
-        fprintf(stderr, "sort_u32: WRONG RESULT (%s)\n", sorted ? "values changed" : "not sorted");
-        return 3;
-    }
-    fprintf(stderr, "sort_u32: n=%zu, %.4f s CPU, %.4f s wall, ok\n", j.n, secs, wall);
-    report_seconds(secs);
+    printf("n %zu\nchecksum %016" PRIx64 "\n", n, mix64(h));
     return 0;
 }
 

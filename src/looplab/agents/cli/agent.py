@@ -311,16 +311,8 @@ class CliAgent(Agent):
             error and exit, then stop it."""
             while gw is not None and not done.wait(0.1):
                 if gw.capped and gw.state.capped_at is not None:
-                    u = gw.usage()
                     capped["reason"] = gw.capped
-                    traj.event(
-                        "cap",
-                        stop_reason=gw.capped,
-                        model_calls=u.n_calls,
-                        tokens=u.total_tokens,
-                        cost_usd=u.cost_usd,
-                        refused_calls=gw.state.refused,
-                    )
+                    _cap_event(traj, gw)
                     if not done.wait(max(0.0, gw.state.capped_at + CAP_GRACE_S - time.monotonic())):
                         sandbox.exec(KILL_TOOL, timeout=15)
                     return
@@ -388,15 +380,7 @@ class CliAgent(Agent):
                 "refused": sum(1 for e in ev if not e["allowed"]),
             }
         if gw is not None and gw.capped and not capped:  # refused just as the tool ended
-            u = gw.usage()
-            traj.event(
-                "cap",
-                stop_reason=gw.capped,
-                model_calls=u.n_calls,
-                tokens=u.total_tokens,
-                cost_usd=u.cost_usd,
-                refused_calls=gw.state.refused,
-            )
+            _cap_event(traj, gw)
         reason = capped.get("reason") or (gw.capped if gw is not None else None)
         if reason:
             return AgentOutcome(stop_reason=reason, usage=usage, extra=extra)
@@ -406,6 +390,19 @@ class CliAgent(Agent):
             err = f"{self.tool_name} exited {r.exit_code}: {(r.stderr or r.stdout).strip()[-500:]}"
             return AgentOutcome(stop_reason="error", usage=usage, error=err, extra=extra)
         return AgentOutcome(stop_reason="finished", usage=usage, extra=extra)
+
+
+def _cap_event(traj: Any, gw: ModelGateway) -> None:
+    """The trajectory's ``cap`` event: which cap the gateway refused a call at, and the usage then."""
+    u = gw.usage()
+    traj.event(
+        "cap",
+        stop_reason=gw.capped,
+        model_calls=u.n_calls,
+        tokens=u.total_tokens,
+        cost_usd=u.cost_usd,
+        refused_calls=gw.state.refused,
+    )
 
 
 def _tool_agent(cls_name: str, tool: str) -> type[CliAgent]:

@@ -54,7 +54,8 @@ from looplab.agents.cli.tools import DEFAULT_BASE, KEY_ENV, TOOLS, CliTool
 from looplab.agents.llm.pricing import PriceTable
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
-from looplab.gateway.server import Caps, ModelGateway, Upstream
+from looplab.gateway.metering import Caps
+from looplab.gateway.server import ModelGateway, Upstream
 from looplab.sandbox.base import Sandbox, SandboxSpec
 from looplab.sandbox.egress import SANDBOX_PROXY_DIR, EgressProxy, forwarder_command, proxy_env
 from looplab.sandbox.relay import FORWARDER_SOURCE

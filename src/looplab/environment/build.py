@@ -22,7 +22,7 @@ import os
 import re
 import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from looplab import cancel
@@ -284,14 +284,5 @@ def _build_image(task: Task, key: str, tmp: Path) -> Environment:
 
 
 def _build_host(task: Task, key: str, root: Path) -> Environment:
-    res = build_host(task, root)
-    return Environment(
-        task_name=task.name,
-        key=key,
-        root=root,
-        workdir=res.workdir,
-        env=res.env,
-        warnings=res.warnings,
-        missing_packages=res.missing_packages,
-        build_log=res.build_log,
-    )
+    """A host-mode layer (``host_build``) as an ``Environment``: its workdir, variables, warnings and log."""
+    return Environment(task_name=task.name, key=key, root=root, **asdict(build_host(task, root)))

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from looplab.agents.base import Usage
-from looplab.agents.cli.agent import CliAgent, _env_pairs
+from looplab.agents.cli.agent import CliAgent
 from looplab.agents.cli.logs import ClaudeStreamConverter, CodexJsonConverter
+from looplab.agents.cli.options import env_pairs
 from looplab.agents.llm.loop import Conversation, LLMAgent
 from looplab.agents.llm.pricing import PriceTable, usage_from_anthropic, usage_from_openai
 from looplab.agents.llm.providers import Message, ToolCall, ToolResult, anthropic_messages, openai_messages
@@ -268,9 +269,9 @@ def test_proxy_allow_rules(tmp_path: Path) -> None:
 
 
 def test_cli_agent_arguments() -> None:
-    assert _env_pairs("A=1,B=http://x/a,http://y/b,C=") == {"A": "1", "B": "http://x/a,http://y/b", "C": ""}
+    assert env_pairs("A=1,B=http://x/a,http://y/b,C=") == {"A": "1", "B": "http://x/a,http://y/b", "C": ""}
     with pytest.raises(LooplabError, match="env takes"):
-        _env_pairs("novalue")
+        env_pairs("novalue")
     with pytest.raises(LooplabError, match="needs --ak tool="):
         CliAgent()
     with pytest.raises(LooplabError, match="unknown tool 'cursor'"):
@@ -286,7 +287,7 @@ def test_cli_agent_arguments() -> None:
 
 
 def test_cli_agent_options_are_a_model_with_one_line_errors() -> None:
-    from looplab.agents.cli.agent import CliOptions
+    from looplab.agents.cli.options import CliOptions
 
     assert make_agent("codex", {"port": "9000"}).port == 9000
     assert set(CliOptions.model_fields) >= {"tool", "bin", "mounts", "base_url", "port", "log_format"}

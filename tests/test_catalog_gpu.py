@@ -138,7 +138,7 @@ def load(p, n):
     s = importlib.util.spec_from_file_location(n, p); m = importlib.util.module_from_spec(s)
     sys.modules[n] = m; s.loader.exec_module(m); return m
 sys.path.insert(0, {src!r})
-from looplab.measure.gpu import as_outputs, compare_outputs
+from looplab.measure.gpu_worker import as_outputs, compare_outputs
 spec = load({spec!r}, "spec")
 prog = load({prog!r}, "prog")
 inputs = spec.make_inputs(777, "cpu", **{small!r})

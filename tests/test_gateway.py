@@ -20,8 +20,9 @@ import pytest
 from fakes.llm_servers import ScriptedLLMServer, reply, tool
 
 from looplab.agents.llm.pricing import Price, PriceTable
+from looplab.gateway.metering import Caps
 from looplab.gateway.records import read_calls
-from looplab.gateway.server import Caps, ModelGateway, Upstream
+from looplab.gateway.server import ModelGateway, Upstream
 
 REAL = "sk-real-0123456789abcdef"
 DUMMY = "looplab-trial-dummy"

@@ -7,18 +7,18 @@ URL + the rest of the path (``http://GW/anthropic/v1/messages`` →
 sandbox holds only the trial's dummy token: every credential header of a request
 (``x-api-key``, ``authorization``, ``api-key``, ``x-goog-api-key``) that carries the
 token is sent on with the real key in its place, any other is dropped (and the
-provider's own header is added when none carried the token). Replies are passed through as they arrive
-(SSE flushed per
-read) and metered at their end (``protocols``); a streamed Chat Completions request
-is asked for its usage (``stream_options.include_usage``).
+provider's own header is added when none carried the token). Replies are passed
+through as they arrive (SSE flushed per read) and metered at their end
+(``metering``, reading the wire with ``protocols``); a streamed Chat Completions
+request is asked for its usage (``stream_options.include_usage``).
 
-Caps (``Caps``: model calls, tokens, dollars) hold for every client the same way: a
-metered call that arrives when a cap is reached is not forwarded; it is answered
-with a 400 in the protocol's error format that names the cap (clients show it and
-do not retry a 400), and ``capped`` says which cap, so the agent can stop the tool.
-A WebSocket upgrade (Codex tries the Responses API over one) gets a plain 404, and
-the client falls back to HTTP. Every call is recorded (``records.CallLog``) and
-handed to ``on_call``.
+Caps (``metering.Caps``: model calls, tokens, dollars) hold for every client the
+same way: a metered call that arrives when a cap is reached is not forwarded
+(``metering.Meter``); it is answered with a 400 in the protocol's error format that
+names the cap (clients show it and do not retry a 400), and ``capped`` says which
+cap, so the agent can stop the tool. A WebSocket upgrade (Codex tries the Responses
+API over one) gets a plain 404, and the client falls back to HTTP. Every call is
+recorded (``records.CallLog``) and handed to ``on_call``.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ import datetime as dt
 import http.client
 import json
 import os
-import re
 import socket
 import socketserver
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,8 @@ from urllib.parse import urlsplit
 
 from looplab.agents.base import Usage
 from looplab.agents.llm.pricing import PriceTable
-from looplab.gateway.protocols import ANTHROPIC, GEMINI, OPENAI_CHAT, protocol_of, read_reply
+from looplab.gateway.metering import Caps, GatewayState, Meter, error_body
+from looplab.gateway.protocols import OPENAI_CHAT, protocol_of
 from looplab.gateway.records import CallLog, body_for_record
 
 AUTH_HEADERS = ("x-api-key", "authorization", "api-key", "x-goog-api-key")
@@ -78,42 +78,6 @@ class Upstream:
         return "Authorization", f"Bearer {self.key}"
 
 
-@dataclass
-class Caps:
-    max_calls: int | None = None
-    max_tokens: int | None = None
-    max_cost_usd: float | None = None
-
-    def reached(self, u: Usage) -> str | None:
-        """The stop reason of the first cap that ``u`` has reached, or None."""
-        if self.max_cost_usd is not None and u.cost_usd >= self.max_cost_usd:
-            return "max_cost"
-        if self.max_tokens is not None and u.total_tokens >= self.max_tokens:
-            return "max_tokens"
-        if self.max_calls is not None and u.n_calls >= self.max_calls:
-            return "max_turns"
-        return None
-
-    def describe(self, reason: str, u: Usage) -> str:
-        if reason == "max_cost":
-            return (
-                f"the trial's cost budget is spent (max_cost ${self.max_cost_usd:g}, used ${u.cost_usd:.6f})"
-            )
-        if reason == "max_tokens":
-            return f"the trial's token budget is spent (max_tokens {self.max_tokens}, used {u.total_tokens})"
-        return f"the trial's model-call budget is spent (max_turns {self.max_calls} model calls)"
-
-
-@dataclass
-class GatewayState:
-    usage: Usage = field(default_factory=Usage)
-    calls: int = 0  # requests seen (metered or not)
-    refused: int = 0
-    unpriced_models: set[str] = field(default_factory=set)
-    capped: str | None = None  # the stop reason, once a call was refused at a cap
-    capped_at: float | None = None
-
-
 class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
@@ -136,13 +100,11 @@ class ModelGateway:
     ):
         self.upstreams = {u.name: u for u in upstreams}
         self.token = token
-        self.prices = prices or PriceTable()
-        self.caps = caps or Caps()
+        self.meter = Meter(prices, caps)
         self.on_call = on_call
         self.timeout = timeout
         self.log = CallLog(record_path, [token] + [u.key for u in upstreams if u.key])
-        self.state = GatewayState()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the pool of upstream connections
         self._servers: list[socketserver.BaseServer] = []
         self._pool: dict[str, list[http.client.HTTPConnection]] = {}
 
@@ -193,15 +155,18 @@ class ModelGateway:
 
     # ---- what the agent reads ----------------------------------------------------------------
     def usage(self) -> Usage:
-        with self._lock:
-            return Usage(**asdict(self.state.usage))
+        return self.meter.usage()
+
+    @property
+    def state(self) -> GatewayState:
+        return self.meter.state
 
     @property
     def capped(self) -> str | None:
-        return self.state.capped
+        return self.meter.state.capped
 
     def set_caps(self, caps: Caps) -> None:
-        self.caps = caps
+        self.meter.caps = caps
 
     # ---- upstream connections ----------------------------------------------------------------
     def _connection(self, up: Upstream) -> tuple[http.client.HTTPConnection, bool]:
@@ -220,46 +185,6 @@ class ModelGateway:
             self._pool.setdefault(up.name, []).append(conn)
 
     # ---- one call ----------------------------------------------------------------------------
-    def _admit(self, protocol: str | None) -> str | None:
-        """None to forward the call; the refusal message when a cap is reached (and ``capped`` set)."""
-        if protocol is None:
-            return None
-        with self._lock:
-            self.state.calls += 1
-            reason = self.caps.reached(self.state.usage)
-            if reason is None:
-                return None
-            self.state.refused += 1
-            if self.state.capped is None:
-                self.state.capped, self.state.capped_at = reason, time.monotonic()
-            return f"looplab: {self.caps.describe(reason, self.state.usage)}; the agent is being stopped."
-
-    def _meter(
-        self, up: Upstream, protocol: str, path: str, request: Any, status: int, data: bytes, streamed: bool
-    ) -> dict:
-        reply = read_reply(protocol, data, streamed)
-        model = (
-            (request.get("model") if isinstance(request, dict) else None)
-            or _model_in_path(path)
-            or reply.model
-            or "unknown"
-        )
-        usage = reply.usage if 200 <= status < 300 else Usage()
-        cost = self.prices.cost(f"{up.provider}/{model}", usage)
-        usage.cost_usd = cost or 0.0
-        with self._lock:
-            self.state.usage.add(usage)
-            if cost is None and usage.n_calls:
-                self.state.unpriced_models.add(model)
-        return {
-            "model": model,
-            "usage": asdict(usage),
-            "priced": cost is not None,
-            "error": reply.error,
-            "text": reply.text,
-            "tool_calls": reply.tool_calls,
-        }
-
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         gw = self
 
@@ -313,7 +238,7 @@ class ModelGateway:
                 if not opts.get("include_usage"):
                     request["stream_options"] = {**opts, "include_usage": True}
                     raw = json.dumps(request).encode()
-        refusal = self._admit(protocol)
+        refusal = self.meter.admit(protocol)
         record: dict[str, Any] = {
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             "route": up.name,
@@ -323,7 +248,7 @@ class ModelGateway:
             "request": request if request is not None else body_for_record(raw),
         }
         if refusal is not None:
-            _send_json(h, 400, _error_body(protocol, refusal))
+            _send_json(h, 400, error_body(protocol, refusal))
             record.update(status=400, refused=self.state.capped, response=refusal)
             self._finish(record, t0, None)
             return
@@ -347,7 +272,7 @@ class ModelGateway:
             if conn is not None:
                 conn.close()
             msg = f"looplab gateway: cannot reach {up.base_url}: {exc}"
-            _send_json(h, 502, _error_body(protocol, msg))
+            _send_json(h, 502, error_body(protocol, msg))
             record.update(status=502, response=msg)
             self._finish(record, t0, None)
             return
@@ -362,7 +287,9 @@ class ModelGateway:
                 first_byte_ms=round((first_byte - t0) * 1000, 3),
             )
             if protocol is not None:
-                record.update(self._meter(up, protocol, rest, request, resp.status, data, streamed))
+                record.update(
+                    self.meter.meter(up.provider, protocol, rest, request, resp.status, data, streamed)
+                )
 
         self._relay(h, resp, at_end)
         self._release(up, conn, not resp.will_close and resp.isclosed())
@@ -445,7 +372,7 @@ class ModelGateway:
 
     def _finish(self, record: dict[str, Any], t0: float, protocol: str | None) -> None:
         record["total_ms"] = round((time.perf_counter() - t0) * 1000, 3)
-        with self._lock:
+        with self.meter.lock:
             record["n"] = self.state.calls
         self.log.write(record)
         if self.on_call is not None and protocol is not None:
@@ -482,27 +409,6 @@ def _read_body(h: BaseHTTPRequestHandler) -> bytes:
             h.rfile.readline()
     n = int(h.headers.get("content-length") or 0)
     return h.rfile.read(n) if n else b""
-
-
-def _model_in_path(path: str) -> str | None:
-    """Gemini names the model in the path: ``v1beta/models/NAME:generateContent``."""
-    m = re.search(r"models/([^/:?]+):", path)
-    return m.group(1) if m else None
-
-
-def _error_body(protocol: str | None, message: str) -> dict[str, Any]:
-    if protocol == GEMINI:
-        return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
-    if protocol == ANTHROPIC:
-        return {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
-    return {
-        "error": {
-            "message": message,
-            "type": "invalid_request_error",
-            "code": "looplab_budget",
-            "param": None,
-        }
-    }
 
 
 def _send_json(h: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:

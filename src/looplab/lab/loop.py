@@ -3,7 +3,7 @@
 Each experiment: the agent works on a private copy of the branch tip (see
 ``agent_phase``); the host turns the copy into a git tree and records it as a
 candidate commit (``refs/looplab/<lab>/exp-<n>``); evaluates it beside the best
-in separate sandboxes and decides (``decide``); a keep becomes a commit on the
+in separate sandboxes and decides (``judge``, ``decide``); a keep becomes a commit on the
 lab's branch and the working tree's pipeline is set to it exactly, a discard
 leaves the branch alone (the working tree was never touched); the record is
 appended to the log; then the stopping conditions are checked.
@@ -32,8 +32,9 @@ from looplab.lab import gitops
 from looplab.lab.agent_phase import Workspace, briefing, run_agent_phase
 from looplab.lab.backend import EvalResult
 from looplab.lab.config import Lab
-from looplab.lab.decide import BestFailed, Decision, EvalFailed, closest, decide, median
+from looplab.lab.decide import EvalFailed
 from looplab.lab.evaluate import REAPER, Evaluator, clean_stale_boxes, lab_runtime_dir
+from looplab.lab.judge import judge
 from looplab.lab.log import (
     Record,
     ResultsLog,
@@ -56,7 +57,6 @@ from looplab.lab.state import (
     run_lock,
 )
 from looplab.lab.stopping import Progress, Stop, check, remaining_seconds
-from looplab.numfmt import significant
 
 Event = Callable[[str, dict[str, Any]], None]
 
@@ -336,103 +336,28 @@ class LabLoop:
         self._evaluate_and_finish(pending)
 
     def _evaluate_and_finish(self, pending: Pending) -> None:
-        lab, repo = self.lab, self.lab.repo
         assert self.evaluator is not None and pending.candidate_tree is not None
         cancel.check()
-        t0 = time.monotonic()
-        head_tree = gitops.tree_of(repo, pending.head)
-        best = self._best()
         exp_dir = self.state_dir / "experiments" / f"{pending.experiment:05d}"
-        results: list[EvalResult] = []
-        eval_time = [0.0, 0.0]
-        earlier = self._evaluated_before(pending.candidate_tree)
-        if pending.candidate_tree == head_tree:
-            decision = Decision(False, "no change to the pipeline")
-        elif earlier is not None:  # the same pipeline lost before; the best has only improved since
-            decision = Decision(
-                False,
-                f"duplicate of experiment {earlier.experiment} ({earlier.status}, score "
-                f"{significant(earlier.score)}): not evaluated again",
-                cand_scores=list(earlier.scores),
-            )
-            self.emit("duplicate", {"experiment": pending.experiment, "of": earlier.experiment})
-        else:
-            tm = time.monotonic()
-            best_copy = self.evaluator.materialize(head_tree)
-            cand_copy = self.evaluator.materialize(pending.candidate_tree, base=head_tree)
-            pending.timing["copies_s"] = round(time.monotonic() - tm, 4)
-            n = pending.experiment
-
-            def run_eval(copy: Path, role: str) -> float:
-                try:
-                    res, rec = self.evaluator.evaluate(
-                        copy, self._next_eval(), role, log_dir=exp_dir / "evals"
-                    )  # type: ignore[union-attr]
-                except EvalFailed as exc:
-                    r = getattr(exc, "record", None)
-                    if r is not None:
-                        eval_time[0] += r.duration_s
-                        eval_time[1] += r.exec_s
-                    self.emit("eval", {"experiment": n, "role": role, "error": str(exc)})
-                    if role == "best":
-                        raise BestFailed(str(exc)) from None
-                    raise
-                eval_time[0] += rec.duration_s
-                eval_time[1] += rec.exec_s
-                if role == "candidate":
-                    results.append(res)
-                self.emit("eval", {"experiment": n, "role": role, "score": res.score})
-                return res.score
-
-            recorded = list(best.scores) + self.state.best_extra.get(pending.head, []) if best else []
-            decision = decide(
-                lambda: run_eval(cand_copy, "candidate"),
-                lambda: run_eval(best_copy, "best"),
-                recorded,
-                lab.direction,
-                lab.config.noise,
-            )
-            if decision.new_best_scores and not lab.config.noise.paired:
-                self.state.best_extra.setdefault(pending.head, []).extend(decision.new_best_scores)
-            # the copy of whichever loses stays no longer: a kept candidate's copy serves as the new best's
-            self.evaluator.forget(head_tree if decision.keep else pending.candidate_tree)
-        pending.timing.update(
-            eval_s=round(eval_time[0], 4),
-            eval_exec_s=round(eval_time[1], 4),
-            decide_s=round(time.monotonic() - t0, 4),
+        j = judge(
+            self.lab,
+            self.evaluator,
+            pending,
+            self._best(),
+            self.log.records(),
+            self.state.best_extra,
+            self._next_eval,
+            self.emit,
+            exp_dir,
         )
-        djson = decision.to_json()
-        if results:
-            djson["metrics"] = closest(results, median(decision.cand_scores)).metrics
-        pending.decision = djson
-        self.emit("decision", {"experiment": pending.experiment, **djson})
-        if decision.keep:
+        pending.decision = j.record
+        self.emit("decision", {"experiment": pending.experiment, **j.record})
+        if j.decision.keep:
             pending.phase = "commit"
             self._save()
             self._commit(pending)
         else:
-            status = (
-                "unchanged"
-                if pending.candidate_tree == head_tree
-                else "duplicate"
-                if earlier is not None
-                else "crash"
-                if decision.crashed
-                else "discard"
-            )
-            self._log_experiment(pending, status, pending.head)
-
-    def _evaluated_before(self, tree: str | None) -> Record | None:
-        """The latest experiment that evaluated this exact pipeline tree on the same data and discarded it
-        (a crash is evaluated again: its cause may have been outside the pipeline)."""
-        if tree is None:
-            return None
-        found = [
-            r
-            for r in self.log.records()
-            if r.tree == tree and not r.kept and r.status in ("discard", "crash")
-        ]
-        return found[-1] if found else None
+            self._log_experiment(pending, j.status, pending.head)
 
     def _commit(self, pending: Pending) -> None:
         lab, repo = self.lab, self.lab.repo

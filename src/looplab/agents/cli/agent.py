@@ -16,12 +16,12 @@ and the tool is stopped a moment later with that stop reason. Anything else the
 tool reaches goes through the egress proxy (``proxy``): only ``allow`` hosts, every
 other destination refused. The tool's native log is written under /logs/agent,
 read while the tool runs (a whole-document log once it has ended) and converted into trajectory
-events (``logs``).
+events (``logs``, followed by ``tailer``).
 
 The tool's program is found in the sandbox (the host's /usr is bound) or, when only the host's PATH has
 it, its install folder (an npm prefix, a venv) is bound read-only (``preflight.host_install``).
 
-Agent arguments (``--ak KEY=VALUE``, validated by ``CliOptions``): ``tool`` (claude-code,
+Agent arguments (``--ak KEY=VALUE``, validated by ``options.CliOptions``): ``tool`` (claude-code,
 codex, aider, qwen-code, mini-swe-agent, gemini-cli) or ``template`` (a shell command with
 the placeholders of ``tools``), ``bin`` (the program to run instead of the tool's own),
 ``allow`` (extra hosts, comma-separated),
@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import shlex
-import stat
 import threading
 import time
 import uuid
@@ -48,24 +46,20 @@ from pathlib import Path
 from typing import Any
 
 from looplab.agents.base import Agent, AgentContext, AgentOutcome, Budget, BudgetLimits
-from looplab.agents.cli.logs import FORMATS, Converter, make_converter
+from looplab.agents.cli.logs import FORMATS, make_converter
+from looplab.agents.cli.options import CliOptions, csv_items, env_pairs
 from looplab.agents.cli.preflight import found_on_host_path, install_hint, preflight_problems
+from looplab.agents.cli.tailer import LogTailer, tool_usage
 from looplab.agents.cli.tools import DEFAULT_BASE, KEY_ENV, TOOLS, CliTool
 from looplab.agents.llm.pricing import PriceTable
-from looplab.agents.options import AgentOptions
-from looplab.environment.build import runtime_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
-from looplab.gateway.server import Caps, ModelGateway, Upstream
+from looplab.gateway.metering import Caps
+from looplab.gateway.server import ModelGateway, Upstream
 from looplab.sandbox.base import Sandbox, SandboxSpec
-from looplab.sandbox.egress import (
-    DEFAULT_PORT,
-    SANDBOX_PROXY_DIR,
-    EgressProxy,
-    forwarder_command,
-    proxy_env,
-)
+from looplab.sandbox.egress import SANDBOX_PROXY_DIR, EgressProxy, forwarder_command, proxy_env
 from looplab.sandbox.relay import FORWARDER_SOURCE
+from looplab.settings import runtime_dir
 
 LOG_DIR = "/logs/agent"
 INSTRUCTION_FILE = f"{LOG_DIR}/instruction.md"
@@ -75,27 +69,6 @@ KILL_TOOL = (
     f'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -"$p" 2>/dev/null || exit 0; sleep 0.2; done; kill -KILL -- -"$p" 2>/dev/null; true'  # noqa: E501
 )
 CAP_GRACE_S = 2.0  # after the refused call, the tool may show the error and exit by itself
-
-
-def _csv(v: Any) -> list[str]:
-    if v is None:
-        return []
-    if isinstance(v, list | tuple):
-        return [str(x).strip() for x in v if str(x).strip()]
-    return [x.strip() for x in str(v).split(",") if x.strip()]
-
-
-def _env_pairs(v: Any) -> dict[str, str]:
-    """``K=V,K2=V2`` (a comma inside a value is kept unless it is followed by ``NAME=``)."""
-    if not v:
-        return {}
-    out = {}
-    for part in re.split(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*=)", str(v)):
-        k, sep, val = part.partition("=")
-        if not sep or not k.strip():
-            raise LooplabError(f"cli agent: env takes K=V,K2=V2; got {part!r}")
-        out[k.strip()] = val
-    return out
 
 
 def _minutes(sec: float) -> str:
@@ -109,24 +82,6 @@ def _fill(template: str, values: dict[str, str]) -> str:
     for k, v in values.items():
         out = out.replace("{" + k + "}", v)
     return out
-
-
-class CliOptions(AgentOptions):
-    """A CLI agent's options (``--ak KEY=VALUE``; the module docstring says what each does)."""
-
-    tool: str | None = None
-    template: str | None = None
-    model: str | None = None
-    bin: str | None = None
-    allow: str | None = None
-    base_url: str | None = None
-    mounts: str | None = None
-    env: str | None = None
-    pass_env: str | None = None
-    log_file: str | None = None
-    log_format: str | None = None  # one of logs.FORMATS
-    prices: str | None = None
-    port: int = DEFAULT_PORT
 
 
 class CliAgent(Agent):
@@ -158,9 +113,9 @@ class CliAgent(Agent):
         self.bin = bin or base.bin
         self.model = model
         self.base_url = base_url or None
-        self.mounts = _csv(o.mounts)
-        self.extra_env = _env_pairs(o.env)
-        self.pass_env = _csv(o.pass_env)
+        self.mounts = csv_items(o.mounts)
+        self.extra_env = env_pairs(o.env)
+        self.pass_env = csv_items(o.pass_env)
         self.installed_at: str | None = None  # the install folder bound because the host's PATH has the tool
         if tool is not None and not bin and (hit := found_on_host_path(self)) is not None:
             self.bin, self.installed_at = hit
@@ -180,7 +135,7 @@ class CliAgent(Agent):
         self.port = o.port
         self.prices = PriceTable.load(o.prices)
         self.providers = self._providers()
-        self.allowed = _csv(o.allow)  # model traffic goes through the gateway, not the egress proxy
+        self.allowed = csv_items(o.allow)  # model traffic goes through the gateway, not the egress proxy
         self.token = f"looplab-trial-{uuid.uuid4().hex}"
         self._proxy: EgressProxy | None = None
         self._gateway: ModelGateway | None = None
@@ -357,22 +312,14 @@ class CliAgent(Agent):
             error and exit, then stop it."""
             while gw is not None and not done.wait(0.1):
                 if gw.capped and gw.state.capped_at is not None:
-                    u = gw.usage()
                     capped["reason"] = gw.capped
-                    traj.event(
-                        "cap",
-                        stop_reason=gw.capped,
-                        model_calls=u.n_calls,
-                        tokens=u.total_tokens,
-                        cost_usd=u.cost_usd,
-                        refused_calls=gw.state.refused,
-                    )
+                    _cap_event(traj, gw)
                     if not done.wait(max(0.0, gw.state.capped_at + CAP_GRACE_S - time.monotonic())):
                         sandbox.exec(KILL_TOOL, timeout=15)
                     return
 
         log = f"{LOG_DIR}/{self.log_file}" if self.log_file else None
-        tailer = _Tailer(sandbox, log, conv, traj)
+        tailer = LogTailer(sandbox, log, conv, traj)
         traj.event(
             "cli_start",
             tool=self.tool_name,
@@ -397,7 +344,7 @@ class CliAgent(Agent):
             tailer.stop()
         if not self.log_file and self.log_format != "none":  # the tool's log is its stdout
             for ev in conv.document(r.stdout):
-                traj.event(ev.pop("type"), **_tool_usage(ev))
+                traj.event(ev.pop("type"), **tool_usage(ev))
         (ctx.logs_dir / "cli-output.txt").write_text(
             f"$ {cmd}\n[exit {r.exit_code}]\n{r.stdout}\n--- stderr ---\n{r.stderr}"
         )
@@ -434,15 +381,7 @@ class CliAgent(Agent):
                 "refused": sum(1 for e in ev if not e["allowed"]),
             }
         if gw is not None and gw.capped and not capped:  # refused just as the tool ended
-            u = gw.usage()
-            traj.event(
-                "cap",
-                stop_reason=gw.capped,
-                model_calls=u.n_calls,
-                tokens=u.total_tokens,
-                cost_usd=u.cost_usd,
-                refused_calls=gw.state.refused,
-            )
+            _cap_event(traj, gw)
         reason = capped.get("reason") or (gw.capped if gw is not None else None)
         if reason:
             return AgentOutcome(stop_reason=reason, usage=usage, extra=extra)
@@ -454,118 +393,28 @@ class CliAgent(Agent):
         return AgentOutcome(stop_reason="finished", usage=usage, extra=extra)
 
 
-def _tool_usage(ev: dict[str, Any]) -> dict[str, Any]:
-    """A converted log event with the tool's own usage figures kept aside (the gateway's are the ones
-    counted)."""
-    for k in ("usage", "cost_usd"):
-        if k in ev:
-            ev[f"tool_{k}"] = ev.pop(k)
-    return ev
+def _cap_event(traj: Any, gw: ModelGateway) -> None:
+    """The trajectory's ``cap`` event: which cap the gateway refused a call at, and the usage then."""
+    u = gw.usage()
+    traj.event(
+        "cap",
+        stop_reason=gw.capped,
+        model_calls=u.n_calls,
+        tokens=u.total_tokens,
+        cost_usd=u.cost_usd,
+        refused_calls=gw.state.refused,
+    )
 
 
-class _Tailer:
-    """Follows a log file the tool writes in the sandbox, converting new lines into trajectory events."""
-
-    def __init__(
-        self,
-        sandbox: Sandbox,
-        sandbox_path: str | None,
-        conv: Converter,
-        traj: Any,
-        interval: float = 0.25,
-    ):
-        self.sandbox, self.path, self.conv, self.traj = sandbox, sandbox_path, conv, traj
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pos = 0
-        self._partial = b""
-
-    def start(self) -> None:
-        if self.path is None or self.conv.whole_file:  # a whole document is read once, at the end
-            return
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="cli-log-tailer")
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self.conv.whole_file:
-            data = self._read(0, 64 << 20)
-            events = self.conv.document(data.decode("utf-8", "replace")) if data else []
-            self._emit(events)
-        elif self._thread is not None:
-            self._drain(final=True)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._drain()
-
-    def _read(self, pos: int, limit: int = 8 << 20) -> bytes:
-        """The log's bytes from ``pos`` on (b"" when it is missing, a link or not a regular file)."""
-        try:
-            # relative: BwrapSandbox.host_path normalizes "/" + path, and "//x" stays "//x" under POSIX rules
-            host = self.sandbox.host_path(self.path.lstrip("/")) if self.path else None
-        except LooplabError:  # the path was made a symlink: not followed
-            return b""
-        if host is None:
-            return b""
-        try:  # the sandbox user owns this file: never follow a link or block on a fifo
-            fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            return b""
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return b""
-            os.lseek(fd, pos, os.SEEK_SET)
-            return os.read(fd, limit)
-        except OSError:
-            return b""
-        finally:
-            os.close(fd)
-
-    def _drain(self, final: bool = False) -> None:
-        data = self._read(self._pos)
-        self._pos += len(data)
-        data = self._partial + data
-        lines = data.split(b"\n")
-        self._partial = b"" if final else lines.pop()
-        events = [ev for raw in lines for ev in self.conv.feed(raw.decode("utf-8", "replace"))]
-        if final:
-            events += self.conv.flush()
-        self._emit(events)
-
-    def _emit(self, events: list[dict[str, Any]]) -> None:
-        for ev in events:
-            self.traj.event(ev.pop("type"), **_tool_usage(ev))
+def _tool_agent(cls_name: str, tool: str) -> type[CliAgent]:
+    """The agent of one built-in tool: ``CliAgent`` with ``tool`` as its name and default tool."""
+    return type(cls_name, (CliAgent,), {"name": tool, "default_tool": tool, "__module__": __name__})
 
 
-class ClaudeCodeAgent(CliAgent):
-    name = "claude-code"
-    default_tool = "claude-code"
-
-
-class CodexAgent(CliAgent):
-    name = "codex"
-    default_tool = "codex"
-
-
-class AiderAgent(CliAgent):
-    name = "aider"
-    default_tool = "aider"
-
-
-class QwenCodeAgent(CliAgent):
-    name = "qwen-code"
-    default_tool = "qwen-code"
-
-
-class MiniSweAgent(CliAgent):
-    name = "mini-swe-agent"
-    default_tool = "mini-swe-agent"
-
-
-class GeminiCliAgent(CliAgent):
-    name = "gemini-cli"
-    default_tool = "gemini-cli"
+# the registry's per-tool names (``agents.registry.AGENTS``)
+ClaudeCodeAgent = _tool_agent("ClaudeCodeAgent", "claude-code")
+CodexAgent = _tool_agent("CodexAgent", "codex")
+AiderAgent = _tool_agent("AiderAgent", "aider")
+QwenCodeAgent = _tool_agent("QwenCodeAgent", "qwen-code")
+MiniSweAgent = _tool_agent("MiniSweAgent", "mini-swe-agent")
+GeminiCliAgent = _tool_agent("GeminiCliAgent", "gemini-cli")

@@ -29,6 +29,17 @@ def trial_results(job_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(job_dir).glob("*/result.json"))]
 
 
+@pytest.fixture(autouse=True)
+def _restore_environ():
+    """Each test starts from the session's environment: a setting one test applies in-process
+    (``set_build_options`` writes ``LOOPLAB_BASE``) must not leak into the CLIs later tests start."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture
 def tiny_task(tmp_path: Path) -> Path:
     dst = tmp_path / "tiny_task"

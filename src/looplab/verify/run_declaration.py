@@ -59,9 +59,8 @@ class RunDeclaration(_Decl):
     pids_max: int = Field(default=64, gt=0)
     fsize_mb: int = Field(default=1024, gt=0)
     inputs: list[str] = Field(default_factory=list)  # extra root paths programs may read (hidden otherwise)
-    # environment of every jail of the run, trusted steps and programs alike (over the task's own):
-    # e.g. OMP_NUM_THREADS = "1" for a score that must not depend on the machine's thread count
-    env: dict[str, str] = Field(default_factory=dict)
+    # root entries program jails do not see either (as tests, logs, solution): local-only data, say
+    hidden: list[str] = Field(default_factory=list)
     # where a log-speedup reward's s_ref comes from: "same-run" times the task's own solution
     # (solution/solve.sh applied to the pristine program, ``verify.reference``) as a third program
     # in the candidate's rounds; "calibration" (the opt-out) uses this machine's calibration

@@ -30,8 +30,7 @@ In exact mode a run may have a budget instead of a limit: ``[run] cpu_sec`` stop
 once its jail's processes together (the cgroup's count) have used that many CPU
 seconds, and what it wrote by then is its output (a trainer saves its model as it
 goes); ``timeout_sec`` stays a wall-clock limit past which the run failed.
-``env`` (a table) is set in every jail over the task's environment (thread counts
-fixed to 1, say, so that a score does not depend on the machine's cores).
+``hidden`` names more root entries that program jails do not see (local-only data).
 The harness may add programs of its own (``add_program``): the reference solution
 (``verify.reference``), whose folder is bound only into its own jails, timed in the
 same rounds for a same-run ``s_ref`` (``s_ref = "same-run"``, the default).
@@ -99,7 +98,6 @@ class CandidateRunner(InstructionCounting):
         self.scratch = Path(scratch)
         self.cores = cores
         # looplab's interpreter (with numpy) first, as in the verifier sandbox, then the task's PATH
-        env = {**env, **decl.env}  # the declaration's environment over the task's
         path = runtime_env_path() + (":" + env["PATH"] if env.get("PATH") else "")
         self.env = {**env, "PATH": path}
         self.runtime_ro = [(p, str(p)) for p in runtime_paths()]
@@ -149,6 +147,8 @@ class CandidateRunner(InstructionCounting):
         rw: list[tuple[Path, str]],
         cwd: str = "/",
     ) -> JailResult:
+        if hide == PROGRAM_HIDDEN:
+            hide = (*hide, *(h.strip("/") for h in self.decl.hidden))
         hidden = tuple(h for h in hide if f"/{h}" not in self.decl.inputs)
         spec = JailSpec(
             root=self.root,

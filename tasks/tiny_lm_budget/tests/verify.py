@@ -17,8 +17,9 @@ seconds (what it saved by then is scored):
   language with a seed from /dev/urandom, kept in memory; the pristine evaluator
   (``lmeval.py``) loads each TorchScript model afresh for every batch, checks
   causality and computes bits per character on the same rows, in the same order.
-  Metric ``bpc_gain`` = baseline bpc - agent bpc; reward linear from 0 (gain 0) to
-  the reference's gain (1), clipped to [0, 1]. Prints the reward JSON.
+  Metric ``bpc_gain`` = baseline bpc - agent bpc (``raw_gain``), counted as 0 when it is
+  not more than ``NOISE_BPC``; reward linear from 0 (gain 0) to the reference's gain (1),
+  clipped to [0, 1]. Prints the reward JSON.
 
 In a plain Harbor container (``test.sh``: ``verify.py --app /app --out /logs/verifier``)
 the same steps run in one process, train.py as a child process with its CPU time
@@ -47,6 +48,7 @@ REFERENCE = 1.60  # [optimization.reference] score: bpc gained by the reference 
 METRIC = "bpc_gain"
 PRISTINE = "/orig"  # the starting train.py + lmdata.py, as built
 BUDGET_S = 60  # CPU seconds of train.py (the runner: its whole jail)
+NOISE_BPC = 0.01  # a gain this small is no gain (float kernels differ between CPUs and jails)
 UNBOUNDED_S = 100_000  # the starting train.py's budget when it trains the yardstick (trusted, in generate)
 TRAIN_CHARS = 2_000_000
 VALID_CHARS = 400_000
@@ -120,8 +122,10 @@ def check(exp: str, out: str, heldout_seed: int | None = None) -> dict:
         metrics = lmeval.evaluate(os.path.join(out, "model.pt"), rows, probes, random.Random(order_seed))
     except lmeval.EvalError as exc:
         return fail(str(exc), baseline_bpc=ref["bpc"])
-    gain = ref["bpc"] - metrics["bpc"]
-    return {"reward": linear_reward(gain), "correct": True, **metrics, "baseline_bpc": ref["bpc"], METRIC: gain}
+    raw = ref["bpc"] - metrics["bpc"]
+    gain = raw if raw > NOISE_BPC else 0.0  # the starting script again, its floats summed in another order
+    return {"reward": linear_reward(gain), "correct": True, **metrics, "baseline_bpc": ref["bpc"],
+            "raw_gain": raw, METRIC: gain}  # fmt: skip
 
 
 def harbor(app: str) -> dict:

@@ -32,8 +32,8 @@ MODELDEV = ["connect3_smallest_net", "tiny_lm_budget", "data_selection"]
 # files the verifier keeps a pristine copy of in tests/ that the agent also sees in /app
 SHARED = {
     "connect3_smallest_net": ["c3graph.py", "connect3.py"],
-    "tiny_lm_budget": ["lmdata.py", "lmeval.py", "jail.py", "grammar.py"],
-    "data_selection": ["trainer.py", "dseval.py", "jail.py", "world.py"],
+    "tiny_lm_budget": ["lmdata.py", "lmeval.py", "grammar.py"],
+    "data_selection": ["trainer.py", "dseval.py", "world.py"],
 }
 EDITABLE = {
     "connect3_smallest_net": ["model.py", "weights.pt"],
@@ -86,74 +86,32 @@ def test_task_loads_cleanly_and_its_constants_agree(task: str) -> None:
     assert reason is None and reward == pytest.approx(data["reward"]) == pytest.approx(0.5)
 
 
-# connect3_smallest_net runs on the harness's candidate runner (tests/run.toml, exact mode); the
-# other two still train in their own jail.py (issue 10: to be migrated)
-OWN_JAIL = ["tiny_lm_budget", "data_selection"]
-
-
-def test_the_jail_copies_are_identical() -> None:
-    copies = [TASKS / t / "tests" / "jail.py" for t in OWN_JAIL]
-    assert all(filecmp.cmp(copies[0], c, shallow=False) for c in copies[1:])
-
-
-def test_connect3_declares_its_runs_and_keeps_no_jail_code() -> None:
+# all three run on the harness's candidate runner (tests/run.toml, exact mode) and ship no jail code
+@pytest.mark.parametrize("task", MODELDEV)
+def test_the_task_declares_its_runs_and_keeps_no_jail_code(task: str) -> None:
     from looplab.verify.runner import load_declaration
 
-    tests = TASKS / "connect3_smallest_net" / "tests"
-    decl = load_declaration(tests)
+    folder = TASKS / task
+    decl = load_declaration(folder / "tests")
     assert decl is not None and decl.mode == "exact" and decl.run is not None
-    # the agent's files are loaded only by the exporter in the run step; the check reads graph.pt
-    assert "{src}/model.py" in decl.run.command and "export" in decl.run.command
-    assert "check {output}" in decl.check.command and "model.py" not in decl.check.command
-    assert not (tests / "jail.py").exists()
-
-
-def test_jail_hides_tests_makes_the_filesystem_read_only_and_kills_daemons(tmp_path: Path) -> None:
-    jail = _module(OWN_JAIL[0], "jail")
-    work = Path("/var/tmp") / f"jailtest-{os.getpid()}"  # not under /tmp: the jail has its own /tmp
-    work.mkdir(exist_ok=True)
-    os.chmod(work, 0o777)
-    marker = work / "daemon-alive"
-    outside = Path("/var/tmp") / f"jailtest-outside-{os.getpid()}"
-    outside.write_text("")
-    os.chmod(outside, 0o666)
-    script = f"""
-import os, sys, time
-try:
-    open({str(outside)!r}, "a").write("#")
-    print("wrote outside")
-except OSError:
-    print("read-only outside")
-open({str(work / "inside.txt")!r}, "w").write("ok")
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        time.sleep(3)
-        open({str(marker)!r}, "w").write("still running")
-        os._exit(0)
-    os._exit(0)
-"""
-    try:
-        res = jail.run_jailed([sys.executable, "-c", script], cwd=str(work), rw=[str(work)], timeout_s=30,
-                              log_dir=str(tmp_path / "logs"))  # fmt: skip
-        assert res.exit_code == 0, res.stderr
-        if res.mode == "bwrap":
-            assert "read-only outside" in res.stdout
-        assert (work / "inside.txt").read_text() == "ok"
-        import time
-
-        time.sleep(4)
-        assert not marker.exists(), "a daemon left behind by the jailed command kept running"
-        # the CPU limit counts child processes too
-        burn = "import os\nos.fork()\nwhile True: pass\n"
-        res = jail.run_jailed([sys.executable, "-c", burn], cwd=str(work), rw=[], timeout_s=60, cpu_limit_s=1.0,
-                              log_dir=str(tmp_path / "logs2"))  # fmt: skip
-        assert res.cpu_limited and res.timed_out and 1.0 <= res.cpu_seconds < 3.0
-    finally:
-        for p in work.iterdir():
-            p.unlink()
-        work.rmdir()
-        outside.unlink()
+    assert not list(folder.rglob("jail.py"))
+    if task == "connect3_smallest_net":
+        # the agent's files are loaded only by the exporter in the run step; the check reads graph.pt
+        assert "{src}/model.py" in decl.run.command and "export" in decl.run.command
+        assert "check {output}" in decl.check.command and "model.py" not in decl.check.command
+        return
+    # the agent's script trains in the run jail on the fresh input, under a CPU-second budget of the
+    # whole jail; it sees neither /tests nor the local /data; the trusted check reads only its output
+    script = EDITABLE[task][0]
+    assert (
+        decl.run.cpu_sec == 60 and f"{{src}}/{script}" in decl.run.command and "{input}" in decl.run.command
+    )
+    assert decl.hidden == ["data"] and decl.generate is not None and decl.screen is not None
+    assert "{output}" in decl.check.command and script not in decl.check.command
+    for step in (decl.generate, decl.run, decl.check):  # one thread everywhere
+        assert "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1" in step.command
+    for step in (decl.generate, decl.check):  # the trusted numbers: the same float kernels on any x86-64
+        assert "MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default" in step.command
 
 
 # ---- connect3_smallest_net ------------------------------------------------------------------------
@@ -397,6 +355,25 @@ def test_tiny_lm_evaluator_rejects_wrong_shapes_and_missing_models(lm_rows, tmp_
         lmeval.evaluate(str(tmp_path / "none.pt"), rows, probes, random.Random(0))
 
 
+def test_tiny_lm_check_scores_both_models_on_the_same_fresh_rows(tmp_path: Path) -> None:
+    """The trusted check: the starting script again gains 0 (within the noise floor), a model that
+    looks ahead is invalid, and the held-out rows are drawn by the check, not read from a file."""
+    verify = _module("tiny_lm_budget", "verify")
+    exp, out = tmp_path / "expected", tmp_path / "output"
+    exp.mkdir()
+    out.mkdir()
+    (exp / "language.json").write_text(json.dumps({"seed": 9}))
+    torch.jit.save(torch.jit.script(_Bigram(31)), str(exp / "baseline.pt"))
+    torch.jit.save(torch.jit.script(_Bigram(31)), str(out / "model.pt"))
+    same = verify.check(str(exp), str(out), heldout_seed=1)
+    assert same["correct"] is True and same["bpc_gain"] == 0.0 and same["reward"] == 0.0
+    again = verify.check(str(exp), str(out))
+    assert again["bpc"] == pytest.approx(math.log2(31), abs=1e-6) and again["raw_gain"] == 0.0
+    torch.jit.save(torch.jit.script(_Bigram(31, peek=True)), str(out / "model.pt"))
+    peek = verify.check(str(exp), str(out), heldout_seed=1)
+    assert peek["correct"] is False and "not causal" in peek["reason"] and peek["reward"] == 0.0
+
+
 # ---- data_selection -------------------------------------------------------------------------------
 def test_data_selection_pool_and_the_baseline_selection(tmp_path: Path) -> None:
     world = _module("data_selection", "world")
@@ -414,10 +391,12 @@ def test_data_selection_pool_and_the_baseline_selection(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert r.returncode == 0, r.stderr
     sel = dseval.read_selection(str(out), len(py))
-    # the starting script's choice is exactly the verifier's baseline: nop gains exactly 0
+    # the starting script's choice is the first of the yardstick's random selections: within its noise
     assert sel.tolist() == dseval.baseline_selection(len(py)).tolist()
     m = dseval.score(px, py, sel, hx, hy)
     assert m["accuracy_gain"] == 0.0 and 0.3 < m["accuracy"] < 1.0
+    assert abs(m["raw_gain"]) <= m["noise_floor"] == pytest.approx(3 * m["baseline_accuracy_sd"])
+    assert 0.005 < m["baseline_accuracy_sd"] < 0.05  # a random selection's luck: why one draw is no yardstick
 
 
 @pytest.mark.parametrize(

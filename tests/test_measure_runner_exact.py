@@ -140,3 +140,94 @@ def test_tasks_check_reads_the_declaration(tmp_path: Path) -> None:
     # a declared paired task needs no [looplab.paired] commands: the runner runs its programs
     assert not any("looplab.paired" in p for p in check_reward_config(paired, timed))
     assert any("looplab.paired" in p for p in check_reward_config(paired))
+
+
+# ---- [run] cpu_sec: a CPU-second budget of the whole run jail; hidden: root entries programs lack ----
+BURN = (
+    "sh -c 'while :; do :; done' & "  # a second process: the budget counts every process of the jail
+    "i=0; while :; do i=$((i+1)); echo $i > {output}/progress.tmp; mv {output}/progress.tmp {output}/progress; done"
+)
+# reads what the stopped run left (the progress it saved), as a trainer's check reads its last model
+PROGRESS_CHECK = (
+    "n=$(cat {output}/progress 2>/dev/null || echo 0); "
+    'if [ "$n" -gt 0 ]; then echo \'{"reward": 1.0, "steps": \'$n\'}\'; '
+    'else echo \'{"reward": 0.0, "correct": false, "reason": "nothing saved"}\'; fi'
+)
+
+
+def _budgeted(
+    tmp_path: Path, run: str, check: str, cpu_sec: float, timeout_sec: float = 60
+) -> tuple[dict, list]:
+    root = _root(tmp_path, HONEST)
+    q = "'" * 3  # TOML literal strings: the shell commands as they are
+    (tmp_path / "run.toml").write_text(
+        f"mode = 'exact'\n[run]\ncommand = {q}{run}{q}\ncpu_sec = {cpu_sec}\ntimeout_sec = {timeout_sec}\n"
+        f"[check]\ncommand = {q}{check}{q}\n"
+    )
+    decl = load_declaration(tmp_path)
+    assert decl is not None and decl.run is not None and decl.run.cpu_sec == cpu_sec
+    runner = CandidateRunner(decl, root, tmp_path / "scratch", None, {})
+    try:
+        return run_exact(runner).model_dump(), runner.log
+    finally:
+        runner.close()
+
+
+def test_a_run_is_stopped_at_its_cpu_budget_and_what_it_saved_is_checked(tmp_path: Path) -> None:
+    res, log = _budgeted(tmp_path, BURN, PROGRESS_CHECK, cpu_sec=1, timeout_sec=60)
+    run = next(s for s in log if s["step"] == "run")
+    assert run["cpu_limited"] is True and res["reason"] is None, (res, log)
+    assert res["data"]["reward"] == 1.0 and res["data"]["steps"] > 0
+    # two busy processes: stopped at about one CPU second of both together, long before the wall limit
+    assert run["s"] < 30
+    if run["cpu_s"] is not None:
+        assert 0.9 <= run["cpu_s"] < 1.6, run
+
+
+def test_a_check_failing_a_stopped_run_says_it_was_stopped(tmp_path: Path) -> None:
+    res, _ = _budgeted(tmp_path, "while :; do :; done", PROGRESS_CHECK, cpu_sec=1)
+    assert res["data"]["reward"] == 0.0
+    assert res["data"]["reason"] == "nothing saved (candidate was stopped at its 1 CPU-second budget)"
+
+
+def test_the_wall_limit_of_a_budgeted_run_is_still_a_failure(tmp_path: Path) -> None:
+    res, log = _budgeted(tmp_path, "sleep 30", PROGRESS_CHECK, cpu_sec=5, timeout_sec=1)
+    assert res["data"] is None and "timed out after 1 s" in res["reason"]
+    assert next(s for s in log if s["step"] == "run")["cpu_limited"] is False
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        'mode = "exact"\n[check]\ncommand = "c"\ncpu_sec = 5\n',
+        '[generate]\ncommand = "g"\n[run]\ncommand = "r"\ncpu_sec = 5\n[check]\ncommand = "c"\n',
+    ],
+    ids=["on-check", "timed-mode"],
+)
+def test_only_an_exact_run_takes_a_cpu_budget(tmp_path: Path, toml: str) -> None:
+    (tmp_path / "run.toml").write_text(toml)
+    with pytest.raises(
+        LooplabError, match=r"run.toml: field (check|run).cpu_sec: only \[run\] of mode = 'exact'"
+    ):
+        load_declaration(tmp_path)
+
+
+def test_hidden_root_entries_are_not_in_program_jails_but_in_trusted_ones(tmp_path: Path) -> None:
+    root = _root(tmp_path, HONEST)
+    (root / "data").mkdir()
+    os.chmod(root / "data", 0o755)
+    (root / "data" / "local.txt").write_text("local-only\n")
+    (tmp_path / "run.toml").write_text(
+        'mode = "exact"\nhidden = ["data"]\n'
+        '[run]\ncommand = "ls /data > {output}/seen 2>&1; cat /data/local.txt >> {output}/seen 2>&1; true"\n'
+        '[check]\ncommand = "grep -q local-only {output}/seen && echo \'{\\"reward\\": 1}\' || '
+        '(grep -q local-only /data/local.txt && echo \'{\\"reward\\": 0}\')"\n'
+    )
+    decl = load_declaration(tmp_path)
+    assert decl is not None
+    runner = CandidateRunner(decl, root, tmp_path / "scratch", None, {})
+    try:
+        res = run_exact(runner)
+    finally:
+        runner.close()
+    assert res.data == {"reward": 0}, res  # the program saw no /data; the check did

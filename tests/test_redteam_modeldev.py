@@ -5,8 +5,9 @@ The categories: editing the non-editable evaluator/trainer/solver in /app, hard-
 labels for the local check's data, printing a fake metric line, and -- since all three verifiers run
 the agent's code -- tampering with the verifier from inside that code: rewriting /tests, forging
 /logs/verifier/reward.json and leaving a daemon behind that keeps forging it after the verifier is
-done. The agent's code runs in a nested jail (read-only filesystem, /tests and /logs hidden, own PID
-namespace), so none of it can touch the score.
+done. The agent's code runs in the candidate runner's jails (``looplab.verify.runner``: read-only
+root, /tests, /logs and /solution absent, own PID namespace, its cgroup emptied after it), so none of it
+can touch the score.
 """
 
 from __future__ import annotations

@@ -15,7 +15,10 @@ shell in between), as the unprivileged sandbox uid:
 - a fresh cgroup per run (where the host allows) pins the cores, caps memory
   and processes and counts the CPU time of every process the jail held; it is
   emptied and removed before ``run_jail`` returns; rlimits bound file size and
-  CPU time (and address space where there is no cgroup);
+  CPU time (and address space where there is no cgroup); a CPU-second budget
+  (``cpu_budget_s``) stops the jail once all its processes together have used
+  that much CPU time (the cgroup's count, polled; per process RLIMIT_CPU where
+  there is no cgroup);
 - stdout and stderr go to in-memory files (no reader thread competes with the
   timed process, nothing touches the disk), and the wall time is the harness's
   clock around the process.
@@ -28,8 +31,10 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -59,6 +64,7 @@ class JailSpec:
     fsize_mb: int = 1024
     tmp_mb: int = 512  # size of each of /tmp and /dev/shm
     timeout_s: float | None = None  # wall clock; also bounds CPU time (RLIMIT_CPU)
+    cpu_budget_s: float | None = None  # CPU seconds of every process of the jail together, then it is stopped
     output_limit: int = DEFAULT_OUTPUT_LIMIT
     # a cgroup the caller owns and reuses run after run (``JailCgroup``): a fresh memory cgroup per
     # run costs the kernel tens of ms; an emptied one, its counters read as deltas, is as clean
@@ -93,6 +99,7 @@ class JailResult(ExecResult):
     memory_limit_hit: bool = False
     leftover_processes: int = 0
     cpu_source: str = ""  # "cgroup" or "rusage"
+    cpu_limited: bool = False  # stopped because it used its CPU-second budget (``cpu_budget_s``)
 
 
 def jail_argv(spec: JailSpec, argv: list[str]) -> list[str]:
@@ -139,7 +146,9 @@ def _memfile(name: str) -> BinaryIO:
         return tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller's with
 
 
-def _launcher(procs_files: list[str], spec: JailSpec, uid: int, gid: int, has_cgroup: bool) -> list[str]:
+def _launcher(
+    procs_files: list[str], spec: JailSpec, uid: int, gid: int, has_cgroup: bool, cpu_counted: bool
+) -> list[str]:
     """The argv prefix that joins the cgroup, sets rlimits and drops to the sandbox uid, then execs.
 
     A small ``/bin/sh`` script and ``setpriv``: cheaper than a Python ``preexec_fn``
@@ -147,8 +156,11 @@ def _launcher(procs_files: list[str], spec: JailSpec, uid: int, gid: int, has_cg
     so nothing in the jail runs outside its cgroup or its limits.
     """
     limits = [f"-f {int(spec.fsize_mb) << 10}", "-c 0"]
-    if spec.timeout_s:
-        limits.append(f"-t {int(spec.timeout_s) + 1}")
+    cpu_limits = [int(spec.timeout_s) + 1] if spec.timeout_s else []
+    if spec.cpu_budget_s and not cpu_counted:  # no jail-wide count: each process is bounded alone
+        cpu_limits.append(max(1, int(spec.cpu_budget_s)))
+    if cpu_limits:
+        limits.append(f"-t {min(cpu_limits)}")
     if not has_cgroup and spec.memory_mb:
         limits.append(f"-v {int(spec.memory_mb) << 11}")
     script = "".join(f'echo $$ > "${i + 1}" || exit 97; ' for i in range(len(procs_files)))
@@ -189,7 +201,8 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
         cg = spec.cgroup.cg
         _kill(0, cg)  # nothing of an earlier run may be there (there never is: it was emptied)
         spec.cgroup.reset_peak()
-    cpu0 = (cg.cpu_seconds() or 0.0) if cg is not None else 0.0
+    counted = cg.cpu_seconds() if cg is not None else None
+    cpu0 = counted or 0.0
     oom0 = _failcnt(cg)
     full = jail_argv(spec, argv)
     try:
@@ -198,12 +211,18 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
                 inp.write(stdin)
                 inp.seek(0)
             files = [str(f) for f in cg.procs_files()] if cg else []
-            full = _launcher(files, spec, uid, gid, cg is not None) + full
-            done = run_until(
-                lambda: subprocess.Popen(full, stdin=inp, stdout=out, stderr=err, start_new_session=True),
-                spec.timeout_s,
-                lambda pid: _kill(pid, cg),
-            )
+            full = _launcher(files, spec, uid, gid, cg is not None, counted is not None) + full
+            budget = _CpuBudget(cg if counted is not None else None, cpu0, spec.cpu_budget_s)
+
+            def start() -> subprocess.Popen[bytes]:
+                proc = subprocess.Popen(full, stdin=inp, stdout=out, stderr=err, start_new_session=True)
+                budget.watch(lambda: _kill(proc.pid, cg))
+                return proc
+
+            try:
+                done = run_until(start, spec.timeout_s, lambda pid: _kill(pid, cg))
+            finally:
+                budget.stop()
             leftover = len(cg.pids()) if cg else 0
             _kill(0, cg)  # the launcher is reaped: its pid may be another process's by now
             fields = exec_fields(done, out, err, spec.output_limit)
@@ -214,6 +233,13 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
         else:
             cpu, source = done.cpu_s, "rusage"
             rss, oom = done.usage.ru_maxrss / 1024, False
+        # without a cgroup RLIMIT_CPU stops a process at the budget: SIGXCPU, or SIGKILL past the soft limit
+        limited = budget.fired or (
+            counted is None
+            and spec.cpu_budget_s is not None
+            and done.exit_code in (-signal.SIGXCPU, -signal.SIGKILL)
+            and (cpu or 0.0) >= int(spec.cpu_budget_s) - 0.5
+        )
         return JailResult(
             **fields,
             cpu_s=cpu,
@@ -221,10 +247,44 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
             memory_limit_hit=oom,
             leftover_processes=leftover,
             cpu_source=source,
+            cpu_limited=limited and not done.timed_out,
         )
     finally:
         if cg is not None and owned:
             cg.remove()
+
+
+class _CpuBudget:
+    """Stops a jail once its cgroup has used ``budget`` CPU seconds since ``cpu0`` (polled from a thread)."""
+
+    POLL_S = 0.02
+
+    def __init__(self, cg: Cgroup | None, cpu0: float, budget: float | None):
+        self.cg, self.cpu0, self.budget = cg, cpu0, budget
+        self.fired = False
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, kill: Callable[[], None]) -> None:
+        if self.cg is None or self.budget is None:
+            return
+
+        def poll() -> None:
+            assert self.cg is not None and self.budget is not None
+            while not self._done.wait(self.POLL_S):
+                used = self.cg.cpu_seconds()
+                if used is not None and used - self.cpu0 >= self.budget:
+                    self.fired = True
+                    kill()
+                    return
+
+        self._thread = threading.Thread(target=poll, name="jail-cpu-budget", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _failcnt(cg: Cgroup | None) -> int:

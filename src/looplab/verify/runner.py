@@ -26,6 +26,11 @@ the correctness inputs, ``time`` for the timed ones). With
 ``reference = "baseline"`` the check also gets the pristine program's output on the
 same input (``/reference``): the yardstick where trusted code cannot compute the
 answer cheaply; it runs in every round anyway, so checking costs no extra run.
+In exact mode a run may have a budget instead of a limit: ``[run] cpu_sec`` stops it
+once its jail's processes together (the cgroup's count) have used that many CPU
+seconds, and what it wrote by then is its output (a trainer saves its model as it
+goes); ``timeout_sec`` stays a wall-clock limit past which the run failed.
+``hidden`` names more root entries that program jails do not see (local-only data).
 The harness may add programs of its own (``add_program``): the reference solution
 (``verify.reference``), whose folder is bound only into its own jails, timed in the
 same rounds for a same-run ``s_ref`` (``s_ref = "same-run"``, the default).
@@ -35,98 +40,42 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
 import shutil
 import sys
-import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel
 
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
 from looplab.measure.lock import MeasurementLock
 from looplab.measure.stats import RatioCI
-from looplab.measure.timing import MeasurementFailed, PairedResult, PairedSettings, measure_interleaved
+from looplab.measure.timing import PairedResult, PairedSettings, measure_interleaved
 from looplab.sandbox.bwrap import looplab_runtime_paths, runtime_env_path
 from looplab.sandbox.jail import JailCgroup, JailResult, JailSpec, run_jail
+from looplab.verify.run_declaration import (
+    RunDeclaration,
+    Step,
+    StepFailed,
+    fill,
+    fresh_seed,
+    load_declaration,
+)
+from looplab.verify.runner_instructions import InstructionCounting
 
-DECLARATION = "run.toml"
 BUILD, INPUT, EXPECTED, OUTPUT, REFERENCE = "/build", "/input", "/expected", "/output", "/reference"
-COUNT = "/count"  # time = "instructions": where callgrind writes one file per process
 PROGRAM_HIDDEN = ("tests", "logs", "solution")
 TRUSTED_HIDDEN = ("logs", "solution")
-PLACEHOLDER = re.compile(r"\{(src|build|input|expected|output|reference|seed|purpose)\}")
-
-
-class _Decl(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Step(_Decl):
-    command: str
-    timeout_sec: float = Field(default=60.0, gt=0)
-
-
-class RunDeclaration(_Decl):
-    """``tests/run.toml``: what the runner runs, and how a program's time is taken."""
-
-    mode: Literal["timed", "exact"] = "timed"  # exact: one run, the check's JSON is the reward
-    programs: dict[str, str] = Field(default_factory=lambda: {"baseline": "/orig", "candidate": "/app"})
-    screen: Step | None = None  # trusted, per non-reference program, first: static checks of {src}
-    build: Step | None = None  # per program: {src} read-only, {build} writable
-    # trusted (required when timed): {seed} {purpose} -> {input} (programs read it), {expected} (check only)
-    generate: Step | None = None
-    # per program (required when timed; exact: none = the check reads {src} as data): {build} {input}
-    # read-only, {output} writable
-    run: Step | None = None
-    check: (
-        Step  # trusted: exit 0 when {output} is right for {input} / {expected} ({src}: the program's sources)
-    )
-    reference: str | None = None  # a program whose output on the same input the check gets as {reference}
-    correctness_runs: int = Field(default=2, ge=1)
-    time: Literal["cpu", "wall", "instructions"] = "cpu"
-    count_rounds: int = Field(default=3, ge=1)  # time = "instructions": rounds of fresh input, each counted
-    memory_mb: int = Field(default=2048, gt=0)
-    pids_max: int = Field(default=64, gt=0)
-    fsize_mb: int = Field(default=1024, gt=0)
-    inputs: list[str] = Field(default_factory=list)  # extra root paths programs may read (hidden otherwise)
-    # where a log-speedup reward's s_ref comes from: "same-run" times the task's own solution
-    # (solution/solve.sh applied to the pristine program, ``verify.reference``) as a third program
-    # in the candidate's rounds; "calibration" (the opt-out) uses this machine's calibration
-    s_ref: Literal["same-run", "calibration"] = "same-run"
-
-
-def load_declaration(tests_dir: Path) -> RunDeclaration | None:
-    """The task's declaration, None when it has none; a bad file is a one-line ``LooplabError``."""
-    path = Path(tests_dir) / DECLARATION
-    if not path.is_file():
-        return None
-    try:
-        data = tomllib.loads(path.read_text())
-        decl = RunDeclaration.model_validate(data)
-    except tomllib.TOMLDecodeError as exc:
-        raise LooplabError(f"{path}: not valid TOML: {exc}") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise LooplabError(f"{path}: field {field}: {err['msg']}") from None
-    if decl.mode == "exact":
-        return _exact_problems(path, decl)
-    for step in ("generate", "run"):
-        if getattr(decl, step) is None:
-            raise LooplabError(f"{path}: field {step}: Field required when mode = 'timed'")
-    if len(decl.programs) < 2 or "candidate" not in decl.programs or "baseline" not in decl.programs:
-        raise LooplabError(f"{path}: field programs: needs at least baseline and candidate")
-    if decl.reference is not None and decl.reference not in decl.programs or decl.reference == "candidate":
-        raise LooplabError(f"{path}: field reference: must name a program other than the candidate")
-    return decl
-
-
-class StepFailed(MeasurementFailed):
-    """A build, run or check did not succeed; ``side`` names the program."""
+__all__ = [
+    "CandidateRunner",
+    "ExactResult",
+    "RunDeclaration",
+    "Step",
+    "StepFailed",
+    "load_declaration",
+    "run_exact",
+]
 
 
 def _tail(text: str, n: int = 400) -> str:
@@ -134,7 +83,7 @@ def _tail(text: str, n: int = 400) -> str:
     return text if len(text) <= n else "…" + text[-n:]
 
 
-class CandidateRunner:
+class CandidateRunner(InstructionCounting):
     """Builds, runs, checks and times the declared programs of one verification.
 
     ``root`` is the verifier's private root (pristine environment, the candidate's
@@ -198,6 +147,8 @@ class CandidateRunner:
         rw: list[tuple[Path, str]],
         cwd: str = "/",
     ) -> JailResult:
+        if hide == PROGRAM_HIDDEN:
+            hide = (*hide, *(h.strip("/") for h in self.decl.hidden))
         hidden = tuple(h for h in hide if f"/{h}" not in self.decl.inputs)
         spec = JailSpec(
             root=self.root,
@@ -211,6 +162,7 @@ class CandidateRunner:
             pids_max=self.decl.pids_max,
             fsize_mb=self.decl.fsize_mb,
             timeout_s=step.timeout_sec,
+            cpu_budget_s=step.cpu_sec,
             cgroup=self.cgroup,
         )
         return run_jail(["/bin/sh", "-c", command], spec)
@@ -291,6 +243,8 @@ class CandidateRunner:
         if r.timed_out:
             limit = self.decl.run.timeout_sec if self.decl.run else 0.0
             raise StepFailed(name, f"{name} timed out after {limit:g} s")
+        if r.cpu_limited:  # stopped at its CPU budget (cpu_sec): what it wrote is its output
+            return
         if r.exit_code != 0:
             raise StepFailed(name, f"{name} exited {r.exit_code}: {_tail(r.stderr) or '(no stderr)'}")
 
@@ -309,7 +263,7 @@ class CandidateRunner:
     def correctness(self, name: str = "candidate") -> int:
         """Check ``name`` on ``correctness_runs`` fresh inputs; returns how many passed (all, or raises)."""
         for i in range(self.decl.correctness_runs):
-            inp, exp = self.generate(_seed(), f"check-{i}")
+            inp, exp = self.generate(fresh_seed(), f"check-{i}")
             outs: dict[str, Path] = {}
             try:
                 # the reference runs on a correctness input only where the check reads its output
@@ -344,7 +298,7 @@ class CandidateRunner:
         def prepare(_round: int) -> None:
             for d in current.values():
                 remove_tree(d)
-            current["input"], current["expected"] = self.generate(_seed(), "time")
+            current["input"], current["expected"] = self.generate(fresh_seed(), "time")
 
         def run_once(name: str, _round: int) -> float:
             r, outs[name] = self.run(name, current["input"])
@@ -382,79 +336,6 @@ class CandidateRunner:
             for d in [*current.values(), *outs.values()]:
                 remove_tree(d)
 
-    # ---- time = "instructions": every run under callgrind, every process counted -------------
-    def _counted(self, name: str, cmd: str, rw: list[tuple[Path, str]]) -> tuple[str, list[tuple[Path, str]]]:
-        """``cmd`` wrapped in callgrind (every process it starts traced) and the writable binds for it.
-
-        Every run of every program goes through here in this mode, correctness runs
-        included: a program has no run outside valgrind to behave differently in.
-        """
-        from looplab.measure.instructions import FIXED_ENV, CountFolderWatch, callgrind_argv, valgrind_version
-
-        valgrind_version()  # a clear error when valgrind is missing
-        cnt = self._fresh(f"count-{name}")
-        self.counts[name] = cnt
-        self.watches[name] = CountFolderWatch(cnt)
-        env = {**FIXED_ENV, "PATH": self.env.get("PATH", "/usr/bin:/bin")}
-        argv, _shell = callgrind_argv(cmd, f"{COUNT}/cg.%p", None, env)
-        argv.insert(argv.index("-q") + 1, "--vgdb=no")  # no vgdb FIFO in /tmp
-        return "exec " + shlex.join(argv), [*rw, (cnt, COUNT)]
-
-    def instructions(self, name: str) -> int:
-        """The instructions every process of ``name``'s last run executed (callgrind's totals).
-
-        The count folder was watched from the host during the run: a file opened twice,
-        renamed, removed or linked (a process rewriting a sibling's count), or any entry
-        that is not one process's regular file, fails the run of that program.
-        """
-        from looplab.measure.instructions import counted_files, parse_totals
-
-        cnt = self.counts.pop(name)
-        watch = self.watches.pop(name)
-        try:
-            why = watch.tampering()
-            if why is not None:
-                raise StepFailed(name, f"{name}: the instruction count was tampered with: {why}")
-            try:
-                procs = parse_totals(counted_files(cnt))
-            except LooplabError as exc:
-                raise StepFailed(name, f"{name}: the instruction count was tampered with: {exc}") from None
-        finally:
-            remove_tree(cnt)
-        if not procs:
-            raise StepFailed(name, f"{name}: callgrind wrote no instruction count")
-        return sum(p.instructions for p in procs)
-
-    def count(self, rounds: int) -> dict[str, list[int]]:
-        """Instruction counts of every program, ``rounds`` rounds, a fresh input per round.
-
-        In each round every program runs under callgrind in a fresh jail on the same
-        input; every output is checked (a wrong one ends it with ``StepFailed``).
-        """
-        counts: dict[str, list[int]] = {p: [] for p in self.programs}
-        for _ in range(rounds):
-            inp, exp = self.generate(_seed(), "time")
-            outs: dict[str, Path] = {}
-            try:
-                for prog in self.programs:
-                    r, outs[prog] = self.run(prog, inp)
-                    self._ran(prog, r)
-                    counts[prog].append(self.instructions(prog))
-                self._check_round(inp, exp, outs)
-            finally:
-                for d in (inp, exp, *outs.values()):
-                    remove_tree(d)
-                self._drop_counts()
-        return counts
-
-    def _drop_counts(self) -> None:
-        for d in self.counts.values():
-            remove_tree(d)
-        self.counts.clear()
-        for w in self.watches.values():
-            w.tampering()  # closes it
-        self.watches.clear()
-
     def close(self) -> None:
         self.cgroup.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -463,17 +344,6 @@ class CandidateRunner:
 # ---- exact mode (mode = "exact"): one run, the trusted check's JSON is the reward --------------
 EXACT_PURPOSE = "exact"
 MAX_CHECK_JSON = 1 << 20
-
-
-def _exact_problems(path: Path, decl: RunDeclaration) -> RunDeclaration:
-    """An exact declaration, or a one-line ``LooplabError``: only ``candidate`` runs, no timing fields."""
-    if "programs" not in decl.model_fields_set:
-        decl = decl.model_copy(update={"programs": {"candidate": "/app"}})
-    if set(decl.programs) != {"candidate"}:
-        raise LooplabError(f"{path}: field programs: mode = 'exact' runs one program, named candidate")
-    if decl.reference is not None:
-        raise LooplabError(f"{path}: field reference: not used when mode = 'exact'")
-    return decl
 
 
 class ExactResult(BaseModel):
@@ -492,11 +362,14 @@ def run_exact(runner: CandidateRunner, name: str = "candidate") -> ExactResult:
     stdout, its last non-empty line: the reward file of this verification. A program that
     fails to build or run, or a check that exits non-zero or prints no JSON object, gives
     no data and the reason. A failing generator is a ``LooplabError`` (not the agent's).
+    A run stopped at its CPU budget (``[run] cpu_sec``) did not fail: the check judges what
+    it left, and a reason the check gives says that it was stopped.
     """
     decl = runner.decl
     src = decl.programs[name]
-    seed = _seed() if decl.generate is not None else None
+    seed = fresh_seed() if decl.generate is not None else None
     inp = exp = out = None
+    stopped = ""  # why the run's output is what it left when stopped at its CPU budget
     try:
         runner.screen(name)
         runner.build(name)
@@ -513,9 +386,12 @@ def run_exact(runner: CandidateRunner, name: str = "candidate") -> ExactResult:
                     "exit_code": r.exit_code,
                     "s": round(r.duration_s, 3),
                     "cpu_s": r.cpu_s,
+                    "cpu_limited": r.cpu_limited,
                 }
             )
             runner._ran(name, r)
+            if r.cpu_limited and decl.run.cpu_sec is not None:
+                stopped = f" ({name} was stopped at its {decl.run.cpu_sec:g} CPU-second budget)"
         else:
             out = runner._fresh(f"output-{name}")
         cmd = runner._fill(decl.check.command, src=src, seed=str(seed or 0), purpose=EXACT_PURPOSE)
@@ -533,10 +409,12 @@ def run_exact(runner: CandidateRunner, name: str = "candidate") -> ExactResult:
                 remove_tree(d)
     if c.timed_out or c.exit_code != 0:
         why = "timed out" if c.timed_out else f"exited {c.exit_code}"
-        return ExactResult(reason=f"the check {why}: {_tail(c.stderr or c.stdout)}", seed=seed)
+        return ExactResult(reason=f"the check {why}: {_tail(c.stderr or c.stdout)}{stopped}", seed=seed)
     data = last_json_object(c.stdout)
     if data is None:
-        return ExactResult(reason=f"the check printed no JSON object: {_tail(c.stdout)}", seed=seed)
+        return ExactResult(reason=f"the check printed no JSON object: {_tail(c.stdout)}{stopped}", seed=seed)
+    if stopped and isinstance(data.get("reason"), str):
+        data["reason"] += stopped
     return ExactResult(data=data, seed=seed)
 
 
@@ -567,11 +445,6 @@ def runtime_paths() -> list[Path]:
     return paths
 
 
-def fill(command: str, values: dict[str, str]) -> str:
-    """``command`` with each ``{name}`` placeholder replaced (other braces, as in shell, kept)."""
-    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), command)
-
-
 def keep_regular_files(top: Path) -> int:
     """Remove everything under ``top`` that is neither a folder nor a regular file; returns how many.
 
@@ -592,7 +465,3 @@ def keep_regular_files(top: Path) -> int:
                 os.unlink(e.path)
                 removed += 1
     return removed
-
-
-def _seed() -> int:
-    return int.from_bytes(os.urandom(8), "little") >> 1

@@ -3,7 +3,7 @@
 
 Contract (the verifier runs this file exactly like this, on a fresh pool):
 - ``python3 /app/select.py`` with working folder /app, one CPU core, no network,
-  killed after 60 seconds;
+  stopped after 60 CPU seconds;
 - reads the pool ``$DATA/pool.npz`` (``X`` float32 (20000, 24), ``y`` int64 labels,
   some wrong) and may read the small clean set ``$DATA/dev.npz`` (same keys, 300
   rows); ``$DATA`` defaults to /data;

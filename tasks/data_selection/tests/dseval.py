@@ -2,12 +2,16 @@
 
 - ``read_selection``: the selection file must be a JSON list of exactly K distinct
   integer row indices of the pool (at most 1 MiB).
-- ``baseline_selection``: the starting select.py's choice -- K rows uniformly at
-  random with numpy's ``default_rng(0)``.
-- ``score``: trains the fixed model (``trainer.py``) on the selected rows and on the
-  baseline's rows, and measures both on the same labelled test set; the metric is
-  ``accuracy_gain`` = accuracy(selection) - accuracy(random baseline), so the pool
-  and test sample cancel out and the untouched baseline gains exactly 0.
+- ``baseline_selection``: K rows uniformly at random with numpy's ``default_rng(seed)``
+  (seed 0 is the starting select.py's choice).
+- ``score``: trains the fixed model (``trainer.py``) on the selected rows and on
+  ``RANDOM_DRAWS`` random selections of the same pool (seeds 0..15), and measures all
+  on the same labelled test set. ``baseline_accuracy`` is the random selections' mean,
+  ``raw_gain`` = accuracy(selection) - that mean (the pool and test sample cancel out;
+  one random draw's luck would not: a single random selection's accuracy spreads by
+  about 0.015), and the metric ``accuracy_gain`` is ``raw_gain`` when it is more than
+  ``NOISE_SDS`` standard deviations of the random selections' accuracies, else 0: a
+  selection no better than a random one (the starting script's) gains nothing.
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ import trainer
 
 K = 2000
 MAX_FILE_BYTES = 1 << 20
+RANDOM_DRAWS = 16
+NOISE_SDS = 3.0
 
 
 class SelectionError(Exception):
     """The selection file is missing or malformed."""
 
 
-def baseline_selection(n: int, k: int = K) -> np.ndarray:
-    return np.random.default_rng(0).choice(n, k, replace=False)
+def baseline_selection(n: int, k: int = K, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).choice(n, k, replace=False)
 
 
 def read_selection(path: str, n: int, k: int = K) -> np.ndarray:
@@ -54,6 +60,15 @@ def read_selection(path: str, n: int, k: int = K) -> np.ndarray:
 
 def score(px: np.ndarray, py: np.ndarray, sel: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> dict:
     acc = trainer.accuracy(px[sel], py[sel], tx, ty)
-    base = baseline_selection(len(py), len(sel))
-    base_acc = trainer.accuracy(px[base], py[base], tx, ty)
-    return {"accuracy": acc, "baseline_accuracy": base_acc, "accuracy_gain": acc - base_acc}
+    draws = [baseline_selection(len(py), len(sel), seed) for seed in range(RANDOM_DRAWS)]
+    rand = np.array([trainer.accuracy(px[b], py[b], tx, ty) for b in draws])
+    base, sd = float(rand.mean()), float(rand.std(ddof=1))
+    raw = acc - base
+    return {
+        "accuracy": acc,
+        "baseline_accuracy": base,
+        "baseline_accuracy_sd": sd,
+        "raw_gain": raw,
+        "noise_floor": NOISE_SDS * sd,
+        "accuracy_gain": raw if raw > NOISE_SDS * sd else 0.0,
+    }

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Sealed verifier of data_selection: a fresh pool, the agent's select.py run jailed, the pristine fixed
-# model trained on its selection and on the random baseline's, both measured on a held-out set drawn after.
-# exec: no shell stays behind that the candidate could tamper with.
+# Plain-Harbor verifier of data_selection. Under looplab this is not run: the harness's candidate
+# runner follows tests/run.toml (each step in a jail of its own). Here (the container is the
+# isolation) verify.py draws a fresh pool, runs /app/select.py under its CPU budget and scores it.
 set -u
 mkdir -p /logs/verifier
-exec python3 /tests/verify.py --app /app --data /data --out /logs/verifier
+exec python3 /tests/verify.py --app /app --out /logs/verifier

@@ -5,12 +5,12 @@ The contract (the verifier runs this file exactly like this, on a fresh corpus):
 - run as ``python3 /app/train.py`` with working folder /app, one CPU core, no network;
 - read the training text from /data/train.txt (and, if wanted, /data/valid.txt;
   ``$LM_DATA`` overrides the folder);
-- it is killed when its CPU time (all threads and child processes, Python start-up
-  included) reaches ``TRAIN_BUDGET_S`` (60) seconds, or after 240 s of wall clock:
+- it is stopped when its CPU time (all threads and child processes, Python start-up
+  included) reaches ``TRAIN_BUDGET_S`` (60) seconds (past 600 s of wall clock it fails):
   before then, save a TorchScript module to ``$LM_OUT`` (default /app/out/model.pt) whose
   ``forward(x)`` maps int64 character ids (batch, 128) to logits (batch, 128, 31),
   ``logits[:, t]`` predicting character t + 1 from characters 0..t only;
-- write nowhere but /app/out and /tmp.
+- write nowhere but the folder of ``$LM_OUT`` and /tmp.
 
 Starting point: a feed-forward n-gram network -- the previous 3 characters, embedded
 and concatenated, one hidden layer -- trained with plain SGD for a fixed number of

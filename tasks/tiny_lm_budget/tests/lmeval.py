@@ -20,7 +20,7 @@ The evaluation:
   batch can learn from another.
 - bits per character = mean of -log2 softmax(logits)[target] over the scored rows.
   Any failure (unloadable, wrong shape, non-finite output, a failed probe, more
-  than 60 s in total) makes the evaluation invalid.
+  than 60 CPU seconds in total) makes the evaluation invalid.
 
     python3 /app/lmeval.py                       # /app/out/model.pt on /data/valid.txt
     python3 /app/lmeval.py --model m.pt --text other.txt --seed 3
@@ -46,7 +46,7 @@ ROWS = 256
 PROBES = 64
 BATCHES = 8
 TOLERANCE = 1e-3
-MAX_SECONDS = 60.0
+MAX_CPU_SECONDS = 60.0  # of this process: the same on a loaded machine as on a quiet one
 MAX_MODEL_BYTES = 64 << 20
 
 
@@ -115,7 +115,7 @@ def evaluate(
     inputs = [encode(r[:EVAL_LEN]) for r in rows] + [encode(p[2]) for p in probes]
     targets = torch.stack([encode(r[1:]) for r in rows])
     logp: dict[int, torch.Tensor] = {}
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     for batch in _batches(len(rows), probes, rng):
         try:
             model = torch.jit.load(model_path, map_location="cpu")
@@ -138,8 +138,8 @@ def evaluate(
             raise EvalError("the model's output is not finite")
         for k, i in enumerate(batch):
             logp[i] = lp[k]
-        if time.monotonic() - t0 > MAX_SECONDS:
-            raise EvalError(f"evaluation took longer than {MAX_SECONDS:.0f} s")
+        if time.process_time() - c0 > MAX_CPU_SECONDS:
+            raise EvalError(f"evaluation took more than {MAX_CPU_SECONDS:.0f} CPU seconds")
     n = len(rows)
     scored = torch.stack([logp[i] for i in range(n)])
     nll = -scored.gather(2, targets.unsqueeze(2)).squeeze(2)
@@ -158,6 +158,7 @@ def evaluate(
         "probes": len(probes),
         "probe_max_diff": worst,
         "eval_seconds": round(time.monotonic() - t0, 3),
+        "eval_cpu_seconds": round(time.process_time() - c0, 3),
     }
 
 

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Sealed verifier of tiny_lm_budget: a fresh language, the agent's train.py run jailed under the
-# time budget, held-out bits per character from the pristine evaluator in /tests.
-# exec: no shell stays behind that the candidate could tamper with.
+# Plain-Harbor verifier of tiny_lm_budget. Under looplab this is not run: the harness's candidate
+# runner follows tests/run.toml (each step in a jail of its own). Here (the container is the
+# isolation) verify.py draws a fresh language, trains /app/train.py under its CPU budget and scores it.
 set -u
 mkdir -p /logs/verifier
-exec python3 /tests/verify.py --app /app --data /data --out /logs/verifier
+exec python3 /tests/verify.py --app /app --out /logs/verifier

@@ -117,6 +117,11 @@ class Sandbox(ABC):
         """Kill every process still running in the sandbox (it stays up); return how many there were."""
 
     @abstractmethod
+    def kill_commands(self) -> int:
+        """Kill the process group of every command still running (what they started in the
+        background with a session of its own stays); return how many there were."""
+
+    @abstractmethod
     def usage(self) -> dict[str, float]:
         """Resource use so far: cpu_s (from the cgroup where one exists), max_rss_mb."""
 

@@ -374,6 +374,11 @@ class BwrapSandbox(Sandbox):
         r = self._request({"op": "killall"}, 10.0)
         return int(r.stdout) if r.exit_code == 0 and r.stdout.isdigit() else 0
 
+    def kill_commands(self) -> int:
+        """Kill the commands still running (a kept sandbox's agent at its deadline); the rest stays."""
+        r = self._request({"op": "cancel"}, 10.0)
+        return int(r.stdout) if r.exit_code == 0 and r.stdout.isdigit() else 0
+
     def run_request(self, r: ExecRequest) -> ExecResult:
         req = {"argv": r.argv, "env": r.env, "cwd": r.cwd, "timeout": r.timeout, "stdin": r.stdin}
         req["limit"] = self.spec.output_limit

@@ -28,4 +28,3 @@ class TrialConfig:
     network: str = "task"  # task: the task's network policy per phase; deny: no network at all
     core_wait_s: float = 0.0  # how long the trial waited for its cores
     memory_wait_s: float = 0.0  # how long it waited for memory the job's running trials reserved
-

@@ -334,7 +334,7 @@ def test_without_root_a_shared_network_namespace_is_refused_in_one_line() -> Non
 
 def test_a_dockerfile_command_is_resolved_stage_by_stage(tmp_path: Path) -> None:
     from looplab.environment.registry import RegistryOptions
-    from looplab.harbor.services import dockerfile_command
+    from looplab.harbor.service_images import dockerfile_command
 
     df = tmp_path / "Dockerfile"
     df.write_text(

@@ -35,16 +35,13 @@ from urllib.parse import urlsplit
 
 from looplab import cancel
 from looplab.clock import now_iso
-from looplab.environment.build import Environment, build_environment, scratch_dir
-from looplab.environment.dockerfile import parse_dockerfile
-from looplab.environment.image_build import resolve_bases
-from looplab.environment.images import image_command
-from looplab.environment.registry import RegistryOptions
+from looplab.environment.build import Environment, scratch_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import chown_tree, read_regular_under, remove_tree
 from looplab.harbor.artifacts import Collector
-from looplab.harbor.compose import MAIN, Compose, ComposeBuild, ComposeService, compose_file, load_compose
+from looplab.harbor.compose import MAIN, Compose, ComposeService, compose_file, load_compose
 from looplab.harbor.healthcheck import wait_healthy
+from looplab.harbor.service_images import build_of, build_sidecar, sidecar_command
 from looplab.sandbox.base import (
     DEFAULT_MAX_FILE_MB,
     ExecResult,
@@ -56,7 +53,7 @@ from looplab.sandbox.base import (
 from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES
 from looplab.sandbox.factory import is_image_root, make_sandbox
 from looplab.sandbox.netns import NetNamespace
-from looplab.tasks.loader import Task, generated_dockerfile
+from looplab.tasks.loader import Task
 from looplab.tasks.model import Artifact, Healthcheck, McpServer
 
 LOG_DIR_IN_SANDBOX = "/.looplab-service"
@@ -71,23 +68,6 @@ def started_mcp_servers(task: Task) -> list[McpServer]:
 
 def needs_services(task: Task) -> bool:
     return compose_file(task.environment_dir) is not None or bool(started_mcp_servers(task))
-
-
-@dataclass
-class _ServiceTask(Task):
-    """A sidecar's image as a task-shaped build input (its context and Dockerfile)."""
-
-    context_dir: Path | None = None
-    dockerfile_path: Path | None = None
-
-    @property
-    def environment_dir(self) -> Path:
-        assert self.context_dir is not None
-        return self.context_dir
-
-    @property
-    def dockerfile(self) -> Path | None:
-        return self.dockerfile_path
 
 
 @dataclass
@@ -167,7 +147,7 @@ class TrialServices:
         _hosts_mountpoint(self.main_env.root)
         for s in plan:
             if s.env is None:
-                s.env = self._build(s)
+                s.env = build_sidecar(self.task, self.compose, s.name) if self.compose else None
             _hosts_mountpoint(s.env.root)
         for s in plan:
             self._wait_dependencies(s.name)
@@ -181,7 +161,7 @@ class TrialServices:
     def _compose_service(self, name: str, svc: ComposeService) -> _Service:
         argv = svc.argv()
         if svc.entrypoint is None:  # the image's ENTRYPOINT (and its CMD unless command is given)
-            ep, cmd = self._image_command(svc)
+            ep, cmd = sidecar_command(self.task, svc)
             argv = [*(ep or []), *(svc.argv() or cmd or [])]
         if not argv:
             raise LooplabError(
@@ -190,37 +170,8 @@ class TrialServices:
             )
         return _Service(
             name, "compose", "", argv, extra_env=svc.env(), workdir=svc.working_dir,
-            source=svc.image or f"build:{_build_of(svc).context}",
+            source=svc.image or f"build:{build_of(svc).context}",
         )  # fmt: skip
-
-    def _image_command(self, svc: ComposeService) -> tuple[list[str] | None, list[str] | None]:
-        """A sidecar image's ENTRYPOINT and CMD: its Dockerfile's (stage by stage), else its base image's."""
-        opts = RegistryOptions.from_env()
-        if svc.image:
-            return image_command(svc.image, opts)
-        b = _build_of(svc)
-        return dockerfile_command(self.task.environment_dir / b.context / b.dockerfile, opts)
-
-    def _build(self, s: _Service) -> Environment:
-        assert self.compose is not None
-        svc = self.compose.doc.services[s.name]
-        env_dir = self.task.environment_dir
-        if svc.image:
-            context, dockerfile = env_dir / f".looplab-service-{s.name}", generated_dockerfile(svc.image)
-        else:
-            b = _build_of(svc)
-            context = (env_dir / b.context).resolve()
-            dockerfile = context / b.dockerfile
-        ecfg = self.task.config.environment.model_copy(update={"docker_image": None, "workdir": None})
-        cfg = self.task.config.model_copy(update={"environment": ecfg})
-        stask = _ServiceTask(
-            name=f"{self.task.name}.{s.name}", path=self.task.path, config=cfg, instruction="",
-            context_dir=context, dockerfile_path=dockerfile,
-        )  # fmt: skip
-        try:
-            return build_environment(stask, base="image")
-        except LooplabError as exc:
-            raise LooplabError(f"{self.compose.path}: services.{s.name}: {exc}") from None
 
     def _start(self, s: _Service) -> None:
         assert s.env is not None and self.box_dir is not None and self.hosts is not None
@@ -454,11 +405,6 @@ class TrialServices:
         out.write_bytes(data or b"")
 
 
-def _build_of(svc: ComposeService) -> ComposeBuild:
-    b = svc.build
-    return b if isinstance(b, ComposeBuild) else ComposeBuild(context=b or ".")
-
-
 def _hosts_mountpoint(root: Path) -> None:
     """An image without ``/etc/hosts`` gets an empty one (Docker always provides one), where the
     trial's is bound."""
@@ -489,37 +435,3 @@ def _mountpoint(root: Path, target: str, folder: bool) -> None:
     else:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.touch()
-
-
-def dockerfile_command(dockerfile: Path, opts: Any) -> tuple[list[str] | None, list[str] | None]:
-    """The ENTRYPOINT and CMD the last stage of ``dockerfile`` ends with, as Docker resolves them:
-    a stage inherits its base's (an earlier stage, or an image's config) unless it sets them, and
-    setting ENTRYPOINT clears an inherited CMD; the shell form runs under ``/bin/sh -c``."""
-    instructions = parse_dockerfile(dockerfile)
-    bases = {ins.line: image for ins, image in resolve_bases(instructions, opts)}
-    stages: list[dict[str, Any]] = []
-    for ins in instructions:
-        if ins.op == "FROM":
-            words = ins.args.split()
-            stages.append({
-                "name": words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None,
-                "image": bases.get(ins.line), "from": words[0].lower() if words else "",
-            })  # fmt: skip
-        elif ins.op in ("ENTRYPOINT", "CMD") and stages:
-            form = ins.json_args()
-            value = form if form is not None else ["/bin/sh", "-c", ins.args]
-            stages[-1][ins.op] = value  # a CMD of the same stage stays; an inherited one does not
-
-    def resolve(i: int) -> tuple[list[str] | None, list[str] | None]:
-        st = stages[i]
-        if "ENTRYPOINT" in st:
-            return st["ENTRYPOINT"], st.get("CMD")
-        base_ep, base_cmd = None, None
-        earlier = [j for j in range(i) if stages[j]["name"] == st["from"]]
-        if earlier:
-            base_ep, base_cmd = resolve(earlier[-1])
-        elif st["image"]:
-            base_ep, base_cmd = image_command(st["image"], opts)
-        return base_ep, st.get("CMD", base_cmd)
-
-    return resolve(len(stages) - 1) if stages else (None, None)

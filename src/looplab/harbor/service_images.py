@@ -20,7 +20,8 @@ from looplab.environment.image_build import resolve_bases
 from looplab.environment.images import image_command
 from looplab.environment.registry import RegistryOptions
 from looplab.errors import LooplabError
-from looplab.harbor.compose import Compose, ComposeBuild, ComposeService
+from looplab.harbor.compose import Compose
+from looplab.harbor.compose_model import ComposeBuild, ComposeService
 from looplab.tasks.loader import Task, generated_dockerfile
 from looplab.tasks.model import EnvironmentSection
 

@@ -39,7 +39,8 @@ from looplab.environment.build import Environment, scratch_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import chown_tree, read_regular_under, remove_tree
 from looplab.harbor.artifacts import Collector
-from looplab.harbor.compose import MAIN, Compose, ComposeService, compose_file, load_compose
+from looplab.harbor.compose import MAIN, Compose, compose_file, load_compose
+from looplab.harbor.compose_model import ComposeService
 from looplab.harbor.healthcheck import wait_healthy
 from looplab.harbor.service_images import build_of, build_sidecar, sidecar_command
 from looplab.sandbox.base import (
@@ -59,6 +60,8 @@ from looplab.tasks.model import Artifact, Healthcheck, McpServer
 LOG_DIR_IN_SANDBOX = "/.looplab-service"
 MAX_LOG = 8 << 20
 MCP_READY_TIMEOUT_S = 60.0
+RESTART_DELAY_S, RESTART_MAX_DELAY_S = 0.1, 10.0  # Docker's: doubled after each quick exit
+RESTART_RESET_S = 10.0  # a run this long starts the delay again from RESTART_DELAY_S
 
 
 def started_mcp_servers(task: Task) -> list[McpServer]:
@@ -103,6 +106,7 @@ class TrialServices:
         self._health: dict[str, dict[str, Any]] = {}
         self._shared: dict[str, Path] = {}  # named volumes and writable bind copies, by source
         self._stopped = False
+        self._stopping = threading.Event()  # set first by ``stop``: no service is restarted after it
 
     # ---- set-up ----------------------------------------------------------------------------
     def __enter__(self) -> TrialServices:
@@ -205,6 +209,11 @@ class TrialServices:
             "name": s.name, "kind": s.kind, "source": s.source, "address": s.address,
             "command": s.argv, "started_at": now_iso(), "log": f"services/{s.name}/output.log",
         }  # fmt: skip
+        svc = self.compose.doc.services[s.name] if self.compose and s.kind == "compose" else None
+        if svc is not None and svc.ports:  # reached by name at the container port; nothing on the host
+            s.record["ports"] = [m.model_dump(exclude_none=True) for m in svc.port_mappings()]
+            s.record["published_on_host"] = False
+        policy = svc.restart_policy() if svc is not None else ("no", None)
         s.box.start()
         has_sh = not is_image_root(env.root) or any(
             (env.root / p).exists() or (env.root / p).is_symlink() for p in ("bin/sh", "usr/bin/sh")
@@ -213,7 +222,7 @@ class TrialServices:
             [
                 "/bin/sh",
                 "-c",
-                f'"$@" >{LOG_DIR_IN_SANDBOX}/output.log 2>&1; echo $? >{LOG_DIR_IN_SANDBOX}/exit_code',
+                f'"$@" >>{LOG_DIR_IN_SANDBOX}/output.log 2>&1; echo $? >{LOG_DIR_IN_SANDBOX}/exit_code',
                 "sh",
                 *s.argv,
             ]
@@ -223,12 +232,39 @@ class TrialServices:
         s.shell = has_sh
 
         def run() -> None:
-            assert s.box is not None
-            s.result = s.box.exec(argv, timeout=None, cwd=wd)
-            s.record["finished_at"] = now_iso()
+            self._supervise(s, argv, wd, policy)
 
         s.thread = threading.Thread(target=run, daemon=True, name=f"service-{s.name}")
         s.thread.start()
+
+    def _supervise(self, s: _Service, argv: list[str], wd: str, policy: tuple[str, int | None]) -> None:
+        """Run the service's command, and again when it exits as its ``restart`` policy says:
+        ``always``/``unless-stopped`` whatever the exit, ``on-failure[:N]`` on a non-zero one (at
+        most N times), after a delay doubled at each quick exit; never once the trial stops it."""
+        assert s.box is not None and s.logs is not None
+        name, limit = policy
+        restarts, delay = 0, RESTART_DELAY_S
+        if name != "no":
+            policy_text = f"{name}:{limit}" if limit is not None else name
+            s.record.update(restart=policy_text, restarts=0, exit_codes=[])
+        while True:
+            (s.logs / "exit_code").unlink(missing_ok=True)
+            t0 = time.monotonic()
+            s.result = s.box.exec(argv, timeout=None, cwd=wd)
+            s.record["finished_at"] = now_iso()
+            if name == "no" or self._stopping.is_set():
+                return
+            code = self._exit_code(s, False)
+            s.record["exit_codes"].append(code)
+            failed = code is None or code != 0
+            if (name == "on-failure" and not failed) or (limit is not None and restarts >= limit):
+                return
+            delay = RESTART_DELAY_S if time.monotonic() - t0 >= RESTART_RESET_S else delay
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, RESTART_MAX_DELAY_S)
+            restarts += 1
+            s.record.update(restarts=restarts, restarted_at=now_iso())
 
     def _wait_dependencies(self, name: str) -> None:
         if self.compose is None or name not in self.compose.doc.services:
@@ -343,6 +379,9 @@ class TrialServices:
                 host = self._shared[key]
             _mountpoint(Path(spec.root), m.target, host.is_dir())
             (spec.ro_binds if m.read_only else spec.binds).append((host, m.target))
+        for path, size, mode in svc.tmpfs_mounts():  # empty at each start of the sandbox
+            _mountpoint(Path(spec.root), path, True)
+            spec.tmpfs.append((path, size, mode))
 
     def sidecar(self, name: str) -> tuple[Sandbox, str] | None:
         """The running sandbox of sidecar ``name`` and its working folder (collect hooks run there)."""
@@ -366,6 +405,7 @@ class TrialServices:
         if self._stopped:
             return self.records
         self._stopped = True
+        self._stopping.set()
         for s in reversed(list(self.services.values())):
             running = s.thread is not None and s.thread.is_alive()
             if s.box is not None:

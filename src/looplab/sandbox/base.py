@@ -79,6 +79,8 @@ class SandboxSpec:
     run_as: tuple[int, int] | None = None
     # a network namespace file to join instead of a fresh one (a compose environment's, sandbox.netns)
     netns: str | None = None
+    # more tmpfs mounts (a compose service's ``tmpfs``): (sandbox path, size in bytes or None, mode or None)
+    tmpfs: list[tuple[str, int | None, int | None]] = field(default_factory=list)
 
 
 @dataclass

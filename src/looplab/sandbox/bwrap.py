@@ -247,6 +247,10 @@ class BwrapSandbox(Sandbox):
             argv += ["--bind", str(safe_host_path(root, w)), posixpath.normpath("/" + w.lstrip("/"))]
         for host, dest in s.binds:
             argv += ["--bind", str(host), dest]
+        for dest, size, mode in s.tmpfs:  # empty at each start, as Docker's tmpfs (1777 unless given)
+            if size is not None or s.memory_mb:
+                argv += ["--size", str(size if size is not None else int(s.memory_mb or 0) << 20)]
+            argv += ["--perms", f"{0o1777 if mode is None else mode:04o}", "--tmpfs", dest]
         if not s.root_writable:
             argv += ["--remount-ro", "/"]
         argv += ["--chdir", s.workdir or "/", "--clearenv", "--setenv", "PATH", DEFAULT_PATH]

@@ -46,9 +46,10 @@ class BuildInput(Task):
 def build_image(
     task: Task, name: str, context: Path, dockerfile: Path, environment: EnvironmentSection | None = None
 ) -> Environment:
-    """Build ``dockerfile`` over ``context`` in image mode, under the task's (or ``environment``'s)
-    resources and build limits; its own ``docker_image`` and ``workdir`` are not the task's."""
-    ecfg = (environment or task.config.environment).model_copy(update={"docker_image": None, "workdir": None})
+    """Build ``dockerfile`` over ``context`` in image mode, under ``environment``'s resources, build
+    limits and ``workdir`` (the task's, without its working folder, unless given)."""
+    base = environment or task.config.environment.model_copy(update={"workdir": None})
+    ecfg = base.model_copy(update={"docker_image": None})
     cfg = task.config.model_copy(update={"environment": ecfg})
     stask = BuildInput(
         name=f"{task.name}.{name}", path=task.path, config=cfg, instruction="",

@@ -111,7 +111,7 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
     for i, art in enumerate(cfg.artifacts):
         if services is not None and art.service not in services:
             out.append(Problem(toml_path, f"artifacts[{i}].service", f"{art.service!r}: {SERVICE_REFUSAL}"))
-    for step in [None, *(st.name for st in cfg.steps or [])]:
+    for step in [st.name for st in cfg.steps] if cfg.steps else [None]:
         venv = verifier_env.resolve(cfg, path, step)
         at = f"steps.{step}.verifier" if step else "verifier"
         if venv.mode == "separate" and venv.own and venv.image is None:
@@ -124,7 +124,7 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
                         f"or {venv.context / 'Dockerfile'} (Harbor refuses one with neither)",
                     )
                 )
-        elif venv.mode == "separate" and not venv.own:
+        elif venv.mode == "separate" and not venv.own and not cfg.environment.docker_image:
             out.append(
                 Problem(
                     toml_path,

@@ -49,7 +49,8 @@ from looplab.job.cores import CoreAllocator  # noqa: E402
 from looplab.measure.fingerprint import machine_fingerprint  # noqa: E402
 from looplab.measure.instructions import valgrind_version  # noqa: E402
 from looplab.tasks.loader import Task, load_task  # noqa: E402
-from looplab.trial import TrialConfig, new_trial_name, run_trial  # noqa: E402
+from looplab.trial import new_trial_name, run_trial  # noqa: E402
+from looplab.trial_config import TrialConfig  # noqa: E402
 
 TEMPLATE = REPO / "bench" / "reward_repro_task"
 RESULTS = REPO / "bench" / "results"

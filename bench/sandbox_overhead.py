@@ -33,7 +33,8 @@ from looplab.sandbox.base import SandboxSpec  # noqa: E402
 from looplab.sandbox.bwrap import BwrapSandbox, bwrap_path  # noqa: E402
 from looplab.sandbox.jail import JailCgroup, JailSpec, run_jail  # noqa: E402
 from looplab.tasks.loader import load_task  # noqa: E402
-from looplab.trial import TrialConfig, run_trial  # noqa: E402
+from looplab.trial import run_trial  # noqa: E402
+from looplab.trial_config import TrialConfig  # noqa: E402
 
 
 def timeit(fn, n: int) -> list[float]:

@@ -160,8 +160,8 @@ services:
   db:
     image: postgres:latest
     command: postgres
-    ports: ["5432:5432"]
-    restart: always
+    privileged: true
+    cap_add: [NET_ADMIN]
 networks:
   back: {}
 """
@@ -175,9 +175,9 @@ def test_unsupported_keys_are_linted_each_and_refused_in_one_line(tmp_path: Path
     assert r.returncode == 1
     lines = r.stdout.strip().splitlines()
     fields = [ln.split(": ")[1] for ln in lines]
-    assert fields == ["networks", "services.main.command", "services.db.ports", "services.db.restart"], lines
+    assert fields == ["networks", "services.main.command", "services.db.privileged", "services.db.cap_add"]
     assert all(ln.startswith(f"{compose}: ") and "not supported" in ln for ln in lines)
-    assert "use expose" in lines[2] and "the agent and the verifier run there" in lines[1]
+    assert "never get privileges" in lines[2] and "the agent and the verifier run there" in lines[1]
     r = run_cli("run", "-p", str(task), "-a", "nop", "--jobs-dir", str(tmp_path / "jobs"), timeout=120)
     assert r.returncode != 0
     err = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
@@ -195,6 +195,15 @@ def test_unsupported_keys_are_linted_each_and_refused_in_one_line(tmp_path: Path
          "  b:\n    image: x:1\n    command: [run]\n    depends_on: [a]\n", "a dependency cycle: a -> b -> a"),
         ("services:\n  a:\n    image: x:1\n    command: [run]\n    expose: [80]\n"
          "  b:\n    image: x:1\n    command: [run]\n    expose: ['80/tcp']\n", "services.b.expose: port 80 is also"),
+        ("services:\n  a:\n    image: x:1\n    command: [run]\n    expose: [80]\n"
+         "  b:\n    image: x:1\n    command: [run]\n    ports: ['8080:80']\n", "services.b.ports: port 80 is also"),
+        ("services:\n  a:\n    image: x:1\n    command: [run]\n    ports: ['80:http']\n",
+         "services.a.ports: '80:http': expected [IP:][HOST:]CONTAINER"),
+        ("services:\n  a:\n    image: x:1\n    command: [run]\n    restart: sometimes\n",
+         "services.a.restart: 'sometimes': one of no, always, unless-stopped, on-failure[:N]"),
+        ("services:\n  a:\n    image: x:1\n    command: [run]\n    tmpfs: ['/run:noexec']\n",
+         "option 'noexec' is not supported"),
+        ("services:\n  main:\n    restart: always\n", "services.main.restart: not supported (the main service"),
         ("services:\n  a:\n    build: ./nowhere\n    command: [run]\n", "services.a.build: no Dockerfile"),
         ("services:\n  a:\n    build: ../..\n    command: [run]\n", "services.a.build.context: '../..' is outside"),
         ("services:\n  main:\n    image: python:3.11\n", "services.main.image: the main service is the task's"),
@@ -334,7 +343,7 @@ def test_without_root_a_shared_network_namespace_is_refused_in_one_line() -> Non
 
 def test_a_dockerfile_command_is_resolved_stage_by_stage(tmp_path: Path) -> None:
     from looplab.environment.registry import RegistryOptions
-    from looplab.harbor.services import dockerfile_command
+    from looplab.harbor.service_images import dockerfile_command
 
     df = tmp_path / "Dockerfile"
     df.write_text(
@@ -370,3 +379,86 @@ def test_a_sidecar_that_never_turns_healthy_stops_the_trial_before_the_agent(
     recs = {s["name"]: s for s in res["services"]}
     assert recs["api"]["state"] == "stopped" and "healthcheck" not in recs["api"]
     assert res["agent_result"] is None  # the agent never started
+
+
+RESTART_PORTS_TMPFS = """\
+services:
+  main:
+    tmpfs: /cache
+  flaky:
+    image: python:3.11-bookworm
+    command: ["/bin/sh", "-c", "echo run >> /state/runs; [ $$(wc -l < /state/runs) -ge 3 ] && exec python3 -m http.server 8080; exit 3"]
+    restart: on-failure:5
+    ports: ["18080:8080"]
+    tmpfs: ["/scratch:size=1m,mode=1770"]
+    volumes: [state:/state]
+  gives-up:
+    image: python:3.11-bookworm
+    command: ["/bin/sh", "-c", "exit 4"]
+    restart: on-failure:2
+  done:
+    image: python:3.11-bookworm
+    command: ["/bin/true"]
+    restart: on-failure
+volumes:
+  state: {}
+"""  # noqa: E501
+
+
+def test_restart_ports_and_tmpfs(tmp_path: Path, image_registry) -> None:
+    """``restart``: a sidecar that exits is run again as its policy says (on-failure:N at most N times,
+    never after a clean exit), recorded; ``ports``: reached by name at the container port, nothing
+    published; ``tmpfs``: an empty tmpfs at each path (main's in the agent's sandbox), size and mode
+    as given."""
+    import time
+
+    from looplab.sandbox.base import SandboxSpec
+    from looplab.sandbox.factory import make_sandbox
+
+    set_build_options("image", [f"python:3.11-bookworm={image_registry.ensure('python')}"], None)
+    task_dir = tmp_path / "svc"
+    (task_dir / "environment").mkdir(parents=True)
+    (task_dir / "tests").mkdir()
+    (task_dir / "environment" / "Dockerfile").write_text("FROM python:3.11-bookworm\nWORKDIR /app\n")
+    (task_dir / "environment" / "docker-compose.yaml").write_text(RESTART_PORTS_TMPFS)
+    (task_dir / "task.toml").write_text('[environment]\nnetwork_mode = "no-network"\n')
+    (task_dir / "instruction.md").write_text("x\n")
+    (task_dir / "tests" / "test.sh").write_text("#!/bin/sh\n")
+    task = load_task(task_dir)
+    env = build_environment(task)
+    probe = "import socket,sys\ntry:\n socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).close(); print('open')\nexcept OSError as e: print('closed', e.errno)\n"  # noqa: E501
+    with TrialServices(task, env, tmp_path / "out") as svcs:
+        spec = SandboxSpec(root=env.root, workdir="/app", name="agent-restart-test")
+        svcs.join(spec)  # as the agent's sandbox joins: main's tmpfs and the trial's network
+        with make_sandbox(spec) as main:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                r = main.exec(["python3", "-c", probe, "flaky", "8080"], timeout=30)
+                if r.stdout.strip() == "open":
+                    break
+                time.sleep(0.3)
+            assert r.stdout.strip() == "open", r.stdout + r.stderr
+            # the published host port is not opened, inside the trial nor on the host
+            assert main.exec(["python3", "-c", probe, "flaky", "18080"], timeout=30).stdout.startswith(
+                "closed"
+            )
+            cache = main.exec("stat -f -c %T /cache && stat -c %a /cache", timeout=30).stdout.split()
+            assert cache == ["tmpfs", "1777"]
+        flaky = svcs.services["flaky"].box
+        assert flaky is not None
+        scratch = flaky.exec("stat -f -c %T /scratch && stat -c %a /scratch", timeout=30).stdout.split()
+        assert scratch == ["tmpfs", "1770"]
+        big = flaky.exec("head -c 2000000 /dev/zero > /scratch/big", timeout=30)
+        assert big.exit_code != 0  # size=1m
+        gives_up = svcs.services["gives-up"].thread
+        assert gives_up is not None
+        gives_up.join(30)
+    recs = {r["name"]: r for r in svcs.records}
+    assert recs["flaky"]["restart"] == "on-failure:5" and recs["flaky"]["restarts"] == 2
+    assert recs["flaky"]["exit_codes"] == [3, 3] and recs["flaky"]["state"] == "stopped"
+    assert recs["flaky"]["ports"] == [{"target": 8080, "published": "18080", "protocol": "tcp"}]
+    assert recs["flaky"]["published_on_host"] is False
+    assert recs["gives-up"]["restarts"] == 2 and recs["gives-up"]["exit_codes"] == [4, 4, 4]
+    assert recs["gives-up"]["state"] == "exited" and recs["gives-up"]["exit_code"] == 4
+    assert recs["done"]["restarts"] == 0 and recs["done"]["exit_codes"] == [0]
+    assert (tmp_path / "out" / "flaky" / "output.log").is_file()

@@ -171,3 +171,20 @@ def test_links_an_agent_plants_lead_nowhere_on_the_host(tmp_path: Path) -> None:
     trial = tmp_path / "jobs" / "oracle" / res["trial_name"]
     assert (trial / "steps" / "scaffold" / "artifacts" / "log.txt").is_file()
     assert not list((trial / "steps" / "scaffold" / "artifacts").rglob("keep.txt"))
+
+
+def test_steps_share_one_agent_environment(tmp_path: Path) -> None:
+    """As in Harbor's one container: what step 1 left in /tmp and $HOME, and the process it started
+    in the background, are there in step 2 (its healthcheck and its agent see them); each step's
+    verifier is still a fresh sealed sandbox of its own."""
+    task = tmp_path / "shared_env"
+    shutil.copytree(FIXTURES / "harbor" / "shared_env", task)
+    res = _run(task, tmp_path / "jobs", "oracle")
+    steps = {s["step_name"]: s for s in res["step_results"]}
+    assert list(steps) == ["start", "resume"] and res["status"] == "completed", res.get("exception_info")
+    assert steps["resume"]["agent_result"]["healthchecks"][0]["healthy"]
+    resume = steps["resume"]["verifier_result"]
+    assert resume["rewards"] == {"reward": 1.0, "verifier_tmp_fresh": 1.0}
+    assert res["reward"] == 1.0
+    evidence = tmp_path / "jobs" / "oracle" / res["trial_name"] / "steps" / "resume" / "agent"
+    assert (evidence / "trajectory.jsonl").is_file()

@@ -140,6 +140,23 @@ def test_kill_processes_keeps_the_sandbox_usable(box) -> None:
     assert sb.exec("echo still here").stdout == "still here\n"
 
 
+def test_kill_commands_ends_running_commands_and_keeps_what_earlier_ones_left(box) -> None:
+    """A kept sandbox at a step's deadline: the command still running dies, a process an earlier
+    command left in the background runs on."""
+    sb, app = box
+    sb.exec("nohup sh -c 'while true; do echo x >> /app/kept.txt; sleep 0.05; done' >/dev/null 2>&1 &")
+    out: dict = {}
+    t = threading.Thread(target=lambda: out.update(r=sb.exec("sleep 120", timeout=300)))
+    t.start()
+    time.sleep(0.5)
+    assert sb.kill_commands() == 1
+    t.join(15)
+    assert not t.is_alive() and out["r"].exit_code != 0
+    size = (app / "kept.txt").stat().st_size
+    time.sleep(0.3)
+    assert (app / "kept.txt").stat().st_size > size
+
+
 def test_put_get_and_host_path_take_absolute_paths(box, tmp_path: Path) -> None:
     sb, app = box
     src = tmp_path / "in.txt"

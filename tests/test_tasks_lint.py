@@ -25,9 +25,9 @@ def test_each_problem_is_one_line_naming_file_and_field() -> None:
         (bad / "task.toml", "agent.tiemout_sec", "unknown key"),
         (bad / "task.toml", "steps[0].name", "missing"),
         (bad / "steps" / "stray", "-", "no [[steps]] entry names"),
-        (bad / "task.toml", "verifier.environment", "not applied"),
+        (bad / "task.toml", "steps.one.verifier.environment", "needs a docker_image or"),
         (bad / "task.toml", "environment.os", "'windows' environments are not supported"),
-        (bad / "task.toml", "verifier.environment_mode", "looplab's verifier is always separate"),
+        (bad / "task.toml", "verifier.environment_mode", "looplab's verifier is always a fresh sandbox"),
         (bad / "environment" / "Dockerfile", "line 1", "image 'python' is not pinned"),
         (
             bad / "environment" / "Dockerfile",
@@ -65,7 +65,6 @@ def test_the_catalog_and_the_harbor_fixtures_lint_clean() -> None:
         HARBOR / n
         for n in (
             "multi_step",
-            "extras",
             "environment_env",
             "multi_reward",
             "network_policy",
@@ -78,14 +77,18 @@ def test_the_catalog_and_the_harbor_fixtures_lint_clean() -> None:
     assert r.stdout.strip() == "" and "no problem(s)" in r.stderr
 
 
-def test_a_separate_verifier_image_is_reported_as_not_built(tmp_path: Path) -> None:
+def test_a_separate_verifier_without_an_image_is_reported_as_harbor_refuses_it(tmp_path: Path) -> None:
+    """Harbor starts a separate verifier from its own image (``[verifier.environment] docker_image``
+    or ``tests/Dockerfile``) and refuses one with neither; looplab runs it on the task's environment."""
     task = tmp_path / "extras"
     shutil.copytree(HARBOR / "extras", task)
-    (task / "tests" / "Dockerfile").write_text("FROM grader:1.0\nCOPY . /tests/\n")
     r = run_cli("tasks", "lint", str(task))
     assert r.returncode == 1
-    assert (
-        r.stdout.strip()
-        == f"{task / 'tests' / 'Dockerfile'}: -: a separate verifier's image is not built: "
-        + ("test.sh runs on the task's environment")
+    assert r.stdout.strip() == (
+        f"{task / 'task.toml'}: verifier.environment_mode: 'separate' without an environment table or "
+        f"{task / 'tests' / 'Dockerfile'}: Harbor refuses it; looplab runs test.sh on the task's pristine "
+        "environment with tests/ uploaded"
     )
+    (task / "tests" / "Dockerfile").write_text("FROM grader:1.0\nCOPY . /tests/\n")
+    r = run_cli("tasks", "lint", str(task))
+    assert r.returncode == 0 and r.stdout.strip() == "", r.stdout

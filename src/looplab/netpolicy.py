@@ -89,6 +89,7 @@ class Egress:
         self.proxy: EgressProxy | None = None
         self.dir: Path | None = None
         self.relay_error: str | None = None
+        self._first = 0  # the first of the proxy's events that ``record`` counts
 
     def __enter__(self) -> Egress:
         if self.policy.enabled:
@@ -116,6 +117,15 @@ class Egress:
             spec.ro_binds.append((self.dir, EGRESS_DIR))
             spec.env.update(proxy_env(EGRESS_PORT))
 
+    def begin(self, log_path: Path) -> None:
+        """A new phase through the same proxy (the next step of a kept sandbox): its requests are
+        logged to ``log_path`` and ``record`` counts only them."""
+        self.log_path = Path(log_path)
+        if self.proxy is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.proxy.log_path = self.log_path
+            self._first = len(self.proxy.events)
+
     def start_in(self, sandbox: Sandbox) -> None:
         """Start the relay inside; where it cannot run (no python3 in an image), the sandbox
         stays without a network and the record says why."""
@@ -131,7 +141,7 @@ class Egress:
     def record(self) -> dict[str, Any]:
         """The policy and every destination asked for (``host:port`` → allowed, count)."""
         seen: Counter[tuple[str, bool]] = Counter()
-        for ev in self.proxy.events if self.proxy is not None else []:
+        for ev in self.proxy.events[self._first :] if self.proxy is not None else []:
             seen[(f"{ev.get('host')}:{ev.get('port')}", bool(ev.get("allowed")))] += 1
         return {
             **self.policy.to_json(),

@@ -10,7 +10,8 @@ from looplab.agents.base import BudgetLimits
 from looplab.agents.trajectory import read_trajectory
 from looplab.environment.build import build_environment
 from looplab.tasks.loader import load_task
-from looplab.trial import TrialConfig, run_trial
+from looplab.trial import run_trial
+from looplab.trial_config import TrialConfig
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_TASK = REPO / "tests" / "fixtures" / "tiny_task"

@@ -8,6 +8,11 @@ whether the agent returned or not. A cancellation (``looplab.cancel``, Ctrl-C) e
 the wait at once: the outcome's ``stop_reason`` is then ``cancelled``. The agent's
 ``cleanup`` always runs and the trajectory is always closed. An exception raised by the agent becomes an
 ``error`` outcome with its traceback in ``exception.txt`` of the agent's log folder.
+
+With ``keep`` the sandbox is a multi-step trial's, prepared and started by the caller and kept
+running after the phase, as Harbor keeps its container between steps: at the deadline only the
+agent's own commands are killed (``Sandbox.kill_commands``), what they started in the
+background stays, and the agent's ``cleanup`` is the caller's.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ def run_agent(
     thread_name: str,
     after_start: Callable[[Sandbox], None] | None = None,
     before_stop: Callable[[Sandbox], None] | None = None,
+    keep: bool = False,
 ) -> PhaseResult:
     """Run ``agent`` in ``sandbox`` (not yet started) until it returns or its deadline passes.
 
@@ -66,12 +72,13 @@ def run_agent(
 
     try:
         cancel.check()  # a cancelled job starts no sandbox
-        agent.prepare_sandbox(sandbox.spec, ctx)
-        try:
-            sandbox.start()
-        except Exception:
-            cancel.check()  # Ctrl-C stopped the sandbox while it started: cancelled, not broken
-            raise
+        if not keep:
+            agent.prepare_sandbox(sandbox.spec, ctx)
+            try:
+                sandbox.start()
+            except Exception:
+                cancel.check()  # Ctrl-C stopped the sandbox while it started: cancelled, not broken
+                raise
         if after_start is not None:
             after_start(sandbox)
         ta = time.monotonic()
@@ -82,14 +89,18 @@ def run_agent(
             worker.join(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
         cancelled = cancel.requested()
         timed_out = worker.is_alive() and not cancelled
+        if keep and not cancelled:
+            sandbox.kill_commands()  # a kept sandbox: the agent's commands end, its background stays
         if before_stop is not None and not cancelled:
             try:
-                sandbox.kill_processes()  # the agent's processes end here, as when its container stops
+                if not keep:
+                    sandbox.kill_processes()  # the agent's processes end here, as when its container stops
                 before_stop(sandbox)
             except Exception as exc:  # what runs after the agent never turns its outcome into an error
                 ctx.trajectory.event("error", where="before_stop", error=f"{type(exc).__name__}: {exc}")
         tb = time.monotonic()
-        sandbox.stop()  # the agent phase is over: every process in the sandbox dies now
+        if not keep or cancelled:
+            sandbox.stop()  # the agent phase is over: every process in the sandbox dies now
         teardown_s = time.monotonic() - tb
         if timed_out:
             worker.join(timeout=JOIN_AFTER_STOP_S)
@@ -107,8 +118,9 @@ def run_agent(
             (ctx.logs_dir / "exception.txt").write_text(str(box["traceback"]))
         ctx.trajectory.event("stop", stop_reason=outcome.stop_reason, error=outcome.error)
     finally:
-        sandbox.stop()
-        agent.cleanup()
+        if not keep:
+            sandbox.stop()
+            agent.cleanup()
         ctx.trajectory.close()
     return PhaseResult(
         outcome=outcome,

@@ -64,6 +64,11 @@ class Meter:
         self.state = GatewayState()
         self.lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Start counting again from nothing (the caps stay)."""
+        with self.lock:
+            self.state = GatewayState()
+
     def usage(self) -> Usage:
         with self.lock:
             return Usage(**asdict(self.state.usage))

@@ -168,6 +168,12 @@ class ModelGateway:
     def set_caps(self, caps: Caps) -> None:
         self.meter.caps = caps
 
+    def restart(self, record_path: Path) -> None:
+        """Meter a new run from zero (the next step of a multi-step trial), recording to ``record_path``."""
+        self.meter.reset()
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log.path = record_path
+
     # ---- upstream connections ----------------------------------------------------------------
     def _connection(self, up: Upstream) -> tuple[http.client.HTTPConnection, bool]:
         """A kept-alive connection to the upstream (True) or a new one (False)."""

@@ -28,12 +28,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from looplab.errors import LooplabError
+from looplab.harbor.compose_model import ComposeBuild, ComposeFile, ComposeService
 
 COMPOSE_FILES = ("docker-compose.yaml", "docker-compose.yml", "compose.yaml", "compose.yml")
 MAIN = "main"
@@ -41,179 +42,18 @@ MAIN_IMAGE = "${MAIN_IMAGE_NAME}"
 TOP_KEYS = {"services", "version", "name", "volumes"}
 SERVICE_KEYS = {
     "image", "build", "environment", "command", "entrypoint", "working_dir", "depends_on", "healthcheck",
-    "expose", "volumes",
+    "expose", "volumes", "ports", "restart", "tmpfs",
 }  # fmt: skip
-MAIN_KEYS = {"image", "build", "environment", "depends_on", "healthcheck", "volumes"}
+MAIN_KEYS = {"image", "build", "environment", "depends_on", "healthcheck", "volumes", "tmpfs"}
 # Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:+alt}, ${VAR:?error}, $VAR
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _WHY = {
-    "ports": "publishes to the host; services are reachable only inside the trial's network (use expose)",
     "network_mode": "services share the trial's private network namespace",
     "networks": "services share the trial's private network namespace",
     "privileged": "sandboxes never get privileges",
     "cap_add": "sandboxes never get capabilities",
 }
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ComposeBuild(_Strict):
-    context: str = "."
-    dockerfile: str = "Dockerfile"
-
-
-class ComposeHealthcheck(_Strict):
-    test: str | list[str] | None = None
-    interval: str | float = "30s"
-    timeout: str | float = "30s"
-    retries: int = Field(default=3, ge=1)
-    start_period: str | float = "0s"
-    start_interval: str | float = "5s"
-    disable: bool = False
-
-    def command(self) -> str | None:
-        """The check as one shell command (``CMD``, ``CMD-SHELL``, a string); None: no check."""
-        t = self.test
-        if self.disable or t is None or t == ["NONE"]:
-            return None
-        if isinstance(t, str):
-            return t
-        if t and t[0] == "CMD-SHELL":
-            return " ".join(t[1:])
-        if t and t[0] == "CMD":
-            import shlex
-
-            return shlex.join(t[1:])
-        raise ValueError("test: a list starts with CMD, CMD-SHELL or NONE")
-
-    def fields(self) -> dict[str, Any] | None:
-        """The check as task.toml's ``healthcheck`` fields (seconds); None: no check."""
-        cmd = self.command()
-        if cmd is None:
-            return None
-        return {
-            "command": cmd,
-            "interval_sec": duration_s(self.interval),
-            "timeout_sec": max(duration_s(self.timeout), 0.001),
-            "start_period_sec": duration_s(self.start_period),
-            "start_interval_sec": duration_s(self.start_interval),
-            "retries": self.retries,
-        }
-
-
-class DependsOn(_Strict):
-    condition: Literal["service_started", "service_healthy", "service_completed_successfully"] = (
-        "service_started"
-    )
-    required: bool = True
-    restart: bool = False
-
-
-class ComposeMount(_Strict):
-    """A ``volumes`` entry in Compose's long form (the short ``SRC:DST[:ro]`` is read into one)."""
-
-    type: Literal["bind", "volume"] = "volume"
-    source: str | None = None
-    target: str
-    read_only: bool = False
-
-    @field_validator("target")
-    @classmethod
-    def _target(cls, v: str) -> str:
-        if not v.startswith("/") or ".." in v.split("/"):
-            raise ValueError(f"target {v!r}: an absolute path without '..'")
-        return v.rstrip("/") or "/"
-
-
-def _mount(v: str | ComposeMount) -> ComposeMount:
-    if isinstance(v, ComposeMount):
-        return v
-    parts = v.split(":")
-    if len(parts) == 1:
-        return ComposeMount(target=parts[0])
-    if len(parts) > 3:
-        raise ValueError(f"{v!r}: expected SOURCE:TARGET[:MODE]")
-    mode = parts[2].split(",") if len(parts) == 3 else []
-    kind = "bind" if parts[0].startswith((".", "/", "~")) else "volume"
-    return ComposeMount(type=kind, source=parts[0], target=parts[1], read_only="ro" in mode)
-
-
-class ComposeVolume(_Strict):
-    """A top-level ``volumes`` entry: a named volume, made empty for each trial."""
-
-    name: str | None = None
-
-
-class ComposeService(_Strict):
-    image: str | None = None
-    build: str | ComposeBuild | None = None
-    environment: dict[str, str | int | float | bool | None] | list[str] = Field(default_factory=dict)
-    command: str | list[str] | None = None
-    entrypoint: str | list[str] | None = None
-    working_dir: str | None = None
-    depends_on: list[str] | dict[str, DependsOn] = Field(default_factory=list)
-    healthcheck: ComposeHealthcheck | None = None
-    expose: list[str | int] = Field(default_factory=list)
-    volumes: list[str | ComposeMount] = Field(default_factory=list)
-
-    @field_validator("volumes")
-    @classmethod
-    def _volumes(cls, v: list[str | ComposeMount]) -> list[str | ComposeMount]:
-        return [_mount(x) for x in v]
-
-    def mounts(self) -> list[ComposeMount]:
-        return [_mount(x) for x in self.volumes]
-
-    @field_validator("healthcheck")
-    @classmethod
-    def _test(cls, v: ComposeHealthcheck | None) -> ComposeHealthcheck | None:
-        if v is not None:
-            v.command()
-            for k in ("interval", "timeout", "start_period", "start_interval"):
-                duration_s(getattr(v, k))
-        return v
-
-    def env(self) -> dict[str, str]:
-        if isinstance(self.environment, list):
-            out = {}
-            for item in self.environment:
-                k, sep, v = item.partition("=")
-                if sep:  # a bare NAME (the host's value) is not passed: nothing of the host leaks
-                    out[k] = v
-            return out
-        return {k: _scalar(v) for k, v in self.environment.items() if v is not None}
-
-    def dependencies(self) -> dict[str, DependsOn]:
-        if isinstance(self.depends_on, list):
-            return {name: DependsOn() for name in self.depends_on}
-        return dict(self.depends_on)
-
-    def argv(self) -> list[str] | None:
-        """``entrypoint`` + ``command`` as one argv (a string is split into words, as Compose does)."""
-        import shlex
-
-        parts: list[str] = []
-        for v in (self.entrypoint, self.command):
-            parts += shlex.split(v) if isinstance(v, str) else list(v or [])
-        return parts or None
-
-    def ports(self) -> list[int]:
-        out = []
-        for p in self.expose:
-            text = str(p).split("/")[0]
-            lo, _, hi = text.partition("-")
-            out += list(range(int(lo), int(hi or lo) + 1))
-        return out
-
-
-class ComposeFile(_Strict):
-    services: dict[str, ComposeService] = Field(min_length=1)
-    volumes: dict[str, ComposeVolume | None] = Field(default_factory=dict)
-    version: str | None = None
-    name: str | None = None
 
 
 @dataclass
@@ -230,23 +70,6 @@ class Compose:
 
     def sidecars(self) -> dict[str, ComposeService]:
         return {n: self.doc.services[n] for n in self.order}
-
-
-def _scalar(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
-def duration_s(v: str | float) -> float:
-    """A Compose duration (``1m30s``, ``500ms``, ``10s``, a number of seconds) in seconds."""
-    if isinstance(v, int | float):
-        return float(v)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", v.strip())
-    if not parts or "".join(a + b for a, b in parts) != v.strip():
-        raise ValueError(f"bad duration {v!r} (e.g. 10s, 1m30s, 500ms)")
-    unit = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6}
-    return sum(float(a) * unit[b] for a, b in parts)
 
 
 def compose_file(env_dir: Path) -> Path | None:
@@ -388,14 +211,14 @@ def _check(path: Path, host: dict[str, str] | None, env_dir: Path | None = None)
     seen: dict[int, str] = {}
     for name, svc in doc.services.items():
         try:
-            ports = svc.ports()
+            ports, exposed = svc.listening_ports(), set(svc.exposed_ports())
         except ValueError:
             out.append((f"services.{name}.expose", "ports are numbers or ranges (8000, 8000-8010/tcp)"))
             continue
         for p in ports:
             if p in seen:
                 out.append((
-                    f"services.{name}.expose",
+                    f"services.{name}.{'expose' if p in exposed else 'ports'}",
                     f"port {p} is also exposed by {seen[p]!r}: the services share one loopback, "
                     "two cannot listen on the same port",
                 ))  # fmt: skip

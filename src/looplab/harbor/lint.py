@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from looplab.environment.dockerfile import parse_dockerfile, split_words
 from looplab.environment.registry import parse_ref
 from looplab.errors import LooplabError, validation_problems
-from looplab.harbor import compose
+from looplab.harbor import compose, verifier_env
 from looplab.tasks.loader import SERVICE_REFUSAL, service_names
 from looplab.tasks.model import TaskConfig, unknown_keys
 
@@ -111,23 +111,29 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
     for i, art in enumerate(cfg.artifacts):
         if services is not None and art.service not in services:
             out.append(Problem(toml_path, f"artifacts[{i}].service", f"{art.service!r}: {SERVICE_REFUSAL}"))
-    verifier_image = path / "tests" / "Dockerfile"
-    if cfg.verifier.environment_mode == "separate" and verifier_image.is_file():
-        out.append(
-            Problem(
-                verifier_image,
-                "-",
-                "a separate verifier's image is not built: test.sh runs on the task's environment",
+    for step in [st.name for st in cfg.steps] if cfg.steps else [None]:
+        venv = verifier_env.resolve(cfg, path, step)
+        at = f"steps.{step}.verifier" if step else "verifier"
+        if venv.mode == "separate" and venv.own and venv.image is None:
+            if not (venv.context / "Dockerfile").is_file():
+                out.append(
+                    Problem(
+                        toml_path,
+                        f"{at}.environment",
+                        f"a separate verifier needs a docker_image "
+                        f"or {venv.context / 'Dockerfile'} (Harbor refuses one with neither)",
+                    )
+                )
+        elif venv.mode == "separate" and not venv.own and not cfg.environment.docker_image:
+            out.append(
+                Problem(
+                    toml_path,
+                    f"{at}.environment_mode",
+                    "'separate' without an environment table or "
+                    f"{venv.context / 'Dockerfile'}: Harbor refuses it; looplab runs test.sh on the "
+                    "task's pristine environment with tests/ uploaded",
+                )
             )
-        )
-    if cfg.verifier.environment:
-        out.append(
-            Problem(
-                toml_path,
-                "verifier.environment",
-                "a separate verifier environment is not applied: test.sh runs on the task's environment",
-            )
-        )
     if cfg.environment.tpu:
         out.append(Problem(toml_path, "environment.tpu", "TPUs are not supported (no TPU passthrough)"))
     if cfg.environment.os == "windows":
@@ -139,8 +145,9 @@ def _layout(path: Path, toml_path: Path, cfg: TaskConfig) -> list[Problem]:
             Problem(
                 toml_path,
                 "verifier.environment_mode",
-                "'shared': the verifier would see the agent's whole environment; looplab's verifier is "
-                "always separate (a fresh root plus the carried files): state outside them is not seen",
+                "'shared': Harbor runs test.sh in the agent's container, where it sees the agent's whole "
+                "environment; looplab's verifier is always a fresh sandbox on the pristine environment "
+                "plus the carried files: state outside them (/tmp, HOME, processes) is not seen",
             )
         )
     return out

@@ -35,16 +35,14 @@ from urllib.parse import urlsplit
 
 from looplab import cancel
 from looplab.clock import now_iso
-from looplab.environment.build import Environment, build_environment, scratch_dir
-from looplab.environment.dockerfile import parse_dockerfile
-from looplab.environment.image_build import resolve_bases
-from looplab.environment.images import image_command
-from looplab.environment.registry import RegistryOptions
+from looplab.environment.build import Environment, scratch_dir
 from looplab.errors import LooplabError
 from looplab.fsutil import chown_tree, read_regular_under, remove_tree
 from looplab.harbor.artifacts import Collector
-from looplab.harbor.compose import MAIN, Compose, ComposeBuild, ComposeService, compose_file, load_compose
+from looplab.harbor.compose import MAIN, Compose, compose_file, load_compose
+from looplab.harbor.compose_model import ComposeService
 from looplab.harbor.healthcheck import wait_healthy
+from looplab.harbor.service_images import build_of, build_sidecar, sidecar_command
 from looplab.sandbox.base import (
     DEFAULT_MAX_FILE_MB,
     ExecResult,
@@ -56,12 +54,14 @@ from looplab.sandbox.base import (
 from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES
 from looplab.sandbox.factory import is_image_root, make_sandbox
 from looplab.sandbox.netns import NetNamespace
-from looplab.tasks.loader import Task, generated_dockerfile
+from looplab.tasks.loader import Task
 from looplab.tasks.model import Artifact, Healthcheck, McpServer
 
 LOG_DIR_IN_SANDBOX = "/.looplab-service"
 MAX_LOG = 8 << 20
 MCP_READY_TIMEOUT_S = 60.0
+RESTART_DELAY_S, RESTART_MAX_DELAY_S = 0.1, 10.0  # Docker's: doubled after each quick exit
+RESTART_RESET_S = 10.0  # a run this long starts the delay again from RESTART_DELAY_S
 
 
 def started_mcp_servers(task: Task) -> list[McpServer]:
@@ -71,23 +71,6 @@ def started_mcp_servers(task: Task) -> list[McpServer]:
 
 def needs_services(task: Task) -> bool:
     return compose_file(task.environment_dir) is not None or bool(started_mcp_servers(task))
-
-
-@dataclass
-class _ServiceTask(Task):
-    """A sidecar's image as a task-shaped build input (its context and Dockerfile)."""
-
-    context_dir: Path | None = None
-    dockerfile_path: Path | None = None
-
-    @property
-    def environment_dir(self) -> Path:
-        assert self.context_dir is not None
-        return self.context_dir
-
-    @property
-    def dockerfile(self) -> Path | None:
-        return self.dockerfile_path
 
 
 @dataclass
@@ -123,6 +106,7 @@ class TrialServices:
         self._health: dict[str, dict[str, Any]] = {}
         self._shared: dict[str, Path] = {}  # named volumes and writable bind copies, by source
         self._stopped = False
+        self._stopping = threading.Event()  # set first by ``stop``: no service is restarted after it
 
     # ---- set-up ----------------------------------------------------------------------------
     def __enter__(self) -> TrialServices:
@@ -167,7 +151,7 @@ class TrialServices:
         _hosts_mountpoint(self.main_env.root)
         for s in plan:
             if s.env is None:
-                s.env = self._build(s)
+                s.env = build_sidecar(self.task, self.compose, s.name) if self.compose else None
             _hosts_mountpoint(s.env.root)
         for s in plan:
             self._wait_dependencies(s.name)
@@ -181,7 +165,7 @@ class TrialServices:
     def _compose_service(self, name: str, svc: ComposeService) -> _Service:
         argv = svc.argv()
         if svc.entrypoint is None:  # the image's ENTRYPOINT (and its CMD unless command is given)
-            ep, cmd = self._image_command(svc)
+            ep, cmd = sidecar_command(self.task, svc)
             argv = [*(ep or []), *(svc.argv() or cmd or [])]
         if not argv:
             raise LooplabError(
@@ -190,37 +174,8 @@ class TrialServices:
             )
         return _Service(
             name, "compose", "", argv, extra_env=svc.env(), workdir=svc.working_dir,
-            source=svc.image or f"build:{_build_of(svc).context}",
+            source=svc.image or f"build:{build_of(svc).context}",
         )  # fmt: skip
-
-    def _image_command(self, svc: ComposeService) -> tuple[list[str] | None, list[str] | None]:
-        """A sidecar image's ENTRYPOINT and CMD: its Dockerfile's (stage by stage), else its base image's."""
-        opts = RegistryOptions.from_env()
-        if svc.image:
-            return image_command(svc.image, opts)
-        b = _build_of(svc)
-        return dockerfile_command(self.task.environment_dir / b.context / b.dockerfile, opts)
-
-    def _build(self, s: _Service) -> Environment:
-        assert self.compose is not None
-        svc = self.compose.doc.services[s.name]
-        env_dir = self.task.environment_dir
-        if svc.image:
-            context, dockerfile = env_dir / f".looplab-service-{s.name}", generated_dockerfile(svc.image)
-        else:
-            b = _build_of(svc)
-            context = (env_dir / b.context).resolve()
-            dockerfile = context / b.dockerfile
-        ecfg = self.task.config.environment.model_copy(update={"docker_image": None, "workdir": None})
-        cfg = self.task.config.model_copy(update={"environment": ecfg})
-        stask = _ServiceTask(
-            name=f"{self.task.name}.{s.name}", path=self.task.path, config=cfg, instruction="",
-            context_dir=context, dockerfile_path=dockerfile,
-        )  # fmt: skip
-        try:
-            return build_environment(stask, base="image")
-        except LooplabError as exc:
-            raise LooplabError(f"{self.compose.path}: services.{s.name}: {exc}") from None
 
     def _start(self, s: _Service) -> None:
         assert s.env is not None and self.box_dir is not None and self.hosts is not None
@@ -254,6 +209,11 @@ class TrialServices:
             "name": s.name, "kind": s.kind, "source": s.source, "address": s.address,
             "command": s.argv, "started_at": now_iso(), "log": f"services/{s.name}/output.log",
         }  # fmt: skip
+        svc = self.compose.doc.services[s.name] if self.compose and s.kind == "compose" else None
+        if svc is not None and svc.ports:  # reached by name at the container port; nothing on the host
+            s.record["ports"] = [m.model_dump(exclude_none=True) for m in svc.port_mappings()]
+            s.record["published_on_host"] = False
+        policy = svc.restart_policy() if svc is not None else ("no", None)
         s.box.start()
         has_sh = not is_image_root(env.root) or any(
             (env.root / p).exists() or (env.root / p).is_symlink() for p in ("bin/sh", "usr/bin/sh")
@@ -262,7 +222,7 @@ class TrialServices:
             [
                 "/bin/sh",
                 "-c",
-                f'"$@" >{LOG_DIR_IN_SANDBOX}/output.log 2>&1; echo $? >{LOG_DIR_IN_SANDBOX}/exit_code',
+                f'"$@" >>{LOG_DIR_IN_SANDBOX}/output.log 2>&1; echo $? >{LOG_DIR_IN_SANDBOX}/exit_code',
                 "sh",
                 *s.argv,
             ]
@@ -272,12 +232,39 @@ class TrialServices:
         s.shell = has_sh
 
         def run() -> None:
-            assert s.box is not None
-            s.result = s.box.exec(argv, timeout=None, cwd=wd)
-            s.record["finished_at"] = now_iso()
+            self._supervise(s, argv, wd, policy)
 
         s.thread = threading.Thread(target=run, daemon=True, name=f"service-{s.name}")
         s.thread.start()
+
+    def _supervise(self, s: _Service, argv: list[str], wd: str, policy: tuple[str, int | None]) -> None:
+        """Run the service's command, and again when it exits as its ``restart`` policy says:
+        ``always``/``unless-stopped`` whatever the exit, ``on-failure[:N]`` on a non-zero one (at
+        most N times), after a delay doubled at each quick exit; never once the trial stops it."""
+        assert s.box is not None and s.logs is not None
+        name, limit = policy
+        restarts, delay = 0, RESTART_DELAY_S
+        if name != "no":
+            policy_text = f"{name}:{limit}" if limit is not None else name
+            s.record.update(restart=policy_text, restarts=0, exit_codes=[])
+        while True:
+            (s.logs / "exit_code").unlink(missing_ok=True)
+            t0 = time.monotonic()
+            s.result = s.box.exec(argv, timeout=None, cwd=wd)
+            s.record["finished_at"] = now_iso()
+            if name == "no" or self._stopping.is_set():
+                return
+            code = self._exit_code(s, False)
+            s.record["exit_codes"].append(code)
+            failed = code is None or code != 0
+            if (name == "on-failure" and not failed) or (limit is not None and restarts >= limit):
+                return
+            delay = RESTART_DELAY_S if time.monotonic() - t0 >= RESTART_RESET_S else delay
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, RESTART_MAX_DELAY_S)
+            restarts += 1
+            s.record.update(restarts=restarts, restarted_at=now_iso())
 
     def _wait_dependencies(self, name: str) -> None:
         if self.compose is None or name not in self.compose.doc.services:
@@ -392,6 +379,9 @@ class TrialServices:
                 host = self._shared[key]
             _mountpoint(Path(spec.root), m.target, host.is_dir())
             (spec.ro_binds if m.read_only else spec.binds).append((host, m.target))
+        for path, size, mode in svc.tmpfs_mounts():  # empty at each start of the sandbox
+            _mountpoint(Path(spec.root), path, True)
+            spec.tmpfs.append((path, size, mode))
 
     def sidecar(self, name: str) -> tuple[Sandbox, str] | None:
         """The running sandbox of sidecar ``name`` and its working folder (collect hooks run there)."""
@@ -415,6 +405,7 @@ class TrialServices:
         if self._stopped:
             return self.records
         self._stopped = True
+        self._stopping.set()
         for s in reversed(list(self.services.values())):
             running = s.thread is not None and s.thread.is_alive()
             if s.box is not None:
@@ -454,11 +445,6 @@ class TrialServices:
         out.write_bytes(data or b"")
 
 
-def _build_of(svc: ComposeService) -> ComposeBuild:
-    b = svc.build
-    return b if isinstance(b, ComposeBuild) else ComposeBuild(context=b or ".")
-
-
 def _hosts_mountpoint(root: Path) -> None:
     """An image without ``/etc/hosts`` gets an empty one (Docker always provides one), where the
     trial's is bound."""
@@ -489,37 +475,3 @@ def _mountpoint(root: Path, target: str, folder: bool) -> None:
     else:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.touch()
-
-
-def dockerfile_command(dockerfile: Path, opts: Any) -> tuple[list[str] | None, list[str] | None]:
-    """The ENTRYPOINT and CMD the last stage of ``dockerfile`` ends with, as Docker resolves them:
-    a stage inherits its base's (an earlier stage, or an image's config) unless it sets them, and
-    setting ENTRYPOINT clears an inherited CMD; the shell form runs under ``/bin/sh -c``."""
-    instructions = parse_dockerfile(dockerfile)
-    bases = {ins.line: image for ins, image in resolve_bases(instructions, opts)}
-    stages: list[dict[str, Any]] = []
-    for ins in instructions:
-        if ins.op == "FROM":
-            words = ins.args.split()
-            stages.append({
-                "name": words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None,
-                "image": bases.get(ins.line), "from": words[0].lower() if words else "",
-            })  # fmt: skip
-        elif ins.op in ("ENTRYPOINT", "CMD") and stages:
-            form = ins.json_args()
-            value = form if form is not None else ["/bin/sh", "-c", ins.args]
-            stages[-1][ins.op] = value  # a CMD of the same stage stays; an inherited one does not
-
-    def resolve(i: int) -> tuple[list[str] | None, list[str] | None]:
-        st = stages[i]
-        if "ENTRYPOINT" in st:
-            return st["ENTRYPOINT"], st.get("CMD")
-        base_ep, base_cmd = None, None
-        earlier = [j for j in range(i) if stages[j]["name"] == st["from"]]
-        if earlier:
-            base_ep, base_cmd = resolve(earlier[-1])
-        elif st["image"]:
-            base_ep, base_cmd = image_command(st["image"], opts)
-        return base_ep, st.get("CMD", base_cmd)
-
-    return resolve(len(stages) - 1) if stages else (None, None)

@@ -37,7 +37,8 @@ from looplab.measure.cli import _emit as emit_result
 from looplab.measure.fingerprint import machine_fingerprint
 from looplab.tasks.catalog import resolve_task_path
 from looplab.tasks.loader import Task, load_task
-from looplab.trial import TrialConfig, new_trial_name, run_trial
+from looplab.trial import new_trial_name, run_trial
+from looplab.trial_config import TrialConfig
 from looplab.verify.runner import load_declaration
 from looplab.verify.s_ref import resolve_s_ref
 

@@ -74,7 +74,8 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     from looplab.job.gpus import ray_gpu_ids, ray_held_gpus
     from looplab.job.shipping import LiveStreamer, materialize_task
     from looplab.tasks.loader import load_task
-    from looplab.trial import TrialConfig, run_trial
+    from looplab.trial import run_trial
+    from looplab.trial_config import TrialConfig
 
     job_dir = Path(payload["job_dir"])
     token_path = job_dir / TOKEN_FILE

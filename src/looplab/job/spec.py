@@ -15,7 +15,7 @@ from looplab.agents.registry import args_for
 from looplab.environment.build import build_settings_env
 from looplab.records.layout import JobPaths
 from looplab.tasks.loader import Task
-from looplab.trial import TrialConfig
+from looplab.trial_config import TrialConfig
 
 Emit = Callable[[str, dict[str, Any]], None]  # on_event(kind, info): a job's progress reports
 

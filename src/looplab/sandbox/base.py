@@ -79,6 +79,8 @@ class SandboxSpec:
     run_as: tuple[int, int] | None = None
     # a network namespace file to join instead of a fresh one (a compose environment's, sandbox.netns)
     netns: str | None = None
+    # more tmpfs mounts (a compose service's ``tmpfs``): (sandbox path, size in bytes or None, mode or None)
+    tmpfs: list[tuple[str, int | None, int | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -115,6 +117,11 @@ class Sandbox(ABC):
     @abstractmethod
     def kill_processes(self) -> int:
         """Kill every process still running in the sandbox (it stays up); return how many there were."""
+
+    @abstractmethod
+    def kill_commands(self) -> int:
+        """Kill the process group of every command still running (what they started in the
+        background with a session of its own stays); return how many there were."""
 
     @abstractmethod
     def usage(self) -> dict[str, float]:

@@ -247,6 +247,10 @@ class BwrapSandbox(Sandbox):
             argv += ["--bind", str(safe_host_path(root, w)), posixpath.normpath("/" + w.lstrip("/"))]
         for host, dest in s.binds:
             argv += ["--bind", str(host), dest]
+        for dest, size, mode in s.tmpfs:  # empty at each start, as Docker's tmpfs (1777 unless given)
+            if size is not None or s.memory_mb:
+                argv += ["--size", str(size if size is not None else int(s.memory_mb or 0) << 20)]
+            argv += ["--perms", f"{0o1777 if mode is None else mode:04o}", "--tmpfs", dest]
         if not s.root_writable:
             argv += ["--remount-ro", "/"]
         argv += ["--chdir", s.workdir or "/", "--clearenv", "--setenv", "PATH", DEFAULT_PATH]
@@ -372,6 +376,11 @@ class BwrapSandbox(Sandbox):
         running can write the reward file after the test wrote it.
         """
         r = self._request({"op": "killall"}, 10.0)
+        return int(r.stdout) if r.exit_code == 0 and r.stdout.isdigit() else 0
+
+    def kill_commands(self) -> int:
+        """Kill the commands still running (a kept sandbox's agent at its deadline); the rest stays."""
+        r = self._request({"op": "cancel"}, 10.0)
         return int(r.stdout) if r.exit_code == 0 and r.stdout.isdigit() else 0
 
     def run_request(self, r: ExecRequest) -> ExecResult:

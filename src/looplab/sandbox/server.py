@@ -3,7 +3,8 @@
 It reads one JSON request per line on stdin and answers one JSON line per request
 on stdout: ``{"id", "argv", "env", "cwd", "timeout", "stdin", "limit"}`` in (optionally
 ``"uid"``/``"gid"`` to run the command as another user; build steps after ``USER``), or ``{"id", "op":
-"killall"}``, which kills every other process in the sandbox),
+"killall"}``, which kills every other process in the sandbox, or ``{"id", "op": "cancel"}``,
+which kills the process group of every command still running and leaves the rest),
 ``{"id", "exit_code", "stdout", "stderr", "timed_out", "duration_s", "truncated"}``
 out. Each command gets its own session; at its timeout the whole process group is
 sent SIGTERM, then SIGKILL after a short grace. Requests run concurrently. The
@@ -22,6 +23,7 @@ except Exception:
     pass
 out_lock = threading.Lock()
 out = sys.stdout.buffer
+running = {}  # request id -> the process group of a command still running
 GRACE = 2.0
 
 def reply(msg):
@@ -68,6 +70,7 @@ def run(req):
         reply({"id": rid, "exit_code": 127, "stdout": "", "stderr": "exec failed: %s\n" % exc,
                "timed_out": False, "duration_s": time.monotonic() - t0, "truncated": False})
         return
+    running[rid] = proc.pid
     obuf, ebuf = [], []
     ts = [threading.Thread(target=reader, args=(proc.stdout, obuf, limit, state), daemon=True),
           threading.Thread(target=reader, args=(proc.stderr, ebuf, limit, state), daemon=True)]
@@ -92,6 +95,7 @@ def run(req):
             pass
         kill_group(proc.pid, signal.SIGKILL)
         proc.wait()
+    running.pop(rid, None)
     if timed_out:
         kill_group(proc.pid, signal.SIGKILL)
     join_until = time.monotonic() + 0.5
@@ -120,11 +124,18 @@ def killall(req):
     reply({"id": req.get("id"), "exit_code": 0, "stdout": str(killed), "stderr": "",
            "timed_out": False, "duration_s": 0.0, "truncated": False})
 
+def cancel(req):
+    groups = list(running.values())
+    for pid in groups:
+        kill_group(pid, signal.SIGKILL)
+    reply({"id": req.get("id"), "exit_code": 0, "stdout": str(len(groups)), "stderr": "",
+           "timed_out": False, "duration_s": 0.0, "truncated": False})
+
 for line in sys.stdin.buffer:
     try:
         req = json.loads(line)
     except ValueError:
         continue
-    target = killall if req.get("op") == "killall" else run
+    target = {"killall": killall, "cancel": cancel}.get(req.get("op"), run)
     threading.Thread(target=target, args=(req,), daemon=True).start()
 """

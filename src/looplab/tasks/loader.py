@@ -131,12 +131,6 @@ def load_task(path: str | Path) -> Task:
         raise LooplabError(
             f"{toml_path}: field environment.os: 'windows' environments are not supported (linux only)"
         )
-    if cfg.verifier.environment:
-        warnings.append(
-            f"{toml_path}: [verifier.environment] is not applied: test.sh runs on the task's environment"
-        )
-    if cfg.verifier.environment_mode == "separate" and (path / "tests" / "Dockerfile").is_file():
-        warnings.append(f"{path / 'tests' / 'Dockerfile'}: not built: test.sh runs on the task's environment")
     if cfg.steps:
         _check_steps(path, toml_path, cfg)
     else:

@@ -171,13 +171,18 @@ class VerifierSection(_Networked):
     env: dict[str, str] = Field(default_factory=dict)
     user: str | int | None = None  # kept, not applied
     # Harbor's shared (test.sh in the agent's container) or separate verifier: looplab's verifier
-    # is always a fresh sandbox on the pristine environment plus the carried files
+    # is always a fresh sandbox of its own; separate with its own environment: harbor.verifier_env
     environment_mode: Literal["shared", "separate"] | None = None
-    # a separate verifier's own environment (docker_image, resources): kept, not applied
-    environment: dict[str, Any] | None = None
+    environment: EnvironmentSection | None = None  # a separate verifier's own environment
     collect: list[CollectHook] = Field(default_factory=list)
 
     _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
+
+    @model_validator(mode="after")
+    def _mode_fits(self) -> VerifierSection:
+        if self.environment_mode == "shared" and self.environment is not None:
+            raise ValueError("environment_mode 'shared' cannot have an environment (Harbor refuses it)")
+        return self
 
 
 class EnvironmentSection(_Networked):
@@ -217,6 +222,9 @@ class EnvironmentSection(_Networked):
                 return int(float(s[:-1]) * mult[s[-1]])
             return int(float(s))
         return v
+
+
+VerifierSection.model_rebuild()
 
 
 class ScoreRef(_Section):
@@ -300,9 +308,16 @@ class StepVerifier(_Section):
     timeout_sec: float | None = Field(default=None, gt=0)  # default: the task's [verifier] timeout_sec
     env: dict[str, str] | None = None  # default: the task's [verifier.env]
     user: str | int | None = None
-    environment_mode: Literal["shared", "separate"] | None = None  # kept, as [verifier]'s
+    environment_mode: Literal["shared", "separate"] | None = None  # as [verifier]'s
+    environment: EnvironmentSection | None = None  # this step's separate verifier environment
 
     _env = field_validator("env", mode="before")(classmethod(lambda cls, v: _stringify(v)))
+
+    @model_validator(mode="after")
+    def _mode_fits(self) -> StepVerifier:
+        if self.environment_mode == "shared" and self.environment is not None:
+            raise ValueError("environment_mode 'shared' cannot have an environment (Harbor refuses it)")
+        return self
 
 
 class StepLooplab(_OwnSection):

@@ -29,13 +29,16 @@ def root_view(env: Environment, root: Path) -> Iterator[None]:
         yield
 
 
-def stage_verifier_root(task: Task, root: Path, tests_dirs: list[Path] | None = None) -> None:
+def stage_verifier_root(
+    task: Task, root: Path, tests_dirs: list[Path] | None = None, upload: bool = True
+) -> None:
     """Merge the task's tests/ (or ``tests_dirs``, in order: a step's tests over the task's)
-    into /tests and start /logs/verifier empty."""
+    into /tests (unless not ``upload``: a separate verifier's own image holds them) and start
+    /logs/verifier empty."""
     tests_host = root / "tests"
-    if tests_host.is_symlink():
+    if tests_host.is_symlink() and upload:
         tests_host.unlink()
-    for d in [task.tests_dir] if tests_dirs is None else tests_dirs:
+    for d in ([task.tests_dir] if tests_dirs is None else tests_dirs) if upload else []:
         shutil.copytree(d, tests_host, symlinks=True, dirs_exist_ok=True)
     verifier_logs = root / "logs" / "verifier"
     remove_tree(verifier_logs)

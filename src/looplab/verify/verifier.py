@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from looplab.environment.build import Environment, scratch_dir
-from looplab.environment.task_env import task_env
+from looplab.environment.task_env import resolve_env, task_env
 from looplab.errors import LooplabError
 from looplab.fsutil import atomic_write_json, remove_tree
+from looplab.harbor import verifier_env
 from looplab.harbor.artifacts import Collector
 from looplab.harbor.steps import StepPlan
 from looplab.measure.lock import own_cores_lock_dir
@@ -101,16 +102,26 @@ def verify(
     sandbox: Sandbox | None = None
     result: VerifierResult | None = None
     views = contextlib.ExitStack()
+    venv = verifier_env.resolve(task.config, task.path, step.name if step else None)
+    cfg = task.config
     try:
-        views.enter_context(root_view(env, root))
-        carried = editable_mod.collect(Path(work_dir), norm)
+        # a separate verifier with an environment of its own: that root, nothing uploaded, only the
+        # artifacts (and the editable files, where declared) carried, as Harbor hands them over
+        own = verifier_env.build(task, venv) if venv.own else None
+        views.enter_context(root_view(own or env, root))
+        carried = editable_mod.collect(Path(work_dir), norm if own is None or norm else [])
         wd_host = root / env.workdir.lstrip("/")
-        editable_mod.overlay(wd_host, carried, norm)
-        stage_verifier_root(task, root, step.tests_dirs if step else None)
+        if own is None or norm:
+            editable_mod.overlay(wd_host, carried, norm)
+        stage_verifier_root(task, root, step.tests_dirs if step else None, upload=own is None)
         verifier_logs = root / "logs" / "verifier"
-        cfg = task.config
         timeout = step.verifier_timeout_sec if step else cfg.verifier.timeout_sec
-        run_env = {**env.env, **task_env(cfg)}
+        if own is not None and venv.section is not None:
+            run_env = {**own.env, **resolve_env(venv.section.env)}
+            cfg = cfg.model_copy(update={"environment": venv.section})  # its resources and network
+        else:
+            run_env = {**env.env, **task_env(cfg)}
+        workdir = (own or env).workdir
         run_env.update(step.verifier_env if step else cfg.verifier.env)
         run_env.update(extra_env or {})
         run_env.update(
@@ -152,7 +163,7 @@ def verify(
                 root_writable=not locked,
                 writable=writable,
                 env=run_env,
-                workdir=env.workdir,
+                workdir=workdir,
                 network=False,
                 cpus=cores,
                 memory_mb=cfg.environment.memory_mb,
@@ -162,7 +173,7 @@ def verify(
                 ro_binds=runtime_ro_binds() + [(own_cores_lock_dir(cores, box_dir), LOCK_DIR_IN_SANDBOX)],
             )
             pristine = []  # rebased scoring: pristine runs interleaved with the agent's (verify.rebased)
-            if rebased.wanted(task):
+            if rebased.wanted(task) and own is None:
                 pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 1))
             policy = resolve_network(cfg, "verifier", network)
             with Egress(policy, log_dir / "network.jsonl") as net:
@@ -173,9 +184,9 @@ def verify(
                 sandbox.start()
                 net.start_in(sandbox)
                 restored = []  # a separate verifier gets the agent's artifacts at their source paths
-                if artifacts is not None and cfg.verifier.environment_mode == "separate":
+                if artifacts is not None and venv.mode == "separate":
                     restored = artifacts.restore_into(sandbox, root / "logs" / ".restore", "/logs/.restore")
-                r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=timeout, cwd=env.workdir)
+                r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=timeout, cwd=workdir)
                 # nothing test.sh (or the candidate it ran) left behind may touch the reward from here on
                 leftovers = sandbox.kill_processes()
                 net_record = net.record()
@@ -198,8 +209,9 @@ def verify(
             result = _result_from(parsed, r.exit_code, r.timed_out, timeout)
             result.network = net_record
             _say_network_denied(result, policy)
-            result.sealed = globs is not None
+            result.sealed = globs is not None or own is not None  # own: only the artifacts cross
             result.extra["processes_killed_after_test"] = leftovers
+            result.extra["verifier_environment"] = venv.record()
             if restored:
                 result.extra["artifacts_restored"] = restored
             result.carried_files = sorted(carried.files)

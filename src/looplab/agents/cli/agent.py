@@ -52,6 +52,7 @@ from looplab.agents.cli.preflight import found_on_host_path, install_hint, prefl
 from looplab.agents.cli.tailer import LogTailer, tool_usage
 from looplab.agents.cli.tools import DEFAULT_BASE, KEY_ENV, TOOLS, CliTool
 from looplab.agents.llm.pricing import PriceTable
+from looplab.agents.trajectory import Trajectory
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
 from looplab.gateway.metering import Caps
@@ -140,6 +141,8 @@ class CliAgent(Agent):
         self._proxy: EgressProxy | None = None
         self._gateway: ModelGateway | None = None
         self._dir: Path | None = None
+        self._traj: Trajectory | None = None  # the run's trajectory the gateway's calls go to
+        self._relayed: Sandbox | None = None  # the sandbox whose relays run (a kept one keeps them)
 
     @property
     def gateway_port(self) -> int:
@@ -180,13 +183,13 @@ class CliAgent(Agent):
         self._proxy = EgressProxy(
             self.allowed, self._dir / "proxy.sock", ctx.logs_dir / "proxy.jsonl"
         ).start()
-        traj = ctx.trajectory
+        self._traj = ctx.trajectory
         self._gateway = ModelGateway(
             self.upstreams(),
             self.token,
             ctx.logs_dir / "model-calls.jsonl",
             prices=self.prices,
-            on_call=lambda call: traj.event("model_call", **call),
+            on_call=lambda call: self._traj.event("model_call", **call) if self._traj else None,
         ).serve_unix(self._dir / "gateway.sock")
         spec.ro_binds.append((self._dir, SANDBOX_PROXY_DIR))
         for m in self.mounts:
@@ -200,6 +203,7 @@ class CliAgent(Agent):
             if svc is not None:
                 svc.stop()
         self._gateway = self._proxy = None
+        self._traj = self._relayed = None
         if self._dir is not None:
             remove_tree(self._dir)
             self._dir = None
@@ -289,12 +293,19 @@ class CliAgent(Agent):
                 return AgentOutcome(stop_reason="error", error=msg)
         gw = self._gateway
         if self._proxy is not None and gw is not None:
+            # run again in the sandbox of a multi-step trial: this step's logs, caps and trajectory
+            self._traj = traj
+            gw.restart(ctx.logs_dir / "model-calls.jsonl")
+            self._proxy.log_path = ctx.logs_dir / "proxy.jsonl"
             for port, sock in ((self.port, "proxy.sock"), (self.gateway_port, "gateway.sock")):
+                if self._relayed is sandbox:  # the relays of an earlier run still serve
+                    break
                 f = sandbox.exec(forwarder_command(port, SANDBOX_PROXY_DIR, sock), timeout=30)
                 if f.exit_code != 0:
                     raise LooplabError(
                         f"cli agent: the in-sandbox relay did not start: {f.stderr.strip()[:500]}"
                     )
+            self._relayed = sandbox
             gw.set_caps(
                 Caps(
                     max_calls=budget.max_turns, max_tokens=budget.max_tokens, max_cost_usd=budget.max_cost_usd

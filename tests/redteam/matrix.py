@@ -141,12 +141,19 @@ def _commit() -> str:
     return (git("rev-parse", "--short", "HEAD") or "unknown") + ("+dirty" if dirty else "")
 
 
+# Kinds whose reward takes no time measurement (the puzzles: an exact score of one run): their trials
+# need not wait for cores other looplab jobs on a shared machine hold (after this long, unpinned).
+UNTIMED_CORE_WAIT_S = {"exact": 10.0}
+
+
 def run_trial(
     task: str, agent: str, steps: list[dict] | None, jobs: Path, name: str, timeout: float = 1800
 ) -> Trial:
     """One real trial; its reward, status and cost (a missing record is an 'error' trial)."""
     args = [sys.executable, "-m", "looplab", "run", "-p", str(task_path(task)), "-a", agent,
             "--jobs-dir", str(jobs), "--job-name", name]  # fmt: skip
+    if (wait := UNTIMED_CORE_WAIT_S.get(task_info(task)["kind"])) is not None:
+        args += ["--core-wait", str(wait)]
     if steps is not None:
         script = jobs / f"{name}.yaml"
         jobs.mkdir(parents=True, exist_ok=True)

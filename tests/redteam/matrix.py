@@ -137,8 +137,10 @@ def _commit() -> str:
         r = subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True, check=False)
         return r.stdout.strip()
 
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "tests", "tasks")
-    return (git("rev-parse", "--short", "HEAD") or "unknown") + ("+dirty" if dirty else "")
+    # the last commit of the code measured (the harness, the attacks, the tasks), not of the page
+    code = ("src", "tests", "tasks", "scripts")
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", *code)
+    return (git("log", "-1", "--format=%h", "--", *code) or "unknown") + ("+dirty" if dirty else "")
 
 
 # Kinds whose reward takes no time measurement (the puzzles: an exact score of one run): their trials
@@ -348,23 +350,27 @@ def cost_lines(rows: list[dict], cells: list[Cell]) -> list[str]:
     out += [
         f"| {k} | {len(v)} | {statistics.median(v):.0f} | {max(v):.0f} |" for k, v in sorted(per_kind.items())
     ]
-    total, projected = 0.0, []
-    all_median = statistics.median([s for v in per_kind.values() for s in v])
+    total, projected, unknown = 0.0, [], []
     for task in cpu_tasks():
         r = next((x for x in rows if x["task"] == task and x.get("measured")), None)
+        kind = task_info(task)["kind"]
         if r is not None:
             total += r["measured"]["seconds"]
-            continue
-        n = 2 + sum(steps_for(task, a) is not None for a in ATTACKS)
-        med = statistics.median(per_kind.get(task_info(task)["kind"], [all_median]))
-        total += n * med
-        projected.append(task)
+        elif kind in per_kind:
+            total += (2 + sum(steps_for(task, a) is not None for a in ATTACKS)) * statistics.median(
+                per_kind[kind]
+            )
+            projected.append(task)
+        else:
+            unknown.append(task)
     out += [
         "",
         f"A full run (every CPU task: nop, oracle and each applicable attack, one trial at a time, `-n 1`)"
         f" takes about {total / 3600:.1f} h on the shared 2-core machine: the measured rows' own times, and"
         f" for {len(projected)} row(s) not measured with costs ({', '.join(projected) or 'none'}) their"
-        " cell count times their kind's median trial. A trial's seconds are its `looplab run` wall time"
+        " cell count times their kind's median trial"
+        + (f"; not counted: {', '.join(unknown)} (no trial of their kind timed yet)" if unknown else "")
+        + ". A trial's seconds are its `looplab run` wall time"
         " (process start, environment cache check, agent phase, verification); the verification dominates"
         " for paired tasks (interleaved timing of baseline, candidate and reference until the precision"
         " target), so there is little to share between trials without sharing a measurement.",

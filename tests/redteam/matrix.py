@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -143,9 +144,15 @@ def _commit() -> str:
     return (git("log", "-1", "--format=%h", "--", *code) or "unknown") + ("+dirty" if dirty else "")
 
 
-# Kinds whose reward takes no time measurement (the puzzles: an exact score of one run): their trials
-# need not wait for cores other looplab jobs on a shared machine hold (after this long, unpinned).
-UNTIMED_CORE_WAIT_S = {"exact": 10.0}
+# Tasks whose reward takes no time measurement (run.toml mode = "exact": the trusted check's score
+# of one run) need not wait for cores other looplab jobs on a shared machine hold: after this long
+# their trials run unpinned (and say so in their records).
+UNTIMED_CORE_WAIT_S = 10.0
+
+
+def untimed(task: str) -> bool:
+    decl = task_path(task) / "tests" / "run.toml"
+    return decl.is_file() and tomllib.loads(decl.read_text()).get("mode") == "exact"
 
 
 def run_trial(
@@ -154,8 +161,8 @@ def run_trial(
     """One real trial; its reward, status and cost (a missing record is an 'error' trial)."""
     args = [sys.executable, "-m", "looplab", "run", "-p", str(task_path(task)), "-a", agent,
             "--jobs-dir", str(jobs), "--job-name", name]  # fmt: skip
-    if (wait := UNTIMED_CORE_WAIT_S.get(task_info(task)["kind"])) is not None:
-        args += ["--core-wait", str(wait)]
+    if untimed(task):
+        args += ["--core-wait", str(UNTIMED_CORE_WAIT_S)]
     if steps is not None:
         script = jobs / f"{name}.yaml"
         jobs.mkdir(parents=True, exist_ok=True)

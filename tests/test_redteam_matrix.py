@@ -4,7 +4,8 @@ Each cell is a real ``looplab run`` with a scripted cheating agent (tests/redtea
 and passes when the attack scores no more than the nop agent plus noise; each task's
 honest oracle must still meet its target. The default run covers one task per measure
 kind (tests/redteam/matrix.py DEFAULT_TASKS) with the attacks aimed at that kind
-(DEFAULT_ATTACKS); ``-m slow`` covers every attack on every catalog task.
+(DEFAULT_ATTACKS: each attack class once across the four); ``-m slow`` covers every
+applicable attack on every CPU catalog task (the gpu_* tasks need a GPU).
 ``scripts/security_matrix.py`` runs the same cells and writes docs/security.md.
 
 Cells listed in KNOWN_HOLES fail on this branch (a task not yet migrated to the

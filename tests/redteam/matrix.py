@@ -101,6 +101,7 @@ class Trial:
     error: str | None = None
     seconds: float = 0.0
     reason: str | None = None  # the verifier's reason for the reward (a failed build, a wrong output)
+    started_at: str | None = None
 
 
 @dataclass
@@ -124,7 +125,7 @@ class Measured:
 
     at: str
     host: str
-    load: float
+    load: float | None
     commit: str
     seconds: float = 0.0
     trial_s: dict[str, float] = field(default_factory=dict)
@@ -198,7 +199,8 @@ def read_trial(jobs: Path, name: str) -> Trial | None:
     err = (res.get("exception_info") or {}).get("message")
     reason = (res.get("verifier_result") or {}).get("reason")
     secs = sum((v or {}).get("duration_s") or 0.0 for v in (res.get("timing") or {}).values())
-    return Trial(res.get("reward"), res.get("status", "error"), err, round(secs, 1), reason and reason[:200])
+    return Trial(res.get("reward"), res.get("status", "error"), err, round(secs, 1), reason and reason[:200],
+                 res.get("started_at"))  # fmt: skip
 
 
 def run_row(
@@ -242,7 +244,13 @@ def run_row(
         cells.append(cell)
         if on_cell is not None:
             on_cell(cell)
-    measured.seconds = round(time.monotonic() - t0, 1) if not recorded else sum(measured.trial_s.values())
+    if recorded:  # read back: when the trials ran (their records), not now; the load then is unknown
+        starts = sorted(t.started_at for t in (nop, oracle) if t.started_at)
+        measured.at = starts[0].replace("T", " ")[:16] + " UTC (read back)" if starts else measured.at
+        measured.load = None
+        measured.seconds = round(sum(measured.trial_s.values()), 1)
+    else:
+        measured.seconds = round(time.monotonic() - t0, 1)
     row = {
         "task": task, "kind": info["kind"], "reward_kind": info["reward"], "nop": nop.reward,
         "nop_error": nop.error, "oracle": oracle.reward, "oracle_error": oracle.error,
@@ -278,7 +286,8 @@ def _measured_note(r: dict) -> str:
     m = r.get("measured")
     if not m:
         return "earlier run, before rows recorded load and commit (older attack code)"
-    return f"{m['at']}, load {m['load']}, `{m['commit']}`, {m['seconds']:.0f} s"
+    load = "load unknown" if m["load"] is None else f"load {m['load']}"
+    return f"{m['at']}, {load}, `{m['commit']}`, {m['seconds']:.0f} s"
 
 
 def _cell_text(c: Cell) -> str:

@@ -377,12 +377,13 @@ def cost_lines(rows: list[dict], cells: list[Cell]) -> list[str]:
     for task in cpu_tasks():
         r = next((x for x in rows if x["task"] == task and x.get("measured")), None)
         kind = task_info(task)["kind"]
-        if r is not None:
-            total += r["measured"]["seconds"]
+        n = 2 + sum(steps_for(task, a) is not None for a in ATTACKS)
+        if r is not None:  # its own time, and its kind's median for each trial it left out
+            missing = max(0, n - len(r["measured"]["trial_s"]))
+            total += r["measured"]["seconds"] + missing * statistics.median(per_kind[kind])
+            projected += [f"{task} ({missing} trials)"] if missing else []
         elif kind in per_kind:
-            total += (2 + sum(steps_for(task, a) is not None for a in ATTACKS)) * statistics.median(
-                per_kind[kind]
-            )
+            total += n * statistics.median(per_kind[kind])
             projected.append(task)
         else:
             unknown.append(task)
@@ -390,8 +391,9 @@ def cost_lines(rows: list[dict], cells: list[Cell]) -> list[str]:
         "",
         f"A full run (every CPU task: nop, oracle and each applicable attack, one trial at a time, `-n 1`)"
         f" takes about {total / 3600:.1f} h on the shared 2-core machine: the measured rows' own times, and"
-        f" for {len(projected)} row(s) not measured with costs ({', '.join(projected) or 'none'}) their"
-        " cell count times their kind's median trial"
+        f" for {len(projected)} row(s) not (fully) measured with costs ({', '.join(projected) or 'none'})"
+        " their missing trials times their kind's median trial, not counting time spent queueing for cores"
+        " that other sessions' jobs hold"
         + (f"; not counted: {', '.join(unknown)} (no trial of their kind timed yet)" if unknown else "")
         + ". A trial's seconds are its `looplab run` wall time"
         " (process start, environment cache check, agent phase, verification); the verification dominates"

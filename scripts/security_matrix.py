@@ -1,54 +1,62 @@
 """Run the red-team matrix (attacks x catalog tasks) for real and write docs/security.md and its JSON.
 
-    python scripts/security_matrix.py                 # one task per measure kind
-    python scripts/security_matrix.py --all           # every catalog task
+    python scripts/security_matrix.py                  # one task per measure kind
+    python scripts/security_matrix.py --all            # every CPU catalog task, cheapest kinds first
     python scripts/security_matrix.py --task bm25_search --attack leaked_answer
+    python scripts/security_matrix.py --render         # run nothing: rewrite the page from the JSON
 
-Each cell is a real ``looplab run`` with a scripted cheating agent; see tests/redteam/.
+Each cell is a real ``looplab run`` with a scripted cheating agent (tests/redteam/). The
+rows of the tasks run now replace theirs in an existing --json (others are kept, with
+the date, load and commit each was measured at), unless --fresh. The JSON and the page
+are rewritten after every task, so a stopped run keeps what it measured.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import platform
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from redteam.attacks import ATTACKS, catalog  # noqa: E402
-from redteam.matrix import DEFAULT_TASKS, Cell, render, run_row, to_json  # noqa: E402
+from redteam.attacks import ATTACKS, catalog, needs_gpu  # noqa: E402
+from redteam.matrix import DEFAULT_TASKS, cpu_tasks, merge, render, run_row, task_info, to_json  # noqa: E402
 
 from looplab.fsutil import atomic_write_json, atomic_write_text, read_json  # noqa: E402
+
+# --all runs the cheap kinds first, so a run cut short has covered the most tasks.
+KIND_ORDER = ("exact", "model-dev", "instructions", "paired")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--all", action="store_true", help="every catalog task (default: one per measure kind)")
+    ap.add_argument("--all", action="store_true", help="every CPU catalog task (default: one per kind)")
     ap.add_argument("--task", action="append", help="only these tasks")
     ap.add_argument("--attack", action="append", choices=ATTACKS, help="only these attacks")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "security.md")
     ap.add_argument("--json", type=Path, default=REPO / "docs" / "security.json")
-    ap.add_argument(
-        "--merge", action="store_true",
-        help="keep the cells of an existing --json this run does not redo (other tasks, other attacks)",
-    )  # fmt: skip
+    ap.add_argument("--fresh", action="store_true", help="drop the rows of an existing --json")
+    ap.add_argument("--render", action="store_true", help="run nothing: rewrite --out from --json")
     ap.add_argument(
         "--from-jobs", type=Path, nargs="*", default=None,
         help="run nothing: read the trials recorded in these job folders (one per task, as left by a run)",
     )  # fmt: skip
-    ap.add_argument("--note", default="", help="a paragraph for docs/security.md about this run")
     args = ap.parse_args(argv)
-    tasks = args.task or (catalog() if args.all else list(DEFAULT_TASKS.values()))
+    if args.all:
+        tasks = sorted(cpu_tasks(), key=lambda t: (KIND_ORDER.index(task_info(t)["kind"]), t))
+    else:
+        tasks = args.task or list(DEFAULT_TASKS.values())
     unknown = sorted(set(tasks) - set(catalog()))
     if unknown:
         print(f"security_matrix: unknown task(s) {', '.join(unknown)}", file=sys.stderr)
         return 2
-    attacks = args.attack or ATTACKS
-    rows, cells = [], []
-    recorded = {}
+    gpu = [t for t in tasks if needs_gpu(t)]
+    if gpu:
+        print(f"security_matrix: {', '.join(gpu)} need a GPU; not run here", file=sys.stderr)
+        tasks = [t for t in tasks if t not in gpu]
+    recorded: dict[str, Path] = {}
     for d in args.from_jobs or []:
         task = next((t for t in catalog() if d.name.startswith(f"redteam-{t}-")), None)
         if task is None:
@@ -57,31 +65,33 @@ def main(argv: list[str] | None = None) -> int:
         recorded[task] = d
     if args.from_jobs is not None:
         tasks = list(recorded)
+    if args.render:
+        tasks = []
+    old = read_json(args.json) if args.json.is_file() and not args.fresh else {}
+    rows, cells = merge(old, [], [])
     for task in tasks:
-        row, got = run_row(task, attacks, recorded.get(task), recorded=task in recorded)
-        rows.append(row)
-        cells += got
-        for c in got:
-            print(f"{c.task:24} {c.attack:20} {c.reward!s:8} {'pass' if c.passed else 'FAIL'}", flush=True)
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    note = f"Run on {when} on {platform.node()} ({platform.machine()}); tasks: {', '.join(tasks)}."
-    if args.merge and args.json.is_file():
-        old = read_json(args.json)
-        run_now = set(tasks)
-        rows = [r for r in old["rows"] if r["task"] not in run_now] + rows
-        now = {(c.task, c.attack) for c in cells}
-        kept = [Cell(**c) for c in old["cells"] if (c["task"], c["attack"]) not in now]
-        cells = kept + cells
-        host = f"{platform.node()} ({platform.machine()})"
-        note = f"Merged runs; the last on {when} on {host} ran {', '.join(tasks)}."
-    if args.note:
-        note += "\n\n" + args.note
-    atomic_write_text(args.out, render(rows, cells, note))
-    atomic_write_json(args.json, {"generated": when, **to_json(rows, cells)})
-    print(
-        f"wrote {args.out} and {args.json}: {sum(not c.passed for c in cells)} failing of {len(cells)} cells"
-    )
-    return 0 if all(c.passed for c in cells) and all(r["oracle_ok"] for r in rows) else 1
+        t0 = time.monotonic()
+        row, got = run_row(
+            task, args.attack or ATTACKS, recorded.get(task), recorded=task in recorded,
+            on_cell=lambda c: print(f"{c.task:24} {c.attack:22} {c.reward!s:8} {c.seconds:7.1f} s "
+                                    f"{'pass' if c.passed else 'FAIL'}", flush=True),
+        )  # fmt: skip
+        if args.attack:  # a partial row: keep the cells of the attacks not run now
+            keep = [c for c in cells if c.task == task and c.attack not in args.attack]
+            got = keep + got
+        rows, cells = merge(to_json(rows, cells), [row], got)
+        _write(args, rows, cells)
+        print(f"{task}: nop {row['nop']}, oracle {row['oracle']}, {time.monotonic() - t0:.0f} s", flush=True)
+    _write(args, rows, cells)
+    fails = [c for c in cells if not c.passed]
+    print(f"wrote {args.out} and {args.json}: {len(fails)} failing of {len(cells)} cells")
+    return 0 if not fails and all(r["oracle_ok"] for r in rows) else 1
+
+
+def _write(args: argparse.Namespace, rows: list[dict], cells: list) -> None:
+    atomic_write_text(args.out, render(rows, cells))
+    atomic_write_json(args.json, {"generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                  **to_json(rows, cells)})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Each cell is a real ``looplab run`` with a scripted cheating agent (tests/redtea
 and passes when the attack scores no more than the nop agent plus noise; each task's
 honest oracle must still meet its target. The default run covers one task per measure
 kind (tests/redteam/matrix.py DEFAULT_TASKS) with the attacks aimed at that kind
-(DEFAULT_ATTACKS); ``-m slow`` covers every attack on every catalog task.
+(DEFAULT_ATTACKS: each attack class once across the four); ``-m slow`` covers every
+applicable attack on every CPU catalog task (the gpu_* tasks need a GPU).
 ``scripts/security_matrix.py`` runs the same cells and writes docs/security.md.
 
 Cells listed in KNOWN_HOLES fail on this branch (a task not yet migrated to the
@@ -15,6 +16,8 @@ so the matrix shows the truth and turns green as the fixes land.
 from __future__ import annotations
 
 import functools
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +26,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from redteam.attacks import ATTACKS, catalog, steps_for, task_info  # noqa: E402
+from redteam.attacks import (  # noqa: E402
+    ATTACKS,
+    CODE_ATTACKS,
+    catalog,
+    needs_gpu,
+    objcheck_api,
+    steps_for,
+    task_info,
+    task_path,
+    why_not,
+)
 from redteam.matrix import DEFAULT_ATTACKS, DEFAULT_TASKS, noise, oracle_target, run_trial  # noqa: E402
 
 # (task, attack): the hole it goes through today (measured on this branch, see docs/security.md).
@@ -38,6 +51,8 @@ DEFAULT = set(DEFAULT_TASKS.values())
 def _cells() -> list:
     out = []
     for task in catalog():
+        if needs_gpu(task):
+            continue
         kind = task_info(task)["kind"]
         for attack in ATTACKS:
             if steps_for(task, attack) is None:
@@ -63,7 +78,12 @@ def _nop(task: str) -> float:
 
 
 @pytest.mark.parametrize(
-    "task", [pytest.param(t, marks=[] if t in DEFAULT else [pytest.mark.slow]) for t in catalog()]
+    "task",
+    [
+        pytest.param(t, marks=[] if t in DEFAULT else [pytest.mark.slow])
+        for t in catalog()
+        if not needs_gpu(t)
+    ],
 )
 def test_the_honest_oracle_meets_its_target(task: str) -> None:
     t = run_trial(task, "oracle", None, _jobs(task), "oracle")
@@ -83,3 +103,30 @@ def test_every_measure_kind_has_a_default_task() -> None:
     kinds = {task_info(t)["kind"] for t in catalog()}
     assert kinds == set(DEFAULT_TASKS)
     assert all(task_info(t)["kind"] == k for k, t in DEFAULT_TASKS.items())
+
+
+def test_every_attack_runs_somewhere_and_each_n_a_says_why() -> None:
+    cpu = [t for t in catalog() if not needs_gpu(t)]
+    for attack in ATTACKS:
+        assert any(steps_for(t, attack) for t in cpu), f"{attack} applies to no CPU task"
+    for t in cpu:
+        for attack in ATTACKS:
+            assert (steps_for(t, attack) is None) == (why_not(t, attack) is not None), (t, attack)
+
+
+def test_c_attacks_on_an_objcheck_task_build_and_pass_its_objcheck(tmp_path: Path) -> None:
+    """Where the build refuses constructors, each C attack still builds (it runs on the API's first call)."""
+    task = "int_sort"
+    api = objcheck_api(task)
+    assert api == "sort_u32"
+    env = task_path(task) / "environment"
+    for attack in CODE_ATTACKS:
+        steps = steps_for(task, attack)
+        if steps is None:
+            continue
+        d = tmp_path / attack
+        shutil.copytree(env, d)
+        (d / "solve.c").write_text(steps[0]["write"]["content"])
+        r = subprocess.run(["make", "-s", "-C", str(d), "prog"], capture_output=True, text=True, check=False)
+        assert r.returncode == 0, f"{attack}: {r.stderr[-400:]}"
+        assert "rt_enter();" in (d / "solve.c").read_text()

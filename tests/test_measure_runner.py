@@ -21,7 +21,13 @@ from looplab.fsutil import remove_tree
 from looplab.measure.timing import PairedSettings
 from looplab.sandbox.cgroups import Cgroup
 from looplab.sandbox.jail import JailCgroup, JailSpec, run_jail
-from looplab.verify.runner import CandidateRunner, RunDeclaration, StepFailed, load_declaration
+from looplab.verify.runner import (
+    CandidateRunner,
+    RunDeclaration,
+    StepFailed,
+    keep_regular_files,
+    load_declaration,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -239,3 +245,28 @@ def test_a_bad_declaration_is_one_line_naming_the_field(tmp_path: Path) -> None:
     (tmp_path / "run.toml").write_text('[run]\ncommand = "x"\n[check]\ncommand = "y"\n')
     with pytest.raises(Exception, match=r"run.toml: field generate: Field required"):
         load_declaration(tmp_path)
+
+
+def test_the_output_sweep_fails_closed_below_path_max(tmp_path: Path) -> None:
+    """A link to /expected 2500 folders down (deeper than PATH_MAX) fails the sweep, never slips past.
+
+    The sweep once skipped any folder it could not list, so a program's symlink or FIFO at
+    the bottom of a tree deeper than PATH_MAX stayed in the output the check's jail reads.
+    """
+    top = tmp_path / "out"
+    top.mkdir()
+    (top / "ok.txt").write_text("1\n")
+    os.symlink("/expected", top / "shallow")
+    assert keep_regular_files(top) == 1 and not (top / "shallow").is_symlink()
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(2500):
+        os.mkdir("d" * 8, dir_fd=fd)
+        nfd = os.open("d" * 8, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    os.symlink("/expected", "leak", dir_fd=fd)
+    os.close(fd)
+    with pytest.raises(OSError):
+        keep_regular_files(top)
+    remove_tree(top)
+    assert not top.exists()

@@ -49,12 +49,9 @@ WHAT_HOLDS = [
     "folder is watched from the host (inotify): a callgrind file written again after callgrind closed",
     "it, renamed, linked or removed fails the run (`forge_count`). Known limit: a process that writes",
     "into a sibling's callgrind file while callgrind itself is still writing it (between its last",
-    "write and its close) is not told apart; no attack here does that. Known gap (found by",
-    "`runtime_litter`, not scoring): the sweep of `/output` (`runner.keep_regular_files`) walks by path",
-    "and skips what lies deeper than PATH_MAX, so a symlink to `/expected` or a FIFO about 2000",
-    "folders down reaches the check's jail; no check reads below `/output`'s top level, so no cell",
-    "scores, but a check that walked `/output` would follow it (fix: walk with `os.fwalk`, unlink by",
-    "`dir_fd`).",
+    "write and its close) is not told apart; no attack here does that. The sweep of `/output` fails",
+    "closed: a folder it cannot list (a tree deeper than PATH_MAX, as `runtime_litter` builds) fails",
+    "the run instead of being skipped, so nothing below it reaches the check's jail.",
 ]
 
 # One task per measure kind: the default test run and `security_matrix.py` without --all.

@@ -220,7 +220,10 @@ class CandidateRunner(InstructionCounting):
         r = self._jail(self.decl.run, cmd, PROGRAM_HIDDEN, ro, rw)
         # the output folder is the check's input from here on; the check jail sees /expected,
         # so no symlink (or FIFO, device) the program left may stay in it
-        keep_regular_files(out)
+        try:
+            keep_regular_files(out)
+        except OSError as exc:
+            raise StepFailed(name, f"{name}: its output folder cannot be checked: {exc}") from None
         stdout = out / "stdout"
         if stdout.exists() or stdout.is_symlink():
             remove_tree(stdout)
@@ -448,16 +451,16 @@ def runtime_paths() -> list[Path]:
 def keep_regular_files(top: Path) -> int:
     """Remove everything under ``top`` that is neither a folder nor a regular file; returns how many.
 
-    Iterative (a deep tree cannot exhaust the stack) and never follows a symlink.
+    Iterative (a deep tree cannot exhaust the stack), never follows a symlink, and fails closed:
+    a folder it cannot list (a tree deeper than PATH_MAX, a folder the program locked) raises
+    ``OSError`` rather than being skipped, since whatever lies below it would reach the check.
     """
     removed = 0
     stack = [Path(top)]
     while stack:
         d = stack.pop()
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
+        with os.scandir(d) as it:
+            entries = list(it)
         for e in entries:
             if e.is_dir(follow_symlinks=False):
                 stack.append(Path(e.path))

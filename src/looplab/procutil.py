@@ -60,6 +60,7 @@ def run_until(
     finally:
         if timer is not None:
             timer.cancel()
+            timer.join()  # a ``kill`` under way ends before the caller goes on (and starts the next child)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
     return Waited(proc.pid, proc.returncode, usage, fired.is_set(), wall)

@@ -139,7 +139,7 @@ def _memfile(name: str) -> BinaryIO:
         return tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller's with
 
 
-def _launcher(procs_files: list[str], spec: JailSpec, uid: int, gid: int, has_cgroup: bool) -> list[str]:
+def _launcher(join_files: list[str], spec: JailSpec, uid: int, gid: int, has_cgroup: bool) -> list[str]:
     """The argv prefix that joins the cgroup, sets rlimits and drops to the sandbox uid, then execs.
 
     A small ``/bin/sh`` script and ``setpriv``: cheaper than a Python ``preexec_fn``
@@ -151,16 +151,16 @@ def _launcher(procs_files: list[str], spec: JailSpec, uid: int, gid: int, has_cg
         limits.append(f"-t {int(spec.timeout_s) + 1}")
     if not has_cgroup and spec.memory_mb:
         limits.append(f"-v {int(spec.memory_mb) << 11}")
-    script = "".join(f'echo $$ > "${i + 1}" || exit 97; ' for i in range(len(procs_files)))
+    script = "".join(f'echo 0 > "${i + 1}" || exit 97; ' for i in range(len(join_files)))
     script += "".join(f"ulimit {lim} || exit 97; " for lim in limits)
-    if procs_files:
-        script += f"shift {len(procs_files)}; "
+    if join_files:
+        script += f"shift {len(join_files)}; "
     if not has_cgroup and spec.cpus:
         script += 'exec taskset -c "$0" "$@"'
     else:
         script += 'exec "$@"'
     cpus = ",".join(map(str, spec.cpus or [])) or "jail"
-    prefix = ["/bin/sh", "-c", script, cpus, *procs_files]
+    prefix = ["/bin/sh", "-c", script, cpus, *join_files]
     if os.geteuid() == 0:
         prefix += [
             "setpriv",
@@ -197,7 +197,7 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
             if stdin:
                 inp.write(stdin)
                 inp.seek(0)
-            files = [str(f) for f in cg.procs_files()] if cg else []
+            files = [str(f) for f in cg.join_files()] if cg else []
             full = _launcher(files, spec, uid, gid, cg is not None) + full
             done = run_until(
                 lambda: subprocess.Popen(full, stdin=inp, stdout=out, stderr=err, start_new_session=True),

@@ -15,6 +15,7 @@ Writes bench/results/sandbox_overhead.json and .md.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -89,11 +90,13 @@ def main() -> None:
         "exec_in_running_sandbox": in_running, "one_shot_sandbox": one_shot,
     }  # fmt: skip
     samples: dict[str, list[float]] = {k: [] for k in fns}
+    load_before = os.getloadavg()[0]
     for _ in range(args.runs):
         for k, fn in fns.items():
             samples[k] += timeit(fn, 1)
     running.stop()
     jail_cg.close()
+    load = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # a shared host: ratios mean more than ms
     med = {k: statistics.median(v) for k, v in samples.items()}
     cmd_rows = {
         k: {"median_ms": round(med[k] * 1000, 3), "p90_ms": round(sorted(v)[int(0.9 * len(v))] * 1000, 3),
@@ -116,6 +119,7 @@ def main() -> None:
     result = {
         "host": {k: host_info()[k] for k in ("cpu_model", "cpu_count", "kernel", "tools")},
         "runs": args.runs,
+        "load_avg_1min_before_after": load,
         "trials": args.trials,
         "command": cmd_rows,
         "one_shot_jail_target_ms": 15.0,
@@ -129,7 +133,7 @@ def main() -> None:
         "",
         f"Host: {result['host']['cpu_model']}, {result['host']['cpu_count']} cores, kernel {result['host']['kernel']}.",
         "",
-        f"## One command (`/bin/true`), {args.runs} runs each, interleaved",
+        f"## One command (`/bin/true`), {args.runs} runs each, interleaved, load {load[0]} → {load[1]}",
         "",
         "| how | median (ms) | p90 (ms) | × bare |",
         "|---|---|---|---|",

@@ -4,19 +4,21 @@ The one place that times and waits for a child with a timer: the candidate jails
 (``looplab.sandbox.jail``) and the host runner of measured commands
 (``looplab.measure.runners``) both start their process through ``run_until``.
 ``wait4`` reaps the child and returns its rusage (the CPU time of the child and
-every descendant it waited for); a timer thread calls the caller's ``kill`` when
-the deadline passes, so nothing polls. Output goes to files (no reader thread
-competes with a timed process); ``exec_fields`` reads the kept end back.
+every descendant it waited for); the deadline is a ``poll`` on the child's pidfd,
+after which the caller's ``kill`` runs, so nothing polls in a loop and no thread
+starts. Output goes to files (no reader thread competes with a timed process);
+``exec_fields`` reads the kept end back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import resource
+import select
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,27 +44,29 @@ class Waited:
 def run_until(
     start: Callable[[], subprocess.Popen[bytes]], timeout: float | None, kill: Callable[[int], None]
 ) -> Waited:
-    """Start a child with ``start()`` and reap it; after ``timeout`` seconds ``kill(pid)`` is called once."""
+    """Start a child with ``start()`` and reap it; after ``timeout`` seconds ``kill(pid)`` is called once.
+
+    The deadline is a ``poll`` on the child's pidfd (it turns readable when the child exits):
+    no timer thread to start, schedule and join per child, and ``kill`` runs in the caller's
+    thread, so it has ended before the caller goes on.
+    """
     t0 = time.perf_counter()
     proc = start()
-    fired = threading.Event()
-
-    def on_timeout() -> None:
-        fired.set()
-        kill(proc.pid)
-
-    timer = threading.Timer(timeout, on_timeout) if timeout is not None else None
-    if timer is not None:
-        timer.daemon = True
-        timer.start()
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        if timer is not None:
-            timer.cancel()
+    timed_out = False
+    if timeout is not None:
+        fd = os.pidfd_open(proc.pid)
+        try:
+            waiter = select.poll()
+            waiter.register(fd, select.POLLIN)
+            if not waiter.poll(max(0, math.ceil(timeout * 1000))):
+                timed_out = True
+                kill(proc.pid)
+        finally:
+            os.close(fd)
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-    return Waited(proc.pid, proc.returncode, usage, fired.is_set(), wall)
+    return Waited(proc.pid, proc.returncode, usage, timed_out, wall)
 
 
 def exec_fields(done: Waited, out: IO[bytes], err: IO[bytes], limit: int) -> dict[str, Any]:

@@ -106,14 +106,13 @@ def _elf_interpreter(path: str) -> str | None:
 def root_entry_binds(root: Path, skip: set[str] | tuple[str, ...]) -> list[str]:
     """bwrap arguments showing the entries of ``root`` but ``skip`` read-only at ``/`` (symlinks as such)."""
     out: list[str] = []
-    for entry in sorted(os.listdir(root)):
-        if entry in skip:
-            continue
-        p = Path(root) / entry
-        if p.is_symlink():
-            out += ["--symlink", os.readlink(p), f"/{entry}"]
+    with os.scandir(root) as it:  # the entries' types come with the listing: no stat per entry
+        entries = sorted((e for e in it if e.name not in skip), key=lambda e: e.name)
+    for e in entries:
+        if e.is_symlink():
+            out += ["--symlink", os.readlink(e.path), f"/{e.name}"]
         else:
-            out += ["--ro-bind", str(p), f"/{entry}"]
+            out += ["--ro-bind", e.path, f"/{e.name}"]
     return out
 
 
@@ -311,8 +310,8 @@ class BwrapSandbox(Sandbox):
         if s.netns:  # join the shared namespace as root, before setpriv drops the capability
             cmd = ["nsenter", f"--net={s.netns}", "--", *cmd]
         if self._cgroup is not None:
-            files = [str(f) for f in self._cgroup.procs_files()]
-            script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"'  # noqa: E501
+            files = [str(f) for f in self._cgroup.join_files()]
+            script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo 0 > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"'  # noqa: E501
             cmd = ["/bin/sh", "-c", script, "sh", str(len(files)), *files, *cmd]
         else:
             prefix: list[str] = []

@@ -70,6 +70,10 @@ class Cgroup:
     def _create_v1(cls, name, cpus, cpu_quota, memory_mb, pids_max) -> Cgroup | None:  # noqa: ANN001
         dirs: dict[str, Path] = {}
         for ctrl in V1_CONTROLLERS:
+            # without a quota the cpu controller only regroups the scheduler's weight: every looplab
+            # cgroup on the host would share one task's weight, so a jail's wall time doubles at load
+            if ctrl == "cpu" and not cpu_quota:
+                continue
             base = CGROUP_ROOT / ctrl
             if not (base / "cgroup.procs").exists():
                 continue
@@ -129,6 +133,16 @@ class Cgroup:
 
     def procs_files(self) -> list[Path]:
         return [d / "cgroup.procs" for d in self.dirs.values()]
+
+    def join_files(self) -> list[Path]:
+        """Where a single-threaded process writes ``0`` to move itself in (``echo 0 > FILE`` in its shell).
+
+        On v1 that is each hierarchy's ``tasks``: a thread moving itself skips the kernel's global
+        threadgroup lock, whose write side waits out an RCU grace period (5-20 ms, more than all of
+        bwrap's start) for a whole process moved through ``cgroup.procs``. For the one thread of a
+        shell, moving the thread is moving the process. v2 has only ``cgroup.procs``.
+        """
+        return [d / ("tasks" if self.version == 1 else "cgroup.procs") for d in self.dirs.values()]
 
     def pids(self) -> list[int]:
         found: set[int] = set()

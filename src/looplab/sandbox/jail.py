@@ -8,7 +8,9 @@ shell in between), as the unprivileged sandbox uid:
   folders read-only on top, the entries named in ``hide`` (``tests``, ``logs``,
   ``solution`` by default) not there at all; only the ``rw`` binds are writable;
 - ``/tmp`` and ``/dev/shm`` are fresh, empty tmpfs mounts (``HOME=/tmp``), so
-  nothing one run leaves there reaches the next;
+  nothing one run leaves there reaches the next; ``/dev`` holds only ``null``,
+  ``zero``, ``full``, ``random``, ``urandom`` and the ``fd``/``stdin``/``stdout``/
+  ``stderr`` links (no terminal, no ptys) and is read-only;
 - every namespace is new (no network, own PID namespace whose pid 1 is the
   command itself: when it exits the kernel kills whatever it left, and bwrap
   reaps it, so no process of the jail is left to the host's init);
@@ -27,7 +29,9 @@ shell in between), as the unprivileged sandbox uid:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -40,11 +44,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 from looplab.procutil import exec_fields, kill_group, run_until
-from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, sandbox_uid
+from looplab.sandbox.base import DEFAULT_OUTPUT_LIMIT, DEFAULT_PATH, ExecResult, sandbox_uid
 from looplab.sandbox.bwrap import HOST_SYSTEM_ENTRIES, SANDBOX_MANAGED, bwrap_path, root_entry_binds
 from looplab.sandbox.cgroups import Cgroup
 
 HIDDEN_BY_DEFAULT = ("tests", "logs", "solution")
+# the launcher's and bwrap's own environment (the jail's is set with --setenv): no locale to load, none
+# of the harness's variables
+LAUNCHER_ENV = {"PATH": DEFAULT_PATH}
+DEV_NODES = ("null", "zero", "full", "random", "urandom")
+DEV_LINKS = (
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+)
 
 
 @dataclass
@@ -115,13 +129,14 @@ def jail_argv(spec: JailSpec, argv: list[str]) -> list[str]:
         "jail",
     ]
     out += root_entry_binds(root, {*SANDBOX_MANAGED, *spec.hide})
-    for entry in HOST_SYSTEM_ENTRIES:
-        host = Path("/") / entry
-        if host.is_symlink():
-            out += ["--symlink", os.readlink(host), f"/{entry}"]
-        elif host.is_dir():
-            out += ["--ro-bind", str(host), f"/{entry}"]
-    out += ["--proc", "/proc", "--dev", "/dev"]
+    out += _host_system_binds()
+    # /dev: the five harmless nodes and the fd links, no tmpfs, no tty, no devpts (bwrap's --dev mounts
+    # eight things per jail); read-only like the rest of the root
+    out += ["--proc", "/proc", "--dir", "/dev"]
+    for node in DEV_NODES:
+        out += ["--dev-bind", f"/dev/{node}", f"/dev/{node}"]
+    for link, target in DEV_LINKS:
+        out += ["--symlink", target, f"/dev/{link}"]
     for host, dest in spec.devices:
         out += ["--dev-bind", str(host), dest]
     for tmp in ("/tmp", "/dev/shm"):
@@ -146,8 +161,27 @@ def _memfile(name: str) -> BinaryIO:
         return tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller's with
 
 
+@functools.cache
+def _host_system_binds() -> list[str]:
+    """The host's system folders read-only (symlinks as such), looked up once per process."""
+    out: list[str] = []
+    for entry in HOST_SYSTEM_ENTRIES:
+        host = Path("/") / entry
+        if host.is_symlink():
+            out += ["--symlink", os.readlink(host), f"/{entry}"]
+        elif host.is_dir():
+            out += ["--ro-bind", str(host), f"/{entry}"]
+    return out
+
+
+@functools.cache
+def _tool(name: str) -> str:
+    """``name``'s absolute path on the harness's PATH, looked up once (the launcher gets no PATH search)."""
+    return shutil.which(name) or name
+
+
 def _launcher(
-    procs_files: list[str], spec: JailSpec, uid: int, gid: int, has_cgroup: bool, cpu_counted: bool
+    join_files: list[str], spec: JailSpec, uid: int, gid: int, has_cgroup: bool, cpu_counted: bool
 ) -> list[str]:
     """The argv prefix that joins the cgroup, sets rlimits and drops to the sandbox uid, then execs.
 
@@ -163,19 +197,19 @@ def _launcher(
         limits.append(f"-t {min(cpu_limits)}")
     if not has_cgroup and spec.memory_mb:
         limits.append(f"-v {int(spec.memory_mb) << 11}")
-    script = "".join(f'echo $$ > "${i + 1}" || exit 97; ' for i in range(len(procs_files)))
+    script = "".join(f'echo 0 > "${i + 1}" || exit 97; ' for i in range(len(join_files)))
     script += "".join(f"ulimit {lim} || exit 97; " for lim in limits)
-    if procs_files:
-        script += f"shift {len(procs_files)}; "
+    if join_files:
+        script += f"shift {len(join_files)}; "
     if not has_cgroup and spec.cpus:
-        script += 'exec taskset -c "$0" "$@"'
+        script += f'exec {_tool("taskset")} -c "$0" "$@"'
     else:
         script += 'exec "$@"'
     cpus = ",".join(map(str, spec.cpus or [])) or "jail"
-    prefix = ["/bin/sh", "-c", script, cpus, *procs_files]
+    prefix = ["/bin/sh", "-c", script, cpus, *join_files]
     if os.geteuid() == 0:
         prefix += [
-            "setpriv",
+            _tool("setpriv"),
             f"--reuid={uid}",
             f"--regid={gid}",
             "--clear-groups",
@@ -210,12 +244,14 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
             if stdin:
                 inp.write(stdin)
                 inp.seek(0)
-            files = [str(f) for f in cg.procs_files()] if cg else []
+            files = [str(f) for f in cg.join_files()] if cg else []
             full = _launcher(files, spec, uid, gid, cg is not None, counted is not None) + full
             budget = _CpuBudget(cg if counted is not None else None, cpu0, spec.cpu_budget_s)
 
             def start() -> subprocess.Popen[bytes]:
-                proc = subprocess.Popen(full, stdin=inp, stdout=out, stderr=err, start_new_session=True)
+                proc = subprocess.Popen(
+                    full, stdin=inp, stdout=out, stderr=err, start_new_session=True, env=LAUNCHER_ENV
+                )
                 budget.watch(lambda: _kill(proc.pid, cg))
                 return proc
 
@@ -223,7 +259,7 @@ def run_jail(argv: list[str], spec: JailSpec, stdin: bytes | None = None) -> Jai
                 done = run_until(start, spec.timeout_s, lambda pid: _kill(pid, cg))
             finally:
                 budget.stop()
-            leftover = len(cg.pids()) if cg else 0
+            leftover = 0 if cg is None or cg.charged() == 0 else len(cg.pids())
             _kill(0, cg)  # the launcher is reaped: its pid may be another process's by now
             fields = exec_fields(done, out, err, spec.output_limit)
         if cg is not None:
@@ -317,10 +353,13 @@ def _kill(pid: int, cg: Cgroup | None) -> None:
     if cg is not None:
         delay, deadline = 0.0005, time.monotonic() + 5
         while time.monotonic() < deadline:
+            charged = cg.charged()
+            if charged == 0:  # nothing live and no zombie: every process joined all hierarchies
+                break
             pids = [p for p in cg.pids() if p != pid]
             # a killed process is gone from cgroup.procs before its parent reaps it: while the launcher
             # lives, wait until it alone is charged (bwrap has reaped the jail's pid 1)
-            if not pids and (pid <= 0 or (cg.charged() or 0) <= 1):
+            if not pids and (pid <= 0 or (charged or 0) <= 1):
                 break
             for p in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):

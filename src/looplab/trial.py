@@ -274,6 +274,7 @@ def _run_plan(
                 step=plan,
                 artifacts=collector,
                 join=ws.services.join if ws.services else None,
+                timeout_multiplier=cfg.timeout_multiplier,
             )
     except Exception as exc:
         cancel.check()  # stopped by Ctrl-C, not broken

@@ -83,6 +83,7 @@ def verify(
     step: StepPlan | None = None,
     artifacts: Collector | None = None,
     join: Callable[[SandboxSpec], None] | None = None,
+    timeout_multiplier: float = 1.0,
 ) -> VerifierResult:
     """Verify the agent's work found in host folder ``work_dir`` (its /app).
 
@@ -90,7 +91,9 @@ def verify(
     egress proxy, ``looplab.netpolicy``), ``deny`` none at all. ``step``: a step of a
     multi-step task (its tests, timeout and env; ``looplab.harbor.steps``). ``artifacts``:
     what test.sh leaves in ``/logs/artifacts`` is collected there. ``join``: puts test.sh's
-    sandbox in the trial's services network (``looplab.harbor.services``)."""
+    sandbox in the trial's services network (``looplab.harbor.services``). ``timeout_multiplier``
+    scales the verifier's timeout (and the pristine runs'), as Harbor's ``--timeout-multiplier``
+    scales every timeout of a trial."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -109,7 +112,7 @@ def verify(
         stage_verifier_root(task, root, step.tests_dirs if step else None)
         verifier_logs = root / "logs" / "verifier"
         cfg = task.config
-        timeout = step.verifier_timeout_sec if step else cfg.verifier.timeout_sec
+        timeout = (step.verifier_timeout_sec if step else cfg.verifier.timeout_sec) * timeout_multiplier
         run_env = {**env.env, **task_env(cfg)}
         run_env.update(step.verifier_env if step else cfg.verifier.env)
         run_env.update(extra_env or {})
@@ -163,7 +166,7 @@ def verify(
             )
             pristine = []  # rebased scoring: pristine runs interleaved with the agent's (verify.rebased)
             if rebased.wanted(task):
-                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 1))
+                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 1, timeout))
             policy = resolve_network(cfg, "verifier", network)
             with Egress(policy, log_dir / "network.jsonl") as net:
                 net.prepare(spec)
@@ -209,7 +212,7 @@ def verify(
             result.usage = sandbox.usage()
             if pristine:
                 sandbox.stop()
-                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 2))
+                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 2, timeout))
                 rebased.apply(task, parsed, pristine, result)
     except LooplabError:
         raise

@@ -69,8 +69,14 @@ _PYTHON = ("python3", "python3-pip", "python3-venv", "python-is-python3", "ca-ce
 
 
 def _pip(*reqs: str) -> str:
-    """A hook installing ``reqs`` from PyPI into the stand-in (its resolver, the host's network)."""
-    return f'chroot "$1" python3 -m pip install --no-cache-dir --no-warn-script-location {" ".join(reqs)}'
+    """A hook installing ``reqs`` from PyPI into the stand-in: its pip, the host's network and CA
+    bundle (which trusts what the host's network presents), none of the host's pip settings."""
+    ca = "/etc/ssl/certs/ca-certificates.crt"
+    return (
+        f'cp {ca} "$1"/tmp/host-ca.crt && chroot "$1" env -i PATH={PATH_DEFAULT} PIP_CERT=/tmp/host-ca.crt '
+        f"python3 -m pip install --no-cache-dir --no-warn-script-location {' '.join(reqs)}"
+        ' && rm "$1"/tmp/host-ca.crt'
+    )
 
 
 STANDINS = {

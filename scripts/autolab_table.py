@@ -1,7 +1,9 @@
 """Write docs/autolab.md from an AutoLab job folder: oracle and nop rewards, published and rebased, per task.
 
 Used by scripts/autolab.sh; it reads only the job's records (result.json of each trial and of its
-verifier), so it can be re-run on a job that is still going or that stopped part-way.
+verifier), so it can be re-run on a job that is still going or that stopped part-way. A task with no
+trials in the jobs folder keeps its row from the existing table (a re-run of some tasks updates only
+theirs), and the section from ``FINDINGS`` on (hand-written) is kept as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from looplab.fsutil import atomic_write_text
+
+FINDINGS = "## Findings"
 
 
 def _read(p: Path) -> dict[str, Any]:
@@ -89,6 +93,21 @@ def cell(t: dict[str, Any] | None) -> tuple[str, str, str]:
     return _num(published), _num(rebased) if "published_reward" in rewards else "(count)", note[:120]
 
 
+def old_rows(out: Path) -> tuple[dict[str, str], str]:
+    """The existing table's rows by task, and its hand-written findings section ("" if none)."""
+    try:
+        text = out.read_text()
+    except OSError:
+        return {}, ""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 8 and cells[0] not in ("task", "---"):
+            rows[cells[0]] = line
+    i = text.find(FINDINGS)
+    return rows, text[i:] if i >= 0 else ""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("jobs", type=Path, help="the jobs folder")
@@ -100,9 +119,16 @@ def main() -> int:
     a = ap.parse_args()
     found = trials(a.jobs, a.job)
     order = a.order.split() or sorted({k[0] for k in found})
+    kept, findings = old_rows(a.out)
     rows, better, ran = [], 0, 0
     for task in order:
         o, n = found.get((task, "oracle")), found.get((task, "nop"))
+        if o is None and n is None and task in kept:  # not re-run here: the row of the run before
+            mark = kept[task].strip().strip("|").split("|")[6].strip()
+            ran += mark in ("yes", "**no**")
+            better += mark == "yes"
+            rows.append(kept[task])
+            continue
         op, orb, onote = cell(o)
         np_, nrb, nnote = cell(n)
         shown = None
@@ -124,7 +150,7 @@ def main() -> int:
         r = subprocess.run(["git", "-C", a.checkout, "rev-parse", "--short", "HEAD"], capture_output=True,
                            text=True, check=False)  # fmt: skip
         commit = r.stdout.strip()
-    not_run = [t for t in order if (t, "oracle") not in found and (t, "nop") not in found]
+    not_run = [t for t in order if (t, "oracle") not in found and (t, "nop") not in found and t not in kept]
     text = f"""# AutoLab v1.1 CPU tasks under looplab
 
 Written by `scripts/autolab.sh` (run it as `bash scripts/autolab.sh PATH` on a checkout of
@@ -151,6 +177,8 @@ mode with its FROM mapped onto stand-in images built with mmdebstrap from Debian
     text += "| task | FROM → stand-in | oracle published | oracle rebased | nop published | nop rebased "
     text += "| oracle > nop | notes |\n|---|---|---|---|---|---|---|---|\n"
     text += "\n".join(rows) + "\n"
+    if findings:
+        text += "\n" + findings.rstrip() + "\n"
     atomic_write_text(a.out, text)
     print(f"wrote {a.out}: {ran} tasks with both trials, {better} oracle > nop, {len(not_run)} not run")
     return 0

@@ -65,13 +65,35 @@ class StandIn:
 
 # Debian's Python refuses system-wide pip installs (PEP 668); python:* images allow them.
 _PIP_OPEN = 'rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED'
+_PYTHON = ("python3", "python3-pip", "python3-venv", "python-is-python3", "ca-certificates")
+
+
+def _pip(*reqs: str) -> str:
+    """A hook installing ``reqs`` from PyPI into the stand-in: its pip, the host's network and CA
+    bundle (which trusts what the host's network presents), none of the host's pip settings."""
+    ca = "/etc/ssl/certs/ca-certificates.crt"
+    return (
+        f'cp {ca} "$1"/tmp/host-ca.crt && chroot "$1" env -i PATH={PATH_DEFAULT} PIP_CERT=/tmp/host-ca.crt '
+        f"python3 -m pip install --no-cache-dir --no-warn-script-location {' '.join(reqs)}"
+        ' && rm "$1"/tmp/host-ca.crt'
+    )
+
+
 STANDINS = {
     s.key: s
     for s in (
         StandIn("debian", "debian", "bookworm", "bookworm"),
+        StandIn("python", "python", "3.11-bookworm", "bookworm", _PYTHON, (_PIP_OPEN,)),
+        # AutoLab's torch tasks pip-install pinned torch from download.pytorch.org's CPU index, which
+        # this network cannot reach: these stand-ins carry the same pins from PyPI (torch's CUDA build
+        # and its nvidia-* wheels, which run on a CPU), so that pip install finds them satisfied
         StandIn(
-            "python", "python", "3.11-bookworm", "bookworm",
-            ("python3", "python3-pip", "python3-venv", "python-is-python3", "ca-certificates"), (_PIP_OPEN,),
+            "python-torch220", "python", "3.11-torch2.2.0", "bookworm", _PYTHON,
+            (_PIP_OPEN, _pip("numpy==1.26.4", "torch==2.2.0", "torchvision==0.17.0")),
+        ),
+        StandIn(
+            "python-torch222", "python", "3.11-torch2.2.2", "bookworm", _PYTHON,
+            (_PIP_OPEN, _pip("numpy==1.26.4", "torch==2.2.2")),
         ),
         # AutoLab's C tasks install Ubuntu-only packages (linux-tools-generic): an Ubuntu jammy root
         StandIn(
@@ -80,7 +102,12 @@ STANDINS = {
             components="main,universe",
             keyring_deb=f"{UBUNTU_MIRROR}/pool/main/u/ubuntu-keyring/ubuntu-keyring_2021.03.26_all.deb",
         ),
-        StandIn("go", "golang", "trixie", "trixie", ("golang-go", "ca-certificates", "git", "gcc", "libc6-dev")),
+        StandIn(
+            # the official golang images: buildpack-deps' scm layer (git, curl, procps) and cgo's tools
+            # (g++ gcc libc6-dev make pkg-config); AutoLab's Go oracles build with make
+            "go", "golang", "trixie", "trixie",
+            ("golang-go", "ca-certificates", "git", "curl", "procps", "gcc", "g++", "libc6-dev", "make", "pkg-config"),
+        ),
         StandIn(
             "rust", "rust", "trixie", "trixie", ("cargo", "rustc", "gcc", "libc6-dev", "ca-certificates"),
             # the official rust images keep their tools in /usr/local/cargo/bin (tasks link from there)

@@ -78,7 +78,14 @@ def run(
         ),
     ] = None,
     job_name: Annotated[str | None, typer.Option("--job-name", help="Job name (re-use it to resume)")] = None,
-    timeout_multiplier: Annotated[float, typer.Option("--timeout-multiplier", min=0.0001)] = 1.0,
+    timeout_multiplier: Annotated[
+        float,
+        typer.Option(
+            "--timeout-multiplier",
+            min=0.0001,
+            help="Scales the agent, verifier and build timeouts (as Harbor's)",
+        ),
+    ] = 1.0,
     agent_timeout: Annotated[
         float | None, typer.Option("--agent-timeout", help="Agent budget in seconds (overrides the task)")
     ] = None,

@@ -183,7 +183,7 @@ def run_plan(
             run.vr = verify(
                 task, env, ws.work_dir, paths.verifier_dir, cfg.editable or plan.editable, cfg.cores,
                 gpus=cfg.gpus, network=cfg.network, step=plan, artifacts=collector,
-                join=ws.services.join if ws.services else None,
+                join=ws.services.join if ws.services else None, timeout_multiplier=cfg.timeout_multiplier,
             )  # fmt: skip
     except Exception as exc:
         cancel.check()  # stopped by Ctrl-C, not broken

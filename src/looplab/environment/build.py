@@ -188,8 +188,15 @@ def apply_workdir(task: Task, env: Environment) -> Environment:
     return env
 
 
-def build_environment(task: Task, force: bool = False, log=None, base: str | None = None) -> Environment:  # noqa: ANN001
-    """Build (or reuse from the cache) the environment layer of ``task``."""
+def build_environment(
+    task: Task,
+    force: bool = False,
+    log=None,  # noqa: ANN001
+    base: str | None = None,
+    timeout_multiplier: float = 1.0,
+) -> Environment:
+    """Build (or reuse from the cache) the environment layer of ``task``; ``timeout_multiplier`` scales
+    ``[environment] build_timeout_sec`` (a job's ``--timeout-multiplier``, as Harbor's scales the build)."""
     mode = base_mode(task, base)
     digests: list[str] = []
     if mode == "image":
@@ -220,7 +227,10 @@ def build_environment(task: Task, force: bool = False, log=None, base: str | Non
             return apply_workdir(task, cached)
         tmp = envs / f".{task.name}-{key}.{uuid.uuid4().hex[:8]}"
         try:
-            env = _build_host(task, key, tmp / "root") if mode == "host" else _build_image(task, key, tmp)
+            if mode == "host":
+                env = _build_host(task, key, tmp / "root", timeout_multiplier)
+            else:
+                env = _build_image(task, key, tmp, timeout_multiplier)
             atomic_write_json(tmp / "env.json", env.to_json())
             remove_tree(final)
             os.rename(tmp, final)
@@ -248,7 +258,7 @@ def _base_digests(task: Task) -> list[str]:
     return out
 
 
-def _build_image(task: Task, key: str, tmp: Path) -> Environment:
+def _build_image(task: Task, key: str, tmp: Path, timeout_multiplier: float) -> Environment:
     from looplab.environment.image_build import ImageBuilder
     from looplab.environment.registry import RegistryOptions
 
@@ -259,7 +269,7 @@ def _build_image(task: Task, key: str, tmp: Path) -> Environment:
         task.environment_dir,
         tmp / "build",
         RegistryOptions.from_env(),
-        timeout_s=ecfg.build_timeout_sec,
+        timeout_s=ecfg.build_timeout_sec * timeout_multiplier,
         memory_mb=max(ecfg.memory_mb or 0, 4096),
         name=task.name,
     )
@@ -283,6 +293,8 @@ def _build_image(task: Task, key: str, tmp: Path) -> Environment:
     )
 
 
-def _build_host(task: Task, key: str, root: Path) -> Environment:
+def _build_host(task: Task, key: str, root: Path, timeout_multiplier: float) -> Environment:
     """A host-mode layer (``host_build``) as an ``Environment``: its workdir, variables, warnings and log."""
-    return Environment(task_name=task.name, key=key, root=root, **asdict(build_host(task, root)))
+    return Environment(
+        task_name=task.name, key=key, root=root, **asdict(build_host(task, root, timeout_multiplier))
+    )

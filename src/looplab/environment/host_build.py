@@ -50,7 +50,7 @@ class HostBuild:
     build_log: str = ""
 
 
-def build_host(task: Task, root: Path) -> HostBuild:  # noqa: C901
+def build_host(task: Task, root: Path, timeout_multiplier: float = 1.0) -> HostBuild:  # noqa: C901
     """Build ``task``'s Dockerfile into the empty folder ``root`` on the host's system folders."""
     root.mkdir(parents=True)
     os.chmod(root.parent, 0o711)
@@ -140,7 +140,10 @@ def build_host(task: Task, root: Path) -> HostBuild:  # noqa: C901
                 argv = ins.json_args()
                 command: str | list[str] = argv if argv else ["/bin/sh", "-c", cmd]
                 r = sandbox.exec(
-                    command, timeout=task.config.environment.build_timeout_sec, env=dict(vars_), cwd=workdir
+                    command,
+                    timeout=task.config.environment.build_timeout_sec * timeout_multiplier,
+                    env=dict(vars_),
+                    cwd=workdir,
                 )
                 cancel.check()  # stopped by Ctrl-C: the step did not fail
                 logs.append(f"$ {ins.args}\n{r.stdout}{r.stderr}")

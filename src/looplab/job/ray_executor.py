@@ -85,7 +85,9 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
         shared = False
     ref = payload["task_archive"][0]  # wrapped in a list so Ray hands over the reference, not the bytes
     task = load_task(materialize_task(payload["task_digest"], payload["task_name"], lambda: ray.get(ref)))
-    env = build_environment(task)
+    env = build_environment(
+        task, timeout_multiplier=float(payload["trial_config"].get("timeout_multiplier") or 1.0)
+    )
     ecfg = task.config.environment
     base = job_dir if shared else Path(tempfile.mkdtemp(prefix="looplab-ray-"))
     trial_dir = base / payload["trial_name"]

@@ -125,7 +125,9 @@ def run_job(
     check_job_gpus(tasks)  # a task asking for GPUs this machine lacks fails before any build
     sweep_stale_scratch()  # what killed looplab processes left behind
     failed: dict[str, str] = {}  # task -> why its environment did not build: its trials are errors
-    building = _build_all(tasks, envs, failed, spec.editable, emit)  # the task Ctrl-C stopped, if any
+    building = _build_all(
+        tasks, envs, failed, spec.editable, emit, spec.timeout_multiplier
+    )  # the task Ctrl-C stopped, if any
     with joblock.hold(spec.paths):
         repaired = repair_interrupted(spec.job_dir)
         if repaired:
@@ -175,6 +177,7 @@ def _build_all(
     failed: dict[str, str],
     editable: list[str] | None,
     emit: Callable[[str, dict[str, Any]], None],
+    timeout_multiplier: float = 1.0,
 ) -> str | None:
     """Build every task's environment into ``envs`` (failures into ``failed``), in order.
 
@@ -186,7 +189,7 @@ def _build_all(
             return None
         emit("build", {"task": t.name})
         try:
-            envs[t.name] = build_environment(t)
+            envs[t.name] = build_environment(t, timeout_multiplier=timeout_multiplier)
         except cancel.Cancelled:
             return t.name
         except LooplabError as exc:

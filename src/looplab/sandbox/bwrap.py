@@ -60,6 +60,9 @@ SANDBOX_MANAGED = {"proc", "dev", "tmp", *HOST_SYSTEM_ENTRIES}
 START_TIMEOUT_S = 20.0
 IMAGE_MARKER = ".looplab-image"
 HOST_USR_IN_SANDBOX = "/.looplab/host/usr"
+# looplab's own runtime (venv, package source) in an image root: under this folder, at its host path
+# below it (the host path itself may lie inside the image's read-only tree, e.g. a checkout in /var/tmp)
+RUNTIME_IN_IMAGE = "/.looplab/runtime"
 SUBUID_BASE = int(os.environ.get("LOOPLAB_SUBUID_BASE", "100000"))  # host uid of root in build namespaces
 SUBUID_COUNT = 65536
 
@@ -148,6 +151,26 @@ def looplab_runtime_paths() -> list[Path]:
         for p in paths:
             _check_traversable(p)
     return paths
+
+
+def looplab_site_paths() -> list[Path]:
+    """``looplab_runtime_paths`` plus any site folder on ``sys.path`` outside them (a venv whose
+    ``.pth`` points at another venv's packages): what a jail binds so that ``python3`` is looplab's."""
+    paths = looplab_runtime_paths()
+    for entry in sys.path:
+        p = Path(entry)
+        site = p.name in ("site-packages", "dist-packages") and not str(p).startswith(("/usr/", "/lib/"))
+        if site and p.is_dir() and not any(p.is_relative_to(q) for q in paths):
+            paths.append(p)
+    return paths
+
+
+def runtime_dest(host: Path | str, dest: str, runtime: set[str]) -> str:
+    """Where a read-only bind goes in an image root: looplab's runtime (``runtime``: the folders of
+    ``looplab_site_paths``) bound at its host path moves under ``RUNTIME_IN_IMAGE``, so the image's
+    own tree is never shadowed and no mount point has to be made inside its read-only folders (a
+    checkout under /var/tmp); everything else stays at ``dest``."""
+    return RUNTIME_IN_IMAGE + dest if str(host) == dest and dest in runtime else dest
 
 
 def _check_traversable(path: Path) -> None:
@@ -239,8 +262,9 @@ class BwrapSandbox(Sandbox):
             if build:
                 argv += ["--perms", "1777"]  # several users (root, _apt, USER) share it
             argv += ["--tmpfs", tmp]
+        runtime = {str(p) for p in looplab_site_paths()} if image else set()
         for host, dest in s.ro_binds:
-            argv += ["--ro-bind", str(host), dest]
+            argv += ["--ro-bind", str(host), runtime_dest(host, dest, runtime)]
         argv += passthrough(s.gpus).bwrap_args()  # GPUs the trial holds; nothing when it holds none
         for w in s.writable:
             argv += ["--bind", str(safe_host_path(root, w)), posixpath.normpath("/" + w.lstrip("/"))]

@@ -157,6 +157,7 @@ def _score(
             cfg.get("editable"),
             cfg.get("cores"),
             network=cfg.get("network", "task"),
+            timeout_multiplier=float(cfg.get("timeout_multiplier") or 1.0),
         )
     finally:
         remove_tree(scratch)

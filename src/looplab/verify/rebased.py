@@ -106,9 +106,10 @@ def rebase(opt: OptimizationSection, agent: ParsedReward, pristine: list[ParsedR
 
 
 def run_pristine(
-    task: Task, env: Environment, spec: SandboxSpec, box_dir: Path, log_dir: Path, n: int
+    task: Task, env: Environment, spec: SandboxSpec, box_dir: Path, log_dir: Path, n: int, timeout: float
 ) -> ParsedReward:
-    """Run test.sh on the pristine environment (the editable files untouched), as the agent's run was."""
+    """Run test.sh on the pristine environment (the editable files untouched), as the agent's run was
+    (under the agent's run's ``timeout``)."""
     from looplab.verify.roots import root_view, stage_verifier_root
 
     base = box_dir / f"pristine{n}"
@@ -121,16 +122,13 @@ def run_pristine(
             sandbox = make_sandbox(dataclasses.replace(spec, root=root, name=f"{spec.name}-p{n}"[:40]))
             sandbox.start()
             try:
-                r = sandbox.exec(
-                    ["/bin/bash", "/tests/test.sh"], timeout=task.config.verifier.timeout_sec, cwd=env.workdir
-                )
+                r = sandbox.exec(["/bin/bash", "/tests/test.sh"], timeout=timeout, cwd=env.workdir)
                 sandbox.kill_processes()
             finally:
                 sandbox.stop()
             (log_dir / f"pristine{n}-stdout.txt").write_text(r.stdout)
             (log_dir / f"pristine{n}-stderr.txt").write_text(r.stderr)
             if r.timed_out:
-                timeout = task.config.verifier.timeout_sec
                 return ParsedReward(reason=f"the pristine run timed out after {timeout:g} s")
             logs = root / "logs" / "verifier"
             if any(d.is_symlink() for d in (root / "logs", logs)) or not logs.is_dir():

@@ -41,7 +41,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,7 @@ from looplab.fsutil import remove_tree
 from looplab.measure.lock import MeasurementLock
 from looplab.measure.stats import RatioCI
 from looplab.measure.timing import PairedResult, PairedSettings, measure_interleaved
-from looplab.sandbox.bwrap import looplab_runtime_paths, runtime_env_path
+from looplab.sandbox.bwrap import looplab_site_paths, runtime_env_path
 from looplab.sandbox.jail import JailCgroup, JailResult, JailSpec, run_jail
 from looplab.verify.run_declaration import (
     RunDeclaration,
@@ -100,7 +99,7 @@ class CandidateRunner(InstructionCounting):
         # looplab's interpreter (with numpy) first, as in the verifier sandbox, then the task's PATH
         path = runtime_env_path() + (":" + env["PATH"] if env.get("PATH") else "")
         self.env = {**env, "PATH": path}
-        self.runtime_ro = [(p, str(p)) for p in runtime_paths()]
+        self.runtime_ro = [(p, str(p)) for p in looplab_site_paths()]
         self.builds: dict[str, Path] = {}
         # the programs and their source folders: the declared ones, plus any the harness adds
         # (``add_program``: the reference solution), each with read-only binds of its own
@@ -431,21 +430,6 @@ def last_json_object(text: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def runtime_paths() -> list[Path]:
-    """Host folders a jail binds read-only so that ``python3`` is looplab's (numpy and all).
-
-    looplab's own paths, plus any site folder on ``sys.path`` outside them (a venv whose
-    ``.pth`` points at another venv's packages).
-    """
-    paths = looplab_runtime_paths()
-    for entry in sys.path:
-        p = Path(entry)
-        site = p.name in ("site-packages", "dist-packages") and not str(p).startswith(("/usr/", "/lib/"))
-        if site and p.is_dir() and not any(p.is_relative_to(q) for q in paths):
-            paths.append(p)
-    return paths
 
 
 def keep_regular_files(top: Path) -> int:

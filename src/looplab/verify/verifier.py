@@ -84,6 +84,7 @@ def verify(
     step: StepPlan | None = None,
     artifacts: Collector | None = None,
     join: Callable[[SandboxSpec], None] | None = None,
+    timeout_multiplier: float = 1.0,
 ) -> VerifierResult:
     """Verify the agent's work found in host folder ``work_dir`` (its /app).
 
@@ -91,7 +92,9 @@ def verify(
     egress proxy, ``looplab.netpolicy``), ``deny`` none at all. ``step``: a step of a
     multi-step task (its tests, timeout and env; ``looplab.harbor.steps``). ``artifacts``:
     what test.sh leaves in ``/logs/artifacts`` is collected there. ``join``: puts test.sh's
-    sandbox in the trial's services network (``looplab.harbor.services``)."""
+    sandbox in the trial's services network (``looplab.harbor.services``). ``timeout_multiplier``
+    scales the verifier's timeout (and the pristine runs'), as Harbor's ``--timeout-multiplier``
+    scales every timeout of a trial."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -115,7 +118,7 @@ def verify(
             editable_mod.overlay(wd_host, carried, norm)
         stage_verifier_root(task, root, step.tests_dirs if step else None, upload=own is None)
         verifier_logs = root / "logs" / "verifier"
-        timeout = step.verifier_timeout_sec if step else cfg.verifier.timeout_sec
+        timeout = (step.verifier_timeout_sec if step else cfg.verifier.timeout_sec) * timeout_multiplier
         if own is not None and venv.section is not None:
             run_env = {**own.env, **resolve_env(venv.section.env)}
             cfg = cfg.model_copy(update={"environment": venv.section})  # its resources and network
@@ -174,7 +177,7 @@ def verify(
             )
             pristine = []  # rebased scoring: pristine runs interleaved with the agent's (verify.rebased)
             if rebased.wanted(task) and own is None:
-                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 1))
+                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 1, timeout))
             policy = resolve_network(cfg, "verifier", network)
             with Egress(policy, log_dir / "network.jsonl") as net:
                 net.prepare(spec)
@@ -221,7 +224,7 @@ def verify(
             result.usage = sandbox.usage()
             if pristine:
                 sandbox.stop()
-                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 2))
+                pristine.append(rebased.run_pristine(task, env, spec, box_dir, log_dir, 2, timeout))
                 rebased.apply(task, parsed, pristine, result)
     except LooplabError:
         raise

@@ -17,7 +17,8 @@ from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
 from looplab.tasks.model import TaskConfig
 from looplab.verify.rewards import check_reward_config
-from looplab.verify.runner import CandidateRunner, load_declaration, run_exact
+from looplab.verify.runner import CandidateRunner, load_declaration
+from looplab.verify.runner_exact import run_exact
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 

@@ -185,6 +185,7 @@ torch.jit.save(torch.jit.script(Peek()), out)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the reference trains alongside; core waits under load
 def test_tiny_lm_tampering_and_a_model_that_looks_ahead_score_zero(tmp_path: Path, write_script) -> None:
     """A train.py that forges the reward (daemon included), tampers with /tests, prints a fake metric and
     saves a model that reads the next character; plus an edited evaluator in /app. Honest worth: 0."""
@@ -200,6 +201,7 @@ def test_tiny_lm_tampering_and_a_model_that_looks_ahead_score_zero(tmp_path: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the reference trains alongside; core waits under load
 def test_tiny_lm_shipping_a_pretrained_model_does_not_work(tmp_path: Path, write_script) -> None:
     """Training offline in the agent phase and having train.py only copy the result: the pretrained file
     is not carried, and it was trained on another language anyway. The baseline trainer's model is kept
@@ -238,6 +240,7 @@ _th.Thread(target=_thrash, daemon=True).start()
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the reference trains alongside; core waits under load
 def test_tiny_lm_slowing_the_reference_alongside_does_not_pay(tmp_path: Path, write_script) -> None:
     ref = _body(TASKS / "tiny_lm_budget" / "solution" / "train.py")
     res = _run(tmp_path, write_script, "tiny_lm_budget", [_write("/app/train.py", THRASH + ref)], "lmthrash")

@@ -108,6 +108,8 @@ def test_the_task_declares_its_runs_and_keeps_no_jail_code(task: str) -> None:
     )
     assert decl.hidden == ["data"] and decl.generate is not None and decl.screen is not None
     assert "{output}" in decl.check.command and script not in decl.check.command
+    if task == "tiny_lm_budget":  # the top of the reward: the task's solution, trained alongside
+        assert decl.reference == "solution" and "{reference}" in decl.check.command
     for step in (decl.generate, decl.run, decl.check):  # one thread everywhere
         assert "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1" in step.command
     for step in (decl.generate, decl.check):  # the trusted numbers: the same float kernels on any x86-64
@@ -355,6 +357,20 @@ def test_tiny_lm_evaluator_rejects_wrong_shapes_and_missing_models(lm_rows, tmp_
         lmeval.evaluate(str(tmp_path / "none.pt"), rows, probes, random.Random(0))
 
 
+def _counted_bigram(lang_seed: int) -> nn.Module:
+    """A real (if small) model of language ``lang_seed``: its bigram counts, smoothed, as logits."""
+    grammar = _module("tiny_lm_budget", "grammar")
+    lmdata = _module("tiny_lm_budget", "lmdata")
+    ids = lmdata.encode("".join(grammar.Language(lang_seed).documents(random.Random(0), 100_000)))
+    v = len(lmdata.VOCAB)
+    counts = torch.ones(v, v)
+    counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1), accumulate=True)
+    model = _Bigram(v)
+    with torch.no_grad():
+        model.table.copy_(counts.log())
+    return model
+
+
 def test_tiny_lm_check_scores_both_models_on_the_same_fresh_rows(tmp_path: Path) -> None:
     """The trusted check: the starting script again gains 0 (within the noise floor), a model that
     looks ahead is invalid, and the held-out rows are drawn by the check, not read from a file."""
@@ -372,6 +388,39 @@ def test_tiny_lm_check_scores_both_models_on_the_same_fresh_rows(tmp_path: Path)
     torch.jit.save(torch.jit.script(_Bigram(31, peek=True)), str(out / "model.pt"))
     peek = verify.check(str(exp), str(out), heldout_seed=1)
     assert peek["correct"] is False and "not causal" in peek["reason"] and peek["reward"] == 0.0
+
+
+def test_tiny_lm_reward_is_the_gain_over_the_reference_trained_alongside(tmp_path: Path) -> None:
+    """The top of the reward is the gain of the reference trained in the same run (its folder: the
+    check's third argument): matching it scores 1, half of it 0.5, the starting script 0; a starved
+    reference is no yardstick (the harness's failure). Without one (plain Harbor) the calibrated gain."""
+    verify = _module("tiny_lm_budget", "verify")
+    exp, out, ref = tmp_path / "expected", tmp_path / "output", tmp_path / "reference"
+    for d in (exp, out, ref):
+        d.mkdir()
+    (exp / "language.json").write_text(json.dumps({"seed": 9}))
+    uniform, good = _Bigram(31), _counted_bigram(9)
+    torch.jit.save(torch.jit.script(uniform), str(exp / "baseline.pt"))
+    torch.jit.save(torch.jit.script(good), str(ref / "model.pt"))
+    torch.jit.save(torch.jit.script(good), str(out / "model.pt"))
+    match = verify.check(str(exp), str(out), str(ref), heldout_seed=1)
+    top = match["reference_gain"]
+    assert top > 1.0 and match["reference_bpc"] == match["bpc"] == pytest.approx(math.log2(31) - top)
+    assert match["gain_ratio"] == pytest.approx(1.0) and match["reward"] == pytest.approx(1.0)
+    half = _Bigram(31)  # logits halfway between uniform and the counts: a smaller gain
+    with torch.no_grad():
+        half.table.copy_(good.table * 0.3)
+    torch.jit.save(torch.jit.script(half), str(out / "model.pt"))
+    part = verify.check(str(exp), str(out), str(ref), heldout_seed=1)
+    assert 0.05 < part["gain_ratio"] < 0.95 and part["reward"] == pytest.approx(part["bpc_gain"] / top)
+    harbor = verify.check(str(exp), str(out), heldout_seed=1)  # no reference: the calibrated constant
+    assert harbor["reference_gain"] == verify.REFERENCE_GAIN_BPC and "reference_bpc" not in harbor
+    assert harbor["reward"] == pytest.approx(min(1.0, part["bpc_gain"] / verify.REFERENCE_GAIN_BPC))
+    torch.jit.save(torch.jit.script(uniform), str(out / "model.pt"))
+    assert verify.check(str(exp), str(out), str(ref), heldout_seed=1)["reward"] == 0.0
+    torch.jit.save(torch.jit.script(uniform), str(ref / "model.pt"))  # a reference that learnt nothing
+    with pytest.raises(verify.NoYardstick, match="gained only 0.000 bpc"):
+        verify.check(str(exp), str(out), str(ref), heldout_seed=1)
 
 
 # ---- data_selection -------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
 from looplab.tasks.model import TaskConfig
 from looplab.verify.rewards import check_reward_config
-from looplab.verify.runner import CandidateRunner, load_declaration, run_exact
+from looplab.verify.runner import CandidateRunner, load_declaration
+from looplab.verify.runner_exact import run_exact
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -231,3 +232,77 @@ def test_hidden_root_entries_are_not_in_program_jails_but_in_trusted_ones(tmp_pa
     finally:
         runner.close()
     assert res.data == {"reward": 0}, res  # the program saw no /data; the check did
+
+
+# ---- reference = "solution": the task's solution runs alongside the candidate -------------------------
+WHO = (  # each program saves who it is and when it started, then trains (burns) until its budget stops it
+    '#!/bin/sh\necho {who} > "$1/who"; date +%s.%N > "$1/t0"\n'
+    'i=0; while :; do i=$((i+1)); echo $i > "$1/n.tmp"; mv "$1/n.tmp" "$1/n"; done\n'
+)
+ALONGSIDE_CHECK = """import json, sys
+out, ref = sys.argv[1], sys.argv[2]
+read = lambda d, f: open(f"{d}/{f}").read().strip()
+print(json.dumps({"reward": 1.0, "who": read(out, "who"), "ref_who": read(ref, "who"),
+                  "t0": float(read(out, "t0")), "ref_t0": float(read(ref, "t0"))}))
+"""
+
+
+def _alongside(tmp_path: Path, reference_script: str) -> tuple[dict, list]:
+    root = _root(tmp_path, WHO.format(who="candidate"))
+    (root / "tests" / "check.py").write_text(ALONGSIDE_CHECK)
+    ref_app = tmp_path / "reference-app"  # the derived reference: bound over /app in its own jails only
+    ref_app.mkdir()
+    (ref_app / "sum.sh").write_text(reference_script)
+    os.chmod(ref_app, 0o755)
+    (tmp_path / "run.toml").write_text(
+        'mode = "exact"\nreference = "solution"\n'
+        '[run]\ncommand = "sh {src}/sum.sh {output}"\ncpu_sec = 1\ntimeout_sec = 60\n'
+        '[check]\ncommand = "python3 /tests/check.py {output} {reference}"\n'
+    )
+    decl = load_declaration(tmp_path)
+    assert decl is not None and decl.reference == "solution"
+    runner = CandidateRunner(decl, root, tmp_path / "scratch", None, {})
+    try:
+        runner.add_program("solution", "/app", [(ref_app, "/app")])
+        return run_exact(runner).model_dump(), runner.log
+    finally:
+        runner.close()
+
+
+def test_the_solution_runs_alongside_the_candidate_under_its_own_budget(tmp_path: Path) -> None:
+    res, log = _alongside(tmp_path, WHO.format(who="solution"))
+    assert res["reason"] is None, res
+    data = res["data"]
+    # each program ran its own sources; the check read both outputs
+    assert data["who"] == "candidate" and data["ref_who"] == "solution"
+    runs = {s["program"]: s for s in log if s["step"] == "run"}
+    assert set(runs) == {"candidate", "solution"} and all(r["cpu_limited"] for r in runs.values())
+    for r in runs.values():  # each stopped at its own budget: the cgroups are separate
+        if r["cpu_s"] is not None:
+            assert 0.9 <= r["cpu_s"] < 1.6, runs
+    # at the same time: the second started before the first was stopped
+    assert abs(data["t0"] - data["ref_t0"]) < max(r["s"] for r in runs.values()), (data, runs)
+
+
+def test_a_failing_reference_is_the_harness_failure_not_the_candidates(tmp_path: Path) -> None:
+    with pytest.raises(
+        LooplabError, match="reference solution failed alongside the candidate: solution exited 4"
+    ):
+        _alongside(tmp_path, "#!/bin/sh\nexit 4\n")
+
+
+@pytest.mark.parametrize(
+    ("toml", "why"),
+    [
+        (
+            'mode = "exact"\nreference = "baseline"\n[run]\ncommand = "r"\n[check]\ncommand = "c"\n',
+            "takes only",
+        ),
+        ('mode = "exact"\nreference = "solution"\n[check]\ncommand = "c"\n', "which is missing"),
+    ],
+    ids=["not-the-solution", "no-run"],
+)
+def test_exact_mode_takes_only_the_solution_as_reference(tmp_path: Path, toml: str, why: str) -> None:
+    (tmp_path / "run.toml").write_text(toml)
+    with pytest.raises(LooplabError, match=f"run.toml: field reference: .*{why}"):
+        load_declaration(tmp_path)

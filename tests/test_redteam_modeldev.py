@@ -185,6 +185,7 @@ torch.jit.save(torch.jit.script(Peek()), out)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the reference trains alongside; core waits under load
 def test_tiny_lm_tampering_and_a_model_that_looks_ahead_score_zero(tmp_path: Path, write_script) -> None:
     """A train.py that forges the reward (daemon included), tampers with /tests, prints a fake metric and
     saves a model that reads the next character; plus an edited evaluator in /app. Honest worth: 0."""
@@ -200,6 +201,7 @@ def test_tiny_lm_tampering_and_a_model_that_looks_ahead_score_zero(tmp_path: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the reference trains alongside; core waits under load
 def test_tiny_lm_shipping_a_pretrained_model_does_not_work(tmp_path: Path, write_script) -> None:
     """Training offline in the agent phase and having train.py only copy the result: the pretrained file
     is not carried, and it was trained on another language anyway. The baseline trainer's model is kept
@@ -222,6 +224,29 @@ def test_tiny_lm_shipping_a_pretrained_model_does_not_work(tmp_path: Path, write
     res = _run(tmp_path, write_script, "tiny_lm_budget", steps, "lmpretrained")
     data = _reward_json(tmp_path, "lmpretrained")
     assert res["reward"] == 0.0 and data["correct"] is True  # the baseline fallback ran
+
+
+# the reference trainer alongside shares the trial's core: a candidate that spends part of its budget
+# streaming memory through the caches (a thread of the trainer: its CPU counts in the schedule's clock)
+# slows the reference's steps, but pays for it with its own budget
+THRASH = """
+import threading as _th, numpy as _np
+def _thrash():
+    a = _np.zeros(48 << 20, _np.uint8)
+    while True:
+        a += 1
+_th.Thread(target=_thrash, daemon=True).start()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # the reference trains alongside; core waits under load
+def test_tiny_lm_slowing_the_reference_alongside_does_not_pay(tmp_path: Path, write_script) -> None:
+    ref = _body(TASKS / "tiny_lm_budget" / "solution" / "train.py")
+    res = _run(tmp_path, write_script, "tiny_lm_budget", [_write("/app/train.py", THRASH + ref)], "lmthrash")
+    data = _reward_json(tmp_path, "lmthrash")
+    assert data["correct"] is True and data["reference_gain"] > 0.3, data
+    assert data["gain_ratio"] < 1.0 and res["reward"] < 1.0, data  # unclipped: below the reference's own
 
 
 # ---- data_selection -------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ from looplab.verify.rewards import (
     reward_from_config,
     reward_from_speedup,
 )
-from looplab.verify.runner import CandidateRunner, StepFailed, run_exact
+from looplab.verify.runner import CandidateRunner, StepFailed
+from looplab.verify.runner_exact import run_exact
 from looplab.verify.s_ref import (
     SAME_RUN,
     RefSpeedup,
@@ -412,24 +413,45 @@ def _score(
     return _finish(MeasuredReward(reward=reward, reason=reason, metrics=metrics, details=details), log_dir)
 
 
-def measure_exact(task: Task, runner: CandidateRunner, log_dir: Path) -> tuple[MeasuredReward, ParsedReward]:
+def measure_exact(
+    task: Task,
+    runner: CandidateRunner,
+    log_dir: Path,
+    pristine_workdir: Path | None = None,
+    workdir: str = "/app",
+    env_key: str = "",
+) -> tuple[MeasuredReward, ParsedReward]:
     """Score a task whose reward is not a timing (``mode = "exact"`` in ``tests/run.toml``).
 
     ``run_exact``: the candidate runs once in its jails on an input drawn now, and the
     trusted check's JSON is read as a reward file would be; a ``[looplab] reward`` formula
     then recomputes the reward from the metric (as for reported rewards). A candidate that
-    does not build or run, or a check that fails, scores 0 with the reason. The caller closes
-    ``runner``.
+    does not build or run, or a check that fails, scores 0 with the reason. With
+    ``reference = "solution"`` the reference program is derived from ``pristine_workdir``
+    (as for a same-run ``s_ref``) and runs alongside the candidate. The caller closes ``runner``.
     """
     decl = runner.decl
+    details: dict[str, Any] = {"mode": "exact", "runner": "declared", "programs": decl.programs}
+    if decl.reference == PROGRAM:
+        if pristine_workdir is None or not has_reference(task):
+            raise LooplabError(
+                f"{task.tests_dir / 'run.toml'}: field reference: the solution runs alongside the candidate, "
+                "but there is no solution/solve.sh or no built environment to apply it to"
+            )
+        t0 = time.monotonic()
+        ref_dir, cached = derive_reference(
+            task, pristine_workdir, workdir, runner.root, runner.cores, runner.env, runner.runtime_ro,
+            runner.scratch, env_key,
+        )  # fmt: skip
+        runner.add_program(PROGRAM, decl.programs["candidate"], [(ref_dir, workdir)])
+        details["reference_program"] = {
+            "from": "solution/solve.sh",
+            "cached": cached,
+            "derive_s": round(time.monotonic() - t0, 3),
+            "alongside": True,
+        }
     res = run_exact(runner)
-    details: dict[str, Any] = {
-        "mode": "exact",
-        "runner": "declared",
-        "programs": decl.programs,
-        "steps": runner.log,
-        "input_seeded": res.seed is not None,
-    }
+    details.update({"steps": runner.log, "input_seeded": res.seed is not None})
     if res.data is None:
         parsed = ParsedReward(reason=res.reason, source="runner", extra={"correct": False})
     else:

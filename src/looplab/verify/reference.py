@@ -36,8 +36,9 @@ from looplab.sandbox.base import sandbox_uid
 from looplab.sandbox.jail import JailSpec, run_jail
 from looplab.tasks.loader import Task
 from looplab.verify import editable as editable_mod
+from looplab.verify.run_declaration import SOLUTION
 
-PROGRAM = "solution"  # the reference program's name among the timed programs
+PROGRAM = SOLUTION  # the reference program's name among the timed (or exact mode's) programs
 SOLVE = "solve.sh"
 SOLVE_TIMEOUT_S = 600.0
 

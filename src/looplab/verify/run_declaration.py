@@ -21,6 +21,7 @@ from looplab.errors import LooplabError
 from looplab.measure.timing import MeasurementFailed
 
 DECLARATION = "run.toml"
+SOLUTION = "solution"  # the program the harness adds: the task's own solution (``verify.reference``)
 PLACEHOLDER = re.compile(r"\{(src|build|input|expected|output|reference|seed|purpose)\}")
 
 
@@ -51,7 +52,9 @@ class RunDeclaration(_Decl):
     check: (
         Step  # trusted: exit 0 when {output} is right for {input} / {expected} ({src}: the program's sources)
     )
-    reference: str | None = None  # a program whose output on the same input the check gets as {reference}
+    # a program whose output on the same input the check gets as {reference}; in exact mode only
+    # "solution": the task's solution, run alongside the candidate (``verify.runner_exact``)
+    reference: str | None = None
     correctness_runs: int = Field(default=2, ge=1)
     time: Literal["cpu", "wall", "instructions"] = "cpu"
     count_rounds: int = Field(default=3, ge=1)  # time = "instructions": rounds of fresh input, each counted
@@ -103,8 +106,10 @@ def _exact_problems(path: Path, decl: RunDeclaration) -> RunDeclaration:
         decl = decl.model_copy(update={"programs": {"candidate": "/app"}})
     if set(decl.programs) != {"candidate"}:
         raise LooplabError(f"{path}: field programs: mode = 'exact' runs one program, named candidate")
-    if decl.reference is not None:
-        raise LooplabError(f"{path}: field reference: not used when mode = 'exact'")
+    if decl.reference not in (None, SOLUTION):
+        raise LooplabError(f"{path}: field reference: mode = 'exact' takes only {SOLUTION!r} (or none)")
+    if decl.reference == SOLUTION and decl.run is None:
+        raise LooplabError(f"{path}: field reference: {SOLUTION!r} runs alongside [run], which is missing")
     return decl
 
 

@@ -33,18 +33,18 @@ goes); ``timeout_sec`` stays a wall-clock limit past which the run failed.
 ``hidden`` names more root entries that program jails do not see (local-only data).
 The harness may add programs of its own (``add_program``): the reference solution
 (``verify.reference``), whose folder is bound only into its own jails, timed in the
-same rounds for a same-run ``s_ref`` (``s_ref = "same-run"``, the default).
+same rounds for a same-run ``s_ref`` (``s_ref = "same-run"``, the default), or, in
+exact mode with ``reference = "solution"``, run at the same time as the candidate
+(``verify.runner_exact``, which also holds the rest of exact mode).
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
 import shutil
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel
 
 from looplab.errors import LooplabError
 from looplab.fsutil import remove_tree
@@ -66,15 +66,7 @@ from looplab.verify.runner_instructions import InstructionCounting
 BUILD, INPUT, EXPECTED, OUTPUT, REFERENCE = "/build", "/input", "/expected", "/output", "/reference"
 PROGRAM_HIDDEN = ("tests", "logs", "solution")
 TRUSTED_HIDDEN = ("logs", "solution")
-__all__ = [
-    "CandidateRunner",
-    "ExactResult",
-    "RunDeclaration",
-    "Step",
-    "StepFailed",
-    "load_declaration",
-    "run_exact",
-]
+__all__ = ["CandidateRunner", "RunDeclaration", "Step", "StepFailed", "load_declaration"]
 
 
 def _tail(text: str, n: int = 400) -> str:
@@ -109,9 +101,11 @@ class CandidateRunner(InstructionCounting):
         # time = "instructions": the count folder of each program's last run, and its watch
         self.counts: dict[str, Path] = {}
         self.watches: dict[str, Any] = {}
-        self._n = 0
-        # one cgroup for all of this verification's jails, emptied between them
+        self._n = itertools.count(1)  # folder numbers (next() is atomic: programs may run in threads)
+        # one cgroup for all of this verification's jails, emptied between them; a program run at the
+        # same time as another (exact mode's reference, ``verify.runner_exact``) gets one of its own
         self.cgroup = JailCgroup("runner", cores, decl.memory_mb, decl.pids_max)
+        self.own_cgroups: dict[str, JailCgroup] = {}
         self.scratch.mkdir(parents=True, exist_ok=True)
         os.chmod(self.scratch, 0o711)  # bwrap (as the sandbox uid) must reach the bind sources
 
@@ -126,8 +120,7 @@ class CandidateRunner(InstructionCounting):
 
     # ---- folders and jails ---------------------------------------------------------------
     def _fresh(self, kind: str) -> Path:
-        self._n += 1
-        d = self.scratch / f"{kind}-{self._n}"
+        d = self.scratch / f"{kind}-{next(self._n)}"
         d.mkdir()
         os.chmod(d, 0o755)
         return d
@@ -145,6 +138,7 @@ class CandidateRunner(InstructionCounting):
         ro: list[tuple[Path, str]],
         rw: list[tuple[Path, str]],
         cwd: str = "/",
+        cgroup: JailCgroup | None = None,
     ) -> JailResult:
         if hide == PROGRAM_HIDDEN:
             hide = (*hide, *(h.strip("/") for h in self.decl.hidden))
@@ -162,7 +156,7 @@ class CandidateRunner(InstructionCounting):
             fsize_mb=self.decl.fsize_mb,
             timeout_s=step.timeout_sec,
             cpu_budget_s=step.cpu_sec,
-            cgroup=self.cgroup,
+            cgroup=cgroup or self.cgroup,
         )
         return run_jail(["/bin/sh", "-c", command], spec)
 
@@ -207,8 +201,19 @@ class CandidateRunner(InstructionCounting):
             )
         return inp, exp
 
-    def run(self, name: str, inp: Path) -> tuple[JailResult, Path]:
-        """One run of program ``name`` on ``inp``: its result and its output folder."""
+    def own_cgroup(self, name: str) -> JailCgroup:
+        """A cgroup for ``name``'s runs alone (same cores and limits): for a run alongside another one."""
+        if name not in self.own_cgroups:
+            self.own_cgroups[name] = JailCgroup(
+                f"runner-{name}", self.cores, self.decl.memory_mb, self.decl.pids_max
+            )
+        return self.own_cgroups[name]
+
+    def run(self, name: str, inp: Path, cgroup: JailCgroup | None = None) -> tuple[JailResult, Path]:
+        """One run of program ``name`` on ``inp``: its result and its output folder.
+
+        ``cgroup``: where another program runs at the same time, one of its own (``own_cgroup``).
+        """
         out = self._fresh(f"output-{name}")
         assert self.decl.run is not None, "run() of a declaration without [run]"
         cmd = self._fill(self.decl.run.command, src=self.programs[name])
@@ -216,7 +221,7 @@ class CandidateRunner(InstructionCounting):
         if self.decl.time == "instructions":
             cmd, rw = self._counted(name, cmd, rw)
         ro = [*self.mounts.get(name, []), (self.builds[name], BUILD), (inp, INPUT)]
-        r = self._jail(self.decl.run, cmd, PROGRAM_HIDDEN, ro, rw)
+        r = self._jail(self.decl.run, cmd, PROGRAM_HIDDEN, ro, rw, cgroup=cgroup)
         # the output folder is the check's input from here on; the check jail sees /expected,
         # so no symlink (or FIFO, device) the program left may stay in it
         try:
@@ -340,96 +345,9 @@ class CandidateRunner(InstructionCounting):
 
     def close(self) -> None:
         self.cgroup.close()
+        for cg in self.own_cgroups.values():
+            cg.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-# ---- exact mode (mode = "exact"): one run, the trusted check's JSON is the reward --------------
-EXACT_PURPOSE = "exact"
-MAX_CHECK_JSON = 1 << 20
-
-
-class ExactResult(BaseModel):
-    """What an exact verification produced: the check's JSON object, or why there is none."""
-
-    data: dict[str, Any] | None = None  # the check's JSON (reward, metrics, correct, reason, ...)
-    reason: str | None = None  # why the candidate gets no reward (failed build/run/check)
-    seed: int | None = None  # the input's seed, drawn at verification time (None: no generator)
-
-
-def run_exact(runner: CandidateRunner, name: str = "candidate") -> ExactResult:
-    """Screen, build, generate a fresh input, run ``name`` once, and score it with the trusted check.
-
-    The check (its own jail; sees ``/tests``, ``/input``, ``/expected``, the program's
-    ``/output`` and, read-only, its sources ``{src}`` as data) prints one JSON object on
-    stdout, its last non-empty line: the reward file of this verification. A program that
-    fails to build or run, or a check that exits non-zero or prints no JSON object, gives
-    no data and the reason. A failing generator is a ``LooplabError`` (not the agent's).
-    A run stopped at its CPU budget (``[run] cpu_sec``) did not fail: the check judges what
-    it left, and a reason the check gives says that it was stopped.
-    """
-    decl = runner.decl
-    src = decl.programs[name]
-    seed = fresh_seed() if decl.generate is not None else None
-    inp = exp = out = None
-    stopped = ""  # why the run's output is what it left when stopped at its CPU budget
-    try:
-        runner.screen(name)
-        runner.build(name)
-        if seed is not None:
-            inp, exp = runner.generate(seed, EXACT_PURPOSE)
-        else:
-            inp, exp = runner._fresh("input"), runner._fresh("expected")
-        if decl.run is not None:
-            r, out = runner.run(name, inp)
-            runner.log.append(
-                {
-                    "step": "run",
-                    "program": name,
-                    "exit_code": r.exit_code,
-                    "s": round(r.duration_s, 3),
-                    "cpu_s": r.cpu_s,
-                    "cpu_limited": r.cpu_limited,
-                }
-            )
-            runner._ran(name, r)
-            if r.cpu_limited and decl.run.cpu_sec is not None:
-                stopped = f" ({name} was stopped at its {decl.run.cpu_sec:g} CPU-second budget)"
-        else:
-            out = runner._fresh(f"output-{name}")
-        cmd = runner._fill(decl.check.command, src=src, seed=str(seed or 0), purpose=EXACT_PURPOSE)
-        c = runner._jail(decl.check, cmd, TRUSTED_HIDDEN, [(inp, INPUT), (exp, EXPECTED), (out, OUTPUT)], [])
-        runner.log.append(
-            {"step": "check", "program": name, "exit_code": c.exit_code, "s": round(c.duration_s, 3)}
-        )
-    except StepFailed as exc:
-        if exc.side != name:
-            raise
-        return ExactResult(reason=str(exc), seed=seed)
-    finally:
-        for d in (inp, exp, out):
-            if d is not None:
-                remove_tree(d)
-    if c.timed_out or c.exit_code != 0:
-        why = "timed out" if c.timed_out else f"exited {c.exit_code}"
-        return ExactResult(reason=f"the check {why}: {_tail(c.stderr or c.stdout)}{stopped}", seed=seed)
-    data = last_json_object(c.stdout)
-    if data is None:
-        return ExactResult(reason=f"the check printed no JSON object: {_tail(c.stdout)}{stopped}", seed=seed)
-    if stopped and isinstance(data.get("reason"), str):
-        data["reason"] += stopped
-    return ExactResult(data=data, seed=seed)
-
-
-def last_json_object(text: str) -> dict[str, Any] | None:
-    """The JSON object on the last non-empty line of ``text`` (at most 1 MiB), else None."""
-    lines = [ln for ln in text[-MAX_CHECK_JSON:].splitlines() if ln.strip()]
-    if not lines:
-        return None
-    try:
-        data = json.loads(lines[-1])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def keep_regular_files(top: Path) -> int:

@@ -272,7 +272,14 @@ def _verify_declared(
             )
             # as from a reward file: the non-numeric fields (correct, the reason) go to extra
             return _runner_result(m, {"correct": m.metrics.get("correct") == 1.0}, log_dir)
-        m, parsed = measure_exact(task, runner, log_dir)
+        m, parsed = measure_exact(
+            task,
+            runner,
+            log_dir,
+            pristine_workdir=env.root / env.workdir.lstrip("/"),
+            workdir=env.workdir,
+            env_key=env.key,
+        )
     finally:
         runner.close()
     result = _runner_result(m, {**parsed.extra, "jail": "bwrap"}, log_dir)

@@ -4,7 +4,9 @@
 Under looplab the candidate runner follows ``tests/run.toml`` and calls the three
 trusted steps below, each in a jail of its own; train.py runs between them in its
 own jail (no /tests, no /data), stopped once everything it started has used 60 CPU
-seconds (what it saved by then is scored):
+seconds (what it saved by then is scored). The task's solution (the reference trainer)
+runs alongside it (``reference = "solution"``): same input, same core, at the same time,
+under the same budget in a jail of its own, its model saved to /reference:
 
 - ``screen SRC``: train.py exists and is at most 256 KiB;
 - ``generate SEED INPUT EXPECTED``: a fresh language (new lexicon, same grammar:
@@ -13,17 +15,23 @@ seconds (what it saved by then is scored):
   valid.txt); the language's seed to EXPECTED, and the starting train.py (pristine
   copy in /orig; deterministic: seed 0, one thread, a fixed 3,000 steps) trained
   on the same corpus to EXPECTED/baseline.pt;
-- ``check EXPECTED OUTPUT``: held-out rows and probes generated now from the
+- ``check EXPECTED OUTPUT REFERENCE``: held-out rows and probes generated now from the
   language with a seed from /dev/urandom, kept in memory; the pristine evaluator
   (``lmeval.py``) loads each TorchScript model afresh for every batch, checks
-  causality and computes bits per character on the same rows, in the same order.
-  Metric ``bpc_gain`` = baseline bpc - agent bpc (``raw_gain``), counted as 0 when it is
-  not more than ``NOISE_BPC``; reward linear from 0 (gain 0) to the reference's gain (1),
-  clipped to [0, 1]. Prints the reward JSON.
+  causality and computes bits per character on the same rows, in the same order, for
+  the starting script's, the agent's and the reference's models.
+  ``bpc_gain`` = baseline bpc - agent bpc (``raw_gain``), counted as 0 when it is not
+  more than ``NOISE_BPC``; the metric ``gain_ratio`` = ``bpc_gain`` / the reference's gain
+  measured in this run; reward linear from 0 (gain 0) to 1 (the reference's gain),
+  clipped to [0, 1]. A CPU second buys a different amount of training on another or a
+  busier CPU; the reference trained beside the agent's script gets the same CPU, so the
+  ratio does not depend on the machine. Prints the reward JSON.
 
 In a plain Harbor container (``test.sh``: ``verify.py --app /app --out /logs/verifier``)
 the same steps run in one process, train.py as a child process with its CPU time
-bounded (RLIMIT_CPU: the container is the isolation there), and reward.json is written.
+bounded (RLIMIT_CPU: the container is the isolation there), and reward.json is written;
+no solution is there to train alongside, so the reference's gain is the constant
+``REFERENCE_GAIN_BPC`` measured at calibration (on that machine's CPU).
 """
 
 from __future__ import annotations
@@ -44,8 +52,10 @@ import lmeval  # noqa: E402
 import torch  # noqa: E402
 
 BASELINE = 0.0  # [optimization.baseline] score: the starting train.py gains nothing over itself
-REFERENCE = 1.60  # [optimization.reference] score: bpc gained by the reference trainer
-METRIC = "bpc_gain"
+REFERENCE = 1.0  # [optimization.reference] score: the reference trainer's own gain ratio
+METRIC = "gain_ratio"  # bpc_gain / the bpc gained by the reference trained alongside, in the same run
+REFERENCE_GAIN_BPC = 1.60  # plain Harbor only (no reference alongside): its gain at calibration
+MIN_REFERENCE_GAIN_BPC = 0.3  # a reference that gained less was starved: no yardstick (harness failure)
 PRISTINE = "/orig"  # the starting train.py + lmdata.py, as built
 BUDGET_S = 60  # CPU seconds of train.py (the runner: its whole jail)
 NOISE_BPC = 0.01  # a gain this small is no gain (float kernels differ between CPUs and jails)
@@ -104,7 +114,13 @@ def generate(seed: int, inp: str, exp: str, pristine: str = PRISTINE) -> None:
         sys.exit(f"the starting train.py failed: {p.stderr.strip()[-400:]}")
 
 
-def check(exp: str, out: str, heldout_seed: int | None = None) -> dict:
+class NoYardstick(RuntimeError):
+    """The starting script's or the reference's model cannot be scaled against: the harness's failure."""
+
+
+def check(exp: str, out: str, ref: str | None = None, heldout_seed: int | None = None) -> dict:
+    """The reward JSON of the agent's model in ``out``; ``ref``: the reference's output folder, trained
+    alongside (None: plain Harbor, the calibrated ``REFERENCE_GAIN_BPC``)."""
     torch.set_num_threads(1)
     with open(os.path.join(exp, "language.json")) as fh:
         lang = grammar.Language(int(json.load(fh)["seed"]))
@@ -114,18 +130,35 @@ def check(exp: str, out: str, heldout_seed: int | None = None) -> dict:
     rows = lmeval.make_rows(docs, rng, lmeval.ROWS)
     probes = lmeval.make_probes(rows, docs, rng, lmeval.PROBES)
     order_seed = rng.getrandbits(63)
+
+    def bpc(folder: str, name: str) -> float:
+        return lmeval.evaluate(os.path.join(folder, name), rows, probes, random.Random(order_seed))["bpc"]
+
     try:
-        ref = lmeval.evaluate(os.path.join(exp, "baseline.pt"), rows, probes, random.Random(order_seed))
+        base = bpc(exp, "baseline.pt")
     except lmeval.EvalError as exc:
-        raise RuntimeError(f"the starting train.py's model failed here: {exc}") from None
+        raise NoYardstick(f"the starting train.py's model failed here: {exc}") from None
+    top, ref_bpc = REFERENCE_GAIN_BPC, None
+    if ref is not None:
+        try:
+            ref_bpc = bpc(ref, "model.pt")
+        except lmeval.EvalError as exc:
+            raise NoYardstick(f"the reference trained alongside failed here: {exc}") from None
+        top = base - ref_bpc
+        if top < MIN_REFERENCE_GAIN_BPC:
+            raise NoYardstick(
+                f"the reference trained alongside gained only {top:.3f} bpc (< {MIN_REFERENCE_GAIN_BPC})"
+            )
+    info = {"baseline_bpc": base, "reference_gain": top, **({"reference_bpc": ref_bpc} if ref_bpc else {})}
     try:
         metrics = lmeval.evaluate(os.path.join(out, "model.pt"), rows, probes, random.Random(order_seed))
     except lmeval.EvalError as exc:
-        return fail(str(exc), baseline_bpc=ref["bpc"])
-    raw = ref["bpc"] - metrics["bpc"]
+        return fail(str(exc), **info)
+    raw = base - metrics["bpc"]
     gain = raw if raw > NOISE_BPC else 0.0  # the starting script again, its floats summed in another order
-    return {"reward": linear_reward(gain), "correct": True, **metrics, "baseline_bpc": ref["bpc"],
-            "raw_gain": raw, METRIC: gain}  # fmt: skip
+    ratio = gain / top
+    return {"reward": linear_reward(ratio), "correct": True, **metrics, **info, "raw_gain": raw,
+            "bpc_gain": gain, METRIC: ratio}  # fmt: skip
 
 
 def harbor(app: str) -> dict:
@@ -161,7 +194,10 @@ def main() -> None:
         generate(int(sys.argv[2]), sys.argv[3], sys.argv[4])
         return
     if sys.argv[1:2] == ["check"]:
-        print(json.dumps(check(sys.argv[2], sys.argv[3])))
+        try:
+            print(json.dumps(check(sys.argv[2], sys.argv[3], *sys.argv[4:5])))
+        except NoYardstick as exc:
+            sys.exit(f"no yardstick: {exc}")
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--app", default="/app")

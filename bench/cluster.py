@@ -41,8 +41,14 @@ RATIO_TARGET = 1.8
 
 
 def _job(tmp: Path, name: str, trials: int, nodes: int | None) -> dict:
-    spec = {"job_name": name, "jobs_dir": tmp / "jobs", "task_paths": [str(CLIMB)], "agents": ["oracle"],
-            "attempts": trials, "concurrency": nodes or 1}  # fmt: skip
+    spec = {
+        "job_name": name,
+        "jobs_dir": tmp / "jobs",
+        "task_paths": [str(CLIMB)],
+        "agents": ["oracle"],
+        "attempts": trials,
+        "concurrency": nodes or 1,
+    }
     return {"spec": spec, "events": tmp / f"{name}.jsonl"}
 
 
@@ -110,28 +116,30 @@ def markdown(r: dict) -> str:
     ok = {True: "met", False: "NOT met"}
     h = r["host"]
     w, p = r["wall_s"], r["trials_per_minute"]
-    return "\n".join([
-        "# Ray cluster throughput: 1 node vs 2 nodes, and Ray's per-trial cost",
-        "",
-        f"{r['trials']} short trials (`climb` fixture, agent `oracle`) on a local Ray cluster started with "
-        "`ray start` (token auth, 127.0.0.1): a head with no CPUs for trials and workers of one core each; "
-        f"then the local pool with `-n 1`. Host: {h['cpu_model']}, {h['cpu_count']} cores. "
-        f"Load average before {r['load_average_before'][0]}, after {r['load_average_after'][0]} "
-        "(others' work on this shared machine runs on the same cores).",
-        "",
-        "| run | wall s | trials/min |",
-        "|---|---|---|",
-        f"| Ray, 1 node | {w['ray_1_node']:.1f} | {p['ray_1_node']} |",
-        f"| Ray, 2 nodes | {w['ray_2_nodes']:.1f} | {p['ray_2_nodes']} |",
-        f"| local pool, -n 1 | {w['local_pool']:.1f} | {p['local_pool']} |",
-        "",
-        f"- 2 nodes / 1 node: **{r['ratio_2_to_1']:.2f}x** (target ≥ {r['ratio_target']}: {ok[r['ratio_met']]}).",
-        f"- Ray's overhead per trial over the local pool: **{r['ray_overhead_per_trial_s']:.3f} s**.",
-        "",
-        f"Measured {r['measured_at']} with `bench/cluster.py`.",
-        "",
-        *([f"Note: {r['note']}", ""] if r.get("note") else []),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "# Ray cluster throughput: 1 node vs 2 nodes, and Ray's per-trial cost",
+            "",
+            f"{r['trials']} short trials (`climb` fixture, agent `oracle`) on a local Ray cluster started with "
+            "`ray start` (token auth, 127.0.0.1): a head with no CPUs for trials and workers of one core each; "
+            f"then the local pool with `-n 1`. Host: {h['cpu_model']}, {h['cpu_count']} cores. "
+            f"Load average before {r['load_average_before'][0]}, after {r['load_average_after'][0]} "
+            "(others' work on this shared machine runs on the same cores).",
+            "",
+            "| run | wall s | trials/min |",
+            "|---|---|---|",
+            f"| Ray, 1 node | {w['ray_1_node']:.1f} | {p['ray_1_node']} |",
+            f"| Ray, 2 nodes | {w['ray_2_nodes']:.1f} | {p['ray_2_nodes']} |",
+            f"| local pool, -n 1 | {w['local_pool']:.1f} | {p['local_pool']} |",
+            "",
+            f"- 2 nodes / 1 node: **{r['ratio_2_to_1']:.2f}x** (target ≥ {r['ratio_target']}: {ok[r['ratio_met']]}).",
+            f"- Ray's overhead per trial over the local pool: **{r['ray_overhead_per_trial_s']:.3f} s**.",
+            "",
+            f"Measured {r['measured_at']} with `bench/cluster.py`.",
+            "",
+            *([f"Note: {r['note']}", ""] if r.get("note") else []),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,14 @@ def phases(trial: dict) -> dict:
 
 def run_once(task_path: Path, agent: str, concurrency: int, jobs_dir: Path, name: str) -> dict:
     task = load_task(task_path)
-    spec = JobSpec(job_name=name, jobs_dir=jobs_dir, task_paths=[str(task_path)], agents=[agent], attempts=2,
-                   concurrency=concurrency)  # fmt: skip
+    spec = JobSpec(
+        job_name=name,
+        jobs_dir=jobs_dir,
+        task_paths=[str(task_path)],
+        agents=[agent],
+        attempts=2,
+        concurrency=concurrency,
+    )
     cores: dict[int, list[int]] = {}
 
     def on_event(kind: str, info: dict) -> None:
@@ -107,14 +113,23 @@ def bench_task(task_path: Path, agent: str, n_rounds: int) -> dict:
             res = {n: run_once(task_path, agent, n, Path(tmp), f"r{i}-n{n}") for n in order}
             serial, conc = res[1], res[2]
             diffs = [round(c - s, 4) for c, s in zip(conc["rewards"], serial["rewards"], strict=True)]
-            rounds.append({
-                "round": i, "order": list(order), "serial": serial, "concurrent": conc,
-                "ratio": round(conc["wall_s"] / serial["wall_s"], 3), "reward_diffs": diffs,
-                "alone_noise": round(abs(serial["rewards"][0] - serial["rewards"][1]), 4),
-            })  # fmt: skip
-            print(f"{task_path.name} round {i}: serial {serial['wall_s']:.1f} s {serial['rewards']}, "
-                  f"concurrent {conc['wall_s']:.1f} s {conc['rewards']} cores {conc['cores']}, "
-                  f"ratio {rounds[-1]['ratio']:.3f}, reward diffs {diffs}", flush=True)  # fmt: skip
+            rounds.append(
+                {
+                    "round": i,
+                    "order": list(order),
+                    "serial": serial,
+                    "concurrent": conc,
+                    "ratio": round(conc["wall_s"] / serial["wall_s"], 3),
+                    "reward_diffs": diffs,
+                    "alone_noise": round(abs(serial["rewards"][0] - serial["rewards"][1]), 4),
+                }
+            )
+            print(
+                f"{task_path.name} round {i}: serial {serial['wall_s']:.1f} s {serial['rewards']}, "
+                f"concurrent {conc['wall_s']:.1f} s {conc['rewards']} cores {conc['cores']}, "
+                f"ratio {rounds[-1]['ratio']:.3f}, reward diffs {diffs}",
+                flush=True,
+            )
     load_after = os.getloadavg()
     ratios = [r["ratio"] for r in rounds]
     diffs = [abs(d) for r in rounds for d in r["reward_diffs"]]

@@ -39,8 +39,14 @@ TOKEN = "looplab-trial-bench"
 
 
 def call(conn: http.client.HTTPConnection, path: str, key: str, stream: bool) -> tuple[float, float]:
-    body = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 64, "stream": stream,
-                       "messages": [{"role": "user", "content": "hello " * 50}]}).encode()  # fmt: skip
+    body = json.dumps(
+        {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 64,
+            "stream": stream,
+            "messages": [{"role": "user", "content": "hello " * 50}],
+        }
+    ).encode()
     headers = {"content-type": "application/json", "x-api-key": key, "anthropic-version": "2023-06-01"}
     t0 = time.perf_counter()
     conn.request("POST", path, body=body, headers=headers)
@@ -86,16 +92,23 @@ def main() -> None:
             added_first = [g - d for g, d in zip(g_first, d_first, strict=True)]
             added_total = [g - d for g, d in zip(g_total, d_total, strict=True)]
             rows["streamed (SSE)" if stream else "JSON"] = {
-                "direct_first_byte": summary(d_first), "gateway_first_byte": summary(g_first),
-                "direct_total": summary(d_total), "gateway_total": summary(g_total),
+                "direct_first_byte": summary(d_first),
+                "gateway_first_byte": summary(g_first),
+                "direct_total": summary(d_total),
+                "gateway_total": summary(g_total),
                 "added_first_byte_median_ms": round(statistics.median(added_first), 3),
                 "added_total_median_ms": round(statistics.median(added_total), 3),
-            }  # fmt: skip
+            }
         metered = gw.usage()
         gw.stop()
     assert metered.n_calls == 2 * (args.calls + 20) and metered.output_tokens == 40 * metered.n_calls
-    result = {"calls_per_mode": args.calls, "host": host_info(), "modes": rows,
-              "metered_calls": metered.n_calls, "target_added_ms": 5.0}  # fmt: skip
+    result = {
+        "calls_per_mode": args.calls,
+        "host": host_info(),
+        "modes": rows,
+        "metered_calls": metered.n_calls,
+        "target_added_ms": 5.0,
+    }
     out = REPO / "bench" / "results"
     atomic_write_json(out / "gateway.json", result)
     md = [
@@ -108,8 +121,10 @@ def main() -> None:
         "|-------|------------------:|-------------------:|-------------:|--------------:|-----------------:|------------:|",
     ]
     for k, r in rows.items():
-        cells = [f"{r[c]['median_ms']} ({r[c]['p90_ms']})" for c in ("direct_first_byte", "gateway_first_byte",
-                                                                    "direct_total", "gateway_total")]  # fmt: skip
+        cells = [
+            f"{r[c]['median_ms']} ({r[c]['p90_ms']})"
+            for c in ("direct_first_byte", "gateway_first_byte", "direct_total", "gateway_total")
+        ]
         md.append(
             f"| {k} | "
             + " | ".join(cells)

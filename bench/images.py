@@ -111,7 +111,7 @@ def main() -> int:
                 "host": statistics.median(host_s),
                 "ratio": statistics.median(image_s) / statistics.median(host_s),
                 "target": SANDBOX_RATIO_TARGET,
-            },  # fmt: skip
+            },
         }
     finally:
         reg.stop()

@@ -121,22 +121,39 @@ def run_bench(iterations: int, n_files: int) -> dict:
         wall = end - starts[e]
         agent_s = r.timing.get("agent_s", 0.0)
         eval_s = r.timing.get("eval_s", 0.0)
-        rows.append({
-            "experiment": e, "status": r.status, "wall_s": wall, "agent_s": agent_s, "eval_s": eval_s,
-            "eval_sandbox_s": eval_s - r.timing.get("eval_exec_s", 0.0), "overhead_s": wall - agent_s - eval_s,
-            "agent_setup_s": r.timing.get("agent_setup_s", 0.0), "capture_s": r.timing.get("capture_s", 0.0),
-            "git_keep_s": r.timing.get("git_s", 0.0), "agent_teardown_s": r.timing.get("agent_teardown_s", 0.0),
-            "copies_s": r.timing.get("copies_s", 0.0),
-        })  # fmt: skip
+        rows.append(
+            {
+                "experiment": e,
+                "status": r.status,
+                "wall_s": wall,
+                "agent_s": agent_s,
+                "eval_s": eval_s,
+                "eval_sandbox_s": eval_s - r.timing.get("eval_exec_s", 0.0),
+                "overhead_s": wall - agent_s - eval_s,
+                "agent_setup_s": r.timing.get("agent_setup_s", 0.0),
+                "capture_s": r.timing.get("capture_s", 0.0),
+                "git_keep_s": r.timing.get("git_s", 0.0),
+                "agent_teardown_s": r.timing.get("agent_teardown_s", 0.0),
+                "copies_s": r.timing.get("copies_s", 0.0),
+            }
+        )
     return {"summary": {"experiments": summary.experiments, "keeps": summary.keeps}, "rows": rows}
 
 
 def log_append_at(n: int) -> float:
     with tempfile.TemporaryDirectory(prefix="lab-log-") as tmp:
         log = ResultsLog(Path(tmp))
-        base = dict(run=1, status="discard", kept=False, started_at="2026-01-01T00:00:00+00:00",
-                    finished_at="2026-01-01T00:00:01+00:00", score=1.0, commit="0" * 40, notes="a note " * 10,
-                    metrics={"m": 1.0, "k": 2.0})  # fmt: skip
+        base = dict(
+            run=1,
+            status="discard",
+            kept=False,
+            started_at="2026-01-01T00:00:00+00:00",
+            finished_at="2026-01-01T00:00:01+00:00",
+            score=1.0,
+            commit="0" * 40,
+            notes="a note " * 10,
+            metrics={"m": 1.0, "k": 2.0},
+        )
         for i in range(n):
             log._records = (log._records or []) + [Record(experiment=i, **base)]
         times = []
@@ -207,11 +224,16 @@ def main() -> None:
         "|---|---|---|",
     ]
     names = {
-        "overhead_s": "**loop overhead**", "wall_s": "whole iteration", "agent_s": "agent (excluded)",
-        "eval_s": "evaluations, 2 per iteration (excluded)", "agent_setup_s": "  of which: workspace + agent sandbox start",
-        "capture_s": "  of which: candidate tree + commit", "agent_teardown_s": "  of which: agent sandbox stop",
-        "copies_s": "  of which: pipeline copies for evaluation", "eval_sandbox_s": "evaluation sandboxes' start/stop (inside the excluded evaluations)",
-    }  # fmt: skip
+        "overhead_s": "**loop overhead**",
+        "wall_s": "whole iteration",
+        "agent_s": "agent (excluded)",
+        "eval_s": "evaluations, 2 per iteration (excluded)",
+        "agent_setup_s": "  of which: workspace + agent sandbox start",
+        "capture_s": "  of which: candidate tree + commit",
+        "agent_teardown_s": "  of which: agent sandbox stop",
+        "copies_s": "  of which: pipeline copies for evaluation",
+        "eval_sandbox_s": "evaluation sandboxes' start/stop (inside the excluded evaluations)",
+    }
     for k in [
         "overhead_s",
         "agent_setup_s",

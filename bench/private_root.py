@@ -63,10 +63,12 @@ def main() -> int:
                 times[how].append(_one(rootfs, base, how))
         med = {k: statistics.median(v) for k, v in times.items()}
         res = {
-            "host": host_info(), "image": ref, "runs": args.runs,
+            "host": host_info(),
+            "image": ref,
+            "runs": args.runs,
             "view_s": {k: {"median": med[k], "all": v} for k, v in times.items()},
             "ratio_copy_over_overlay": med["copy"] / med["overlay"],
-        }  # fmt: skip
+        }
     finally:
         reg.stop()
         shutil.rmtree(base, ignore_errors=True)

@@ -86,9 +86,12 @@ def main() -> None:
 
     # interleave the three so drift in machine load hits all equally
     fns = {
-        "bare": bare, "bare_bwrap": bare_bwrap, "one_shot_jail": one_shot_jail,
-        "exec_in_running_sandbox": in_running, "one_shot_sandbox": one_shot,
-    }  # fmt: skip
+        "bare": bare,
+        "bare_bwrap": bare_bwrap,
+        "one_shot_jail": one_shot_jail,
+        "exec_in_running_sandbox": in_running,
+        "one_shot_sandbox": one_shot,
+    }
     samples: dict[str, list[float]] = {k: [] for k in fns}
     load_before = os.getloadavg()[0]
     for _ in range(args.runs):
@@ -99,10 +102,13 @@ def main() -> None:
     load = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # a shared host: ratios mean more than ms
     med = {k: statistics.median(v) for k, v in samples.items()}
     cmd_rows = {
-        k: {"median_ms": round(med[k] * 1000, 3), "p90_ms": round(sorted(v)[int(0.9 * len(v))] * 1000, 3),
-            "ratio_to_bare": round(med[k] / med["bare"], 2)}
+        k: {
+            "median_ms": round(med[k] * 1000, 3),
+            "p90_ms": round(sorted(v)[int(0.9 * len(v))] * 1000, 3),
+            "ratio_to_bare": round(med[k] / med["bare"], 2),
+        }
         for k, v in samples.items()
-    }  # fmt: skip
+    }
 
     phases: dict[str, list[float]] = {"total": [], "agent_execution": [], "verifier": []}
     with tempfile.TemporaryDirectory() as tmp:

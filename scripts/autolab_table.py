@@ -147,8 +147,12 @@ def main() -> int:
         rows.append(f"| {task} | {base} | {op} | {orb} | {np_} | {nrb} | {mark} | {notes} |")
     commit = ""
     if a.checkout:
-        r = subprocess.run(["git", "-C", a.checkout, "rev-parse", "--short", "HEAD"], capture_output=True,
-                           text=True, check=False)  # fmt: skip
+        r = subprocess.run(
+            ["git", "-C", a.checkout, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         commit = r.stdout.strip()
     not_run = [t for t in order if (t, "oracle") not in found and (t, "nop") not in found and t not in kept]
     text = f"""# AutoLab v1.1 CPU tasks under looplab

@@ -40,9 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="drop the rows of an existing --json")
     ap.add_argument("--render", action="store_true", help="run nothing: rewrite --out from --json")
     ap.add_argument(
-        "--from-jobs", type=Path, nargs="*", default=None,
+        "--from-jobs",
+        type=Path,
+        nargs="*",
+        default=None,
         help="run nothing: read the trials recorded in these job folders (one per task, as left by a run)",
-    )  # fmt: skip
+    )
     args = ap.parse_args(argv)
     if args.all:
         tasks = sorted(cpu_tasks(), key=lambda t: (KIND_ORDER.index(task_info(t)["kind"]), t))
@@ -72,10 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     for task in tasks:
         t0 = time.monotonic()
         row, got = run_row(
-            task, args.attack or ATTACKS, recorded.get(task), recorded=task in recorded,
-            on_cell=lambda c: print(f"{c.task:24} {c.attack:22} {c.reward!s:8} {c.seconds:7.1f} s "
-                                    f"{'pass' if c.passed else 'FAIL'}", flush=True),
-        )  # fmt: skip
+            task,
+            args.attack or ATTACKS,
+            recorded.get(task),
+            recorded=task in recorded,
+            on_cell=lambda c: print(
+                f"{c.task:24} {c.attack:22} {c.reward!s:8} {c.seconds:7.1f} s "
+                f"{'pass' if c.passed else 'FAIL'}",
+                flush=True,
+            ),
+        )
         if args.attack:  # a partial row: keep the cells of the attacks not run now
             keep = [c for c in cells if c.task == task and c.attack not in args.attack]
             got = keep + got
@@ -90,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write(args: argparse.Namespace, rows: list[dict], cells: list) -> None:
     atomic_write_text(args.out, render(rows, cells))
-    atomic_write_json(args.json, {"generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                  **to_json(rows, cells)})  # fmt: skip
+    atomic_write_json(
+        args.json, {"generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **to_json(rows, cells)}
+    )
 
 
 if __name__ == "__main__":

@@ -22,10 +22,16 @@ REAL = "sk-real-cli-91d0c3e4b5a6f7"
 K1, K2 = REAL[:10], REAL[10:]
 # no $(...): gemini-cli refuses command substitution. Prints the sandbox user, the host name and how many
 # process environments in the sandbox hold the real key.
-KEY_PROBE = (f'{{ echo RAN; id -u; hostname; echo KEYS; cat /proc/[0-9]*/environ 2>/dev/null '
-             f'| tr "\\0" "\\n" | grep -c "{K1}""{K2}"; }} | tr "\\n" " "')  # fmt: skip
-NPM = {"claude-code": "@anthropic-ai/claude-code@2.1.332", "codex": "@openai/codex@0.171.0",
-       "qwen-code": "@qwen-code/qwen-code@0.24.4", "gemini-cli": "@google/gemini-cli@0.61.0"}  # fmt: skip
+KEY_PROBE = (
+    f"{{ echo RAN; id -u; hostname; echo KEYS; cat /proc/[0-9]*/environ 2>/dev/null "
+    f'| tr "\\0" "\\n" | grep -c "{K1}""{K2}"; }} | tr "\\n" " "'
+)
+NPM = {
+    "claude-code": "@anthropic-ai/claude-code@2.1.332",
+    "codex": "@openai/codex@0.171.0",
+    "qwen-code": "@qwen-code/qwen-code@0.24.4",
+    "gemini-cli": "@google/gemini-cli@0.61.0",
+}
 PIP = {"aider": "aider-chat==0.86.1", "mini-swe-agent": "mini-swe-agent==2.4.6"}
 BINS = {
     "claude-code": "claude",
@@ -85,8 +91,13 @@ def path_with(name: str) -> str:
 def expected_usage(served: list[dict[str, Any]]) -> dict[str, int]:
     """The usage totals of the scripted replies a server sent."""
     u = [s["usage"] for s in served]
-    return {"n_calls": len(u), "input_tokens": sum(x["input"] for x in u), "output_tokens": sum(x["output"] for x in u),
-            "cache_read_tokens": sum(x["cache_read"] for x in u), "cache_write_tokens": sum(x["cache_write"] for x in u)}  # fmt: skip
+    return {
+        "n_calls": len(u),
+        "input_tokens": sum(x["input"] for x in u),
+        "output_tokens": sum(x["output"] for x in u),
+        "cache_read_tokens": sum(x["cache_read"] for x in u),
+        "cache_write_tokens": sum(x["cache_write"] for x in u),
+    }
 
 
 def no_key_in(folder: Path) -> None:

@@ -88,34 +88,67 @@ STANDINS = {
         # this network cannot reach: these stand-ins carry the same pins from PyPI (torch's CUDA build
         # and its nvidia-* wheels, which run on a CPU), so that pip install finds them satisfied
         StandIn(
-            "python-torch220", "python", "3.11-torch2.2.0", "bookworm", _PYTHON,
+            "python-torch220",
+            "python",
+            "3.11-torch2.2.0",
+            "bookworm",
+            _PYTHON,
             (_PIP_OPEN, _pip("numpy==1.26.4", "torch==2.2.0", "torchvision==0.17.0")),
         ),
         StandIn(
-            "python-torch222", "python", "3.11-torch2.2.2", "bookworm", _PYTHON,
+            "python-torch222",
+            "python",
+            "3.11-torch2.2.2",
+            "bookworm",
+            _PYTHON,
             (_PIP_OPEN, _pip("numpy==1.26.4", "torch==2.2.2")),
         ),
         # AutoLab's C tasks install Ubuntu-only packages (linux-tools-generic): an Ubuntu jammy root
         StandIn(
             # Ubuntu's apt is not Priority: required, so minbase leaves it out; the official image has it
-            "ubuntu", "ubuntu", "22.04", "jammy", ("apt", "ca-certificates"), mirror=UBUNTU_MIRROR,
+            "ubuntu",
+            "ubuntu",
+            "22.04",
+            "jammy",
+            ("apt", "ca-certificates"),
+            mirror=UBUNTU_MIRROR,
             components="main,universe",
             keyring_deb=f"{UBUNTU_MIRROR}/pool/main/u/ubuntu-keyring/ubuntu-keyring_2021.03.26_all.deb",
         ),
         StandIn(
             # the official golang images: buildpack-deps' scm layer (git, curl, procps) and cgo's tools
             # (g++ gcc libc6-dev make pkg-config); AutoLab's Go oracles build with make
-            "go", "golang", "trixie", "trixie",
-            ("golang-go", "ca-certificates", "git", "curl", "procps", "gcc", "g++", "libc6-dev", "make", "pkg-config"),
+            "go",
+            "golang",
+            "trixie",
+            "trixie",
+            (
+                "golang-go",
+                "ca-certificates",
+                "git",
+                "curl",
+                "procps",
+                "gcc",
+                "g++",
+                "libc6-dev",
+                "make",
+                "pkg-config",
+            ),
         ),
         StandIn(
-            "rust", "rust", "trixie", "trixie", ("cargo", "rustc", "gcc", "libc6-dev", "ca-certificates"),
+            "rust",
+            "rust",
+            "trixie",
+            "trixie",
+            ("cargo", "rustc", "gcc", "libc6-dev", "ca-certificates"),
             # the official rust images keep their tools in /usr/local/cargo/bin (tasks link from there)
-            ('mkdir -p "$1"/usr/local/cargo/bin && ln -s /usr/bin/cargo /usr/bin/rustc "$1"/usr/local/cargo/bin/',),
+            (
+                'mkdir -p "$1"/usr/local/cargo/bin && ln -s /usr/bin/cargo /usr/bin/rustc "$1"/usr/local/cargo/bin/',
+            ),
             env=(f"PATH=/usr/local/cargo/bin:{PATH_DEFAULT}", "CARGO_HOME=/usr/local/cargo"),
         ),
     )
-}  # fmt: skip
+}
 
 
 def cache_root() -> Path:
@@ -157,25 +190,41 @@ def oci_layout_from_tar(rootfs_tar: Path, layout: Path, tag: str, env: tuple[str
     layer_digest, layer_size = _sha256_file(gz)
     gz.rename(tmp / "blobs" / "sha256" / layer_digest)
     config = {
-        "architecture": "amd64", "os": "linux",
+        "architecture": "amd64",
+        "os": "linux",
         "config": {"Env": list(env), "Cmd": ["/bin/bash"]},
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]},
         "history": [{"created_by": "mmdebstrap (looplab stand-in image)"}],
-    }  # fmt: skip
+    }
     cfg_digest, cfg_size = _blob(tmp, json.dumps(config).encode())
     manifest = {
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": f"sha256:{cfg_digest}", "size": cfg_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": f"sha256:{layer_digest}", "size": layer_size}],
-    }  # fmt: skip
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": f"sha256:{cfg_digest}",
+            "size": cfg_size,
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": f"sha256:{layer_digest}",
+                "size": layer_size,
+            }
+        ],
+    }
     man_digest, man_size = _blob(tmp, json.dumps(manifest).encode())
     index = {
         "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{man_digest}",
-            "size": man_size, "annotations": {"org.opencontainers.image.ref.name": tag},
-        }],
-    }  # fmt: skip
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": f"sha256:{man_digest}",
+                "size": man_size,
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    }
     (tmp / "index.json").write_text(json.dumps(index))
     (tmp / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
     shutil.rmtree(layout, ignore_errors=True)
@@ -286,15 +335,26 @@ class Registry:
     def has(self, name: str) -> bool:
         r = subprocess.run(
             ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{self.address}/{name}"],
-            capture_output=True, check=False, timeout=60,
-        )  # fmt: skip
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
         return r.returncode == 0
 
     def push_layout(self, layout: Path, tag: str, name: str) -> None:
         subprocess.run(
-            ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:{tag}", f"docker://{self.address}/{name}"],
-            check=True, capture_output=True, timeout=600,
-        )  # fmt: skip
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                f"oci:{layout}:{tag}",
+                f"docker://{self.address}/{name}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
 
     def ensure(self, key: str) -> str:
         """Push stand-in ``key`` unless the registry has it; its reference in this registry."""

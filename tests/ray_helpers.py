@@ -56,16 +56,31 @@ class LocalCluster:
         ]
 
     def start_head(self, num_cpus: int = 0) -> None:
-        cmd = [*RAY, "start", "--head", f"--port={self.port}", f"--num-cpus={num_cpus}",
-               "--num-gpus=0", "--include-dashboard=false", f"--temp-dir={self.temp}", *self._common()]  # fmt: skip
+        cmd = [
+            *RAY,
+            "start",
+            "--head",
+            f"--port={self.port}",
+            f"--num-cpus={num_cpus}",
+            "--num-gpus=0",
+            "--include-dashboard=false",
+            f"--temp-dir={self.temp}",
+            *self._common(),
+        ]
         self._spawn("head", cmd, self.env)
         self.wait_nodes(1)
 
     def start_worker(
         self, name: str, num_cpus: int = 1, hide: list[Path] = (), env: dict | None = None
     ) -> None:
-        ray = [*RAY, "start", f"--address={self.address}", f"--num-cpus={num_cpus}", "--num-gpus=0",
-               *self._common()]  # fmt: skip
+        ray = [
+            *RAY,
+            "start",
+            f"--address={self.address}",
+            f"--num-cpus={num_cpus}",
+            "--num-gpus=0",
+            *self._common(),
+        ]
         mounts = "".join(f"mount -t tmpfs -o mode=0755 tmpfs {shlex.quote(str(p))} && " for p in hide)
         cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", mounts + "exec " + shlex.join(ray)]
         before = self.alive_count()
@@ -74,8 +89,9 @@ class LocalCluster:
 
     def _spawn(self, name: str, cmd: list[str], env: dict) -> None:
         log = open(self.temp / f"{name}.log", "wb")  # noqa: SIM115 - kept open for the node's life
-        self.nodes[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)  # fmt: skip
+        self.nodes[name] = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def alive_count(self) -> int:
         out = subprocess.run(
@@ -169,8 +185,9 @@ def run_driver(
         args = json.dumps(
             {**spec, "executor": "ray", "ray_address": cluster.address, "events": str(events)}, default=str
         )
-    out = subprocess.run([sys.executable, "-c", _DRIVER, args], env=env, capture_output=True, text=True,
-                         timeout=timeout)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _DRIVER, args], env=env, capture_output=True, text=True, timeout=timeout
+    )
     if out.returncode != 0:
         raise RuntimeError(f"driver failed ({out.returncode}): {out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -18,9 +18,14 @@ DOCS = Path(__file__).parent.parent / "docs"
 LOOPLAB = [str(Path(sys.executable).parent / "looplab")]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # replay script → the failure mode its trial must be classified as
 SCRIPTED = {

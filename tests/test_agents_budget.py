@@ -35,8 +35,15 @@ def _run(
         tmp_path / "prices.toml", MODEL, input=10.0, output=0.0
     )  # 1000 input tokens = $0.01
     with ScriptedLLMServer("openai", script, repeat_last=True) as srv:
-        res = trial(TINY_TASK, tmp_path / "t", "llm", MODEL, {"base_url": srv.base_url, "prices": str(prices)},
-                    timeout=timeout, **budget)  # fmt: skip
+        res = trial(
+            TINY_TASK,
+            tmp_path / "t",
+            "llm",
+            MODEL,
+            {"base_url": srv.base_url, "prices": str(prices)},
+            timeout=timeout,
+            **budget,
+        )
     assert res["status"] == "completed", res["exception_info"]
     assert res["reward"] == pytest.approx(0.4), res["verifier_result"]  # what was left was verified
     assert srv.problems == []
@@ -86,8 +93,14 @@ def test_token_cap(tmp_path: Path) -> None:
 
 def test_cost_cap_needs_a_price(tmp_path: Path) -> None:
     with ScriptedLLMServer("openai", [reply(text="x")]) as srv:
-        res = trial(TINY_TASK, tmp_path / "t", "llm", "openai/unknown-model", {"base_url": srv.base_url},
-                    max_cost_usd=1.0)  # fmt: skip
+        res = trial(
+            TINY_TASK,
+            tmp_path / "t",
+            "llm",
+            "openai/unknown-model",
+            {"base_url": srv.base_url},
+            max_cost_usd=1.0,
+        )
     ar = res["agent_result"]
     assert ar["stop_reason"] == "error" and "needs a price for openai/unknown-model" in ar["error"]
     assert srv.n_model_calls == 0

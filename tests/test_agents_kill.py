@@ -54,8 +54,22 @@ def test_killed_trial_keeps_trajectory_and_job_reruns_it(tmp_path: Path) -> None
     # LOOPLAB_CORE_CLAIMS=0: do not queue behind other looplab runs on this machine for a core
     env = {**os.environ, "OPENAI_API_KEY": "k", "COLUMNS": "200", "LOOPLAB_CORE_CLAIMS": "0"}
     with ScriptedLLMServer("openai", script) as srv:
-        args = [*LOOPLAB, "run", "-p", str(TINY_TASK), "-a", "llm", "-m", "openai/gpt-4o",
-                "--base-url", srv.base_url, "--jobs-dir", str(tmp_path), "--job-name", "kj"]  # fmt: skip
+        args = [
+            *LOOPLAB,
+            "run",
+            "-p",
+            str(TINY_TASK),
+            "-a",
+            "llm",
+            "-m",
+            "openai/gpt-4o",
+            "--base-url",
+            srv.base_url,
+            "--jobs-dir",
+            str(tmp_path),
+            "--job-name",
+            "kj",
+        ]
         proc = subprocess.Popen(
             args, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )

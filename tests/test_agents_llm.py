@@ -32,15 +32,34 @@ PRICES = {  # USD per million: input, output, cache read, cache write
 def _dedupe_script(flavor: str) -> list[dict]:
     cw = 500 if flavor == "anthropic" else 0  # OpenAI reports no cache writes
     return [
-        reply(tool("shell", command="hostname; id -u; cat /app/dedupe.py"), text="Looking first.",
-              input_tokens=1200, output_tokens=40, cache_write=cw),
-        reply(tool("apply_edit", path="dedupe.py", old_text=OLD_BODY, new_text=NEW_BODY),
-              input_tokens=300, output_tokens=90, cache_read=1200),
+        reply(
+            tool("shell", command="hostname; id -u; cat /app/dedupe.py"),
+            text="Looking first.",
+            input_tokens=1200,
+            output_tokens=40,
+            cache_write=cw,
+        ),
+        reply(
+            tool("apply_edit", path="dedupe.py", old_text=OLD_BODY, new_text=NEW_BODY),
+            input_tokens=300,
+            output_tokens=90,
+            cache_read=1200,
+        ),
         reply(tool("dev_check"), input_tokens=200, output_tokens=15, cache_read=1500),
-        reply(tool("read_file", path="/app/dedupe.py"), input_tokens=250, output_tokens=12, cache_read=1700, cache_write=cw),
-        reply(tool("finish", summary="linear-time dedupe with dict.fromkeys"), input_tokens=150, output_tokens=30,
-              cache_read=1950),
-    ]  # fmt: skip
+        reply(
+            tool("read_file", path="/app/dedupe.py"),
+            input_tokens=250,
+            output_tokens=12,
+            cache_read=1700,
+            cache_write=cw,
+        ),
+        reply(
+            tool("finish", summary="linear-time dedupe with dict.fromkeys"),
+            input_tokens=150,
+            output_tokens=30,
+            cache_read=1950,
+        ),
+    ]
 
 
 # The task's own verifier takes 5-20 s (timed pairs); the Anthropic-format run of the same flow is marked
@@ -68,9 +87,12 @@ def test_llm_agent_solves_catalog_task_against_scripted_server(
         if flavor == "openai":
             return "\n".join(m["content"] for m in body["messages"] if m["role"] == "tool")
         return "\n".join(
-            b["content"] for m in body["messages"] if isinstance(m["content"], list)
-            for b in m["content"] if b.get("type") == "tool_result"
-        )  # fmt: skip
+            b["content"]
+            for m in body["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_result"
+        )
 
     second = tool_output(srv.requests[1])
     assert "looplab\n65534\n" in second and "if line not in out:" in second  # sandbox hostname, uid, the file
@@ -117,8 +139,12 @@ def test_llm_agent_solves_catalog_task_against_scripted_server(
     agent_steps = [s for s in atif.steps if s.source == "agent"]
     assert [s.source for s in atif.steps[:2]] == ["system", "user"] and len(agent_steps) == 5
     assert [c.function_name for s in agent_steps for c in s.tool_calls or []] == [
-        "shell", "apply_edit", "dev_check", "read_file", "finish"
-    ]  # fmt: skip
+        "shell",
+        "apply_edit",
+        "dev_check",
+        "read_file",
+        "finish",
+    ]
     fm = atif.final_metrics
     assert fm.total_prompt_tokens == want["input"] + want["cache_read"] + want["cache_write"]
     assert fm.total_completion_tokens == want["output"] and fm.total_cached_tokens == want["cache_read"]
@@ -133,13 +159,18 @@ def test_llm_tools_truncate_time_out_and_report_errors(
     script = [
         reply(tool("shell", command="python3 -c \"print('x' * 100000)\"")),
         reply(tool("shell", command="sleep 30", timeout=1)),
-        reply(tool("apply_edit", path="value.txt", old_text="not there", new_text="1"),
-              tool("read_file", path="score.sh", start_line=2, end_line=3),
-              tool("no_such_tool")),
-        reply(tool("write_file", path="sub/dir/notes.txt", content="hello"), tool("shell", command="cat sub/dir/notes.txt")),
+        reply(
+            tool("apply_edit", path="value.txt", old_text="not there", new_text="1"),
+            tool("read_file", path="score.sh", start_line=2, end_line=3),
+            tool("no_such_tool"),
+        ),
+        reply(
+            tool("write_file", path="sub/dir/notes.txt", content="hello"),
+            tool("shell", command="cat sub/dir/notes.txt"),
+        ),
         reply(text="I think I am done."),
         reply(text="Really done."),
-    ]  # fmt: skip
+    ]
     with ScriptedLLMServer("openai", script) as srv:
         res = trial(
             TINY_TASK,
@@ -222,8 +253,13 @@ def test_context_compaction_elides_then_summarizes_and_keeps_the_conversation_va
         return turns[i - len(summaries)]
 
     with ScriptedLLMServer("anthropic", script) as srv:
-        res = trial(TINY_TASK, tmp_path / "t", "llm", "anthropic/scripted-2",
-                    {"base_url": srv.base_url, "context_tokens": "6000", "keep_observations": "2"})  # fmt: skip
+        res = trial(
+            TINY_TASK,
+            tmp_path / "t",
+            "llm",
+            "anthropic/scripted-2",
+            {"base_url": srv.base_url, "context_tokens": "6000", "keep_observations": "2"},
+        )
     assert res["agent_result"]["stop_reason"] == "finished", res["agent_result"]
     assert srv.problems == []  # after every compaction the history was still a valid conversation
     comp = events(tmp_path / "t", "compaction")

@@ -122,9 +122,11 @@ def test_proxy_lets_the_sandbox_reach_only_the_allowed_host(
     (pdir / "forwarder.py").write_text(FORWARDER_SOURCE)
     proxy = EgressProxy([f"127.0.0.1:{allowed.port}"], pdir / "proxy.sock", tmp_path / "proxy.jsonl").start()
     spec = SandboxSpec(
-        root=root, binds=[(root / "app", "/app")], env={"PATH": runtime_env_path()},
+        root=root,
+        binds=[(root / "app", "/app")],
+        env={"PATH": runtime_env_path()},
         ro_binds=[(pdir, SANDBOX_PROXY_DIR)] + [(p, str(p)) for p in looplab_runtime_paths()],
-    )  # fmt: skip
+    )
     sb = BwrapSandbox(spec)
     try:
         sb.start()
@@ -147,8 +149,10 @@ def test_proxy_lets_the_sandbox_reach_only_the_allowed_host(
     log = [json.loads(x) for x in (tmp_path / "proxy.jsonl").read_text().splitlines()]
     assert sum(e["allowed"] for e in log) == 2 and sum(not e["allowed"] for e in log) == 5
     assert {(e["host"], e["port"]) for e in log if not e["allowed"]} == {
-        ("127.0.0.1", other.port), ("example.com", 80), ("api.openai.com", 443)
-    }  # fmt: skip
+        ("127.0.0.1", other.port),
+        ("example.com", 80),
+        ("api.openai.com", 443),
+    }
 
 
 def test_claude_code_agent_runs_in_the_sandbox_through_the_gateway(
@@ -157,15 +161,25 @@ def test_claude_code_agent_runs_in_the_sandbox_through_the_gateway(
     _, other = sites
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-cli")
     script = [
-        reply(tool("Bash", command="id -u; hostname; echo 9 > /app/value.txt; tail -1 /logs/agent/instruction.md"),
-              text="Setting the value.", input_tokens=400, output_tokens=30),
+        reply(
+            tool(
+                "Bash", command="id -u; hostname; echo 9 > /app/value.txt; tail -1 /logs/agent/instruction.md"
+            ),
+            text="Setting the value.",
+            input_tokens=400,
+            output_tokens=30,
+        ),
         reply(tool("Bash", command="cat /app/value.txt"), input_tokens=500, output_tokens=10),
         reply(text="Done: value is 9.", input_tokens=600, output_tokens=12),
-    ]  # fmt: skip
+    ]
     forbidden = f"http://127.0.0.1:{other.port}/leak,http://example.com/"
     with ScriptedLLMServer("anthropic", script, api_key="sk-cli") as srv:
-        kwargs = {"base_url": srv.base_url, "bin": "python3 /opt/fake_cli/fake_claude.py",
-                  "mounts": f"{FAKE_CLI}:/opt/fake_cli", "env": f"FAKE_FORBIDDEN_URLS={forbidden}"}  # fmt: skip
+        kwargs = {
+            "base_url": srv.base_url,
+            "bin": "python3 /opt/fake_cli/fake_claude.py",
+            "mounts": f"{FAKE_CLI}:/opt/fake_cli",
+            "env": f"FAKE_FORBIDDEN_URLS={forbidden}",
+        }
         res = trial(TINY_TASK, tmp_path / "t", "claude-code", "anthropic/scripted-cli", kwargs)
     assert res["status"] == "completed", res["exception_info"]
     ar = res["agent_result"]
@@ -224,8 +238,11 @@ def test_cli_agent_is_stopped_at_the_turn_cap(tmp_path: Path, monkeypatch: pytes
         reply(tool("Bash", command="sleep 0.5")),
     ]
     with ScriptedLLMServer("anthropic", script, repeat_last=True) as srv:
-        kwargs = {"base_url": srv.base_url, "bin": "python3 /opt/fake_cli/fake_claude.py",
-                  "mounts": f"{FAKE_CLI}:/opt/fake_cli"}  # fmt: skip
+        kwargs = {
+            "base_url": srv.base_url,
+            "bin": "python3 /opt/fake_cli/fake_claude.py",
+            "mounts": f"{FAKE_CLI}:/opt/fake_cli",
+        }
         res = trial(TINY_TASK, tmp_path / "t", "claude-code", "anthropic/scripted-cli", kwargs, max_turns=2)
     ar = res["agent_result"]
     assert ar["stop_reason"] == "max_turns", ar

@@ -52,8 +52,13 @@ def test_anytime_curve_of_three_improvements(tmp_path: Path, write_script) -> No
     # the replay trajectory exports as valid ATIF, one agent step per command
     _, atif = export_trial(tdir)
     assert [s.tool_calls[0].function_name for s in atif.steps if s.source == "agent"] == [
-        "write_file", "dev_check", "write_file", "dev_check", "write_file", "dev_check"
-    ]  # fmt: skip
+        "write_file",
+        "dev_check",
+        "write_file",
+        "dev_check",
+        "write_file",
+        "dev_check",
+    ]
 
 
 def test_checkpoint_selection() -> None:
@@ -84,8 +89,11 @@ def test_rescore_errors_name_the_problem(tmp_path: Path) -> None:
 
 def test_replay_applies_a_unified_diff(tmp_path: Path, write_script) -> None:
     diff = "--- a/value.txt\n+++ b/value.txt\n@@ -1 +1 @@\n-0\n+8\n"
-    steps = [{"diff": diff}, {"diff": "--- value.txt\n+++ value.txt\n@@ -1 +1 @@\n-8\n+7\n", "strip": 0},
-             {"diff": diff}]  # fmt: skip
+    steps = [
+        {"diff": diff},
+        {"diff": "--- value.txt\n+++ value.txt\n@@ -1 +1 @@\n-8\n+7\n", "strip": 0},
+        {"diff": diff},
+    ]
     res = trial(TINY_TASK, tmp_path / "t", "replay", agent_kwargs={"script": str(write_script(steps))})
     assert res["reward"] == pytest.approx(0.7)  # 0 -> 8 -> 7; the third no longer applies
     obs = events(tmp_path / "t", "observation")

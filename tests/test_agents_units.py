@@ -50,8 +50,14 @@ def test_price_lookup_longest_prefix_and_override(tmp_path: Path, monkeypatch: p
 
 
 def test_usage_mapping_per_provider() -> None:
-    a = usage_from_anthropic({"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100,
-                              "cache_creation_input_tokens": 7})  # fmt: skip
+    a = usage_from_anthropic(
+        {
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cache_read_input_tokens": 100,
+            "cache_creation_input_tokens": 7,
+        }
+    )
     assert (a.input_tokens, a.output_tokens, a.cache_read_tokens, a.cache_write_tokens) == (10, 5, 100, 7)
     o = usage_from_openai(
         {"prompt_tokens": 110, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 100}}
@@ -135,11 +141,16 @@ ATIF_OK = {
     "agent": {"name": "a", "version": "1"},
     "steps": [
         {"step_id": 1, "source": "user", "message": "do it"},
-        {"step_id": 2, "source": "agent", "message": "", "tool_calls": [{"tool_call_id": "c1", "function_name": "shell",
-         "arguments": {"command": "ls"}}], "observation": {"results": [{"source_call_id": "c1", "content": "x"}]},
-         "metrics": {"prompt_tokens": 10, "completion_tokens": 2, "cached_tokens": 5, "cost_usd": 0.1}},
+        {
+            "step_id": 2,
+            "source": "agent",
+            "message": "",
+            "tool_calls": [{"tool_call_id": "c1", "function_name": "shell", "arguments": {"command": "ls"}}],
+            "observation": {"results": [{"source_call_id": "c1", "content": "x"}]},
+            "metrics": {"prompt_tokens": 10, "completion_tokens": 2, "cached_tokens": 5, "cost_usd": 0.1},
+        },
     ],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(
@@ -170,10 +181,31 @@ def test_atif_validator_rejects(mutate, message: str) -> None:  # noqa: ANN001
 def test_atif_from_a_killed_replay_trajectory() -> None:
     evs = [
         {"step": 1, "time": "2025-01-01T00:00:00+00:00", "elapsed_s": 0, "type": "start", "agent": "replay"},
-        {"step": 2, "time": "2025-01-01T00:00:01+00:00", "elapsed_s": 1, "type": "command", "tool": "shell", "command": "ls"},
-        {"step": 3, "time": "2025-01-01T00:00:02+00:00", "elapsed_s": 2, "type": "observation", "exit_code": 0, "stdout": "a\n"},
-        {"step": 4, "time": "2025-01-01T00:00:03+00:00", "elapsed_s": 3, "type": "command", "tool": "shell", "command": "sleep 9"},
-    ]  # fmt: skip
+        {
+            "step": 2,
+            "time": "2025-01-01T00:00:01+00:00",
+            "elapsed_s": 1,
+            "type": "command",
+            "tool": "shell",
+            "command": "ls",
+        },
+        {
+            "step": 3,
+            "time": "2025-01-01T00:00:02+00:00",
+            "elapsed_s": 2,
+            "type": "observation",
+            "exit_code": 0,
+            "stdout": "a\n",
+        },
+        {
+            "step": 4,
+            "time": "2025-01-01T00:00:03+00:00",
+            "elapsed_s": 3,
+            "type": "command",
+            "tool": "shell",
+            "command": "sleep 9",
+        },
+    ]
     doc = trajectory_to_atif(evs)
     m = validate_atif(doc)
     assert [s.tool_calls[0].arguments["command"] for s in m.steps] == ["ls", "sleep 9"]
@@ -183,13 +215,34 @@ def test_atif_from_a_killed_replay_trajectory() -> None:
 
 CLAUDE_LINES = [
     {"type": "system", "subtype": "init", "model": "claude-x", "session_id": "s"},
-    {"type": "assistant", "message": {"id": "m1", "model": "claude-x", "content": [{"type": "text", "text": "Hi"}],
-     "usage": {"input_tokens": 10, "output_tokens": 2, "cache_read_input_tokens": 50}}},
-    {"type": "assistant", "message": {"id": "m1", "model": "claude-x", "content": [{"type": "tool_use", "id": "t1",
-     "name": "Bash", "input": {"command": "ls"}}], "usage": {"input_tokens": 10, "output_tokens": 9, "cache_read_input_tokens": 50}}},
-    {"type": "user", "message": {"content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "a.txt"}]}]}},
+    {
+        "type": "assistant",
+        "message": {
+            "id": "m1",
+            "model": "claude-x",
+            "content": [{"type": "text", "text": "Hi"}],
+            "usage": {"input_tokens": 10, "output_tokens": 2, "cache_read_input_tokens": 50},
+        },
+    },
+    {
+        "type": "assistant",
+        "message": {
+            "id": "m1",
+            "model": "claude-x",
+            "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}}],
+            "usage": {"input_tokens": 10, "output_tokens": 9, "cache_read_input_tokens": 50},
+        },
+    },
+    {
+        "type": "user",
+        "message": {
+            "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "a.txt"}]}
+            ]
+        },
+    },
     {"type": "result", "subtype": "success", "total_cost_usd": 0.5, "num_turns": 1},
-]  # fmt: skip
+]
 
 
 def test_claude_stream_json_conversion() -> None:
@@ -219,14 +272,36 @@ def test_claude_stream_json_conversion() -> None:
 CODEX_LINES = [
     {"type": "thread.started", "thread_id": "th"},
     {"type": "item.completed", "item": {"id": "i0", "type": "reasoning", "text": "plan"}},
-    {"type": "item.started", "item": {"id": "i1", "type": "command_execution", "command": "bash -lc ls", "status": "in_progress"}},
-    {"type": "item.completed", "item": {"id": "i1", "type": "command_execution", "command": "bash -lc ls",
-     "aggregated_output": "a.txt\n", "exit_code": 0, "status": "completed"}},
-    {"type": "item.completed", "item": {"id": "i2", "type": "file_change", "changes": [{"path": "/app/x", "kind": "update"}],
-     "status": "completed"}},
+    {
+        "type": "item.started",
+        "item": {"id": "i1", "type": "command_execution", "command": "bash -lc ls", "status": "in_progress"},
+    },
+    {
+        "type": "item.completed",
+        "item": {
+            "id": "i1",
+            "type": "command_execution",
+            "command": "bash -lc ls",
+            "aggregated_output": "a.txt\n",
+            "exit_code": 0,
+            "status": "completed",
+        },
+    },
+    {
+        "type": "item.completed",
+        "item": {
+            "id": "i2",
+            "type": "file_change",
+            "changes": [{"path": "/app/x", "kind": "update"}],
+            "status": "completed",
+        },
+    },
     {"type": "item.completed", "item": {"id": "i3", "type": "agent_message", "text": "done"}},
-    {"type": "turn.completed", "usage": {"input_tokens": 1000, "cached_input_tokens": 800, "output_tokens": 50}},
-]  # fmt: skip
+    {
+        "type": "turn.completed",
+        "usage": {"input_tokens": 1000, "cached_input_tokens": 800, "output_tokens": 50},
+    },
+]
 
 
 def test_codex_jsonl_conversion() -> None:

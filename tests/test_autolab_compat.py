@@ -90,8 +90,12 @@ def test_without_editable_globs_trials_are_unsealed(tmp_path: Path, tasks: Path)
 
 CHEAT_MAKEFILE = [
     # a Makefile that "builds" a fake program reporting a perfect time
-    {"write": {"path": "/app/Makefile",
-               "content": "main:\n\tprintf '#!/bin/sh\\necho verify=ok time_ms=0.001\\n' > main && chmod +x main\n"}},
+    {
+        "write": {
+            "path": "/app/Makefile",
+            "content": "main:\n\tprintf '#!/bin/sh\\necho verify=ok time_ms=0.001\\n' > main && chmod +x main\n",
+        }
+    },
     {"run": "cd /app && rm -f main && make && ./main"},
     # make the hash match the forged Makefile, and slow down the baseline: /orig is read-only
     {"run": "sha256sum /app/Makefile | cut -d' ' -f1 > /orig/build_file.sha256"},
@@ -99,7 +103,7 @@ CHEAT_MAKEFILE = [
     # pre-seed the verifier's reward: the verifier's /logs is fresh
     {"run": "mkdir -p /logs/verifier && echo '{\"reward\": 1.0}' > /logs/verifier/reward.json"},
     {"finish": True},
-]  # fmt: skip
+]
 
 
 def test_makefile_and_orig_cheats_do_nothing_when_sealed(tmp_path: Path, tasks: Path) -> None:
@@ -126,12 +130,14 @@ def test_makefile_and_orig_cheats_do_nothing_when_sealed(tmp_path: Path, tasks: 
 
 CHEAT_HARBOR = [
     # rewrite the (non-editable) corpus so that an easy answer is right, and forge the test files
-    {"run": "echo 'a a a b b c' > /app/data/corpus.txt && "
-            "echo '{\"total\": 6, \"top\": [[\"a\", 3], [\"b\", 2], [\"c\", 1]]}' > /app/answer.json"},
+    {
+        "run": "echo 'a a a b b c' > /app/data/corpus.txt && "
+        'echo \'{"total": 6, "top": [["a", 3], ["b", 2], ["c", 1]]}\' > /app/answer.json'
+    },
     {"run": "mkdir -p /logs/verifier && echo '{\"reward\": 1.0}' > /logs/verifier/reward.json"},
     {"run": "mkdir -p /tests && echo 'def test_ok(): pass' > /tests/test_outputs.py"},
     {"finish": True},
-]  # fmt: skip
+]
 
 
 def test_harbor_cheat_needs_an_unsealed_trial(tmp_path: Path, tasks: Path) -> None:

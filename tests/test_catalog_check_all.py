@@ -18,8 +18,17 @@ pytestmark = pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_every_catalog_task_meets_its_targets(tmp_path):
     table = tmp_path / "catalog.md"
-    r = run_cli("tasks", "check", "--all", "--run", "--jobs-dir", str(tmp_path / "jobs"), "--write", str(table),
-                timeout=3600)  # fmt: skip
+    r = run_cli(
+        "tasks",
+        "check",
+        "--all",
+        "--run",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--write",
+        str(table),
+        timeout=3600,
+    )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     rows = [
         line for line in table.read_text().splitlines() if line.startswith("| ") and "nop reward" not in line

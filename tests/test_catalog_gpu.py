@@ -29,9 +29,13 @@ from tests.gpu_helpers import needs_gpu
 TASKS = REPO / "tasks"
 KERNELS = ["gpu_softmax", "gpu_layernorm", "gpu_prefix_scan", "gpu_topk", "gpu_int8_gemm"]
 MODELDEV = ["gpu_mlp_teacher", "gpu_markov_classify"]
-SMALL = {"gpu_softmax": {"rows": 64, "cols": 300}, "gpu_layernorm": {"rows": 48, "cols": 200},
-         "gpu_prefix_scan": {"rows": 16, "cols": 1000}, "gpu_topk": {"rows": 32, "cols": 200},
-         "gpu_int8_gemm": {"m": 40, "n": 72, "k": 96}}  # fmt: skip
+SMALL = {
+    "gpu_softmax": {"rows": 64, "cols": 300},
+    "gpu_layernorm": {"rows": 48, "cols": 200},
+    "gpu_prefix_scan": {"rows": 16, "cols": 1000},
+    "gpu_topk": {"rows": 32, "cols": 200},
+    "gpu_int8_gemm": {"m": 40, "n": 72, "k": 96},
+}
 HAVE_TRITON = importlib.util.find_spec("triton") is not None
 
 
@@ -153,10 +157,19 @@ print(json.dumps(compare_outputs(torch, spec, ref, got)))
 @pytest.mark.parametrize("task", KERNELS)
 def test_kernel_in_triton_interpreter(task: str, which: str) -> None:
     """The starting and the reference kernel, run by Triton's CPU interpreter on small inputs, match the spec."""
-    code = INTERPRET.format(src=str(REPO / "src"), spec=str(TASKS / task / "tests" / "spec.py"),
-                            prog=str(TASKS / task / which / "kernel.py"), small=SMALL[task])  # fmt: skip
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
-                       env={**os.environ, "TRITON_INTERPRET": "1"})  # fmt: skip
+    code = INTERPRET.format(
+        src=str(REPO / "src"),
+        spec=str(TASKS / task / "tests" / "spec.py"),
+        prog=str(TASKS / task / which / "kernel.py"),
+        small=SMALL[task],
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TRITON_INTERPRET": "1"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     verdict = json.loads(r.stdout.strip().splitlines()[-1])
     assert verdict == {"ok": True}, verdict
@@ -164,9 +177,22 @@ def test_kernel_in_triton_interpreter(task: str, which: str) -> None:
 
 def _run_modeldev(task: str, tmp_path: Path, candidate: Path, budget: float, scale: float) -> dict:
     out = tmp_path / "logs"
-    cmd = [sys.executable, str(TASKS / task / "tests" / "verify.py"), "--baseline",
-           str(TASKS / task / "environment" / "train.py"), "--candidate", str(candidate), "--out", str(out),
-           "--work", str(tmp_path / "work"), "--budget", str(budget), "--scale", str(scale)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(TASKS / task / "tests" / "verify.py"),
+        "--baseline",
+        str(TASKS / task / "environment" / "train.py"),
+        "--candidate",
+        str(candidate),
+        "--out",
+        str(out),
+        "--work",
+        str(tmp_path / "work"),
+        "--budget",
+        str(budget),
+        "--scale",
+        str(scale),
+    ]
     subprocess.run(cmd, capture_output=True, text=True, timeout=budget * 2 + 120, check=True)
     return json.loads((out / "reward.json").read_text())
 
@@ -188,8 +214,13 @@ def test_modeldev_missing_predictions_score_zero(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_markov_reference_beats_baseline_on_cpu(tmp_path: Path) -> None:
-    r = _run_modeldev("gpu_markov_classify", tmp_path, TASKS / "gpu_markov_classify" / "solution" / "train.py",
-                      budget=30, scale=0.05)  # fmt: skip
+    r = _run_modeldev(
+        "gpu_markov_classify",
+        tmp_path,
+        TASKS / "gpu_markov_classify" / "solution" / "train.py",
+        budget=30,
+        scale=0.05,
+    )
     assert r["correct"] and r["gain"] > 0.5, r
 
 
@@ -200,8 +231,13 @@ def test_gpu_task_reference_is_faster_on_gpu(task: str) -> None:
     from looplab.measure.gpu import GpuRunDeclaration, measure
 
     d = TASKS / task
-    decl = GpuRunDeclaration(spec=str(d / "tests" / "spec.py"), baseline=str(d / "environment" / "kernel.py"),
-                             candidate=str(d / "solution" / "kernel.py"), min_pairs=4, max_pairs=8)  # fmt: skip
+    decl = GpuRunDeclaration(
+        spec=str(d / "tests" / "spec.py"),
+        baseline=str(d / "environment" / "kernel.py"),
+        candidate=str(d / "solution" / "kernel.py"),
+        min_pairs=4,
+        max_pairs=8,
+    )
     r = measure(decl, device="cuda", log=lambda m: None)
     assert r["correct"], r
     assert r["speedup"] > 1 and math.isfinite(r["cv_candidate"])

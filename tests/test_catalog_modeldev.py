@@ -223,11 +223,13 @@ def test_connect3_shared_weights_count_once(c3, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("forward", "why"),
     [
-        ("        if x.sum() > 3:\n            return self.lin(x.flatten(1))\n        return -self.lin(x.flatten(1))\n",
-         "cannot be traced"),
+        (
+            "        if x.sum() > 3:\n            return self.lin(x.flatten(1))\n        return -self.lin(x.flatten(1))\n",
+            "cannot be traced",
+        ),
         ("        return torch.sort(self.lin(x.flatten(1)), 1).values\n", "operation not allowed"),
     ],
-)  # fmt: skip
+)
 def test_connect3_export_refuses_what_is_not_a_fixed_graph(
     c3, tmp_path: Path, forward: str, why: str
 ) -> None:
@@ -252,12 +254,22 @@ def test_connect3_scorer_refuses_a_forged_graph(c3) -> None:
         "tensors": {},
         "nodes": [
             {"name": "x", "op": "placeholder", "target": "x", "args": ("tuple", []), "kwargs": ("dict", [])},
-            {"name": "y", "op": "call_function", "target": "os.system", "args": ("tuple", [("node", "x")]),
-             "kwargs": ("dict", [])},
-            {"name": "out", "op": "output", "target": "output", "args": ("tuple", [("node", "y")]),
-             "kwargs": ("dict", [])},
+            {
+                "name": "y",
+                "op": "call_function",
+                "target": "os.system",
+                "args": ("tuple", [("node", "x")]),
+                "kwargs": ("dict", []),
+            },
+            {
+                "name": "out",
+                "op": "output",
+                "target": "output",
+                "args": ("tuple", [("node", "y")]),
+                "kwargs": ("dict", []),
+            },
         ],
-    }  # fmt: skip
+    }
     with pytest.raises(c3graph.GraphError, match="operation not allowed: os.system"):
         c3graph.evaluate(g, data)
 
@@ -270,10 +282,19 @@ def test_connect3_verifier_scores_the_reference(tmp_path: Path) -> None:
         for f in ("model.py", "weights.pt"):
             (app / f).write_bytes((TASKS / "connect3_smallest_net" / "solution" / f).read_bytes())
         r = subprocess.run(
-            [sys.executable, str(TASKS / "connect3_smallest_net" / "tests" / "verify.py"), "--app", str(app),
-             "--out", str(tmp_path / "out")],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(TASKS / "connect3_smallest_net" / "tests" / "verify.py"),
+                "--app",
+                str(app),
+                "--out",
+                str(tmp_path / "out"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert r.returncode == 0, r.stderr
         data = json.loads((tmp_path / "out" / "reward.json").read_text())
         assert data["correct"] is True and data["params"] == 269 and data["accuracy"] >= 0.95
@@ -436,8 +457,14 @@ def test_data_selection_pool_and_the_baseline_selection(tmp_path: Path) -> None:
     np.savez(data / "pool.npz", X=px, y=py)
     out = tmp_path / "sel.json"
     env = {**os.environ, "DATA": str(data), "SELECT_K": "2000", "SELECT_OUT": str(out)}
-    r = subprocess.run([sys.executable, str(TASKS / "data_selection" / "environment" / "select.py")], env=env,
-                       capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, str(TASKS / "data_selection" / "environment" / "select.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     sel = dseval.read_selection(str(out), len(py))
     # the starting script's choice is the first of the yardstick's random selections: within its noise
@@ -486,8 +513,20 @@ def test_data_selection_clean_rows_beat_random(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("task", MODELDEV)
 def test_oracle_reaches_the_reference_and_nop_scores_zero(tmp_path: Path, task: str) -> None:
-    r = run_cli("run", "-p", str(TASKS / task), "-a", "oracle", "-a", "nop", "--jobs-dir", str(tmp_path / "jobs"),
-                "--job-name", "e2e", timeout=1800)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(TASKS / task),
+        "-a",
+        "oracle",
+        "-a",
+        "nop",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        "e2e",
+        timeout=1800,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     results = {res["agent"]: res for res in trial_results(tmp_path / "jobs" / "e2e")}
     assert results["oracle"]["reward"] >= 0.9, results["oracle"]["verifier_result"]

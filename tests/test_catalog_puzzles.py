@@ -45,9 +45,20 @@ BASELINE_METRIC = {
 
 def verify(task: str, app: Path, out: Path, *extra: str) -> dict:
     r = subprocess.run(
-        [sys.executable, str(TASKS / task / "tests" / "verify.py"), "--app", str(app), "--out", str(out), *extra],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(TASKS / task / "tests" / "verify.py"),
+            "--app",
+            str(app),
+            "--out",
+            str(out),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     data = json.loads((out / "reward.json").read_text())
     assert json.loads(r.stdout.strip().splitlines()[-1]) == data

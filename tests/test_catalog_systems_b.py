@@ -244,9 +244,12 @@ def test_aes_checker_agrees_with_the_cryptography_package() -> None:
         "print(json.dumps(out))\n"
     )
     r = subprocess.run(
-        ["/usr/bin/python3", "-c", prog], input=json.dumps([[k.hex(), iv.hex(), p.hex()] for k, iv, p in cases]),
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        ["/usr/bin/python3", "-c", prog],
+        input=json.dumps([[k.hex(), iv.hex(), p.hex()] for k, iv, p in cases]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(r.stdout) == [aes_ref.ctr(k, iv, p).hex() for k, iv, p in cases]
 
 
@@ -362,8 +365,20 @@ def module_with_orig(task: str, name: str = "verify"):
 # ---- red team through the real harness (slow) ------------------------------------------------
 def run_replay(tmp_path: Path, write_script, task: str, steps: list[dict], name: str) -> dict:
     script = write_script(steps, f"{name}.yaml")
-    r = run_cli("run", "-p", str(TASKS / task), "-a", "replay", "--ak", f"script={script}",
-                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", name, timeout=900)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(TASKS / task),
+        "-a",
+        "replay",
+        "--ak",
+        f"script={script}",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        name,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(tmp_path / "jobs" / name)
     assert res["status"] == "completed", res
@@ -462,8 +477,20 @@ def test_bm25_disallowed_import_and_edited_driver_score_zero(tmp_path: Path, wri
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ALL)
 def test_oracle_beats_nop(tmp_path: Path, task: str) -> None:
-    r = run_cli("run", "-p", str(TASKS / task), "-a", "oracle", "-a", "nop",
-                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "cal", timeout=1200)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(TASKS / task),
+        "-a",
+        "oracle",
+        "-a",
+        "nop",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        "cal",
+        timeout=1200,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     by_agent = {res["agent"]: res for res in trial_results(tmp_path / "jobs" / "cal")}
     assert by_agent["oracle"]["verifier_result"]["extra"]["correct"] is True

@@ -35,8 +35,18 @@ def test_preflight_names_what_is_missing_before_any_trial(tmp_path: Path, tiny_t
     fake = ["--ak", f"mounts={FAKE_CLI}:/opt/fake_cli", "--ak", "bin=python3 /opt/fake_cli/fake_claude.py"]
     code, err = _run(tmp_path, tiny_task, "-a", "claude-code", "-m", "anthropic/claude-x", *fake, env={})
     assert code != 0 and "claude-code: set ANTHROPIC_API_KEY on the host" in err
-    code, err = _run(tmp_path, tiny_task, "-a", "claude-code", "-m", "anthropic/claude-x", "--max-cost", "1", *fake,
-                     env={"ANTHROPIC_API_KEY": "k"})  # fmt: skip
+    code, err = _run(
+        tmp_path,
+        tiny_task,
+        "-a",
+        "claude-code",
+        "-m",
+        "anthropic/claude-x",
+        "--max-cost",
+        "1",
+        *fake,
+        env={"ANTHROPIC_API_KEY": "k"},
+    )
     assert code != 0 and "claude-code: no price for anthropic/claude-x (needed by --max-cost)" in err
     assert "set ANTHROPIC_API_KEY" not in err and "PATH" not in err  # only what is wrong
     code, err = _run(
@@ -54,17 +64,28 @@ def test_a_cli_agent_in_a_lab_counts_its_spend_through_the_gateway(tmp_path: Pat
     model = "anthropic/scripted-lab"
     prices = write_prices(tmp_path / "prices.toml", model, 2.0, 10.0)
     script = [
-        reply(tool("Bash", command="echo '{\"x\": 3.5}' > /app/pipeline/params.json"), input_tokens=1000,
-              output_tokens=10),
+        reply(
+            tool("Bash", command="echo '{\"x\": 3.5}' > /app/pipeline/params.json"),
+            input_tokens=1000,
+            output_tokens=10,
+        ),
         reply(text="moved x next to 3", input_tokens=1200, output_tokens=30),
-    ]  # fmt: skip
+    ]
     with ScriptedLLMServer("anthropic", script, api_key="sk-lab-real") as srv:
         lab = make_lab(
             tmp_path / "r",
-            agent={"name": "claude-code", "model": model, "timeout_sec": 120,
-                   "kwargs": {"base_url": srv.base_url, "prices": str(prices), "mounts": f"{FAKE_CLI}:/opt/fake_cli",
-                              "bin": "python3 /opt/fake_cli/fake_claude.py"}},
-        )  # fmt: skip
+            agent={
+                "name": "claude-code",
+                "model": model,
+                "timeout_sec": 120,
+                "kwargs": {
+                    "base_url": srv.base_url,
+                    "prices": str(prices),
+                    "mounts": f"{FAKE_CLI}:/opt/fake_cli",
+                    "bin": "python3 /opt/fake_cli/fake_claude.py",
+                },
+            },
+        )
         s = run_lab(lab, max_iterations=3, max_cost=0.002)
     assert srv.problems == [] and srv.n_model_calls == 2
     assert all(r["headers"]["x-api-key"] == "sk-lab-real" for r in srv.requests)

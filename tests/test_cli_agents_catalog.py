@@ -37,9 +37,36 @@ pytestmark = pytest.mark.slow
 
 TASK = "sorting_network16"
 START = (REPO / "tasks" / TASK / "environment" / "network.txt").read_text()
-_TAIL = [(5, 10), (6, 9), (3, 12), (13, 14), (7, 11), (1, 2), (4, 8), (1, 4), (7, 13), (2, 8), (11, 14), (5, 6),
-         (9, 10), (2, 4), (11, 13), (3, 8), (7, 12), (6, 8), (10, 12), (3, 5), (7, 9), (3, 4), (5, 6), (7, 8),
-         (9, 10), (11, 12), (6, 7), (8, 9)]  # fmt: skip
+_TAIL = [
+    (5, 10),
+    (6, 9),
+    (3, 12),
+    (13, 14),
+    (7, 11),
+    (1, 2),
+    (4, 8),
+    (1, 4),
+    (7, 13),
+    (2, 8),
+    (11, 14),
+    (5, 6),
+    (9, 10),
+    (2, 4),
+    (11, 13),
+    (3, 8),
+    (7, 12),
+    (6, 8),
+    (10, 12),
+    (3, 5),
+    (7, 9),
+    (3, 4),
+    (5, 6),
+    (7, 8),
+    (9, 10),
+    (11, 12),
+    (6, 7),
+    (8, 9),
+]
 GREEN = [(i, i | b) for b in (1, 2, 4, 8) for i in range(16) if not i & b] + _TAIL  # 60 comparators
 WRITE = "printf '%s\\n' " + " ".join(f"'{i} {j}'" for i, j in GREEN) + " > /app/network.txt; "
 CMD = WRITE + KEY_PROBE
@@ -62,18 +89,47 @@ DONE = reply(text="Done.", input_tokens=500, output_tokens=7)
 
 
 CASES: dict[str, tuple[str, str, str, dict[str, Any], dict[str, Any]]] = {
-    "claude-code": ("anthropic", "anthropic/claude-sonnet-4-5", "ANTHROPIC_API_KEY",
-                    reply(tool("Bash", command=CMD), text="Writing.", cache_write=20, **FIRST), DONE),
-    "codex": ("responses", "openai/gpt-5", "OPENAI_API_KEY", reply(tool("exec_command", cmd=CMD), text="Writing.", **FIRST), DONE),
-    "qwen-code": ("openai", "openai/gpt-4o", "OPENAI_API_KEY",
-                  reply(tool("run_shell_command", command=CMD), text="Writing.", **FIRST), DONE),
-    "mini-swe-agent": ("openai", "openai/gpt-4o", "OPENAI_API_KEY", reply(tool("bash", command=CMD), text="Writing.", **FIRST),
-                       reply(tool("bash", command="echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"), input_tokens=500,
-                             output_tokens=7)),
-    "gemini-cli": ("gemini", "gemini/gemini-2.5-flash", "GEMINI_API_KEY",
-                   reply(tool("run_shell_command", command=CMD), text="Writing.", **FIRST), DONE),
+    "claude-code": (
+        "anthropic",
+        "anthropic/claude-sonnet-4-5",
+        "ANTHROPIC_API_KEY",
+        reply(tool("Bash", command=CMD), text="Writing.", cache_write=20, **FIRST),
+        DONE,
+    ),
+    "codex": (
+        "responses",
+        "openai/gpt-5",
+        "OPENAI_API_KEY",
+        reply(tool("exec_command", cmd=CMD), text="Writing.", **FIRST),
+        DONE,
+    ),
+    "qwen-code": (
+        "openai",
+        "openai/gpt-4o",
+        "OPENAI_API_KEY",
+        reply(tool("run_shell_command", command=CMD), text="Writing.", **FIRST),
+        DONE,
+    ),
+    "mini-swe-agent": (
+        "openai",
+        "openai/gpt-4o",
+        "OPENAI_API_KEY",
+        reply(tool("bash", command=CMD), text="Writing.", **FIRST),
+        reply(
+            tool("bash", command="echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"),
+            input_tokens=500,
+            output_tokens=7,
+        ),
+    ),
+    "gemini-cli": (
+        "gemini",
+        "gemini/gemini-2.5-flash",
+        "GEMINI_API_KEY",
+        reply(tool("run_shell_command", command=CMD), text="Writing.", **FIRST),
+        DONE,
+    ),
     "aider": ("openai", "openai/gpt-4o", "OPENAI_API_KEY", reply(text=_aider_edit(True), **FIRST), DONE),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("capped", [True, False], ids=["max_tokens", "uncapped"])
@@ -100,8 +156,25 @@ def test_real_cli_runs_a_catalog_task_with_only_agent_model_and_key(
     cap = ["--max-tokens", "500"] if capped else []
     with ScriptedLLMServer(flavor, answer, api_key=REAL) as srv:
         t0 = time.monotonic()
-        r = run_cli("run", "-p", TASK, "-a", name, "-m", model, "--base-url", srv.base_url, *cap,
-                    "--agent-timeout", "300", "--jobs-dir", str(jobs), "--job-name", "j", env=env)  # fmt: skip
+        r = run_cli(
+            "run",
+            "-p",
+            TASK,
+            "-a",
+            name,
+            "-m",
+            model,
+            "--base-url",
+            srv.base_url,
+            *cap,
+            "--agent-timeout",
+            "300",
+            "--jobs-dir",
+            str(jobs),
+            "--job-name",
+            "j",
+            env=env,
+        )
         wall = time.monotonic() - t0
     assert r.returncode == 0, r.stderr[-3000:]
     (trial_dir,) = [p.parent for p in (jobs / "j").glob("*/result.json")]
@@ -130,5 +203,17 @@ def test_real_cli_runs_a_catalog_task_with_only_agent_model_and_key(
     no_key_in(trial_dir)
     if out := os.environ.get("LOOPLAB_CLI_FIGURES"):  # a file to add this run's figures to (docs/agents.md)
         with open(out, "a") as fh:
-            fh.write(json.dumps({"agent": name, "capped": capped, "reward": res["reward"], "stop_reason": ar["stop_reason"],
-                                 "usage": ar["usage"], "refused": len(refused), "wall_s": round(wall, 1)}) + "\n")  # fmt: skip
+            fh.write(
+                json.dumps(
+                    {
+                        "agent": name,
+                        "capped": capped,
+                        "reward": res["reward"],
+                        "stop_reason": ar["stop_reason"],
+                        "usage": ar["usage"],
+                        "refused": len(refused),
+                        "wall_s": round(wall, 1),
+                    }
+                )
+                + "\n"
+            )

@@ -31,8 +31,13 @@ pytestmark = pytest.mark.slow
 CMD = "echo '{\"x\": 3.5}' > /app/pipeline/params.json; " + KEY_PROBE
 CASES = {  # agent: (protocol, model, key variable, the shell tool's call)
     "codex": ("responses", "openai/gpt-5", "OPENAI_API_KEY", tool("exec_command", cmd=CMD)),
-    "claude-code": ("anthropic", "anthropic/claude-sonnet-4-5", "ANTHROPIC_API_KEY", tool("Bash", command=CMD)),
-}  # fmt: skip
+    "claude-code": (
+        "anthropic",
+        "anthropic/claude-sonnet-4-5",
+        "ANTHROPIC_API_KEY",
+        tool("Bash", command=CMD),
+    ),
+}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -52,8 +57,23 @@ def test_lab_run_with_a_real_cli(name: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in KEY_VARS}
     env.update({key_env: REAL, "PATH": path_with(name)})
     with ScriptedLLMServer(flavor, answer, api_key=REAL) as srv:
-        r = run_cli("lab", "run", "--lab", str(lab), "-a", name, "-m", model, "--base-url", srv.base_url,
-                    "--max-iterations", "3", "--max-cost", "0.001", env=env)  # fmt: skip
+        r = run_cli(
+            "lab",
+            "run",
+            "--lab",
+            str(lab),
+            "-a",
+            name,
+            "-m",
+            model,
+            "--base-url",
+            srv.base_url,
+            "--max-iterations",
+            "3",
+            "--max-cost",
+            "0.001",
+            env=env,
+        )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert srv.problems == [] and len(served) == 2
     auth = [q["headers"].get("x-api-key") or q["headers"].get("authorization", "")[7:] for q in srv.requests]

@@ -52,32 +52,85 @@ def _edit() -> str:
 
 
 CASES = {
-    "claude-code": Case("claude-code", "anthropic", "anthropic/claude-sonnet-4-5", "ANTHROPIC_API_KEY",
-                        reply(tool("Bash", command=CMD), text="Setting.", input_tokens=400, output_tokens=42,
-                              cache_read=100, cache_write=20),
-                        reply(text="Done.", input_tokens=500, output_tokens=7)),
-    "codex": Case("codex", "responses", "openai/gpt-5", "OPENAI_API_KEY",
-                  reply(tool("exec_command", cmd=CMD), text="Setting.", input_tokens=400, output_tokens=42, cache_read=100),
-                  reply(text="Done.", input_tokens=500, output_tokens=7)),
-    "qwen-code": Case("qwen-code", "openai", "openai/gpt-4o", "OPENAI_API_KEY",
-                      reply(tool("run_shell_command", command=CMD), text="Setting.", input_tokens=400,
-                            output_tokens=42, cache_read=100),
-                      reply(text="Done.", input_tokens=500, output_tokens=7)),
-    "mini-swe-agent": Case("mini-swe-agent", "openai", "openai/gpt-4o", "OPENAI_API_KEY",
-                           reply(tool("bash", command=CMD), text="Setting.", input_tokens=400, output_tokens=42,
-                                 cache_read=100),
-                           reply(tool("bash", command="echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"),
-                                 input_tokens=500, output_tokens=7)),
-    "gemini-cli": Case("gemini-cli", "gemini", "gemini/gemini-2.5-flash", "GEMINI_API_KEY",
-                       reply(tool("run_shell_command", command=CMD), text="Setting.", input_tokens=400,
-                             output_tokens=42, cache_read=100),
-                       reply(text="Done.", input_tokens=500, output_tokens=7)),
-    "aider": Case("aider", "openai", "openai/gpt-4o", "OPENAI_API_KEY",
-                  reply(text="Setting it.\n\n" + _edit(), input_tokens=400, output_tokens=42, cache_read=100),
-                  reply(text="Done.", input_tokens=500, output_tokens=7), runs_commands=False,
-                  # an edit that does not apply: aider reflects, and that second call crosses the cap
-                  cap_first=reply(text="value.txt\n```\n<<<<<<< SEARCH\nno such line\n=======\n9\n>>>>>>> REPLACE\n```\n")),
-}  # fmt: skip
+    "claude-code": Case(
+        "claude-code",
+        "anthropic",
+        "anthropic/claude-sonnet-4-5",
+        "ANTHROPIC_API_KEY",
+        reply(
+            tool("Bash", command=CMD),
+            text="Setting.",
+            input_tokens=400,
+            output_tokens=42,
+            cache_read=100,
+            cache_write=20,
+        ),
+        reply(text="Done.", input_tokens=500, output_tokens=7),
+    ),
+    "codex": Case(
+        "codex",
+        "responses",
+        "openai/gpt-5",
+        "OPENAI_API_KEY",
+        reply(
+            tool("exec_command", cmd=CMD), text="Setting.", input_tokens=400, output_tokens=42, cache_read=100
+        ),
+        reply(text="Done.", input_tokens=500, output_tokens=7),
+    ),
+    "qwen-code": Case(
+        "qwen-code",
+        "openai",
+        "openai/gpt-4o",
+        "OPENAI_API_KEY",
+        reply(
+            tool("run_shell_command", command=CMD),
+            text="Setting.",
+            input_tokens=400,
+            output_tokens=42,
+            cache_read=100,
+        ),
+        reply(text="Done.", input_tokens=500, output_tokens=7),
+    ),
+    "mini-swe-agent": Case(
+        "mini-swe-agent",
+        "openai",
+        "openai/gpt-4o",
+        "OPENAI_API_KEY",
+        reply(tool("bash", command=CMD), text="Setting.", input_tokens=400, output_tokens=42, cache_read=100),
+        reply(
+            tool("bash", command="echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"),
+            input_tokens=500,
+            output_tokens=7,
+        ),
+    ),
+    "gemini-cli": Case(
+        "gemini-cli",
+        "gemini",
+        "gemini/gemini-2.5-flash",
+        "GEMINI_API_KEY",
+        reply(
+            tool("run_shell_command", command=CMD),
+            text="Setting.",
+            input_tokens=400,
+            output_tokens=42,
+            cache_read=100,
+        ),
+        reply(text="Done.", input_tokens=500, output_tokens=7),
+    ),
+    "aider": Case(
+        "aider",
+        "openai",
+        "openai/gpt-4o",
+        "OPENAI_API_KEY",
+        reply(text="Setting it.\n\n" + _edit(), input_tokens=400, output_tokens=42, cache_read=100),
+        reply(text="Done.", input_tokens=500, output_tokens=7),
+        runs_commands=False,
+        # an edit that does not apply: aider reflects, and that second call crosses the cap
+        cap_first=reply(
+            text="value.txt\n```\n<<<<<<< SEARCH\nno such line\n=======\n9\n>>>>>>> REPLACE\n```\n"
+        ),
+    ),
+}
 
 
 def _answer(case: Case) -> Any:
@@ -117,8 +170,15 @@ def test_real_cli_runs_through_the_gateway(
     assert ar["stop_reason"] == "finished", ar
     assert res["reward"] == pytest.approx(0.9)  # the tool's edit, verified
     assert srv.problems == []
-    assert all(REAL in (r["headers"].get("x-api-key"), r["headers"].get("x-goog-api-key"),
-                        r["headers"].get("authorization", "").removeprefix("Bearer ")) for r in srv.requests)  # fmt: skip
+    assert all(
+        REAL
+        in (
+            r["headers"].get("x-api-key"),
+            r["headers"].get("x-goog-api-key"),
+            r["headers"].get("authorization", "").removeprefix("Bearer "),
+        )
+        for r in srv.requests
+    )
     if case.runs_commands:  # the command ran in the sandbox and its output went back to the model
         later = json.dumps([r["body"] for r in srv.requests[1:]])
         ran = re.findall(r"RAN (\d+) (\S+) KEYS (\d+)", later)

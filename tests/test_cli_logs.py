@@ -61,7 +61,7 @@ def test_gemini_text_after_tool_calls_is_the_same_turn() -> None:
         {"type": "tool_result", "tool_id": "t1", "status": "error", "error": {"message": "no"}},
     ]
     events = [e for obj in feed for e in c.feed(json.dumps(obj))] + c.flush()
-    assert [(e["type"], e.get("text")) for e in events] == [("assistant", "abc"), ("observation", None)]  # fmt: skip
+    assert [(e["type"], e.get("text")) for e in events] == [("assistant", "abc"), ("observation", None)]
     assert events[1]["is_error"] is True and json.loads(events[1]["content"]) == {"message": "no"}
 
 
@@ -72,7 +72,12 @@ def test_mini_swe_agent_trajectory_is_read_as_one_document() -> None:
     assert _kinds(events) == ["assistant", "observation", "assistant", "observation"]
     a1, o1, a2, o2 = [e for e in events if e["type"] != "cli_event"]
     assert a1["tool_calls"][0]["name"] == "bash" and "printf" in a1["tool_calls"][0]["arguments"]["command"]
-    assert (o1["call_id"], o1["content"], o1["exit_code"], o1["is_error"]) == (a1["tool_calls"][0]["id"], "RAN 65534 looplab KEYS 0 ", 0, False)  # fmt: skip
+    assert (o1["call_id"], o1["content"], o1["exit_code"], o1["is_error"]) == (
+        a1["tool_calls"][0]["id"],
+        "RAN 65534 looplab KEYS 0 ",
+        0,
+        False,
+    )
     assert a2["tool_calls"][0]["arguments"] == {"command": "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}
     assert o2["is_error"] and o2["exit_code"] == -1
     assert (a1["usage"]["input_tokens"], a1["usage"]["cache_read_tokens"]) == (
@@ -81,7 +86,11 @@ def test_mini_swe_agent_trajectory_is_read_as_one_document() -> None:
     )  # prompt 500: 100 cached
     assert a2["usage"]["input_tokens"] == 500 and a2["model"] == "gpt-4o"
     assert [e for e in events if e.get("event") == "exit"][0]["exit_status"] == "Submitted"
-    assert c.totals().n_calls == 2 and c.reported_cost == json.loads((LOGS / "mini-swe-agent.traj.json").read_text())["info"]["model_stats"]["instance_cost"]  # fmt: skip
+    assert (
+        c.totals().n_calls == 2
+        and c.reported_cost
+        == json.loads((LOGS / "mini-swe-agent.traj.json").read_text())["info"]["model_stats"]["instance_cost"]
+    )
     assert [len(s.tool_calls or []) for s in _atif_agent_steps(events)] == [1, 1]
     assert c.document("{not json") == [{"type": "cli_event", "raw": "{not json"}]
 
@@ -96,7 +105,11 @@ def test_aider_chat_history_gives_edits_as_tool_calls_answered_by_aiders_notes()
         ("edit1", "edit", "network.txt"),
         ("edit2", "edit", "network.txt"),
     ]
-    assert reply["tool_calls"][1]["arguments"] == {"path": "network.txt", "search": "no such line\n", "replace": "0 1\n"}  # fmt: skip
+    assert reply["tool_calls"][1]["arguments"] == {
+        "path": "network.txt",
+        "search": "no such line\n",
+        "replace": "0 1\n",
+    }
     assert "0 1\n2 3\n" in reply["tool_calls"][0]["arguments"]["replace"]
     assert usage["usage"]["input_tokens"] == 500 and usage["usage"]["output_tokens"] == 42
     assert (applied["call_id"], applied["is_error"]) == ("edit1", False)
@@ -118,7 +131,15 @@ def test_aider_edit_applied_note_and_k_token_counts() -> None:
     )
     events = c.document(text)
     obs = [e for e in events if e["type"] == "observation"]
-    assert obs == [{"type": "observation", "call_id": "edit1", "tool": "edit", "content": "Applied edit to a.py", "is_error": False}]  # fmt: skip
+    assert obs == [
+        {
+            "type": "observation",
+            "call_id": "edit1",
+            "tool": "edit",
+            "content": "Applied edit to a.py",
+            "is_error": False,
+        }
+    ]
     u = c.totals()
     assert (u.input_tokens, u.cache_read_tokens, u.output_tokens, u.cost_usd) == (1400, 1100, 42, 0.03)
 

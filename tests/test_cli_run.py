@@ -48,8 +48,19 @@ def test_incorrect_program_scores_zero_with_reason(tmp_path: Path, write_script)
     script = write_script(
         [{"write": {"path": "/app/dedupe.py", "content": "def dedupe(lines):\n    return lines\n"}}]
     )
-    r = run_cli("run", "-p", str(REPO / "tasks" / "dedupe_lines"), "-a", "replay", "--ak", f"script={script}",
-                "--jobs-dir", str(tmp_path), "--job-name", "broken")  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(REPO / "tasks" / "dedupe_lines"),
+        "-a",
+        "replay",
+        "--ak",
+        f"script={script}",
+        "--jobs-dir",
+        str(tmp_path),
+        "--job-name",
+        "broken",
+    )
     assert r.returncode == 0, r.stderr
     (res,) = trial_results(tmp_path / "broken")
     vr = res["verifier_result"]
@@ -118,8 +129,21 @@ def test_agent_arguments_go_to_the_agents_that_take_them(tmp_path: Path, tiny_ta
     script = tmp_path / "steps.yaml"
     script.write_text("- run: 'true'\n- finish: true\n")
     jobs = tmp_path / "jobs"
-    r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "-a", "replay", "--ak", f"script={script}",
-                "--jobs-dir", str(jobs), "--job-name", "mix")  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(tiny_task),
+        "-a",
+        "nop",
+        "-a",
+        "replay",
+        "--ak",
+        f"script={script}",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "mix",
+    )
     assert r.returncode == 0, r.stderr
     configs = {c["agent"]: c for c in (json.loads(p.read_text()) for p in jobs.glob("mix/*__*/config.json"))}
     assert configs["replay"]["agent_kwargs"] == {"script": str(script)}
@@ -131,7 +155,19 @@ def test_agent_arguments_go_to_the_agents_that_take_them(tmp_path: Path, tiny_ta
         (["--ak", f"script={script}", "-m", "openai/x"], "takes -m/--model"),
         (["--ak", "script=/nonexistent.yaml"], "nonexistent.yaml"),
     ):
-        r = run_cli("run", "-p", str(tiny_task), "-a", "nop", "-a", "replay", *args,
-                    "--jobs-dir", str(jobs), "--job-name", "bad")  # fmt: skip
+        r = run_cli(
+            "run",
+            "-p",
+            str(tiny_task),
+            "-a",
+            "nop",
+            "-a",
+            "replay",
+            *args,
+            "--jobs-dir",
+            str(jobs),
+            "--job-name",
+            "bad",
+        )
         assert r.returncode != 0 and expect in r.stderr, (args, r.stderr)
         assert not any(jobs.glob("bad/*__*")), f"{args}: a trial folder was created"

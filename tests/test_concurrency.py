@@ -105,7 +105,9 @@ sys.stdin.readline()
 def test_cores_are_claimed_host_wide(tmp_path: Path) -> None:
     """Another process holding core 0 steers us to core 1; holding both makes us wait until it exits."""
     py = sys.executable
-    holder = subprocess.Popen([py, "-c", HOLDER, str(tmp_path), "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [py, "-c", HOLDER, str(tmp_path), "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "0"
         alloc = CoreAllocator(cores=[0, 1], memory_mb=0, claims=tmp_path)
@@ -114,7 +116,9 @@ def test_cores_are_claimed_host_wide(tmp_path: Path) -> None:
         alloc.release(g)
     finally:
         holder.communicate("\n", timeout=10)
-    both = subprocess.Popen([py, "-c", HOLDER, str(tmp_path), "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    both = subprocess.Popen(
+        [py, "-c", HOLDER, str(tmp_path), "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert both.stdout.readline().strip() == "0,1"
         alloc = CoreAllocator(cores=[0, 1], memory_mb=0, claims=tmp_path)
@@ -151,7 +155,11 @@ def _held_interval(trial_dir: Path) -> tuple[float, float]:
 
 
 def _trials(job_dir: Path) -> list[tuple[Path, dict]]:
-    return [(d, read_json(d / "result.json")) for d in sorted(job_dir.iterdir()) if (d / "result.json").is_file() and d.is_dir()]  # fmt: skip
+    return [
+        (d, read_json(d / "result.json"))
+        for d in sorted(job_dir.iterdir())
+        if (d / "result.json").is_file() and d.is_dir()
+    ]
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -166,8 +174,15 @@ def test_mixed_sizes_never_share_a_core(tmp_path: Path, monkeypatch: pytest.Monk
     wide = _variant(tmp_path, "wide", 2, 256)
     tasks = [load_task(small), load_task(wide)]
     script = SCRIPTS / "premature.yaml"
-    spec = JobSpec(job_name="mixed", jobs_dir=tmp_path / "jobs", task_paths=[str(small), str(wide)],
-                   agents=["replay"], attempts=2, concurrency=3, agent_kwargs={"script": str(script)})  # fmt: skip
+    spec = JobSpec(
+        job_name="mixed",
+        jobs_dir=tmp_path / "jobs",
+        task_paths=[str(small), str(wide)],
+        agents=["replay"],
+        attempts=2,
+        concurrency=3,
+        agent_kwargs={"script": str(script)},
+    )
     starts: list[dict] = []
     summary = run_job(spec, tasks, on_event=lambda k, i: starts.append(i) if k == "start" else None)
     assert summary["n_trials"] == 4 and all(t["status"] == "completed" for t in summary["trials"])
@@ -193,8 +208,15 @@ def test_memory_reservations_serialize_trials(tmp_path: Path, monkeypatch: pytes
     """Two trials whose memory_mb each exceed half the machine never run at once, cores or not."""
     monkeypatch.setenv("LOOPLAB_CORE_CLAIMS", "0")
     big = _variant(tmp_path, "bigmem", 1, 10**7)  # capped at the machine's memory
-    spec = JobSpec(job_name="mem", jobs_dir=tmp_path / "jobs", task_paths=[str(big)], agents=["replay"],
-                   attempts=2, concurrency=2, agent_kwargs={"script": str(SCRIPTS / "premature.yaml")})  # fmt: skip
+    spec = JobSpec(
+        job_name="mem",
+        jobs_dir=tmp_path / "jobs",
+        task_paths=[str(big)],
+        agents=["replay"],
+        attempts=2,
+        concurrency=2,
+        agent_kwargs={"script": str(SCRIPTS / "premature.yaml")},
+    )
     summary = run_job(spec, [load_task(big)])
     assert all(t["status"] == "completed" for t in summary["trials"])
     trials = _trials(spec.job_dir)

@@ -48,15 +48,41 @@ def test_llm_without_key_fails_before_any_trial(tmp_path: Path, tiny_task: Path)
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "LOOPLAB_KEY")}
     env["COLUMNS"] = "200"
     r = subprocess.run(
-        [*(__import__("conftest").LOOPLAB), "run", "-p", str(tiny_task), "-a", "llm", "-m", "openai/gpt-x",
-         "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "k"],
-        capture_output=True, text=True, env=env, check=False, timeout=120,
-    )  # fmt: skip
+        [
+            *(__import__("conftest").LOOPLAB),
+            "run",
+            "-p",
+            str(tiny_task),
+            "-a",
+            "llm",
+            "-m",
+            "openai/gpt-x",
+            "--jobs-dir",
+            str(tmp_path / "jobs"),
+            "--job-name",
+            "k",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and "OPENAI_API_KEY is not set" in r.stderr
     assert not list((tmp_path / "jobs").glob("k/*__*"))
-    r = _run_tiny(tmp_path, tiny_task, "p", "-a", "llm", "-m", "openai/unpriced-x", "--max-cost", "1",
-                  env={"OPENAI_API_KEY": "sk-test"})  # fmt: skip
+    r = _run_tiny(
+        tmp_path,
+        tiny_task,
+        "p",
+        "-a",
+        "llm",
+        "-m",
+        "openai/unpriced-x",
+        "--max-cost",
+        "1",
+        env={"OPENAI_API_KEY": "sk-test"},
+    )
     assert r.returncode == 2 and "--max-cost needs a price for openai/unpriced-x" in r.stderr
 
 
@@ -178,8 +204,16 @@ def test_a_wait_for_cores_is_reported_bounded_and_recorded(tmp_path: Path, tiny_
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().startswith("holding")
-        r = _run_tiny(tmp_path, tiny_task, "w", "-a", "oracle", "--core-wait", "6",
-                      env={"LOOPLAB_CORE_CLAIMS": str(claims)})  # fmt: skip
+        r = _run_tiny(
+            tmp_path,
+            tiny_task,
+            "w",
+            "-a",
+            "oracle",
+            "--core-wait",
+            "6",
+            env={"LOOPLAB_CORE_CLAIMS": str(claims)},
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -358,8 +392,11 @@ def test_anytime_curves_span_the_elapsed_time_with_round_ticks_and_modes_have_ow
     from looplab.report.html import section_curves, section_modes
     from looplab.report.html_parts import heat, mode_heat
 
-    curve = {"start": 0.0, "horizon_s": 1200.0, "points": [{"elapsed_s": 4.0, "reward": 0.5},
-                                                           {"elapsed_s": 9.0, "reward": 0.8}]}  # fmt: skip
+    curve = {
+        "start": 0.0,
+        "horizon_s": 1200.0,
+        "points": [{"elapsed_s": 4.0, "reward": 0.5}, {"elapsed_s": 9.0, "reward": 0.8}],
+    }
     rep = {"trials": [{"trial": "t1", "task": "x", "agent": "a", "used_s": 9.3}], "curves": {"t1": curve}}
     svg = section_curves(rep)
     ticks = re.findall(r'y="219" text-anchor="(?:middle|end)">([0-9.]+)</text>', svg)  # x labels

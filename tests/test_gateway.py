@@ -35,8 +35,14 @@ def gateway(tmp_path: Path) -> Iterator:
     def start(
         srv: ScriptedLLMServer, provider: str, caps: Caps | None = None, prices: PriceTable | None = None
     ):
-        gw = ModelGateway([Upstream(provider, srv.base_url, REAL, provider)], DUMMY, tmp_path / "calls.jsonl",
-                          prices=prices, caps=caps, on_call=calls.append)  # fmt: skip
+        gw = ModelGateway(
+            [Upstream(provider, srv.base_url, REAL, provider)],
+            DUMMY,
+            tmp_path / "calls.jsonl",
+            prices=prices,
+            caps=caps,
+            on_call=calls.append,
+        )
         port = gw.serve_tcp()
         made.append(gw)
         return gw, f"http://127.0.0.1:{port}/{provider}"
@@ -62,23 +68,37 @@ def _assert_no_key(tmp_path: Path) -> list[dict]:
 
 def test_anthropic_stream_with_tool_use_is_metered_and_the_key_replaced(tmp_path: Path, gateway) -> None:
     script = [
-        reply(tool("Bash", command="ls /app"), text="Looking.", input_tokens=120, output_tokens=42, cache_read=300,
-              cache_write=50),
+        reply(
+            tool("Bash", command="ls /app"),
+            text="Looking.",
+            input_tokens=120,
+            output_tokens=42,
+            cache_read=300,
+            cache_write=50,
+        ),
         reply(text="Done.", input_tokens=200, output_tokens=7),
-    ]  # fmt: skip
+    ]
     with ScriptedLLMServer("anthropic", script, api_key=REAL) as srv:
         gw, url = gateway(srv, "anthropic")
         client = anthropic.Anthropic(api_key=DUMMY, base_url=url, max_retries=0)
-        with client.messages.stream(model="claude-sonnet-4-5", max_tokens=100,
-                                    messages=[{"role": "user", "content": "hi"}]) as s:  # fmt: skip
+        with client.messages.stream(
+            model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+        ) as s:
             first = s.get_final_message()
         assert [b.type for b in first.content] == ["text", "tool_use"]
         assert first.content[1].input == {"command": "ls /app"} and first.usage.output_tokens == 42
         second = client.messages.create(
-            model="claude-sonnet-4-5", max_tokens=100,
-            messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": first.content},
-                      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first.content[1].id, "content": "x"}]}],
-        )  # fmt: skip
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            messages=[
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": first.content},
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": first.content[1].id, "content": "x"}],
+                },
+            ],
+        )
         assert second.content[0].text == "Done."
     assert srv.problems == [] and [_key(r) for r in srv.requests] == [REAL, REAL]
     u = gw.usage()
@@ -124,15 +144,23 @@ def test_openai_responses_stream_with_function_calls(tmp_path: Path, gateway) ->
 
 
 def test_chat_completions_streamed_usage_is_asked_for_and_counted(tmp_path: Path, gateway) -> None:
-    script = [reply(tool("bash", cmd="pwd"), input_tokens=70, output_tokens=11, cache_read=30),
-              reply(text="ok", input_tokens=80, output_tokens=3)]  # fmt: skip
+    script = [
+        reply(tool("bash", cmd="pwd"), input_tokens=70, output_tokens=11, cache_read=30),
+        reply(text="ok", input_tokens=80, output_tokens=3),
+    ]
     with ScriptedLLMServer("openai", script, api_key=REAL) as srv:
         gw, url = gateway(srv, "openai")
         client = openai.OpenAI(api_key=DUMMY, base_url=url, max_retries=0)
-        chunks = list(client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}],
-                                                     stream=True))  # fmt: skip
-        args = "".join(c.choices[0].delta.tool_calls[0].function.arguments or "" for c in chunks
-                       if c.choices and c.choices[0].delta.tool_calls)  # fmt: skip
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True
+            )
+        )
+        args = "".join(
+            c.choices[0].delta.tool_calls[0].function.arguments or ""
+            for c in chunks
+            if c.choices and c.choices[0].delta.tool_calls
+        )
         assert json.loads(args) == {"cmd": "pwd"}
         done = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "y"}])
         assert done.choices[0].message.content == "ok"
@@ -147,9 +175,12 @@ def test_chat_completions_streamed_usage_is_asked_for_and_counted(tmp_path: Path
 
 @pytest.mark.parametrize(
     ("caps", "reason", "forwarded"),
-    [(Caps(max_calls=2), "max_turns", 2), (Caps(max_tokens=250), "max_tokens", 3),
-     (Caps(max_cost_usd=0.004), "max_cost", 4)],
-)  # fmt: skip
+    [
+        (Caps(max_calls=2), "max_turns", 2),
+        (Caps(max_tokens=250), "max_tokens", 3),
+        (Caps(max_cost_usd=0.004), "max_cost", 4),
+    ],
+)
 def test_caps_refuse_the_call_that_arrives_once_a_cap_is_reached(
     tmp_path: Path, gateway, caps: Caps, reason: str, forwarded: int
 ) -> None:
@@ -206,15 +237,26 @@ def test_an_unreachable_upstream_is_a_502_that_names_it(tmp_path: Path) -> None:
 
 
 def test_gemini_stream_with_a_function_call_and_the_key_in_its_header(tmp_path: Path, gateway) -> None:
-    script = [reply(tool("run_shell_command", command="ls"), text="Listing.", input_tokens=250, output_tokens=17,
-                    cache_read=50)]  # fmt: skip
+    script = [
+        reply(
+            tool("run_shell_command", command="ls"),
+            text="Listing.",
+            input_tokens=250,
+            output_tokens=17,
+            cache_read=50,
+        )
+    ]
     with ScriptedLLMServer("gemini", script, api_key=REAL) as srv:
         gw, url = gateway(srv, "gemini")
         port = int(url.split(":")[2].split("/")[0])
         body = json.dumps({"contents": [{"role": "user", "parts": [{"text": "list"}]}]})
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        c.request("POST", "/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", body=body,
-                  headers={"x-goog-api-key": DUMMY, "content-type": "application/json"})  # fmt: skip
+        c.request(
+            "POST",
+            "/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            body=body,
+            headers={"x-goog-api-key": DUMMY, "content-type": "application/json"},
+        )
         r = c.getresponse()
         text = r.read().decode()
         c.close()

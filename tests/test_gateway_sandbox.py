@@ -28,11 +28,16 @@ def test_the_real_key_never_enters_the_sandbox_and_usage_is_metered(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", REAL)
     half = len(REAL) // 2
-    script = [reply(tool("shell", cmd="ls"), text="first", input_tokens=111, output_tokens=22, cache_read=33),
-              reply(text="second", input_tokens=44, output_tokens=5)]  # fmt: skip
+    script = [
+        reply(tool("shell", cmd="ls"), text="first", input_tokens=111, output_tokens=22, cache_read=33),
+        reply(text="second", input_tokens=44, output_tokens=5),
+    ]
     with ScriptedLLMServer("openai", script, api_key=REAL) as srv:
-        kwargs = {"template": f"python3 /opt/fake_cli/key_probe.py {REAL[:half]} {REAL[half:]}",
-                  "mounts": f"{FAKE_CLI}:/opt/fake_cli", "base_url": srv.base_url}  # fmt: skip
+        kwargs = {
+            "template": f"python3 /opt/fake_cli/key_probe.py {REAL[:half]} {REAL[half:]}",
+            "mounts": f"{FAKE_CLI}:/opt/fake_cli",
+            "base_url": srv.base_url,
+        }
         res = trial(TINY_TASK, tmp_path / "t", "cli", "openai/gpt-4o", kwargs)
     ar = res["agent_result"]
     assert ar["stop_reason"] == "finished", ar
@@ -77,8 +82,14 @@ def test_a_cap_stops_a_template_agent_with_the_right_reason(
     with ScriptedLLMServer(
         "anthropic", [reply(text="more", input_tokens=300, output_tokens=100)], repeat_last=True
     ) as srv:
-        res = trial(TINY_TASK, tmp_path / "t", "cli", "anthropic/claude-haiku-4-5",
-                    {"template": loop, "base_url": srv.base_url}, max_tokens=1000)  # fmt: skip
+        res = trial(
+            TINY_TASK,
+            tmp_path / "t",
+            "cli",
+            "anthropic/claude-haiku-4-5",
+            {"template": loop, "base_url": srv.base_url},
+            max_tokens=1000,
+        )
     ar = res["agent_result"]
     assert ar["stop_reason"] == "max_tokens", ar
     assert srv.n_model_calls == 3 and ar["usage"]["input_tokens"] + ar["usage"]["output_tokens"] == 1200

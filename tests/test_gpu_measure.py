@@ -22,9 +22,17 @@ FIX = Path(__file__).parent / "fixtures" / "gpu_measure"
 
 
 def decl(candidate: str, **kw) -> GpuRunDeclaration:
-    base = {"spec": str(FIX / "spec.py"), "baseline": str(FIX / "slow.py"), "candidate": str(FIX / candidate),
-            "min_pairs": 4, "max_pairs": 6, "warmup": 1, "round_s": 0.2, "correctness_runs": 2,
-            "check_fraction": 1.0}  # fmt: skip
+    base = {
+        "spec": str(FIX / "spec.py"),
+        "baseline": str(FIX / "slow.py"),
+        "candidate": str(FIX / candidate),
+        "min_pairs": 4,
+        "max_pairs": 6,
+        "warmup": 1,
+        "round_s": 0.2,
+        "correctness_runs": 2,
+        "check_fraction": 1.0,
+    }
     return GpuRunDeclaration(**{**base, **kw})
 
 
@@ -89,8 +97,20 @@ def test_verify_cli_writes_reward(tmp_path: Path) -> None:
         "min_pairs = 3\nmax_pairs = 4\nwarmup = 1\nround_s = 0.02\ncorrectness_runs = 1\n"
     )
     out = tmp_path / "reward.json"
-    cmd = [sys.executable, "-m", "looplab.measure.gpu", "verify", "--decl", str(d), "--out", str(out),
-           "--s-ref", "4", "--device", "cpu"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "looplab.measure.gpu",
+        "verify",
+        "--decl",
+        str(d),
+        "--out",
+        str(out),
+        "--s-ref",
+        "4",
+        "--device",
+        "cpu",
+    ]
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     data = json.loads(out.read_text())
     assert data["correct"] and data["reward"] > 0.25

@@ -147,8 +147,19 @@ def test_real_ldconfig_cache_has_no_driver_here() -> None:
 def test_bwrap_shows_only_the_held_node(tmp_path: Path) -> None:
     dev = fake_dev(tmp_path, 2)
     pt = passthrough([GpuDevice(1, uuid="GPU-x")], dev_root=dev, ldconfig="")
-    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", *pt.bwrap_args(), "--", "sh", "-c",
-            "ls /dev; cat /dev/nvidia1; echo; echo $CUDA_VISIBLE_DEVICES"]  # fmt: skip
+    argv = [
+        "bwrap",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        *pt.bwrap_args(),
+        "--",
+        "sh",
+        "-c",
+        "ls /dev; cat /dev/nvidia1; echo; echo $CUDA_VISIBLE_DEVICES",
+    ]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     listing = r.stdout.split()
@@ -167,8 +178,15 @@ def root(tmp_path: Path):
 
 
 def _box(root: Path, gpus: list[GpuDevice]) -> BwrapSandbox:
-    return BwrapSandbox(SandboxSpec(root=root, workdir="/", env={"PATH": runtime_env_path()}, gpus=gpus,
-                                    ro_binds=[(p, str(p)) for p in looplab_runtime_paths()]))  # fmt: skip
+    return BwrapSandbox(
+        SandboxSpec(
+            root=root,
+            workdir="/",
+            env={"PATH": runtime_env_path()},
+            gpus=gpus,
+            ro_binds=[(p, str(p)) for p in looplab_runtime_paths()],
+        )
+    )
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")

@@ -15,8 +15,11 @@ from looplab.job.gpus import GpuAllocator, check_job_gpus, ray_held_gpus, ray_ty
 from looplab.sandbox.gpu import GpuDevice
 from looplab.tasks.loader import load_task
 
-MACHINE = [GpuDevice(0, "NVIDIA H100", "GPU-a", "550.1"), GpuDevice(1, "NVIDIA H100", "GPU-b", "550.1"),
-           GpuDevice(2, "NVIDIA A10G", "GPU-c", "550.1")]  # fmt: skip
+MACHINE = [
+    GpuDevice(0, "NVIDIA H100", "GPU-a", "550.1"),
+    GpuDevice(1, "NVIDIA H100", "GPU-b", "550.1"),
+    GpuDevice(2, "NVIDIA A10G", "GPU-c", "550.1"),
+]
 
 
 def test_no_request_gets_nothing(tmp_path: Path) -> None:
@@ -37,8 +40,13 @@ def test_one_trial_per_gpu_and_release(tmp_path: Path) -> None:
     a.release(g1)
     t.join(5)
     assert got and got[0].devices == g1.devices and got[0].waited_s > 0.3
-    assert g2.record()[0] == {"index": g2.devices[0].index, "name": "NVIDIA H100",
-                              "uuid": g2.devices[0].uuid, "driver_version": "550.1", "memory_mb": 0}  # fmt: skip
+    assert g2.record()[0] == {
+        "index": g2.devices[0].index,
+        "name": "NVIDIA H100",
+        "uuid": g2.devices[0].uuid,
+        "driver_version": "550.1",
+        "memory_mb": 0,
+    }
 
 
 def test_claims_are_host_wide(tmp_path: Path) -> None:

@@ -34,8 +34,21 @@ def _image_args(registry) -> list[str]:  # noqa: ANN001
 
 def test_oracle_reaches_its_sidecars_by_name_and_nop_fails(tmp_path: Path, image_registry) -> None:
     task, jobs = _task(tmp_path), tmp_path / "jobs"
-    r = run_cli("run", "-p", str(task), "-a", "oracle", "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j",
-                *_image_args(image_registry), timeout=900)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "oracle",
+        "-a",
+        "nop",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        *_image_args(image_registry),
+        timeout=900,
+    )
     results = {res["agent"]: res for res in trial_results(jobs / "j")}
     assert set(results) == {"oracle", "nop"}, r.stderr + r.stdout
     ok, nop = results["oracle"], results["nop"]
@@ -189,42 +202,85 @@ def test_unsupported_keys_are_linted_each_and_refused_in_one_line(tmp_path: Path
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    depends_on: [ghost]\n",
-         "services.a.depends_on: 'ghost' is not a sidecar service"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    depends_on: [b]\n"
-         "  b:\n    image: x:1\n    command: [run]\n    depends_on: [a]\n", "a dependency cycle: a -> b -> a"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    expose: [80]\n"
-         "  b:\n    image: x:1\n    command: [run]\n    expose: ['80/tcp']\n", "services.b.expose: port 80 is also"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    expose: [80]\n"
-         "  b:\n    image: x:1\n    command: [run]\n    ports: ['8080:80']\n", "services.b.ports: port 80 is also"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    ports: ['80:http']\n",
-         "services.a.ports: '80:http': expected [IP:][HOST:]CONTAINER"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    restart: sometimes\n",
-         "services.a.restart: 'sometimes': one of no, always, unless-stopped, on-failure[:N]"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    tmpfs: ['/run:noexec']\n",
-         "option 'noexec' is not supported"),
-        ("services:\n  main:\n    restart: always\n", "services.main.restart: not supported (the main service"),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    depends_on: [ghost]\n",
+            "services.a.depends_on: 'ghost' is not a sidecar service",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    depends_on: [b]\n"
+            "  b:\n    image: x:1\n    command: [run]\n    depends_on: [a]\n",
+            "a dependency cycle: a -> b -> a",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    expose: [80]\n"
+            "  b:\n    image: x:1\n    command: [run]\n    expose: ['80/tcp']\n",
+            "services.b.expose: port 80 is also",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    expose: [80]\n"
+            "  b:\n    image: x:1\n    command: [run]\n    ports: ['8080:80']\n",
+            "services.b.ports: port 80 is also",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    ports: ['80:http']\n",
+            "services.a.ports: '80:http': expected [IP:][HOST:]CONTAINER",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    restart: sometimes\n",
+            "services.a.restart: 'sometimes': one of no, always, unless-stopped, on-failure[:N]",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    tmpfs: ['/run:noexec']\n",
+            "option 'noexec' is not supported",
+        ),
+        (
+            "services:\n  main:\n    restart: always\n",
+            "services.main.restart: not supported (the main service",
+        ),
         ("services:\n  a:\n    build: ./nowhere\n    command: [run]\n", "services.a.build: no Dockerfile"),
-        ("services:\n  a:\n    build: ../..\n    command: [run]\n", "services.a.build.context: '../..' is outside"),
-        ("services:\n  main:\n    image: python:3.11\n", "services.main.image: the main service is the task's"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    healthcheck:\n      test: [CMD, t]\n"
-         "      interval: 5 minutes\n", "bad duration '5 minutes'"),
-        ("services:\n  a:\n    image: ${NO_SUCH_LOOPLAB_VAR}\n    command: [run]\n",
-         "services.a.image: ${NO_SUCH_LOOPLAB_VAR} is not set on the host"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['/var/lib/x:/data']\n",
-         "services.a.volumes[0]: '/var/lib/x': only paths under environment/ are mounted"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['${CONTEXT_DIR}/../x:/x']\n",
-         "only paths under environment/ are mounted"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['data:/data']\n",
-         "services.a.volumes[0]: volume 'data' is not declared"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['./nothing.txt:/n:ro']\n",
-         "'./nothing.txt': no such file under environment/"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\nvolumes:\n  d: {external: true}\n",
-         "volumes.d.external: unknown key"),
-        ("services:\n  a:\n    image: x:1\n    command: [run]\n    depends_on:\n      b: {condition: started}\n",
-         "services.a.depends_on.b.condition"),
+        (
+            "services:\n  a:\n    build: ../..\n    command: [run]\n",
+            "services.a.build.context: '../..' is outside",
+        ),
+        (
+            "services:\n  main:\n    image: python:3.11\n",
+            "services.main.image: the main service is the task's",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    healthcheck:\n      test: [CMD, t]\n"
+            "      interval: 5 minutes\n",
+            "bad duration '5 minutes'",
+        ),
+        (
+            "services:\n  a:\n    image: ${NO_SUCH_LOOPLAB_VAR}\n    command: [run]\n",
+            "services.a.image: ${NO_SUCH_LOOPLAB_VAR} is not set on the host",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['/var/lib/x:/data']\n",
+            "services.a.volumes[0]: '/var/lib/x': only paths under environment/ are mounted",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['${CONTEXT_DIR}/../x:/x']\n",
+            "only paths under environment/ are mounted",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['data:/data']\n",
+            "services.a.volumes[0]: volume 'data' is not declared",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    volumes: ['./nothing.txt:/n:ro']\n",
+            "'./nothing.txt': no such file under environment/",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\nvolumes:\n  d: {external: true}\n",
+            "volumes.d.external: unknown key",
+        ),
+        (
+            "services:\n  a:\n    image: x:1\n    command: [run]\n    depends_on:\n      b: {condition: started}\n",
+            "services.a.depends_on.b.condition",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_compose_values_are_refused_in_one_line(tmp_path: Path, text: str, message: str) -> None:
     task = _task(tmp_path)
     compose = task / "environment" / "docker-compose.yaml"
@@ -239,8 +295,22 @@ def test_url_mcp_servers_with_a_command_are_started_and_reached(tmp_path: Path) 
     task = tmp_path / "mcp_services"
     shutil.copytree(FIXTURES / "harbor" / "mcp_services", task)
     jobs = tmp_path / "jobs"
-    r = run_cli("run", "-p", str(task), "-a", "oracle", "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j",
-                "--base", "host", timeout=600)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "oracle",
+        "-a",
+        "nop",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        "--base",
+        "host",
+        timeout=600,
+    )
     results = {res["agent"]: res for res in trial_results(jobs / "j")}
     assert set(results) == {"oracle", "nop"}, r.stderr + r.stdout
     ok, nop = results["oracle"], results["nop"]
@@ -264,8 +334,20 @@ def test_an_mcp_server_that_exits_fails_the_trial_in_one_line(tmp_path: Path) ->
     toml = task / "task.toml"
     toml.write_text(toml.read_text().replace('"0.0.0.0", "8765"', '"0.0.0.0", "not-a-port"'))
     jobs = tmp_path / "jobs"
-    run_cli("run", "-p", str(task), "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j", "--base", "host",
-            timeout=300)  # fmt: skip
+    run_cli(
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "nop",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        "--base",
+        "host",
+        timeout=300,
+    )
     (res,) = trial_results(jobs / "j")
     assert res["status"] == "agent_error" and res["reward"] is None
     assert "mcp_servers 'notes': its command exited 1" in res["exception_info"]["message"]
@@ -303,10 +385,28 @@ def test_ctrl_c_stops_every_service_and_records_them(tmp_path: Path) -> None:
     script = tmp_path / "agent.sh"
     script.write_text("#!/bin/sh\nsleep 120\n")
     jobs = tmp_path / "jobs"
-    args = ["run", "-p", str(task), "-a", "command", "--ak", f"script={script}", "--jobs-dir", str(jobs),
-            "--job-name", "j", "--base", "host"]  # fmt: skip
-    proc = subprocess.Popen([*LOOPLAB, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    args = [
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "command",
+        "--ak",
+        f"script={script}",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        "--base",
+        "host",
+    ]
+    proc = subprocess.Popen(
+        [*LOOPLAB, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     t0 = time.monotonic()
     while not _processes_with(token):
         assert proc.poll() is None and time.monotonic() - t0 < 120, proc.communicate()
@@ -333,8 +433,12 @@ def test_without_root_a_shared_network_namespace_is_refused_in_one_line() -> Non
     )
     r = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", sys.executable, "-c", code],
-        capture_output=True, text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert r.stdout.strip().startswith("compose environments need looplab to run as root"), (
         r.stdout + r.stderr
     )
@@ -367,11 +471,23 @@ def test_a_sidecar_that_never_turns_healthy_stops_the_trial_before_the_agent(
     start = text.index('    healthcheck:\n      test: ["CMD", "python3"')
     end = text.index("\n  files:\n") + 1
     compose.write_text(
-        text[:start] + '    healthcheck:\n      test: ["CMD-SHELL", "exit 3"]\n      interval: 100ms\n      retries: 2\n'
+        text[:start]
+        + '    healthcheck:\n      test: ["CMD-SHELL", "exit 3"]\n      interval: 100ms\n      retries: 2\n'
         + text[end:]
-    )  # fmt: skip
-    run_cli("run", "-p", str(task), "-a", "oracle", "--jobs-dir", str(jobs), "--job-name", "j",
-            *_image_args(image_registry), timeout=600)  # fmt: skip
+    )
+    run_cli(
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "oracle",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        *_image_args(image_registry),
+        timeout=600,
+    )
     (res,) = trial_results(jobs / "j")
     assert res["status"] == "agent_error" and res["reward"] is None
     assert res["exception_info"]["type"] == "HealthcheckFailed"

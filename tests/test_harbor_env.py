@@ -19,9 +19,22 @@ def test_environment_env_from_the_host(tmp_path: Path) -> None:
     env = {**os.environ, "HARBOR_FIXTURE_GREETING": "bonjour", "HARBOR_FIXTURE_SECRET": "do-not-leak"}
     env.pop("HARBOR_FIXTURE_UNSET", None)
     r = run_cli(
-        "run", "-p", str(task), "-a", "oracle", "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "env",
-        "--base", "host", "--editable", "out.txt", env=env, timeout=300,
-    )  # fmt: skip
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "oracle",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        "env",
+        "--base",
+        "host",
+        "--editable",
+        "out.txt",
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(tmp_path / "jobs" / "env")
     vr = res["verifier_result"]

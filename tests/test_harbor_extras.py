@@ -24,8 +24,19 @@ def _task(tmp_path: Path) -> Path:
 
 
 def _run(task: Path, jobs: Path, *extra: str, ok: bool = True) -> dict:
-    r = run_cli("run", "-p", str(task), "-a", "oracle", "--jobs-dir", str(jobs), "--job-name", "j", *extra,
-                timeout=600)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "oracle",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        *extra,
+        timeout=600,
+    )
     assert (r.returncode == 0) == ok, r.stderr + r.stdout
     (res,) = trial_results(jobs / "j")
     return res

@@ -66,9 +66,22 @@ def _task(tmp: Path, main: ThreadingHTTPServer, other: ThreadingHTTPServer) -> P
 
 def _run(tmp: Path, task: Path, job: str, *extra: str) -> dict:
     r = run_cli(
-        "run", "-p", str(task), "-a", "oracle", "--jobs-dir", str(tmp / "jobs"), "--job-name", job,
-        "--base", "host", "--editable", "answer.txt", *extra, timeout=300,
-    )  # fmt: skip
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "oracle",
+        "--jobs-dir",
+        str(tmp / "jobs"),
+        "--job-name",
+        job,
+        "--base",
+        "host",
+        "--editable",
+        "answer.txt",
+        *extra,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(tmp / "jobs" / job)
     return res
@@ -76,9 +89,12 @@ def _run(tmp: Path, task: Path, job: str, *extra: str) -> dict:
 
 def test_policy_resolution_per_phase() -> None:
     cfg = TaskConfig.model_validate(
-        {"environment": {"network_mode": "public"}, "verifier": {"network_mode": "no-network"},
-         "agent": {"allowed_hosts": ["pypi.org"]}}
-    )  # fmt: skip
+        {
+            "environment": {"network_mode": "public"},
+            "verifier": {"network_mode": "no-network"},
+            "agent": {"allowed_hosts": ["pypi.org"]},
+        }
+    )
     assert resolve_network(cfg, "agent").mode == "public"  # allowed_hosts alone: no allowlist
     assert resolve_network(cfg, "verifier").mode == "no-network"
     assert resolve_network(cfg, "agent", "deny").source == "override"

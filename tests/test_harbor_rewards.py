@@ -60,10 +60,29 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     task = tmp / "multi_reward"
     shutil.copytree(TASK, task)
     r = run_cli(
-        "run", "-p", str(task), "-a", "oracle", "-a", "nop", "--jobs-dir", str(tmp / "jobs"),
-        "--job-name", "named", "--base", "host", "-n", "2", "-k", "2", "--editable", "answer.txt",
-        "--editable", "sum.sh", timeout=300,
-    )  # fmt: skip
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "oracle",
+        "-a",
+        "nop",
+        "--jobs-dir",
+        str(tmp / "jobs"),
+        "--job-name",
+        "named",
+        "--base",
+        "host",
+        "-n",
+        "2",
+        "-k",
+        "2",
+        "--editable",
+        "answer.txt",
+        "--editable",
+        "sum.sh",
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     return tmp / "jobs" / "named"
 
@@ -83,8 +102,22 @@ def test_task_names_its_primary_reward(job: Path, tmp_path: Path) -> None:
     shutil.copytree(TASK, task)
     with open(task / "task.toml", "a") as fh:
         fh.write('\n[looplab]\nprimary_reward = "performance"\nbase = "host"\n')
-    r = run_cli("run", "-p", str(task), "-a", "oracle", "--jobs-dir", str(tmp_path / "jobs"),
-                "--job-name", "p", "--editable", "answer.txt", "--editable", "sum.sh", timeout=300)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "oracle",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        "p",
+        "--editable",
+        "answer.txt",
+        "--editable",
+        "sum.sh",
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(tmp_path / "jobs" / "p")
     assert res["reward"] == 0.5 and res["verifier_result"]["primary"] == "performance"

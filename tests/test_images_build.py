@@ -52,8 +52,11 @@ def test_python_less_image_runs_sandboxes_on_its_own_root(tmp_path: Path, image_
     task = make_task(tmp_path / "t", f"FROM {reg}\nWORKDIR /app\nCOPY hello.txt ./\n", {"hello.txt": "hi\n"})
     env = build(task)
     assert env.base == "image" and env.workdir == "/app" and len(env.images) == 1
-    out = in_sandbox(env, "cat /etc/debian_version; command -v python3 || echo no-python; "
-                          "command -v bwrap || echo no-bwrap; cat hello.txt; id -u; touch /usr/x 2>&1 || true")  # fmt: skip
+    out = in_sandbox(
+        env,
+        "cat /etc/debian_version; command -v python3 || echo no-python; "
+        "command -v bwrap || echo no-bwrap; cat hello.txt; id -u; touch /usr/x 2>&1 || true",
+    )
     lines = out.splitlines()
     assert lines[0].startswith("12.")
     assert "no-python" in lines and "no-bwrap" in lines  # the image's /usr, not the host's

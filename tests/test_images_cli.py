@@ -19,10 +19,17 @@ def test_pull_list_load_prune(tmp_path: Path, image_registry) -> None:
     # a docker-archive tarball (what `docker save` writes) loads without any registry
     archive = tmp_path / "debian.tar"
     subprocess.run(
-        ["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{ref}",
-         f"docker-archive:{archive}:offline/debian:saved"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            f"docker://{ref}",
+            f"docker-archive:{archive}:offline/debian:saved",
+        ],
+        check=True,
+        capture_output=True,
+    )
     r = run_cli("images", "load", str(archive), env=env)
     assert r.returncode == 0 and "docker.io/offline/debian:saved" in r.stdout, r.stdout + r.stderr
     r = run_cli("images", "list", env=env)
@@ -37,9 +44,10 @@ def test_pull_list_load_prune(tmp_path: Path, image_registry) -> None:
 
 def test_host_base_says_which_from_was_ignored(tmp_path: Path, monkeypatch) -> None:
     task = make_task(
-        tmp_path / "t", "FROM python:3.9-slim\nRUN pip install numpy==1.26.4\nWORKDIR /app\n",
+        tmp_path / "t",
+        "FROM python:3.9-slim\nRUN pip install numpy==1.26.4\nWORKDIR /app\n",
         looplab='[looplab]\nbase = "host"\n',
-    )  # fmt: skip
+    )
     env = build(task)
     assert env.base == "host" and not env.images
     text = "\n".join(env.warnings)

@@ -28,10 +28,25 @@ def test_image_tasks_run_and_a_failed_build_is_recorded(tmp_path: Path, image_re
     make_task(tasks / "broken", "FROM debian:bookworm-slim\nWORKDIR /app\nRUN echo no && false\n")
     jobs = tmp_path / "jobs"
     r = run_cli(
-        "run", "-p", str(tasks), "-a", "oracle", "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j",
-        "--editable", "answer.txt", "--image-map", f"python:3.11-slim={py}", "--image-map", f"debian={deb}",
+        "run",
+        "-p",
+        str(tasks),
+        "-a",
+        "oracle",
+        "-a",
+        "nop",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        "--editable",
+        "answer.txt",
+        "--image-map",
+        f"python:3.11-slim={py}",
+        "--image-map",
+        f"debian={deb}",
         timeout=900,
-    )  # fmt: skip
+    )
     assert r.returncode == 1, r.stdout + r.stderr  # some trials are errors
     assert "build failed: broken" in r.stderr and "Dockerfile:3: RUN failed (exit 1)" in r.stderr
     by = {(x["task_name"], x["agent"]): x for x in trial_results(jobs / "j")}

@@ -43,10 +43,27 @@ def test_a_venv_under_a_folder_the_image_has_runs_image_trials(tmp_path: Path, i
         (task / "solution" / "solve.sh").write_text(SOLVE.format(venv=venv))
         jobs = tmp_path / "jobs"
         r = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "looplab", "run", "-p", str(task), "-a", "oracle",
-             "--jobs-dir", str(jobs), "--job-name", "j", "--editable", "*.txt"],
-            capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "looplab",
+                "run",
+                "-p",
+                str(task),
+                "-a",
+                "oracle",
+                "--jobs-dir",
+                str(jobs),
+                "--job-name",
+                "j",
+                "--editable",
+                "*.txt",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert r.returncode == 0, r.stdout + r.stderr
         (res,) = trial_results(jobs / "j")
         assert res["status"] == "completed" and res["reward"] == 1.0, res

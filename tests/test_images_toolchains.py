@@ -34,7 +34,7 @@ def test_rust_task_runs_end_to_end_with_cargo_in_the_verifier(tmp_path: Path, im
         tmp_path / "suite" / "hello_rust",
         "FROM rust:1.82-slim\nWORKDIR /app\nCOPY Cargo.toml ./\nCOPY src ./src\nRUN cargo build --release\n",
         {"Cargo.toml": CARGO},
-    )  # fmt: skip
+    )
     (task / "environment" / "src").mkdir()
     (task / "environment" / "src" / "main.rs").write_text(RUST_MAIN)
     (task / "tests" / "test.sh").write_text(
@@ -47,9 +47,23 @@ def test_rust_task_runs_end_to_end_with_cargo_in_the_verifier(tmp_path: Path, im
     )
     jobs = tmp_path / "jobs"
     r = run_cli(
-        "run", "-p", str(task), "-a", "oracle", "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j",
-        "--editable", "src/main.rs", "--image-map", f"rust={ref}", timeout=1800,
-    )  # fmt: skip
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "oracle",
+        "-a",
+        "nop",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        "--editable",
+        "src/main.rs",
+        "--image-map",
+        f"rust={ref}",
+        timeout=1800,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     by = {x["agent"]: x for x in trial_results(jobs / "j")}
     assert by["oracle"]["reward"] == 1.0 and by["nop"]["reward"] == 0.0

@@ -31,8 +31,20 @@ def test_agent_sees_the_images_user_mapped_onto_the_unprivileged_sandbox_uid(
         (t / "solution").mkdir()
         (t / "solution" / "solve.sh").write_text(SOLVE)
     jobs = tmp_path / "jobs"
-    r = run_cli("run", "-p", str(suite), "-a", "oracle", "--jobs-dir", str(jobs), "--job-name", "j",
-                "--editable", "who.txt", timeout=600)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(suite),
+        "-a",
+        "oracle",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        "--editable",
+        "who.txt",
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     seen = {}
     for t in trial_results(jobs / "j"):

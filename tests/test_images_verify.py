@@ -61,8 +61,13 @@ def test_private_root_is_an_overlay_as_root_and_a_copy_without(tmp_path: Path, i
         "import sys; from pathlib import Path; from looplab.environment.private_root import private_root\n"
         "with private_root(Path(sys.argv[1]), Path(sys.argv[2])) as how: print(how)\n"
     )
-    r = subprocess.run([os.sys.executable, "-c", code, str(env.root), str(tmp_path / "b" / "root")],
-                       env=env_copy, capture_output=True, text=True, check=True)  # fmt: skip
+    r = subprocess.run(
+        [os.sys.executable, "-c", code, str(env.root), str(tmp_path / "b" / "root")],
+        env=env_copy,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert r.stdout.strip() == "copy" and (tmp_path / "b" / "root" / "etc" / "passwd").is_file()
 
 

@@ -120,8 +120,21 @@ def test_killed_run_is_repaired_by_the_next(tmp_path: Path, tiny_task: Path) -> 
 def _no_trial_left_running(tmp_path: Path, task: Path, script: Path) -> subprocess.CompletedProcess:
     """The next run of the job repairs what the last left; every slot ends completed."""
     script.write_text(FAST)
-    r = run_cli("run", "-p", str(task), "-a", "command", "--ak", f"script={script}", "-k", "3",
-                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "j")  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "command",
+        "--ak",
+        f"script={script}",
+        "-k",
+        "3",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        "j",
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     results = trial_results(tmp_path / "jobs" / "j")
     assert all(x["status"] in ("cancelled", "completed") for x in results), results
@@ -137,8 +150,21 @@ def test_a_job_runs_in_one_process(tmp_path: Path, tiny_task: Path) -> None:
     job = tmp_path / "jobs" / "j"
     try:
         _wait_for_agent(job, proc)
-        r = run_cli("run", "-p", str(tiny_task), "-a", "command", "--ak", f"script={script}", "-k", "3",
-                    "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "j")  # fmt: skip
+        r = run_cli(
+            "run",
+            "-p",
+            str(tiny_task),
+            "-a",
+            "command",
+            "--ak",
+            f"script={script}",
+            "-k",
+            "3",
+            "--jobs-dir",
+            str(tmp_path / "jobs"),
+            "--job-name",
+            "j",
+        )
         assert r.returncode == 2
         assert f"the job is running in pid {proc.pid}" in r.stderr, r.stderr
     finally:
@@ -203,10 +229,24 @@ def _pids_with(marker: str) -> list[int]:
 def _interrupt_build(tmp_path: Path, task: Path, marker: str, sig: int, *extra: str) -> tuple[str, float]:
     """Run a job of ``task``, signal it once its build step (``marker``) runs; its stderr and exit time."""
     proc = subprocess.Popen(
-        [*LOOPLAB, "run", "-p", str(task), "-k", "2", "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "b",
-         *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
+        [
+            *LOOPLAB,
+            "run",
+            "-p",
+            str(task),
+            "-k",
+            "2",
+            "--jobs-dir",
+            str(tmp_path / "jobs"),
+            "--job-name",
+            "b",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     t0 = time.monotonic()
     while not _pids_with(marker):
         assert proc.poll() is None, proc.communicate()

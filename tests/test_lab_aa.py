@@ -33,9 +33,13 @@ ITERATIONS = 30
 
 def aa_run(root, noise) -> tuple[int, int]:
     lab = make_lab(
-        root, backend="command", command=NOISE_BACKEND, agent_script=AGENT, noise=noise,
+        root,
+        backend="command",
+        command=NOISE_BACKEND,
+        agent_script=AGENT,
+        noise=noise,
         files={"pipeline/notes.txt": "start\n"},
-    )  # fmt: skip
+    )
     s = run_lab(lab, max_iterations=ITERATIONS, plateau=None)
     assert s.stop_reason == "max_iterations" and s.experiments == ITERATIONS
     recs = [r for r in records(lab) if r.status != "baseline"]

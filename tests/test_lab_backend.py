@@ -31,8 +31,14 @@ def test_parse_result_forms():
         parse_result("nothing useful", "backend")
     with pytest.raises(LooplabError, match="field score"):
         parse_result({"metrics": {}}, "backend")
-    res = EvalResult(score=1, samples=[{"sample_id": "a", "score": 1}, {"sample_id": "b", "score": 3},
-                                       {"sample_id": "c", "score": 2, "error": "crashed"}])  # fmt: skip
+    res = EvalResult(
+        score=1,
+        samples=[
+            {"sample_id": "a", "score": 1},
+            {"sample_id": "b", "score": 3},
+            {"sample_id": "c", "score": 2, "error": "crashed"},
+        ],
+    )
     assert [s.sample_id for s in worst_samples(res, "lower")] == ["c", "b", "a"]
     assert [s.sample_id for s in worst_samples(res, "higher", 2)] == ["c", "a"]
 
@@ -140,8 +146,13 @@ port = {port}
         [0.25],
     )  # both scored via the service
     # the service was stopped with the run
-    assert subprocess.run(["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), 1)"],
-                          capture_output=True).returncode != 0  # fmt: skip
+    assert (
+        subprocess.run(
+            ["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), 1)"],
+            capture_output=True,
+        ).returncode
+        != 0
+    )
 
 
 # ---- the result channel: nothing the pipeline's code can write ----------------------------------
@@ -217,8 +228,12 @@ def test_a_forging_edit_is_a_crash_never_kept(tmp_path):
 PY
     echo forged
     """
-    lab = make_lab(tmp_path / "r", backend_code=IMPORTING_BACKEND, files={"pipeline/model.py": honest},
-                   agent_script=agent)  # fmt: skip
+    lab = make_lab(
+        tmp_path / "r",
+        backend_code=IMPORTING_BACKEND,
+        files={"pipeline/model.py": honest},
+        agent_script=agent,
+    )
     run_lab(lab)
     recs = records(lab)
     assert recs[0].score == 7.0  # the baseline

@@ -45,8 +45,11 @@ def test_init_in_an_existing_repo_touches_nothing_outside_the_lab_folder(tmp_pat
     assert r.returncode == 0, r.stderr
     status = git(repo, "status", "--porcelain", "--untracked-files=all").splitlines()
     assert sorted(line[3:] for line in status) == [
-        "labs/speed/.gitignore", "labs/speed/AGENT.md", "labs/speed/backend.py", "labs/speed/lab.toml",
-    ]  # fmt: skip
+        "labs/speed/.gitignore",
+        "labs/speed/AGENT.md",
+        "labs/speed/backend.py",
+        "labs/speed/lab.toml",
+    ]
     assert (repo / ".gitignore").read_text() == "*.pyc\n"
 
 

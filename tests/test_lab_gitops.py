@@ -31,8 +31,10 @@ def test_candidate_tree_holds_exactly_the_pipeline_changes(repo, tmp_path):
     gitops.materialize(repo, head, ["p"], ws)
     gitops.materialize(repo, head, gitops.ignore_files(repo, head, ["p"]), ws)
     assert sorted(str(p.relative_to(ws)) for p in ws.rglob("*") if p.is_file()) == [
-        ".gitignore", "p/a.txt", "p/d/b.txt",
-    ]  # fmt: skip
+        ".gitignore",
+        "p/a.txt",
+        "p/d/b.txt",
+    ]
     (ws / "p" / "a.txt").write_text("changed\n")
     (ws / "p" / "d" / "b.txt").unlink()
     (ws / "p" / "new.txt").write_text("new\n")
@@ -44,8 +46,12 @@ def test_candidate_tree_holds_exactly_the_pipeline_changes(repo, tmp_path):
     tree = gitops.candidate_tree(repo, head, ws, ["p"])
     changes = gitops.changed_files(repo, gitops.tree_of(repo, head), tree, ["p"])
     assert sorted(changes) == [
-        ("A", "p/link"), ("A", "p/new.txt"), ("A", "p/run.sh"), ("D", "p/d/b.txt"), ("M", "p/a.txt"),
-    ]  # fmt: skip
+        ("A", "p/link"),
+        ("A", "p/new.txt"),
+        ("A", "p/run.sh"),
+        ("D", "p/d/b.txt"),
+        ("M", "p/a.txt"),
+    ]
     listing = git(repo, "ls-tree", "-r", tree)
     assert "120000 blob" in listing.split("p/link")[0].splitlines()[-1]  # a symlink, not its target
     assert "100755 blob" in listing.split("p/run.sh")[0].splitlines()[-1]

@@ -25,9 +25,13 @@ def test_llm_agent_in_a_lab(tmp_path, monkeypatch):
     with ScriptedLLMServer("openai", script, api_key="sk-test") as srv:
         lab = make_lab(
             tmp_path / "r",
-            agent={"name": "llm", "model": model, "timeout_sec": 120,
-                   "kwargs": {"base_url": srv.base_url, "prices": str(prices)}},
-        )  # fmt: skip
+            agent={
+                "name": "llm",
+                "model": model,
+                "timeout_sec": 120,
+                "kwargs": {"base_url": srv.base_url, "prices": str(prices)},
+            },
+        )
         s = run_lab(lab, max_iterations=3, max_cost=0.005)
     assert srv.problems == [] and srv.n_model_calls == 4
     r = records(lab)[1]

@@ -100,8 +100,14 @@ def test_scripted_agent_steps(tmp_path):
     tsv = (lab / ".looplab" / "results.tsv").read_text().splitlines()
     assert len(tsv) == 8 and tsv[0].startswith("experiment\trun\tstatus")
     assert [line.split("\t")[2] for line in tsv[1:]] == [
-        "baseline", "keep", "discard", "unchanged", "crash", "discard", "keep",
-    ]  # fmt: skip
+        "baseline",
+        "keep",
+        "discard",
+        "unchanged",
+        "crash",
+        "discard",
+        "keep",
+    ]
 
 
 def test_lab_in_a_subfolder_touches_only_its_pipeline(tmp_path):

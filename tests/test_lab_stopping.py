@@ -107,9 +107,12 @@ def test_target_score_above_one_higher_is_better(tmp_path):
     python3 -c "import json; x = json.load(open('$f'))['x']; json.dump({'x': x + 0.3}, open('$f', 'w'))"
     """
     lab = make_lab(
-        tmp_path / "r", agent_script=script, direction="higher", backend_code=HIGHER_BACKEND,
+        tmp_path / "r",
+        agent_script=script,
+        direction="higher",
+        backend_code=HIGHER_BACKEND,
         files={"pipeline/params.json": '{"x": 1.0}'},
-    )  # fmt: skip
+    )
     s = run_lab(lab, max_iterations=20, target_score=1.5)
     assert (s.stop_reason, s.experiments, s.keeps) == ("target_score", 2, 2)
     assert abs(s.best_score - 1.6) < 1e-9 and ">= target 1.5" in s.stop_message
@@ -123,9 +126,21 @@ def test_a_catalog_task_as_a_lab(tmp_path, tiny_task):
     )
     lab = tmp_path / "tasklab"
     r = run_cli(
-        "lab", "run", "--task", str(tiny_task), "--lab", str(lab), "-a", "command", "--ak", f"script={script}",
-        "--target-score", "0.5", "--max-iterations", "5",
-    )  # fmt: skip
+        "lab",
+        "run",
+        "--task",
+        str(tiny_task),
+        "--lab",
+        str(lab),
+        "-a",
+        "command",
+        "--ak",
+        f"script={script}",
+        "--target-score",
+        "0.5",
+        "--max-iterations",
+        "5",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "stopped: target_score" in r.stdout
     recs = records(lab)

@@ -13,10 +13,25 @@ def test_pair_json_and_out_file(tmp_path):
     out = tmp_path / "pair.json"
     busy = "python3 -c 'import time; t=time.process_time(); exec(\"while time.process_time()-t<{}: pass\")'"
     r = run_cli(
-        "measure", "pair", "--baseline", busy.format(0.1), "--candidate", busy.format(0.05),
-        "--time-source", "cpu", "--min-pairs", "4", "--max-pairs", "6", "--warmup", "0",
-        "--json", "--out", str(out), env={"LOOPLAB_LOCK_DIR": str(tmp_path / "locks")},
-    )  # fmt: skip
+        "measure",
+        "pair",
+        "--baseline",
+        busy.format(0.1),
+        "--candidate",
+        busy.format(0.05),
+        "--time-source",
+        "cpu",
+        "--min-pairs",
+        "4",
+        "--max-pairs",
+        "6",
+        "--warmup",
+        "0",
+        "--json",
+        "--out",
+        str(out),
+        env={"LOOPLAB_LOCK_DIR": str(tmp_path / "locks")},
+    )
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert json.loads(out.read_text()) == data
@@ -37,9 +52,20 @@ def test_pair_json_and_out_file(tmp_path):
 
 def test_pair_human_output_says_whether_the_target_was_reached(tmp_path):
     r = run_cli(
-        "measure", "pair", "-b", "true", "-c", "true", "--min-pairs", "2", "--max-pairs", "3",
-        "--target", "0.000001", "--no-lock",
-    )  # fmt: skip
+        "measure",
+        "pair",
+        "-b",
+        "true",
+        "-c",
+        "true",
+        "--min-pairs",
+        "2",
+        "--max-pairs",
+        "3",
+        "--target",
+        "0.000001",
+        "--no-lock",
+    )
     assert r.returncode == 0, r.stderr
     assert "speedup" in r.stdout and "NOT reached" in r.stdout and "lock" not in r.stdout
 

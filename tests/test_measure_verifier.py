@@ -141,8 +141,12 @@ def test_calibrate_measures_once_then_reads_the_cache_and_the_verifier_uses_it(
     m = res["verifier_result"]["measurement"]
     assert m["s_ref_source"] == "calibration" and m["s_ref"] == rec["s_ref"]
     machine = m["calibration"]["fingerprint"]
-    assert res["s_ref"] == {"value": rec["s_ref"], "source": "calibration", "measured_at": rec["measured_at"],
-                            "machine": machine}  # fmt: skip
+    assert res["s_ref"] == {
+        "value": rec["s_ref"],
+        "source": "calibration",
+        "measured_at": rec["measured_at"],
+        "machine": machine,
+    }
     rep = json.loads(run_cli("report", str(tmp_path / "m"), "--json").stdout)
     assert rep["trials"][0]["s_ref"] == rec["s_ref"]
     assert rep["trials"][0]["s_ref_source"] == f"calibration {rec['measured_at']} on {machine}"

@@ -115,9 +115,23 @@ def test_overlay_seals_and_rebases_a_foreign_suite(tmp_path: Path) -> None:
         (overlays / f"{name}.toml").write_text('[looplab]\neditable = ["speed.txt"]\nrebase = true\n')
     jobs = tmp_path / "jobs"
     r = run_cli(
-        "run", "-p", str(suite), "-a", "oracle", "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j",
-        "--base", "host", "--overlays", str(overlays), timeout=600,
-    )  # fmt: skip
+        "run",
+        "-p",
+        str(suite),
+        "-a",
+        "oracle",
+        "-a",
+        "nop",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        "--base",
+        "host",
+        "--overlays",
+        str(overlays),
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "no editable globs" not in r.stderr  # the overlay gave them
     by = {(x["task_name"], x["agent"]): x for x in trial_results(jobs / "j")}
@@ -148,8 +162,22 @@ def test_overlay_seals_and_rebases_a_foreign_suite(tmp_path: Path) -> None:
     assert "rebased_reward" not in vodd["rewards"] and vodd["extra"]["reward_shown"] == "published"
     assert "not AutoLab's log-speedup formula" in vodd["measurement"]["rebased"]["reason"]
     # the overlay is part of the job's identity: the same job without it is not resumed
-    r2 = run_cli("run", "-p", str(suite), "-a", "oracle", "-a", "nop", "--jobs-dir", str(jobs), "--job-name", "j",
-                 "--base", "host", timeout=120)  # fmt: skip
+    r2 = run_cli(
+        "run",
+        "-p",
+        str(suite),
+        "-a",
+        "oracle",
+        "-a",
+        "nop",
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        "j",
+        "--base",
+        "host",
+        timeout=120,
+    )
     assert r2.returncode != 0 and "exists with a different" in r2.stdout + r2.stderr
 
 

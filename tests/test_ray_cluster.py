@@ -81,8 +81,13 @@ def test_job_runs_on_a_worker_that_sees_none_of_the_drivers_files(
     cluster.start_worker("w1", num_cpus=1, hide=hide, env=_worker_env(tmp_path, "w1"))
     paths = _tasks(tmp_path / "tasks", ["climb_a", "climb_b", "climb_c"])
     job_dir = tmp_path / "jobs" / "far"
-    spec = {"job_name": "far", "jobs_dir": tmp_path / "jobs", "task_paths": [str(p) for p in paths],
-            "agents": ["oracle", "nop"], "concurrency": 2}  # fmt: skip
+    spec = {
+        "job_name": "far",
+        "jobs_dir": tmp_path / "jobs",
+        "task_paths": [str(p) for p in paths],
+        "agents": ["oracle", "nop"],
+        "concurrency": 2,
+    }
     summary = run_driver(cluster, spec, tmp_path / "events.jsonl")
     rewards = {t["slot"]: t["reward"] for t in summary["trials"]}
     assert rewards == {f"climb_{x}/{a}/0": r for x in "abc" for a, r in (("oracle", 1.0), ("nop", 0.0))}
@@ -108,8 +113,13 @@ def test_killed_worker_mid_job_its_trials_are_retried(tmp_path: Path, cluster: L
         cluster.start_worker(name, num_cpus=1, hide=hide, env=_worker_env(tmp_path, name))
     paths = _tasks(tmp_path / "tasks", ["slow_a", "slow_b", "slow_c"], sleep=3.0)
     job_dir = tmp_path / "jobs" / "kill"
-    spec = {"job_name": "kill", "jobs_dir": tmp_path / "jobs", "task_paths": [str(p) for p in paths],
-            "agents": ["oracle"], "concurrency": 3}  # fmt: skip
+    spec = {
+        "job_name": "kill",
+        "jobs_dir": tmp_path / "jobs",
+        "task_paths": [str(p) for p in paths],
+        "agents": ["oracle"],
+        "concurrency": 3,
+    }
     log = tmp_path / "events.jsonl"
     log.touch()
 

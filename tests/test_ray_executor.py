@@ -54,17 +54,33 @@ def test_ray_matches_local(tmp_path: Path, local_ray: None) -> None:
     task = load_task(CLIMB)
     results = {}
     for executor in ("local", "ray"):
-        spec_plain = JobSpec(job_name=f"plain-{executor}", jobs_dir=tmp_path, task_paths=[str(CLIMB)],
-                             agents=["oracle", "nop"], concurrency=2)  # fmt: skip
-        spec = JobSpec(job_name=f"replay-{executor}", jobs_dir=tmp_path, task_paths=[str(CLIMB)],
-                       agents=["replay"], agent_kwargs={"script": str(SCRIPTS / "premature.yaml")})  # fmt: skip
+        spec_plain = JobSpec(
+            job_name=f"plain-{executor}",
+            jobs_dir=tmp_path,
+            task_paths=[str(CLIMB)],
+            agents=["oracle", "nop"],
+            concurrency=2,
+        )
+        spec = JobSpec(
+            job_name=f"replay-{executor}",
+            jobs_dir=tmp_path,
+            task_paths=[str(CLIMB)],
+            agents=["replay"],
+            agent_kwargs={"script": str(SCRIPTS / "premature.yaml")},
+        )
         s1 = run_job(spec_plain, [task], executor=executor)
         s2 = run_job(spec, [task], executor=executor)
         rewards = {t["slot"]: t["reward"] for t in s1["trials"] + s2["trials"]}
         results[executor] = (rewards, _layout(spec_plain.job_dir), _layout(spec.job_dir))
-    assert results["local"][0] == results["ray"][0] == {
-        "climb/oracle/0": 1.0, "climb/nop/0": 0.0, "climb/replay/0": 0.3,
-    }  # fmt: skip
+    assert (
+        results["local"][0]
+        == results["ray"][0]
+        == {
+            "climb/oracle/0": 1.0,
+            "climb/nop/0": 0.0,
+            "climb/replay/0": 0.3,
+        }
+    )
     assert results["local"][1] == results["ray"][1]
     assert results["local"][2] == results["ray"][2]
     dirs = sorted(d for job in ("plain-ray", "replay-ray") for d in (tmp_path / job).iterdir() if d.is_dir())
@@ -109,10 +125,17 @@ def _worker_pid(trial_prefix: str, deadline: float) -> int | None:
 
 def test_lost_worker_is_retried_as_a_new_trial(tmp_path: Path, local_ray: None) -> None:
     slow = tmp_path / "slow.yaml"
-    slow.write_text("- {at: 0.2, write: {path: /app/value.txt, content: \"2\\n\"}}\n- {dev_check: true}\n"
-                    "- {at: 4.0, finish: true}\n")  # fmt: skip
-    spec = JobSpec(job_name="lost", jobs_dir=tmp_path, task_paths=[str(CLIMB)], agents=["replay"],
-                   agent_kwargs={"script": str(slow)})  # fmt: skip
+    slow.write_text(
+        '- {at: 0.2, write: {path: /app/value.txt, content: "2\\n"}}\n- {dev_check: true}\n'
+        "- {at: 4.0, finish: true}\n"
+    )
+    spec = JobSpec(
+        job_name="lost",
+        jobs_dir=tmp_path,
+        task_paths=[str(CLIMB)],
+        agents=["replay"],
+        agent_kwargs={"script": str(slow)},
+    )
     events: list[tuple[str, dict]] = []
     killed: dict = {}
 
@@ -122,7 +145,10 @@ def test_lost_worker_is_retried_as_a_new_trial(tmp_path: Path, local_ray: None) 
             time.sleep(0.05)
         first = next(i for k, i in events if k == "submitted")
         # wait until the trial is under way (its first checkpoint exists), then kill its worker
-        while time.monotonic() < deadline and not (spec.job_dir / first["trial"] / "checkpoints" / "index.jsonl").exists():  # fmt: skip
+        while (
+            time.monotonic() < deadline
+            and not (spec.job_dir / first["trial"] / "checkpoints" / "index.jsonl").exists()
+        ):
             time.sleep(0.05)
         pid = _worker_pid(first["trial"], deadline)
         if pid:
@@ -198,10 +224,18 @@ def test_worker_without_the_job_folder_ships_the_trial_back(tmp_path: Path, loca
     (job_dir / ".ray-token").write_text("the driver's token")
     digest, archive = pack_task(CLIMB)
     payload = {
-        "job_dir": str(job_dir), "token": "another cluster's token", "trial_name": "climb__ship0001",
-        "task_path": str(CLIMB), "task_name": "climb", "task_digest": digest, "task_archive": [ray.put(archive)], "job_name": "ship", "slot": "climb/oracle/0", "try": 0,
+        "job_dir": str(job_dir),
+        "token": "another cluster's token",
+        "trial_name": "climb__ship0001",
+        "task_path": str(CLIMB),
+        "task_name": "climb",
+        "task_digest": digest,
+        "task_archive": [ray.put(archive)],
+        "job_name": "ship",
+        "slot": "climb/oracle/0",
+        "try": 0,
         "trial_config": {"agent": "oracle"},
-    }  # fmt: skip
+    }
     out = ray.get(ray.remote(looplab_trial).remote(payload))
     assert not (job_dir / "climb__ship0001").exists() and out["archive"]
     _unpack(out["archive"], job_dir, "climb__ship0001")

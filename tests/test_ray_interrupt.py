@@ -36,8 +36,24 @@ def test_ctrl_c_cancels_remote_trials_and_records_them(tmp_path: Path, tiny_task
     script = tmp_path / "agent.sh"
     script.write_text(f"#!/bin/sh\necho 7 > /app/value.txt\nsleep {pause}\n")
     job = tmp_path / "jobs" / "r"
-    cmd = [*LOOPLAB, "run", "--executor", "ray", "-p", str(tiny_task), "-a", "command", "--ak",
-           f"script={script}", "-k", "3", "--jobs-dir", str(tmp_path / "jobs"), "--job-name", "r"]  # fmt: skip
+    cmd = [
+        *LOOPLAB,
+        "run",
+        "--executor",
+        "ray",
+        "-p",
+        str(tiny_task),
+        "-a",
+        "command",
+        "--ak",
+        f"script={script}",
+        "-k",
+        "3",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        "r",
+    ]
     env = {
         **os.environ,
         "COLUMNS": "200",

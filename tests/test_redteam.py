@@ -39,8 +39,20 @@ def host_secret(tmp_path: Path) -> Path:
 
 def _run(tmp_path: Path, task: Path, steps: list[dict], write_script, name: str) -> tuple[dict, Path]:
     script = write_script(steps, f"{name}.yaml")
-    r = run_cli("run", "-p", str(task), "-a", "replay", "--ak", f"script={script}",
-                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", name, timeout=300)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "replay",
+        "--ak",
+        f"script={script}",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        name,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(tmp_path / "jobs" / name)
     assert res["status"] == "completed", res.get("exception_info")
@@ -251,9 +263,14 @@ def box_factory(tmp_path: Path):
         os.chmod(root.parent, 0o755)
         app = root.parent / "app"
         spec = SandboxSpec(
-            root=root, binds=[(app, "/app")], cpus=[0], memory_mb=256, env={"PATH": runtime_env_path()},
-            ro_binds=[(p, str(p)) for p in looplab_runtime_paths()], **kw,
-        )  # fmt: skip
+            root=root,
+            binds=[(app, "/app")],
+            cpus=[0],
+            memory_mb=256,
+            env={"PATH": runtime_env_path()},
+            ro_binds=[(p, str(p)) for p in looplab_runtime_paths()],
+            **kw,
+        )
         sb = BwrapSandbox(spec)
         sb.start()
         made.append((sb, root.parent))

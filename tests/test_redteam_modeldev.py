@@ -66,8 +66,20 @@ def _write(path: str, content: str) -> dict:
 
 def _run(tmp_path: Path, write_script, task: str, steps: list[dict], name: str) -> dict:
     script = write_script(steps, f"{name}.yaml")
-    r = run_cli("run", "-p", str(TASKS / task), "-a", "replay", "--ak", f"script={script}",
-                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", name, timeout=1800)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(TASKS / task),
+        "-a",
+        "replay",
+        "--ak",
+        f"script={script}",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        name,
+        timeout=1800,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(tmp_path / "jobs" / name)
     assert res["status"] == "completed", res

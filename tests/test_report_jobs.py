@@ -33,7 +33,12 @@ def report(jobs: dict[str, Path]) -> dict:
 
 
 def _results(jobs: dict[str, Path]) -> list[dict]:
-    return [read_json(d / "result.json") for j in jobs.values() for d in j.iterdir() if (d / "result.json").is_file() and d.is_dir()]  # fmt: skip
+    return [
+        read_json(d / "result.json")
+        for j in jobs.values()
+        for d in j.iterdir()
+        if (d / "result.json").is_file() and d.is_dir()
+    ]
 
 
 def test_every_trial_ran_and_was_rescored(jobs: dict[str, Path], report: dict) -> None:

@@ -15,20 +15,47 @@ from looplab.report.failure_modes import FailureSettings, classify
 from looplab.report.model import ScoreRow, TaskInfo, TrialData, latest_per_slot, load_trial, read_scores
 
 
-def trial(scores: list[dict] | None, *, stop: str = "finished", used: float = 10.0, budget: float = 10.0,
-          status: str = "completed", reward: float | None = None, extra: dict | None = None, **kw) -> TrialData:  # fmt: skip
+def trial(
+    scores: list[dict] | None,
+    *,
+    stop: str = "finished",
+    used: float = 10.0,
+    budget: float = 10.0,
+    status: str = "completed",
+    reward: float | None = None,
+    extra: dict | None = None,
+    **kw,
+) -> TrialData:
     rows = [ScoreRow.model_validate(s) for s in scores] if scores is not None else None
     final = reward if reward is not None else (rows[-1].reward if rows else 0.0)
     result = {
-        "status": status, "reward": final, "agent_result": {"stop_reason": stop, "usage": {}},
-        "verifier_result": {"reward": final, "rewards": {"reward": final}, "reason": None, "extra": extra or {}},
-        "timing": {"agent_execution": {"duration_s": used}}, "finished_at": kw.pop("finished_at", "2026-01-01T00:00:00"),
-    }  # fmt: skip
+        "status": status,
+        "reward": final,
+        "agent_result": {"stop_reason": stop, "usage": {}},
+        "verifier_result": {
+            "reward": final,
+            "rewards": {"reward": final},
+            "reason": None,
+            "extra": extra or {},
+        },
+        "timing": {"agent_execution": {"duration_s": used}},
+        "finished_at": kw.pop("finished_at", "2026-01-01T00:00:00"),
+    }
     return TrialData(
-        dir=Path("/nonexistent"), job_name="j", name=kw.pop("name", "t__1"), status=status, task_name="task",
-        agent="a", model=None, attempt=0, slot=kw.pop("slot", "task/a/0"), result=result,
-        scores=rows, start_event={"timeout_sec": budget}, task=TaskInfo(),
-    )  # fmt: skip
+        dir=Path("/nonexistent"),
+        job_name="j",
+        name=kw.pop("name", "t__1"),
+        status=status,
+        task_name="task",
+        agent="a",
+        model=None,
+        attempt=0,
+        slot=kw.pop("slot", "task/a/0"),
+        result=result,
+        scores=rows,
+        start_event={"timeout_sec": budget},
+        task=TaskInfo(),
+    )
 
 
 def test_t_quantiles_and_interval() -> None:
@@ -39,7 +66,12 @@ def test_t_quantiles_and_interval() -> None:
 
 
 def test_curve_area_and_reach_times() -> None:
-    t = trial([{"n": 1, "elapsed_s": 2, "reward": 0.5, "cost": 0.1}, {"n": 2, "elapsed_s": 6, "reward": 1.0, "cost_usd": 0.3}])  # fmt: skip
+    t = trial(
+        [
+            {"n": 1, "elapsed_s": 2, "reward": 0.5, "cost": 0.1},
+            {"n": 2, "elapsed_s": 6, "reward": 1.0, "cost_usd": 0.3},
+        ]
+    )
     c = build_curve(t)
     assert c is not None
     assert c.auc_time == pytest.approx((0.5 * 4 + 1.0 * 4) / 10)  # 0 until 2 s, 0.5 until 6 s, 1.0 to 10 s
@@ -52,7 +84,16 @@ def test_curve_area_and_reach_times() -> None:
 def test_pristine_row_sets_the_start() -> None:
     c = build_curve(trial([{"n": 0, "elapsed_s": 0, "reward": 0.3}, {"n": 1, "elapsed_s": 5, "reward": 0.3}]))
     assert c is not None and c.start == 0.3 and c.auc_time == pytest.approx(0.3)
-    assert classify(trial([{"n": 0, "elapsed_s": 0, "reward": 0.3}, {"n": 1, "elapsed_s": 5, "reward": 0.3}], stop="timeout"), c).mode == "no_progress"  # fmt: skip
+    assert (
+        classify(
+            trial(
+                [{"n": 0, "elapsed_s": 0, "reward": 0.3}, {"n": 1, "elapsed_s": 5, "reward": 0.3}],
+                stop="timeout",
+            ),
+            c,
+        ).mode
+        == "no_progress"
+    )
 
 
 def mode(t: TrialData, s: FailureSettings) -> str:
@@ -69,7 +110,11 @@ def test_mode_rules() -> None:
     done = trial([{"n": 1, "elapsed_s": 1, "reward": 1.0}], used=2)
     assert classify(done, build_curve(done), s).mode == "steady_climber"
     # stalled from 2 s on, still checking in the last 30%, ran out of time
-    stall = [{"n": 1, "elapsed_s": 2, "reward": 0.5}, {"n": 2, "elapsed_s": 8, "reward": 0.5}, {"n": 3, "elapsed_s": 9, "reward": 0.505}]  # fmt: skip
+    stall = [
+        {"n": 1, "elapsed_s": 2, "reward": 0.5},
+        {"n": 2, "elapsed_s": 8, "reward": 0.5},
+        {"n": 3, "elapsed_s": 9, "reward": 0.505},
+    ]
     assert mode(trial(stall, stop="timeout"), s) == "budget_exhaustion"
     # ... but with one checkpoint in that stretch it is not "still spending"
     quiet = stall[:2]
@@ -77,7 +122,10 @@ def test_mode_rules() -> None:
     # dollars spent in the stretch count as spending
     costly = [{**stall[0], "cost": 1.0}, {**stall[1], "cost": 2.0}]
     assert mode(trial(costly, stop="max_cost"), s) == "budget_exhaustion"
-    broke = trial([{"n": 1, "elapsed_s": 1, "reward": 0.5}, {"n": 2, "elapsed_s": 3, "reward": 0.0}], extra={"correct": False})  # fmt: skip
+    broke = trial(
+        [{"n": 1, "elapsed_s": 1, "reward": 0.5}, {"n": 2, "elapsed_s": 3, "reward": 0.0}],
+        extra={"correct": False},
+    )
     m = classify(broke, build_curve(broke), s)
     assert m.mode == "broke_correctness" and "last correct at 1.0 s" in m.why
     assert classify(trial(None, status="running"), None, s).mode == "running"

@@ -40,15 +40,38 @@ def test_viewer_updates_live(tmp_path: Path) -> None:
     script.write_text(SLOW_CLIMB)
     env = {**os.environ, "LOOPLAB_CORE_CLAIMS": "0"}
     job = subprocess.Popen(
-        [*LOOPLAB, "run", "-p", str(CLIMB), "-a", "replay", "--ak", f"script={script}", "-k", "2", "-n", "2",
-         "--agent-timeout", "20", "--jobs-dir", str(tmp_path), "--job-name", "live"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
+        [
+            *LOOPLAB,
+            "run",
+            "-p",
+            str(CLIMB),
+            "-a",
+            "replay",
+            "--ak",
+            f"script={script}",
+            "-k",
+            "2",
+            "-n",
+            "2",
+            "--agent-timeout",
+            "20",
+            "--jobs-dir",
+            str(tmp_path),
+            "--job-name",
+            "live",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     viewer = None
     try:
         job_dir = tmp_path / "live"
         _wait(lambda: job_dir.is_dir(), 60, "the job folder")
-        viewer = subprocess.Popen([*LOOPLAB, "view", str(job_dir), "--port", "0"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        viewer = subprocess.Popen(
+            [*LOOPLAB, "view", str(job_dir), "--port", "0"], stdout=subprocess.PIPE, text=True
+        )
         line = viewer.stdout.readline()
         url = line.split()[2]
         assert url.startswith("http://127.0.0.1:")

@@ -219,9 +219,19 @@ def test_the_catalog_check_asks_a_log_speedup_oracle_for_half_and_shows_its_s_re
 
     assert oracle_band(load_task(REPO / "tasks" / "prime_count")) == (0.45, 0.55)
     assert oracle_band(load_task(REPO / "tasks" / "tour_puzzle")) == (0.9, None)
-    row = {"task": "prime_count", "domain": "systems", "nop_reward": 0.0, "oracle_reward": 0.503,
-           "oracle_target": 0.45, "oracle_max": 0.55, "oracle_s_ref_source": "same-run reference",
-           "oracle_verify_s": 53.3, "ok": True, "nop_reason": None, "oracle_reason": None}  # fmt: skip
+    row = {
+        "task": "prime_count",
+        "domain": "systems",
+        "nop_reward": 0.0,
+        "oracle_reward": 0.503,
+        "oracle_target": 0.45,
+        "oracle_max": 0.55,
+        "oracle_s_ref_source": "same-run reference",
+        "oracle_verify_s": 53.3,
+        "ok": True,
+        "nop_reason": None,
+        "oracle_reason": None,
+    }
     line = next(ln for ln in markdown([row]).splitlines() if ln.startswith("| prime_count"))
     assert "| 0.45–0.55 | same-run reference | 53.3 | yes |" in line
 

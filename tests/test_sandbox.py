@@ -32,7 +32,7 @@ def box(tmp_path: Path):
             pids_max=256,
             env={"PATH": runtime_env_path()},
             ro_binds=[(p, str(p)) for p in looplab_runtime_paths()],
-        )  # fmt: skip
+        )
     )
     sb.start()
     yield sb, app

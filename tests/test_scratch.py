@@ -153,8 +153,20 @@ def test_sweep_survives_what_a_sandbox_left(tmp_path: Path) -> None:
 
 def _run(tmp_path: Path, task: Path, write_script, name: str, steps: list[dict]) -> dict:
     script = write_script(steps, f"{name}.yaml")
-    r = run_cli("run", "-p", str(task), "-a", "replay", "--ak", f"script={script}",
-                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", name, timeout=600)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "replay",
+        "--ak",
+        f"script={script}",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        name,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
     (res,) = trial_results(tmp_path / "jobs" / name)
     return res
@@ -171,11 +183,17 @@ def test_trial_with_a_littered_sandbox_completes_and_cleans_up(
     """A 1500-level tree etc. in /app and /logs/agent: a full record, no scratch left, next run starts."""
     base = runtime_dir() / "sandboxes"
     before = {p.name for p in base.iterdir()} if base.is_dir() else set()
-    res = _run(tmp_path, tiny_task, write_script, "littered", [
-        {"run": LITTER, "timeout": 300},
-        {"write": {"path": "/app/value.txt", "content": "7\n"}},
-        {"finish": True},
-    ])  # fmt: skip
+    res = _run(
+        tmp_path,
+        tiny_task,
+        write_script,
+        "littered",
+        [
+            {"run": LITTER, "timeout": 300},
+            {"write": {"path": "/app/value.txt", "content": "7\n"}},
+            {"finish": True},
+        ],
+    )
     assert res["status"] == "completed", res.get("exception_info")
     assert res["reward"] == pytest.approx(0.7)
     assert "cleanup_error" not in res
@@ -211,12 +229,18 @@ def test_trial_writes_result_json_when_clean_up_fails(tmp_path: Path, tiny_task:
     t = threading.Thread(target=pin)
     t.start()
     try:
-        res = _run(tmp_path, tiny_task, write_script, "cleanfail", [
-            {"write": {"path": "/app/stuck", "content": "x"}},
-            {"sleep": 3},
-            {"write": {"path": "/app/value.txt", "content": "5\n"}},
-            {"finish": True},
-        ])  # fmt: skip
+        res = _run(
+            tmp_path,
+            tiny_task,
+            write_script,
+            "cleanfail",
+            [
+                {"write": {"path": "/app/stuck", "content": "x"}},
+                {"sleep": 3},
+                {"write": {"path": "/app/value.txt", "content": "5\n"}},
+                {"finish": True},
+            ],
+        )
     finally:
         t.join()
         for f in pinned:

@@ -26,8 +26,19 @@ CHEATS = [
 
 def _reward(tmp_path: Path, task: Path, steps: list[dict], write_script, name: str) -> tuple[float, dict]:
     script = write_script(steps, f"{name}.yaml")
-    r = run_cli("run", "-p", str(task), "-a", "replay", "--ak", f"script={script}",
-                "--jobs-dir", str(tmp_path / "jobs"), "--job-name", name)  # fmt: skip
+    r = run_cli(
+        "run",
+        "-p",
+        str(task),
+        "-a",
+        "replay",
+        "--ak",
+        f"script={script}",
+        "--jobs-dir",
+        str(tmp_path / "jobs"),
+        "--job-name",
+        name,
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(tmp_path / "jobs" / name)
     return res["reward"], res
@@ -55,8 +66,12 @@ def test_agent_never_sees_tests_solution_or_verifier_env(
     tmp_path: Path, tiny_task: Path, write_script
 ) -> None:
     # the editable file itself carries what the agent could find out
-    steps = [{"run": "(ls /tests /solution 2>&1 | head -2; echo \"scale=[$SECRET_SCALE]\") > /tmp/f; "
-                     "test -e /tests -o -e /solution && echo 10 > /app/value.txt || echo 3 > /app/value.txt"}]  # fmt: skip
+    steps = [
+        {
+            "run": '(ls /tests /solution 2>&1 | head -2; echo "scale=[$SECRET_SCALE]") > /tmp/f; '
+            "test -e /tests -o -e /solution && echo 10 > /app/value.txt || echo 3 > /app/value.txt"
+        }
+    ]
     reward, res = _reward(tmp_path, tiny_task, steps, write_script, "peek")
     assert reward == 0.3, res
 

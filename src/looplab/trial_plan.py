@@ -181,10 +181,19 @@ def run_plan(
     try:
         with Phase(timing, "verifier"):
             run.vr = verify(
-                task, env, ws.work_dir, paths.verifier_dir, cfg.editable or plan.editable, cfg.cores,
-                gpus=cfg.gpus, network=cfg.network, step=plan, artifacts=collector,
-                join=ws.services.join if ws.services else None, timeout_multiplier=cfg.timeout_multiplier,
-            )  # fmt: skip
+                task,
+                env,
+                ws.work_dir,
+                paths.verifier_dir,
+                cfg.editable or plan.editable,
+                cfg.cores,
+                gpus=cfg.gpus,
+                network=cfg.network,
+                step=plan,
+                artifacts=collector,
+                join=ws.services.join if ws.services else None,
+                timeout_multiplier=cfg.timeout_multiplier,
+            )
     except Exception as exc:
         cancel.check()  # stopped by Ctrl-C, not broken
         run.verifier_error = exception_info(exc)
@@ -338,9 +347,16 @@ def _agent_phase(
 
         collects = plan.artifacts or task.config.verifier.collect
         phase = run_agent(
-            agent, plan.instruction, sandbox, budget, ctx, thread_name=f"agent-{paths.dir.name}",
-            after_start=after_start, before_stop=before_stop if collects else None, keep=session is not None,
-        )  # fmt: skip
+            agent,
+            plan.instruction,
+            sandbox,
+            budget,
+            ctx,
+            thread_name=f"agent-{paths.dir.name}",
+            after_start=after_start,
+            before_stop=before_stop if collects else None,
+            keep=session is not None,
+        )
         phase.outcome.extra["network"] = net.record()
     finally:
         if session is None:

@@ -46,9 +46,16 @@ def reply(
     """A successful model turn. Token counts are the uncached input (default: the request's bytes / 4),
     output, cache read and cache write."""
     return {
-        "text": text, "tool_calls": list(calls), "delay": delay,
-        "usage": {"input": input_tokens, "output": output_tokens, "cache_read": cache_read, "cache_write": cache_write},
-    }  # fmt: skip
+        "text": text,
+        "tool_calls": list(calls),
+        "delay": delay,
+        "usage": {
+            "input": input_tokens,
+            "output": output_tokens,
+            "cache_read": cache_read,
+            "cache_write": cache_write,
+        },
+    }
 
 
 def error(
@@ -159,8 +166,12 @@ class ScriptedLLMServer:
         return reply(text="(script exhausted)")
 
     def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any, dict]:
-        want = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "responses": "/v1/responses",
-                "gemini": "/v1beta/models/MODEL:generateContent"}[self.flavor]  # fmt: skip
+        want = {
+            "openai": "/v1/chat/completions",
+            "anthropic": "/v1/messages",
+            "responses": "/v1/responses",
+            "gemini": "/v1beta/models/MODEL:generateContent",
+        }[self.flavor]
         route = path.split("?", 1)[0].rstrip("/")
         if self.flavor == "gemini":
             route = re.sub(
@@ -210,8 +221,14 @@ class ScriptedLLMServer:
         return 200, reply_body, {}
 
     def _error_body(self, status: int, message: str) -> dict[str, Any]:
-        kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")  # fmt: skip
+        kind = {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            403: "permission_error",
+            404: "not_found_error",
+            429: "rate_limit_error",
+            529: "overloaded_error",
+        }.get(status, "api_error")
         if self.flavor == "anthropic":
             return {"type": "error", "error": {"type": kind, "message": message}}
         if self.flavor == "responses":
@@ -223,21 +240,37 @@ class ScriptedLLMServer:
     def _openai(self, step: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         u = step["usage"]
         calls = [
-            {"id": c.get("id") or f"call_{next(_ids)}", "type": "function",
-             "function": {"name": c["name"], "arguments": c.get("raw") or json.dumps(c["arguments"])}}
+            {
+                "id": c.get("id") or f"call_{next(_ids)}",
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c.get("raw") or json.dumps(c["arguments"])},
+            }
             for c in step["tool_calls"]
-        ]  # fmt: skip
+        ]
         msg: dict[str, Any] = {"role": "assistant", "content": step["text"] or None}
         if calls:
             msg["tool_calls"] = calls
         prompt = u["input"] + u["cache_read"]
         return {
-            "id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-{next(_ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
             "model": body.get("model", "scripted"),
-            "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if calls else "stop", "logprobs": None}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": u["output"], "total_tokens": prompt + u["output"],
-                      "prompt_tokens_details": {"cached_tokens": u["cache_read"]}},
-        }  # fmt: skip
+            "choices": [
+                {
+                    "index": 0,
+                    "message": msg,
+                    "finish_reason": "tool_calls" if calls else "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": u["output"],
+                "total_tokens": prompt + u["output"],
+                "prompt_tokens_details": {"cached_tokens": u["cache_read"]},
+            },
+        }
 
     @staticmethod
     def _gemini(step: dict[str, Any], model: str) -> dict[str, Any]:
@@ -246,29 +279,60 @@ class ScriptedLLMServer:
         parts += [{"functionCall": {"name": c["name"], "args": c["arguments"]}} for c in step["tool_calls"]]
         prompt = u["input"] + u["cache_read"]
         return {
-            "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
-            "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": u["output"],
-                              "cachedContentTokenCount": u["cache_read"], "totalTokenCount": prompt + u["output"]},
+            "candidates": [
+                {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt,
+                "candidatesTokenCount": u["output"],
+                "cachedContentTokenCount": u["cache_read"],
+                "totalTokenCount": prompt + u["output"],
+            },
             "modelVersion": model,
-        }  # fmt: skip
+        }
 
     def _responses(self, step: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         u = step["usage"]
         output: list[dict[str, Any]] = []
         if step["text"]:
-            output.append({"type": "message", "id": f"msg_{next(_ids)}", "status": "completed", "role": "assistant",
-                           "content": [{"type": "output_text", "text": step["text"], "annotations": []}]})  # fmt: skip
+            output.append(
+                {
+                    "type": "message",
+                    "id": f"msg_{next(_ids)}",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": step["text"], "annotations": []}],
+                }
+            )
         for c in step["tool_calls"]:
-            output.append({"type": "function_call", "id": f"fc_{next(_ids)}", "call_id": c.get("id") or f"call_{next(_ids)}",
-                           "name": c["name"], "arguments": c.get("raw") or json.dumps(c["arguments"]), "status": "completed"})  # fmt: skip
+            output.append(
+                {
+                    "type": "function_call",
+                    "id": f"fc_{next(_ids)}",
+                    "call_id": c.get("id") or f"call_{next(_ids)}",
+                    "name": c["name"],
+                    "arguments": c.get("raw") or json.dumps(c["arguments"]),
+                    "status": "completed",
+                }
+            )
         prompt = u["input"] + u["cache_read"]
         return {
-            "id": f"resp_{next(_ids)}", "object": "response", "created_at": int(time.time()), "status": "completed",
-            "model": body.get("model", "scripted"), "output": output, "error": None, "incomplete_details": None,
-            "usage": {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": u["cache_read"]},
-                      "output_tokens": u["output"], "output_tokens_details": {"reasoning_tokens": 0},
-                      "total_tokens": prompt + u["output"]},
-        }  # fmt: skip
+            "id": f"resp_{next(_ids)}",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "completed",
+            "model": body.get("model", "scripted"),
+            "output": output,
+            "error": None,
+            "incomplete_details": None,
+            "usage": {
+                "input_tokens": prompt,
+                "input_tokens_details": {"cached_tokens": u["cache_read"]},
+                "output_tokens": u["output"],
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": prompt + u["output"],
+            },
+        }
 
     def _anthropic(self, step: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         u = step["usage"]
@@ -276,14 +340,29 @@ class ScriptedLLMServer:
         if step["text"]:
             content.append({"type": "text", "text": step["text"]})
         for c in step["tool_calls"]:
-            content.append({"type": "tool_use", "id": c.get("id") or f"toolu_{next(_ids)}", "name": c["name"],
-                            "input": c["arguments"]})  # fmt: skip
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": c.get("id") or f"toolu_{next(_ids)}",
+                    "name": c["name"],
+                    "input": c["arguments"],
+                }
+            )
         return {
-            "id": f"msg_{next(_ids)}", "type": "message", "role": "assistant", "model": body.get("model", "scripted"),
-            "content": content, "stop_reason": "tool_use" if step["tool_calls"] else "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": u["input"], "output_tokens": u["output"],
-                      "cache_read_input_tokens": u["cache_read"], "cache_creation_input_tokens": u["cache_write"]},
-        }  # fmt: skip
+            "id": f"msg_{next(_ids)}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "scripted"),
+            "content": content,
+            "stop_reason": "tool_use" if step["tool_calls"] else "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": u["input"],
+                "output_tokens": u["output"],
+                "cache_read_input_tokens": u["cache_read"],
+                "cache_creation_input_tokens": u["cache_write"],
+            },
+        }
 
     # ---- request checks (what the real APIs reject) --------------------------------------
     def _check(self, body: dict[str, Any]) -> str | None:
@@ -428,7 +507,7 @@ def _anthropic_sse(msg: dict[str, Any], body: dict[str, Any]) -> list[tuple[str 
         )
     )
     out.append(("message_stop", {"type": "message_stop"}))
-    return out  # fmt: skip
+    return out
 
 
 def _gemini_sse(obj: dict[str, Any]) -> list[tuple[str | None, Any]]:
@@ -437,8 +516,10 @@ def _gemini_sse(obj: dict[str, Any]) -> list[tuple[str | None, Any]]:
     parts = cand["content"]["parts"] or [{"text": ""}]
     out: list[tuple[str | None, Any]] = []
     for i, part in enumerate(parts):
-        chunk: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": [part]}, "index": 0}],
-                                 "modelVersion": obj["modelVersion"]}  # fmt: skip
+        chunk: dict[str, Any] = {
+            "candidates": [{"content": {"role": "model", "parts": [part]}, "index": 0}],
+            "modelVersion": obj["modelVersion"],
+        }
         if i == len(parts) - 1:
             chunk["candidates"][0]["finishReason"] = cand["finishReason"]
             chunk["usageMetadata"] = obj["usageMetadata"]
@@ -535,7 +616,7 @@ def _chat_sse(obj: dict[str, Any], body: dict[str, Any]) -> list[tuple[str | Non
     if (body.get("stream_options") or {}).get("include_usage"):
         out.append((None, {**head, "choices": [], "usage": obj["usage"]}))
     out.append((None, "[DONE]"))
-    return out  # fmt: skip
+    return out
 
 
 def _responses_sse(resp: dict[str, Any], body: dict[str, Any]) -> list[tuple[str | None, Any]]:
@@ -618,4 +699,4 @@ def _responses_sse(resp: dict[str, Any], body: dict[str, Any]) -> list[tuple[str
             )
         out.append(ev("response.output_item.done", output_index=i, item=item))
     out.append(ev("response.completed", response=resp))
-    return out  # fmt: skip
+    return out

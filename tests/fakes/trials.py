@@ -49,7 +49,9 @@ def checkpoints(trial_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
 
 
-def write_prices(path: Path, model: str, input: float, output: float, cache_read: float = 0.0, cache_write: float = 0.0) -> Path:  # fmt: skip
+def write_prices(
+    path: Path, model: str, input: float, output: float, cache_read: float = 0.0, cache_write: float = 0.0
+) -> Path:
     """A price file for ``model`` (USD per million tokens)."""
     path.write_text(
         f'[models."{model}"]\ninput = {input}\noutput = {output}\ncache_read = {cache_read}\ncache_write = {cache_write}\n'

@@ -164,8 +164,20 @@ def run_trial(
     task: str, agent: str, steps: list[dict] | None, jobs: Path, name: str, timeout: float = 1800
 ) -> Trial:
     """One real trial; its reward, status and cost (a missing record is an 'error' trial)."""
-    args = [sys.executable, "-m", "looplab", "run", "-p", str(task_path(task)), "-a", agent,
-            "--jobs-dir", str(jobs), "--job-name", name]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "looplab",
+        "run",
+        "-p",
+        str(task_path(task)),
+        "-a",
+        agent,
+        "--jobs-dir",
+        str(jobs),
+        "--job-name",
+        name,
+    ]
     if untimed(task):
         args += ["--core-wait", str(UNTIMED_CORE_WAIT_S)]
     if steps is not None:
@@ -175,8 +187,14 @@ def run_trial(
         args += ["--ak", f"script={script}"]
     t0 = time.monotonic()
     try:
-        r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False,
-                           env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+        r = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, "COLUMNS": "200"},
+        )
     except subprocess.TimeoutExpired:
         return Trial(None, "error", f"looplab run took over {timeout:g} s", round(time.monotonic() - t0, 1))
     got = read_trial(jobs, name)
@@ -196,8 +214,14 @@ def read_trial(jobs: Path, name: str) -> Trial | None:
     err = (res.get("exception_info") or {}).get("message")
     reason = (res.get("verifier_result") or {}).get("reason")
     secs = sum((v or {}).get("duration_s") or 0.0 for v in (res.get("timing") or {}).values())
-    return Trial(res.get("reward"), res.get("status", "error"), err, round(secs, 1), reason and reason[:200],
-                 res.get("started_at"))  # fmt: skip
+    return Trial(
+        res.get("reward"),
+        res.get("status", "error"),
+        err,
+        round(secs, 1),
+        reason and reason[:200],
+        res.get("started_at"),
+    )
 
 
 def run_row(
@@ -249,12 +273,17 @@ def run_row(
     else:
         measured.seconds = round(time.monotonic() - t0, 1)
     row = {
-        "task": task, "kind": info["kind"], "reward_kind": info["reward"], "nop": nop.reward,
-        "nop_error": nop.error, "oracle": oracle.reward, "oracle_error": oracle.error,
+        "task": task,
+        "kind": info["kind"],
+        "reward_kind": info["reward"],
+        "nop": nop.reward,
+        "nop_error": nop.error,
+        "oracle": oracle.reward,
+        "oracle_error": oracle.error,
         "oracle_target": target,
         "oracle_ok": oracle.status == "completed" and (oracle.reward or 0.0) >= target,
         "measured": asdict(measured),
-    }  # fmt: skip
+    }
     return row, cells
 
 
@@ -321,13 +350,18 @@ def render(rows: list[dict], cells: list[Cell]) -> str:
         if r is None:
             kind = task_info(task)["kind"]
             short = "needs a GPU" if needs_gpu(task) else "not run yet"
-            lines.append(f"| {task} | {kind} | – | – | " + " | ".join("–" for _ in ATTACKS)
-                         + f" | {short} (below) |")  # fmt: skip
+            lines.append(
+                f"| {task} | {kind} | – | – | " + " | ".join("–" for _ in ATTACKS) + f" | {short} (below) |"
+            )
             continue
         oracle = "error" if r["oracle"] is None else f"{r['oracle']:.3f}"
         mark = "" if r["oracle_ok"] else " **below target**"
-        out = [task, r["kind"], "error" if r["nop"] is None else f"{r['nop']:.3f}",
-               f"{oracle} (≥ {r['oracle_target']}){mark}"]  # fmt: skip
+        out = [
+            task,
+            r["kind"],
+            "error" if r["nop"] is None else f"{r['nop']:.3f}",
+            f"{oracle} (≥ {r['oracle_target']}){mark}",
+        ]
         for a in ATTACKS:
             c = by.get((task, a))
             out.append(_cell_text(c) if c else ("n/a" if steps_for(task, a) is None else "not run"))
@@ -350,11 +384,16 @@ def render(rows: list[dict], cells: list[Cell]) -> str:
     lines += ["", "## What a run costs", "", *cost_lines(rows, cells)]
     lines += ["", "## Failing cells", ""]
     fails = [c for c in cells if not c.passed]
-    lines += [f"- {c.task} × {c.attack}: reward {c.reward} ({c.status}{'; ' + c.error if c.error else ''}"
-              f"{'; ' + c.reason if c.reason else ''})" for c in fails] or ["None."]  # fmt: skip
+    lines += [
+        f"- {c.task} × {c.attack}: reward {c.reward} ({c.status}{'; ' + c.error if c.error else ''}"
+        f"{'; ' + c.reason if c.reason else ''})"
+        for c in fails
+    ] or ["None."]
     bad = [r for r in rows if not r["oracle_ok"]]
-    lines += [f"- {r['task']}: the oracle got {r['oracle']} ({r.get('oracle_error') or 'below its target'})"
-              for r in bad]  # fmt: skip
+    lines += [
+        f"- {r['task']}: the oracle got {r['oracle']} ({r.get('oracle_error') or 'below its target'})"
+        for r in bad
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -41,9 +41,20 @@ MAIN = "main"
 MAIN_IMAGE = "${MAIN_IMAGE_NAME}"
 TOP_KEYS = {"services", "version", "name", "volumes"}
 SERVICE_KEYS = {
-    "image", "build", "environment", "command", "entrypoint", "working_dir", "depends_on", "healthcheck",
-    "expose", "volumes", "ports", "restart", "tmpfs",
-}  # fmt: skip
+    "image",
+    "build",
+    "environment",
+    "command",
+    "entrypoint",
+    "working_dir",
+    "depends_on",
+    "healthcheck",
+    "expose",
+    "volumes",
+    "ports",
+    "restart",
+    "tmpfs",
+}
 MAIN_KEYS = {"image", "build", "environment", "depends_on", "healthcheck", "volumes", "tmpfs"}
 # Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:+alt}, ${VAR:?error}, $VAR
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -178,8 +189,10 @@ def _check(path: Path, host: dict[str, str] | None, env_dir: Path | None = None)
                 )
             b = svc.build
             ctx = b if isinstance(b, str) else b.context if b else "."
-            if b is not None and ((env_dir / ctx).resolve() != env_dir.resolve() or (
-                not isinstance(b, str) and b.dockerfile != "Dockerfile")):  # fmt: skip
+            if b is not None and (
+                (env_dir / ctx).resolve() != env_dir.resolve()
+                or (not isinstance(b, str) and b.dockerfile != "Dockerfile")
+            ):
                 out.append((f"{where}.build", "the main service is built from environment/Dockerfile only"))
         else:
             if (svc.image is None) == (svc.build is None):
@@ -217,11 +230,13 @@ def _check(path: Path, host: dict[str, str] | None, env_dir: Path | None = None)
             continue
         for p in ports:
             if p in seen:
-                out.append((
-                    f"services.{name}.{'expose' if p in exposed else 'ports'}",
-                    f"port {p} is also exposed by {seen[p]!r}: the services share one loopback, "
-                    "two cannot listen on the same port",
-                ))  # fmt: skip
+                out.append(
+                    (
+                        f"services.{name}.{'expose' if p in exposed else 'ports'}",
+                        f"port {p} is also exposed by {seen[p]!r}: the services share one loopback, "
+                        "two cannot listen on the same port",
+                    )
+                )
             seen.setdefault(p, name)
     if out:
         raise _Problems(out)

@@ -52,9 +52,13 @@ def build_image(
     ecfg = base.model_copy(update={"docker_image": None})
     cfg = task.config.model_copy(update={"environment": ecfg})
     stask = BuildInput(
-        name=f"{task.name}.{name}", path=task.path, config=cfg, instruction="",
-        context_dir=context, dockerfile_path=dockerfile,
-    )  # fmt: skip
+        name=f"{task.name}.{name}",
+        path=task.path,
+        config=cfg,
+        instruction="",
+        context_dir=context,
+        dockerfile_path=dockerfile,
+    )
     return build_environment(stask, base="image")
 
 
@@ -98,10 +102,13 @@ def dockerfile_command(dockerfile: Path, opts: Any) -> tuple[list[str] | None, l
     for ins in instructions:
         if ins.op == "FROM":
             words = ins.args.split()
-            stages.append({
-                "name": words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None,
-                "image": bases.get(ins.line), "from": words[0].lower() if words else "",
-            })  # fmt: skip
+            stages.append(
+                {
+                    "name": words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None,
+                    "image": bases.get(ins.line),
+                    "from": words[0].lower() if words else "",
+                }
+            )
         elif ins.op in ("ENTRYPOINT", "CMD") and stages:
             form = ins.json_args()
             value = form if form is not None else ["/bin/sh", "-c", ins.args]

@@ -130,9 +130,15 @@ class TrialServices:
             if m.name in self.addresses or any(s.name == m.name for s in plan):
                 raise LooplabError(f"[environment] mcp_servers: {m.name!r} is also a compose service")
             plan.append(
-                _Service(m.name, "mcp", "", [str(m.command), *m.args], env=self.main_env,
-                         source=shlex.join([str(m.command), *m.args]))
-            )  # fmt: skip
+                _Service(
+                    m.name,
+                    "mcp",
+                    "",
+                    [str(m.command), *m.args],
+                    env=self.main_env,
+                    source=shlex.join([str(m.command), *m.args]),
+                )
+            )
         for i, s in enumerate(plan):
             s.address = f"127.0.0.{i + 3}"
             self.addresses[s.name] = s.address
@@ -173,9 +179,14 @@ class TrialServices:
                 "the file nor the image gives one (command, entrypoint, CMD or ENTRYPOINT)"
             )
         return _Service(
-            name, "compose", "", argv, extra_env=svc.env(), workdir=svc.working_dir,
+            name,
+            "compose",
+            "",
+            argv,
+            extra_env=svc.env(),
+            workdir=svc.working_dir,
             source=svc.image or f"build:{build_of(svc).context}",
-        )  # fmt: skip
+        )
 
     def _start(self, s: _Service) -> None:
         assert s.env is not None and self.box_dir is not None and self.hosts is not None
@@ -206,9 +217,14 @@ class TrialServices:
             self._mount(self.compose.doc.services[s.name], spec, s.name)
         s.box = make_sandbox(spec)
         s.record = {
-            "name": s.name, "kind": s.kind, "source": s.source, "address": s.address,
-            "command": s.argv, "started_at": now_iso(), "log": f"services/{s.name}/output.log",
-        }  # fmt: skip
+            "name": s.name,
+            "kind": s.kind,
+            "source": s.source,
+            "address": s.address,
+            "command": s.argv,
+            "started_at": now_iso(),
+            "log": f"services/{s.name}/output.log",
+        }
         svc = self.compose.doc.services[s.name] if self.compose and s.kind == "compose" else None
         if svc is not None and svc.ports:  # reached by name at the container port; nothing on the host
             s.record["ports"] = [m.model_dump(exclude_none=True) for m in svc.port_mappings()]

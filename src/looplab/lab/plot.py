@@ -136,9 +136,15 @@ def figure(all_series: list[Series]) -> plt.Figure:
                 ax.step(bx, by, where="post", color=c, label=f"{s.name} (best, {arrow} better)")
             crashes = [(xv, f(b)) for xv, st, b in zip(x, s.status, s.best, strict=True) if st == "crash"]
             if crashes:  # no score: drawn at the running best of that moment
-                ax.scatter([c[0] for c in crashes], [0.0 if c[1] is None else c[1] for c in crashes],
-                           marker="x", color="red", s=36, zorder=3,
-                           label=f"{s.name}: crash ({len(crashes)})")  # fmt: skip
+                ax.scatter(
+                    [c[0] for c in crashes],
+                    [0.0 if c[1] is None else c[1] for c in crashes],
+                    marker="x",
+                    color="red",
+                    s=36,
+                    zorder=3,
+                    label=f"{s.name}: crash ({len(crashes)})",
+                )
         if attr == "experiment":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(label)

@@ -156,10 +156,15 @@ def reward_key_metrics(trials: list[TrialData]) -> dict[str, dict[str, float | i
         for k, v in t.named_rewards.items():
             values[k].append(v)
     return {
-        k: {"mean": _round(statistics.fmean(v)), "max": _round(max(v)), "min": _round(min(v)),
-            "sum": _round(sum(v)), "n": len(v)}
+        k: {
+            "mean": _round(statistics.fmean(v)),
+            "max": _round(max(v)),
+            "min": _round(min(v)),
+            "sum": _round(sum(v)),
+            "n": len(v),
+        }
         for k, v in sorted(values.items())
-    }  # fmt: skip
+    }
 
 
 def build_report(job_dirs: list[Path], settings: FailureSettings | None = None) -> dict[str, Any]:

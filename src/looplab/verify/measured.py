@@ -440,9 +440,16 @@ def measure_exact(
             )
         t0 = time.monotonic()
         ref_dir, cached = derive_reference(
-            task, pristine_workdir, workdir, runner.root, runner.cores, runner.env, runner.runtime_ro,
-            runner.scratch, env_key,
-        )  # fmt: skip
+            task,
+            pristine_workdir,
+            workdir,
+            runner.root,
+            runner.cores,
+            runner.env,
+            runner.runtime_ro,
+            runner.scratch,
+            env_key,
+        )
         runner.add_program(PROGRAM, decl.programs["candidate"], [(ref_dir, workdir)])
         details["reference_program"] = {
             "from": "solution/solve.sh",

@@ -59,6 +59,19 @@ class Converter:
         """Events held back waiting for more lines (called when the log ends)."""
         return []
 
+    def init_event(self, obj: dict[str, Any], *keys: str) -> list[dict[str, Any]]:
+        """A CLI's session-start line as an ``init`` event (its model, session id and ``keys``); the
+        model it names becomes this log's model unless one was given."""
+        if obj.get("model") and not self.model:
+            self.model = str(obj["model"])
+        ev = {
+            "type": "cli_event",
+            "event": "init",
+            "model": obj.get("model"),
+            "session_id": obj.get("session_id"),
+        }
+        return [{**ev, **{k: obj.get(k) for k in keys}}]
+
     def _cost(self, u: Usage, provider: str) -> float:
         model = self.model or ""
         name = model if "/" in model else f"{provider}/{model}"

@@ -54,18 +54,7 @@ class ClaudeStreamConverter(Converter):
     def _convert(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         kind = obj.get("type")
         if kind == "system":
-            if obj.get("model") and not self.model:
-                self.model = str(obj["model"])
-            return [
-                {
-                    "type": "cli_event",
-                    "event": "init",
-                    "model": obj.get("model"),
-                    "session_id": obj.get("session_id"),
-                    "tools": obj.get("tools"),
-                    "cwd": obj.get("cwd"),
-                }
-            ]
+            return self.init_event(obj, "tools", "cwd")
         if kind == "assistant":
             msg = obj.get("message") or {}
             texts, calls, reasoning = [], [], []

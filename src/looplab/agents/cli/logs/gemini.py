@@ -39,16 +39,7 @@ class GeminiStreamConverter(Converter):
     def convert(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         kind = obj.get("type")
         if kind == "init":
-            if obj.get("model") and not self.model:
-                self.model = str(obj["model"])
-            return [
-                {
-                    "type": "cli_event",
-                    "event": "init",
-                    "model": obj.get("model"),
-                    "session_id": obj.get("session_id"),
-                }
-            ]
+            return self.init_event(obj)
         if kind == "message" and obj.get("role") == "assistant":  # text after tool calls: the same turn
             self._open()["text"] += text_of(obj.get("content"))
             return []

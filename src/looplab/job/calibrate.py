@@ -15,9 +15,9 @@ verifier can read them without importing trials). ``calibrate_command`` is
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -29,7 +29,7 @@ import typer
 
 from looplab.environment.build import build_environment
 from looplab.errors import LooplabError
-from looplab.fsutil import atomic_write_json
+from looplab.fsutil import atomic_write_json, remove_tree
 from looplab.job.cores import CoreAllocator
 from looplab.measure.calibrate import CalibrationRecord, calibration_path, lookup_calibration, task_hash
 from looplab.measure.cli import JsonOpt, OutOpt, err_console
@@ -110,7 +110,8 @@ def calibrate_task(
             say(f"  reference speedup {speedup:.4f}")
     finally:
         alloc.release(grant)
-        shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):  # iterative: a candidate's deep tree cannot overflow the stack
+            remove_tree(work)
     s_ref = statistics.median(speedups)
     mid = min(range(len(speedups)), key=lambda i: abs(speedups[i] - s_ref))
     rec = CalibrationRecord(

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,21 @@ def run_cli(
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [*LOOPLAB, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=full_env, check=False
+    )
+
+
+def run_job(
+    task: Path,
+    jobs: Path,
+    *agents: str,
+    name: str = "j",
+    extra: Sequence[str] = (),
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
+    """``looplab run -p TASK -a AGENT… --jobs-dir JOBS --job-name NAME EXTRA…`` through :func:`run_cli`."""
+    picks = [a for agent in agents for a in ("-a", agent)]
+    return run_cli(
+        "run", "-p", str(task), *picks, "--jobs-dir", str(jobs), "--job-name", name, *extra, timeout=timeout
     )
 
 

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run_cli, trial_results
+from conftest import FIXTURES, run_cli, run_job, trial_results
 
 from looplab.environment.build import build_environment, set_build_options
 from looplab.errors import LooplabError
@@ -34,21 +34,7 @@ def _image_args(registry) -> list[str]:  # noqa: ANN001
 
 def test_oracle_reaches_its_sidecars_by_name_and_nop_fails(tmp_path: Path, image_registry) -> None:
     task, jobs = _task(tmp_path), tmp_path / "jobs"
-    r = run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
-        "oracle",
-        "-a",
-        "nop",
-        "--jobs-dir",
-        str(jobs),
-        "--job-name",
-        "j",
-        *_image_args(image_registry),
-        timeout=900,
-    )
+    r = run_job(task, jobs, "oracle", "nop", extra=_image_args(image_registry), timeout=900)
     results = {res["agent"]: res for res in trial_results(jobs / "j")}
     assert set(results) == {"oracle", "nop"}, r.stderr + r.stdout
     ok, nop = results["oracle"], results["nop"]
@@ -295,22 +281,7 @@ def test_url_mcp_servers_with_a_command_are_started_and_reached(tmp_path: Path) 
     task = tmp_path / "mcp_services"
     shutil.copytree(FIXTURES / "harbor" / "mcp_services", task)
     jobs = tmp_path / "jobs"
-    r = run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
-        "oracle",
-        "-a",
-        "nop",
-        "--jobs-dir",
-        str(jobs),
-        "--job-name",
-        "j",
-        "--base",
-        "host",
-        timeout=600,
-    )
+    r = run_job(task, jobs, "oracle", "nop", extra=["--base", "host"], timeout=600)
     results = {res["agent"]: res for res in trial_results(jobs / "j")}
     assert set(results) == {"oracle", "nop"}, r.stderr + r.stdout
     ok, nop = results["oracle"], results["nop"]
@@ -334,20 +305,7 @@ def test_an_mcp_server_that_exits_fails_the_trial_in_one_line(tmp_path: Path) ->
     toml = task / "task.toml"
     toml.write_text(toml.read_text().replace('"0.0.0.0", "8765"', '"0.0.0.0", "not-a-port"'))
     jobs = tmp_path / "jobs"
-    run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
-        "nop",
-        "--jobs-dir",
-        str(jobs),
-        "--job-name",
-        "j",
-        "--base",
-        "host",
-        timeout=300,
-    )
+    run_job(task, jobs, "nop", extra=["--base", "host"], timeout=300)
     (res,) = trial_results(jobs / "j")
     assert res["status"] == "agent_error" and res["reward"] is None
     assert "mcp_servers 'notes': its command exited 1" in res["exception_info"]["message"]
@@ -475,19 +433,7 @@ def test_a_sidecar_that_never_turns_healthy_stops_the_trial_before_the_agent(
         + '    healthcheck:\n      test: ["CMD-SHELL", "exit 3"]\n      interval: 100ms\n      retries: 2\n'
         + text[end:]
     )
-    run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
-        "oracle",
-        "--jobs-dir",
-        str(jobs),
-        "--job-name",
-        "j",
-        *_image_args(image_registry),
-        timeout=600,
-    )
+    run_job(task, jobs, "oracle", extra=_image_args(image_registry), timeout=600)
     (res,) = trial_results(jobs / "j")
     assert res["status"] == "agent_error" and res["reward"] is None
     assert res["exception_info"]["type"] == "HealthcheckFailed"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import FIXTURES, run_cli, trial_results
+from conftest import FIXTURES, run_job, trial_results
 
 
 def test_a_separate_verifier_runs_in_its_own_image_on_the_artifacts_only(
@@ -18,22 +18,7 @@ def test_a_separate_verifier_runs_in_its_own_image_on_the_artifacts_only(
     task, jobs = tmp_path / "separate_verifier", tmp_path / "jobs"
     shutil.copytree(FIXTURES / "harbor" / "separate_verifier", task)
     image = f"python:3.11-bookworm={image_registry.ensure('python')}"
-    r = run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
-        "oracle",
-        "-a",
-        "nop",
-        "--jobs-dir",
-        str(jobs),
-        "--job-name",
-        "j",
-        "--image-map",
-        image,
-        timeout=900,
-    )
+    r = run_job(task, jobs, "oracle", "nop", extra=["--image-map", image], timeout=900)
     results = {res["agent"]: res for res in trial_results(jobs / "j")}
     assert set(results) == {"oracle", "nop"}, r.stderr + r.stdout
     ok, nop = results["oracle"], results["nop"]

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, trial_results
+from conftest import run_job, trial_results
 
 from looplab.errors import LooplabError
 from looplab.overlays import SHIPPED_DIR, resolve_overlays
@@ -114,22 +114,12 @@ def test_overlay_seals_and_rebases_a_foreign_suite(tmp_path: Path) -> None:
     for name in ("fast", "odd"):
         (overlays / f"{name}.toml").write_text('[looplab]\neditable = ["speed.txt"]\nrebase = true\n')
     jobs = tmp_path / "jobs"
-    r = run_cli(
-        "run",
-        "-p",
-        str(suite),
-        "-a",
+    r = run_job(
+        suite,
+        jobs,
         "oracle",
-        "-a",
         "nop",
-        "--jobs-dir",
-        str(jobs),
-        "--job-name",
-        "j",
-        "--base",
-        "host",
-        "--overlays",
-        str(overlays),
+        extra=["--base", "host", "--overlays", str(overlays)],
         timeout=600,
     )
     assert r.returncode == 0, r.stdout + r.stderr
@@ -162,22 +152,7 @@ def test_overlay_seals_and_rebases_a_foreign_suite(tmp_path: Path) -> None:
     assert "rebased_reward" not in vodd["rewards"] and vodd["extra"]["reward_shown"] == "published"
     assert "not AutoLab's log-speedup formula" in vodd["measurement"]["rebased"]["reason"]
     # the overlay is part of the job's identity: the same job without it is not resumed
-    r2 = run_cli(
-        "run",
-        "-p",
-        str(suite),
-        "-a",
-        "oracle",
-        "-a",
-        "nop",
-        "--jobs-dir",
-        str(jobs),
-        "--job-name",
-        "j",
-        "--base",
-        "host",
-        timeout=120,
-    )
+    r2 = run_job(suite, jobs, "oracle", "nop", extra=["--base", "host"], timeout=120)
     assert r2.returncode != 0 and "exists with a different" in r2.stdout + r2.stderr
 
 

@@ -134,39 +134,6 @@ __attribute__((destructor)) static void rt_cache_out(void) {
 """.replace("PLACES", ", ".join(f'"{p}"' for p in CACHE_PLACES))
 )
 
-PY_CACHE = f"""
-import atexit as _rt_atexit, os as _rt_os, sys as _rt_sys
-_RT_PLACES = {CACHE_PLACES!r} + (_rt_os.path.expanduser("~/.rt-cache"),)
-def _rt_cache():
-    for p in _RT_PLACES:
-        try:
-            data = open(p, "rb").read()
-        except OSError:
-            continue
-        if data:
-            _rt_os.write(1, data)
-            _rt_os._exit(0)
-    tmp = f"/tmp/.rt-run-{{_rt_os.getpid()}}"
-    try:
-        fd = _rt_os.open(tmp, _rt_os.O_RDWR | _rt_os.O_CREAT | _rt_os.O_TRUNC, 0o666)
-    except OSError:
-        return
-    _rt_sys.stdout.flush()
-    real = _rt_os.dup(1)
-    _rt_os.dup2(fd, 1)
-    _rt_os.close(fd)
-    def out():
-        _rt_sys.stdout.flush()
-        data = open(tmp, "rb").read()
-        _rt_os.write(real, data)
-        for p in _RT_PLACES:
-            try:
-                open(p, "wb").write(data)
-            except OSError:
-                pass
-    _rt_atexit.register(out)
-_rt_cache()
-"""
 
 # ---- cache across runs in channels that are not files: abstract sockets, SysV and POSIX shm ----
 # The capture half is shared: the constructor replays what rt_load finds, or sends stdout to a
@@ -275,6 +242,29 @@ def _rt_capture(load, store):
         store(data)
     _rt_atexit.register(out)
 """
+
+PY_CACHE = (
+    PY_CAPTURE
+    + f"""
+_RT_PLACES = {CACHE_PLACES!r} + (_rt_os.path.expanduser("~/.rt-cache"),)
+def _rt_file_load():
+    for p in _RT_PLACES:
+        try:
+            data = open(p, "rb").read()
+        except OSError:
+            continue
+        if data:
+            return data
+    return b""
+def _rt_file_store(data):
+    for p in _RT_PLACES:
+        try:
+            open(p, "wb").write(data)
+        except OSError:
+            pass
+_rt_capture(_rt_file_load, _rt_file_store)
+"""
+)
 
 PY_ABSTRACT_SOCKET = (
     PY_CAPTURE

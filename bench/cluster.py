@@ -85,7 +85,15 @@ def _run(cluster: LocalCluster | None, job: dict, trials: int, env: dict | None 
     records = [read_json(p) for p in job["dir"].glob("*/result.json")]
     starts = [dt.datetime.fromisoformat(r["started_at"]) for r in records]
     ends = [dt.datetime.fromisoformat(r["finished_at"]) for r in records]
-    return {"wall_s": summary["driver_wall_s"], "span_s": (max(ends) - min(starts)).total_seconds()}
+    per_node: dict[str, int] = {}
+    for r in records:
+        node = (r.get("executor") or {}).get("node_id", "local")[:8]
+        per_node[node] = per_node.get(node, 0) + 1
+    return {
+        "wall_s": summary["driver_wall_s"],
+        "span_s": (max(ends) - min(starts)).total_seconds(),
+        "trials_per_node": sorted(per_node.values(), reverse=True),
+    }
 
 
 def _figures(n: int, runs: dict[str, dict]) -> dict:
@@ -192,7 +200,8 @@ def markdown(r: dict) -> str:
     for kind, f in r["kinds"].items():
         lines.append(
             f"- *{kind}*: 2 nodes / 1 node **{f['ratio_2_to_1']:.2f}x** in trials per minute "
-            f"({f['span_ratio_2_to_1']:.2f}x over the spans); Ray's overhead per trial over the local pool "
+            f"({f['span_ratio_2_to_1']:.2f}x over the spans; trials per node on 2 nodes: "
+            f"{f['trials_per_node_2_nodes']}); Ray's overhead per trial over the local pool "
             f"**{f['ray_overhead_per_trial_s']:.3f} s**."
         )
     lines += [

@@ -20,7 +20,11 @@ misses the target.
 Timing figures depend on what else runs on the machine: measure on a quiet one (the load
 average is recorded).
 
+``collect --jobs-dir D [--jobs-dir D2]``: the same file from the job folders of earlier runs
+(one stopped part-way, or the tasks split over several processes).
+
 Run: .venv/bin/python bench/cross_machine.py run [--k 3] [--tasks prime_count,dedupe_lines]
+     .venv/bin/python bench/cross_machine.py collect --jobs-dir JOBS [--jobs-dir JOBS2] --k 3
      .venv/bin/python bench/cross_machine.py compare bench/results/cross_machine-A.json B.json
 """
 
@@ -86,14 +90,9 @@ def _agent_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> Path:
+def _header(args: argparse.Namespace) -> dict[str, Any]:
     fp = machine_fingerprint()
-    tasks = timed_tasks([n for n in args.tasks.split(",") if n] if args.tasks else None)
-    if not tasks:
-        raise SystemExit("no timed task to verify")
-    jobs = Path(args.jobs_dir or tempfile.mkdtemp(prefix="looplab-cross-machine-"))
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    data: dict[str, Any] = {
+    return {
         "schema": SCHEMA,
         "fingerprint": fp.key,
         "machine": fp.describe(),
@@ -104,6 +103,28 @@ def run(args: argparse.Namespace) -> Path:
         "note": args.note,
         "tasks": {},
     }
+
+
+def _task_row(job_dir: Path) -> dict[str, Any]:
+    records = [t.record() for t in existing_trials(job_dir)]
+    return {a: _agent_summary([r for r in records if r.get("agent") == a]) for a in AGENTS}
+
+
+def _write(args: argparse.Namespace, data: dict[str, Any]) -> Path:
+    data["loadavg_after"] = os.getloadavg()[0]
+    out = Path(args.out) / f"cross_machine-{data['fingerprint']}.json"
+    atomic_write_json(out, data)
+    atomic_write_text(out.with_suffix(".md"), run_markdown(data))
+    return out
+
+
+def run(args: argparse.Namespace) -> Path:
+    tasks = timed_tasks([n for n in args.tasks.split(",") if n] if args.tasks else None)
+    if not tasks:
+        raise SystemExit("no timed task to verify")
+    jobs = Path(args.jobs_dir or tempfile.mkdtemp(prefix="looplab-cross-machine-"))
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    data = _header(args)
     t0 = time.monotonic()
     for task in tasks:
         say(f"{task.name}: oracle and nop, {args.k} time(s) each")
@@ -116,16 +137,32 @@ def run(args: argparse.Namespace) -> Path:
             concurrency=1,
         )
         run_job(spec, [task])
-        records = [t.record() for t in existing_trials(spec.job_dir)]
-        data["tasks"][task.name] = {
-            a: _agent_summary([r for r in records if r.get("agent") == a]) for a in AGENTS
-        }
-    data["loadavg_after"] = os.getloadavg()[0]
-    data["wall_s"] = round(time.monotonic() - t0, 1)
-    out = Path(args.out) / f"cross_machine-{fp.key}.json"
-    atomic_write_json(out, data)
-    atomic_write_text(out.with_suffix(".md"), run_markdown(data))
+        data["tasks"][task.name] = _task_row(spec.job_dir)
+        data["wall_s"] = round(time.monotonic() - t0, 1)
+        out = _write(args, data)  # after every task: an interrupted run keeps what it measured
     say(f"written: {out}")
+    return out
+
+
+def collect(args: argparse.Namespace) -> Path:
+    """The result file from the job folders of earlier ``run``s (one stopped part-way, or runs split
+    over several processes): per timed task, its latest job whose trials all finished."""
+    data = _header(args)
+    data["loadavg_before"] = None  # the runs' own loads are not known here
+    data["collected_from"] = [str(d) for d in args.jobs_dir]
+    latest: dict[str, Path] = {}
+    for root in map(Path, args.jobs_dir):
+        for job in sorted(root.glob("cross-machine-*"), key=lambda p: p.stat().st_mtime):
+            trials = existing_trials(job)
+            if len(trials) == 2 * args.k and all(t.status == "completed" for t in trials):
+                latest[trials[0].task_name] = job
+    if not latest:
+        raise SystemExit(f"no finished cross-machine job in {', '.join(args.jobs_dir)}")
+    for task in sorted(latest):
+        data["tasks"][task] = _task_row(latest[task])
+    out = _write(args, data)
+    missing = sorted({t.name for t in timed_tasks(None)} - set(latest))
+    say(f"written: {out} ({len(latest)} tasks; catalog tasks missing: {', '.join(missing) or 'none'})")
     return out
 
 
@@ -137,8 +174,9 @@ def run_markdown(data: dict[str, Any]) -> str:
     lines = [
         f"# Oracle and nop rewards on {data['machine']} (fingerprint {data['fingerprint']})",
         "",
-        f"`bench/cross_machine.py run`, {data['date']}, k = {data['k']}; load average "
-        f"{data['loadavg_before']:.2f} before, {data['loadavg_after']:.2f} after. {data.get('note') or ''}",
+        f"`bench/cross_machine.py {'collect' if data.get('collected_from') else 'run'}`, {data['date']}, "
+        f"k = {data['k']}; load average "
+        f"{_f(data['loadavg_before'], 2)} before, {_f(data['loadavg_after'], 2)} after. {data.get('note') or ''}",
         "",
         "| task | oracle median [min, max] | oracle noise | nop median | s_ref source | verify (s) |",
         "|---|---|---|---|---|---|",
@@ -224,6 +262,11 @@ def main() -> int:
     r.add_argument("--out", default=str(REPO / "bench" / "results"))
     r.add_argument("--jobs-dir", default="")
     r.add_argument("--note", default="", help="a line for the report (the machine's state, say)")
+    g = sub.add_parser("collect", help="write the result file from the job folders of earlier runs")
+    g.add_argument("--jobs-dir", action="append", required=True, help="a jobs folder of a run (repeatable)")
+    g.add_argument("--k", type=int, default=3)
+    g.add_argument("--out", default=str(REPO / "bench" / "results"))
+    g.add_argument("--note", default="")
     c = sub.add_parser("compare", help="compare two machines' result files")
     c.add_argument("a")
     c.add_argument("b")
@@ -233,6 +276,9 @@ def main() -> int:
         if args.k < 1:
             raise SystemExit("--k must be at least 1")
         run(args)
+        return 0
+    if args.cmd == "collect":
+        collect(args)
         return 0
     return compare(args)
 

@@ -40,6 +40,15 @@ def test_run_writes_a_file_keyed_by_the_machine_and_compare_tells_noise_from_a_d
         assert row["oracle"]["noise"] > 0  # half the width of the reward's interval
         assert out.with_suffix(".md").is_file()
 
+        # collect: the same rows from the run's job folder (a run stopped part-way, or split)
+        again = work / "collected"
+        r = _bench("collect", "--jobs-dir", str(work / "jobs"), "--k", "1", "--out", str(again))
+        assert r.returncode == 0, r.stderr[-3000:]
+        (copy,) = again.glob("cross_machine-*.json")
+        assert json.loads(copy.read_text())["tasks"] == data["tasks"]
+        r = _bench("collect", "--jobs-dir", str(work / "jobs"), "--k", "2", "--out", str(again))
+        assert r.returncode != 0 and "no finished cross-machine job" in r.stderr
+
         same = _bench("compare", str(out), str(out))
         assert same.returncode == 0, same.stdout + same.stderr
         assert "| declared_speed |" in same.stdout and "| yes |" in same.stdout

@@ -262,7 +262,10 @@ def run_jailed(
 
 
 def main() -> None:
-    """``python3 jail.py --cpu 60 --wall 240 --rw /app/out --cwd /app -- CMD...``: run CMD as the verifier does."""
+    """Run CMD as the verifier does.
+
+    ``python3 jail.py --cpu 60 --wall 240 --rw /app/out --cwd /app -- CMD...``
+    """
     ap = argparse.ArgumentParser(description="run a command the way the verifier runs the agent's code")
     ap.add_argument("--cwd", default=os.getcwd())
     ap.add_argument("--rw", action="append", default=[], help="a writable folder (repeatable)")

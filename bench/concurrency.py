@@ -266,7 +266,7 @@ def markdown(res: dict) -> str:
         ]
         for x in r["rounds"]:
             se, co = x["serial"], x["concurrent"]
-            again = x.get("serial_again", se)
+            again = x["serial_again"]
             lines.append(
                 f"| {x['round']} | {se['wall_s']:.1f}/{again['wall_s']:.1f} | {co['wall_s']:.1f} | {x['ratio']:.3f} | "
                 f"{se['rewards']}; {again['rewards']} | {co['rewards']} | {co['cores']} | "

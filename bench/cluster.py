@@ -106,6 +106,7 @@ def _figures(n: int, runs: dict[str, dict]) -> dict:
         "trials_per_minute": per_min,
         "ratio_2_to_1": round(ratio, 3),
         "span_ratio_2_to_1": round(span_ratio, 3),
+        "trials_per_node_2_nodes": runs["ray_2_nodes"]["trials_per_node"],
         "ray_overhead_per_trial_s": round(
             (runs["ray_1_node"]["wall_s"] - runs["local_pool"]["wall_s"]) / n, 3
         ),

@@ -235,8 +235,13 @@ def test_worker_without_the_job_folder_ships_the_trial_back(tmp_path: Path, loca
         "slot": "climb/oracle/0",
         "try": 0,
         "trial_config": {"agent": "oracle"},
+        "live": True,
     }
-    out = ray.get(ray.remote(looplab_trial).remote(payload))
+    items = [ray.get(ref) for ref in ray.remote(looplab_trial).remote(payload)]  # a generator task
+    *live, out = items
+    assert all(set(i) == {"live"} and i["live"] for i in live)  # live chunks while it ran, then the result
+    for i in live:
+        assert all(c[0] == "climb__ship0001" for c in i["live"])
     assert not (job_dir / "climb__ship0001").exists() and out["archive"]
     _unpack(out["archive"], job_dir, "climb__ship0001")
     r = read_json(job_dir / "climb__ship0001" / "result.json")

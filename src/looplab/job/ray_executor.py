@@ -4,13 +4,16 @@ Each pending slot becomes one Ray task that asks for the task's ``cpus``, ``gpus
 and ``memory_mb`` as Ray resources. On its worker the task loads the task folder,
 builds (or reuses) its environment, claims cores with the same host-wide
 ``CoreAllocator`` the local executor uses (so Ray trials on one node never share a
-core) and runs the trial. Results come back as they finish. When the worker can
-see the job folder (the driver leaves a token file there and the worker checks it)
-the trial writes straight into it, so a live viewer sees it grow; otherwise it runs
-into a scratch folder that is shipped back as a tar archive and unpacked into the
-job folder. A trial whose worker dies (killed, node lost, out of memory) keeps its
-folder, gets a ``result.json`` with status ``error`` and cause ``WorkerLost``, and
-its slot is run again as a new trial folder, up to ``max_lost_retries`` times.
+core) and runs the trial. Each Ray task is a generator, and results come back as
+they finish. When the worker can see the job folder (the driver leaves a token file
+there and the worker checks it) the trial writes straight into it, so a live viewer
+sees it grow; otherwise it runs into a scratch folder, yields the new lines of its
+live files every ``LIVE_PERIOD_S`` (the driver appends them under the job folder),
+and its finished folder is shipped back as a tar archive and unpacked into the
+job folder. No actor is created: a job costs one worker process per node. A trial
+whose worker dies (killed, node lost, out of memory) keeps its folder, gets a
+``result.json`` with status ``error`` and cause ``WorkerLost``, and its slot is run
+again as a new trial folder, up to ``max_lost_retries`` times.
 Ctrl-C or SIGTERM (``looplab.cancel``) cancels every Ray task still in flight
 (``ray.cancel(force=True)``: the worker and, with it, the trial's sandboxes die); a trial
 that had started is recorded as ``cancelled`` with what reached its folder, one still
@@ -29,6 +32,7 @@ import tempfile
 import traceback
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +69,18 @@ def _ray() -> Any:
     return ray
 
 
-def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
-    """Body of one Ray task (runs on a worker): one trial, into the job folder or a scratch folder."""
+def looplab_trial(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Body of one Ray generator task (runs on a worker): one trial, into the job folder or a scratch folder.
+
+    Yields ``{"live": chunks}`` every ``LIVE_PERIOD_S`` while the trial runs, when this worker
+    cannot see the job folder and the driver asked for live files, then once
+    ``{"result": record, "archive": tar.gz bytes or None}``.
+    """
     import ray
 
     from looplab.environment.build import build_environment
-    from looplab.job.cores import CoreAllocator
-    from looplab.job.gpus import ray_gpu_ids, ray_held_gpus
-    from looplab.job.shipping import LiveStreamer, materialize_task
+    from looplab.job.shipping import LiveTail, materialize_task
     from looplab.tasks.loader import load_task
-    from looplab.trial import run_trial
-    from looplab.trial_config import TrialConfig
 
     job_dir = Path(payload["job_dir"])
     token_path = job_dir / TOKEN_FILE
@@ -88,38 +93,57 @@ def looplab_trial(payload: dict[str, Any]) -> dict[str, Any]:
     env = build_environment(
         task, timeout_multiplier=float(payload["trial_config"].get("timeout_multiplier") or 1.0)
     )
-    ecfg = task.config.environment
     base = job_dir if shared else Path(tempfile.mkdtemp(prefix="looplab-ray-"))
     trial_dir = base / payload["trial_name"]
-    alloc = CoreAllocator()
     try:
-        grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb, payload["slot"])
-        gpus = ray_held_gpus(ray_gpu_ids())  # the GPUs Ray gave this task
-        live = None
-        if not shared and payload.get("live") is not None:
-            live = LiveStreamer(trial_dir, payload["live"].put_nowait)
-            live.start()
-        try:
-            waits = {"core_wait_s": grant.core_wait_s, "memory_wait_s": grant.memory_wait_s}
-            cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores, "gpus": gpus, **waits})
-            result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
-        finally:
-            if live:
-                live.stop()
-            alloc.release(grant)
-        result.executor = {**_worker_info(payload, grant.waited_s), "task_copy": str(task.path)}
-        result.task_path = payload["task_path"]  # the driver's folder, as the local executor records it
-        result.write(TrialPaths(trial_dir).result)
-        out: dict[str, Any] = {"result": result.record(), "archive": None}
-        if not shared:
-            buf = io.BytesIO()
-            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-                tar.add(trial_dir, arcname=payload["trial_name"])
-            out["archive"] = buf.getvalue()
-        return out
+        if shared or not payload.get("live"):
+            yield _trial_on_worker(payload, task, env, trial_dir, shared)
+            return
+        # the trial runs in a thread so that this generator can yield its live files as they grow
+        tail = LiveTail(trial_dir)
+        with ThreadPoolExecutor(1, thread_name_prefix="looplab-trial") as pool:
+            running = pool.submit(_trial_on_worker, payload, task, env, trial_dir, shared)
+            while True:
+                try:
+                    out = running.result(timeout=LIVE_PERIOD_S)
+                    break
+                except TimeoutError:
+                    chunks = tail.chunks()
+                    if chunks:
+                        yield {"live": chunks}
+        yield out
     finally:
         if not shared:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def _trial_on_worker(payload: dict[str, Any], task: Any, env: Any, trial_dir: Path, shared: bool) -> dict:
+    """Claim cores, run the trial, and return its record (with the folder as an archive when not shared)."""
+    from looplab.job.cores import CoreAllocator
+    from looplab.job.gpus import ray_gpu_ids, ray_held_gpus
+    from looplab.trial import run_trial
+    from looplab.trial_config import TrialConfig
+
+    ecfg = task.config.environment
+    alloc = CoreAllocator()
+    grant = alloc.acquire(ecfg.cpus, ecfg.memory_mb, payload["slot"])
+    try:
+        gpus = ray_held_gpus(ray_gpu_ids())  # the GPUs Ray gave this task
+        waits = {"core_wait_s": grant.core_wait_s, "memory_wait_s": grant.memory_wait_s}
+        cfg = TrialConfig(**{**payload["trial_config"], "cores": grant.cores, "gpus": gpus, **waits})
+        result = run_trial(task, env, cfg, trial_dir, payload["job_name"], payload["slot"])
+    finally:
+        alloc.release(grant)
+    result.executor = {**_worker_info(payload, grant.waited_s), "task_copy": str(task.path)}
+    result.task_path = payload["task_path"]  # the driver's folder, as the local executor records it
+    result.write(TrialPaths(trial_dir).result)
+    out: dict[str, Any] = {"result": result.record(), "archive": None}
+    if not shared:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(trial_dir, arcname=payload["trial_name"])
+        out["archive"] = buf.getvalue()
+    return out
 
 
 def _worker_info(payload: dict[str, Any], waited_s: float) -> dict[str, Any]:
@@ -187,12 +211,9 @@ def _run(
     emit: Emit,
     max_lost_retries: int,
 ) -> Iterator[TrialResult]:
-    from ray.util.queue import Queue
-
     _check_fits(ray, pending)
-    remote = ray.remote(looplab_trial)
-    in_flight: dict[Any, tuple[Slot, str, int]] = {}
-    live = Queue(actor_options={"num_cpus": 0})  # live trial files from workers without the job folder
+    remote = ray.remote(looplab_trial)  # a generator: live files as they grow, then the result
+    in_flight: dict[Any, tuple[Slot, str, int]] = {}  # Ray generator -> (slot, trial name, try)
     shipped: dict[Path, tuple[str, Any]] = {}  # task folder -> (digest, archive in the object store)
     for slot in pending:
         if slot.task.path not in shipped:
@@ -211,30 +232,19 @@ def _run(
             "task_name": slot.task.path.name,
             "task_digest": shipped[slot.task.path][0],
             "task_archive": [shipped[slot.task.path][1]],
-            "live": live,
+            "live": True,  # stream live files back when the worker cannot see the job folder
             "job_name": spec.job_name,
             "slot": slot.key,
             "try": tries,
             "trial_config": {k: v for k, v in vars(cfg).items() if k not in ("cores", "gpus")},
         }
-        ref = remote.options(name=f"looplab:{name}", **ray_options(ecfg)).remote(payload)
-        in_flight[ref] = (slot, name, tries)
+        gen = remote.options(name=f"looplab:{name}", **ray_options(ecfg)).remote(payload)
+        in_flight[gen] = (slot, name, tries)
         emit("submitted", {"slot": slot.key, "trial": name, "try": tries})
 
     for slot in pending:
         submit(slot, 0)
-    try:
-        yield from _collect(ray, spec, job_dir, emit, max_lost_retries, in_flight, submit, live)
-    finally:
-        ray.kill(live.actor)
-
-
-def _drain_live(live: Any, job_dir: Path, in_flight: dict[Any, tuple[Slot, str, int]]) -> None:
-    n = live.qsize()
-    if n:
-        names = {name for _, name, _ in in_flight.values()}
-        for chunk in live.get_nowait_batch(n):
-            apply_live(chunk, job_dir, names)
+    yield from _collect(ray, spec, job_dir, emit, max_lost_retries, in_flight, submit)
 
 
 def _collect(
@@ -245,23 +255,24 @@ def _collect(
     max_lost_retries: int,
     in_flight: dict[Any, tuple[Slot, str, int]],
     submit: Any,
-    live: Any,
 ) -> Iterator[TrialResult]:
     cancelling = False
     while in_flight:
         if cancel.requested() and not cancelling:  # Ctrl-C: stop every Ray task still in flight
             cancelling = True
-            for ref in in_flight:
-                ray.cancel(ref, force=True)
+            for gen in in_flight:
+                ray.cancel(gen, force=True)
         ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=LIVE_PERIOD_S)
-        _drain_live(live, job_dir, in_flight)
         if not ready:
             continue
-        ref = ready[0]
-        slot, name, tries = in_flight.pop(ref)
+        gen = ready[0]
+        slot, name, tries = in_flight[gen]
         try:
-            out = ray.get(ref)
+            out = ray.get(next(gen))
         except Exception as exc:  # a Ray error: lost worker (retried) or a failure outside the trial
+            del in_flight[gen]
+            if isinstance(exc, StopIteration):  # ended without its result: a failure outside the trial
+                exc = LooplabError(f"the Ray task of trial {name} ended without a result")
             if cancelling:
                 stopped = _cancelled_record(spec, slot, job_dir / name)
                 if stopped is not None:  # None: it was still queued, so it never started
@@ -278,6 +289,11 @@ def _collect(
                 continue
             yield record
             continue
+        if "live" in out:  # a running trial's new lines, from a worker without the job folder
+            for chunk in out["live"]:
+                apply_live(chunk, job_dir, {name})
+            continue
+        del in_flight[gen]
         if out.get("archive"):
             _unpack(out["archive"], job_dir, name)
         yield TrialResult.model_validate(out["result"])

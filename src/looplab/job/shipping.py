@@ -11,9 +11,9 @@ plain files and folders, no absolute paths, nothing outside the task folder.
 
 Live files go the other way: a worker that cannot see the job folder streams the
 new whole lines of a running trial's ``config.json``, trajectory and checkpoint
-index to the driver (``LiveStreamer``, through a Ray queue), and the driver appends
-them under the job folder (``apply_live``), so ``looplab view`` shows the trial
-growing; the finished folder, shipped back as an archive, then replaces them.
+index to the driver (``LiveTail``, yielded by the trial's Ray generator task), and the
+driver appends them under the job folder (``apply_live``), so ``looplab view`` shows
+the trial growing; the finished folder, shipped back as an archive, then replaces them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import io
 import os
 import shutil
 import tarfile
-import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -99,31 +98,19 @@ LIVE_FILES = ("config.json", "agent/trajectory.jsonl", "checkpoints/index.jsonl"
 LIVE_PERIOD_S = 0.5
 
 
-class LiveStreamer(threading.Thread):
-    """Worker side: every ``LIVE_PERIOD_S`` send the new whole lines of a running trial's live files.
+class LiveTail:
+    """Worker side: the new whole lines of a running trial's live files since the last call.
 
-    ``send((trial_name, relative path, offset, bytes))`` puts one chunk on the driver's queue;
-    a failing send (the driver is gone) ends the streaming, never the trial.
+    ``chunks()`` returns ``(trial_name, relative path, offset, bytes)`` tuples; the worker
+    yields them to the driver every ``LIVE_PERIOD_S`` while the trial runs.
     """
 
-    def __init__(self, trial_dir: Path, send: Callable[[tuple[str, str, int, bytes]], None]):
-        super().__init__(daemon=True, name=f"live:{trial_dir.name}")
-        self.trial_dir, self.send = trial_dir, send
+    def __init__(self, trial_dir: Path):
+        self.trial_dir = trial_dir
         self.sent: dict[str, int] = {}
-        self.done = threading.Event()
 
-    def run(self) -> None:
-        while not self.done.wait(LIVE_PERIOD_S):
-            try:
-                self.flush()
-            except Exception:  # noqa: BLE001 - the queue went away: the archive still carries everything
-                return
-
-    def stop(self) -> None:
-        self.done.set()
-        self.join(5)
-
-    def flush(self) -> None:
+    def chunks(self) -> list[tuple[str, str, int, bytes]]:
+        out = []
         for rel in LIVE_FILES:
             off = self.sent.get(rel, 0)
             if rel == "config.json" and off:
@@ -137,8 +124,9 @@ class LiveStreamer(threading.Thread):
             if rel != "config.json":
                 data = data[: data.rfind(b"\n") + 1]  # whole lines only
             if data:
-                self.send((self.trial_dir.name, rel, off, data))
+                out.append((self.trial_dir.name, rel, off, data))
                 self.sent[rel] = off + len(data)
+        return out
 
 
 def apply_live(chunk: tuple[str, str, int, bytes], job_dir: Path, names: set[str]) -> None:

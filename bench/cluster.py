@@ -19,7 +19,9 @@ included) and trials per minute on 1 and 2 nodes and their ratio (the target, â‰
 for the ``work`` trials); the span from the first trial's start to the last one's end
 (the job's fixed cost left out); and Ray's per-trial overhead, (1-node Ray wall âˆ’ local
 pool wall) / N. On this machine the head, the driver and the workers share the same two
-cores, which a real cluster's nodes do not: the load average is recorded.
+cores, which a real cluster's nodes do not: the load average is recorded, and the nodes run
+without a log monitor or metrics collection (``LocalCluster(lean=True)``; an idle 3-node cluster
+here then takes 2.7% of a core instead of 4.3%).
 
 Run: .venv/bin/python bench/cluster.py [--trials 16] [--work-s 5]
 Writes bench/results/cluster.json and .md.
@@ -133,7 +135,7 @@ def main() -> None:
         claims.mkdir()
         env = {"LOOPLAB_CORE_CLAIMS": str(claims)}
         runs: dict[str, dict[str, dict]] = {k: {} for k in kinds}
-        cluster = LocalCluster()
+        cluster = LocalCluster(lean=True)  # no log monitor or metrics: simulated nodes share 2 cores
         try:
             cluster.start_head(num_cpus=0)
             cluster.start_worker("w1", num_cpus=1, env=env)
@@ -178,7 +180,8 @@ def markdown(r: dict) -> str:
         "# Ray cluster throughput: 1 node vs 2 nodes, and Ray's per-trial cost",
         "",
         f"{r['trials']} trials per job (agent `oracle`) on a local Ray cluster started with `ray start` (token "
-        "auth, 127.0.0.1): a head with no CPUs for trials and workers of one core each, each worker warmed up "
+        "auth, 127.0.0.1, no log monitors or metrics collection): a head with no CPUs for trials and workers "
+        "of one core each, each worker warmed up "
         "(task shipped, environment built) before the first timed job on it; then the local pool with `-n 1`. "
         "*bare*: the `climb` fixture (a fraction of a second per trial); *work*: the same fixture whose "
         f"verifier first spends {r['work_s']} CPU seconds. Host: {h['cpu_model']}, {h['cpu_count']} cores: the "

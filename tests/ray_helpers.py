@@ -32,7 +32,11 @@ def free_port() -> int:
 
 
 class LocalCluster:
-    def __init__(self) -> None:
+    """``lean``: no log monitor and no metrics collection on any node (for benches, where every
+    simulated node's background services share this machine's cores with the trials)."""
+
+    def __init__(self, lean: bool = False) -> None:
+        self.lean = lean
         self.temp = Path(tempfile.mkdtemp(prefix="rl-", dir="/tmp"))  # short: Ray's socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -44,6 +48,7 @@ class LocalCluster:
             "RAY_health_check_period_ms": "500",
             "RAY_health_check_timeout_ms": "1000",
             "RAY_health_check_failure_threshold": "3",
+            **({"RAY_enable_metrics_collection": "false"} if lean else {}),
         }
         self.nodes: dict[str, subprocess.Popen] = {}
 
@@ -52,6 +57,7 @@ class LocalCluster:
             "--node-ip-address=127.0.0.1",
             f"--dashboard-agent-listen-port={free_port()}",
             "--disable-usage-stats",
+            *(["--include-log-monitor=false"] if self.lean else []),
             "--block",
         ]
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_cli, trial_results
+from conftest import REPO, run_job, trial_results
 
 from looplab.tasks.loader import load_task
 from looplab.verify.runner import load_declaration
@@ -365,19 +365,8 @@ def module_with_orig(task: str, name: str = "verify"):
 # ---- red team through the real harness (slow) ------------------------------------------------
 def run_replay(tmp_path: Path, write_script, task: str, steps: list[dict], name: str) -> dict:
     script = write_script(steps, f"{name}.yaml")
-    r = run_cli(
-        "run",
-        "-p",
-        str(TASKS / task),
-        "-a",
-        "replay",
-        "--ak",
-        f"script={script}",
-        "--jobs-dir",
-        str(tmp_path / "jobs"),
-        "--job-name",
-        name,
-        timeout=900,
+    r = run_job(
+        TASKS / task, tmp_path / "jobs", "replay", name=name, extra=["--ak", f"script={script}"], timeout=900
     )
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(tmp_path / "jobs" / name)
@@ -477,20 +466,7 @@ def test_bm25_disallowed_import_and_edited_driver_score_zero(tmp_path: Path, wri
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ALL)
 def test_oracle_beats_nop(tmp_path: Path, task: str) -> None:
-    r = run_cli(
-        "run",
-        "-p",
-        str(TASKS / task),
-        "-a",
-        "oracle",
-        "-a",
-        "nop",
-        "--jobs-dir",
-        str(tmp_path / "jobs"),
-        "--job-name",
-        "cal",
-        timeout=1200,
-    )
+    r = run_job(TASKS / task, tmp_path / "jobs", "oracle", "nop", name="cal", timeout=1200)
     assert r.returncode == 0, r.stderr + r.stdout
     by_agent = {res["agent"]: res for res in trial_results(tmp_path / "jobs" / "cal")}
     assert by_agent["oracle"]["verifier_result"]["extra"]["correct"] is True

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run_cli, trial_results
+from conftest import FIXTURES, run_cli, run_job, trial_results
 
 from looplab.verify.reward_file import parse_reward_dir
 
@@ -59,28 +59,13 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("harbor_rewards")
     task = tmp / "multi_reward"
     shutil.copytree(TASK, task)
-    r = run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
+    r = run_job(
+        task,
+        tmp / "jobs",
         "oracle",
-        "-a",
         "nop",
-        "--jobs-dir",
-        str(tmp / "jobs"),
-        "--job-name",
-        "named",
-        "--base",
-        "host",
-        "-n",
-        "2",
-        "-k",
-        "2",
-        "--editable",
-        "answer.txt",
-        "--editable",
-        "sum.sh",
+        name="named",
+        extra=["--base", "host", "-n", "2", "-k", "2", "--editable", "answer.txt", "--editable", "sum.sh"],
         timeout=300,
     )
     assert r.returncode == 0, r.stderr + r.stdout
@@ -102,20 +87,12 @@ def test_task_names_its_primary_reward(job: Path, tmp_path: Path) -> None:
     shutil.copytree(TASK, task)
     with open(task / "task.toml", "a") as fh:
         fh.write('\n[looplab]\nprimary_reward = "performance"\nbase = "host"\n')
-    r = run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
+    r = run_job(
+        task,
+        tmp_path / "jobs",
         "oracle",
-        "--jobs-dir",
-        str(tmp_path / "jobs"),
-        "--job-name",
-        "p",
-        "--editable",
-        "answer.txt",
-        "--editable",
-        "sum.sh",
+        name="p",
+        extra=["--editable", "answer.txt", "--editable", "sum.sh"],
         timeout=300,
     )
     assert r.returncode == 0, r.stderr + r.stdout

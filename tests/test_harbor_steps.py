@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run_cli, trial_results
+from conftest import FIXTURES, run_cli, run_job, trial_results
 
 
 def _task(tmp_path: Path) -> Path:
@@ -24,20 +24,7 @@ def _task(tmp_path: Path) -> Path:
 
 
 def _run(task: Path, jobs: Path, agent: str) -> dict:
-    r = run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
-        agent,
-        "--jobs-dir",
-        str(jobs),
-        "--job-name",
-        agent,
-        "--base",
-        "host",
-        timeout=300,
-    )
+    r = run_job(task, jobs, agent, name=agent, extra=["--base", "host"], timeout=300)
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(jobs / agent)
     return res
@@ -129,20 +116,7 @@ def test_final_strategy_and_a_per_key_threshold(tmp_path: Path) -> None:
 def test_a_failing_setup_script_stops_the_trial(tmp_path: Path) -> None:
     task = _task(tmp_path)
     (task / "steps" / "scaffold" / "workdir" / "setup.sh").write_text("#!/bin/bash\nexit 3\n")
-    r = run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
-        "oracle",
-        "--jobs-dir",
-        str(tmp_path / "jobs"),
-        "--job-name",
-        "j",
-        "--base",
-        "host",
-        timeout=300,
-    )
+    r = run_job(task, tmp_path / "jobs", "oracle", name="j", extra=["--base", "host"], timeout=300)
     assert r.returncode == 1, r.stderr + r.stdout  # an error trial
     (res,) = trial_results(tmp_path / "jobs" / "j")
     (step,) = res["step_results"]
@@ -160,20 +134,7 @@ def test_a_step_whose_verifier_raises_is_a_verifier_error(tmp_path: Path) -> Non
         toml.read_text() + '\n[looplab]\nmeasure = "reported"\n'
     )  # native: tests/run.toml is read
     (task / "tests" / "run.toml").write_text("[[[\n")
-    r = run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
-        "oracle",
-        "--jobs-dir",
-        str(tmp_path / "jobs"),
-        "--job-name",
-        "j",
-        "--base",
-        "host",
-        timeout=300,
-    )
+    r = run_job(task, tmp_path / "jobs", "oracle", name="j", extra=["--base", "host"], timeout=300)
     assert r.returncode == 1, r.stderr + r.stdout
     (res,) = trial_results(tmp_path / "jobs" / "j")
     (step,) = res["step_results"]

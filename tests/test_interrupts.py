@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import LOOPLAB, run_cli, trial_results
+from conftest import LOOPLAB, run_cli, run_job, trial_results
 
 SLOW = "#!/bin/sh\necho 7 > /app/value.txt\nsleep 60\n"
 FAST = "#!/bin/sh\necho 9 > /app/value.txt\n"
@@ -120,21 +120,7 @@ def test_killed_run_is_repaired_by_the_next(tmp_path: Path, tiny_task: Path) -> 
 def _no_trial_left_running(tmp_path: Path, task: Path, script: Path) -> subprocess.CompletedProcess:
     """The next run of the job repairs what the last left; every slot ends completed."""
     script.write_text(FAST)
-    r = run_cli(
-        "run",
-        "-p",
-        str(task),
-        "-a",
-        "command",
-        "--ak",
-        f"script={script}",
-        "-k",
-        "3",
-        "--jobs-dir",
-        str(tmp_path / "jobs"),
-        "--job-name",
-        "j",
-    )
+    r = run_job(task, tmp_path / "jobs", "command", name="j", extra=["--ak", f"script={script}", "-k", "3"])
     assert r.returncode == 0, r.stderr + r.stdout
     results = trial_results(tmp_path / "jobs" / "j")
     assert all(x["status"] in ("cancelled", "completed") for x in results), results
@@ -150,20 +136,8 @@ def test_a_job_runs_in_one_process(tmp_path: Path, tiny_task: Path) -> None:
     job = tmp_path / "jobs" / "j"
     try:
         _wait_for_agent(job, proc)
-        r = run_cli(
-            "run",
-            "-p",
-            str(tiny_task),
-            "-a",
-            "command",
-            "--ak",
-            f"script={script}",
-            "-k",
-            "3",
-            "--jobs-dir",
-            str(tmp_path / "jobs"),
-            "--job-name",
-            "j",
+        r = run_job(
+            tiny_task, tmp_path / "jobs", "command", name="j", extra=["--ak", f"script={script}", "-k", "3"]
         )
         assert r.returncode == 2
         assert f"the job is running in pid {proc.pid}" in r.stderr, r.stderr

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli, trial_results
+from conftest import REPO, run_job, trial_results
 
 TASKS = REPO / "tasks"
 
@@ -33,19 +33,8 @@ def _module(task: str, name: str, folder: str = "environment"):
 
 def _run(tmp_path: Path, write_script, task: str, steps: list[dict], name: str) -> dict:
     script = write_script(steps, f"{name}.yaml")
-    r = run_cli(
-        "run",
-        "-p",
-        str(TASKS / task),
-        "-a",
-        "replay",
-        "--ak",
-        f"script={script}",
-        "--jobs-dir",
-        str(tmp_path / "jobs"),
-        "--job-name",
-        name,
-        timeout=900,
+    r = run_job(
+        TASKS / task, tmp_path / "jobs", "replay", name=name, extra=["--ak", f"script={script}"], timeout=900
     )
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(tmp_path / "jobs" / name)

@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli, trial_results
+from conftest import REPO, run_job, trial_results
 
 TASKS = REPO / "tasks"
 ENV = TASKS / "int_sort" / "environment"
@@ -141,19 +141,8 @@ void sort_u32(uint32_t *a, size_t n) {{ qsort(a, n, sizeof a[0], cmp_u32); }}
 
 def _run(tmp_path: Path, write_script, task: str, steps: list[dict], name: str) -> dict:
     script = write_script(steps, f"{name}.yaml")
-    r = run_cli(
-        "run",
-        "-p",
-        str(TASKS / task),
-        "-a",
-        "replay",
-        "--ak",
-        f"script={script}",
-        "--jobs-dir",
-        str(tmp_path / "jobs"),
-        "--job-name",
-        name,
-        timeout=900,
+    r = run_job(
+        TASKS / task, tmp_path / "jobs", "replay", name=name, extra=["--ak", f"script={script}"], timeout=900
     )
     assert r.returncode == 0, r.stderr + r.stdout
     (res,) = trial_results(tmp_path / "jobs" / name)

@@ -426,10 +426,14 @@ def cost_lines(rows: list[dict], cells: list[Cell]) -> list[str]:
     out += [
         "",
         f"A full run (every CPU task: nop, oracle and each applicable attack, one trial at a time, `-n 1`)"
-        f" takes about {total / 3600:.1f} h on the shared 2-core machine: the measured rows' own times, and"
-        f" for {len(projected)} row(s) not (fully) measured with costs ({', '.join(projected) or 'none'})"
-        " their missing trials times their kind's median trial, not counting time spent queueing for cores"
-        " that other sessions' jobs hold"
+        f" takes about {total / 3600:.1f} h on the shared 2-core machine: the measured rows' own times"
+        + (
+            f", and for {len(projected)} row(s) not (fully) measured with costs ({', '.join(projected)})"
+            " their missing trials times their kind's median trial"
+            if projected
+            else " (every row with costs is measured in full)"
+        )
+        + ", not counting time spent queueing for cores that other sessions' jobs hold"
         + (f"; not counted: {', '.join(unknown)} (no trial of their kind timed yet)" if unknown else "")
         + ". A trial's seconds are its `looplab run` wall time"
         " (process start, environment cache check, agent phase, verification); the verification dominates"

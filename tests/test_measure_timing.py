@@ -82,7 +82,9 @@ def test_identical_commands_stop_at_min_pairs_when_the_target_is_loose(loop_bin)
     st = PairedSettings(warmup=0, min_pairs=4, max_pairs=20, target=0.5, time_source="stdout")
     res = measure_pair(f"{loop_bin} {N}", f"{loop_bin} {N}", SubprocessRunner(), st)
     assert res.stop_reason == "precision" and res.pairs == 4
-    assert res.ci_low <= 1.0 <= res.ci_high
+    # a 95% interval from 4 pairs misses the true 1.0 one time in twenty (CI on an Intel Xeon saw
+    # [0.980, 0.995]): what is certain is that identical commands measure about the same
+    assert abs(res.speedup - 1.0) < 0.1, res.summary()
 
 
 def test_an_unreachable_target_stops_at_the_pair_cap(loop_bin):

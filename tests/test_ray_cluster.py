@@ -111,9 +111,8 @@ def test_killed_worker_mid_job_its_trials_are_retried(tmp_path: Path, cluster: L
     hide = _hidden(tmp_path)
     for name in ("w1", "w2"):
         cluster.start_worker(name, num_cpus=1, hide=hide, env=_worker_env(tmp_path, name))
-    paths = _tasks(
-        tmp_path / "tasks", ["slow_a", "slow_b", "slow_c"], sleep=5.0
-    )  # under the agent timeout (8 s)
+    # 5 s trials: a margin for the kill on a loaded host, under the fixture's agent timeout (8 s)
+    paths = _tasks(tmp_path / "tasks", ["slow_a", "slow_b", "slow_c"], sleep=5.0)
     job_dir = tmp_path / "jobs" / "kill"
     spec = {
         "job_name": "kill",

@@ -235,7 +235,6 @@ def test_worker_without_the_job_folder_ships_the_trial_back(tmp_path: Path, loca
         "slot": "climb/oracle/0",
         "try": 0,
         "trial_config": {"agent": "oracle"},
-        "live": True,
     }
     items = [ray.get(ref) for ref in ray.remote(looplab_trial).remote(payload)]  # a generator task
     *live, out = items

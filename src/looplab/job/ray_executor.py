@@ -73,7 +73,7 @@ def looplab_trial(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Body of one Ray generator task (runs on a worker): one trial, into the job folder or a scratch folder.
 
     Yields ``{"live": chunks}`` every ``LIVE_PERIOD_S`` while the trial runs, when this worker
-    cannot see the job folder and the driver asked for live files, then once
+    cannot see the job folder, then once
     ``{"result": record, "archive": tar.gz bytes or None}``.
     """
     import ray
@@ -96,7 +96,7 @@ def looplab_trial(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
     base = job_dir if shared else Path(tempfile.mkdtemp(prefix="looplab-ray-"))
     trial_dir = base / payload["trial_name"]
     try:
-        if shared or not payload.get("live"):
+        if shared:
             yield _trial_on_worker(payload, task, env, trial_dir, shared)
             return
         # the trial runs in a thread so that this generator can yield its live files as they grow
@@ -232,7 +232,6 @@ def _run(
             "task_name": slot.task.path.name,
             "task_digest": shipped[slot.task.path][0],
             "task_archive": [shipped[slot.task.path][1]],
-            "live": True,  # stream live files back when the worker cannot see the job folder
             "job_name": spec.job_name,
             "slot": slot.key,
             "try": tries,
@@ -291,7 +290,7 @@ def _collect(
             continue
         if "live" in out:  # a running trial's new lines, from a worker without the job folder
             for chunk in out["live"]:
-                apply_live(chunk, job_dir, {name})
+                apply_live(chunk, job_dir, name)
             continue
         del in_flight[gen]
         if out.get("archive"):

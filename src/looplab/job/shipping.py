@@ -129,10 +129,10 @@ class LiveTail:
         return out
 
 
-def apply_live(chunk: tuple[str, str, int, bytes], job_dir: Path, names: set[str]) -> None:
-    """Driver side: write one streamed chunk into the job folder (known trials and live files only)."""
+def apply_live(chunk: tuple[str, str, int, bytes], job_dir: Path, trial: str) -> None:
+    """Driver side: write one streamed chunk of ``trial`` into the job folder (its live files only)."""
     name, rel, off, data = chunk
-    if name not in names or rel not in LIVE_FILES:
+    if name != trial or rel not in LIVE_FILES:
         return
     path = job_dir / name / rel
     path.parent.mkdir(parents=True, exist_ok=True)
